@@ -1,0 +1,94 @@
+"""``treasure validate``, ``pcdf-to-h5``, ``h5-to-pcdf``, ``schema`` and ``info``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import schema
+from .io import DEFAULT_STEP, h5_to_pcdf, open_events, pcdf_to_h5
+
+
+def _max_objects(values: list[str] | None) -> dict[str, int]:
+    out = {}
+    for item in values or []:
+        name, _, value = item.partition("=")
+        if name not in schema.GROUPS or schema.GROUPS[name].kind == "event" or not value.isdigit():
+            raise argparse.ArgumentTypeError(f"--max-objects takes TYPE=N with TYPE in "
+                                             f"{[g for g in schema.GROUPS if schema.GROUPS[g].kind != 'event']}")
+        out[name] = int(value)
+    return out
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from .validate import validate
+
+    problems = validate(args.path)
+    for p in problems:
+        print(f"{args.path}: {p}")
+    if not problems and not args.quiet:
+        print(f"{args.path}: valid")
+    return 1 if problems else 0
+
+
+def _pcdf_to_h5(args: argparse.Namespace) -> int:
+    pcdf_to_h5(args.src, args.dst, step=args.step, max_objects=_max_objects(args.max_objects), progress=args.progress)
+    return 0
+
+
+def _h5_to_pcdf(args: argparse.Namespace) -> int:
+    h5_to_pcdf(args.src, args.dst, step=args.step, progress=args.progress)
+    return 0
+
+
+def _schema(args: argparse.Namespace) -> int:
+    print(schema.describe())
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    source = open_events(args.path)
+    try:
+        batch = source.read(0, min(source.n_events, args.events))
+        summary = {"path": str(args.path), "n_events": source.n_events, "layers": list(batch.layers),
+                   "groups": {g: {"max_objects": int(batch.mask(g).shape[-1]),
+                                  "mean_objects": float(batch.counts(g).mean()) if batch.n_events else 0.0}
+                              for g in batch.groups if schema.GROUPS[g].kind != "event"},
+                   "metadata": source.metadata}
+    finally:
+        source.close()
+    json.dump(summary, sys.stdout, indent=1, sort_keys=True, default=str)
+    print()
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("validate", help="check a file or PCDF directory against the schema registry",
+                       description="Check an HDF5 file or a PCDF directory against the schema registry: keys, "
+                                   "dtypes, shapes, mask consistency, zero padding, units, metadata. Exit 0 when "
+                                   "valid, 1 with one line per problem otherwise.")
+    p.add_argument("path", help="common-format .h5 file or PCDF directory")
+    p.set_defaults(func=_validate)
+
+    for name, func, src, dst in (("pcdf-to-h5", _pcdf_to_h5, "PCDF directory", "HDF5 file to write"),
+                                 ("h5-to-pcdf", _h5_to_pcdf, "HDF5 file", "PCDF directory to write")):
+        p = sub.add_parser(name, help=f"convert a {src} to {dst.split(' ')[0]} (streaming)",
+                           description=f"Convert a {src} into a {dst}, streaming in chunks of events; the output "
+                                       "is written under a temporary name and renamed when complete.")
+        p.add_argument("src", help=src)
+        p.add_argument("dst", help=dst)
+        p.add_argument("--step", type=int, default=DEFAULT_STEP, help="events per chunk (default %(default)s)")
+        if name == "pcdf-to-h5":
+            p.add_argument("--max-objects", nargs="+", metavar="TYPE=N", help="padding size per object type")
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("schema", help="print the schema registry",
+                       description="Print every layer, group, field and unit of the common format.")
+    p.set_defaults(func=_schema)
+
+    p = sub.add_parser("info", help="summarise a file or PCDF directory as JSON",
+                       description="Print events, layers, multiplicities and metadata of a file as JSON.")
+    p.add_argument("path")
+    p.add_argument("--events", type=int, default=10_000, help="events read for the multiplicities")
+    p.set_defaults(func=_info)

@@ -1,0 +1,76 @@
+"""One entry point for both formats, and the streaming conversions between them."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Mapping
+
+from tqdm.auto import tqdm
+
+from ..errors import FormatError
+from .events import EventBatch, Layout
+from .h5 import H5Source, H5Writer
+from .pcdf import PCDFSource, PCDFWriter
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_STEP = 50_000
+"""Events per streamed chunk: bounds the memory of conversions whatever the file size."""
+
+
+def open_events(path: str | os.PathLike) -> H5Source | PCDFSource:
+    """Open a common-format HDF5 file or a PCDF directory for reading in slices."""
+    path = Path(path)
+    if path.is_dir():
+        return PCDFSource(path)
+    if not path.exists():
+        raise FormatError(path, None, "no such file or directory")
+    return H5Source(path)
+
+
+def read_events(path: str | os.PathLike, start: int | None = None, stop: int | None = None) -> EventBatch:
+    """Events ``[start, stop)`` of a file of either format, padded as in the HDF5 layout.
+
+    Returns an :class:`EventBatch`: ``batch["common/jets/pt"]`` is ``(n_events, max_jets)`` in
+    GeV, ``batch.mask("jets")`` tells the real jets apart from padding.
+    """
+    source = open_events(path)
+    try:
+        return source.read(start, stop)
+    finally:
+        source.close()
+
+
+def pcdf_to_h5(src: str | os.PathLike, dst: str | os.PathLike, *, step: int = DEFAULT_STEP,
+               max_objects: Mapping[str, int] | None = None, progress: bool = True, **h5_options) -> Path:
+    """Convert a PCDF directory to common HDF5, chunk by chunk (objects beyond ``max_objects``
+    are dropped; ``n`` keeps their count)."""
+    with PCDFSource(src) as source:
+        layout = source.layout
+        if max_objects:
+            layout = Layout(layout.layers, layout.sub_groups, {**layout.max_objects, **max_objects})
+        with H5Writer(dst, source.metadata, layout, **h5_options) as writer, \
+                tqdm(total=source.n_events, unit="ev", desc="pcdf->h5", disable=not progress) as bar:
+            for lo, hi in source.ranges(step):
+                writer.write(source.read_ragged(lo, hi).to_padded(layout.max_objects))
+                bar.update(hi - lo)
+    return Path(dst)
+
+
+def h5_to_pcdf(src: str | os.PathLike, dst: str | os.PathLike, *, step: int = DEFAULT_STEP,
+               progress: bool = True, **pcdf_options) -> Path:
+    """Convert a common HDF5 file to a PCDF directory, one part per ``step`` events."""
+    with H5Source(src) as source:
+        first = source.read(0, 0)
+        layout = first.layout
+        layout = Layout(layout.layers, layout.sub_groups,
+                        {**layout.max_objects, **source.metadata.get("max_objects", {})})
+        pcdf_options.setdefault("events_per_part", step)
+        with PCDFWriter(dst, source.metadata, layout, **pcdf_options) as writer, \
+                tqdm(total=source.n_events, unit="ev", desc="h5->pcdf", disable=not progress) as bar:
+            for batch in source.iter_batches(step):
+                writer.write(batch)
+                bar.update(batch.n_events)
+    return Path(dst)
