@@ -255,37 +255,42 @@ class RaggedEvents:
             keys = [k for k in self.objects if k.split("/")[1] == g]
             counts = np.asarray(self.counts[g], dtype=np.int64)
             sort_values = self.objects.get(schema.key("common", g, spec.sort_field)) if spec.sort_field else None
-            slot, order = _slots(counts, sort_values)
+            owner, slot, order = _slots(counts, sort_values)
             if spec.kind == "object":
-                rows_event = np.repeat(np.arange(self.n_events), counts)[order]
                 width = max_objects[g]
                 keep = slot < width
-                flat = rows_event[keep] * width + slot[keep]
+                flat = owner * width + slot
                 shape = (self.n_events, width)
                 out[_count_key(g)] = np.asarray(self.original_counts(g), dtype=np.int32)
-                row_slot = np.empty(len(slot), np.int64)
-                row_slot[order] = np.where(keep, slot, -1)
-                parent_slots[g] = (np.repeat(np.arange(self.n_events), counts), row_slot)
+                row_slot = np.where(keep, slot, -1)
+                if order is not None:
+                    row_slot[order] = row_slot.copy()
+                parent_slots[g] = (owner, row_slot)
             else:
                 p_event, p_slot = parent_slots[spec.parent]
                 p_width, width = max_objects[spec.parent], max_objects[g]
-                parent_of_row = np.repeat(np.arange(len(counts)), counts)[order]
-                ps = p_slot[parent_of_row]
+                ps = p_slot[owner]
                 keep = (ps >= 0) & (slot < width)
-                flat = (p_event[parent_of_row][keep] * p_width + ps[keep]) * width + slot[keep]
+                flat = (p_event[owner] * p_width + ps) * width + slot
                 shape = (self.n_events, p_width, width)
                 n_sub = np.zeros(self.n_events * p_width, np.int32)
                 kept_parent = p_slot >= 0
                 n_sub[p_event[kept_parent] * p_width + p_slot[kept_parent]] = self.original_counts(g)[kept_parent]
                 out[_count_key(g)] = n_sub.reshape(self.n_events, p_width)
-            mask = np.zeros(int(np.prod(shape)), bool)
+            everything_kept = bool(keep.all())
+            if not everything_kept:
+                flat = flat[keep]
+            rows = None if order is None and everything_kept else (order if order is not None else np.arange(len(keep)))
+            if rows is not None and not everything_kept:
+                rows = rows[keep]
+            size = int(np.prod(shape))
+            mask = np.zeros(size, bool)
             mask[flat] = True
             out[_mask_key(g)] = mask.reshape(shape)
-            rows = order[keep]
             for k in keys:
                 values = self.objects[k]
-                arr = np.zeros(int(np.prod(shape)), values.dtype)
-                arr[flat] = values[rows]
+                arr = np.zeros(size, values.dtype)
+                arr[flat] = values if rows is None else values[rows]
                 out[k] = arr.reshape(shape)
         ordered = {k: out[k] for k in registry_order(out)}
         metadata = dict(self.metadata)
@@ -293,22 +298,20 @@ class RaggedEvents:
         return EventBatch(ordered, metadata)
 
 
-def _slots(counts: np.ndarray, sort_values: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """For rows grouped by owner (``counts`` rows each), the sorted order of the rows (by owner,
-    then descending ``sort_values``, stable) and each sorted row's slot within its owner."""
+def _slots(counts: np.ndarray, sort_values: np.ndarray | None
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """For rows grouped by owner (``counts`` rows each): the owner of each row, and, after sorting
+    by owner then descending ``sort_values`` (stable), each sorted row's slot within its owner and
+    the sorting permutation (None when the rows already are in that order, the common case)."""
     total = int(counts.sum())
     owner = np.repeat(np.arange(len(counts)), counts)
-    starts = np.cumsum(counts) - counts
-    if sort_values is None or total == 0:
-        order = np.arange(total)
-    else:
+    slot = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+    order = None
+    if sort_values is not None and total > 1:
         same_owner = owner[1:] == owner[:-1]
-        if np.all(~same_owner | (sort_values[1:] <= sort_values[:-1])):
-            order = np.arange(total)  # already sorted: the common case, no sort needed
-        else:
+        if not np.all(~same_owner | (sort_values[1:] <= sort_values[:-1])):
             order = np.lexsort((-sort_values, owner))
-    slot = np.arange(total) - starts[owner]
-    return slot, order
+    return owner, slot, order
 
 
 def registry_order(keys: Iterable[str]) -> list[str]:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
+import zlib
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
@@ -36,10 +38,15 @@ class H5Writer:
     groups it names); each batch written must hold exactly those keys. The file is written to a
     temporary name and renamed to ``path`` by :meth:`close` (or on leaving a ``with`` block
     without error); on error nothing is left behind.
+
+    With gzip (the default), whole chunks are shuffled and deflated in a pool of ``threads``
+    threads and stored with ``write_direct_chunk``: the bytes are exactly what HDF5's own shuffle
+    and deflate filters produce, so every HDF5 reader decodes them, and compression, the slow
+    part of writing, runs on every core.
     """
 
     def __init__(self, path: str | os.PathLike, metadata: Mapping[str, Any], layout: Layout | None = None,
-                 *, compression: str | None = "gzip", compression_opts: int | None = 1):
+                 *, compression: str | None = "gzip", compression_opts: int | None = 1, threads: int | None = None):
         self.path = Path(path)
         self.metadata = dict(metadata)
         self.layout = layout or Layout(tuple(self.metadata.get("layers", ())),
@@ -51,6 +58,9 @@ class H5Writer:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = temporary_sibling(self.path)
         self._file = h5py.File(self._tmp, "w")
+        self._gzip_level = compression_opts if compression == "gzip" else None
+        self._pool = ThreadPoolExecutor(threads or os.cpu_count() or 1) if self._gzip_level is not None else None
+        self._pending: dict[str, list[np.ndarray]] = {k: [] for k in self._keys}
         try:
             for k, dtype in self._keys.items():
                 shape = self.layout.shape(k, 0)
@@ -77,6 +87,7 @@ class H5Writer:
         n = batch.n_events
         if n == 0:
             return
+        jobs: list[tuple[h5py.Dataset, int, Future]] = []
         for k, dtype in self._keys.items():
             arr = batch[k]
             expected = self.layout.shape(k, n)
@@ -84,12 +95,50 @@ class H5Writer:
                 raise InputError(self.path, k, f"has shape {arr.shape}, expected {expected}")
             ds = self._file[k]
             ds.resize(self.n_events + n, axis=0)
-            ds[self.n_events:] = arr.astype(dtype, copy=False)
+            arr = np.ascontiguousarray(arr, dtype=dtype)
+            if self._pool is None:
+                ds[self.n_events:] = arr
+            else:
+                jobs += self._compress_chunks(k, arr, final=False)
         self.n_events += n
+        self._store(jobs)
+
+    def _compress_chunks(self, k: str, arr: np.ndarray | None, final: bool) -> list[tuple[h5py.Dataset, int, Future]]:
+        """Queue the complete chunks of key ``k`` (all of them, padded with zeros, when ``final``)."""
+        ds = self._file[k]
+        rows = ds.chunks[0]
+        pending = self._pending[k]
+        if arr is not None:
+            pending.append(arr)
+        n_pending = sum(len(a) for a in pending)
+        if not pending or (n_pending < rows and not final):
+            return []
+        data = np.concatenate(pending) if len(pending) > 1 else pending[0]
+        first = self.n_events + (len(arr) if arr is not None else 0) - n_pending  # row of pending[0]
+        n_full = len(data) // rows * rows
+        blocks = [data[i:i + rows] for i in range(0, n_full, rows)]
+        rest = data[n_full:]
+        if final and len(rest):
+            padded = np.zeros((rows, *data.shape[1:]), data.dtype)
+            padded[:len(rest)] = rest
+            blocks.append(padded)
+            rest = rest[:0]
+        self._pending[k] = [rest.copy()] if len(rest) else []
+        shuffle = data.dtype.itemsize > 1
+        return [(ds, first + i * rows, self._pool.submit(_deflate, b, self._gzip_level, shuffle))
+                for i, b in enumerate(blocks)]
+
+    def _store(self, jobs: list[tuple[h5py.Dataset, int, Future]]) -> None:
+        for ds, offset, future in jobs:
+            ds.id.write_direct_chunk((offset, *([0] * (ds.ndim - 1))), future.result(), filter_mask=0)
 
     def close(self) -> Path:
         """Write the metadata and move the finished file to its final name."""
         try:
+            if self._pool is not None:
+                jobs = [j for k in self._keys for j in self._compress_chunks(k, None, final=True)]
+                self._store(jobs)
+                self._pool.shutdown()
             self.metadata["n_events"] = self.n_events
             attrs = self._file[METADATA_GROUP].attrs
             for name, value in md.encode(self.metadata).items():
@@ -103,6 +152,8 @@ class H5Writer:
         return self.path
 
     def abort(self) -> None:
+        if getattr(self, "_pool", None) is not None:
+            self._pool.shutdown(cancel_futures=True)
         try:
             self._file.close()
         except Exception:  # noqa: BLE001 - closing a broken file may fail too; the file is removed
@@ -117,6 +168,12 @@ class H5Writer:
             self.close()
         else:
             self.abort()
+
+
+def _deflate(block: np.ndarray, level: int, shuffle: bool) -> bytes:
+    """HDF5's shuffle then deflate filters applied to one chunk (zlib releases the GIL)."""
+    raw = block.view(np.uint8).reshape(-1, block.dtype.itemsize).T.tobytes() if shuffle else block.tobytes()
+    return zlib.compress(raw, level)
 
 
 def write_h5(path: str | os.PathLike, batch: EventBatch | RaggedEvents, metadata: Mapping[str, Any] | None = None,

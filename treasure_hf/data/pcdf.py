@@ -381,7 +381,8 @@ class PCDFSource:
     def read_ragged(self, start: int | None = None, stop: int | None = None) -> RaggedEvents:
         start, stop, _ = slice(start, stop).indices(self.n_events)
         stop = max(start, stop)
-        first = int(np.searchsorted(self._starts, start, side="right") - 1) if self.parts else 0
+        first = min(int(np.searchsorted(self._starts, start, side="right") - 1), len(self.parts) - 1)
+        first = max(first, 0)
         last = int(np.searchsorted(self._starts, stop, side="left")) if self.parts else 0
         parts = self.parts[first:max(last, first + 1)]
         whole = bool(self.parts) and self._starts[first] == start and self._starts[min(last, len(self.parts))] == stop

@@ -2,7 +2,7 @@
 
 Not physics: values have the right units, ranges and dtypes (falling pT spectra in GeV, eta in
 [-2.5, 2.5], phi in [-pi, pi)), so that the validator's sanity checks pass; multiplicities are
-Poisson. Physics samples come from the generator and the converters.
+Poisson; rows come sorted by descending pT within their event (or parent jet). Physics samples come from the generator and the converters.
 """
 
 from __future__ import annotations
@@ -62,6 +62,12 @@ def random_events(n_events: int, seed: int = 0, *, layers: tuple[str, ...] = ("a
         for layer in ("common", *layers):
             for f in schema.fields(layer, g):
                 target[schema.key(layer, g, f.name)] = _values(f, n_rows, rng)
+        sort_key = schema.key("common", g, spec.sort_field) if spec.sort_field else None
+        if spec.kind != "event" and sort_key in objects:  # rows in descending pT within their owner, as writers emit
+            owner = np.repeat(np.arange(len(counts[g])), counts[g])
+            order = np.lexsort((-objects[sort_key], owner))
+            for k in [k for k in objects if k.split("/")[1] == g]:
+                objects[k] = objects[k][order]
     event["common/event/experiment_id"][:] = schema.EXPERIMENTS[experiment]
     event["common/event/is_simulation"][:] = 1
     meta = make_metadata(experiment, f"synthetic(seed={seed})", layers=layers,
