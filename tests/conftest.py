@@ -1,7 +1,15 @@
 import os
 import pathlib
 
-import pytest
+# One thread per test process: pytest-xdist runs one process per core, and small torch models
+# run slower, not faster, when their threads compete for the same cores.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+import pytest  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 

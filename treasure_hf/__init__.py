@@ -4,5 +4,8 @@ __version__ = "0.1.0"
 
 from .data.events import EventBatch, Layout, RaggedEvents  # noqa: E402
 from .data.io import open_events, read_events  # noqa: E402
+from . import auto as _auto  # noqa: E402
+
+_auto.install()  # Auto classes know treasure_hf's models and tokenizers once transformers loads
 
 __all__ = ["EventBatch", "Layout", "RaggedEvents", "open_events", "read_events", "__version__"]

@@ -1,0 +1,214 @@
+"""Physics tokenizers: quantizers, the EventTokenizer's layout, save/load identity, decoding, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from treasure_hf import read_events
+from treasure_hf.data import schema
+from treasure_hf.data.h5 import write_h5
+from treasure_hf.data.synthetic import random_events
+from treasure_hf.errors import InputError
+from treasure_hf.tokenization import EventTokenizer, ObjectQuantizer, ObjectQuantizerConfig
+from treasure_hf.tokenization.features import FeatureScaler, field_names
+from treasure_hf.tokenization.lookup import nearest_code
+from treasure_hf.tokenization.report import tokenizer_report
+from treasure_hf.tokenization.training import TokenizerTrainingArguments, collect_objects, train_quantizer, train_tokenizer
+
+TYPES = ("electrons", "muons", "jets", "met")
+
+
+@pytest.fixture(scope="module")
+def events_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("tok") / "events.h5"
+    write_h5(path, random_events(4000, 21, multiplicity={"electrons": 1.5, "muons": 1.5}).to_padded())
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(events_file, tmp_path_factory):
+    out = tmp_path_factory.mktemp("tokenizer")
+    args = TokenizerTrainingArguments(method="rvq", codebook_size=64, num_stages=3, latent_dim=8, hidden_size=64,
+                                      types=TYPES, steps=300, batch_size=512, learning_rate=3e-3,
+                                      checkpoint_every=0, log_every=100)
+    tokenizer = train_tokenizer([events_file], out, args, progress=False)
+    return tokenizer, out
+
+
+def test_nearest_code_is_the_argmin_of_the_distances():
+    g = torch.Generator().manual_seed(0)
+    x, book = torch.randn(5000, 16, generator=g), torch.randn(300, 16, generator=g)
+    assert torch.equal(nearest_code(x, book, chunk=777), torch.cdist(x, book).argmin(-1))
+
+
+@pytest.mark.parametrize("method", ["vq", "fsq", "rvq", "pq"])
+def test_each_method_learns_and_its_lookup_agrees_with_training(method, events_file, tmp_path):
+    data = collect_objects([events_file], ["jets"], per_event=False, max_objects={"jets": 20}, cap=20_000,
+                           progress=False)["jets"]
+    args = TokenizerTrainingArguments(method=method, codebook_size=64, num_stages=2, latent_dim=8, hidden_size=64,
+                                      steps=150, batch_size=512, learning_rate=3e-3, checkpoint_every=0)
+    from accelerate import Accelerator
+
+    train, evaluation = data.split(0.2, 0)
+    model, history = train_quantizer("jets", train, evaluation, args, Accelerator(cpu=True), progress=False)
+    with torch.no_grad():
+        codes = model.tokenize(evaluation.features, evaluation.mask)
+        assert torch.equal(codes, model(evaluation.features, evaluation.mask).codes)  # own lookup == library's
+        mse = float(((model.decode_codes(codes) - evaluation.features) ** 2).mean())
+    assert mse < 0.5, mse  # standardised units: the trivial reconstruction (the mean) scores 1
+    assert codes.shape[-1] == (1 if method == "vq" else 2)
+    model.save_pretrained(tmp_path / method)
+    assert {p.name for p in (tmp_path / method).iterdir()} == {"config.json", "model.safetensors"}
+    again = ObjectQuantizer.from_pretrained(tmp_path / method)
+    assert torch.equal(again.tokenize(evaluation.features, evaluation.mask), codes)
+
+
+def test_sequence_layout(trained, events_file):
+    tokenizer, _ = trained
+    batch = read_events(events_file, 0, 64)
+    enc = tokenizer(batch, skip_types=("tracks", "taus", "photons"), return_tensors="np")
+    stages = 3
+    for i in range(64):
+        ids = enc["input_ids"][i][enc["attention_mask"][i] == 1]
+        types = enc["token_type_ids"][i][enc["attention_mask"][i] == 1]
+        assert ids[0] == tokenizer.cls_token_id and types[0] == 0
+        assert tokenizer.convert_ids_to_tokens(int(ids[1])) == "[ATLAS]" and types[1] == schema.TOKEN_TYPE_IDS["event"]
+        groups = np.split(ids[2:], np.nonzero(ids[2:] == tokenizer.sep_token_id)[0] + 1)
+        assert len(groups) == 4  # electrons [SEP] muons [SEP] jets [SEP] MET
+        for t, group in zip(("electrons", "muons", "jets"), groups):
+            n = min(int(batch.counts(t)[i]), tokenizer.max_objects[t])
+            assert len(group) == n * stages + 1 and group[-1] == tokenizer.sep_token_id
+            for s in range(stages):
+                assert all(v in tokenizer.id_range(t, s) for v in group[s:-1:stages])
+        assert len(groups[3]) == stages and all(v in tokenizer.id_range("met", s) for s, v in enumerate(groups[3]))
+        expected_types = np.where(ids == tokenizer.sep_token_id, 0, types)
+        assert np.array_equal(types, expected_types)
+    assert set(np.unique(enc["token_type_ids"])) <= {0, 1, 2, 3, 4, 8}
+
+
+def test_padding_truncation_and_tensors(trained, events_file):
+    tokenizer, _ = trained
+    batch = read_events(events_file, 0, 16)
+    kw = dict(skip_types=("tracks", "taus", "photons"))
+    longest = tokenizer(batch, return_tensors="pt", **kw)
+    assert isinstance(longest["input_ids"], torch.Tensor)
+    assert longest["attention_mask"].sum(1).max() == longest["input_ids"].shape[1]
+    fixed = tokenizer(batch, padding="max_length", max_length=64, **kw)
+    assert fixed["input_ids"].shape == (16, 64)
+    assert np.array_equal(fixed["input_ids"][:, :longest["input_ids"].shape[1]], longest["input_ids"].numpy())
+    ragged = tokenizer(batch, padding=False, **kw)
+    assert [len(r) for r in ragged["input_ids"]] == longest["attention_mask"].sum(1).tolist()
+    cut = tokenizer(batch, truncation=True, max_length=14, padding="max_length", **kw)
+    assert cut["attention_mask"].sum(1).max() <= 14
+    assert (cut["input_ids"] == tokenizer.sep_token_id).sum(1).min() == 3  # groups survive, objects go
+    with pytest.raises(ValueError, match="truncation"):
+        tokenizer(batch, padding="max_length", max_length=8, **kw)
+
+
+def test_save_load_identity_and_auto_tokenizer(trained, events_file, tmp_path):
+    from transformers import AutoTokenizer
+
+    tokenizer, out = trained
+    batch = read_events(events_file, 0, 200)
+    kw = dict(skip_types=("tracks", "taus", "photons"), return_tensors="np")
+    reference = tokenizer(batch, **kw)["input_ids"]
+    loaded = AutoTokenizer.from_pretrained(out)
+    assert type(loaded) is EventTokenizer
+    assert np.array_equal(loaded(batch, **kw)["input_ids"], reference)
+    tokenizer.save_pretrained(tmp_path / "again")
+    files = {p.name for p in (tmp_path / "again").iterdir()}
+    assert {"event_tokenizer.json", "quantizers.safetensors", "tokenizer_config.json"} <= files
+    assert not any(name.endswith((".bin", ".pkl", ".pt")) for name in files)
+    assert np.array_equal(EventTokenizer.from_pretrained(tmp_path / "again")(batch, **kw)["input_ids"], reference)
+    text = " ".join(loaded.convert_ids_to_tokens(reference[0].tolist()))
+    assert loaded.convert_tokens_to_ids(text.split()) == reference[0].tolist()
+
+
+def test_decode_recovers_the_physics_within_the_measured_resolution(trained, events_file, tmp_path):
+    tokenizer, out = trained
+    report = tokenizer_report(tokenizer, [events_file], tmp_path / "report", n_events=3000)
+    assert (tmp_path / "report" / "muons.png").stat().st_size > 10_000
+    muon_pt = report["types"]["muons"]["fields"]["pt"]
+    assert muon_pt["resolution"] == "relative" and muon_pt["sigma68"] < 0.15, muon_pt
+    assert report["types"]["jets"]["utilisation"] > 0.5
+    batch = read_events(events_file, 3000, 3500)  # not used for the report above
+    decoded = tokenizer.decode_events(tokenizer(batch, skip_types=("tracks", "taus", "photons"))["input_ids"])
+    mask = batch.mask("muons")[:, :tokenizer.max_objects["muons"]]
+    assert np.array_equal(decoded.mask("muons")[:, :mask.shape[1]], mask)
+    rel = (decoded["common/muons/pt"][:, :mask.shape[1]][mask] - batch["common/muons/pt"][:, :mask.shape[1]][mask]) \
+        / batch["common/muons/pt"][:, :mask.shape[1]][mask]
+    assert np.mean(np.abs(rel) < 3 * muon_pt["sigma68"]) > 0.9
+    charge = decoded["common/muons/charge"][:, :mask.shape[1]][mask]
+    assert np.mean(charge == batch["common/muons/charge"][:, :mask.shape[1]][mask]) > 0.9
+    assert np.array_equal(decoded["common/event/experiment_id"], batch["common/event/experiment_id"])
+
+
+def test_rows_of_an_hf_dataset_are_tokenized_like_the_batch(trained, events_file):
+    tokenizer, _ = trained
+    batch = read_events(events_file, 0, 5)
+    rows = [{"common": {g: {k.split("/")[2]: batch[k][i] for k in batch.keys() if k.split("/")[:2] == ["common", g]}
+                        for g in ("electrons", "muons", "jets", "met", "event")}} for i in range(5)]
+    a = tokenizer(rows, return_tensors="np")["input_ids"]
+    b = tokenizer(batch, skip_types=("tracks", "taus", "photons"), return_tensors="np")["input_ids"]
+    assert np.array_equal(a, b)
+
+
+def test_bad_input_is_refused_with_the_key_named(trained, events_file):
+    tokenizer, _ = trained
+    batch = read_events(events_file, 0, 20)
+    kw = dict(skip_types=("tracks", "taus", "photons"))
+    nan = batch.select(np.arange(20))
+    nan.arrays = dict(nan.arrays)
+    nan.arrays["common/muons/pt"] = nan["common/muons/pt"].copy()
+    row = int(np.argmax(nan.mask("muons")[:, 0]))
+    nan.arrays["common/muons/pt"][row, 0] = np.nan
+    with pytest.raises(InputError, match="common/muons/pt.*non-finite"):
+        tokenizer(nan, **kw)
+    missing = {k: v for k, v in batch.arrays.items() if k != "common/jets/eta"}
+    with pytest.raises(InputError, match="common/jets/eta"):
+        tokenizer(missing, **kw)
+    with pytest.raises(InputError, match="common/bosons/pt"):
+        tokenizer({**batch.arrays, "common/bosons/pt": batch["common/jets/pt"]}, **kw)
+    # a tokenizer whose training data had no taus (not one that left them out on purpose)
+    no_taus = EventTokenizer.from_quantizers(tokenizer.quantizers, tokenizer.max_objects,
+                                             ignored_types=("tracks", "photons"))
+    with pytest.raises(InputError, match="common/taus/mask.*trained without"):
+        no_taus(batch)
+    assert tokenizer(batch)["input_ids"].shape[0] == 20  # the trained one left taus out on purpose
+
+
+def test_tokenizer_training_resumes_to_the_same_weights(events_file, tmp_path):
+    args = TokenizerTrainingArguments(method="rvq", codebook_size=32, num_stages=2, latent_dim=4, hidden_size=32,
+                                      types=("muons",), steps=40, batch_size=256, checkpoint_every=20, log_every=10)
+    train_tokenizer([events_file], tmp_path / "a", args, progress=False)
+    checkpoints = tmp_path / "a" / "checkpoints" / "muons"
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["step-0000020", "step-0000040"]
+    import shutil
+
+    shutil.copytree(tmp_path / "a" / "checkpoints", tmp_path / "b" / "checkpoints")
+    shutil.rmtree(tmp_path / "b" / "checkpoints" / "muons" / "step-0000040")  # interrupted after step 20
+    train_tokenizer([events_file], tmp_path / "b", args, resume=True, progress=False)
+    from safetensors.torch import load_file
+
+    a, b = load_file(tmp_path / "a" / "quantizers.safetensors"), load_file(tmp_path / "b" / "quantizers.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a if "codebook_mean" not in k
+                                        and "codebook_variance" not in k)
+    log = json.loads((tmp_path / "b" / "training_log.json").read_text())
+    assert {"reconstruction_mse", "utilisation", "perplexity"} <= set(log["types"]["muons"]["final"])
+
+
+def test_feature_scaler_round_trip_is_exact_for_angles_and_integers():
+    ev = random_events(500, 2)
+    values = {f"common/{k.split('/')[2]}": v for k, v in ev.objects.items() if k.startswith("common/electrons/")}
+    scaler = FeatureScaler("electrons", field_names("electrons")).fit(values)
+    back = scaler.inverse(scaler.transform(values))
+    assert np.allclose(back["common/pt"], values["common/pt"], rtol=1e-5)
+    assert np.allclose(back["common/phi"], values["common/phi"], atol=1e-5)
+    assert np.array_equal(back["common/charge"], values["common/charge"])
+    cfg = ObjectQuantizerConfig("electrons", scaler.fields, scaler.mean, scaler.std, method="pq", num_stages=3,
+                                latent_dim=10)
+    assert cfg.latent_dim % 3 == 0

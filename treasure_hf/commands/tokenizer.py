@@ -1,0 +1,82 @@
+"""``treasure train-tokenizer`` and ``treasure tokenizer-report``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ..data import schema
+
+
+def _train(args: argparse.Namespace) -> int:
+    from ..tokenization.training import TokenizerTrainingArguments, train_tokenizer
+
+    types = tuple(t.strip() for t in args.types.split(",")) if args.types else TokenizerTrainingArguments.types
+    unknown = [t for t in types if t not in schema.GROUPS or schema.GROUPS[t].kind == "sub"]
+    if unknown:
+        raise SystemExit(f"--types: unknown type(s) {unknown}; choose from "
+                         f"{[g for g in schema.GROUPS if schema.GROUPS[g].kind != 'sub' and g != 'event']}")
+    targs = TokenizerTrainingArguments(
+        method=args.method, codebook_size=args.codebook_size, num_stages=args.stages, latent_dim=args.latent_dim,
+        hidden_size=args.hidden_size, num_hidden_layers=args.layers, encoder_type=args.encoder, types=types,
+        steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr,
+        max_objects_per_type=args.max_train_objects, checkpoint_every=args.checkpoint_every, seed=args.seed,
+        mixed_precision=args.mixed_precision)
+    train_tokenizer(args.data, args.out, targs, resume=args.resume, progress=args.progress)
+    log = json.loads((__import__("pathlib").Path(args.out) / "training_log.json").read_text())
+    summary = {t: v["final"] for t, v in log["types"].items()}
+    json.dump(summary, sys.stdout, indent=1)
+    print()
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from ..tokenization.report import tokenizer_report
+
+    report = tokenizer_report(args.tokenizer, args.data, args.out, n_events=args.events)
+    summary = {t: {"pt_sigma68_rel": v["fields"].get("pt", {}).get("sigma68"), "utilisation": v["utilisation"],
+                   "perplexity": v["perplexity"]} for t, v in report["types"].items()}
+    json.dump(summary, sys.stdout, indent=1)
+    print()
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train-tokenizer", help="train one quantizer per object type and save an EventTokenizer",
+        description="Train a VQ-VAE, FSQ, RVQ or PQ quantizer for each object type on common-format events "
+                    "(HDF5 or PCDF) with Accelerate (CPU here; `accelerate launch` on GPUs) and save the "
+                    "EventTokenizer to --out (AutoTokenizer.from_pretrained loads it). Checkpoints go to "
+                    "OUT/checkpoints; --resume continues from them.")
+    p.add_argument("--data", nargs="+", required=True, metavar="PATH", help="common-format HDF5 files or PCDF dirs")
+    p.add_argument("--method", choices=("vq", "fsq", "rvq", "pq"), default="rvq")
+    p.add_argument("--codebook-size", type=int, default=1024, help="codes per stage (default %(default)s)")
+    p.add_argument("--stages", type=int, default=3, help="RVQ stages, PQ groups or FSQ codebooks (default %(default)s)")
+    p.add_argument("--types", help="comma-separated object types (default: electrons,muons,jets,taus,photons,met)")
+    p.add_argument("--encoder", choices=("mlp", "transformer"), default="mlp",
+                   help="mlp: each object alone; transformer: the objects of the event in context")
+    p.add_argument("--latent-dim", type=int, default=12)
+    p.add_argument("--hidden-size", type=int, default=128)
+    p.add_argument("--layers", type=int, default=2, help="hidden layers of encoder and decoder")
+    p.add_argument("--steps", type=int, default=2000, help="optimisation steps per type")
+    p.add_argument("--batch-size", type=int, default=2048)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--max-train-objects", type=int, default=500_000, help="objects (or events) read per type")
+    p.add_argument("--checkpoint-every", type=int, default=500)
+    p.add_argument("--mixed-precision", choices=("no", "bf16", "fp16"), default="no")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoints in OUT/checkpoints")
+    p.add_argument("--out", required=True, help="directory of the tokenizer")
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser(
+        "tokenizer-report", help="resolution, codebook use and plots of decoded against original objects",
+        description="Tokenize and decode events, then write report.json (per type and field: resolution as "
+                    "sigma68 and std, codebook utilisation and perplexity per stage) and one PNG per type "
+                    "(original vs reconstructed histograms and residuals).")
+    p.add_argument("--tokenizer", required=True, help="directory of a saved EventTokenizer")
+    p.add_argument("--data", nargs="+", required=True, metavar="PATH")
+    p.add_argument("--events", type=int, default=20_000, help="events used (default %(default)s)")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_report)

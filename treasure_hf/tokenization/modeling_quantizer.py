@@ -1,0 +1,180 @@
+"""One object type's tokenizer network: encoder -> codebooks -> decoder, a ``PreTrainedModel``
+(``config.json`` + ``model.safetensors``), in the pattern of EnCodec and DAC in transformers.
+
+Training uses vector-quantize-pytorch's quantizers (EMA codebook updates, k-means
+initialisation, dead-code restart, commitment loss) and our own FSQ (:mod:`.fsq`). Inference (:meth:`ObjectQuantizer.tokenize`)
+uses :func:`~treasure_hf.tokenization.lookup.nearest_code`, a chunked matmul + argmin that runs
+far faster than the library's lookup on CPU (see ``benchmarks/tokenize.py``).
+
+Shapes: ``features`` (batch, objects, n_columns), ``mask`` (batch, objects) True for real
+objects, ``codes`` (batch, objects, num_stages) int64 in ``[0, codebook_size)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from transformers import PreTrainedModel
+from transformers.utils import ModelOutput
+from vector_quantize_pytorch import ResidualVQ, VectorQuantize
+
+from .configuration_quantizer import ObjectQuantizerConfig
+from .features import FeatureScaler
+from .fsq import FiniteScalarQuantizer
+from .lookup import nearest_code
+
+
+@dataclass
+class QuantizerOutput(ModelOutput):
+    """``loss`` = reconstruction MSE + commitment loss; ``reconstruction`` (batch, objects, n_columns);
+    ``codes`` (batch, objects, num_stages); masked positions hold zeros."""
+
+    loss: torch.Tensor | None = None
+    reconstruction: torch.Tensor | None = None
+    codes: torch.Tensor | None = None
+    reconstruction_loss: torch.Tensor | None = None
+    commitment_loss: torch.Tensor | None = None
+
+
+def _mlp(n_in: int, hidden: int, n_out: int, layers: int) -> nn.Sequential:
+    mods: list[nn.Module] = [nn.Linear(n_in, hidden), nn.GELU()]
+    for _ in range(layers - 1):
+        mods += [nn.Linear(hidden, hidden), nn.GELU()]
+    mods.append(nn.Linear(hidden, n_out))
+    return nn.Sequential(*mods)
+
+
+class ObjectEncoder(nn.Module):
+    """Features -> latent. ``mlp``: each object alone; ``transformer``: a small transformer over the
+    objects of the same event (in context), padding masked."""
+
+    def __init__(self, config: ObjectQuantizerConfig, n_columns: int):
+        super().__init__()
+        self.kind = config.encoder_type
+        if self.kind == "mlp":
+            self.net = _mlp(n_columns, config.hidden_size, config.latent_dim, config.num_hidden_layers)
+        else:
+            self.proj_in = nn.Linear(n_columns, config.hidden_size)
+            layer = nn.TransformerEncoderLayer(config.hidden_size, config.num_attention_heads,
+                                               dim_feedforward=2 * config.hidden_size, dropout=0.0,
+                                               batch_first=True, norm_first=True)
+            self.net = nn.TransformerEncoder(layer, config.num_hidden_layers, enable_nested_tensor=False)
+            self.proj_out = nn.Linear(config.hidden_size, config.latent_dim)
+
+    def forward(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if self.kind == "mlp":
+            return self.net(features)
+        h = self.net(self.proj_in(features), src_key_padding_mask=~mask)
+        return self.proj_out(h)
+
+
+class ObjectQuantizer(PreTrainedModel):
+    """Encoder, quantizer and decoder of one object type; see the module docstring for shapes."""
+
+    config_class = ObjectQuantizerConfig
+    base_model_prefix = "object_quantizer"
+    main_input_name = "features"
+
+    def __init__(self, config: ObjectQuantizerConfig):
+        super().__init__(config)
+        self.scaler = FeatureScaler(config.object_type, config.fields, config.feature_mean, config.feature_std)
+        n_columns = self.scaler.n_columns
+        self.encoder = ObjectEncoder(config, n_columns)
+        common = dict(decay=config.ema_decay, kmeans_init=config.kmeans_init, kmeans_iters=10,
+                      threshold_ema_dead_code=config.dead_code_threshold,
+                      commitment_weight=config.commitment_weight)
+        if config.method == "vq":
+            self.quantizer = VectorQuantize(dim=config.latent_dim, codebook_size=config.codebook_size, **common)
+        elif config.method == "pq":
+            self.quantizer = VectorQuantize(dim=config.latent_dim, codebook_size=config.codebook_size,
+                                            heads=config.num_stages, separate_codebook_per_head=True,
+                                            codebook_dim=config.latent_dim // config.num_stages, **common)
+        elif config.method == "rvq":
+            self.quantizer = ResidualVQ(dim=config.latent_dim, num_quantizers=config.num_stages,
+                                        codebook_size=config.codebook_size, **common)
+        else:
+            self.quantizer = FiniteScalarQuantizer(config.fsq_levels, config.latent_dim, config.num_stages)
+        self.decoder = _mlp(config.latent_dim, config.hidden_size, n_columns, config.num_hidden_layers)
+        self.post_init()
+
+    def _init_weights(self, module: nn.Module) -> None:
+        """Keep PyTorch's default initialisation (and the library's codebook initialisation)."""
+
+    # --- training ------------------------------------------------------------------------------
+    def forward(self, features: torch.Tensor, mask: torch.Tensor | None = None) -> QuantizerOutput:
+        if mask is None:
+            mask = torch.ones(features.shape[:2], dtype=torch.bool, device=features.device)
+        z = self.encoder(features, mask)
+        # Only real objects reach the codebooks (EMA statistics, k-means init, dead-code restart).
+        real = z[mask].unsqueeze(0)
+        if self.config.method == "fsq":
+            real_q, real_codes = self.quantizer(real)
+            commit = torch.zeros((), device=z.device)
+        else:
+            real_q, real_codes, commit = self.quantizer(real)
+            commit = commit.sum()
+        real_codes = real_codes.reshape(real.shape[1], -1)
+        zq = torch.zeros_like(z).masked_scatter(mask.unsqueeze(-1), real_q.reshape(-1, z.shape[-1]).to(z.dtype))
+        codes = torch.zeros((*mask.shape, real_codes.shape[-1]), dtype=torch.long, device=z.device)
+        codes[mask] = real_codes.long()
+        recon = self.decoder(zq)
+        m = mask.unsqueeze(-1).to(recon.dtype)
+        recon_loss = (((recon - features) ** 2) * m).sum() / (m.sum() * features.shape[-1]).clamp_min(1.0)
+        return QuantizerOutput(loss=recon_loss + commit, reconstruction=recon * m, codes=codes,
+                               reconstruction_loss=recon_loss.detach(), commitment_loss=commit.detach())
+
+    # --- inference -----------------------------------------------------------------------------
+    def codebooks(self) -> list[torch.Tensor]:
+        """The codebook of each stage: (codebook_size, dim) tensors (not for FSQ, which has none)."""
+        method = self.config.method
+        if method == "vq":
+            return [self.quantizer._codebook.embed[0]]
+        if method == "pq":
+            embed = self.quantizer._codebook.embed
+            return [embed[h] for h in range(embed.shape[0])]
+        if method == "rvq":
+            return [layer._codebook.embed[0] for layer in self.quantizer.layers]
+        raise ValueError("FSQ has no codebook to search: its codes are computed by rounding")
+
+    @torch.no_grad()
+    def tokenize(self, features: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Codes of every object, (batch, objects, num_stages), by nearest-code lookup."""
+        if mask is None:
+            mask = torch.ones(features.shape[:2], dtype=torch.bool, device=features.device)
+        z = self.encoder(features, mask)
+        flat = z.reshape(-1, z.shape[-1])
+        method = self.config.method
+        if method == "fsq":
+            _, codes = self.quantizer(z)
+            codes = codes.reshape(*z.shape[:2], -1)
+        elif method == "pq":
+            books = self.codebooks()
+            parts = flat.chunk(len(books), dim=-1)
+            codes = torch.stack([nearest_code(p, b) for p, b in zip(parts, books)], -1).reshape(*z.shape[:2], -1)
+        else:
+            residual = flat
+            stages = []
+            for book in self.codebooks():
+                idx = nearest_code(residual, book)
+                stages.append(idx)
+                residual = residual - book[idx]
+            codes = torch.stack(stages, -1).reshape(*z.shape[:2], -1)
+        return codes.masked_fill(~mask.unsqueeze(-1), 0)
+
+    @torch.no_grad()
+    def latent_from_codes(self, codes: torch.Tensor) -> torch.Tensor:
+        """(..., num_stages) codes -> (..., latent_dim) quantized latent."""
+        method = self.config.method
+        if method == "fsq":
+            return self.quantizer.indices_to_codes(codes)
+        books = self.codebooks()
+        if method == "pq":
+            return torch.cat([b[codes[..., h]] for h, b in enumerate(books)], dim=-1)
+        return sum(b[codes[..., s]] for s, b in enumerate(books))
+
+    @torch.no_grad()
+    def decode_codes(self, codes: torch.Tensor) -> torch.Tensor:
+        """(..., num_stages) codes -> (..., n_columns) standardised features."""
+        return self.decoder(self.latent_from_codes(codes))

@@ -1,0 +1,298 @@
+"""Training the per-type quantizers of an :class:`EventTokenizer` with Accelerate.
+
+Objects are gathered from common-format files (HDF5 or PCDF, streamed in chunks, capped per
+type), standardised by a :class:`FeatureScaler` fitted on them, and each type's quantizer is
+trained on random minibatches. Checkpoints (model, optimizer, step, random state) are written as
+safetensors + JSON every ``checkpoint_every`` steps and picked up again by ``resume=True``.
+Reconstruction loss, codebook utilisation and perplexity are logged and kept in
+``training_log.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+
+from ..data import schema
+from ..data.atomic import atomic_output
+from ..data.io import open_events
+from .configuration_quantizer import ObjectQuantizerConfig
+from .features import FeatureScaler, field_names
+from .modeling_quantizer import ObjectQuantizer
+from .tokenization_event import DEFAULT_MAX_OBJECTS, EventTokenizer
+
+logger = logging.getLogger(__name__)
+
+TOKENIZED_TYPES = ("electrons", "muons", "jets", "taus", "photons", "met")
+"""Types tokenized by default (tracks only on request: many per event, long sequences)."""
+
+
+@dataclass
+class TokenizerTrainingArguments:
+    """Hyperparameters of ``treasure train-tokenizer`` (one set for every type)."""
+
+    method: str = "rvq"
+    codebook_size: int = 1024
+    num_stages: int = 3
+    latent_dim: int = 12
+    hidden_size: int = 128
+    num_hidden_layers: int = 2
+    encoder_type: str = "mlp"
+    types: tuple[str, ...] = TOKENIZED_TYPES
+    steps: int = 2000
+    batch_size: int = 2048
+    learning_rate: float = 2e-3
+    max_objects_per_type: int = 500_000
+    eval_fraction: float = 0.1
+    checkpoint_every: int = 500
+    log_every: int = 100
+    seed: int = 0
+    max_objects: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_MAX_OBJECTS))
+    mixed_precision: str = "no"
+
+
+@dataclass
+class TypeData:
+    """Training objects of one type: ``features`` (n, objects, columns) standardised, ``mask``
+    (n, objects); objects is 1 for the per-object MLP encoder, the event's objects otherwise."""
+
+    scaler: FeatureScaler
+    features: torch.Tensor
+    mask: torch.Tensor
+
+    def split(self, eval_fraction: float, seed: int) -> tuple["TypeData", "TypeData"]:
+        n = len(self.features)
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+        n_eval = max(1, int(n * eval_fraction)) if n > 1 else 0
+        ev, tr = perm[:n_eval], perm[n_eval:]
+        return (TypeData(self.scaler, self.features[tr], self.mask[tr]),
+                TypeData(self.scaler, self.features[ev], self.mask[ev]))
+
+
+def collect_objects(paths: Sequence[str | os.PathLike], types: Sequence[str], *, per_event: bool,
+                    max_objects: dict[str, int], cap: int, step: int = 50_000,
+                    scalers: dict[str, FeatureScaler] | None = None, progress: bool = True) -> dict[str, TypeData]:
+    """Gather up to ``cap`` objects (or events, with ``per_event``) of each type from the files.
+
+    With ``scalers`` given (evaluation), they are used as they are; otherwise each is fitted."""
+    names = {t: field_names(t) for t in types}
+    raw: dict[str, dict[str, list[np.ndarray]]] = {t: {n: [] for n in names[t]} for t in types}
+    masks: dict[str, list[np.ndarray]] = {t: [] for t in types}
+    count = {t: 0 for t in types}
+    for path in paths:
+        source = open_events(path)
+        try:
+            bar = tqdm(total=source.n_events, desc=f"reading {Path(path).name}", unit="ev", disable=not progress)
+            for batch in source.iter_batches(step):
+                bar.update(batch.n_events)
+                for t in types:
+                    if count[t] >= cap:
+                        continue
+                    kind = schema.GROUPS[t].kind
+                    if kind == "event":
+                        mask = np.ones((batch.n_events, 1), bool)
+                    else:
+                        mask = batch.mask(t)[:, :max_objects.get(t, batch.mask(t).shape[1])]
+                    if per_event and kind != "event":
+                        keep = mask.any(1)
+                        mask = mask[keep][: cap - count[t]]
+                        for n in names[t]:
+                            layer, fname = n.split("/")
+                            raw[t][n].append(batch[schema.key(layer, t, fname)][:, :mask.shape[1]][keep][:len(mask)])
+                        masks[t].append(mask)
+                        count[t] += len(mask)
+                    else:
+                        for n in names[t]:
+                            layer, fname = n.split("/")
+                            v = batch[schema.key(layer, t, fname)]
+                            v = v[:, None] if kind == "event" else v[:, :mask.shape[1]]
+                            raw[t][n].append(v[mask][: cap - count[t]])
+                        count[t] += min(int(mask.sum()), cap - count[t])
+            bar.close()
+        finally:
+            source.close()
+    out = {}
+    for t in types:
+        if per_event and schema.GROUPS[t].kind != "event":
+            mask = np.concatenate(masks[t]) if masks[t] else np.zeros((0, 1), bool)
+            values = {n: np.concatenate(v) if v else np.zeros((0, mask.shape[1])) for n, v in raw[t].items()}
+            flat = {n: v[mask] for n, v in values.items()}
+        else:
+            flat = {n: np.concatenate(v) if v else np.zeros(0) for n, v in raw[t].items()}
+            mask = np.ones((len(next(iter(flat.values()))), 1), bool)
+        if len(mask) == 0 or not mask.any():
+            logger.warning("no %s found in the training data: the tokenizer will not know them", t)
+            continue
+        scaler = scalers[t] if scalers else FeatureScaler(t, names[t]).fit(flat)
+        x = scaler.transform(flat)
+        feats = np.zeros((*mask.shape, x.shape[-1]), np.float32)
+        feats[mask] = x
+        out[t] = TypeData(scaler, torch.from_numpy(feats), torch.from_numpy(mask))
+        logger.info("%s: %d objects for training", t, int(mask.sum()))
+    return out
+
+
+@torch.no_grad()
+def codebook_metrics(model: ObjectQuantizer, data: TypeData, batch: int = 16384) -> dict[str, float]:
+    """Reconstruction MSE (standardised units), and per-stage utilisation (fraction of codes
+    used) and perplexity (exp of the entropy of code usage), averaged over stages."""
+    model.eval()
+    cfg = model.config
+    hist = torch.zeros(cfg.num_stages, cfg.codebook_size, dtype=torch.float64)
+    se, count = 0.0, 0
+    for i in range(0, len(data.features), batch):
+        f, m = data.features[i:i + batch], data.mask[i:i + batch]
+        codes = model.tokenize(f, m)
+        recon = model.decode_codes(codes)
+        se += float((((recon - f) ** 2).sum(-1) * m).sum())
+        count += int(m.sum())
+        real = codes[m]
+        for s in range(cfg.num_stages):
+            hist[s] += torch.bincount(real[:, s], minlength=cfg.codebook_size).double()
+    p = hist / hist.sum(-1, keepdim=True).clamp_min(1)
+    entropy = -(p * torch.log(p.clamp_min(1e-12))).sum(-1)
+    return {"reconstruction_mse": se / max(count * data.features.shape[-1], 1),
+            "utilisation": float((hist > 0).double().mean(-1).mean()),
+            "perplexity": float(torch.exp(entropy).mean())}
+
+
+def _save_checkpoint(directory: Path, model: ObjectQuantizer, optimizer: torch.optim.Optimizer, step: int,
+                     history: list[dict[str, Any]], generator: torch.Generator) -> None:
+    """Model and optimizer tensors in safetensors, the rest in JSON; written atomically."""
+    with atomic_output(directory) as tmp:
+        tmp.mkdir(parents=True)
+        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, tmp / "model.safetensors")
+        opt = optimizer.state_dict()
+        tensors = {f"{i}.{name}": v.detach().cpu().contiguous() for i, st in opt["state"].items()
+                   for name, v in st.items() if isinstance(v, torch.Tensor)}
+        tensors["rng"] = torch.get_rng_state()
+        tensors["batch_rng"] = generator.get_state()
+        save_file(tensors, tmp / "optimizer.safetensors")
+        (tmp / "state.json").write_text(json.dumps({"step": step, "param_groups": opt["param_groups"],
+                                                    "history": history}, default=float))
+
+
+def _load_checkpoint(directory: Path, model: ObjectQuantizer, optimizer: torch.optim.Optimizer,
+                     generator: torch.Generator) -> tuple[int, list[dict[str, Any]]]:
+    model.load_state_dict(load_file(directory / "model.safetensors"))
+    meta = json.loads((directory / "state.json").read_text())
+    tensors = load_file(directory / "optimizer.safetensors")
+    torch.set_rng_state(tensors.pop("rng"))
+    generator.set_state(tensors.pop("batch_rng"))
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for k, v in tensors.items():
+        i, name = k.split(".", 1)
+        state.setdefault(int(i), {})[name] = v
+    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    return int(meta["step"]), meta["history"]
+
+
+def train_quantizer(object_type: str, train: TypeData, evaluation: TypeData, args: TokenizerTrainingArguments,
+                    accelerator: Accelerator, checkpoint_dir: Path | None = None, resume: bool = False,
+                    progress: bool = True) -> tuple[ObjectQuantizer, list[dict[str, Any]]]:
+    """Train one type's quantizer; returns it (on CPU, in eval mode) and its logged history."""
+    torch.manual_seed(args.seed + schema.GROUPS[object_type].type_id)
+    cfg = ObjectQuantizerConfig(
+        object_type=object_type, fields=train.scaler.fields, feature_mean=train.scaler.mean,
+        feature_std=train.scaler.std, method=args.method, codebook_size=args.codebook_size,
+        num_stages=args.num_stages, latent_dim=args.latent_dim, hidden_size=args.hidden_size,
+        num_hidden_layers=args.num_hidden_layers,
+        encoder_type=args.encoder_type if schema.GROUPS[object_type].kind == "object" else "mlp")
+    model = ObjectQuantizer(cfg)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=0.0)
+    start, history = 0, []
+    generator = torch.Generator().manual_seed(args.seed * 1000 + accelerator.process_index)
+    latest = _latest_checkpoint(checkpoint_dir) if (checkpoint_dir and resume) else None
+    if latest is not None:
+        start, history = _load_checkpoint(latest, model, optimizer, generator)
+        logger.info("%s: resuming from %s at step %d", object_type, latest, start)
+    else:  # k-means initialisation of the codebooks on a large first batch
+        model.train()
+        n_init = min(len(train.features), max(4 * args.codebook_size, 20_000))
+        idx = torch.randperm(len(train.features))[:n_init]
+        with torch.no_grad():
+            model(train.features[idx], train.mask[idx])
+    if start == 0 and checkpoint_dir is not None and checkpoint_dir.exists():
+        logger.warning("%s: ignoring old checkpoints in %s (pass resume=True to continue)", object_type, checkpoint_dir)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    device = accelerator.device
+    warmup = max(1, min(100, args.steps // 10))
+
+    def schedule(s: int) -> float:  # linear warm-up, cosine decay
+        return min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * s / max(args.steps, 1)))
+
+    bar = tqdm(range(start, args.steps), desc=f"train {object_type}", disable=not progress or
+               not accelerator.is_local_main_process, initial=start, total=args.steps)
+    unwrapped = accelerator.unwrap_model(model)
+    for step in bar:
+        for group in optimizer.param_groups:
+            group["lr"] = args.learning_rate * schedule(step)
+        model.train()
+        idx = torch.randint(0, len(train.features), (args.batch_size,), generator=generator)
+        with accelerator.autocast():
+            out = model(train.features[idx].to(device), train.mask[idx].to(device))
+        optimizer.zero_grad(set_to_none=True)
+        accelerator.backward(out.loss)
+        optimizer.step()
+        if (step + 1) % args.log_every == 0 or step + 1 == args.steps:
+            record = {"step": step + 1, "loss": float(out.loss.detach()),
+                      "reconstruction_loss": float(out.reconstruction_loss)}
+            if (step + 1) % (args.log_every * 5) == 0 or step + 1 == args.steps:
+                record.update({f"eval_{k}": v for k, v in codebook_metrics(unwrapped, evaluation).items()})
+            history.append(record)
+            bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k != "step"})
+            logger.info("%s %s", object_type, record)
+        if checkpoint_dir and args.checkpoint_every and (step + 1) % args.checkpoint_every == 0 \
+                and accelerator.is_main_process:
+            _save_checkpoint(checkpoint_dir / f"step-{step + 1:07d}", unwrapped, optimizer, step + 1, history,
+                             generator)
+    bar.close()
+    model = accelerator.unwrap_model(model).to("cpu").eval()
+    return model, history
+
+
+def _latest_checkpoint(directory: Path | None) -> Path | None:
+    if directory is None or not directory.is_dir():
+        return None
+    done = sorted(p for p in directory.glob("step-*") if (p / "state.json").exists())
+    return done[-1] if done else None
+
+
+def train_tokenizer(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
+                    args: TokenizerTrainingArguments | None = None, *, resume: bool = False,
+                    progress: bool = True) -> EventTokenizer:
+    """Train a quantizer per type on the events in ``paths`` and save the tokenizer to ``out_dir``."""
+    args = args or TokenizerTrainingArguments()
+    out_dir = Path(out_dir)
+    accelerator = Accelerator(mixed_precision=args.mixed_precision, cpu=not torch.cuda.is_available())
+    data = collect_objects(paths, args.types, per_event=args.encoder_type == "transformer",
+                           max_objects=args.max_objects, cap=args.max_objects_per_type, progress=progress)
+    quantizers, log = {}, {"arguments": asdict(args), "types": {}}
+    for t, d in data.items():
+        train, evaluation = d.split(args.eval_fraction, args.seed)
+        model, history = train_quantizer(t, train, evaluation, args, accelerator,
+                                         checkpoint_dir=out_dir / "checkpoints" / t, resume=resume, progress=progress)
+        quantizers[t] = model
+        log["types"][t] = {"history": history, "final": codebook_metrics(model, evaluation),
+                           "n_train": int(train.mask.sum()), "n_eval": int(evaluation.mask.sum())}
+    ignored = [g for g in schema.OBJECT_TYPES if g not in args.types]  # left out by choice, not by lack of data
+    tokenizer = EventTokenizer.from_quantizers(quantizers, args.max_objects, ignored_types=ignored)
+    if accelerator.is_main_process:
+        with atomic_output(out_dir / "tokenizer") as tmp:
+            tokenizer.save_pretrained(tmp)
+        for f in (out_dir / "tokenizer").iterdir():
+            os.replace(f, out_dir / f.name)
+        (out_dir / "tokenizer").rmdir()
+        (out_dir / "training_log.json").write_text(json.dumps(log, indent=1, default=float))
+    return tokenizer
