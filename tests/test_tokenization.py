@@ -42,7 +42,8 @@ def trained(events_file, tmp_path_factory):
 def test_nearest_code_is_the_argmin_of_the_distances():
     g = torch.Generator().manual_seed(0)
     x, book = torch.randn(5000, 16, generator=g), torch.randn(300, 16, generator=g)
-    assert torch.equal(nearest_code(x, book, chunk=777), torch.cdist(x, book).argmin(-1))
+    assert torch.equal(nearest_code(x, book, rows=777, cols=128), torch.cdist(x, book).argmin(-1))
+    assert torch.equal(nearest_code(x, book), torch.cdist(x, book).argmin(-1))
 
 
 @pytest.mark.parametrize("method", ["vq", "fsq", "rvq", "pq"])

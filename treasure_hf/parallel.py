@@ -3,9 +3,11 @@ of ``workers`` processes, or on a running Dask scheduler at ``scheduler``."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, Generic, Sequence, TypeVar
+from typing import Any, Callable, Generic, Iterator, Sequence, TypeVar
 
 from tqdm.auto import tqdm
 
@@ -25,31 +27,10 @@ class TaskResult(Generic[T]):
         return self.error is None
 
 
-def map_tasks(fn: Callable[[T], Any], tasks: Sequence[T], *, workers: int = 1, scheduler: str | None = None,
-              keep_going: bool = False, desc: str = "tasks", progress: bool = True) -> list[TaskResult[T]]:
-    """Apply ``fn`` to every task and return the results in task order.
-
-    With ``keep_going=False`` the first failure is raised (after the running tasks are cancelled);
-    otherwise failures are returned in their :class:`TaskResult`. ``fn`` must be importable by
-    name (a module-level function) when Dask is used.
-    """
-    results: list[TaskResult[T]] = [TaskResult(t) for t in tasks]
-    bar = tqdm(total=len(tasks), desc=desc, unit="task", disable=not progress)
-    if scheduler is None and workers <= 1:
-        for r in results:
-            try:
-                r.value = fn(r.task)
-            except Exception as exc:  # noqa: BLE001 - recorded or re-raised below
-                if not keep_going:
-                    bar.close()
-                    raise
-                logger.error("%s failed: %s", r.task, exc)
-                r.error = exc
-            bar.update()
-        bar.close()
-        return results
-
-    from dask.distributed import Client, LocalCluster, as_completed
+@contextlib.contextmanager
+def dask_client(workers: int, scheduler: str | None):
+    """A client of the scheduler at ``scheduler``, or of a LocalCluster of ``workers`` processes."""
+    from dask.distributed import Client, LocalCluster
 
     cluster = None
     if scheduler is None:
@@ -57,23 +38,73 @@ def map_tasks(fn: Callable[[T], Any], tasks: Sequence[T], *, workers: int = 1, s
         client = Client(cluster)
     else:
         client = Client(scheduler)
-    logger.info("running %d tasks on %s", len(tasks), client)
+    logger.info("running on %s", client)
     try:
-        futures = {client.submit(fn, r.task, pure=False): i for i, r in enumerate(results)}
-        for future in as_completed(futures):
-            r = results[futures[future]]
-            try:
-                r.value = future.result()
-            except Exception as exc:  # noqa: BLE001 - recorded or re-raised below
-                if not keep_going:
-                    client.cancel(list(futures))
-                    raise
-                logger.error("%s failed: %s", r.task, exc)
-                r.error = exc
-            bar.update()
+        yield client
     finally:
-        bar.close()
         client.close()
         if cluster is not None:
             cluster.close()
-    return results
+
+
+def iter_tasks(fn: Callable[[T], Any], tasks: Sequence[T], *, workers: int = 1, scheduler: str | None = None,
+               keep_going: bool = False, max_in_flight: int | None = None, desc: str = "tasks",
+               progress: bool = True) -> Iterator[TaskResult[T]]:
+    """Apply ``fn`` to every task; yield the results **in task order**, keeping at most
+    ``max_in_flight`` tasks submitted but not yet yielded (bounding memory when results are big).
+
+    With ``keep_going=False`` the first failure is raised (the other tasks are cancelled);
+    otherwise failures come back in their :class:`TaskResult`. ``fn`` must be importable by name
+    (a module-level function) when Dask is used.
+    """
+    bar = tqdm(total=len(tasks), desc=desc, unit="task", disable=not progress)
+    try:
+        if scheduler is None and workers <= 1:
+            for task in tasks:
+                yield _run_local(fn, task, keep_going)
+                bar.update()
+            return
+        with dask_client(workers, scheduler) as client:
+            limit = max_in_flight or max(2 * workers, 4)
+            pending: deque = deque()
+            queue = iter(tasks)
+            for task in queue:
+                pending.append((task, client.submit(fn, task, pure=False)))
+                if len(pending) >= limit:
+                    break
+            while pending:
+                task, future = pending.popleft()
+                result = TaskResult(task)
+                try:
+                    result.value = future.result()
+                except Exception as exc:  # noqa: BLE001 - recorded or re-raised
+                    if not keep_going:
+                        client.cancel([f for _, f in pending])
+                        raise
+                    logger.error("%s failed: %s", task, exc)
+                    result.error = exc
+                next_task = next(queue, None)
+                if next_task is not None:
+                    pending.append((next_task, client.submit(fn, next_task, pure=False)))
+                bar.update()
+                yield result
+    finally:
+        bar.close()
+
+
+def _run_local(fn: Callable[[T], Any], task: T, keep_going: bool) -> TaskResult[T]:
+    result = TaskResult(task)
+    try:
+        result.value = fn(task)
+    except Exception as exc:  # noqa: BLE001 - recorded or re-raised
+        if not keep_going:
+            raise
+        logger.error("%s failed: %s", task, exc)
+        result.error = exc
+    return result
+
+
+def map_tasks(fn: Callable[[T], Any], tasks: Sequence[T], **kwargs: Any) -> list[TaskResult[T]]:
+    """All results of :func:`iter_tasks`, in task order (every task may run at once)."""
+    kwargs.setdefault("max_in_flight", max(len(tasks), 1))
+    return list(iter_tasks(fn, tasks, **kwargs))

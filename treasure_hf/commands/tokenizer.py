@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from ..data import schema
 
@@ -15,8 +16,9 @@ def _train(args: argparse.Namespace) -> int:
     types = tuple(t.strip() for t in args.types.split(",")) if args.types else TokenizerTrainingArguments.types
     unknown = [t for t in types if t not in schema.GROUPS or schema.GROUPS[t].kind == "sub"]
     if unknown:
-        raise SystemExit(f"--types: unknown type(s) {unknown}; choose from "
-                         f"{[g for g in schema.GROUPS if schema.GROUPS[g].kind != 'sub' and g != 'event']}")
+        print(f"error: --types: unknown type(s) {unknown}; choose from "
+              f"{[g for g in schema.GROUPS if schema.GROUPS[g].kind != 'sub' and g != 'event']}", file=sys.stderr)
+        return 2
     targs = TokenizerTrainingArguments(
         method=args.method, codebook_size=args.codebook_size, num_stages=args.stages, latent_dim=args.latent_dim,
         hidden_size=args.hidden_size, num_hidden_layers=args.layers, encoder_type=args.encoder, types=types,
@@ -24,7 +26,7 @@ def _train(args: argparse.Namespace) -> int:
         max_objects_per_type=args.max_train_objects, checkpoint_every=args.checkpoint_every, seed=args.seed,
         mixed_precision=args.mixed_precision)
     train_tokenizer(args.data, args.out, targs, resume=args.resume, progress=args.progress)
-    log = json.loads((__import__("pathlib").Path(args.out) / "training_log.json").read_text())
+    log = json.loads((Path(args.out) / "training_log.json").read_text())
     summary = {t: v["final"] for t, v in log["types"].items()}
     json.dump(summary, sys.stdout, indent=1)
     print()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import os
 import shutil
@@ -49,3 +50,25 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
         remove(tmp)
         raise
     commit(tmp, final)
+
+
+class AtomicWriter(abc.ABC):
+    """Context-manager protocol of the writers: :meth:`close` (finish and rename) on success,
+    :meth:`abort` (leave nothing behind) on error."""
+
+    @abc.abstractmethod
+    def close(self) -> Path:
+        """Finish the output and move it to its final name."""
+
+    @abc.abstractmethod
+    def abort(self) -> None:
+        """Remove the temporary output."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()

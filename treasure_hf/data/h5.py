@@ -21,7 +21,7 @@ import numpy as np
 from ..errors import FormatError, InputError
 from . import metadata as md
 from . import schema
-from .atomic import commit, remove, temporary_sibling
+from .atomic import AtomicWriter, commit, remove, temporary_sibling
 from .events import EventBatch, Layout, RaggedEvents, registry_order
 
 logger = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ CHUNK_BYTES = 1 << 20
 """Target size of one HDF5 chunk (before compression)."""
 
 
-class H5Writer:
+class H5Writer(AtomicWriter):
     """Append batches of events to a new common-format HDF5 file.
 
     ``layout`` fixes the datasets (every key of the common layer, plus the layers and sub-object
@@ -160,14 +160,6 @@ class H5Writer:
             pass
         remove(self._tmp)
 
-    def __enter__(self) -> "H5Writer":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
 
 def _deflate(block: np.ndarray, level: int, shuffle: bool) -> bytes:

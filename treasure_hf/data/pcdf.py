@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 from ..errors import FormatError, InputError
 from . import metadata as md
 from . import schema
-from .atomic import commit, remove, temporary_sibling
+from .atomic import AtomicWriter, commit, remove, temporary_sibling
 from .events import EventBatch, Layout, RaggedEvents
 
 logger = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ def _ragged_tables(ev: RaggedEvents, layout: Layout, first_event: int,
     return out
 
 
-class PCDFWriter:
+class PCDFWriter(AtomicWriter):
     """Write a PCDF data set part by part (one part per :meth:`write`, split at ``events_per_part``).
 
     Output goes to a temporary directory renamed to ``directory`` by :meth:`close`. With
@@ -249,14 +249,6 @@ class PCDFWriter:
         if not self.resume:
             remove(self._tmp)
 
-    def __enter__(self) -> "PCDFWriter":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
 
 def _write_json(path: Path, obj: Any) -> None:

@@ -259,6 +259,11 @@ TRUTH = Layer("truth", doc="generator truth of simulated samples", fields={
 LAYERS: dict[str, Layer] = {layer.name: layer for layer in (COMMON, ATLAS, CMS, TRUTH)}
 EXPERIMENT_LAYERS: dict[str, str] = {"ATLAS": "atlas", "CMS": "cms"}
 
+FLAT_KINEMATICS: tuple[str, ...] = ("pt", "eta", "phi", "energy", "mass", "charge")
+"""The seeds' flat continuous input of every object (GeV, rad, e): pT, eta, phi, E, mass, charge,
+fed with a one-hot type to one shared linear layer; E is derived from pT, eta and mass, and mass
+and charge are 0 for types that store none."""
+
 MASK, COUNT = "mask", "n"
 """Names of the per-group bookkeeping datasets of object and sub-object groups."""
 

@@ -47,7 +47,7 @@ EXPERIMENT_TOKENS = tuple(f"[{name}]" for name in sorted(schema.EXPERIMENTS, key
 LAYOUT_FILE, QUANTIZER_FILE = "event_tokenizer.json", "quantizers.safetensors"
 DEFAULT_MAX_OBJECTS = {"electrons": 4, "muons": 4, "jets": 10, "taus": 2, "photons": 4, "tracks": 30}
 """Objects per type kept in a sequence (the highest-pT ones) unless the tokenizer says otherwise."""
-KINEMATICS = ("pt", "eta", "phi", "energy", "mass", "charge")
+KINEMATICS = schema.FLAT_KINEMATICS
 """Columns of ``kinematics`` (``return_features=True``): GeV, -, rad, GeV, GeV, e."""
 
 
@@ -336,14 +336,13 @@ class EventTokenizer(PreTrainedTokenizer):
         return {"features": feats.astype(np.float32), "kinematics": kin.astype(np.float32)}
 
     def _kinematics(self, t: str, block: np.ndarray) -> np.ndarray:
-        q = self.quantizers[t]
-        shape = block.shape[:2]
-        phys = q.scaler.inverse(block.reshape(-1, block.shape[-1]))
-        get = lambda name: np.asarray(phys.get(f"common/{name}", np.zeros(len(block.reshape(-1, block.shape[-1])))),  # noqa: E731
-                                      np.float64)
-        pt, eta, phi, mass, charge = get("pt"), get("eta"), get("phi"), get("mass"), get("charge")
-        energy = np.sqrt((pt * np.cosh(eta)) ** 2 + mass ** 2)
-        return np.stack([pt, eta, phi, energy, mass, charge], -1).reshape(*shape, len(KINEMATICS))
+        """(n, m, n_columns) standardised features -> (n, m, len(KINEMATICS)) physical values."""
+        flat = block.reshape(-1, block.shape[-1])
+        phys = self.quantizers[t].scaler.inverse(flat)
+        zeros = np.zeros(len(flat))
+        cols = {name: np.asarray(phys.get(f"common/{name}", zeros), np.float64) for name in KINEMATICS}
+        cols["energy"] = np.sqrt((cols["pt"] * np.cosh(cols["eta"])) ** 2 + cols["mass"] ** 2)
+        return np.stack([cols[name] for name in KINEMATICS], -1).reshape(*block.shape[:2], len(KINEMATICS))
 
     def _truncate(self, ids: np.ndarray, types: np.ndarray, valid: np.ndarray, max_length: int) -> np.ndarray:
         """Drop whole objects, lowest pT of the most numerous type first, until rows fit."""

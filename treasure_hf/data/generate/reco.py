@@ -1,0 +1,573 @@
+"""From generator records to reconstructed objects in the common schema: the event assembly of
+the parametric detector (:mod:`.detector` holds the numbers, this module applies them).
+
+Everything is vectorised over all events of a shard: final-state particles of the hard scatter
+and of the pile-up vertices form one table sorted by event; tracks, leptons, photons, taus, jets
+(with constituents), isolation and MET are computed with numpy group operations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import schema
+from ..events import RaggedEvents
+from . import jets as jetlib
+from . import truth
+from .detector import (ATLAS_ELECTRON_ID, ATLAS_MUON_QUALITY, ATLAS_PHOTON_TIGHT,
+                       CMS_ELECTRON_CUTBASED, CMS_MUON_ID, CMS_PHOTON_CUTBASED,
+                       ELECTRON_DRESSING_CONE, PTVARCONE_KT_GEV, PTVARCONE_TRACK_PT, TAU_CORE_CONE,
+                       TAU_CORE_TRACK_PT, Detector)
+from .pythia import Record
+
+ELECTRON_MASS_GEV = 0.000511  # PDG
+JET_CLUSTER_MIN_PT_GEV = 10.0
+"""Jets are clustered down to 10 GeV, smeared, then cut at the registry's jet threshold."""
+ATLAS_NDOF_TRT, ATLAS_NDOF_SILICON, ATLAS_TRT_ETA = 41, 11, 2.0
+"""A simple model of ATLAS track nDoF: 4 pixel layers (2 coordinates each) and 4 SCT double layers
+(8 coordinates) give 16 silicon measurements, the TRT adds ~30 straws for |eta| < 2.0 (ATLAS,
+JINST 3 (2008) S08003); minus the 5 helix parameters."""
+
+ISO = schema.ISOLATION
+
+
+# ---------------------------------------------------------------------------------------------
+# group helpers
+# ---------------------------------------------------------------------------------------------
+
+def _offsets(event: np.ndarray, n_events: int) -> np.ndarray:
+    return np.concatenate([[0], np.cumsum(np.bincount(event, minlength=n_events))]).astype(np.int64)
+
+
+def _pairs(a_event: np.ndarray, b_offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """All (a, b) pairs in the same event; ``b`` rows are sorted by event with ``b_offsets``."""
+    counts = (b_offsets[a_event + 1] - b_offsets[a_event]).astype(np.int64)
+    ia = np.repeat(np.arange(len(a_event)), counts)
+    starts = np.repeat(np.cumsum(counts) - counts, counts)
+    ib = b_offsets[a_event][ia] + (np.arange(len(ia)) - starts)
+    return ia, ib
+
+
+def _dphi(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a - b + np.pi) % (2 * np.pi) - np.pi
+
+
+def _dr2(eta1, phi1, eta2, phi2) -> np.ndarray:
+    return (eta1 - eta2) ** 2 + _dphi(phi1, phi2) ** 2
+
+
+def _eta_phi(px, py, pz) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    pt = np.hypot(px, py)
+    eta = np.arcsinh(pz / np.maximum(pt, 1e-12))
+    return pt, eta, np.arctan2(py, px)
+
+
+C1_BETA = 0.2
+"""Exponent of the two-point energy correlation ratio C1 used by ATLAS's quark/gluon tagging
+(ATLAS, Eur. Phys. J. C 74 (2014) 3023: C1 with beta = 0.2 on tracks)."""
+
+
+def _track_c1(jet: np.ndarray, pt: np.ndarray, eta: np.ndarray, phi: np.ndarray, n_jets: int,
+              sum_pt: np.ndarray) -> np.ndarray:
+    """C1(beta = 0.2) = sum_{i<j} pT_i pT_j dR_ij^beta / (sum_i pT_i)^2 over each jet's tracks
+    (``jet`` sorted ascending); -1 for jets without tracks."""
+    order = np.argsort(jet, kind="stable")
+    jet, pt, eta, phi = jet[order], pt[order], eta[order], phi[order]
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(jet, minlength=n_jets))])
+    ia, ib = _pairs(jet, offsets)
+    upper = ib > np.arange(len(jet))[ia]
+    ia, ib = ia[upper], ib[upper]
+    corr = pt[ia] * pt[ib] * _dr2(eta[ia], phi[ia], eta[ib], phi[ib]) ** (C1_BETA / 2)
+    total = np.bincount(jet[ia], corr, minlength=n_jets)
+    return np.where(sum_pt > 0, total / np.where(sum_pt > 0, sum_pt, 1.0) ** 2, -1.0)
+
+
+def cone_sum(obj_event: np.ndarray, obj_eta: np.ndarray, obj_phi: np.ndarray, cone: np.ndarray | float,
+             cand_offsets: np.ndarray, cand_eta: np.ndarray, cand_phi: np.ndarray, cand_pt: np.ndarray,
+             exclude: np.ndarray | None = None) -> np.ndarray:
+    """Per object, sum pT of the candidates of its event within dR < ``cone`` (candidates sorted by
+    event with ``cand_offsets``), leaving out candidate ``exclude[i]`` (-1: none) of object ``i``."""
+    ia, ib = _pairs(obj_event, cand_offsets)
+    cone = np.broadcast_to(np.asarray(cone, np.float64), obj_eta.shape)
+    inside = _dr2(obj_eta[ia], obj_phi[ia], cand_eta[ib], cand_phi[ib]) < cone[ia] ** 2
+    if exclude is not None:
+        inside &= ib != exclude[ia]
+    return np.bincount(ia[inside], cand_pt[ib[inside]], minlength=len(obj_event))
+
+
+# ---------------------------------------------------------------------------------------------
+# the final-state table
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class FinalState:
+    """Final-state particles of hard scatter and pile-up, sorted by event (momenta GeV, vertices mm)."""
+
+    event: np.ndarray
+    id: np.ndarray
+    charge: np.ndarray
+    px: np.ndarray
+    py: np.ndarray
+    pz: np.ndarray
+    e: np.ndarray
+    vx: np.ndarray
+    vy: np.ndarray
+    vz: np.ndarray
+    is_pileup: np.ndarray
+    record_row: np.ndarray  # row in the hard-scatter record, -1 for pile-up
+    offsets: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.pt, self.eta, self.phi = _eta_phi(self.px, self.py, self.pz)
+
+
+def final_state(hard: Record, pileup: Record | None, pileup_event: np.ndarray | None, pv: np.ndarray,
+                pileup_vertex: np.ndarray | None) -> FinalState:
+    """Join the hard scatter (shifted to its vertex ``pv`` (n_events, 3)) and pile-up events
+    (``pileup_event[k]``: hard event of pile-up event ``k``, shifted to ``pileup_vertex[k]``)."""
+    rows = np.nonzero(hard.status > 0)[0]
+    ev = hard.event[rows]
+    cols = {"event": ev, "id": hard.id[rows], "charge": hard.charge[rows],
+            "px": hard.px[rows], "py": hard.py[rows], "pz": hard.pz[rows], "e": hard.e[rows],
+            "vx": hard.vx[rows] + pv[ev, 0], "vy": hard.vy[rows] + pv[ev, 1], "vz": hard.vz[rows] + pv[ev, 2],
+            "is_pileup": np.zeros(len(rows), np.int8), "record_row": rows}
+    if pileup is not None and len(pileup.id):
+        k = pileup.event  # pile-up event of each particle
+        parts = {"event": pileup_event[k], "id": pileup.id, "charge": pileup.charge,
+                 "px": pileup.px, "py": pileup.py, "pz": pileup.pz, "e": pileup.e,
+                 "vx": pileup.vx + pileup_vertex[k, 0], "vy": pileup.vy + pileup_vertex[k, 1],
+                 "vz": pileup.vz + pileup_vertex[k, 2], "is_pileup": np.ones(len(k), np.int8),
+                 "record_row": np.full(len(k), -1, np.int64)}
+        cols = {c: np.concatenate([cols[c], parts[c]]) for c in cols}
+        order = np.argsort(cols["event"], kind="stable")
+        cols = {c: v[order] for c, v in cols.items()}
+    return FinalState(**cols, offsets=_offsets(cols["event"], hard.n_events))
+
+
+# ---------------------------------------------------------------------------------------------
+# reconstruction
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class EventInfo:
+    """Per-event values passed in by the generator."""
+
+    process_id: np.ndarray
+    event_number: np.ndarray
+    luminosity_block: int
+    mu: float
+
+
+class _Builder:
+    def __init__(self, det: Detector, rng: np.random.Generator, n_events: int):
+        self.det, self.rng, self.n_events = det, rng, n_events
+        self.event: dict[str, np.ndarray] = {}
+        self.objects: dict[str, np.ndarray] = {}
+        self.counts: dict[str, np.ndarray] = {}
+        self.n: dict[str, np.ndarray] = {}
+
+    def put(self, group: str, event: np.ndarray, sort_pt: np.ndarray, values: dict[str, np.ndarray]) -> np.ndarray:
+        """Store an object group (rows sorted by event, then descending pT); returns the order used."""
+        order = np.lexsort((-sort_pt, event))
+        for k, v in values.items():
+            self.objects[k] = np.asarray(v)[order].astype(schema.field_of(k).np_dtype)
+        self.counts[group] = np.bincount(event, minlength=self.n_events).astype(np.int64)
+        return order
+
+    def uniform(self, n: int) -> np.ndarray:
+        return self.rng.random(n)
+
+
+def reconstruct(hard: Record, fs: FinalState, pv: np.ndarray, det: Detector, rng: np.random.Generator,
+                info: EventInfo) -> RaggedEvents:
+    """The detector-level events of one shard in the common schema (common, experiment and truth
+    layers, jet constituents)."""
+    n_events = hard.n_events
+    b = _Builder(det, rng, n_events)
+    n_fs = len(fs.id)
+    absid = np.abs(fs.id)
+    charged = fs.charge != 0
+    neutrino = np.isin(absid, truth.NEUTRINOS)
+
+    # --- impact parameters of every charged particle (straight line to the beam line) ------------
+    sin_phi, cos_phi = np.sin(fs.phi), np.cos(fs.phi)
+    cot_theta = np.sinh(fs.eta)
+    d0_true = fs.vx * sin_phi - fs.vy * cos_phi
+    z0_true = fs.vz - (fs.vx * cos_phi + fs.vy * sin_phi) * cot_theta
+    pt_safe = np.maximum(fs.pt, 0.1)
+    d0 = np.where(charged, d0_true + rng.normal(size=n_fs) * det.d0_resolution_mm(pt_safe, fs.eta), 0.0)
+    z0 = np.where(charged, z0_true + rng.normal(size=n_fs) * det.z0_resolution_mm(pt_safe, fs.eta), 0.0)
+    sin_theta = 1.0 / np.cosh(fs.eta)
+
+    # --- tracks ----------------------------------------------------------------------------------
+    trk_cand = charged & (fs.pt > ISO.pt_floor_gev) & (np.abs(fs.eta) < det.tracker_eta)
+    trk_cand &= rng.random(n_fs) < det.track_efficiency(fs.pt, fs.eta)
+    t_rows = np.nonzero(trk_cand)[0]
+    t_pt = fs.pt[t_rows] * np.abs(1.0 + rng.normal(size=len(t_rows)) * det.track_pt_resolution(fs.pt[t_rows], fs.eta[t_rows]))
+    keep = t_pt > ISO.pt_floor_gev
+    t_rows, t_pt = t_rows[keep], t_pt[keep]
+    track_of_row = np.full(n_fs, -1, np.int64)
+    track_of_row[t_rows] = np.arange(len(t_rows))
+    t_event, t_eta, t_phi = fs.event[t_rows], fs.eta[t_rows], fs.phi[t_rows]
+    t_d0, t_z0 = d0[t_rows], z0[t_rows]
+    # isolation tracks: |(z0 - z_PV) sin(theta)| < 3 mm w.r.t. the primary vertex (pT > 0.5 GeV already)
+    t_iso = np.abs((t_z0 - pv[t_event, 2]) * sin_theta[t_rows]) < ISO.z0sintheta_cut_mm
+    iso_idx = np.nonzero(t_iso)[0]
+    iso_offsets = _offsets(t_event[iso_idx], n_events)
+    iso_pos = np.full(len(t_rows), -1, np.int64)
+    iso_pos[iso_idx] = np.arange(len(iso_idx))
+
+    def track_cone(obj_event, obj_eta, obj_phi, obj_rows, cone, min_pt=ISO.pt_floor_gev):
+        own = np.where(obj_rows >= 0, track_of_row[np.maximum(obj_rows, 0)], -1)
+        own = np.where(own >= 0, iso_pos[np.maximum(own, 0)], -1)
+        pts = np.where(t_pt[iso_idx] > min_pt, t_pt[iso_idx], 0.0)
+        return cone_sum(obj_event, obj_eta, obj_phi, cone, iso_offsets, t_eta[iso_idx], t_phi[iso_idx], pts, own)
+
+    # visible particles for calorimeter-like sums (pile-up included, |eta| < calo coverage)
+    vis = ~neutrino & (absid != 13) & (np.abs(fs.eta) < det.calo_eta)
+    calo_pt = np.where(vis & (fs.pt > ISO.pt_floor_gev), fs.pt, 0.0)
+
+    def calo_cone(obj_event, obj_eta, obj_phi, obj_rows, cone):
+        return cone_sum(obj_event, obj_eta, obj_phi, cone, fs.offsets, fs.eta, fs.phi, calo_pt,
+                        np.where(obj_rows >= 0, obj_rows, -1))
+
+    hard_row = fs.record_row
+    used = np.zeros(n_fs, bool)  # particles taken by reconstructed electrons and photons (not in jets)
+
+    # --- electrons -------------------------------------------------------------------------------
+    e_rows = np.nonzero((absid == 11) & (fs.is_pileup == 0) & (fs.pt > 1.0))[0]
+    photon_rows = np.nonzero((fs.id == 22) & (fs.is_pileup == 0))[0]
+    e_energy = fs.e[e_rows].copy()
+    dressing_of = np.full(len(photon_rows), -1, np.int64)
+    if len(e_rows) and len(photon_rows):
+        ph_off = _offsets(fs.event[photon_rows], n_events)
+        ia, ib = _pairs(fs.event[e_rows], ph_off)
+        dr2 = _dr2(fs.eta[e_rows][ia], fs.phi[e_rows][ia], fs.eta[photon_rows][ib], fs.phi[photon_rows][ib])
+        close = dr2 < ELECTRON_DRESSING_CONE ** 2
+        ia, ib, dr2 = ia[close], ib[close], dr2[close]
+        order = np.lexsort((dr2, ib))  # nearest electron per photon
+        first = np.ones(len(order), bool)
+        first[1:] = ib[order][1:] != ib[order][:-1]
+        sel = order[first]
+        dressing_of[ib[sel]] = ia[sel]
+        np.add.at(e_energy, ia[sel], fs.e[photon_rows][ib[sel]])
+    e_eta, e_phi = fs.eta[e_rows], fs.phi[e_rows]
+    e_energy = e_energy * (1.0 + rng.normal(size=len(e_rows)) * det.ecal_resolution(e_energy, e_eta))
+    e_pt = np.maximum(e_energy, 0.0) / np.cosh(e_eta)
+    e_ok = (e_pt > schema.GROUPS["electrons"].pt_cut_gev) & (b.uniform(len(e_rows)) < det.electron_efficiency(e_pt, e_eta))
+    used[e_rows[e_ok]] = True
+    dressed = dressing_of >= 0
+    dressed[dressed] &= e_ok[dressing_of[dressed]]
+    used[photon_rows[dressed]] = True
+    calo_pt[photon_rows[dressed]] = 0.0  # part of the electron's cluster, not of its isolation
+    e_rows, e_pt, e_eta, e_phi = e_rows[e_ok], e_pt[e_ok], e_eta[e_ok], e_phi[e_ok]
+    e_event = fs.event[e_rows]
+
+    # --- muons -----------------------------------------------------------------------------------
+    m_rows = np.nonzero((absid == 13) & (fs.is_pileup == 0))[0]
+    m_eta, m_phi = fs.eta[m_rows], fs.phi[m_rows]
+    m_pt = fs.pt[m_rows] * np.abs(1.0 + rng.normal(size=len(m_rows)) * det.muon_resolution(fs.pt[m_rows], m_eta))
+    m_ok = (m_pt > schema.GROUPS["muons"].pt_cut_gev) & (b.uniform(len(m_rows)) < det.muon_efficiency(m_pt, m_eta))
+    m_rows, m_pt, m_eta, m_phi = m_rows[m_ok], m_pt[m_ok], m_eta[m_ok], m_phi[m_ok]
+    m_event = fs.event[m_rows]
+
+    # --- photons ---------------------------------------------------------------------------------
+    g_rows = photon_rows[~used[photon_rows]]
+    g_eta, g_phi = fs.eta[g_rows], fs.phi[g_rows]
+    g_e = fs.e[g_rows] * (1.0 + rng.normal(size=len(g_rows)) * det.ecal_resolution(fs.e[g_rows], g_eta))
+    g_pt = np.maximum(g_e, 0.0) / np.cosh(g_eta)
+    g_ok = (g_pt > schema.GROUPS["photons"].pt_cut_gev) & det.in_photon_acceptance(g_eta)
+    g_rows, g_pt, g_eta, g_phi = g_rows[g_ok], g_pt[g_ok], g_eta[g_ok], g_phi[g_ok]
+    g_event = fs.event[g_rows]
+    g_iso = calo_cone(g_event, g_eta, g_phi, g_rows, det.photon_iso_cone)
+    g_ok = (g_iso < det.photon_iso_ratio * g_pt) & (b.uniform(len(g_rows)) < det.photon_efficiency(g_pt, g_eta))
+    g_rows, g_pt, g_eta, g_phi, g_event = g_rows[g_ok], g_pt[g_ok], g_eta[g_ok], g_phi[g_ok], g_event[g_ok]
+    used[g_rows] = True
+
+    # --- jets ------------------------------------------------------------------------------------
+    j_in = np.nonzero(vis & ~used)[0]
+    heavy = truth.heavy_hadrons(hard)
+    taus = truth.hadronic_taus(hard)
+    ghosts = {5: (hard.event[heavy["b"]], hard.px[heavy["b"]], hard.py[heavy["b"]], hard.pz[heavy["b"]], hard.e[heavy["b"]]),
+              4: (hard.event[heavy["c"]], hard.px[heavy["c"]], hard.py[heavy["c"]], hard.pz[heavy["c"]], hard.e[heavy["c"]])}
+    tau_pt_true = np.hypot(taus["px"], taus["py"])
+    tg = tau_pt_true > truth.HEAVY_HADRON_MIN_PT_GEV
+    ghosts[15] = (hard.event[taus["rows"]][tg], taus["px"][tg], taus["py"][tg], taus["pz"][tg], taus["e"][tg])
+    jc = jetlib.cluster(fs.event[j_in], fs.px[j_in], fs.py[j_in], fs.pz[j_in], fs.e[j_in], n_events, ghosts,
+                        min_pt=JET_CLUSTER_MIN_PT_GEV)
+    jpt, jeta, jphi = _eta_phi(jc.px, jc.py, jc.pz)
+    scale = 1.0 + rng.normal(size=len(jpt)) * det.jet_resolution(jc.e, jeta)
+    scale = np.maximum(scale, 0.0)
+    jpt_s = jpt * scale
+    jmass = np.sqrt(np.maximum(jc.e ** 2 - jc.px ** 2 - jc.py ** 2 - jc.pz ** 2, 0.0)) * scale
+    j_ok = (jpt_s > schema.GROUPS["jets"].pt_cut_gev) & (np.abs(jeta) < det.jet_eta)
+    cons_jet_all = np.repeat(np.arange(len(jpt)), jc.n_constituents)
+    cons_rows_all = j_in[jc.constituents]
+    # keep the selected jets and their constituents
+    j_idx = np.nonzero(j_ok)[0]
+    jet_new = np.full(len(jpt), -1, np.int64)
+    jet_new[j_idx] = np.arange(len(j_idx))
+    ck = j_ok[cons_jet_all]
+    cons_jet, cons_rows = jet_new[cons_jet_all[ck]], cons_rows_all[ck]
+    j_event, j_pt, j_eta, j_phi, j_mass = jc.event[j_idx], jpt_s[j_idx], jeta[j_idx], jphi[j_idx], jmass[j_idx]
+    j_flav = jc.flavour[j_idx]
+    has_track = track_of_row[cons_rows] >= 0
+    j_ntrk = np.bincount(cons_jet[has_track], minlength=len(j_idx))
+    # track width: sum pT_i dR_i / sum pT_i over the jet's tracks
+    tr = cons_rows[has_track]
+    dr_tr = np.sqrt(_dr2(fs.eta[tr], fs.phi[tr], j_eta[cons_jet[has_track]], j_phi[cons_jet[has_track]]))
+    sum_pt = np.bincount(cons_jet[has_track], fs.pt[tr], minlength=len(j_idx))
+    width = np.bincount(cons_jet[has_track], fs.pt[tr] * dr_tr, minlength=len(j_idx))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        j_width = np.where(sum_pt > 0, width / np.where(sum_pt > 0, sum_pt, 1.0), -1.0)
+    j_c1 = _track_c1(cons_jet[has_track], fs.pt[tr], fs.eta[tr], fs.phi[tr], len(j_idx), sum_pt)
+
+    # --- taus (true hadronic taus and jet fakes) --------------------------------------------------
+    tpt, teta, tphi = _eta_phi(taus["px"], taus["py"], taus["pz"])
+    tpt = tpt * np.abs(1.0 + rng.normal(size=len(tpt)) * det.tau_res)
+    nprong = taus["n_charged"]
+    t_ok = (tpt > schema.GROUPS["taus"].pt_cut_gev) & (b.uniform(len(tpt)) < det.tau_efficiency(nprong, teta))
+    t_ok &= (nprong == 1) | (nprong == 3)
+    # jets -> taus: core tracks with pT > 1 GeV within dR < 0.2 of the jet axis
+    core = has_track.copy()
+    core[has_track] = (fs.pt[tr] > TAU_CORE_TRACK_PT) & (dr_tr < TAU_CORE_CONE)
+    n_core = np.bincount(cons_jet[core], minlength=len(j_idx))
+    core_q = np.bincount(cons_jet[core], fs.charge[cons_rows[core]], minlength=len(j_idx))
+    p_fake = np.select([n_core == 1, (n_core >= 2) & (n_core <= 3)], [det.tau_fake[0], det.tau_fake[1]], 0.0)
+    fake = (j_flav != 15) & det.in_tau_acceptance(j_eta) & (b.uniform(len(j_idx)) < p_fake)
+    fake_q = np.where(core_q[fake] != 0, np.sign(core_q[fake]), np.where(b.uniform(int(fake.sum())) < 0.5, 1, -1))
+    tau_event = np.concatenate([hard.event[taus["rows"]][t_ok], j_event[fake]])
+    tau_pt = np.concatenate([tpt[t_ok], j_pt[fake]])
+    tau_eta = np.concatenate([teta[t_ok], j_eta[fake]])
+    tau_phi = np.concatenate([tphi[t_ok], j_phi[fake]])
+    tau_q = np.concatenate([taus["charge"][t_ok], fake_q]).astype(np.int8)
+    tau_nprong = np.concatenate([nprong[t_ok], np.where(n_core[fake] == 1, 1, 3)])
+    tau_nneu = np.concatenate([taus["n_neutral"][t_ok], np.zeros(int(fake.sum()), np.int64)])
+    tau_origin = np.concatenate([taus["origin"][t_ok], np.full(int(fake.sum()), schema.TRUTH_ORIGINS["fake"])])
+
+    # --- isolation of leptons and photons -----------------------------------------------------------
+    e_trk_abs = track_cone(e_event, e_eta, e_phi, e_rows, ISO.cone)
+    m_trk_abs = track_cone(m_event, m_eta, m_phi, m_rows, ISO.cone)
+    g_trk_abs = track_cone(g_event, g_eta, g_phi, np.full(len(g_rows), -1), ISO.cone)
+
+    # --- MET: electrons, muons, photons, jets, and unclustered PV tracks ----------------------------
+    in_jet = np.zeros(n_fs, bool)
+    in_jet[cons_rows] = True
+    soft = ~in_jet[t_rows] & t_iso
+    soft[track_of_row[e_rows][track_of_row[e_rows] >= 0]] = False
+    soft[track_of_row[m_rows][track_of_row[m_rows] >= 0]] = False
+    s_idx = np.nonzero(soft)[0]
+    mex = np.zeros(n_events)
+    mey = np.zeros(n_events)
+    sumet = np.zeros(n_events)
+    for ev, pt, phi in ((e_event, e_pt, e_phi), (m_event, m_pt, m_phi), (g_event, g_pt, g_phi),
+                        (j_event, j_pt, j_phi), (t_event[s_idx], t_pt[s_idx], t_phi[s_idx])):
+        mex -= np.bincount(ev, pt * np.cos(phi), minlength=n_events)
+        mey -= np.bincount(ev, pt * np.sin(phi), minlength=n_events)
+        sumet += np.bincount(ev, pt, minlength=n_events)
+
+    # ============================ the groups, named as the registry's fields =====================
+    ctx = _Context(det, rng, track_cone, calo_cone, pv)
+    groups = {
+        "event": _Objects(rng, np.arange(n_events), pvx=pv[:, 0], pvy=pv[:, 1], pvz=pv[:, 2],
+                          mu=np.full(n_events, info.mu), experiment_id=np.full(n_events, det.experiment_id),
+                          is_simulation=np.ones(n_events), process_id=info.process_id, weight=hard.weight,
+                          event_number=info.event_number, luminosity_block=info.luminosity_block),
+        "met": _Objects(rng, np.arange(n_events), pt=np.hypot(mex, mey), phi=np.arctan2(mey, mex), sumet=sumet),
+        "electrons": _Objects(rng, e_event, e_rows, pt=e_pt, eta=e_eta, phi=e_phi, charge=fs.charge[e_rows],
+                              trk_iso03=e_trk_abs / e_pt, origin=truth.origin(hard, hard_row[e_rows])),
+        "muons": _Objects(rng, m_event, m_rows, pt=m_pt, eta=m_eta, phi=m_phi, charge=fs.charge[m_rows],
+                          trk_iso03=m_trk_abs / m_pt, origin=truth.origin(hard, hard_row[m_rows])),
+        "taus": _Objects(rng, tau_event, np.full(len(tau_event), -1), pt=tau_pt, eta=tau_eta, phi=tau_phi,
+                         charge=tau_q, is_1prong=(tau_nprong == 1).astype(np.int8), origin=tau_origin,
+                         n_prong=tau_nprong, n_neutral=tau_nneu),
+        "photons": _Objects(rng, g_event, g_rows, pt=g_pt, eta=g_eta, phi=g_phi, trk_iso03=g_trk_abs / g_pt,
+                            origin=truth.origin(hard, hard_row[g_rows])),
+        "jets": _Objects(rng, j_event, np.full(len(j_event), -1), pt=j_pt, eta=j_eta, phi=j_phi, mass=j_mass,
+                         n_trk=j_ntrk, flavour=j_flav, width=j_width, c1=j_c1),
+        "tracks": _Objects(rng, t_event, t_rows, pt=t_pt, eta=t_eta, phi=t_phi, d0=t_d0, z0=t_z0,
+                           is_pileup=fs.is_pileup[t_rows], charge=fs.charge[t_rows], pdg=fs.id[t_rows]),
+    }
+    layers = ("common", det.layer, "truth")
+    providers = _providers(det, ctx)
+    jet_order = None
+    for g, obj in groups.items():
+        vals = _values(obj, g, layers, providers.get(g, {}))
+        if schema.GROUPS[g].kind == "event":
+            b.event.update({k: v.astype(schema.field_of(k).np_dtype) for k, v in vals.items()})
+        else:
+            order = b.put(g, obj.event, obj.pt, vals)
+            if g == "jets":
+                jet_order = order
+
+    # constituents: grouped by (sorted) jet, descending pT, at most max_objects per jet
+    nj = len(j_event)
+    rank = np.empty(nj, np.int64)
+    rank[jet_order] = np.arange(nj)
+    cj = rank[cons_jet]
+    order = np.lexsort((-fs.pt[cons_rows], cj))
+    cj, cr = cj[order], cons_rows[order]
+    per_jet = np.bincount(cj, minlength=nj)
+    slot = np.arange(len(cj)) - (np.cumsum(per_jet) - per_jet)[cj]
+    cr = cr[slot < schema.GROUPS["constituents"].max_objects]
+    cons = _Objects(rng, fs.event[cr], cr, pt=fs.pt[cr], eta=fs.eta[cr], phi=fs.phi[cr], charge=fs.charge[cr],
+                    d0=d0[cr], z0=z0[cr])
+    for k, v in _values(cons, "constituents", layers, {}).items():
+        b.objects[k] = v.astype(schema.field_of(k).np_dtype)
+    b.counts["constituents"] = np.minimum(per_jet, schema.GROUPS["constituents"].max_objects).astype(np.int64)
+    b.n["constituents"] = per_jet.astype(np.int64)
+    return RaggedEvents(n_events, b.event, b.objects, b.counts, b.n)
+
+
+# ---------------------------------------------------------------------------------------------
+# filling the registry's fields
+# ---------------------------------------------------------------------------------------------
+
+class _Objects:
+    """One group's reconstructed objects: attributes named like the registry's common and truth
+    fields (``pt``, ``origin``, ...) plus helpers; ``rows`` are final-state rows (-1: none)."""
+
+    def __init__(self, rng: np.random.Generator, event: np.ndarray, rows: np.ndarray | None = None, **values):
+        self.rng, self.event = rng, event
+        self.rows = np.full(len(event), -1) if rows is None else rows
+        self.n = len(event)
+        self.__dict__.update(values)
+        self._draws: dict[str, np.ndarray] = {}
+        self._cache: dict[str, object] = {}
+
+    def draw(self, tag: str) -> np.ndarray:
+        """One uniform number per object, shared by every field that asks for ``tag`` (nested working points)."""
+        if tag not in self._draws:
+            self._draws[tag] = self.rng.random(self.n)
+        return self._draws[tag]
+
+    def cached(self, tag: str, make):
+        if tag not in self._cache:
+            self._cache[tag] = make()
+        return self._cache[tag]
+
+
+@dataclass
+class _Context:
+    det: Detector
+    rng: np.random.Generator
+    track_cone: object
+    calo_cone: object
+    pv: np.ndarray
+
+    def trk(self, o: _Objects, cone, min_pt: float = ISO.pt_floor_gev) -> np.ndarray:
+        return self.track_cone(o.event, o.eta, o.phi, o.rows, cone, min_pt)
+
+    def calo(self, o: _Objects, cone: float) -> np.ndarray:
+        return self.calo_cone(o.event, o.eta, o.phi, o.rows, cone)
+
+
+def _values(obj: _Objects, group: str, layers: tuple[str, ...], providers: dict) -> dict[str, np.ndarray]:
+    """Arrays of every declared field of ``group`` in ``layers``: common and truth fields are the
+    object's attributes of the same name, experiment fields come from ``providers`` (NaN without one)."""
+    out = {}
+    for layer in layers:
+        for f in schema.fields(layer, group):
+            k = schema.key(layer, group, f.name)
+            if layer in schema.EXPERIMENT_LAYERS.values():
+                fn = providers.get(f.name)
+                out[k] = np.asarray(fn(obj) if fn else np.full(obj.n, np.nan))
+            else:
+                out[k] = np.asarray(getattr(obj, f.name))
+            if out[k].ndim == 0:
+                out[k] = np.full(obj.n, out[k])
+    return out
+
+
+def _levels(o: _Objects, table: dict[int, float], tag: str) -> np.ndarray:
+    """Category from nested working points: the highest level whose efficiency exceeds the draw."""
+    draw = o.draw(tag)
+    out = np.zeros(o.n)
+    for level, eff in sorted(table.items()):
+        out[draw < eff] = level
+    return out
+
+
+def _flags(table: dict[str, float], tag: str) -> dict:
+    return {name: (lambda o, eff=eff: (o.draw(tag) < eff).astype(np.float32)) for name, eff in table.items()}
+
+
+def _providers(det: Detector, ctx: _Context | None) -> dict[str, dict]:
+    """Experiment-layer field -> function of the group's objects. ``ctx`` may be None when only the
+    names are wanted (the functions are not called then)."""
+    def tags(o: _Objects, tagger: str) -> dict[str, np.ndarray]:
+        return o.cached(tagger, lambda: det.taggers[tagger].scores(o.flavour, ctx.rng))
+
+    ids = {"event_number": lambda o: o.event_number, "run_number": lambda o: np.full(o.n, det.mc_run_number)}
+    if det.layer == "atlas":
+        iso = {"topoetcone20": lambda o: ctx.calo(o, 0.2), "topoetcone40": lambda o: ctx.calo(o, 0.4),
+               "ptvarcone30": lambda o: ctx.trk(o, np.minimum(0.3, PTVARCONE_KT_GEV / o.pt), PTVARCONE_TRACK_PT),
+               "ptcone20": lambda o: ctx.trk(o, 0.2, PTVARCONE_TRACK_PT),
+               "mass": lambda o: np.full(o.n, ELECTRON_MASS_GEV)}
+
+        def ndof(o: _Objects) -> np.ndarray:
+            return o.cached("ndof", lambda: np.where(np.abs(o.eta) < ATLAS_TRT_ETA, ATLAS_NDOF_TRT, ATLAS_NDOF_SILICON))
+
+        scores = {f"{name}_{cls}": (lambda o, name=name, cls=cls: tags(o, name)[cls])
+                  for name in det.taggers for cls in ("pb", "pc", "pu")}
+        in_id = lambda o: np.abs(o.eta) < det.tracker_eta  # noqa: E731
+        quality = {v: i for i, v in enumerate(("Tight", "Medium", "Loose"))}
+        return {
+            "electrons": {**iso, **_flags(ATLAS_ELECTRON_ID, "id")},
+            "muons": {**iso,
+                      "quality": lambda o: np.select([o.draw("id") < ATLAS_MUON_QUALITY["Tight"],
+                                                      o.draw("id") < ATLAS_MUON_QUALITY["Medium"]],
+                                                     [quality["Tight"], quality["Medium"]], quality["Loose"]),
+                      "muonType": lambda o: np.where(in_id(o), 0, 1),  # xAOD Combined = 0, MuonStandAlone = 1
+                      "passIDCuts": lambda o: in_id(o).astype(np.float32),
+                      "passPresel": lambda o: np.ones(o.n)},
+            # NNDecayMode: 0 1p0n, 1 1p1n, 2 1pXn, 3 3p0n, 4 3pXn
+            "taus": {"NNDecayMode": lambda o: np.where(o.n_prong == 1, np.minimum(o.n_neutral, 2),
+                                                       3 + np.minimum(o.n_neutral, 1))},
+            "photons": {**iso, "isLoose": lambda o: np.ones(o.n),
+                        "isTight": lambda o: (o.draw("id") < ATLAS_PHOTON_TIGHT).astype(np.float32),
+                        "isCleaning": lambda o: np.ones(o.n),
+                        "author": lambda o: np.full(o.n, 4)},  # xAOD egammaParameters::AuthorPhoton
+            "jets": {**scores, "QG_nTracks": lambda o: o.n_trk, "QG_tracksWidth": lambda o: o.width,
+                     "QG_tracksC1": lambda o: o.c1},
+            "tracks": {"q0verP": lambda o: o.charge / (o.pt * np.cosh(o.eta)), "nDoF": ndof,
+                       "chiSquared": lambda o: ctx.rng.chisquare(ndof(o))},
+            "event": {**ids, "mcChannelNumber": lambda o: o.process_id},
+        }
+    rel = {"pfRelIso03_all": lambda o: ctx.calo(o, 0.3) / o.pt, "pfRelIso04_all": lambda o: ctx.calo(o, 0.4) / o.pt,
+           "mass": lambda o: np.full(o.n, ELECTRON_MASS_GEV)}
+
+    def egamma(table: dict[int, float]) -> dict:
+        return {"cutBased": lambda o: _levels(o, table, "id")}
+
+    def tagger(o: _Objects) -> dict[str, np.ndarray]:
+        return tags(o, next(iter(det.taggers)))
+
+    mva = {"WP80": lambda o: (o.draw("mva") < 0.80 / 0.90).astype(np.float32), "WP90": lambda o: np.ones(o.n)}
+    return {
+        "electrons": {**rel, **egamma(CMS_ELECTRON_CUTBASED), **{f"mvaIso_{wp}": fn for wp, fn in mva.items()}},
+        "muons": {**rel, **_flags(CMS_MUON_ID, "id"), "isGlobal": lambda o: np.ones(o.n),
+                  "isTracker": lambda o: (np.abs(o.eta) < det.tracker_eta).astype(np.float32)},
+        # NanoAOD (HPS) decayMode = 5 (prongs - 1) + pi0s: 0, 1, 2 (one prong), 10, 11 (three prongs)
+        "taus": {"decayMode": lambda o: np.where(o.n_prong == 1, np.minimum(o.n_neutral, 2),
+                                                 10 + np.minimum(o.n_neutral, 1))},
+        "photons": {**rel, **egamma(CMS_PHOTON_CUTBASED), **{f"mvaID_{wp}": fn for wp, fn in mva.items()}},
+        "jets": {"btagDeepFlavB": lambda o: tagger(o)["pb"],
+                 "btagDeepFlavCvL": lambda o: tagger(o)["pc"] / (tagger(o)["pc"] + tagger(o)["pu"]),
+                 "jetId": lambda o: np.full(o.n, 6)},
+        "tracks": {"charge": lambda o: o.charge,
+                   "fromPV": lambda o: np.select([np.abs(o.z0 - ctx.pv[o.event, 2]) < cut for cut in (0.1, 1.0, 3.0)],
+                                                 [3, 2, 1], 0),
+                   # PF candidate type: electron and muon ids kept, other charged particles as pions
+                   "pdgId": lambda o: np.where(np.isin(np.abs(o.pdg), (11, 13)), o.pdg, 211 * np.sign(o.charge))},
+        "event": {**ids, "luminosity_block": lambda o: np.full(o.n, o.luminosity_block)},
+    }
+
+
+def missing_fields(det: Detector) -> list[str]:
+    """Experiment-layer keys that this parametric detector cannot provide (filled with NaN)."""
+    providers = _providers(det, None)
+    return [schema.key(det.layer, g, f.name) for g in schema.GROUPS for f in schema.fields(det.layer, g)
+            if f.name not in providers.get(g, {})]
