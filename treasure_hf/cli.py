@@ -15,6 +15,9 @@ from .errors import TreasureError
 
 COMMAND_MODULES: tuple[str, ...] = (
     "treasure_hf.data.commands",
+    "treasure_hf.data.generate.commands",
+    "treasure_hf.data.sources.commands",
+    "treasure_hf.commands.tokenizer",
 )
 
 logger = logging.getLogger("treasure_hf")
@@ -37,6 +40,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = logging.WARNING if args.quiet else (logging.INFO if args.verbose < 2 else logging.DEBUG)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if args.verbose < 2:  # Dask's scheduler and workers chat at INFO level
+        logging.getLogger("distributed").setLevel(logging.WARNING)
     args.progress = not args.quiet
     try:
         return int(args.func(args) or 0)

@@ -22,6 +22,7 @@ def _train(args: argparse.Namespace) -> int:
     targs = TokenizerTrainingArguments(
         method=args.method, codebook_size=args.codebook_size, num_stages=args.stages, latent_dim=args.latent_dim,
         hidden_size=args.hidden_size, num_hidden_layers=args.layers, encoder_type=args.encoder, types=types,
+        pt_loss_weight=args.pt_weight,
         steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr,
         max_objects_per_type=args.max_train_objects, checkpoint_every=args.checkpoint_every, seed=args.seed,
         mixed_precision=args.mixed_precision)
@@ -59,6 +60,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--encoder", choices=("mlp", "transformer"), default="mlp",
                    help="mlp: each object alone; transformer: the objects of the event in context")
     p.add_argument("--latent-dim", type=int, default=12)
+    p.add_argument("--pt-weight", type=float, default=1.0,
+                   help="weight of the pT reconstruction error against the other features (default %(default)s)")
     p.add_argument("--hidden-size", type=int, default=128)
     p.add_argument("--layers", type=int, default=2, help="hidden layers of encoder and decoder")
     p.add_argument("--steps", type=int, default=2000, help="optimisation steps per type")

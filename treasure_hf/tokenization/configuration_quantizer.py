@@ -38,6 +38,8 @@ class ObjectQuantizerConfig(PretrainedConfig):
         num_stages: tokens per object: 1 for ``vq``, stages for ``rvq``, groups for ``pq``/``fsq``.
         latent_dim: size of the encoder output that is quantized.
         encoder_type: ``mlp`` (each object alone) or ``transformer`` (objects of the event, in context).
+        pt_loss_weight: weight of the reconstruction error of ``log``-transformed columns (pT)
+            against 1 for the others: spends more of the code's bits on pT.
     """
 
     model_type = "treasure_object_quantizer"
@@ -48,7 +50,7 @@ class ObjectQuantizerConfig(PretrainedConfig):
                  hidden_size: int = 128, num_hidden_layers: int = 2, encoder_type: str = "mlp",
                  num_attention_heads: int = 4, commitment_weight: float = 0.25, ema_decay: float = 0.9,
                  kmeans_init: bool = True, dead_code_threshold: float = 1.0, fsq_levels: list[int] | None = None,
-                 **kwargs: Any):
+                 pt_loss_weight: float = 1.0, **kwargs: Any):
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, not {method!r}")
         if encoder_type not in ENCODERS:
@@ -76,4 +78,5 @@ class ObjectQuantizerConfig(PretrainedConfig):
         self.ema_decay = ema_decay
         self.kmeans_init = kmeans_init
         self.dead_code_threshold = dead_code_threshold
+        self.pt_loss_weight = float(pt_loss_weight)
         super().__init__(**kwargs)

@@ -84,12 +84,16 @@ class FeatureScaler:
                 cols.append(x)
         return np.stack(cols, axis=-1) if cols else np.zeros((0, 0))
 
-    def _scaled_columns(self) -> np.ndarray:
-        flags = []
+    def column_transforms(self) -> list[str]:
+        """The registry transform behind each network column."""
+        out = []
         for name in self.fields:
             t = _field(self.object_type, name).transform
-            flags += [t not in _UNSCALED] * (2 if t == "angle" else 1)
-        return np.asarray(flags, bool)
+            out += [t] * (2 if t == "angle" else 1)
+        return out
+
+    def _scaled_columns(self) -> np.ndarray:
+        return np.asarray([t not in _UNSCALED for t in self.column_transforms()], bool)
 
     def fit(self, values: Mapping[str, np.ndarray]) -> "FeatureScaler":
         raw = self._raw(values)

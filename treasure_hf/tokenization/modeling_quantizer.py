@@ -97,6 +97,7 @@ class ObjectQuantizer(PreTrainedModel):
         else:
             self.quantizer = FiniteScalarQuantizer(config.fsq_levels, config.latent_dim, config.num_stages)
         self.decoder = _mlp(config.latent_dim, config.hidden_size, n_columns, config.num_hidden_layers)
+        self._column_weights = [config.pt_loss_weight if t == "log" else 1.0 for t in self.scaler.column_transforms()]
         self.post_init()
 
     def _init_weights(self, module: nn.Module) -> None:
@@ -121,7 +122,8 @@ class ObjectQuantizer(PreTrainedModel):
         codes[mask] = real_codes.long()
         recon = self.decoder(zq)
         m = mask.unsqueeze(-1).to(recon.dtype)
-        recon_loss = (((recon - features) ** 2) * m).sum() / (m.sum() * features.shape[-1]).clamp_min(1.0)
+        w = torch.tensor(self._column_weights, dtype=recon.dtype, device=recon.device)
+        recon_loss = (((recon - features) ** 2) * w * m).sum() / (m.sum() * w.sum()).clamp_min(1e-12)
         return QuantizerOutput(loss=recon_loss + commit, reconstruction=recon * m, codes=codes,
                                reconstruction_loss=recon_loss.detach(), commitment_loss=commit.detach())
 

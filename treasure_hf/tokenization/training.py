@@ -49,6 +49,7 @@ class TokenizerTrainingArguments:
     hidden_size: int = 128
     num_hidden_layers: int = 2
     encoder_type: str = "mlp"
+    pt_loss_weight: float = 1.0
     types: tuple[str, ...] = TOKENIZED_TYPES
     steps: int = 2000
     batch_size: int = 2048
@@ -150,14 +151,15 @@ def codebook_metrics(model: ObjectQuantizer, data: TypeData, batch: int = 16384)
     model.eval()
     cfg = model.config
     hist = torch.zeros(cfg.num_stages, cfg.codebook_size, dtype=torch.float64)
+    device = next(model.parameters()).device
     se, count = 0.0, 0
     for i in range(0, len(data.features), batch):
-        f, m = data.features[i:i + batch], data.mask[i:i + batch]
+        f, m = data.features[i:i + batch].to(device), data.mask[i:i + batch].to(device)
         codes = model.tokenize(f, m)
-        recon = model.decode_codes(codes)
+        recon = model.decode_codes(codes).float()
         se += float((((recon - f) ** 2).sum(-1) * m).sum())
         count += int(m.sum())
-        real = codes[m]
+        real = codes[m].cpu()
         for s in range(cfg.num_stages):
             hist[s] += torch.bincount(real[:, s], minlength=cfg.codebook_size).double()
     p = hist / hist.sum(-1, keepdim=True).clamp_min(1)
@@ -207,7 +209,7 @@ def train_quantizer(object_type: str, train: TypeData, evaluation: TypeData, arg
         object_type=object_type, fields=train.scaler.fields, feature_mean=train.scaler.mean,
         feature_std=train.scaler.std, method=args.method, codebook_size=args.codebook_size,
         num_stages=args.num_stages, latent_dim=args.latent_dim, hidden_size=args.hidden_size,
-        num_hidden_layers=args.num_hidden_layers,
+        num_hidden_layers=args.num_hidden_layers, pt_loss_weight=args.pt_loss_weight,
         encoder_type=args.encoder_type if schema.GROUPS[object_type].kind == "object" else "mlp")
     model = ObjectQuantizer(cfg)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=0.0)

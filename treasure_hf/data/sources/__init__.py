@@ -1,0 +1,2 @@
+"""Converters from the experiments' own files (ATLAS PHYSLITE, CMS NanoAOD; TTree or RNTuple,
+read with uproot) to the common format. See :func:`convert.convert_files` and ``treasure convert``."""

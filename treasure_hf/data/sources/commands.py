@@ -1,0 +1,74 @@
+"""``treasure convert {atlas,cms} INPUT... --out OUT``: experiments' ROOT files to the common format."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .. import schema
+from .convert import CONVERTERS, FORMATS, convert_files
+from .reader import DEFAULT_STEP
+
+
+def _typed_pairs(values: list[str] | None, option: str, kinds: tuple[str, ...], cast: type) -> dict:
+    out = {}
+    groups = [g for g, spec in schema.GROUPS.items() if spec.kind in kinds]
+    for item in values or []:
+        name, _, value = item.partition("=")
+        try:
+            number = cast(value)
+        except ValueError:
+            number = None
+        if name not in groups or number is None or number < 0:
+            raise argparse.ArgumentTypeError(f"{option} takes TYPE=VALUE with TYPE in {groups}, got {item!r}")
+        out[name] = number
+    return out
+
+
+def _convert(args: argparse.Namespace) -> int:
+    try:
+        max_objects = _typed_pairs(args.max_objects, "--max-objects", ("object", "sub"), int)
+        pt_cuts = _typed_pairs(args.pt_cut, "--pt-cut", ("object",), float)
+    except argparse.ArgumentTypeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    results = convert_files(args.experiment, args.inputs, args.out, fmt=args.format, pt_cuts=pt_cuts,
+                            max_objects=max_objects, step_size=args.step_size, workers=args.workers,
+                            scheduler=args.scheduler, keep_going=args.keep_going, progress=args.progress)
+    failed = [r for r in results if not r.ok]
+    done = [r for r in results if r.ok and not r.value.get("skipped")]
+    skipped = [r for r in results if r.ok and r.value.get("skipped")]
+    print(f"converted {len(done)}, skipped {len(skipped)} (already complete), failed {len(failed)}")
+    for r in done:
+        print(f"  {r.value['input']} -> {r.value['output']} ({r.value['n_events']} events)")
+    for r in failed:
+        print(f"  FAILED {r.task.input_file}: {r.error}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "convert", help="convert ATLAS PHYSLITE or CMS NanoAOD files (TTree or RNTuple) to the common format",
+        description="Convert the experiments' ROOT files to the common format, one output per input "
+                    "(OUT/NAME.h5, or the PCDF directory OUT/NAME), streaming in steps of events. Outputs are "
+                    "written atomically; a rerun skips outputs whose metadata says they are complete. The only "
+                    "selection is a pT cut per object type (recorded in the metadata pt_cuts) and the truncation "
+                    "to max_objects. Exit 0 when every file converted, 1 when some failed (with --keep-going), "
+                    "2 on the first failure otherwise.")
+    p.add_argument("experiment", choices=sorted(CONVERTERS), help="which experiment wrote the inputs")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="PHYSLITE or NanoAOD .root files")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--format", choices=FORMATS, default="h5", help="output format (default %(default)s)")
+    p.add_argument("--max-objects", nargs="+", metavar="TYPE=N", help="padding size per object type")
+    p.add_argument("--pt-cut", nargs="+", metavar="TYPE=GEV",
+                   help=f"minimum pT per object type in GeV (defaults {schema.default_pt_cuts()})")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, default=1,
+                       help="files converted in parallel on a Dask LocalCluster of this many processes "
+                            "(default 1: serial)")
+    where.add_argument("--scheduler", help="address of a running Dask scheduler to run the conversions on")
+    p.add_argument("--keep-going", action="store_true",
+                   help="convert the other files when one fails (the summary lists the failures)")
+    p.add_argument("--step-size", type=int, default=DEFAULT_STEP,
+                   help="events read per step (bounds memory; default %(default)s)")
+    p.set_defaults(func=_convert)

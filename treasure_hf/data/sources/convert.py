@@ -1,0 +1,168 @@
+"""The multi-file driver: one common-format output per input file, each written atomically, in
+steps of events; serially, on a Dask LocalCluster or on a running scheduler; resumable (a rerun
+skips the outputs whose metadata says they are complete)."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from tqdm.auto import tqdm
+
+from ...errors import InputError, TreasureError
+from .. import schema
+from ..h5 import H5Writer
+from ..io import open_events
+from ..metadata import make_metadata
+from ..pcdf import PCDFWriter
+from .reader import DEFAULT_STEP, RootSource, TableConverter
+
+logger = logging.getLogger(__name__)
+
+CONVERTERS: dict[str, str] = {
+    "atlas": "treasure_hf.data.sources.atlas:AtlasConverter",
+    "cms": "treasure_hf.data.sources.cms:CmsConverter",
+}
+"""Experiment name on the command line -> converter class."""
+
+FORMATS = ("h5", "pcdf")
+
+
+def converter_class(experiment: str) -> type[TableConverter]:
+    try:
+        module, _, name = CONVERTERS[experiment].partition(":")
+    except KeyError:
+        raise ValueError(f"unknown experiment {experiment!r}; choose one of {sorted(CONVERTERS)}") from None
+    return getattr(importlib.import_module(module), name)
+
+
+def output_path(input_file: str | os.PathLike, out_dir: str | os.PathLike, fmt: str) -> Path:
+    """``OUT/NAME.h5`` or ``OUT/NAME`` (a PCDF directory) for input ``NAME.root``."""
+    name = Path(input_file).name
+    stem = name[:-len(".root")] if name.endswith(".root") else name
+    return Path(out_dir) / (f"{stem}.h5" if fmt == "h5" else stem)
+
+
+@dataclass(frozen=True)
+class ConvertTask:
+    """One input file to convert (picklable: it travels to Dask workers)."""
+
+    experiment: str
+    input_file: str
+    output: str
+    fmt: str = "h5"
+    pt_cuts: Mapping[str, float] = field(default_factory=dict)
+    max_objects: Mapping[str, int] = field(default_factory=dict)
+    step_size: int = DEFAULT_STEP
+    progress: bool = False
+
+    def __str__(self) -> str:
+        return self.input_file
+
+
+def is_complete(task: ConvertTask) -> bool:
+    """True when the task's output exists and its metadata says it holds this input, converted
+    with these settings, to the end (outputs are renamed into place only when finished, and the
+    metadata's n_events must agree with the events the output holds)."""
+    out = Path(task.output)
+    if not out.exists():
+        return False
+    try:
+        source = open_events(out)
+        try:
+            meta, n_events = source.metadata, source.n_events
+        finally:
+            source.close()
+    except TreasureError as exc:
+        logger.warning("%s exists but cannot be read (%s): converting again", out, exc)
+        return False
+    experiment = converter_class(task.experiment).EXPERIMENT
+    wanted_cuts = {**schema.default_pt_cuts(), **task.pt_cuts}
+    wanted_max = {**schema.default_max_objects(), **task.max_objects}
+    stored_max = meta.get("max_objects", {})
+    complete = (meta.get("experiment") == experiment and meta.get("input_file") == str(task.input_file)
+                and int(meta.get("n_events", -1)) == n_events and meta.get("pt_cuts") == wanted_cuts
+                and all(stored_max.get(g) == n for g, n in wanted_max.items() if g in stored_max))
+    if not complete:
+        logger.info("%s exists but was written from another input or with other settings: converting again", out)
+    return complete
+
+
+def convert_file(task: ConvertTask) -> dict[str, Any]:
+    """Convert one file; returns a summary (input, output, n_events, skipped). Nothing is left at
+    ``task.output`` when it fails."""
+    if task.fmt not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS}, not {task.fmt!r}")
+    if is_complete(task):
+        logger.info("%s is complete: skipped", task.output)
+        return {"input": task.input_file, "output": task.output, "skipped": True}
+    cls = converter_class(task.experiment)
+    with RootSource(task.input_file, cls.TREE_NAMES) as source:
+        n_events = convert_source(source, task)
+    logger.info("%s -> %s (%d events)", task.input_file, task.output, n_events)
+    return {"input": task.input_file, "output": task.output, "n_events": n_events, "skipped": False}
+
+
+def convert_source(source: RootSource, task: ConvertTask) -> int:
+    """Stream an opened source into ``task.output`` step by step; returns the events written.
+    The output appears only when complete (written under a temporary name, then renamed)."""
+    cls = converter_class(task.experiment)
+    conv = cls(source, task.pt_cuts, task.max_objects)
+    layout = conv.layout
+    meta = make_metadata(cls.EXPERIMENT, str(task.input_file), layers=layout.layers,
+                         max_objects=layout.metadata_max_objects(), pt_cuts=conv.pt_cuts,
+                         missing_fields=conv.missing_fields, notes=conv.notes, **conv.extra_metadata)
+    writer = (H5Writer(task.output, meta, layout) if task.fmt == "h5"
+              else PCDFWriter(task.output, meta, layout, events_per_part=max(task.step_size, 1)))
+    branches = conv.branches()
+    steps = list(source.steps(task.step_size))
+    try:
+        # one reader thread keeps the next step's read going while this step converts and writes
+        # (uproot's decompression releases the GIL); at most two steps are in memory
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="treasure-read") as pool, \
+                tqdm(total=source.n_events, unit="ev", desc=Path(task.input_file).name, disable=not task.progress) as bar:
+            pending = pool.submit(source.read, branches, *steps[0]) if steps else None
+            for i, (start, stop) in enumerate(steps):
+                arrays = pending.result()
+                pending = pool.submit(source.read, branches, *steps[i + 1]) if i + 1 < len(steps) else None
+                ragged = conv.convert(arrays, stop - start)
+                del arrays
+                padded = ragged.to_padded(layout.max_objects)
+                writer.write(padded if task.fmt == "h5" else padded.to_ragged())
+                bar.update(stop - start)
+    except BaseException:
+        writer.abort()
+        raise
+    writer.close()
+    return writer.n_events
+
+
+def convert_files(experiment: str, inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, *,
+                  fmt: str = "h5", pt_cuts: Mapping[str, float] | None = None,
+                  max_objects: Mapping[str, int] | None = None, step_size: int = DEFAULT_STEP,
+                  workers: int = 1, scheduler: str | None = None, keep_going: bool = False,
+                  progress: bool = True) -> list:
+    """Convert every input to ``out_dir`` (one output each); returns the
+    :class:`treasure_hf.parallel.TaskResult` list, in input order."""
+    from ...parallel import map_tasks
+
+    converter_class(experiment)
+    outputs = [output_path(i, out_dir, fmt) for i in inputs]
+    dupes = {str(o) for o in outputs if outputs.count(o) > 1}
+    if dupes:
+        raise InputError(None, None, f"several inputs would write the same output: {sorted(dupes)}")
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    serial = scheduler is None and workers <= 1
+    tasks = [ConvertTask(experiment, str(i), str(o), fmt, dict(pt_cuts or {}), dict(max_objects or {}),
+                         step_size, progress and serial and len(inputs) == 1)
+             for i, o in zip(inputs, outputs)]
+    return map_tasks(convert_file, tasks, workers=workers, scheduler=scheduler, keep_going=keep_going,
+                     desc=f"convert {experiment}", progress=progress)
+
+
+__all__ = ["ConvertTask", "convert_file", "convert_files", "convert_source", "output_path", "is_complete"]
