@@ -27,8 +27,6 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-# benchmarks/ holds scripts named like stdlib modules (tokenize.py): never import from it by accident
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 
 import argparse
 import json
@@ -143,7 +141,7 @@ def measure(mode: str, path: str, experiment: str, copies: int, step_size: int, 
 
 
 def _run_child(mode: str, path: Path, experiment: str, copies: int, step_size: int, fmt: str) -> dict:
-    cmd = [sys.executable, "-P", __file__, "--child", mode, str(path), experiment, str(copies), str(step_size), fmt]
+    cmd = [sys.executable, __file__, "--child", mode, str(path), experiment, str(copies), str(step_size), fmt]
     done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
     if done.returncode != 0:
         raise RuntimeError(f"{mode} {path.name} failed:\n{done.stderr[-3000:]}")

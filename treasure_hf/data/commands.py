@@ -10,14 +10,19 @@ from . import schema
 from .io import DEFAULT_STEP, h5_to_pcdf, open_events, pcdf_to_h5
 
 
-def _max_objects(values: list[str] | None) -> dict[str, int]:
+def typed_pairs(values: list[str] | None, option: str, kinds: tuple[str, ...], cast: type) -> dict:
+    """``TYPE=VALUE`` command-line items -> ``{TYPE: VALUE}``, TYPE a registry group of ``kinds``."""
     out = {}
+    groups = [g for g, spec in schema.GROUPS.items() if spec.kind in kinds]
     for item in values or []:
         name, _, value = item.partition("=")
-        if name not in schema.GROUPS or schema.GROUPS[name].kind == "event" or not value.isdigit():
-            raise argparse.ArgumentTypeError(f"--max-objects takes TYPE=N with TYPE in "
-                                             f"{[g for g in schema.GROUPS if schema.GROUPS[g].kind != 'event']}")
-        out[name] = int(value)
+        try:
+            number = cast(value)
+        except ValueError:
+            number = None
+        if name not in groups or number is None or number < 0:
+            raise argparse.ArgumentTypeError(f"{option} takes TYPE=VALUE with TYPE in {groups}, got {item!r}")
+        out[name] = number
     return out
 
 
@@ -33,7 +38,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _pcdf_to_h5(args: argparse.Namespace) -> int:
-    pcdf_to_h5(args.src, args.dst, step=args.step, max_objects=_max_objects(args.max_objects), progress=args.progress)
+    pcdf_to_h5(args.src, args.dst, step=args.step, max_objects=typed_pairs(args.max_objects, "--max-objects", ("object", "sub"), int), progress=args.progress)
     return 0
 
 

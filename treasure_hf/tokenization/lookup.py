@@ -4,7 +4,7 @@
 ``rows`` vectors by ``cols`` codes, reduced at once while the block is still in cache, so memory
 stays bounded by one block whatever the number of vectors and codes. With 16-dimensional codes
 the multiply has a tiny inner dimension and the min-reduction is not multiply-add work, so the
-lookup reaches about a tenth of the machine's sgemm peak (``benchmarks/tokenize.py``), an order
+lookup reaches about a tenth of the machine's sgemm peak (``benchmarks/tokenization.py``), an order
 of magnitude above vector-quantize-pytorch's lookup.
 """
 

@@ -4,7 +4,7 @@
 Training uses vector-quantize-pytorch's quantizers (EMA codebook updates, k-means
 initialisation, dead-code restart, commitment loss) and our own FSQ (:mod:`.fsq`). Inference (:meth:`ObjectQuantizer.tokenize`)
 uses :func:`~treasure_hf.tokenization.lookup.nearest_code`, a chunked matmul + argmin that runs
-far faster than the library's lookup on CPU (see ``benchmarks/tokenize.py``).
+far faster than the library's lookup on CPU (see ``benchmarks/tokenization.py``).
 
 Shapes: ``features`` (batch, objects, n_columns), ``mask`` (batch, objects) True for real
 objects, ``codes`` (batch, objects, num_stages) int64 in ``[0, codebook_size)``.

@@ -216,11 +216,7 @@ class AtlasConverter(TableConverter):
         return isolation.nearest_track(counts, eta, phi, t["counts"], t["eta"], t["phi"], OWN_TRACK_DR)
 
     def _iso(self, group: str, ctx: dict[str, Any]) -> ak.Array:
-        pt_j = self.get(schema.key("common", group, "pt"), ctx)
-        counts = num(pt_j)
-        pt = flat(pt_j).astype(np.float64)
-        eta = flat(self.get(schema.key("common", group, "eta"), ctx)).astype(np.float64)
-        phi = flat(self.get(schema.key("common", group, "phi"), ctx)).astype(np.float64)
+        counts, pt, eta, phi = self.flat_kinematics(group, ctx)
         t = self._tracks(ctx)
         own = self._own_track(group, ctx, counts, eta, phi)
         iso = isolation.trk_iso03(counts, pt, eta, phi, own, t["counts"], t["pt"], t["eta"], t["phi"],

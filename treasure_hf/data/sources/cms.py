@@ -106,6 +106,8 @@ SCALE = {"mm": 10.0}
 class CmsConverter(TableConverter):
     """NanoAOD / PFNano -> common + cms layers, one code path for TTree and RNTuple files."""
 
+    HEAVY_COUNTERS = (f"n{PF}",)
+
     EXPERIMENT = "CMS"
     TREE_NAMES = ("Events",)
     TABLE = TABLE
@@ -196,11 +198,7 @@ class CmsConverter(TableConverter):
         return ctx["pf"]
 
     def _iso(self, group: str, ctx: dict[str, Any]) -> ak.Array:
-        pt_j = self.get(schema.key("common", group, "pt"), ctx)
-        counts = num(pt_j)
-        pt = flat(pt_j).astype(np.float64)
-        eta = flat(self.get(schema.key("common", group, "eta"), ctx)).astype(np.float64)
-        phi = flat(self.get(schema.key("common", group, "phi"), ctx)).astype(np.float64)
+        counts, pt, eta, phi = self.flat_kinematics(group, ctx)
         pf = self._pf(ctx)
         own = (np.full(len(pt), -1, np.int64) if group == "photons" else
                isolation.nearest_track(counts, eta, phi, pf["counts"], pf["eta"], pf["phi"], OWN_TRACK_DR,

@@ -6,29 +6,15 @@ import argparse
 import sys
 
 from .. import schema
+from ..commands import typed_pairs
 from .convert import CONVERTERS, FORMATS, convert_files
 from .reader import DEFAULT_STEP
 
 
-def _typed_pairs(values: list[str] | None, option: str, kinds: tuple[str, ...], cast: type) -> dict:
-    out = {}
-    groups = [g for g, spec in schema.GROUPS.items() if spec.kind in kinds]
-    for item in values or []:
-        name, _, value = item.partition("=")
-        try:
-            number = cast(value)
-        except ValueError:
-            number = None
-        if name not in groups or number is None or number < 0:
-            raise argparse.ArgumentTypeError(f"{option} takes TYPE=VALUE with TYPE in {groups}, got {item!r}")
-        out[name] = number
-    return out
-
-
 def _convert(args: argparse.Namespace) -> int:
     try:
-        max_objects = _typed_pairs(args.max_objects, "--max-objects", ("object", "sub"), int)
-        pt_cuts = _typed_pairs(args.pt_cut, "--pt-cut", ("object",), float)
+        max_objects = typed_pairs(args.max_objects, "--max-objects", ("object", "sub"), int)
+        pt_cuts = typed_pairs(args.pt_cut, "--pt-cut", ("object",), float)
     except argparse.ArgumentTypeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -120,7 +120,7 @@ def convert_source(source: RootSource, task: ConvertTask) -> int:
     writer = (H5Writer(task.output, meta, layout) if task.fmt == "h5"
               else PCDFWriter(task.output, meta, layout, events_per_part=max(task.step_size, 1)))
     branches = conv.branches()
-    steps = list(source.steps(task.step_size))
+    steps = list(source.steps(conv.step_size(task.step_size)))
     try:
         # one reader thread keeps the next step's read going while this step converts and writes
         # (uproot's decompression releases the GIL); at most two steps are in memory

@@ -233,6 +233,21 @@ class TableConverter:
     TREE_NAMES: tuple[str, ...] = ()
     TABLE: Mapping[str, Src] = {}
     SCALE: Mapping[str, float] = {}
+    HEAVY_COUNTERS: tuple[str, ...] = ()
+    """Per-event counters of the largest collections (PF candidates): they size the steps."""
+    ROWS_PER_STEP = 4_000_000
+    """Rows of the heaviest collection read in one step; bounds memory for files with PF candidates."""
+
+    def step_size(self, requested: int) -> int:
+        """``requested`` events per step, lowered so that a step holds at most ``ROWS_PER_STEP``
+        rows of the heaviest collection (estimated from the first 1000 events)."""
+        step = max(1, int(requested))
+        for counter in self.HEAVY_COUNTERS:
+            if self.source.has(counter) and self.source.n_events:
+                sample = self.source.read([counter], 0, min(1000, self.source.n_events))[counter]
+                per_event = max(float(np.mean(np.asarray(sample))), 1.0)
+                step = min(step, max(100, int(self.ROWS_PER_STEP / per_event)))
+        return step
 
     def __init__(self, source: RootSource, pt_cuts: Mapping[str, float] | None = None,
                  max_objects: Mapping[str, int] | None = None):
@@ -318,6 +333,14 @@ class TableConverter:
         if factor is not None:
             arr = arr * factor
         return arr
+
+    def flat_kinematics(self, group: str, ctx: dict[str, Any]
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Objects per event, then flat pT (GeV), eta and phi (float64) of a group's objects."""
+        pt = self.get(schema.key("common", group, "pt"), ctx)
+        counts = num(pt)
+        eta, phi = (flat(self.get(schema.key("common", group, f), ctx)).astype(np.float64) for f in ("eta", "phi"))
+        return counts, flat(pt).astype(np.float64), eta, phi
 
     def get(self, k: str, ctx: dict[str, Any]) -> ak.Array:
         """Field ``k`` for the step (cached in ``ctx``): derived, from the table, or None if missing."""

@@ -9,22 +9,16 @@
   tokenizer trained here on synthetic events.
 
 Prints one JSON document. Goal: lookup >= 30% of the sgemm bound.
-Usage: ``python benchmarks/tokenize.py [--quick]``.
+Usage: ``python benchmarks/tokenization.py [--quick] [--device cuda]`` (named so, not
+``tokenize.py``, which would shadow the standard library's ``tokenize`` for every script here).
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
-import sys
-
-# This file's name shadows the standard library's `tokenize` (which linecache imports): take its
-# folder off the import path before anything else is imported.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path = [p for p in sys.path if p and os.path.abspath(p) != _HERE]
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
+import platform
 import tempfile
 import time
 from pathlib import Path
