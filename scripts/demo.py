@@ -1,13 +1,14 @@
-"""The main job of ``make demo``, as it stands: real experiment files into the common format and
-back, bit for bit, every output validated; plus a generated sample and a tokenizer trained on it.
+"""The main job of ``make demo``: the H -> ZZ* -> 4l tokenization benchmark, quick version.
 
 1. Every PHYSLITE and NanoAOD file in ``TREASURE_TESTDATA`` (default ``../shared/testdata``) is
    converted to common HDF5, then HDF5 -> PCDF -> HDF5; the two HDF5 files must hold identical
-   events and every output must pass ``treasure validate``. Where the folder is absent (a user's
-   clone), this step says so and is skipped.
-2. A small ``zjets`` sample is generated with Pythia 8 and the ATLAS-like detector (PCDF + HDF5),
-   validated, and its dilepton mass peak is measured.
-3. An RVQ tokenizer is trained on it, and its fidelity report written.
+   events and every output must pass ``treasure validate`` (a few seconds; skipped, saying so,
+   where the folder is absent, as in a user's clone).
+2. ``treasure benchmark hzz4l --quick --out OUT/hzz4l``: hzz4l, zz4l and mix samples generated
+   with Pythia 8 and the ATLAS-like detector, the four-lepton selection, and every row of the
+   benchmark (BDT, continuous, VQ/FSQ/RVQ/PQ tokens, hierarchical, constituent, foundation model
+   against scratch), with progress bars; the table, the goals and the plots land in
+   ``OUT/hzz4l/`` (report.md, results.json, roc.png, m4l.png, label_efficiency.png).
 
 Prints one JSON summary (also written to ``OUT/summary.json``).
 """
@@ -20,8 +21,6 @@ import logging
 import os
 import time
 from pathlib import Path
-
-import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_FILES = {  # file -> experiment; the tutorial file is no PHYSLITE/NanoAOD
@@ -52,7 +51,6 @@ def round_trip_real_files(testdata: Path, out: Path) -> dict:
         first, second = read_events(h5), read_events(again)
         problems = [str(p) for path in (h5, pcdf, again) for p in validate(path)]
         rows[name] = {"experiment": experiment, "events": first.n_events,
-                      "objects": {g: int(first.mask(g).sum()) for g in ("electrons", "muons", "jets", "tracks")},
                       "round_trip_identical": first.equals(second), "problems": problems,
                       "seconds": round(time.perf_counter() - t0, 2)}
         if not rows[name]["round_trip_identical"] or problems:
@@ -60,64 +58,46 @@ def round_trip_real_files(testdata: Path, out: Path) -> dict:
     return rows
 
 
-def dilepton_peak(batch) -> float | None:
-    """Mass of the leading opposite-sign same-flavour pair, per event; the mode near 91 GeV."""
-    masses = []
-    for g in ("electrons", "muons"):
-        m = batch.mask(g)
-        pt, eta, phi, q = (batch[f"common/{g}/{f}"] for f in ("pt", "eta", "phi", "charge"))
-        ok = m[:, 0] & m[:, 1] & (q[:, 0] * q[:, 1] < 0)
-        px, py, pz = (pt * np.cos(phi)), (pt * np.sin(phi)), (pt * np.sinh(eta))
-        e = pt * np.cosh(eta)
-        s = lambda a: a[:, 0] + a[:, 1]  # noqa: E731
-        m2 = s(e) ** 2 - s(px) ** 2 - s(py) ** 2 - s(pz) ** 2
-        masses.append(np.sqrt(np.clip(m2[ok], 0, None)))
-    masses = np.concatenate(masses)
-    window = masses[(masses > 81) & (masses < 101)]
-    return float(np.median(window)) if len(window) else None
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="demo_out")
-    parser.add_argument("--events", type=int, default=2000, help="generated zjets events")
-    parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--skip-conversion", action="store_true", help="leave out step 1")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    progress = not args.quiet
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     summary: dict = {}
+    t_start = time.perf_counter()
     testdata = Path(os.environ.get("TREASURE_TESTDATA", REPO.parent / "shared" / "testdata"))
-    if testdata.is_dir():
-        summary["real_files"] = round_trip_real_files(testdata, out)
+    if args.skip_conversion:
+        summary["real_files"] = "skipped (--skip-conversion)"
+    elif testdata.is_dir():
+        t0 = time.perf_counter()
+        rows = round_trip_real_files(testdata, out)
+        summary["real_files"] = {"files": len(rows), "all_identical_and_valid": True,
+                                 "seconds": round(time.perf_counter() - t0, 1)}
     else:
         summary["real_files"] = f"skipped: no experiment files at {testdata} (set TREASURE_TESTDATA)"
 
-    from treasure_hf import read_events
-    from treasure_hf.data.generate.generator import generate
-    from treasure_hf.data.validate import validate
+    from treasure_hf.cli import main as treasure
 
-    t0 = time.perf_counter()
-    pcdf = generate("zjets", args.events, seed=7, out=out / "zjets.pcdf", h5=out / "zjets.h5", workers=1,
-                    progress=progress)
-    batch = read_events(out / "zjets.h5")
-    summary["generated"] = {"process": "zjets", "events": batch.n_events,
-                            "valid": validate(pcdf) == [] and validate(out / "zjets.h5") == [],
-                            "dilepton_peak_gev": dilepton_peak(batch),
-                            "seconds": round(time.perf_counter() - t0, 1)}
-
-    from treasure_hf.tokenization.report import tokenizer_report
-    from treasure_hf.tokenization.training import TokenizerTrainingArguments, train_tokenizer
-
-    t0 = time.perf_counter()
-    targs = TokenizerTrainingArguments(method="rvq", codebook_size=256, num_stages=3, steps=600, batch_size=1024,
-                                       types=("electrons", "muons", "jets", "met"), checkpoint_every=0)
-    train_tokenizer([out / "zjets.h5"], out / "tokenizer", targs, progress=progress)
-    report = tokenizer_report(out / "tokenizer", [out / "zjets.h5"], out / "tokenizer_report")
-    summary["tokenizer"] = {t: {"pt_sigma68_relative": r["fields"]["pt"]["sigma68"], "utilisation": r["utilisation"]}
-                            for t, r in report["types"].items()}
-    summary["tokenizer"]["seconds"] = round(time.perf_counter() - t0, 1)
+    bench_out = out / "hzz4l"
+    argv = ["benchmark", "hzz4l", "--quick", "--out", str(bench_out)]
+    status = treasure((["-q"] if args.quiet else []) + argv)
+    if status:
+        raise SystemExit(f"treasure {' '.join(argv)} failed with status {status}")
+    content = json.loads((bench_out / "results.json").read_text())
+    summary["benchmark"] = {
+        "command": "treasure " + " ".join(argv),
+        "auc": {r["name"]: round(r["auc"], 4) for r in content["rows"]},
+        "goals": {g["goal"]: g["met"] for g in content["goals"]},
+        "m4l_peak_sigma_gev": {k: round(v["sigma_core"], 3) for k, v in content["m4l_peak"].items()},
+        "selected_events": content["selected"],
+        "report": str(bench_out / "report.md"),
+        "seconds": content["timings_seconds"]["total"],
+    }
+    summary["seconds"] = round(time.perf_counter() - t_start, 1)
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     print(json.dumps(summary, indent=1))
 

@@ -14,7 +14,7 @@ import importlib.abc
 import importlib.util
 import sys
 
-PACKAGES_WITH_AUTO_CLASSES = ("treasure_hf.tokenization",)
+PACKAGES_WITH_AUTO_CLASSES = ("treasure_hf.tokenization", "treasure_hf.modeling")
 _done = False
 
 

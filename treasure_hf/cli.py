@@ -18,6 +18,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "treasure_hf.data.generate.commands",
     "treasure_hf.data.sources.commands",
     "treasure_hf.commands.tokenizer",
+    "treasure_hf.commands.training",
+    "treasure_hf.commands.benchmark",
 )
 
 logger = logging.getLogger("treasure_hf")

@@ -14,10 +14,15 @@ def _train(args: argparse.Namespace) -> int:
     from ..tokenization.training import TokenizerTrainingArguments, train_tokenizer
 
     types = tuple(t.strip() for t in args.types.split(",")) if args.types else TokenizerTrainingArguments.types
-    unknown = [t for t in types if t not in schema.GROUPS or schema.GROUPS[t].kind == "sub"]
+    unknown = [t for t in types if t not in schema.GROUPS or t == "event"]
     if unknown:
         print(f"error: --types: unknown type(s) {unknown}; choose from "
-              f"{[g for g in schema.GROUPS if schema.GROUPS[g].kind != 'sub' and g != 'event']}", file=sys.stderr)
+              f"{[g for g in schema.GROUPS if g != 'event']}", file=sys.stderr)
+        return 2
+    orphans = [t for t in types if schema.GROUPS[t].kind == "sub" and schema.GROUPS[t].parent not in types]
+    if orphans:
+        print(f"error: --types: {orphans[0]} need their parent {schema.GROUPS[orphans[0]].parent} in --types "
+              "(their codes are aligned with the parent's tokens)", file=sys.stderr)
         return 2
     targs = TokenizerTrainingArguments(
         method=args.method, codebook_size=args.codebook_size, num_stages=args.stages, latent_dim=args.latent_dim,
@@ -39,7 +44,9 @@ def _report(args: argparse.Namespace) -> int:
 
     report = tokenizer_report(args.tokenizer, args.data, args.out, n_events=args.events)
     summary = {t: {"pt_sigma68_rel": v["fields"].get("pt", {}).get("sigma68"), "utilisation": v["utilisation"],
-                   "perplexity": v["perplexity"]} for t, v in report["types"].items()}
+                   "perplexity": v["perplexity"],
+                   **{f"{f}_sigma68": v["fields"][f]["sigma68"] for f in ("eta_rel", "phi_rel") if f in v["fields"]}}
+               for t, v in report["types"].items()}
     json.dump(summary, sys.stdout, indent=1)
     print()
     return 0
@@ -51,12 +58,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Train a VQ-VAE, FSQ, RVQ or PQ quantizer for each object type on common-format events "
                     "(HDF5 or PCDF) with Accelerate (CPU here; `accelerate launch` on GPUs) and save the "
                     "EventTokenizer to --out (AutoTokenizer.from_pretrained loads it). Checkpoints go to "
-                    "OUT/checkpoints; --resume continues from them.")
+                    "OUT/checkpoints; --resume continues from them. Jet constituents and track hits are "
+                    "encoded relative to their parent (pT / pT(parent), eta - eta(parent), wrapped phi - "
+                    "phi(parent)).")
     p.add_argument("--data", nargs="+", required=True, metavar="PATH", help="common-format HDF5 files or PCDF dirs")
     p.add_argument("--method", choices=("vq", "fsq", "rvq", "pq"), default="rvq")
     p.add_argument("--codebook-size", type=int, default=1024, help="codes per stage (default %(default)s)")
     p.add_argument("--stages", type=int, default=3, help="RVQ stages, PQ groups or FSQ codebooks (default %(default)s)")
-    p.add_argument("--types", help="comma-separated object types (default: electrons,muons,jets,taus,photons,met)")
+    p.add_argument("--types", help="comma-separated object types (default: electrons,muons,jets,taus,photons,met); "
+                                   "add constituents (with jets) or hits (with tracks) for a sub-object quantizer "
+                                   "whose codes come aligned with the parent's tokens. Whatever the types, the "
+                                   "feature scaler of the constituents/hits the data carry is fitted and saved "
+                                   "(for return_constituents=True)")
     p.add_argument("--encoder", choices=("mlp", "transformer"), default="mlp",
                    help="mlp: each object alone; transformer: the objects of the event in context")
     p.add_argument("--latent-dim", type=int, default=12)
@@ -79,7 +92,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "tokenizer-report", help="resolution, codebook use and plots of decoded against original objects",
         description="Tokenize and decode events, then write report.json (per type and field: resolution as "
                     "sigma68 and std, codebook utilisation and perplexity per stage) and one PNG per type "
-                    "(original vs reconstructed histograms and residuals).")
+                    "(original vs reconstructed histograms and residuals); constituents and hits also on "
+                    "their parent-relative fields (pt_rel, eta_rel, phi_rel).")
     p.add_argument("--tokenizer", required=True, help="directory of a saved EventTokenizer")
     p.add_argument("--data", nargs="+", required=True, metavar="PATH")
     p.add_argument("--events", type=int, default=20_000, help="events used (default %(default)s)")

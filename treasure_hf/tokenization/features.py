@@ -6,6 +6,12 @@ Each field's ``transform`` (see ``schema.TRANSFORMS``) says how it becomes netwo
 scores is standardised with a mean and standard deviation fitted on the training objects and
 saved with the tokenizer. :meth:`FeatureScaler.inverse` undoes all of it (integers are rounded),
 giving physical values again (GeV, rad).
+
+Sub-objects (jet constituents, track hits) are described relative to their parent object, as
+declared once in :data:`RELATIVE_FIELDS`: a constituent's pT becomes pT / pT(jet) (then ``log``),
+its eta eta - eta(jet) and its phi the wrapped phi - phi(jet) (standardised, not sin/cos: it is
+small and centred on 0). Their names are ``rel/FIELD`` (``rel/pt``, ``rel/eta``, ``rel/phi``);
+:func:`to_relative` and :func:`from_relative` convert, exactly inverse up to float rounding.
 """
 
 from __future__ import annotations
@@ -23,14 +29,163 @@ LOG_FLOOR = 1e-3
 """Values of ``log`` fields are clipped to at least this (GeV) before the log."""
 
 
+RELATIVE = "rel"
+"""Pseudo-layer of the fields of a sub-object that are taken relative to its parent."""
+REL_LOG_FLOOR = 1e-6
+"""Ratios of ``log`` relative fields (pT / parent pT) are clipped to at least this before the log."""
+
+
+@dataclass(frozen=True)
+class RelativeField:
+    """A sub-object field expressed relative to the same field of its parent object.
+
+    ``relation``: ``ratio`` (x / x_parent), ``difference`` (x - x_parent) or ``angle`` (x - x_parent
+    wrapped into [-pi, pi)); ``transform`` is the registry transform of the relative value."""
+
+    name: str
+    relation: str
+    transform: str
+    doc: str = ""
+
+    def as_field(self, object_type: str) -> schema.Field:
+        base = schema.field_of(schema.key("common", object_type, self.name))
+        unit = "" if self.relation == "ratio" else base.unit
+        return schema.Field(self.name, "float32", unit, base.feature_group, self.transform, self.doc)
+
+
+RELATIVE_FIELDS: dict[str, tuple[RelativeField, ...]] = {
+    "constituents": (RelativeField("pt", "ratio", "log", "pT / pT(jet)"),
+                     RelativeField("eta", "difference", "linear", "eta - eta(jet): eta_rel"),
+                     RelativeField("phi", "angle", "linear", "phi - phi(jet) wrapped into [-pi, pi): phi_rel, rad")),
+    "hits": (RelativeField("eta", "difference", "linear", "eta - eta(track): eta_rel"),
+             RelativeField("phi", "angle", "linear", "phi - phi(track) wrapped into [-pi, pi): phi_rel, rad")),
+}
+"""Per sub-object type (``schema.SUB_OBJECT_TYPES``), the fields taken relative to the parent
+(``schema.GROUPS[type].parent``); the sub-object's other common fields are used as they are."""
+
+
+def wrap_angle(x: np.ndarray) -> np.ndarray:
+    """Angles (rad) wrapped into [-pi, pi)."""
+    return (np.asarray(x, np.float64) + np.pi) % (2 * np.pi) - np.pi
+
+
 def field_names(object_type: str, layers: tuple[str, ...] = ("common",)) -> list[str]:
-    """``layer/field`` names a tokenizer of ``object_type`` encodes, in registry order."""
-    return [f"{layer}/{f.name}" for layer in layers for f in schema.fields(layer, object_type)]
+    """``layer/field`` names a tokenizer of ``object_type`` encodes, in registry order; for a
+    sub-object type the fields of :data:`RELATIVE_FIELDS` become ``rel/FIELD``."""
+    relative = {r.name for r in RELATIVE_FIELDS.get(object_type, ())}
+    return [f"{RELATIVE}/{f.name}" if layer == "common" and f.name in relative else f"{layer}/{f.name}"
+            for layer in layers for f in schema.fields(layer, object_type)]
 
 
-def _field(object_type: str, name: str) -> schema.Field:
+def parent_field_names(object_type: str) -> list[str]:
+    """Common fields of the parent that :func:`to_relative` needs (``pt``, ``eta``, ``phi`` ...)."""
+    return [r.name for r in RELATIVE_FIELDS.get(object_type, ())]
+
+
+def to_relative(object_type: str, values: Mapping[str, np.ndarray], parent: Mapping[str, np.ndarray]
+                ) -> dict[str, np.ndarray]:
+    """Sub-object values ``{common/FIELD: array}`` and their parents' ``{FIELD: array}`` (same
+    shape, broadcast) -> ``{rel/FIELD or common/FIELD: array}`` as :func:`field_names` lists."""
+    out = {}
+    rel = {r.name: r for r in RELATIVE_FIELDS.get(object_type, ())}
+    for name in field_names(object_type):
+        layer, fname = name.split("/")
+        x = values[f"common/{fname}"] if layer == RELATIVE else values[name]
+        if layer == RELATIVE:
+            x, p = np.asarray(x, np.float64), np.asarray(parent[fname], np.float64)
+            r = rel[fname]
+            if r.relation == "ratio":
+                x = x / np.where(p != 0, p, 1.0)
+            elif r.relation == "difference":
+                x = x - p
+            else:
+                x = wrap_angle(x - p)
+        out[name] = x
+    return out
+
+
+def from_relative(object_type: str, values: Mapping[str, np.ndarray], parent: Mapping[str, np.ndarray]
+                  ) -> dict[str, np.ndarray]:
+    """Inverse of :func:`to_relative`: ``{common/FIELD: array}`` physical values (GeV, rad, mm)."""
+    out = {}
+    rel = {r.name: r for r in RELATIVE_FIELDS.get(object_type, ())}
+    for name, x in values.items():
+        layer, fname = name.split("/")
+        if layer == RELATIVE:
+            dtype = schema.field_of(schema.key("common", object_type, fname)).np_dtype
+            x, p = np.asarray(x, np.float64), np.asarray(parent[fname], np.float64)
+            r = rel[fname]
+            if r.relation == "ratio":
+                x = x * p
+            elif r.relation == "difference":
+                x = x + p
+            else:
+                x = wrap_angle(x + p)
+            out[f"common/{fname}"] = x.astype(dtype)
+        else:
+            out[name] = x
+    return out
+
+
+def sub_object_values(arrays: Mapping[str, np.ndarray], object_type: str, parent_width: int | None = None,
+                      width: int | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The :func:`field_names` values of the real sub-objects of real parents in padded event arrays.
+
+    ``arrays``: ``layer/group/field`` -> padded arrays (``common/constituents/pt`` of shape
+    (n_events, max_jets, 50), the parent's ``common/jets/*`` of shape (n_events, max_jets));
+    ``parent_width``/``width`` cut the parent and sub-object axes. Returns ``{name: (n_real,)}`` and
+    the mask (n_events, parents, sub-objects) of the real ones. A missing key raises
+    :class:`InputError` naming it."""
+    parent = schema.GROUPS[object_type].parent
+
+    def get(k: str) -> np.ndarray:
+        if k not in arrays:
+            raise InputError(None, k, f"needed for the {object_type} of the {parent} (the data lack it)")
+        return np.asarray(arrays[k])
+
+    parent_mask = get(schema.key("common", parent, schema.MASK)).astype(bool)[:, :parent_width]
+    mask = get(schema.key("common", object_type, schema.MASK)).astype(bool)[:, :parent_mask.shape[1], :width]
+    mask = mask & parent_mask[:, :mask.shape[1], None]
+    p = mask.shape[1]
+    values = {}
+    for name in field_names(object_type):
+        values[_key(object_type, name)] = get(_key(object_type, name))[:, :p, :mask.shape[2]][mask]
+    parents = {f: np.broadcast_to(get(schema.key("common", parent, f))[:, :p, None], mask.shape)[mask]
+               for f in parent_field_names(object_type)}
+    relative = to_relative(object_type, {f"common/{k.split('/')[2]}": v for k, v in values.items()}, parents)
+    return relative, mask
+
+
+def field_spec(object_type: str, name: str) -> schema.Field:
+    """The registry :class:`~treasure_hf.data.schema.Field` of a ``layer/field`` name of
+    ``object_type``; for ``rel/FIELD`` the relative field (its unit and transform)."""
     layer, fname = name.split("/")
+    if layer == RELATIVE:
+        for r in RELATIVE_FIELDS.get(object_type, ()):
+            if r.name == fname:
+                return r.as_field(object_type)
+        raise KeyError(f"{name!r}: {object_type} has no field taken relative to its parent")
     return schema.field_of(schema.key(layer, object_type, fname))
+
+
+_field = field_spec
+
+
+def relative_field(object_type: str, name: str) -> RelativeField | None:
+    """The :class:`RelativeField` behind ``rel/FIELD``, None for other names."""
+    layer, fname = name.split("/")
+    if layer != RELATIVE:
+        return None
+    return next((r for r in RELATIVE_FIELDS.get(object_type, ()) if r.name == fname), None)
+
+
+def feature_group_columns(object_type: str, names: list[str]) -> dict[str, list[int]]:
+    """``{feature_group: [column indices]}`` of the network columns of ``names`` (registry
+    ``feature_group`` of each field; both columns of an angle), groups in registry order."""
+    out: dict[str, list[int]] = {}
+    for i, col in enumerate(columns(object_type, names)):
+        out.setdefault(_field(object_type, col.split(":")[0]).feature_group, []).append(i)
+    return {g: out[g] for g in schema.FEATURE_GROUPS if g in out}
 
 
 def columns(object_type: str, names: list[str]) -> list[str]:
@@ -42,6 +197,12 @@ def columns(object_type: str, names: list[str]) -> list[str]:
         else:
             out.append(name)
     return out
+
+
+def _key(object_type: str, name: str) -> str:
+    """The data key behind a field name (``rel/pt`` of constituents -> ``common/constituents/pt``)."""
+    layer, fname = name.split("/")
+    return schema.key("common" if layer == RELATIVE else layer, object_type, fname)
 
 
 @dataclass
@@ -67,15 +228,15 @@ class FeatureScaler:
         for name in self.fields:
             f = _field(self.object_type, name)
             if name not in values:
-                raise InputError(None, schema.key(name.split("/")[0], self.object_type, f.name),
+                raise InputError(None, _key(self.object_type, name),
                                  f"the {self.object_type} tokenizer needs this field and the data lack it")
             x = np.asarray(values[name], np.float64)
             if not np.all(np.isfinite(x)):
                 bad = int(np.count_nonzero(~np.isfinite(x)))
-                raise InputError(None, schema.key(name.split("/")[0], self.object_type, f.name),
+                raise InputError(None, _key(self.object_type, name),
                                  f"{bad} non-finite values (NaN or inf) in real objects")
             if f.transform == "log":
-                cols.append(np.log(np.maximum(x, LOG_FLOOR)))
+                cols.append(np.log(np.maximum(x, REL_LOG_FLOOR if name.startswith(RELATIVE + "/") else LOG_FLOOR)))
             elif f.transform in ("log1p", "count"):
                 cols.append(np.log1p(np.maximum(x, 0.0)))
             elif f.transform == "angle":

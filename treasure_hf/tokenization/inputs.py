@@ -4,6 +4,7 @@ Accepted: an :class:`~treasure_hf.EventBatch` (what ``treasure_hf.read_events`` 
 mapping of ``layer/group/field`` keys to padded arrays or to ragged lists (rows of the tokenized
 or PCDF data sets); nested mappings as stock ``datasets.load_dataset("hdf5")`` yields them
 (``row["common"]["jets"]["pt"]``), one row or a batch (mapping of lists, or a list of rows).
+Sub-objects may come ragged twice (per event a list of jets, per jet a list of constituents).
 """
 
 from __future__ import annotations
@@ -44,7 +45,12 @@ def _pad(values: Any, key: str) -> tuple[np.ndarray, np.ndarray | None]:
             return arr, None
     except ValueError:
         pass
-    rows = [np.asarray(r) for r in values]
+    try:
+        rows = [np.asarray(r) for r in values]
+    except ValueError:  # ragged within a row: sub-objects (constituents of each jet)
+        return _pad_nested(values)
+    if any(r.dtype == object or r.ndim > 1 for r in rows):
+        return _pad_nested(values)
     width = max((len(r) for r in rows), default=0)
     dtype = np.result_type(*[r.dtype for r in rows]) if rows else np.float32
     out = np.zeros((len(rows), width), dtype)
@@ -52,6 +58,21 @@ def _pad(values: Any, key: str) -> tuple[np.ndarray, np.ndarray | None]:
     for i, r in enumerate(rows):
         out[i, :len(r)] = r
         mask[i, :len(r)] = True
+    return out, mask
+
+
+def _pad_nested(values: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of lists of lists (n_events, parents, sub-objects) -> padded array and mask."""
+    rows = [[np.asarray(sub) for sub in row] for row in values]
+    parents = max((len(r) for r in rows), default=0)
+    width = max((len(sub) for r in rows for sub in r), default=0)
+    dtype = np.result_type(*[sub.dtype for r in rows for sub in r]) if parents else np.float32
+    out = np.zeros((len(rows), parents, width), dtype)
+    mask = np.zeros((len(rows), parents, width), bool)
+    for i, r in enumerate(rows):
+        for j, sub in enumerate(r):
+            out[i, j, :len(sub)] = sub
+            mask[i, j, :len(sub)] = True
     return out, mask
 
 
@@ -79,7 +100,7 @@ def as_event_arrays(events: Any) -> dict[str, np.ndarray]:
             raise InputError(None, k, "is not a 'layer/group/field' key of the schema registry")
         arr, mask = _pad(v, k)
         out[k] = arr
-        if mask is not None and schema.GROUPS[parts[1]].kind == "object":
+        if mask is not None and schema.GROUPS[parts[1]].kind in ("object", "sub") and mask.ndim == arr.ndim:
             ragged_masks.setdefault(parts[1], mask)
     for g, mask in ragged_masks.items():
         out.setdefault(schema.key("common", g, schema.MASK), mask)

@@ -3,8 +3,9 @@
 
 Training uses vector-quantize-pytorch's quantizers (EMA codebook updates, k-means
 initialisation, dead-code restart, commitment loss) and our own FSQ (:mod:`.fsq`). Inference (:meth:`ObjectQuantizer.tokenize`)
-uses :func:`~treasure_hf.tokenization.lookup.nearest_code`, a chunked matmul + argmin that runs
-far faster than the library's lookup on CPU (see ``benchmarks/tokenization.py``).
+uses :func:`~treasure_hf.tokenization.lookup.nearest_code`: on the CPU an exact compiled kernel
+that never writes the score matrix (about 60% of the machine's sgemm rate, an order of magnitude
+above the library's lookup), on CUDA a chunked matmul + argmin (see ``benchmarks/tokenization.py``).
 
 Shapes: ``features`` (batch, objects, n_columns), ``mask`` (batch, objects) True for real
 objects, ``codes`` (batch, objects, num_stages) int64 in ``[0, codebook_size)``.

@@ -18,6 +18,14 @@ is ``TYPE:STAGE:CODE`` (``jets:1:517``).
 
 Token type ids come from the registry: 0 for specials, 1 for the context token, then electrons 2,
 muons 3, jets 4, taus 5, photons 6, tracks 7, MET 8.
+
+**Sub-objects** (jet constituents, track hits) never enter the sequence. Described relative to their
+parent (:data:`~.features.RELATIVE_FIELDS`: pT / pT(jet), eta - eta(jet), wrapped phi - phi(jet)),
+they come as side outputs aligned with the parent's tokens, every token of a jet carrying its
+jet's constituents: ``constituent_ids`` (n, L, Nc, stages) from a ``constituents`` quantizer (its
+id ranges follow every sequence type's, tokens ``constituents:STAGE:CODE``) and continuous
+``constituents`` (n, L, Nc, Fc) standardised by a scaler fitted at training time; ``hit_ids`` and
+``hits`` for tracks likewise. See :meth:`EventTokenizer.encode_events` and :meth:`decode_events`.
 """
 
 from __future__ import annotations
@@ -36,6 +44,8 @@ from ..data import schema
 from ..data.events import EventBatch
 from ..errors import InputError
 from .configuration_quantizer import ObjectQuantizerConfig
+from .features import (FeatureScaler, feature_group_columns, field_names, from_relative, parent_field_names,
+                       sub_object_values)
 from .inputs import as_event_arrays
 from .modeling_quantizer import ObjectQuantizer
 
@@ -65,7 +75,8 @@ class EventTokenizer(PreTrainedTokenizer):
 
     def __init__(self, layout_file: str | None = None, quantizer_file: str | None = None, *,
                  quantizers: Mapping[str, ObjectQuantizer] | None = None,
-                 max_objects: Mapping[str, int] | None = None, ignored_types: Sequence[str] = (), **kwargs: Any):
+                 max_objects: Mapping[str, int] | None = None, ignored_types: Sequence[str] = (),
+                 sub_scalers: Mapping[str, FeatureScaler] | None = None, **kwargs: Any):
         if quantizers is None:
             if layout_file is None or quantizer_file is None:
                 raise ValueError("EventTokenizer needs its files (from_pretrained) or quantizers (from_quantizers)")
@@ -73,24 +84,40 @@ class EventTokenizer(PreTrainedTokenizer):
                 layout = json.load(f)
             state = load_file(quantizer_file)
             quantizers = {}
-            for t, cfg in layout["quantizers"].items():
+            for t, cfg in {**layout["quantizers"], **layout.get("sub_quantizers", {})}.items():
                 q = ObjectQuantizer(ObjectQuantizerConfig(**cfg))
                 q.load_state_dict({k[len(t) + 1:]: v for k, v in state.items() if k.startswith(t + ".")}, strict=True)
                 quantizers[t] = q.eval()
             max_objects = layout["max_objects"]
             ignored_types = layout.get("ignored_types", [])
-        unknown = [t for t in quantizers if t not in schema.GROUPS or schema.GROUPS[t].kind == "sub"]
+            sub_scalers = {t: FeatureScaler.from_dict(d) for t, d in layout.get("sub_scalers", {}).items()}
+        unknown = [t for t in quantizers if t not in schema.GROUPS or t == "event"]
         if unknown:
-            raise InputError(None, unknown[0], "is not an object type or MET in the schema registry")
+            raise InputError(None, unknown[0], "is not an object type, sub-object type or MET in the schema registry")
         order = sorted(quantizers, key=lambda t: schema.GROUPS[t].type_id)
-        self.quantizers: dict[str, ObjectQuantizer] = {t: quantizers[t].eval() for t in order}
+        self.quantizers: dict[str, ObjectQuantizer] = {t: quantizers[t].eval() for t in order
+                                                       if schema.GROUPS[t].kind != "sub"}
+        self.sub_quantizers: dict[str, ObjectQuantizer] = {t: quantizers[t].eval() for t in order
+                                                           if schema.GROUPS[t].kind == "sub"}
         self.object_types = [t for t in order if schema.GROUPS[t].kind == "object"]
+        for t in self.sub_quantizers:
+            if schema.GROUPS[t].parent not in self.object_types:
+                raise InputError(None, t, f"a {t} quantizer needs one for their parent {schema.GROUPS[t].parent}")
+            if self.sub_quantizers[t].config.encoder_type != "mlp":
+                raise ValueError(f"the {t} quantizer must encode each sub-object alone (encoder_type='mlp')")
         self.has_met = "met" in self.quantizers
         self.ignored_types = [t for t in ignored_types if t not in self.quantizers]
         self.max_objects = {t: int((max_objects or {}).get(t, DEFAULT_MAX_OBJECTS.get(t, 8))) for t in self.object_types}
+        self.sub_scalers: dict[str, FeatureScaler] = {t: q.scaler for t, q in self.sub_quantizers.items()}
+        self.sub_scalers.update(dict(sub_scalers or {}))
+        for t, sc in self.sub_scalers.items():
+            if t not in schema.SUB_OBJECT_TYPES or not sc.mean:
+                raise ValueError(f"sub_scalers[{t!r}] must be a fitted scaler of a sub-object type")
+        self.max_objects.update({t: int((max_objects or {}).get(t, schema.GROUPS[t].max_objects))
+                                 for t in schema.SUB_OBJECT_TYPES if t in self.sub_scalers})
         self._offsets: dict[str, int] = {}
         next_id = len(SPECIAL_TOKENS) + len(EXPERIMENT_TOKENS)
-        for t, q in self.quantizers.items():
+        for t, q in self.all_quantizers.items():
             self._offsets[t] = next_id
             next_id += q.config.num_stages * q.config.codebook_size
         self._vocab_size = next_id
@@ -102,13 +129,25 @@ class EventTokenizer(PreTrainedTokenizer):
         kwargs.setdefault("model_max_length", self.max_sequence_length)
         super().__init__(**kwargs)
         self.init_kwargs.pop("quantizers", None)
+        self.init_kwargs.pop("sub_scalers", None)
 
     @classmethod
     def from_quantizers(cls, quantizers: Mapping[str, ObjectQuantizer], max_objects: Mapping[str, int] | None = None,
-                        ignored_types: Sequence[str] = ()) -> "EventTokenizer":
+                        ignored_types: Sequence[str] = (), sub_scalers: Mapping[str, FeatureScaler] | None = None
+                        ) -> "EventTokenizer":
         """A tokenizer from trained quantizers. ``ignored_types``: object types deliberately left out
-        (their objects are skipped); any other type the data hold and no quantizer knows is an error."""
-        return cls(quantizers=quantizers, max_objects=max_objects, ignored_types=ignored_types)
+        (their objects are skipped); any other type the data hold and no quantizer knows is an error.
+
+        Quantizers of sub-object types (``constituents``, ``hits``) give side outputs aligned with
+        their parent's tokens (``return_sub_ids=True``), never tokens of the sequence.
+        ``sub_scalers``: fitted :class:`FeatureScaler` of sub-object types without a quantizer, for
+        the continuous ``return_constituents=True`` features (a sub quantizer brings its own)."""
+        return cls(quantizers=quantizers, max_objects=max_objects, ignored_types=ignored_types, sub_scalers=sub_scalers)
+
+    @property
+    def all_quantizers(self) -> dict[str, ObjectQuantizer]:
+        """The sequence types' quantizers, then the sub-object types' (the order of the id ranges)."""
+        return {**self.quantizers, **self.sub_quantizers}
 
     # --- vocabulary ----------------------------------------------------------------------------
     @property
@@ -123,7 +162,7 @@ class EventTokenizer(PreTrainedTokenizer):
 
     def id_range(self, object_type: str, stage: int = 0) -> range:
         """Token ids of one stage of an object type."""
-        q = self.quantizers[object_type].config
+        q = self.all_quantizers[object_type].config
         start = self._offsets[object_type] + stage * q.codebook_size
         return range(start, start + q.codebook_size)
 
@@ -133,7 +172,7 @@ class EventTokenizer(PreTrainedTokenizer):
     def get_vocab(self) -> dict[str, int]:
         vocab = {tok: i for i, tok in enumerate(SPECIAL_TOKENS)}
         vocab.update({tok: len(SPECIAL_TOKENS) + i for i, tok in enumerate(EXPERIMENT_TOKENS)})
-        for t, q in self.quantizers.items():
+        for t, q in self.all_quantizers.items():
             for s in range(q.config.num_stages):
                 base = self._offsets[t] + s * q.config.codebook_size
                 vocab.update({f"{t}:{s}:{c}": base + c for c in range(q.config.codebook_size)})
@@ -146,7 +185,7 @@ class EventTokenizer(PreTrainedTokenizer):
             return len(SPECIAL_TOKENS) + EXPERIMENT_TOKENS.index(token)
         try:
             t, s, c = token.split(":")
-            q = self.quantizers[t].config
+            q = self.all_quantizers[t].config
             s, c = int(s), int(c)
             if 0 <= s < q.num_stages and 0 <= c < q.codebook_size:
                 return self._offsets[t] + s * q.codebook_size + c
@@ -160,7 +199,7 @@ class EventTokenizer(PreTrainedTokenizer):
             return SPECIAL_TOKENS[index]
         if index < len(SPECIAL_TOKENS) + len(EXPERIMENT_TOKENS):
             return EXPERIMENT_TOKENS[index - len(SPECIAL_TOKENS)]
-        for t, q in self.quantizers.items():
+        for t, q in self.all_quantizers.items():
             rel = index - self._offsets[t]
             if 0 <= rel < q.config.num_stages * q.config.codebook_size:
                 return f"{t}:{rel // q.config.codebook_size}:{rel % q.config.codebook_size}"
@@ -181,10 +220,15 @@ class EventTokenizer(PreTrainedTokenizer):
                   "quantizers": {t: q.config.to_diff_dict() | {"model_type": q.config.model_type}
                                  for t, q in self.quantizers.items()},
                   "id_ranges": {t: [self._offsets[t], self._offsets[t] + q.config.num_stages * q.config.codebook_size]
-                                for t, q in self.quantizers.items()}}
+                                for t, q in self.all_quantizers.items()}}
+        if self.sub_quantizers:
+            layout["sub_quantizers"] = {t: q.config.to_diff_dict() | {"model_type": q.config.model_type}
+                                        for t, q in self.sub_quantizers.items()}
+        if self.sub_scalers:
+            layout["sub_scalers"] = {t: sc.to_dict() for t, sc in self.sub_scalers.items()}
         with open(layout_path, "w") as f:
             json.dump(layout, f, indent=1, sort_keys=True)
-        state = {f"{t}.{k}": v.detach().cpu().contiguous() for t, q in self.quantizers.items()
+        state = {f"{t}.{k}": v.detach().cpu().contiguous() for t, q in self.all_quantizers.items()
                  for k, v in q.state_dict().items()}
         save_file(state, weights_path, metadata={"format": "pt"})
         return layout_path, weights_path
@@ -192,14 +236,17 @@ class EventTokenizer(PreTrainedTokenizer):
     # --- encoding ------------------------------------------------------------------------------
     def __call__(self, events: Any = None, *args: Any, padding: bool | str = "longest", truncation: bool = False,
                  max_length: int | None = None, return_tensors: str | None = None, return_features: bool = False,
+                 return_constituents: bool = False, return_sub_ids: bool = False,
                  skip_types: Sequence[str] = (), **kwargs: Any) -> BatchEncoding:
         """Tokenize a batch of events (see :mod:`.inputs` for what is accepted); text (token
-        strings separated by spaces) goes to the usual transformers path."""
+        strings separated by spaces) goes to the usual transformers path. See :meth:`encode_events`
+        for the optional outputs."""
         if isinstance(events, str) or (isinstance(events, list) and events and isinstance(events[0], str)):
             return super().__call__(events, *args, padding=padding, truncation=truncation, max_length=max_length,
                                     return_tensors=return_tensors, **kwargs)
         return self.encode_events(events, padding=padding, truncation=truncation, max_length=max_length,
                                   return_tensors=return_tensors, return_features=return_features,
+                                  return_constituents=return_constituents, return_sub_ids=return_sub_ids,
                                   skip_types=skip_types)
 
     def _object_arrays(self, arrays: Mapping[str, np.ndarray], t: str, width: int | None
@@ -228,7 +275,10 @@ class EventTokenizer(PreTrainedTokenizer):
                             ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], np.ndarray]:
         """Per type: (codes (n_events, max_objects, stages), mask, standardised features), and the
         experiment ids (n_events,)."""
-        arrays = as_event_arrays(events)
+        return self._encode_object_codes(as_event_arrays(events), skip_types)
+
+    def _encode_object_codes(self, arrays: Mapping[str, np.ndarray], skip_types: Sequence[str] = ()
+                             ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], np.ndarray]:
         if not arrays:
             raise InputError(None, None, "no events to tokenize")
         n_events = len(next(iter(arrays.values())))
@@ -262,8 +312,30 @@ class EventTokenizer(PreTrainedTokenizer):
 
     def encode_events(self, events: Any, *, padding: bool | str = "longest", truncation: bool = False,
                       max_length: int | None = None, return_tensors: str | None = None,
-                      return_features: bool = False, skip_types: Sequence[str] = ()) -> BatchEncoding:
-        per_type, experiment = self.encode_object_codes(events, skip_types)
+                      return_features: bool = False, return_constituents: bool = False, return_sub_ids: bool = False,
+                      skip_types: Sequence[str] = ()) -> BatchEncoding:
+        """Tokenize events. Always: ``input_ids``, ``token_type_ids``, ``attention_mask`` (n, L).
+
+        ``return_features``: also ``features`` (n, L, F) float32, the standardised columns of each
+        token's object (zero-padded to the widest type; :meth:`feature_group_columns` names them),
+        ``kinematics`` (n, L, 6) float32 (pT, eta, phi, E, mass, charge in GeV, rad, e) and
+        ``object_index`` (n, L) int64: the number of the token's object in sequence order from 0
+        (MET included), -1 for [CLS], context, [SEP] and [PAD].
+
+        ``return_constituents``: for every sub-object type of a parent in the sequence that the
+        events carry (``common/constituents/*``, ``common/hits/*``): ``constituents`` (n, L, Nc, Fc)
+        float32, the standardised :func:`~.features.field_names` columns of the constituents of the
+        jet each token belongs to (eta and phi relative to the jet, pT as pT / pT(jet)), zero for
+        other tokens, with ``constituents_mask`` (n, L, Nc) bool; ``hits``/``hits_mask`` likewise
+        for track tokens. Needs a fitted sub-object scaler (:attr:`sub_scalers`).
+
+        ``return_sub_ids``: for every sub-object type with a quantizer: ``constituent_ids``
+        (n, L, Nc, stages) int64 vocabulary ids of the constituents' codes (``constituents:STAGE:CODE``,
+        0 where there is none), aligned with the jet tokens like ``constituents``, with
+        ``constituents_mask``; ``hit_ids``/``hits_mask`` likewise. :meth:`decode_events` takes them back.
+        """
+        arrays = as_event_arrays(events)
+        per_type, experiment = self._encode_object_codes(arrays, skip_types)
         n = len(experiment)
         # Every possible slot of the layout, then the real ones moved to the front of each row.
         ids, types, valid = [], [], []
@@ -271,6 +343,8 @@ class EventTokenizer(PreTrainedTokenizer):
         ids.append(self.experiment_token_id(0) + experiment[:, None])
         types += [np.zeros((n, 1), np.int64), np.full((n, 1), schema.TOKEN_TYPE_IDS["event"])]
         valid += [np.ones((n, 2), bool)]
+        slot_object = [np.full((n, 2), -1)]  # number of the slot's object within its type, -1 for specials
+        slot_start = [np.zeros((n, 2), bool)]  # slot is the first token (stage 0) of an object
         feature_blocks: list[tuple[str, np.ndarray]] = []  # per slot block: (type or "", features)
         for t in [*self.object_types, *(["met"] if self.has_met else [])]:
             codes, mask, feats = per_type[t]
@@ -280,11 +354,15 @@ class EventTokenizer(PreTrainedTokenizer):
             ids.append(tok.reshape(n, -1))
             types.append(np.full(ids[-1].shape, schema.TOKEN_TYPE_IDS[t]))
             valid.append(np.repeat(mask, stages, axis=1))
+            slot_object.append(np.broadcast_to(np.repeat(np.arange(mask.shape[1]), stages), ids[-1].shape))
+            slot_start.append(np.broadcast_to(np.tile(np.arange(stages) == 0, mask.shape[1]), ids[-1].shape))
             feature_blocks.append((t, np.repeat(feats, stages, axis=1)))
             if t != "met":
                 ids.append(np.full((n, 1), SEP_ID))
                 types.append(np.zeros((n, 1), np.int64))
                 valid.append(np.ones((n, 1), bool))
+                slot_object.append(np.full((n, 1), -1))
+                slot_start.append(np.zeros((n, 1), bool))
                 feature_blocks.append(("", np.zeros((n, 1, 0), np.float32)))
         all_ids = np.concatenate(ids, 1).astype(np.int64)
         all_types = np.concatenate(types, 1).astype(np.int64)
@@ -295,9 +373,10 @@ class EventTokenizer(PreTrainedTokenizer):
         lengths = all_valid.sum(1)
         sorted_ids = np.take_along_axis(all_ids, order, 1)
         sorted_types = np.take_along_axis(all_types, order, 1)
+        extras = return_features or return_constituents or return_sub_ids
         if padding is False or padding == "do_not_pad":
-            if return_features:
-                raise ValueError("return_features=True needs padding")
+            if extras:
+                raise ValueError("return_features, return_constituents and return_sub_ids need padding")
             data: dict[str, Any] = {
                 "input_ids": [row[:k].tolist() for row, k in zip(sorted_ids, lengths)],
                 "token_type_ids": [row[:k].tolist() for row, k in zip(sorted_types, lengths)],
@@ -311,9 +390,80 @@ class EventTokenizer(PreTrainedTokenizer):
         data = {"input_ids": np.where(attention, _fit(sorted_ids, width), PAD_ID),
                 "token_type_ids": np.where(attention, _fit(sorted_types, width), 0),
                 "attention_mask": attention.astype(np.int64)}
+        # object number within its type of each token, -1 for specials and padding
+        token_object = np.where(attention, _fit(np.take_along_axis(np.concatenate(slot_object, 1), order, 1), width),
+                                -1)
         if return_features:
             data.update(self._features(feature_blocks, all_valid.shape[1], order, width, attention, n))
+            starts = np.take_along_axis(np.concatenate(slot_start, 1) & all_valid, order, 1)
+            data["object_index"] = np.where(token_object >= 0, np.cumsum(_fit(starts, width), 1) - 1, -1)
+        if return_constituents or return_sub_ids:
+            data.update(self._sub_object_outputs(arrays, per_type, data["token_type_ids"], token_object,
+                                                 continuous=return_constituents, ids=return_sub_ids,
+                                                 longest=padding in (True, "longest")))
         return BatchEncoding(data, tensor_type=return_tensors)
+
+    def _sub_object_outputs(self, arrays: Mapping[str, np.ndarray], per_type: Mapping[str, tuple],
+                            token_types: np.ndarray, token_object: np.ndarray, *, continuous: bool, ids: bool,
+                            longest: bool) -> dict[str, np.ndarray]:
+        """``constituents``/``hits`` (n, L, N, F), their masks (n, L, N) and ``constituent_ids``/
+        ``hit_ids`` (n, L, N, stages), gathered for each token from its parent object's sub-objects."""
+        if ids and not self.sub_quantizers:
+            raise ValueError("return_sub_ids=True needs a tokenizer with a constituents or hits quantizer "
+                             "(treasure train-tokenizer --types ...,jets,constituents)")
+        wanted = [t for t in schema.SUB_OBJECT_TYPES if schema.GROUPS[t].parent in self.object_types
+                  and (continuous or t in self.sub_quantizers)]
+        if not wanted:
+            parents = sorted({schema.GROUPS[t].parent for t in schema.SUB_OBJECT_TYPES})
+            raise ValueError(f"this tokenizer has none of {parents} in its sequence: there are no sub-objects to "
+                             "align with its tokens")
+        present = [t for t in wanted if schema.key("common", t, schema.MASK) in arrays]
+        if not present:
+            k = schema.key("common", wanted[0], schema.MASK)
+            raise InputError(None, k, f"sub-objects were requested (return_constituents/return_sub_ids) but the "
+                                      f"events carry no {wanted[0]} (common/{wanted[0]}/*)")
+        out: dict[str, np.ndarray] = {}
+        n, length = token_types.shape
+        for t in present:
+            parent = schema.GROUPS[t].parent
+            parent_mask = per_type[parent][1]
+            values, mask = sub_object_values(arrays, t, parent_mask.shape[1], self.max_objects.get(t))
+            mask = np.pad(mask, [(0, 0), (0, parent_mask.shape[1] - mask.shape[1]), (0, 0)])
+            if longest:  # cut to the last sub-object slot any kept parent uses
+                used = np.nonzero(mask.any((0, 1)))[0]
+                mask = mask[..., :int(used[-1]) + 1 if len(used) else 1]
+            n_sub = mask.shape[2]
+            is_parent = (token_types == schema.TOKEN_TYPE_IDS[parent]) & (token_object >= 0)
+            rows = np.arange(n)[:, None]
+            index = np.where(is_parent, token_object, 0)
+            token_mask = mask[rows, index] & is_parent[..., None]  # (n, L, n_sub)
+            out[f"{t}_mask"] = token_mask
+            flat = dict(values)
+            if continuous:
+                scaler = self.sub_scalers.get(t)
+                if scaler is None:
+                    raise ValueError(f"this tokenizer has no fitted {t} scaler for return_constituents=True: train it "
+                                     f"with `treasure train-tokenizer` on data carrying common/{t}/*, or call "
+                                     f"tokenizer.fit_sub_scalers(events) and save it")
+                try:
+                    x = scaler.transform(flat)
+                except InputError as exc:
+                    raise InputError(None, exc.key, exc.message) from None
+                feats = np.zeros((*mask.shape, scaler.n_columns), np.float32)
+                feats[mask] = x
+                out[t] = feats[rows, index] * token_mask[..., None]
+            if ids and t in self.sub_quantizers:
+                q = self.sub_quantizers[t]
+                x = q.scaler.transform(flat)
+                feats = np.zeros((*mask.shape, x.shape[-1]), np.float32)
+                feats[mask] = x
+                with torch.no_grad():
+                    codes = q.tokenize(torch.from_numpy(feats.reshape(-1, n_sub, x.shape[-1])),
+                                       torch.from_numpy(mask.reshape(-1, n_sub))).numpy().reshape(*mask.shape, -1)
+                tok = self._offsets[t] + np.arange(codes.shape[-1]) * q.config.codebook_size + codes
+                tok = np.where(mask[..., None], tok, PAD_ID)
+                out[f"{t.rstrip('s')}_ids"] = tok[rows, index] * token_mask[..., None]
+        return out
 
     def _features(self, feature_blocks: list[tuple[str, np.ndarray]], n_slots: int, order: np.ndarray, width: int,
                   attention: np.ndarray, n: int) -> dict[str, np.ndarray]:
@@ -334,6 +484,33 @@ class EventTokenizer(PreTrainedTokenizer):
         feats = _fit(np.take_along_axis(feats, order[..., None], 1), width) * keep
         kin = _fit(np.take_along_axis(kin, order[..., None], 1), width) * keep
         return {"features": feats.astype(np.float32), "kinematics": kin.astype(np.float32)}
+
+    def feature_group_columns(self) -> dict[str, dict[str, list[int]]]:
+        """``{type: {feature_group: [column indices]}}``: which columns of ``features`` (sequence
+        types) or of ``constituents``/``hits`` (sub-object types) hold each registry feature group
+        (``kinematics``, ``id``, ``substructure``, ...) of the type's objects."""
+        out = {t: feature_group_columns(t, q.scaler.fields) for t, q in self.quantizers.items()}
+        out.update({t: feature_group_columns(t, sc.fields) for t, sc in self.sub_scalers.items()})
+        return out
+
+    def fit_sub_scalers(self, events: Any, types: Sequence[str] | None = None) -> "EventTokenizer":
+        """Fit the standardisation of the sub-object types (default: those of a parent in the
+        sequence that ``events`` carry) on ``events``, for ``return_constituents=True``; types with
+        a quantizer keep the quantizer's own. Save the tokenizer afterwards to keep them."""
+        arrays = as_event_arrays(events)
+        if types is None:
+            types = [t for t in schema.SUB_OBJECT_TYPES if schema.GROUPS[t].parent in self.object_types
+                     and schema.key("common", t, schema.MASK) in arrays]
+        for t in types:
+            if t in self.sub_quantizers:
+                continue
+            parent = schema.GROUPS[t].parent
+            values, mask = sub_object_values(arrays, t, self.max_objects.get(parent), schema.GROUPS[t].max_objects)
+            if not mask.any():
+                raise InputError(None, schema.key("common", t, schema.MASK), f"no {t} to fit a scaler on")
+            self.sub_scalers[t] = FeatureScaler(t, field_names(t)).fit(values)
+            self.max_objects.setdefault(t, int(schema.GROUPS[t].max_objects))
+        return self
 
     def _kinematics(self, t: str, block: np.ndarray) -> np.ndarray:
         """(n, m, n_columns) standardised features -> (n, m, len(KINEMATICS)) physical values."""
@@ -367,11 +544,15 @@ class EventTokenizer(PreTrainedTokenizer):
                 valid[r, last:last + stages] = False
 
     # --- decoding ------------------------------------------------------------------------------
-    def decode_events(self, input_ids: Any) -> EventBatch:
+    def decode_events(self, input_ids: Any, constituent_ids: Any = None, hit_ids: Any = None) -> EventBatch:
         """Token ids (n_events, L) -> physical objects: an :class:`EventBatch` holding, for every
         type of the tokenizer, its dequantised common fields (GeV, rad) padded to the tokenizer's
-        ``max_objects`` with ``mask`` and ``n``, MET, and ``common/event/experiment_id``."""
-        ids = np.asarray(input_ids.cpu() if isinstance(input_ids, torch.Tensor) else input_ids, np.int64)
+        ``max_objects`` with ``mask`` and ``n``, MET, and ``common/event/experiment_id``.
+
+        ``constituent_ids``/``hit_ids`` (n_events, L, N, stages), as ``return_sub_ids=True`` gives
+        them, add the decoded sub-objects: ``common/constituents/*`` (n_events, max_jets, N) in
+        absolute GeV and rad (the relative values put back on the decoded jet), ``mask``, ``n``."""
+        ids = _numpy(input_ids)
         if ids.ndim == 1:
             ids = ids[None]
         n = len(ids)
@@ -407,7 +588,53 @@ class EventTokenizer(PreTrainedTokenizer):
             if kind == "object":
                 arrays[schema.key("common", t, schema.MASK)] = mask
                 arrays[schema.key("common", t, schema.COUNT)] = counts.astype(np.int32)
+        for t, sub_ids in (("constituents", constituent_ids), ("hits", hit_ids)):
+            if sub_ids is not None:
+                arrays.update(self._decode_sub_objects(t, ids, _numpy(sub_ids), arrays))
         return EventBatch(arrays)
+
+    def _decode_sub_objects(self, t: str, ids: np.ndarray, sub_ids: np.ndarray, decoded: Mapping[str, np.ndarray]
+                            ) -> dict[str, np.ndarray]:
+        """Sub-objects of type ``t`` from their ids (n, L, N, stages) at the parent's stage-0 tokens."""
+        if t not in self.sub_quantizers:
+            raise ValueError(f"this tokenizer has no {t} quantizer to decode {t.rstrip('s')}_ids with")
+        q = self.sub_quantizers[t]
+        cfg = q.config
+        if sub_ids.ndim == 3:
+            sub_ids = sub_ids[None]
+        if sub_ids.shape[:2] != ids.shape or sub_ids.shape[-1] != cfg.num_stages:
+            raise ValueError(f"{t.rstrip('s')}_ids must have shape (n_events, L, N, {cfg.num_stages}) aligned with "
+                             f"input_ids {ids.shape}, not {sub_ids.shape}")
+        parent = schema.GROUPS[t].parent
+        parent_mask = decoded[schema.key("common", parent, schema.MASK)]
+        first = self.id_range(parent, 0)
+        starts = (ids >= first.start) & (ids < first.stop)
+        obj = np.cumsum(starts, 1) - 1
+        r, c = np.nonzero(starts & (obj < parent_mask.shape[1]))
+        n_sub = sub_ids.shape[2]
+        codes = np.zeros((*parent_mask.shape, n_sub, cfg.num_stages), np.int64)
+        mask = np.zeros((*parent_mask.shape, n_sub), bool)
+        rel = sub_ids[r, c] - self._offsets[t] - np.arange(cfg.num_stages) * cfg.codebook_size  # (k, N, stages)
+        real = np.all((rel >= 0) & (rel < cfg.codebook_size), -1)
+        codes[r, obj[r, c]] = np.where(real[..., None], rel, 0)
+        mask[r, obj[r, c]] = real
+        with torch.no_grad():
+            x = q.decode_codes(torch.from_numpy(codes[mask])).numpy()
+        parents = {f: np.broadcast_to(decoded[schema.key("common", parent, f)][..., None], mask.shape)[mask]
+                   for f in parent_field_names(t)}
+        phys = from_relative(t, q.scaler.inverse(x), parents)
+        out = {}
+        for name, v in phys.items():
+            full = np.zeros(mask.shape, v.dtype)
+            full[mask] = v
+            out[schema.key("common", t, name.split("/")[1])] = full
+        out[schema.key("common", t, schema.MASK)] = mask
+        out[schema.key("common", t, schema.COUNT)] = mask.sum(-1).astype(np.int32)
+        return out
+
+
+def _numpy(x: Any) -> np.ndarray:
+    return np.asarray(x.cpu() if isinstance(x, torch.Tensor) else x, np.int64)
 
 
 def _fit(a: np.ndarray, width: int) -> np.ndarray:

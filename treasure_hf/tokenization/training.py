@@ -28,14 +28,16 @@ from ..data import schema
 from ..data.atomic import atomic_output
 from ..data.io import open_events
 from .configuration_quantizer import ObjectQuantizerConfig
-from .features import FeatureScaler, field_names
+from .features import FeatureScaler, field_names, sub_object_values
 from .modeling_quantizer import ObjectQuantizer
 from .tokenization_event import DEFAULT_MAX_OBJECTS, EventTokenizer
 
 logger = logging.getLogger(__name__)
 
 TOKENIZED_TYPES = ("electrons", "muons", "jets", "taus", "photons", "met")
-"""Types tokenized by default (tracks only on request: many per event, long sequences)."""
+"""Types tokenized by default (tracks only on request: many per event, long sequences). Sub-object
+types (``constituents``, ``hits``) get a quantizer when listed next to their parent; without one,
+their feature scaler is still fitted and saved whenever the data carry them and the parent is listed."""
 
 
 @dataclass
@@ -88,6 +90,8 @@ def collect_objects(paths: Sequence[str | os.PathLike], types: Sequence[str], *,
 
     With ``scalers`` given (evaluation), they are used as they are; otherwise each is fitted."""
     names = {t: field_names(t) for t in types}
+    sub = {t for t in types if schema.GROUPS[t].kind == "sub"}
+    seen = set()
     raw: dict[str, dict[str, list[np.ndarray]]] = {t: {n: [] for n in names[t]} for t in types}
     masks: dict[str, list[np.ndarray]] = {t: [] for t in types}
     count = {t: 0 for t in types}
@@ -101,6 +105,17 @@ def collect_objects(paths: Sequence[str | os.PathLike], types: Sequence[str], *,
                     if count[t] >= cap:
                         continue
                     kind = schema.GROUPS[t].kind
+                    if kind == "sub":
+                        if schema.key("common", t, schema.MASK) not in batch:
+                            continue
+                        seen.add(t)
+                        parent = schema.GROUPS[t].parent
+                        values, mask = sub_object_values(batch.arrays, t, max_objects.get(parent),
+                                                         max_objects.get(t, schema.GROUPS[t].max_objects))
+                        for n in names[t]:
+                            raw[t][n].append(values[n][: cap - count[t]])
+                        count[t] += min(int(mask.sum()), cap - count[t])
+                        continue
                     if kind == "event":
                         mask = np.ones((batch.n_events, 1), bool)
                     else:
@@ -125,7 +140,10 @@ def collect_objects(paths: Sequence[str | os.PathLike], types: Sequence[str], *,
             source.close()
     out = {}
     for t in types:
-        if per_event and schema.GROUPS[t].kind != "event":
+        if t in sub and t not in seen:
+            logger.info("the data carry no %s", t)
+            continue
+        if per_event and schema.GROUPS[t].kind == "object":
             mask = np.concatenate(masks[t]) if masks[t] else np.zeros((0, 1), bool)
             values = {n: np.concatenate(v) if v else np.zeros((0, mask.shape[1])) for n, v in raw[t].items()}
             flat = {n: v[mask] for n, v in values.items()}
@@ -172,31 +190,29 @@ def codebook_metrics(model: ObjectQuantizer, data: TypeData, batch: int = 16384)
 def _save_checkpoint(directory: Path, model: ObjectQuantizer, optimizer: torch.optim.Optimizer, step: int,
                      history: list[dict[str, Any]], generator: torch.Generator) -> None:
     """Model and optimizer tensors in safetensors, the rest in JSON; written atomically."""
+    from ..checkpoint import optimizer_state
+
     with atomic_output(directory) as tmp:
         tmp.mkdir(parents=True)
         save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, tmp / "model.safetensors")
-        opt = optimizer.state_dict()
-        tensors = {f"{i}.{name}": v.detach().cpu().contiguous() for i, st in opt["state"].items()
-                   for name, v in st.items() if isinstance(v, torch.Tensor)}
+        tensors, opt = optimizer_state(optimizer)
         tensors["rng"] = torch.get_rng_state()
         tensors["batch_rng"] = generator.get_state()
         save_file(tensors, tmp / "optimizer.safetensors")
-        (tmp / "state.json").write_text(json.dumps({"step": step, "param_groups": opt["param_groups"],
-                                                    "history": history}, default=float))
+        (tmp / "state.json").write_text(json.dumps({"step": step, "optimizer": opt, "history": history},
+                                                   default=float))
 
 
 def _load_checkpoint(directory: Path, model: ObjectQuantizer, optimizer: torch.optim.Optimizer,
                      generator: torch.Generator) -> tuple[int, list[dict[str, Any]]]:
+    from ..checkpoint import load_optimizer_state
+
     model.load_state_dict(load_file(directory / "model.safetensors"))
     meta = json.loads((directory / "state.json").read_text())
     tensors = load_file(directory / "optimizer.safetensors")
     torch.set_rng_state(tensors.pop("rng"))
     generator.set_state(tensors.pop("batch_rng"))
-    state: dict[int, dict[str, torch.Tensor]] = {}
-    for k, v in tensors.items():
-        i, name = k.split(".", 1)
-        state.setdefault(int(i), {})[name] = v
-    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    load_optimizer_state(optimizer, tensors, meta["optimizer"])
     return int(meta["step"]), meta["history"]
 
 
@@ -278,8 +294,14 @@ def train_tokenizer(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLi
     args = args or TokenizerTrainingArguments()
     out_dir = Path(out_dir)
     accelerator = Accelerator(mixed_precision=args.mixed_precision, cpu=not torch.cuda.is_available())
-    data = collect_objects(paths, args.types, per_event=args.encoder_type == "transformer",
+    for t in args.types:
+        if schema.GROUPS[t].kind == "sub" and schema.GROUPS[t].parent not in args.types:
+            raise ValueError(f"a {t} quantizer needs their parent {schema.GROUPS[t].parent} in the types too")
+    scaled_only = tuple(t for t in schema.SUB_OBJECT_TYPES
+                        if t not in args.types and schema.GROUPS[t].parent in args.types)
+    data = collect_objects(paths, (*args.types, *scaled_only), per_event=args.encoder_type == "transformer",
                            max_objects=args.max_objects, cap=args.max_objects_per_type, progress=progress)
+    sub_scalers = {t: data.pop(t).scaler for t in scaled_only if t in data}
     quantizers, log = {}, {"arguments": asdict(args), "types": {}}
     for t, d in data.items():
         train, evaluation = d.split(args.eval_fraction, args.seed)
@@ -289,7 +311,8 @@ def train_tokenizer(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLi
         log["types"][t] = {"history": history, "final": codebook_metrics(model, evaluation),
                            "n_train": int(train.mask.sum()), "n_eval": int(evaluation.mask.sum())}
     ignored = [g for g in schema.OBJECT_TYPES if g not in args.types]  # left out by choice, not by lack of data
-    tokenizer = EventTokenizer.from_quantizers(quantizers, args.max_objects, ignored_types=ignored)
+    tokenizer = EventTokenizer.from_quantizers(quantizers, args.max_objects, ignored_types=ignored,
+                                               sub_scalers=sub_scalers)
     if accelerator.is_main_process:
         with atomic_output(out_dir / "tokenizer") as tmp:
             tokenizer.save_pretrained(tmp)

@@ -1,0 +1,200 @@
+"""Collators: rows of a tokenized data set (unpadded ``input_ids`` lists) -> padded tensors.
+
+``EventPaddingCollator`` pads to the longest event of the batch and adds ``attention_mask`` and
+``object_index``; ``MaskedEventCollator`` then masks whole objects for pretraining (BERT's
+80 % [MASK] / 10 % random / 10 % kept, through :func:`treasure_hf.modeling.mask_objects`).
+Objects are found from the token ids alone: a token opens an object when its id lies in a
+stage-0 range of ``token_id_ranges`` (``{"TYPE_ID:STAGE": [start, stop)}``, the tokenizer's, as
+stored in ``EventTransformerConfig.token_id_ranges``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+
+PAD_ID = 0  # the tokenizer's [PAD]; token_type_ids pad with 0 too
+IGNORE_INDEX = -100
+PASS_THROUGH = ("labels", "weight", "process_id")
+
+
+def token_id_ranges(tokenizer: Any) -> dict[str, list[int]]:
+    """``{"TYPE_ID:STAGE": [start, stop)}`` of an :class:`EventTokenizer`."""
+    from ..data import schema
+
+    out = {}
+    for t, q in tokenizer.quantizers.items():
+        for s in range(q.config.num_stages):
+            r = tokenizer.id_range(t, s)
+            out[f"{schema.TOKEN_TYPE_IDS[t]}:{s}"] = [r.start, r.stop]
+    return out
+
+
+def _lookup_tables(ranges: Mapping[str, Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Per token id: inside an object (bool), opens an object (stage 0, bool)."""
+    size = max((int(hi) for _, hi in ranges.values()), default=0)
+    inside, start = np.zeros(size + 1, bool), np.zeros(size + 1, bool)
+    for key, (lo, hi) in ranges.items():
+        inside[lo:hi] = True
+        if key.endswith(":0"):
+            start[lo:hi] = True
+    return inside, start
+
+
+def object_index_numpy(input_ids: np.ndarray, ranges: Mapping[str, Sequence[int]],
+                       tables: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """:func:`object_index` on numpy arrays (two table lookups and a cumulative sum)."""
+    inside, start = tables or _lookup_tables(ranges)
+    ids = np.clip(input_ids, 0, len(inside) - 1)
+    in_object = inside[ids]
+    return np.where(in_object, np.cumsum(start[ids], 1) - 1, -1)
+
+
+def object_index(input_ids: torch.Tensor, ranges: Mapping[str, Sequence[int]]) -> torch.Tensor:
+    """(B, L) long: number of each token's object in sequence order from 0, -1 for specials,
+    context and padding. ``ranges``: ``{"TYPE_ID:STAGE": [start, stop)}``."""
+    inside, start = (torch.from_numpy(t).to(input_ids.device) for t in _lookup_tables(ranges))
+    ids = input_ids.clamp(0, len(inside) - 1)
+    return torch.where(inside[ids], start[ids].long().cumsum(1) - 1, torch.full_like(input_ids, -1))
+
+
+@dataclass
+class EventPaddingCollator:
+    """Rows ``{"input_ids": [...], "token_type_ids": [...], "labels": int, "weight": float, ...}``
+    -> ``input_ids``, ``token_type_ids``, ``attention_mask``, ``object_index`` (B, L) long padded to
+    the longest row (``max_length`` cuts longer rows), plus ``labels`` (B,) and ``weight`` (B,)
+    when the rows have them (``label_dtype`` float for one-logit binary classification)."""
+
+    token_id_ranges: Mapping[str, Sequence[int]] = field(default_factory=dict)
+    max_length: int | None = None
+    pad_to_multiple_of: int | None = None
+    label_dtype: torch.dtype = torch.long
+    keep: Sequence[str] = PASS_THROUGH
+
+    def _object_index(self, ids: np.ndarray) -> torch.Tensor:
+        if getattr(self, "_tables", None) is None:
+            self._tables = _lookup_tables(self.token_id_ranges)
+        return torch.from_numpy(object_index_numpy(ids, self.token_id_ranges, self._tables))
+
+    def pad(self, rows: Sequence[Mapping[str, Any]] | Any) -> dict[str, torch.Tensor]:
+        """Rows (a list of dicts, as a ``DataLoader`` over a ``Dataset`` hands them), or a whole
+        batch as an Arrow table (``dataset.with_format("arrow")[indices]``: the fast path)."""
+        if hasattr(rows, "column_names"):
+            return self._pad_arrow(rows)
+        lengths = np.fromiter((len(r["input_ids"]) for r in rows), np.int64, len(rows))
+        width = int(lengths.max()) if len(rows) else 0
+        if self.max_length is not None:
+            width = min(width, self.max_length)
+            lengths = np.minimum(lengths, width)
+        if self.pad_to_multiple_of:
+            width = -(-width // self.pad_to_multiple_of) * self.pad_to_multiple_of
+        ids = np.full((len(rows), width), PAD_ID, np.int64)
+        types = np.zeros((len(rows), width), np.int64)
+        mask = np.arange(width)[None, :] < lengths[:, None]
+        # one flat copy per column: faster than a Python loop over rows for long batches
+        ids[mask] = np.concatenate([np.asarray(r["input_ids"][:w]) for r, w in zip(rows, lengths)])
+        types[mask] = np.concatenate([np.asarray(r["token_type_ids"][:w]) for r, w in zip(rows, lengths)])
+        batch = {"input_ids": torch.from_numpy(ids), "token_type_ids": torch.from_numpy(types),
+                 "attention_mask": torch.from_numpy(mask.astype(np.int64))}
+        if self.token_id_ranges:
+            batch["object_index"] = self._object_index(ids)
+        for k in self.keep:
+            if rows and k in rows[0]:
+                v = np.asarray([r[k] for r in rows])
+                batch[k] = torch.from_numpy(v).to(self.label_dtype if k == "labels" else
+                                                  (torch.float32 if k == "weight" else torch.long))
+        return batch
+
+    def _pad_arrow(self, table: Any) -> dict[str, torch.Tensor]:
+        """The Arrow path: one vectorised scatter per column, no Python object per event; the
+        object index is computed on the flat tokens before padding."""
+        flat: dict[str, np.ndarray] = {}
+        offsets = None
+        for name in ("input_ids", "token_type_ids"):
+            chunked = table.column(name)
+            col = chunked.chunk(0) if chunked.num_chunks == 1 else chunked.combine_chunks()
+            o = col.offsets.to_numpy()
+            if offsets is None:
+                offsets = o.astype(np.int64)
+            flat[name] = col.values.to_numpy(zero_copy_only=False)[o[0]:o[-1]]
+        full = np.diff(offsets)
+        n = len(full)
+        lengths = full if self.max_length is None else np.minimum(full, self.max_length)
+        width = int(lengths.max()) if n else 0
+        if self.pad_to_multiple_of:
+            width = -(-width // self.pad_to_multiple_of) * self.pad_to_multiple_of
+        mask = np.arange(width)[None, :] < lengths[:, None]
+        keep = None if self.max_length is None else (
+            np.arange(offsets[-1] - offsets[0]) - np.repeat(offsets[:-1] - offsets[0], full)) < np.repeat(lengths, full)
+        if self.token_id_ranges:
+            if getattr(self, "_tables", None) is None:
+                self._tables = _lookup_tables(self.token_id_ranges)
+            inside, start = self._tables
+            ids = flat["input_ids"]
+            opened = np.cumsum(start[ids], dtype=np.int64)
+            first = offsets[:-1] - offsets[0]  # objects opened in earlier rows:
+            before = np.where(first > 0, opened[np.maximum(first - 1, 0)], 0) if len(opened) else first
+            flat["object_index"] = np.where(inside[ids], opened - np.repeat(before, full) - 1, -1)
+        batch: dict[str, torch.Tensor] = {}
+        for name, values in flat.items():
+            out = np.full((n, width), -1 if name == "object_index" else 0, np.int64)
+            out[mask] = values if keep is None else values[keep]
+            batch[name] = torch.from_numpy(out)
+        batch["attention_mask"] = torch.from_numpy(mask.astype(np.int64))
+        names = table.column_names
+        for k in self.keep:
+            if k in names:
+                v = np.array(table.column(k).to_numpy())  # a writable copy
+                batch[k] = torch.from_numpy(v).to(self.label_dtype if k == "labels" else
+                                                  (torch.float32 if k == "weight" else torch.long))
+        return {k: batch[k] for k in ("input_ids", "token_type_ids", "attention_mask", "object_index", *self.keep)
+                if k in batch}
+
+    def __call__(self, rows: Sequence[Mapping[str, Any]] | Any) -> dict[str, torch.Tensor]:
+        return self.pad(rows)
+
+
+@dataclass
+class MaskedEventCollator(EventPaddingCollator):
+    """Padding, then masking of whole objects: ``labels`` (B, L) hold the original ids of the
+    selected objects' tokens and -100 elsewhere. A selected object is replaced by [MASK] with
+    probability ``mask_fraction``, by random ids of its own type and stage with ``random_fraction``,
+    and kept otherwise. ``seed`` makes the masks reproducible (one generator per collator)."""
+
+    mask_rate: float = 0.15
+    mask_token_id: int = 3
+    mask_fraction: float = 0.8
+    random_fraction: float = 0.1
+    seed: int | None = None
+    keep: Sequence[str] = ()
+
+    def __post_init__(self) -> None:
+        if not self.token_id_ranges:
+            raise ValueError("MaskedEventCollator needs token_id_ranges to find the objects")
+        self.generator = torch.Generator().manual_seed(self.seed) if self.seed is not None else None
+
+    @classmethod
+    def from_config(cls, config: Any, **kwargs: Any) -> "MaskedEventCollator":
+        return cls(token_id_ranges=config.token_id_ranges, mask_token_id=config.mask_token_id, **kwargs)
+
+    def __call__(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
+        return self.mask(self.pad(rows))
+
+    def mask(self, batch: dict[str, torch.Tensor], generator: torch.Generator | None = None
+             ) -> dict[str, torch.Tensor]:
+        """Mask an already padded batch (on any device); ``generator`` overrides the collator's."""
+        from ..modeling.masking import mask_objects
+
+        batch = dict(batch)
+        if "object_index" not in batch:
+            batch["object_index"] = object_index(batch["input_ids"], self.token_id_ranges)
+        masked = mask_objects(batch["input_ids"], batch["object_index"], self.mask_rate,
+                              mask_token_id=self.mask_token_id, mask_fraction=self.mask_fraction,
+                              random_fraction=self.random_fraction, token_type_ids=batch["token_type_ids"],
+                              token_id_ranges=self.token_id_ranges, generator=generator or self.generator)
+        batch["input_ids"] = masked["input_ids"]
+        batch["labels"] = masked["labels"]
+        return batch

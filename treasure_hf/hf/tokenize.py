@@ -1,0 +1,188 @@
+"""``treasure tokenize``: events -> a tokenized data set of Parquet shards with its card.
+
+Each row is one event: ``input_ids`` and ``token_type_ids`` (unpadded lists, the
+:class:`EventTokenizer` layout), ``length`` (tokens; the collator builds ``attention_mask``),
+``labels`` (class of the event), ``process_id`` and ``weight`` (from ``truth/event`` when the
+input has them, else -1 and 1), ``source`` (which input file) and ``event_index`` (position in
+it). Events go to splits by a seeded hash of (input file, event index): deterministic, the same
+for any chunking, and independent of the other events.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import pyarrow as pa
+from tqdm.auto import tqdm
+
+from ..data import schema
+from ..data.io import open_events
+from ..data.pcdf import PCDFSource
+from ..errors import InputError
+from .export import ParquetShardWriter, describe_columns, hf_schema
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SPLIT = {"train": 0.8, "validation": 0.1, "test": 0.1}
+TOKENIZER_SUBDIR = "tokenizer"
+COLUMN_DOCS = {
+    "input_ids": "token ids: [CLS] [ATLAS|CMS] e1 e2 [SEP] mu1 [SEP] j1 j2 [SEP] ... [SEP] MET, one per quantizer stage",
+    "token_type_ids": ", ".join(f"{i} {'event context' if t == 'event' else t}" for t, i in schema.TOKEN_TYPE_IDS.items()
+                                if schema.GROUPS.get(t) is None or schema.GROUPS[t].kind != "sub"),
+    "length": "number of tokens (attention_mask = first `length` positions)",
+    "labels": "class of the event (see Classes)",
+    "process_id": "truth/event/process_id of the generator, -1 where unknown",
+    "weight": "truth/event/weight, 1 where the input has none",
+    "source": "input file the event comes from",
+    "event_index": "position of the event in its input file",
+}
+
+
+def parse_split(text: str | Mapping[str, float]) -> dict[str, float]:
+    """``"train=0.8,validation=0.1,test=0.1"`` -> fractions adding up to 1."""
+    if isinstance(text, Mapping):
+        fractions = {str(k): float(v) for k, v in text.items()}
+    else:
+        fractions = {}
+        for item in str(text).split(","):
+            name, sep, value = item.partition("=")
+            if not sep or not name.strip():
+                raise ValueError(f"--split: {item!r} is not NAME=FRACTION")
+            fractions[name.strip()] = float(value)
+    if any(v < 0 for v in fractions.values()) or not np.isclose(sum(fractions.values()), 1.0, atol=1e-6):
+        raise ValueError(f"split fractions must be >= 0 and add up to 1, got {fractions}")
+    return fractions
+
+
+def split_hash(source: int, event_index: np.ndarray, seed: int) -> np.ndarray:
+    """Uniform numbers in [0, 1) from (seed, source, event index): splitmix64, vectorised."""
+    with np.errstate(over="ignore"):
+        x = (np.asarray(event_index, np.uint64) + np.uint64(source) * np.uint64(0x9E3779B97F4A7C15)
+             + np.uint64(seed) * np.uint64(0xD1B54A32D192ED03))
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        x = x ^ (x >> np.uint64(31))
+    return (x >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+
+
+def assign_splits(u: np.ndarray, fractions: Mapping[str, float]) -> np.ndarray:
+    """Split number of each event for uniform ``u``: the first name takes [0, f0), and so on."""
+    edges = np.cumsum(list(fractions.values()))
+    edges[-1] = 1.0
+    return np.minimum(np.searchsorted(edges, u, side="right"), len(edges) - 1)
+
+
+def tokenized_schema() -> pa.Schema:
+    return pa.schema([("input_ids", pa.list_(pa.int32())), ("token_type_ids", pa.list_(pa.int8())),
+                      ("length", pa.int32()), ("labels", pa.int64()), ("process_id", pa.int32()),
+                      ("weight", pa.float32()), ("source", pa.int64()), ("event_index", pa.int64())])
+
+
+def _features(label_names: Sequence[str], sources: Sequence[str]):
+    import datasets
+
+    feats = datasets.Features.from_arrow_schema(tokenized_schema())
+    if label_names:
+        feats["labels"] = datasets.ClassLabel(names=list(label_names))
+    feats["source"] = datasets.ClassLabel(names=list(sources))
+    return feats
+
+
+def tokenize_to_dataset(tokenizer, data: Sequence[str | os.PathLike], out: str | os.PathLike, *,
+                        split: str | Mapping[str, float] = DEFAULT_SPLIT, labels: Mapping[str, str] | None = None,
+                        seed: int = 0, step: int = 10_000, max_length: int | None = None,
+                        rows_per_shard: int = 250_000, skip_types: Sequence[str] = (),
+                        progress: bool = True) -> Path:
+    """Tokenize events of ``data`` (PCDF directories or HDF5 files) into ``out``.
+
+    ``tokenizer``: an :class:`EventTokenizer` or its directory (saved again under
+    ``out/tokenizer``). ``labels``: input path -> class name (every input needs one); without it
+    the class is ``truth/event/process_id`` (an error if an input lacks it). ``max_length``:
+    truncate longer events, dropping their lowest-pT objects.
+    """
+    from ..tokenization import EventTokenizer
+    from .cards import dataset_card
+
+    tok_source = os.fspath(tokenizer) if isinstance(tokenizer, (str, os.PathLike)) else None
+    if tok_source is not None:
+        tokenizer = EventTokenizer.from_pretrained(tok_source)
+    fractions = parse_split(split)
+    names = list(fractions)
+    paths = [os.fspath(p) for p in data]
+    if labels:
+        missing = [p for p in paths if p not in labels]
+        if missing:
+            raise InputError(missing[0], None, "has no class: give --label PATH=CLASS for every input")
+        label_names = list(dict.fromkeys(labels[p] for p in paths))
+    else:  # fail before any work if an input cannot give its class
+        label_names = []
+        for p in paths:
+            source = open_events(p)
+            try:
+                layers = source.layout.layers if isinstance(source, PCDFSource) else source.read(0, 0).layers
+            finally:
+                source.close()
+            if "truth" not in layers:
+                raise InputError(p, "truth/event/process_id", "is needed as the class without --label PATH=CLASS")
+    sources = [Path(p).name for p in paths]
+    features = _features(label_names, sources)
+    target = tokenized_schema()
+    rows = {s: 0 for s in names}
+    with ParquetShardWriter(out, hf_schema(target, features), rows_per_shard=rows_per_shard) as writer:
+        for s in names:
+            writer.add_split(s)
+        for src_id, path in enumerate(paths):
+            source = open_events(path)
+            try:
+                bar = tqdm(total=source.n_events, unit="ev", desc=f"tokenize {Path(path).name}", disable=not progress)
+                start = 0
+                for batch in source.iter_batches(step):
+                    n = batch.n_events
+                    enc = tokenizer(batch, padding="longest", truncation=max_length is not None,
+                                    max_length=max_length, skip_types=skip_types)
+                    attention = np.asarray(enc["attention_mask"], bool)
+                    length = attention.sum(1).astype(np.int32)
+                    offsets = pa.array(np.r_[0, np.cumsum(length)].astype(np.int32))
+                    ids = pa.ListArray.from_arrays(offsets, pa.array(np.asarray(enc["input_ids"])[attention].astype(np.int32)))
+                    tt = pa.ListArray.from_arrays(offsets, pa.array(np.asarray(enc["token_type_ids"])[attention].astype(np.int8)))
+                    process = (batch["truth/event/process_id"].astype(np.int32) if "truth/event/process_id" in batch
+                               else np.full(n, -1, np.int32))
+                    weight = (batch["truth/event/weight"].astype(np.float32) if "truth/event/weight" in batch
+                              else np.ones(n, np.float32))
+                    if labels:
+                        label = np.full(n, label_names.index(labels[path]), np.int64)
+                    elif "truth/event/process_id" in batch:
+                        label = process.astype(np.int64)
+                    else:
+                        raise InputError(path, "truth/event/process_id",
+                                         "is needed as the class without --label PATH=CLASS")
+                    event_index = np.arange(start, start + n, dtype=np.int64)
+                    table = pa.table([ids, tt, pa.array(length), pa.array(label), pa.array(process), pa.array(weight),
+                                      pa.array(np.full(n, src_id, np.int64)), pa.array(event_index)], schema=target)
+                    which = assign_splits(split_hash(src_id, event_index, seed), fractions)
+                    for k, s in enumerate(names):
+                        sel = np.nonzero(which == k)[0]
+                        if len(sel):
+                            writer.write(s, table.take(pa.array(sel)))
+                            rows[s] += len(sel)
+                    start += n
+                    bar.update(n)
+                bar.close()
+            finally:
+                source.close()
+        tokenizer.save_pretrained(writer.tmp / TOKENIZER_SUBDIR)
+        card = lambda w: dataset_card(  # noqa: E731
+            pretty_name=f"treasure-hf tokenized events: {', '.join(sources)}",
+            description=("Collider events tokenized with a treasure-hf EventTokenizer, one row per event, split by "
+                         f"a hash of (file, event index) with seed {seed}: "
+                         + ", ".join(f"{s} {f:g}" for s, f in fractions.items()) + "."),
+            splits=rows, columns=describe_columns(target, COLUMN_DOCS), sources=paths, dataset_info=w.dataset_info(),
+            tokenizer=tok_source or f"{TOKENIZER_SUBDIR}/ (saved with the data)", label_names=label_names,
+            repo_or_path=os.fspath(out), tags=["physics", "collider", "treasure-hf", "tokenized"],
+            provenance={"seed": seed, "split": fractions, "max_length": max_length,
+                        "labels": dict(labels) if labels else "truth/event/process_id"})
+        return writer.close(card)

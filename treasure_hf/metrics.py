@@ -1,0 +1,85 @@
+"""Classifier metrics in numpy (no scikit-learn at run time): ROC curve, ROC AUC, background
+rejection at a signal efficiency, and bootstrap confidence intervals. Event weights (MC
+weights, possibly negative) are supported throughout; ties in the scores count one half."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+
+def _prepare(labels: np.ndarray, scores: np.ndarray, weights: np.ndarray | None
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    y = np.asarray(labels).reshape(-1)
+    s = np.asarray(scores, np.float64).reshape(-1)
+    if y.shape != s.shape:
+        raise ValueError(f"labels ({y.size}) and scores ({s.size}) differ in length")
+    if not np.all(np.isin(y, (0, 1))):
+        raise ValueError("labels must be 0 (background) or 1 (signal)")
+    if not np.all(np.isfinite(s)):
+        raise ValueError("scores hold NaN or inf")
+    w = np.ones_like(s) if weights is None else np.asarray(weights, np.float64).reshape(-1)
+    if w.shape != s.shape:
+        raise ValueError(f"weights ({w.size}) and scores ({s.size}) differ in length")
+    return y.astype(bool), s, w
+
+
+def roc_auc(labels: np.ndarray, scores: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """Area under the ROC curve: the (weighted) probability that a signal event scores above a
+    background event, ties counting one half. ``labels`` 1 signal, 0 background."""
+    y, s, w = _prepare(labels, scores, weights)
+    w_sig, w_bkg = w[y].sum(), w[~y].sum()
+    if w_sig == 0 or w_bkg == 0:
+        raise ValueError("ROC AUC needs both signal and background events")
+    _, inverse = np.unique(s, return_inverse=True)
+    sig = np.bincount(inverse, weights=w * y)
+    bkg = np.bincount(inverse, weights=w * ~y)
+    bkg_below = np.cumsum(bkg) - bkg
+    return float(np.sum(sig * (bkg_below + 0.5 * bkg)) / (w_sig * w_bkg))
+
+
+def roc_curve(labels: np.ndarray, scores: np.ndarray, weights: np.ndarray | None = None
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(background efficiency, signal efficiency, thresholds)`` for every distinct score, from
+    the highest threshold (inf: nothing selected) down, as scikit-learn's ``roc_curve``
+    (without dropping intermediate points): an event passes when score >= threshold."""
+    y, s, w = _prepare(labels, scores, weights)
+    w_sig, w_bkg = w[y].sum(), w[~y].sum()
+    if w_sig == 0 or w_bkg == 0:
+        raise ValueError("a ROC curve needs both signal and background events")
+    thresholds, inverse = np.unique(-s, return_inverse=True)
+    tpr = np.cumsum(np.bincount(inverse, weights=w * y)) / w_sig
+    fpr = np.cumsum(np.bincount(inverse, weights=w * ~y)) / w_bkg
+    return np.r_[0.0, fpr], np.r_[0.0, tpr], np.r_[np.inf, -thresholds]
+
+
+def rejection_at_efficiency(labels: np.ndarray, scores: np.ndarray, signal_efficiency: float,
+                            weights: np.ndarray | None = None) -> float:
+    """Background rejection 1 / eps_bkg at the loosest threshold whose signal efficiency reaches
+    ``signal_efficiency`` (inf where no background passes)."""
+    fpr, tpr, _ = roc_curve(labels, scores, weights)
+    i = int(np.searchsorted(tpr, signal_efficiency, side="left"))
+    eps_bkg = fpr[min(i, len(fpr) - 1)]
+    return float(np.inf) if eps_bkg <= 0 else float(1.0 / eps_bkg)
+
+
+def bootstrap_ci(metric: Callable[..., float], labels: np.ndarray, scores: np.ndarray,
+                 weights: np.ndarray | None = None, *, n_bootstrap: int = 200, confidence: float = 0.68,
+                 seed: int = 0) -> tuple[float, float, float]:
+    """``(value, low, high)``: ``metric(labels, scores, weights)`` on the full sample and the
+    central ``confidence`` interval of its values over ``n_bootstrap`` resamplings of the
+    events with replacement (resamples lacking a class are drawn again)."""
+    y = np.asarray(labels).reshape(-1)
+    s = np.asarray(scores).reshape(-1)
+    w = None if weights is None else np.asarray(weights).reshape(-1)
+    value = metric(y, s, w)
+    rng = np.random.default_rng(seed)
+    values = []
+    while len(values) < n_bootstrap:
+        i = rng.integers(0, len(y), len(y))
+        if y[i].min() == y[i].max():
+            continue
+        values.append(metric(y[i], s[i], None if w is None else w[i]))
+    low, high = np.quantile(values, [(1 - confidence) / 2, (1 + confidence) / 2])
+    return float(value), float(low), float(high)

@@ -1,0 +1,649 @@
+"""Event transformers: encoders of tokenized collider events, as ``PreTrainedModel``.
+
+Reading order: where the objects are (``object_index`` -> :class:`ObjectLayout`, positions), the
+encoder layer (pre-LN, ``scaled_dot_product_attention`` with the padding mask, gradient
+checkpointing; also used by the small inner encoders), the input embeddings (token / flat
+continuous / per-type continuous), the hierarchical feature-group object encoder, the
+constituent/hit encoder with its gated residual, the encoder, the pooler, and the heads
+(sequence classification, masked event modeling).
+
+Inputs (all (batch, length) unless stated; see the team's model-input contract):
+``input_ids``, ``token_type_ids``, ``attention_mask`` (1 real, 0 padding); ``features``
+(B, L, feature_size) standardised per-type columns; ``kinematics`` (B, L, 6) pT [GeV], eta,
+phi [rad], E [GeV], mass [GeV], charge; ``object_index`` (object number, -1 for specials and
+padding, shared by the stage tokens of one object); ``constituents`` (B, L, Nc, Fc) +
+``constituents_mask`` (B, L, Nc) for jet tokens; ``hits`` (B, L, Nh, Fh) + ``hits_mask``.
+
+This file imports nothing from treasure_hf outside its folder: ``register_for_auto_class``
+copies it with the configuration into a saved folder that loads with ``trust_remote_code``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.activations import ACT2FN
+from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.modeling_outputs import BaseModelOutputWithPooling, MaskedLMOutput, SequenceClassifierOutput
+
+from .configuration_event_transformer import EventTransformerConfig
+
+IGNORE_INDEX = -100
+
+
+# ---------------------------------------------------------------------------------------------
+# Sequence bookkeeping
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class ObjectLayout:
+    """Where the objects of a batch are, from ``object_index`` (all (B, L)).
+
+    ``in_object``: the token belongs to an object; ``is_start``: it is its object's first token;
+    ``start``: position of the first token of the token's object (its own position outside
+    objects); ``stage``: position within the object (0 outside objects); ``length``: tokens of
+    the object, at its first token (0 elsewhere)."""
+
+    in_object: torch.Tensor
+    is_start: torch.Tensor
+    start: torch.Tensor
+    stage: torch.Tensor
+    length: torch.Tensor
+
+    @classmethod
+    def from_object_index(cls, object_index: torch.Tensor) -> "ObjectLayout":
+        b, length_ = object_index.shape
+        pos = torch.arange(length_, device=object_index.device).expand(b, length_)
+        prev = F.pad(object_index[:, :-1], (1, 0), value=-2)
+        in_object = object_index >= 0
+        is_start = in_object & (object_index != prev)
+        start = torch.where(is_start | ~in_object, pos, torch.zeros_like(pos)).cummax(1).values
+        stage = pos - start
+        length = torch.zeros_like(pos).scatter_add_(1, start, in_object.long()) * is_start
+        return cls(in_object, is_start, start, stage, length)
+
+    @classmethod
+    def no_objects(cls, shape: torch.Size, device: torch.device) -> "ObjectLayout":
+        """Every token its own object (used when ``object_index`` is not given)."""
+        pos = torch.arange(shape[1], device=device).expand(shape)
+        ones = torch.ones(shape, dtype=torch.bool, device=device)
+        return cls(ones, ones, pos, torch.zeros_like(pos), torch.ones_like(pos))
+
+    def broadcast(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, L, ...) values at each object's first token -> the same at every token of the object."""
+        index = self.start.view(*self.start.shape, *([1] * (x.dim() - 2))).expand_as(x)
+        return x.gather(1, index)
+
+
+def position_ids_for(token_type_ids: torch.Tensor, layout: ObjectLayout, unordered_types: list[int]) -> torch.Tensor:
+    """Sequence positions; tokens of an unordered type group get the group's first position plus
+    their stage within the object, so the order of objects within the group does not matter."""
+    b, length = token_type_ids.shape
+    pos = torch.arange(length, device=token_type_ids.device).expand(b, length)
+    if not unordered_types:
+        return pos
+    unordered = torch.isin(token_type_ids, torch.tensor(unordered_types, device=token_type_ids.device))
+    prev = F.pad(token_type_ids[:, :-1], (1, 0), value=-1)
+    group_start = torch.where(token_type_ids != prev, pos, torch.zeros_like(pos)).cummax(1).values
+    return torch.where(unordered, group_start + layout.stage, pos)
+
+
+def flat_kinematics(kinematics: torch.Tensor, log_columns: list[int]) -> torch.Tensor:
+    """(B, L, 6) pT, eta, phi, E, mass [GeV, rad], charge -> the flat mode's input columns:
+    log(1 + x) for the GeV scales (``log_columns``), the others as they are."""
+    if not log_columns:
+        return kinematics
+    is_log = torch.zeros(kinematics.shape[-1], dtype=torch.bool, device=kinematics.device)
+    is_log[log_columns] = True
+    return torch.where(is_log, torch.log1p(kinematics.clamp_min(0)), kinematics)
+
+
+# ---------------------------------------------------------------------------------------------
+# Encoder layer (used by the event encoder and the inner object / constituent encoders)
+# ---------------------------------------------------------------------------------------------
+
+class EventTransformerLayer(GradientCheckpointingLayer):
+    """Pre-LN transformer layer: x + Attn(LN(x)), then x + MLP(LN(x)); attention through
+    ``scaled_dot_product_attention`` with ``key_mask`` (B, L) bool, True for keys to attend to."""
+
+    def __init__(self, config: EventTransformerConfig):
+        super().__init__()
+        h = config.hidden_size
+        self.num_heads = config.num_attention_heads
+        self.attention_norm = nn.LayerNorm(h, eps=config.layer_norm_eps)
+        self.qkv = nn.Linear(h, 3 * h)
+        self.attention_output = nn.Linear(h, h)
+        self.mlp_norm = nn.LayerNorm(h, eps=config.layer_norm_eps)
+        self.intermediate = nn.Linear(h, config.intermediate_size)
+        self.activation = ACT2FN[config.hidden_act]
+        self.output = nn.Linear(config.intermediate_size, h)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.attention_dropout = config.attention_probs_dropout_prob
+
+    def forward(self, hidden_states: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
+        b, length, h = hidden_states.shape
+        q, k, v = (self.qkv(self.attention_norm(hidden_states))
+                   .view(b, length, 3, self.num_heads, h // self.num_heads).permute(2, 0, 3, 1, 4))
+        a = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask[:, None, None, :],
+                                           dropout_p=self.attention_dropout if self.training else 0.0)
+        hidden_states = hidden_states + self.dropout(self.attention_output(a.transpose(1, 2).reshape(b, length, h)))
+        mlp = self.output(self.activation(self.intermediate(self.mlp_norm(hidden_states))))
+        return hidden_states + self.dropout(mlp)
+
+
+def _safe_key_mask(mask: torch.Tensor) -> torch.Tensor:
+    """Rows with no key at all (an empty event) attend to everything rather than produce NaN."""
+    return mask | ~mask.any(-1, keepdim=True)
+
+
+class SmallEncoder(nn.Module):
+    """``num_layers`` :class:`EventTransformerLayer` + a final LayerNorm, over short sequences
+    (an object's sub-tokens, a jet's constituents)."""
+
+    def __init__(self, config: EventTransformerConfig, num_layers: int):
+        super().__init__()
+        self.layers = nn.ModuleList(EventTransformerLayer(config) for _ in range(num_layers))
+        self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        key_mask = _safe_key_mask(mask)
+        for layer in self.layers:
+            x = layer(x, key_mask)
+        return self.norm(x)
+
+
+# ---------------------------------------------------------------------------------------------
+# Input embeddings
+# ---------------------------------------------------------------------------------------------
+
+class TokenContent(nn.Module):
+    """Per-token content vectors (B, L, H) of the input mode, before positions:
+
+    - ``tokens``: token_embedding(input_ids) + type_embedding(token_type_ids);
+    - ``flat``: Linear([log(1+pT), eta, phi, log(1+E), log(1+m), q, one-hot type]) (the seeds');
+    - ``per_type``: Linear_type(features) + type_embedding(token_type_ids).
+
+    In the continuous modes, specials and context tokens ([CLS], [SEP], [ATLAS|CMS]) add an
+    embedding of their id, and ``masked_positions`` (whose inputs the caller has zeroed) add a
+    learned mask vector."""
+
+    def __init__(self, config: EventTransformerConfig):
+        super().__init__()
+        h, mode = config.hidden_size, config.input_mode
+        self.mode = mode
+        self.config = config
+        if mode == "tokens":
+            self.token_embeddings = nn.Embedding(config.vocab_size, h, padding_idx=config.pad_token_id)
+        else:
+            self.context_embeddings = nn.Embedding(config.num_context_tokens, h)
+            self.mask_embedding = nn.Parameter(torch.zeros(h))
+        if mode != "flat":
+            self.token_type_embeddings = nn.Embedding(config.type_vocab_size, h)
+        if mode == "flat":
+            if not config.kinematics_names:
+                raise ValueError("input_mode='flat' needs config.kinematics_names (the registry's FLAT_KINEMATICS)")
+            self.flat_projection = nn.Linear(len(config.kinematics_names) + config.type_vocab_size, h)
+        elif mode == "per_type":
+            if config.feature_size <= 0:
+                raise ValueError("input_mode='per_type' needs config.feature_size > 0 (width of `features`)")
+            self.type_projections = nn.ModuleList(nn.Linear(config.feature_size, h)
+                                                  for _ in range(config.type_vocab_size))
+
+    def _ids(self, input_ids: torch.Tensor) -> torch.Tensor:
+        c = self.config
+        if c.experiment_conditioning or c.num_experiments == 0:
+            return input_ids
+        is_context = (input_ids >= c.num_special_tokens) & (input_ids < c.num_context_tokens)
+        return torch.where(is_context, torch.full_like(input_ids, c.num_special_tokens), input_ids)
+
+    def forward(self, input_ids: torch.Tensor | None, token_type_ids: torch.Tensor, features: torch.Tensor | None,
+                kinematics: torch.Tensor | None, is_object: torch.Tensor,
+                masked_positions: torch.Tensor | None) -> torch.Tensor:
+        c = self.config
+        if self.mode == "tokens":
+            return self.token_embeddings(self._ids(input_ids)) + self.token_type_embeddings(token_type_ids)
+        if self.mode == "flat":
+            kin = flat_kinematics(kinematics, c.kinematics_log_columns)
+            onehot = F.one_hot(token_type_ids, c.type_vocab_size).to(kin.dtype)
+            x = self.flat_projection(torch.cat([kin, onehot], -1))
+        else:
+            x = self.token_type_embeddings(token_type_ids)
+            proj = torch.zeros_like(x)
+            for t, projection in enumerate(self.type_projections):
+                sel = (is_object & (token_type_ids == t)).nonzero(as_tuple=True)
+                if sel[0].numel():
+                    proj = proj.index_put(sel, projection(features[sel]).to(proj.dtype))
+            x = x + proj
+        if masked_positions is not None:  # their inputs are zeroed by the caller; the type stays known
+            x = x + self.mask_embedding.to(x.dtype) * masked_positions[..., None].to(x.dtype)
+        if input_ids is not None:
+            ctx = input_ids < c.num_context_tokens
+            ids = self._ids(input_ids).clamp(0, c.num_context_tokens - 1)
+            x = x + self.context_embeddings(ids) * ctx[..., None].to(x.dtype)
+        return x
+
+
+class HierarchicalObjectEncoder(nn.Module):
+    """Each object -> one vector: one sub-token per feature group of its type (a linear
+    projection of that group's columns of ``features``, ``config.feature_groups``) plus the
+    content vectors of the object's own tokens, a slot embedding each, through a small
+    transformer, mean pooled over the valid sub-tokens. The vector replaces the content at the
+    object's first token; the caller masks the object's other tokens out of the attention."""
+
+    def __init__(self, config: EventTransformerConfig):
+        super().__init__()
+        h = config.hidden_size
+        self.group_names = list(config.feature_group_names)
+        self.max_stages = config.max_stages
+        self.columns: dict[str, tuple[int, int, list[int]]] = {}  # key -> (type id, group slot, columns)
+        projections = {}
+        for t, groups in config.feature_groups.items():
+            if t not in config.token_type_names:
+                continue
+            for g, cols in groups.items():
+                if cols:
+                    key = f"{t}__{g}"
+                    self.columns[key] = (config.token_type_names[t], self.group_names.index(g), list(cols))
+                    projections[key] = nn.Linear(len(cols), h)
+        self.projections = nn.ModuleDict(projections)
+        self.slot_embeddings = nn.Embedding(len(self.group_names) + config.max_stages, h)
+        self.encoder = SmallEncoder(config, config.inner_num_hidden_layers)
+
+    def forward(self, content: torch.Tensor, features: torch.Tensor | None, token_type_ids: torch.Tensor,
+                layout: ObjectLayout) -> torch.Tensor:
+        b, l = layout.is_start.nonzero(as_tuple=True)
+        n_obj, length, h = b.numel(), content.shape[1], content.shape[2]
+        if n_obj == 0:
+            return content
+        n_groups = len(self.group_names)
+        lengths = layout.length[b, l]
+        stages = min(int(lengths.max()), self.max_stages)
+        k = torch.arange(stages, device=content.device)
+        tokens = content[b[:, None], (l[:, None] + k).clamp(max=length - 1)]  # (N, S, H)
+        token_valid = k[None, :] < lengths[:, None]
+        groups = content.new_zeros(n_obj, n_groups, h)
+        group_valid = torch.zeros(n_obj, n_groups, dtype=torch.bool, device=content.device)
+        if features is not None and self.columns:
+            feats, types = features[b, l], token_type_ids[b, l]
+            for key, (type_id, slot, cols) in self.columns.items():
+                sel = (types == type_id).nonzero(as_tuple=True)[0]
+                if sel.numel() == 0:
+                    continue
+                slot_index = torch.full_like(sel, slot)
+                projected = self.projections[key](feats[sel][:, cols]).to(groups.dtype)
+                groups = groups.index_put((sel, slot_index), projected)
+                group_valid = group_valid.index_put((sel, slot_index), torch.ones_like(sel, dtype=torch.bool))
+        x = torch.cat([groups, tokens], 1) + self.slot_embeddings.weight[:n_groups + stages].to(content.dtype)
+        valid = torch.cat([group_valid, token_valid], 1)
+        x = self.encoder(x, valid)
+        w = valid[..., None].to(x.dtype)
+        pooled = (x * w).sum(1) / w.sum(1)
+        return content.index_put((b, l), pooled.to(content.dtype))
+
+
+class SubObjectEncoder(nn.Module):
+    """Jet constituents (or track hits) -> one vector per parent, and the gated residual
+    ``parent + sigmoid(W [parent ; sub]) * sub``: a linear embedding, a small transformer over
+    the sub-objects (padding masked), attention pooling with a learned query."""
+
+    def __init__(self, config: EventTransformerConfig, n_features: int):
+        super().__init__()
+        h = config.hidden_size
+        self.n_features = n_features
+        self.projection = nn.Linear(n_features, h)
+        self.encoder = SmallEncoder(config, config.inner_num_hidden_layers)
+        self.query = nn.Parameter(torch.zeros(h))
+        self.key = nn.Linear(h, h)
+        self.value = nn.Linear(h, h)
+        self.gate = nn.Linear(2 * h, h)
+
+    def forward(self, parent: torch.Tensor, sub: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``parent`` (N, H), ``sub`` (N, n_sub, n_features), ``mask`` (N, n_sub) -> enriched (N, H)."""
+        x = self.encoder(self.projection(sub), mask)
+        k, v = self.key(x)[:, None], self.value(x)[:, None]
+        q = self.query.to(k.dtype).expand(x.shape[0], 1, 1, -1)
+        pooled = F.scaled_dot_product_attention(q, k, v.to(k.dtype), attn_mask=mask[:, None, None, :])[:, 0, 0]
+        pooled = pooled.to(parent.dtype)
+        gate = torch.sigmoid(self.gate(torch.cat([parent, pooled], -1))).to(parent.dtype)
+        return parent + gate * pooled
+
+
+class EventEmbeddings(nn.Module):
+    """Content (:class:`TokenContent`), the variant's object encoders, positions, LayerNorm, dropout."""
+
+    def __init__(self, config: EventTransformerConfig):
+        super().__init__()
+        self.config = config
+        self.content = TokenContent(config)
+        self.hierarchical = HierarchicalObjectEncoder(config) if config.variant == "hierarchical" else None
+        if config.variant == "constituent":
+            if config.constituent_feature_size <= 0 or config.hit_feature_size <= 0:
+                raise ValueError("variant='constituent' needs config.constituent_feature_size and hit_feature_size")
+            self.constituent_encoder = SubObjectEncoder(config, config.constituent_feature_size)
+            self.hit_encoder = SubObjectEncoder(config, config.hit_feature_size)
+        self.position_embeddings = (nn.Embedding(config.max_position_embeddings, config.hidden_size)
+                                    if config.position_embedding_type == "absolute" else None)
+        self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def _enrich(self, encoder: SubObjectEncoder, content: torch.Tensor, sub: torch.Tensor | None,
+                mask: torch.Tensor | None, parent_type: int, token_type_ids: torch.Tensor,
+                layout: ObjectLayout, name: str) -> torch.Tensor:
+        """Gated residual on the tokens of parents that carry sub-objects; computed once per
+        object (at its first token) and added to each of its tokens."""
+        if sub is None:
+            return content
+        if sub.shape[-1] != encoder.n_features:
+            field = "constituent_feature_size" if name == "constituents" else "hit_feature_size"
+            raise ValueError(f"`{name}` has {sub.shape[-1]} features per sub-object; the config says "
+                             f"{encoder.n_features} ({field})")
+        mask = torch.ones(sub.shape[:-1], dtype=torch.bool, device=sub.device) if mask is None else mask.bool()
+        has = mask.any(-1) & (token_type_ids == parent_type)
+        b, l = (has & layout.is_start).nonzero(as_tuple=True)
+        if b.numel() == 0:
+            return content  # no constituents/hits in this batch: the object-only model
+        parent = content[b, l]
+        delta = content.new_zeros(content.shape).index_put((b, l), encoder(parent, sub[b, l], mask[b, l]) - parent)
+        return content + layout.broadcast(delta) * has[..., None].to(content.dtype)
+
+    def forward(self, input_ids: torch.Tensor | None, token_type_ids: torch.Tensor, features: torch.Tensor | None,
+                kinematics: torch.Tensor | None, constituents: torch.Tensor | None,
+                constituents_mask: torch.Tensor | None, hits: torch.Tensor | None, hits_mask: torch.Tensor | None,
+                layout: ObjectLayout, masked_positions: torch.Tensor | None,
+                position_ids: torch.Tensor | None) -> torch.Tensor:
+        """(B, L, H) input vectors of the event encoder."""
+        c = self.config
+        if masked_positions is not None:  # hide what a masked object carries besides its ids
+            keep = ~masked_positions
+            features = None if features is None else features * keep[..., None].to(features.dtype)
+            kinematics = None if kinematics is None else kinematics * keep[..., None].to(kinematics.dtype)
+            if constituents_mask is not None:
+                constituents_mask = constituents_mask.bool() & keep[..., None]
+            if hits_mask is not None:
+                hits_mask = hits_mask.bool() & keep[..., None]
+        x = self.content(input_ids, token_type_ids, features, kinematics, layout.in_object,
+                         None if c.input_mode == "tokens" else masked_positions)
+        if self.hierarchical is not None:
+            x = self.hierarchical(x, features, token_type_ids, layout)
+        if c.variant == "constituent":
+            x = self._enrich(self.constituent_encoder, x, constituents, constituents_mask, c.constituent_parent_type,
+                             token_type_ids, layout, "constituents")
+            x = self._enrich(self.hit_encoder, x, hits, hits_mask, c.hit_parent_type, token_type_ids, layout, "hits")
+        if self.position_embeddings is not None:
+            if position_ids is None:
+                position_ids = position_ids_for(token_type_ids, layout, c.unordered_token_types)
+            if int(position_ids.max()) >= c.max_position_embeddings:
+                raise ValueError(f"sequence positions reach {int(position_ids.max())}, beyond "
+                                 f"max_position_embeddings={c.max_position_embeddings}")
+            x = x + self.position_embeddings(position_ids)
+        return self.dropout(self.norm(x))
+
+
+# ---------------------------------------------------------------------------------------------
+# Models
+# ---------------------------------------------------------------------------------------------
+
+class EventTransformerPreTrainedModel(PreTrainedModel):
+    config_class = EventTransformerConfig
+    config: EventTransformerConfig
+    base_model_prefix = "transformer"
+    main_input_name = "input_ids"
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+    _no_split_modules = ["EventTransformerLayer"]
+
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        std = self.config.initializer_range
+        if isinstance(module, TokenContent) and hasattr(module, "mask_embedding"):
+            init.normal_(module.mask_embedding, mean=0.0, std=std)
+        elif isinstance(module, SubObjectEncoder):
+            init.normal_(module.query, mean=0.0, std=std)
+            init.constant_(module.gate.bias, self.config.gate_bias_init)
+
+
+class EventTransformerPooler(nn.Module):
+    """[CLS] state (or the mean over real tokens) -> dense -> tanh: (B, H)."""
+
+    def __init__(self, config: EventTransformerConfig):
+        super().__init__()
+        self.pooling = config.pooling
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+
+    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """``attention_mask`` (B, L): the tokens the mean runs over (one a hierarchical object)."""
+        if self.pooling == "cls":
+            x = hidden_states[:, 0]
+        else:
+            w = attention_mask[..., None].to(hidden_states.dtype)
+            x = (hidden_states * w).sum(1) / w.sum(1).clamp_min(1)
+        return torch.tanh(self.dense(x))
+
+
+class EventTransformerModel(EventTransformerPreTrainedModel):
+    """The encoder: ``last_hidden_state`` (B, L, H) (in the hierarchical variant, every token of
+    an object carries its object's state) and ``pooler_output`` (B, H)."""
+
+    def __init__(self, config: EventTransformerConfig, add_pooling_layer: bool = True):
+        super().__init__(config)
+        self.embeddings = EventEmbeddings(config)
+        self.layers = nn.ModuleList(EventTransformerLayer(config) for _ in range(config.num_hidden_layers))
+        self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.pooler = EventTransformerPooler(config) if add_pooling_layer else None
+        self.gradient_checkpointing = False
+        self.post_init()
+
+    def _check_inputs(self, input_ids: torch.Tensor | None, token_type_ids: torch.Tensor | None,
+                      features: torch.Tensor | None, kinematics: torch.Tensor | None,
+                      object_index: torch.Tensor | None) -> tuple[int, int]:
+        """(batch, length), after checking that the inputs the config needs are there."""
+        c = self.config
+        need = {"tokens": ("input_ids", input_ids), "flat": ("kinematics", kinematics),
+                "per_type": ("features", features)}[c.input_mode]
+        if need[1] is None:
+            raise ValueError(f"input_mode={c.input_mode!r} needs `{need[0]}`")
+        if c.input_mode != "tokens" and token_type_ids is None:
+            raise ValueError(f"input_mode={c.input_mode!r} needs `token_type_ids`")
+        if c.variant == "hierarchical" and object_index is None:
+            raise ValueError("variant='hierarchical' needs `object_index` to find the objects")
+        uses_features = c.input_mode == "per_type" or c.variant == "hierarchical"
+        if uses_features and features is not None and features.shape[-1] != c.feature_size:
+            raise ValueError(f"`features` has {features.shape[-1]} columns; config.feature_size is {c.feature_size}")
+        return tuple(need[1].shape[:2])
+
+    def forward(self, input_ids: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None,
+                attention_mask: torch.Tensor | None = None, features: torch.Tensor | None = None,
+                kinematics: torch.Tensor | None = None, object_index: torch.Tensor | None = None,
+                constituents: torch.Tensor | None = None, constituents_mask: torch.Tensor | None = None,
+                hits: torch.Tensor | None = None, hits_mask: torch.Tensor | None = None,
+                masked_positions: torch.Tensor | None = None, position_ids: torch.Tensor | None = None,
+                output_hidden_states: bool | None = None, return_dict: bool | None = None
+                ) -> BaseModelOutputWithPooling:
+        """See the module docstring for the inputs; ``masked_positions`` (B, L) bool hides the
+        features, kinematics, constituents and hits of masked objects (and, in the continuous
+        modes, adds a learned mask vector to their content)."""
+        b, length = self._check_inputs(input_ids, token_type_ids, features, kinematics, object_index)
+        device = self.embeddings.norm.weight.device
+        if token_type_ids is None:
+            token_type_ids = torch.zeros((b, length), dtype=torch.long, device=device)
+        if attention_mask is None:
+            attention_mask = torch.ones((b, length), dtype=torch.long, device=device)
+        layout = (ObjectLayout.from_object_index(object_index) if object_index is not None
+                  else ObjectLayout.no_objects(token_type_ids.shape, token_type_ids.device))
+        x = self.embeddings(input_ids, token_type_ids, features, kinematics, constituents, constituents_mask, hits,
+                            hits_mask, layout, masked_positions, position_ids)
+        real = attention_mask.bool()
+        if self.config.variant == "hierarchical":  # one vector per object, at its first token
+            real = real & ~(layout.in_object & ~layout.is_start)
+        key_mask = _safe_key_mask(real)
+        all_hidden = [x] if output_hidden_states else None
+        for layer in self.layers:
+            x = layer(x, key_mask)
+            if all_hidden is not None:
+                all_hidden.append(x)
+        x = self.norm(x)
+        if self.config.variant == "hierarchical":
+            x = layout.broadcast(x)
+        pooled = self.pooler(x, real) if self.pooler is not None else None
+        out = BaseModelOutputWithPooling(last_hidden_state=x, pooler_output=pooled,
+                                         hidden_states=tuple(all_hidden) if all_hidden is not None else None)
+        return out.to_tuple() if return_dict is False else out
+
+
+class EventTransformerForSequenceClassification(EventTransformerPreTrainedModel):
+    """Pooled state -> dropout -> linear -> ``logits`` (B, num_labels).
+
+    Loss with ``labels`` (B,): ``config.problem_type`` when set; otherwise one label is a binary
+    classification (BCE on the single logit, labels 0/1), several labels with integer labels a
+    single-label one (cross-entropy), with float (B, num_labels) labels a multi-label one."""
+
+    def __init__(self, config: EventTransformerConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.transformer = EventTransformerModel(config)
+        p = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
+        self.dropout = nn.Dropout(p)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.post_init()
+
+    def forward(self, input_ids: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None,
+                attention_mask: torch.Tensor | None = None, features: torch.Tensor | None = None,
+                kinematics: torch.Tensor | None = None, object_index: torch.Tensor | None = None,
+                constituents: torch.Tensor | None = None, constituents_mask: torch.Tensor | None = None,
+                hits: torch.Tensor | None = None, hits_mask: torch.Tensor | None = None,
+                labels: torch.Tensor | None = None, output_hidden_states: bool | None = None,
+                return_dict: bool | None = None) -> SequenceClassifierOutput:
+        out = self.transformer(input_ids=input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask,
+                               features=features, kinematics=kinematics, object_index=object_index,
+                               constituents=constituents, constituents_mask=constituents_mask, hits=hits,
+                               hits_mask=hits_mask, output_hidden_states=output_hidden_states)
+        logits = self.classifier(self.dropout(out.pooler_output))
+        loss = None if labels is None else self._loss(logits, labels)
+        result = SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=out.hidden_states)
+        return result.to_tuple() if return_dict is False else result
+
+    def _loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        problem = self.config.problem_type
+        if problem is None:
+            if self.num_labels == 1:
+                problem = "binary"
+            elif labels.dtype in (torch.long, torch.int, torch.int16, torch.int8, torch.uint8):
+                problem = "single_label_classification"
+            else:
+                problem = "multi_label_classification"
+        logits = logits.float()
+        if problem == "binary":
+            return F.binary_cross_entropy_with_logits(logits.view(-1), labels.float().view(-1))
+        if problem == "regression":
+            return F.mse_loss(logits.squeeze(-1) if self.num_labels == 1 else logits, labels.float())
+        if problem == "single_label_classification":
+            return F.cross_entropy(logits.view(-1, self.num_labels), labels.long().view(-1))
+        return F.binary_cross_entropy_with_logits(logits, labels.float())
+
+
+class EventTransformerForMaskedEventModeling(EventTransformerPreTrainedModel):
+    """The foundation model's pretraining head (BERT-style masking of whole objects).
+
+    Token mode: ``logits`` (B, L, vocab_size) over the token ids, loss = cross-entropy on the
+    positions where ``labels`` (B, L) is not -100 (every stage token of a masked object has its own
+    label, so RVQ/PQ stages are each predicted); with ``config.token_id_ranges``, a position's
+    scores outside its own type and stage's id range are set to the dtype's minimum. Positions
+    where ``input_ids`` is [MASK] also have their features, constituents and hits hidden.
+
+    Continuous modes: ``masked_positions`` (B, L) bool say which tokens are hidden (inputs
+    zeroed, a learned mask vector added); ``logits`` (B, L, T) regress their inputs, T =
+    ``feature_size`` (``per_type``) or 6 flat kinematics columns (``flat``, as the model reads
+    them: log(1+pT), eta, phi, log(1+E), log(1+m), q); loss = MSE over masked positions against
+    ``labels`` (B, L, T) float when given, else against the unmasked inputs themselves.
+
+    A stage embedding (position of the token within its object) is added before the head, so
+    the hierarchical variant, where an object's tokens share one state, scores each stage."""
+
+    def __init__(self, config: EventTransformerConfig):
+        super().__init__(config)
+        h = config.hidden_size
+        self.transformer = EventTransformerModel(config, add_pooling_layer=False)
+        self.stage_embeddings = nn.Embedding(config.max_stages, h)
+        self.dense = nn.Linear(h, h)
+        self.activation = ACT2FN[config.hidden_act]
+        self.head_norm = nn.LayerNorm(h, eps=config.layer_norm_eps)
+        if config.input_mode == "tokens":
+            n_out = config.vocab_size
+        elif config.input_mode == "flat":
+            n_out = len(config.kinematics_names)
+        else:
+            n_out = config.feature_size
+        self.decoder = nn.Linear(h, n_out)
+        table = torch.full((config.type_vocab_size, config.max_stages, 2), -1, dtype=torch.long)
+        for key, (lo, hi) in config.token_id_ranges.items():
+            t, s = (int(v) for v in key.split(":"))
+            if t < config.type_vocab_size and s < config.max_stages:
+                table[t, s] = torch.tensor([lo, hi])
+        self.register_buffer("id_ranges", table, persistent=False)
+        self.post_init()
+
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        if module is self:
+            table = torch.full_like(self.id_ranges, -1)
+            for key, (lo, hi) in self.config.token_id_ranges.items():
+                t, s = (int(v) for v in key.split(":"))
+                if t < table.shape[0] and s < table.shape[1]:
+                    table[t, s] = torch.tensor([lo, hi])
+            init.copy_(self.id_ranges, table)
+
+    def forward(self, input_ids: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None,
+                attention_mask: torch.Tensor | None = None, features: torch.Tensor | None = None,
+                kinematics: torch.Tensor | None = None, object_index: torch.Tensor | None = None,
+                constituents: torch.Tensor | None = None, constituents_mask: torch.Tensor | None = None,
+                hits: torch.Tensor | None = None, hits_mask: torch.Tensor | None = None,
+                masked_positions: torch.Tensor | None = None, labels: torch.Tensor | None = None,
+                output_hidden_states: bool | None = None, return_dict: bool | None = None) -> MaskedLMOutput:
+        c = self.config
+        tokens = c.input_mode == "tokens"
+        if tokens and masked_positions is None and input_ids is not None:
+            masked_positions = input_ids == c.mask_token_id
+        if masked_positions is not None:
+            masked_positions = masked_positions.bool()
+        out = self.transformer(input_ids=input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask,
+                               features=features, kinematics=kinematics, object_index=object_index,
+                               constituents=constituents, constituents_mask=constituents_mask, hits=hits,
+                               hits_mask=hits_mask, masked_positions=masked_positions,
+                               output_hidden_states=output_hidden_states)
+        x = out.last_hidden_state
+        if object_index is not None:
+            stage = ObjectLayout.from_object_index(object_index).stage.clamp(max=c.max_stages - 1)
+            x = x + self.stage_embeddings(stage)
+        else:
+            stage = torch.zeros(x.shape[:2], dtype=torch.long, device=x.device)
+        logits = self.decoder(self.head_norm(self.activation(self.dense(x))))
+        if tokens:
+            logits = self._restrict(logits, token_type_ids, stage)
+        loss = None
+        if tokens and labels is not None:
+            loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1),
+                                   ignore_index=IGNORE_INDEX)
+        elif not tokens and masked_positions is not None:
+            target = labels
+            if target is None:
+                target = (features if c.input_mode == "per_type"
+                          else flat_kinematics(kinematics, c.kinematics_log_columns))
+            m = masked_positions[..., None].to(torch.float32)
+            err = (logits.float() - target.float()) ** 2 * m
+            loss = err.sum() / (m.sum() * logits.shape[-1]).clamp_min(1)
+        result = MaskedLMOutput(loss=loss, logits=logits, hidden_states=out.hidden_states)
+        return result.to_tuple() if return_dict is False else result
+
+    def _restrict(self, logits: torch.Tensor, token_type_ids: torch.Tensor | None, stage: torch.Tensor) -> torch.Tensor:
+        if not self.config.token_id_ranges or token_type_ids is None:
+            return logits
+        lo_hi = self.id_ranges[token_type_ids.clamp(max=self.id_ranges.shape[0] - 1), stage]  # (B, L, 2)
+        ids = torch.arange(logits.shape[-1], device=logits.device)
+        lo, hi = lo_hi[..., :1], lo_hi[..., 1:]
+        outside = (lo >= 0) & ((ids < lo) | (ids >= hi))
+        return logits.masked_fill(outside, torch.finfo(logits.dtype).min)

@@ -1,0 +1,73 @@
+"""What pretraining and fine-tuning share: the tokenized data set, its tokenizer, a fresh model
+config sized from the tokenizer, and the available experiment trackers."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+TRACKERS = ("tensorboard", "trackio")
+
+
+def available_trackers(report_to: str) -> list[str]:
+    """``auto``: every installed tracker of :data:`TRACKERS`; ``none``: nothing; else the named ones."""
+    if report_to == "none":
+        return []
+    if report_to == "auto":
+        return [t for t in TRACKERS if importlib.util.find_spec(t) is not None]
+    names = [t.strip() for t in report_to.split(",") if t.strip()]
+    missing = [t for t in names if importlib.util.find_spec(t) is None]
+    if missing:
+        raise ValueError(f"--report-to {missing[0]}: it is not installed")
+    return names
+
+
+def load_tokenized(data: str, cache_dir: str | None = None):
+    """The tokenized data set (a folder written by ``treasure tokenize`` or a hub repo) through
+    stock ``datasets.load_dataset``: a ``DatasetDict``."""
+    import datasets
+
+    return datasets.load_dataset(os.fspath(data), cache_dir=cache_dir)
+
+
+def load_tokenizer(data: str, tokenizer: str | None):
+    from ..tokenization import EventTokenizer
+
+    path = tokenizer or os.path.join(os.fspath(data), "tokenizer")
+    if not os.path.exists(path) and tokenizer is None:
+        raise FileNotFoundError(f"{data} holds no tokenizer/ folder: pass --tokenizer")
+    return EventTokenizer.from_pretrained(path), path
+
+
+def new_config(tokenizer: Any, args: Any, **kwargs: Any):
+    """An :class:`EventTransformerConfig` sized from the tokenizer and the command's arguments."""
+    from ..modeling import EventTransformerConfig, config_kwargs_from_tokenizer
+
+    length = max(int(tokenizer.model_max_length), int(getattr(args, "max_length", None) or 0))
+    return EventTransformerConfig(
+        **config_kwargs_from_tokenizer(tokenizer), hidden_size=args.hidden_size, num_hidden_layers=args.layers,
+        num_attention_heads=args.heads, intermediate_size=args.intermediate_size or 4 * args.hidden_size,
+        hidden_dropout_prob=args.dropout, attention_probs_dropout_prob=args.dropout,
+        max_position_embeddings=length, **kwargs)
+
+
+def dataset_description(data: str, ds: Any) -> dict[str, Any]:
+    """What the model was trained on, for its card: path or repo, splits and sizes, classes."""
+    first = next(iter(ds.values()))
+    labels, sources = first.features.get("labels"), first.features.get("source")
+    return {"path": os.fspath(data), "repo_id": None if os.path.exists(data) else data,
+            "splits": {k: len(v) for k, v in ds.items()}, "label_names": list(getattr(labels, "names", []) or []),
+            "sources": list(getattr(sources, "names", []) or [])}
+
+
+def write_json(path: Path, obj: Any) -> None:
+    from ..data.atomic import atomic_output
+
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=1, sort_keys=True, default=str))

@@ -1,0 +1,147 @@
+"""Masked event modeling with Accelerate: ``treasure pretrain`` and ``scripts/pretrain.py``.
+
+Runs unchanged on one CPU, one GPU or under ``accelerate launch`` on several GPUs and nodes
+(data parallel; ``--mixed-precision bf16``; ``--gradient-accumulation-steps``). Every
+``--save-steps`` the full state (model, optimizer, scheduler, random generators, position in the
+data) is written in safetensors + JSON to ``OUT/checkpoints/step-N`` (:mod:`.checkpoint`; no
+pickle); ``--resume`` loads the latest and skips
+the batches already seen, so an interrupted run ends with the weights of an uninterrupted one.
+The shuffling order is a function of (seed, epoch); masks and dropout are drawn after seeding
+torch with (seed, batch number, process), so they too repeat after a resume.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from .checkpoint import CHECKPOINTS, checkpoints, load_checkpoint, save_checkpoint
+from .common import available_trackers, dataset_description, load_tokenized, load_tokenizer, new_config, write_json
+
+logger = logging.getLogger(__name__)
+
+def pretrain(args: argparse.Namespace) -> Path:
+    """Pretrain and save the model, its tokenizer and ``training_summary.json`` to ``args.out``."""
+    from accelerate import Accelerator
+    from accelerate.utils import DataLoaderConfiguration, set_seed
+    from torch.utils.data import DataLoader
+    from transformers import get_scheduler
+
+    from ..hf.batches import ArrowBatches
+    from ..hf.collators import EventPaddingCollator, MaskedEventCollator
+    from ..modeling import EventTransformerForMaskedEventModeling
+
+    out = Path(args.out)
+    trackers = available_trackers(args.report_to)
+    accelerator = Accelerator(mixed_precision=args.mixed_precision,
+                              gradient_accumulation_steps=args.gradient_accumulation_steps, cpu=args.cpu,
+                              log_with=trackers or None, project_dir=str(out),
+                              dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=args.seed))
+    set_seed(args.seed)
+    tokenizer, tokenizer_path = load_tokenizer(args.data, args.tokenizer)
+    with accelerator.main_process_first():
+        ds = load_tokenized(args.data)
+    if args.split not in ds:
+        raise ValueError(f"{args.data} has no split {args.split!r} (it has {sorted(ds)})")
+    train = ds[args.split]
+    if args.model:
+        model = EventTransformerForMaskedEventModeling.from_pretrained(args.model)
+    else:
+        model = EventTransformerForMaskedEventModeling(new_config(tokenizer, args))
+    masker = MaskedEventCollator.from_config(model.config, mask_rate=args.mask_rate, mask_fraction=args.mask_fraction,
+                                             random_fraction=args.random_fraction)
+    padder = EventPaddingCollator(model.config.token_id_ranges, max_length=args.max_length, keep=())
+    # one Arrow table per batch into the collator's vectorised path (see benchmarks/dataloader.py)
+    batches = ArrowBatches(train, ("input_ids", "token_type_ids"))
+    loader = DataLoader(batches, batch_size=args.batch_size, shuffle=True, collate_fn=padder,
+                        num_workers=args.num_workers, drop_last=len(train) >= args.batch_size)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    scheduler = get_scheduler("linear", optimizer, num_warmup_steps=args.warmup_steps,
+                              num_training_steps=args.max_steps)
+    model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
+    if trackers:
+        accelerator.init_trackers("pretrain", config={k: v for k, v in vars(args).items()
+                                                      if isinstance(v, (int, float, str, bool))})
+
+    step = micro = 0  # optimizer steps done, batches consumed
+    if args.resume:
+        found = checkpoints(out)
+        if found:
+            path = found[-1][1]
+            state = load_checkpoint(accelerator, path, model=model, optimizer=optimizer, scheduler=scheduler)
+            step, micro = int(state["step"]), int(state["micro_batches"])
+            logger.info("resuming from %s (step %d)", path, step)
+        else:
+            logger.warning("--resume: no checkpoint in %s, starting afresh", out / CHECKPOINTS)
+    batches_per_epoch = len(loader)
+    if batches_per_epoch == 0:
+        raise ValueError(f"the {args.split} split of {args.data} is empty")
+    stop = min(args.max_steps, args.stop_at_step or args.max_steps)
+    model.train()
+    history: list[dict[str, float]] = []
+    bar = tqdm(total=stop, initial=step, desc="pretrain", unit="step", disable=not accelerator.is_local_main_process
+               or not getattr(args, "progress", True))
+    t0, events, running = time.perf_counter(), 0, []
+    while step < stop:
+        epoch, skip = divmod(micro, batches_per_epoch)
+        loader.set_epoch(epoch)
+        epoch_loader = accelerator.skip_first_batches(loader, skip) if skip else loader
+        for batch in epoch_loader:
+            # masks and dropout depend on (seed, batch number, process) only: a resumed run repeats them
+            torch.manual_seed(args.seed * 1_000_003 + micro * accelerator.num_processes + accelerator.process_index)
+            batch = masker.mask(batch)
+            with accelerator.accumulate(model):
+                loss = model(**batch).loss
+                accelerator.backward(loss)
+                if accelerator.sync_gradients:
+                    accelerator.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+            micro += 1
+            events += batch["input_ids"].shape[0]
+            running.append(loss.detach().float())
+            if not accelerator.sync_gradients:
+                continue
+            step += 1
+            bar.update(1)
+            if step % args.logging_steps == 0 or step == stop:
+                mean = accelerator.gather(torch.stack(running).mean()[None]).mean().item()
+                record = {"step": step, "loss": mean, "lr": scheduler.get_last_lr()[0],
+                          "events_per_s": events * accelerator.num_processes / (time.perf_counter() - t0)}
+                history.append(record)
+                accelerator.log(record, step=step)
+                logger.info("step %d: loss %.4f", step, mean)
+                running = []
+            if (args.save_steps and step % args.save_steps == 0) or step == stop:
+                save_checkpoint(accelerator, out, step, model=model, optimizer=optimizer, scheduler=scheduler,
+                                micro_batches=micro, limit=args.save_total_limit)
+            if step >= stop:
+                break
+    bar.close()
+    if step >= args.max_steps and accelerator.is_main_process:
+        unwrapped = accelerator.unwrap_model(model)
+        unwrapped.save_pretrained(out, safe_serialization=True)
+        tokenizer.save_pretrained(out)
+        write_json(out / "training_summary.json", {
+            "task": "masked event modeling", "data": dataset_description(args.data, ds), "tokenizer": tokenizer_path,
+            "args": {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool, type(None)))},
+            "history": history, "eval_results": [], "num_processes": accelerator.num_processes,
+            "procedure_text": (f"Masked event modeling: {args.mask_rate:.0%} of the objects of each event selected, "
+                               f"{args.mask_fraction:.0%} of them set to [MASK], {args.random_fraction:.0%} to random "
+                               f"ids; {args.max_steps} steps of {args.batch_size} events x "
+                               f"{args.gradient_accumulation_steps} accumulation x {accelerator.num_processes} "
+                               f"processes, AdamW lr {args.lr}, {args.mixed_precision} precision.")})
+    accelerator.wait_for_everyone()
+    accelerator.end_training()  # last: it destroys the process group
+    return out
+
+
+def main(args: argparse.Namespace) -> int:
+    pretrain(args)
+    return 0
