@@ -20,7 +20,8 @@ tokenize``) unless ``--data`` names one, then measures in the same run, each ove
   machine (what a training step consumes; on a GPU the step is faster, see ``--device``).
 
 Data sets are opened before the clock starts (the rates are throughputs); each case passes over
-the split until a second has gone by, best of ``--repeats``. Goal: ``datasets_*`` >= 50% of
+the split until a second has gone by, best of ``--repeats`` rounds (each round runs every case,
+so that a shared machine's changing load falls on all of them alike). Goal: ``datasets_*`` >= 50% of
 ``pyarrow`` and well above ``model_step``. Prints one JSON document.
 Usage: ``python benchmarks/dataloader.py [--events 50000] [--batch-size 256] [--data DIR] [--device cuda]
 [--shuffle-buffer 10000]``
@@ -190,9 +191,13 @@ def main() -> None:
                  "datasets_streaming": lambda: bench_streaming(stream, collate, args.batch_size),
                  "datasets_streaming_shuffled": lambda: bench_streaming_shuffled(stream, collate, args.batch_size,
                                                                                  args.shuffle_buffer)}
+        runs: dict[str, list[tuple[float, int]]] = {name: [] for name in cases}
+        for _ in range(args.repeats):  # rounds over all cases: a shared machine's load hits each alike
+            for name, fn in cases.items():
+                runs[name].append(timed(fn))
         results = {}
-        for name, fn in cases.items():
-            rate, (seconds, events) = max((r[1] / r[0], r) for r in (timed(fn) for _ in range(args.repeats)))
+        for name, timings in runs.items():
+            rate, (seconds, events) = max((r[1] / r[0], r) for r in timings)
             results[name] = {"events": events, "seconds": round(seconds, 3), "events_per_s": round(rate)}
         step_rate = bench_model(data, collate, args.batch_size, args.device, args.model_steps)
     base = results["pyarrow"]["events_per_s"]
