@@ -118,13 +118,7 @@ def train_classifier(model: torch.nn.Module, train: Inputs, y_train: np.ndarray,
         for lo in range(0, n, args.batch_size):
             idx = perm[lo:lo + args.batch_size]
             batch = _to({k: v[idx] for k, v in train.items()}, dev)
-            loss = model(**batch, labels=labels[idx].to(dev)).loss
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            losses.append(loss.item())
+            losses.append(_optimise(model, opt, sched, model(**batch, labels=labels[idx].to(dev)).loss))
         auc = metrics.roc_auc(y_val, predict(model, val))
         history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), "val_auc": auc})
         bar.update(1)
@@ -164,13 +158,17 @@ def pretrain_masked(model: torch.nn.Module, inputs: Inputs, args: ModelArguments
         masked = mask_objects(batch["input_ids"], batch["object_index"], args.mask_rate,
                               token_type_ids=batch["token_type_ids"], token_id_ranges=token_id_ranges, generator=gen)
         batch = _to({**batch, "input_ids": masked["input_ids"], "labels": masked["labels"]}, dev)
-        loss = model(**batch).loss
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        losses.append(loss.item())
+        losses.append(_optimise(model, opt, sched, model(**batch).loss))
     k = max(1, len(losses) // 10)
     return {"steps": len(losses), "loss_first": float(np.mean(losses[:k])) if losses else None,
             "loss_last": float(np.mean(losses[-k:])) if losses else None}
+
+
+def _optimise(model: torch.nn.Module, opt: torch.optim.Optimizer, sched, loss: torch.Tensor) -> float:
+    """One optimiser step on ``loss`` (gradients clipped at norm 1); returns the loss value."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    sched.step()
+    return loss.item()
