@@ -148,6 +148,15 @@ def event_column_docs(types: Sequence[str]) -> dict[str, str]:
     return docs
 
 
+def layers_of(path: str | os.PathLike) -> tuple[str, ...]:
+    """The layers (``common``, ``atlas``, ``truth``, ...) a PCDF directory or HDF5 file holds."""
+    source = open_events(path)
+    try:
+        return tuple(source.layout.layers if isinstance(source, PCDFSource) else source.read(0, 0).layers)
+    finally:
+        source.close()
+
+
 def export_events(paths: Mapping[str, Sequence[str | os.PathLike]], out: str | os.PathLike, *,
                   types: Sequence[str] = schema.OBJECT_TYPES, layers: Sequence[str] | None = None,
                   sub_groups: Sequence[str] = (), step: int = 10_000, rows_per_shard: int = ROWS_PER_SHARD,
@@ -156,13 +165,8 @@ def export_events(paths: Mapping[str, Sequence[str | os.PathLike]], out: str | o
     list per object type (the rows of :func:`treasure_hf.load_pcdf`), plus the dataset card."""
     from .cards import dataset_card
 
-    first = next(p for ps in paths.values() for p in ps)
     if layers is None:
-        src = open_events(first)
-        try:
-            layers = src.layout.layers if isinstance(src, PCDFSource) else src.read(0, 0).layers
-        finally:
-            src.close()
+        layers = layers_of(next(p for ps in paths.values() for p in ps))
     target = arrow_schema(types, layers, sub_groups)
     with ParquetShardWriter(out, hf_schema(target), rows_per_shard=rows_per_shard) as writer:
         for split, ps in paths.items():

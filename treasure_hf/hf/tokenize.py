@@ -21,9 +21,8 @@ from tqdm.auto import tqdm
 
 from ..data import schema
 from ..data.io import open_events
-from ..data.pcdf import PCDFSource
 from ..errors import InputError
-from .export import ParquetShardWriter, describe_columns, hf_schema
+from .export import ParquetShardWriter, describe_columns, hf_schema, layers_of
 
 logger = logging.getLogger(__name__)
 
@@ -121,12 +120,7 @@ def tokenize_to_dataset(tokenizer, data: Sequence[str | os.PathLike], out: str |
     else:  # fail before any work if an input cannot give its class
         label_names = []
         for p in paths:
-            source = open_events(p)
-            try:
-                layers = source.layout.layers if isinstance(source, PCDFSource) else source.read(0, 0).layers
-            finally:
-                source.close()
-            if "truth" not in layers:
+            if "truth" not in layers_of(p):
                 raise InputError(p, "truth/event/process_id", "is needed as the class without --label PATH=CLASS")
     sources = [Path(p).name for p in paths]
     features = _features(label_names, sources)
