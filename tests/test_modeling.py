@@ -35,6 +35,7 @@ VARIANTS = {
     "per_type": dict(input_mode="per_type", variant="flat"),
     "hierarchical": dict(input_mode="tokens", variant="hierarchical"),
     "constituent": dict(input_mode="tokens", variant="constituent"),
+    "pairs": dict(input_mode="tokens", variant="flat", pair_features="kinematic", kinematic_combinations=3),
 }
 
 
@@ -212,7 +213,7 @@ def permute_jets(batch: dict[str, torch.Tensor], event: int) -> dict[str, torch.
     return out
 
 
-@pytest.mark.parametrize("name", ["tokens", "per_type", "hierarchical"])
+@pytest.mark.parametrize("name", ["tokens", "per_type", "hierarchical", "pairs"])
 def test_jet_order_does_not_matter_when_jet_positions_are_disabled(name):
     torch.manual_seed(0)
     batch = make_events(8, seed=3)
@@ -224,7 +225,8 @@ def test_jet_order_does_not_matter_when_jet_positions_are_disabled(name):
     with torch.no_grad():
         same = (unordered.eval()(**batch).pooler_output - unordered(**permuted).pooler_output).abs().max()
         seen = (ordered.eval()(**batch).pooler_output[event] - ordered(**permuted).pooler_output[event]).abs().max()
-    assert same < 1e-5
+    # four-vector sums in another order round differently; the finest Fourier octave of ln m multiplies that by 400
+    assert same < (1e-4 if name == "pairs" else 1e-5)
     assert seen > 1e-3  # with positions, the order is seen: the check above can fail
 
 
@@ -321,7 +323,7 @@ def test_gradient_checkpointing_gives_the_same_gradients():
             assert torch.allclose(p.grad, plain[k], atol=1e-6), k
 
 
-@pytest.mark.parametrize("name", ["tokens", "constituent"])
+@pytest.mark.parametrize("name", ["tokens", "constituent", "pairs"])
 def test_bf16_forward_and_backward_are_finite(name):
     batch = make_events(4, seed=9)
     model = EventTransformerForSequenceClassification(tiny_config(name)).to(torch.bfloat16)

@@ -148,6 +148,43 @@ def test_decode_recovers_the_physics_within_the_measured_resolution(trained, eve
     assert np.array_equal(decoded["common/event/experiment_id"], batch["common/event/experiment_id"])
 
 
+def test_kinematics_decoded_from_tokens_follow_the_objects_and_hide_masked_ones(trained, events_file):
+    tokenizer, _ = trained
+    batch = read_events(events_file, 3000, 3200)
+    enc = tokenizer(batch, skip_types=("tracks", "taus", "photons"), return_features=True, return_tensors="np")
+    kin = tokenizer.decode_kinematics(enc["input_ids"])
+    assert kin.shape == enc["kinematics"].shape and kin.dtype == np.float32
+    real = enc["kinematics"][..., 0] > 0
+    objects = real & (enc["token_type_ids"] != schema.TOKEN_TYPE_IDS["met"])  # MET pT may decode to 0
+    assert np.array_equal(kin[..., 0] > 0, objects | ((kin[..., 0] > 0) & real))  # nothing outside objects
+    assert np.all(kin[objects][:, 0] > 0)
+    # each token carries its own object's decoded values: those of decode_events
+    decoded = tokenizer.decode_events(enc["input_ids"])
+    muon_tokens = enc["token_type_ids"] == schema.TOKEN_TYPE_IDS["muons"]
+    obj = enc["object_index"]
+    first = muon_tokens & (obj != np.concatenate([np.full((len(obj), 1), -2), obj[:, :-1]], 1))
+    for ev in range(20):
+        pts = kin[ev][muon_tokens[ev]][:, 0]
+        n = int(decoded["common/muons/n"][ev])
+        assert np.allclose(np.unique(pts), np.unique(decoded["common/muons/pt"][ev, :n]), rtol=1e-6)
+    # within the tokenizer's resolution of the original kinematics
+    rel = np.abs(kin[..., 0][objects] / enc["kinematics"][..., 0][objects] - 1)
+    assert np.median(rel) < 0.1
+    assert np.mean(kin[..., 5][objects] == enc["kinematics"][..., 5][objects]) > 0.95  # charges survive
+    # a [MASK]ed object decodes to nothing, the others are unchanged
+    ids = enc["input_ids"].copy()
+    ev = int(np.nonzero(first.sum(1) >= 2)[0][0])
+    start = int(np.nonzero(first[ev])[0][0])
+    stages = tokenizer.quantizers["muons"].config.num_stages
+    ids[ev, start:start + stages] = tokenizer.mask_token_id
+    masked = tokenizer.decode_kinematics(ids)
+    assert np.all(masked[ev, start:start + stages] == 0)
+    keep = np.ones(ids.shape[1], bool)
+    keep[start:start + stages] = False
+    assert np.array_equal(masked[ev, keep], kin[ev, keep])
+    assert np.array_equal(np.delete(masked, ev, 0), np.delete(kin, ev, 0))
+
+
 def test_rows_of_an_hf_dataset_are_tokenized_like_the_batch(trained, events_file):
     tokenizer, _ = trained
     batch = read_events(events_file, 0, 5)

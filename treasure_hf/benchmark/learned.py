@@ -9,7 +9,7 @@ import copy
 import logging
 import math
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Callable, Mapping
 
 import numpy as np
 import torch
@@ -41,11 +41,14 @@ class ModelArguments:
     pretrain_batch_size: int = 256
     pretrain_learning_rate: float = 1e-3
     mask_rate: float = 0.3
+    pair_features: str = "kinematic"
+    kinematic_combinations: int = 8
 
     def config_kwargs(self) -> dict:
         return {"hidden_size": self.hidden_size, "num_hidden_layers": self.num_hidden_layers,
                 "num_attention_heads": self.num_attention_heads, "intermediate_size": self.intermediate_size,
-                "hidden_dropout_prob": self.dropout, "attention_probs_dropout_prob": self.dropout}
+                "hidden_dropout_prob": self.dropout, "attention_probs_dropout_prob": self.dropout,
+                "pair_features": self.pair_features, "kinematic_combinations": self.kinematic_combinations}
 
 
 def device() -> torch.device:
@@ -136,12 +139,16 @@ def train_classifier(model: torch.nn.Module, train: Inputs, y_train: np.ndarray,
 
 
 def pretrain_masked(model: torch.nn.Module, inputs: Inputs, args: ModelArguments, seed: int, *,
-                    token_id_ranges: Mapping[str, list[int]] | None = None, desc: str = "pretrain",
+                    token_id_ranges: Mapping[str, list[int]] | None = None,
+                    kinematics_fn: Callable[[torch.Tensor], torch.Tensor] | None = None, desc: str = "pretrain",
                     progress: bool = True) -> dict:
     """Masked-object pretraining (:func:`treasure_hf.modeling.mask_objects`: a fraction
     ``mask_rate`` of each event's objects, every stage token of an object at once, 80% [MASK], 10%
     random ids of the token's own type and stage, 10% kept) for ``pretrain_steps`` minibatches.
-    ``inputs`` need ``input_ids``, ``token_type_ids``, ``attention_mask``, ``object_index``."""
+    ``inputs`` need ``input_ids``, ``token_type_ids``, ``attention_mask``, ``object_index``.
+    ``kinematics_fn`` (masked ``input_ids`` -> (B, L, 6) ``kinematics``, e.g. the tokenizer's
+    ``decode_kinematics``) gives the model the kinematics of what it sees: none for [MASK]ed
+    objects, those of the random codes for randomly replaced ones."""
     from ..modeling import mask_objects
 
     gen = torch.Generator().manual_seed(seed)
@@ -157,7 +164,10 @@ def pretrain_masked(model: torch.nn.Module, inputs: Inputs, args: ModelArguments
         batch = {k: v[idx] for k, v in inputs.items()}  # masked on the CPU (seeded), then moved
         masked = mask_objects(batch["input_ids"], batch["object_index"], args.mask_rate,
                               token_type_ids=batch["token_type_ids"], token_id_ranges=token_id_ranges, generator=gen)
-        batch = _to({**batch, "input_ids": masked["input_ids"], "labels": masked["labels"]}, dev)
+        batch = {**batch, "input_ids": masked["input_ids"], "labels": masked["labels"]}
+        if kinematics_fn is not None:
+            batch["kinematics"] = kinematics_fn(masked["input_ids"])
+        batch = _to(batch, dev)
         losses.append(_optimise(model, opt, sched, model(**batch).loss))
     k = max(1, len(losses) // 10)
     return {"steps": len(losses), "loss_first": float(np.mean(losses[:k])) if losses else None,

@@ -14,7 +14,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -254,8 +254,16 @@ def _fsq_size(codebook_size: int) -> int:
 
 
 def encode(tokenizer: Any, events: EventBatch, constituents: bool = False) -> dict[str, torch.Tensor]:
-    enc = tokenizer(events, return_tensors="pt", return_features=True, return_constituents=constituents)
-    return {k: v for k, v in enc.items()}
+    """The tokenizer's model inputs with ``return_features``, plus ``token_kinematics``: the
+    kinematics decoded from the tokens alone (what the token rows may know of the objects)."""
+    enc = dict(tokenizer(events, return_tensors="pt", return_features=True, return_constituents=constituents))
+    enc["token_kinematics"] = torch.from_numpy(tokenizer.decode_kinematics(enc["input_ids"]))
+    return enc
+
+
+def token_kinematics_fn(tokenizer: Any) -> Callable[[torch.Tensor], torch.Tensor]:
+    """input_ids -> kinematics decoded from them (for masked pretraining)."""
+    return lambda ids: torch.from_numpy(tokenizer.decode_kinematics(ids))
 
 
 def encode_stream(tokenizer: Any, paths: Sequence[str | os.PathLike], keys: Sequence[str], step: int = 20_000,
@@ -282,13 +290,20 @@ def encode_stream(tokenizer: Any, paths: Sequence[str | os.PathLike], keys: Sequ
 
 
 INPUT_KEYS = {
-    "tokens": ("input_ids", "token_type_ids", "attention_mask"),
-    "flat": ("input_ids", "token_type_ids", "attention_mask", "kinematics"),
-    "per_type": ("input_ids", "token_type_ids", "attention_mask", "features"),
-    "hierarchical": ("input_ids", "token_type_ids", "attention_mask", "features", "object_index"),
+    "tokens": ("input_ids", "token_type_ids", "attention_mask", "object_index", "token_kinematics"),
+    "flat": ("input_ids", "token_type_ids", "attention_mask", "object_index", "kinematics"),
+    "per_type": ("input_ids", "token_type_ids", "attention_mask", "object_index", "features", "kinematics"),
+    "hierarchical": ("input_ids", "token_type_ids", "attention_mask", "features", "object_index", "token_kinematics"),
     "constituent": ("input_ids", "token_type_ids", "attention_mask", "object_index", "constituents",
-                    "constituents_mask"),
+                    "constituents_mask", "token_kinematics"),
 }
+"""What each kind of row reads. Token rows get ``token_kinematics`` (decoded from their tokens)
+as ``kinematics``; the continuous rows the original kinematics."""
+
+
+def row_inputs(enc: Mapping[str, torch.Tensor], inputs: str) -> dict[str, torch.Tensor]:
+    """The model inputs of a row from :func:`encode`'s output (``token_kinematics`` renamed)."""
+    return {("kinematics" if k == "token_kinematics" else k): enc[k] for k in INPUT_KEYS[inputs]}
 
 
 def model_config(tokenizer: Any, args: BenchmarkArguments, input_mode: str = "tokens", variant: str = "flat",
@@ -306,7 +321,7 @@ def run_transformer_row(key: str, name: str, p: Prepared, enc: dict[str, torch.T
     from ..modeling import EventTransformerForSequenceClassification
 
     t0 = time.perf_counter()
-    data = {k: enc[k] for k in INPUT_KEYS[inputs]}
+    data = row_inputs(enc, inputs)
     train, val, test = take(data, p.train), take(data, p.val), take(data, p.test)
     scores, info = [], []
     for s in range(args.seeds):
@@ -339,7 +354,7 @@ def run_foundation(p: Prepared, tokenizer: Any, method: str, enc: dict[str, torc
     if not p.unlabelled:
         raise InputError(None, "unlabelled", "the foundation row needs an unlabelled sample (mix)")
     t0 = time.perf_counter()
-    keys = ("input_ids", "token_type_ids", "attention_mask", "object_index")
+    keys = ("input_ids", "token_type_ids", "attention_mask", "object_index")  # kinematics: from the masked ids
     pre_inputs = encode_stream(tokenizer, p.unlabelled, keys, progress=progress)
     if args.pretrain_on_selected:  # the training split's selected events too, without their labels
         width = pre_inputs["input_ids"].shape[1]
@@ -350,10 +365,11 @@ def run_foundation(p: Prepared, tokenizer: Any, method: str, enc: dict[str, torc
     torch.manual_seed(args.seed)
     pretrained = EventTransformerForMaskedEventModeling(cfg)
     pre_log = pretrain_masked(pretrained, pre_inputs, args.model, seed=args.seed,
-                              token_id_ranges=cfg.token_id_ranges, progress=progress, desc="pretrain (mix)")
+                              token_id_ranges=cfg.token_id_ranges, kinematics_fn=token_kinematics_fn(tokenizer),
+                              progress=progress, desc="pretrain (mix)")
     pre_log.update({"events": int(len(pre_inputs["input_ids"])),
                     "with_selected_training_events": args.pretrain_on_selected, "seconds": round(time.perf_counter() - t0, 1)})
-    data = {k: enc[k] for k in INPUT_KEYS["tokens"]}
+    data = row_inputs(enc, "tokens")
     test = take(data, p.test)
     rows = []
     rng = np.random.default_rng(args.seed + 17)

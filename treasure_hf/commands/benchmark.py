@@ -49,6 +49,10 @@ def _hzz4l(args: argparse.Namespace) -> int:
         over["model"] = replace(bench.model, epochs=args.epochs)
     if args.pretrain_steps is not None:
         over["model"] = replace(over.get("model", bench.model), pretrain_steps=args.pretrain_steps)
+    model_over = {k: v for k, v in (("pair_features", args.pair_features),
+                                     ("kinematic_combinations", args.combinations)) if v is not None}
+    if model_over:
+        over["model"] = replace(over.get("model", bench.model), **model_over)
     if args.tokenizer_steps is not None:
         over["tokenizer"] = replace(bench.tokenizer, steps=args.tokenizer_steps)
     bench = replace(bench, **over)
@@ -104,4 +108,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     h.add_argument("--pretrain-on-selected", action="store_true",
                    help="pretrain on the selected training events too (their labels unused), besides the mix")
     h.add_argument("--tokenizer-steps", type=int, help="optimisation steps of each tokenizer type")
+    h.add_argument("--pair-features", choices=("none", "kinematic"),
+                   help="ParT-style attention bias from each pair of objects' kinematics (default kinematic; token "
+                        "rows use the kinematics decoded from their tokens)")
+    h.add_argument("--combinations", type=int, metavar="K",
+                   help="learned four-vector combinations in the classifier's pooler (default 8; 0 disables)")
     h.set_defaults(func=_hzz4l)

@@ -18,6 +18,7 @@ INPUT_MODES = ("tokens", "flat", "per_type")
 VARIANTS = ("flat", "hierarchical", "constituent")
 POSITION_EMBEDDING_TYPES = ("absolute", "none")
 POOLINGS = ("cls", "mean")
+PAIR_FEATURES = ("none", "kinematic")
 
 
 def _registry_defaults() -> dict[str, Any]:
@@ -56,6 +57,17 @@ class EventTransformerConfig(PretrainedConfig):
             group gets the position of the group's first token plus its stage within the object,
             so that permuting objects within the group leaves the event's output unchanged.
         pooling: ``cls`` (the [CLS] state, then dense + tanh) or ``mean`` (over real tokens).
+        pair_features: ``none`` or ``kinematic``: a ParT-style attention bias, per head, from
+            every pair of objects' ln dR, ln kT, ln z, ln m^2, q_i q_j and same-type flag,
+            computed from ``kinematics`` once per forward by an MLP of ``pair_embedding_size``
+            and added to the attention scores of every event-encoder layer (pairs within one
+            object and with specials or padding get no bias). Needs ``kinematics``.
+        pair_embedding_size: width of the pair MLP's hidden layers.
+        kinematic_combinations: K > 0 adds a Lorentz-boost-network-style readout to the pooler:
+            K learned combinations sum_i w_ki p_i of the objects' four-momenta (w_ki = sigmoid of
+            a linear map of object i's final state, objects counted once), whose mass, pT and
+            rapidity enter the pooled vector; the exact four-vector algebra lets the classifier
+            see e.g. m(4l) without learning it. Needs ``kinematics``. 0 disables it.
 
     Registry data (filled from :mod:`treasure_hf.data.schema` when omitted):
         token_type_names: {type name: token type id}.
@@ -87,6 +99,7 @@ class EventTransformerConfig(PretrainedConfig):
                  layer_norm_eps: float = 1e-5, initializer_range: float = 0.02,
                  input_mode: str = "tokens", variant: str = "flat", position_embedding_type: str = "absolute",
                  unordered_token_types: list[int] | None = None, pooling: str = "cls",
+                 pair_features: str = "none", pair_embedding_size: int = 64, kinematic_combinations: int = 0,
                  inner_num_hidden_layers: int = 1, max_stages: int = 8,
                  token_type_names: dict[str, int] | None = None,
                  feature_groups: dict[str, dict[str, list[int]]] | None = None,
@@ -108,6 +121,8 @@ class EventTransformerConfig(PretrainedConfig):
                              f"not {position_embedding_type!r}")
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, not {pooling!r}")
+        if pair_features not in PAIR_FEATURES:
+            raise ValueError(f"pair_features must be one of {PAIR_FEATURES}, not {pair_features!r}")
         if hidden_size % num_attention_heads:
             raise ValueError(f"hidden_size={hidden_size} is not a multiple of "
                              f"num_attention_heads={num_attention_heads}")
@@ -136,6 +151,9 @@ class EventTransformerConfig(PretrainedConfig):
         self.position_embedding_type = position_embedding_type
         self.unordered_token_types = [int(t) for t in (unordered_token_types or [])]
         self.pooling = pooling
+        self.pair_features = pair_features
+        self.pair_embedding_size = int(pair_embedding_size)
+        self.kinematic_combinations = int(kinematic_combinations)
         self.inner_num_hidden_layers = int(inner_num_hidden_layers)
         self.max_stages = int(max_stages)
         self.token_type_names = {str(k): int(v) for k, v in pick(token_type_names, "token_type_names", {}).items()}
@@ -166,6 +184,11 @@ class EventTransformerConfig(PretrainedConfig):
         bad = [g for groups in self.feature_groups.values() for g in groups if g not in self.feature_group_names]
         if bad:
             raise ValueError(f"feature_groups name {bad[0]!r}, which is not in feature_group_names")
+
+    @property
+    def uses_kinematics(self) -> bool:
+        """Whether the model reads ``kinematics`` (flat inputs, pair features or combinations)."""
+        return self.input_mode == "flat" or self.pair_features != "none" or self.kinematic_combinations > 0
 
     @property
     def num_context_tokens(self) -> int:

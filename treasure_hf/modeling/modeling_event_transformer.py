@@ -1,10 +1,11 @@
 """Event transformers: encoders of tokenized collider events, as ``PreTrainedModel``.
 
 Reading order: where the objects are (``object_index`` -> :class:`ObjectLayout`, positions), the
-encoder layer (pre-LN, ``scaled_dot_product_attention`` with the padding mask, gradient
+objects' four-momenta and the ParT-style pair features, the encoder layer (pre-LN, ``scaled_dot_product_attention`` with the padding mask, gradient
 checkpointing; also used by the small inner encoders), the input embeddings (token / flat
 continuous / per-type continuous), the hierarchical feature-group object encoder, the
-constituent/hit encoder with its gated residual, the encoder, the pooler, and the heads
+constituent/hit encoder with its gated residual, the encoder, the pooler (with its optional
+four-vector combinations), and the heads
 (sequence classification, masked event modeling).
 
 Inputs (all (batch, length) unless stated; see the team's model-input contract):
@@ -20,6 +21,7 @@ copies it with the configuration into a saved folder that loads with ``trust_rem
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -104,12 +106,115 @@ def flat_kinematics(kinematics: torch.Tensor, log_columns: list[int]) -> torch.T
 
 
 # ---------------------------------------------------------------------------------------------
+# Four-momenta and pair features (from ``kinematics``)
+# ---------------------------------------------------------------------------------------------
+
+_LOG_EPS = 1e-4
+"""Floor of the quantities whose logarithm the pair features take (dR, kT [GeV], z, m^2 [GeV^2])."""
+
+
+def kinematic_columns(config: EventTransformerConfig) -> dict[str, int]:
+    """Column of ``kinematics`` holding pt, eta, phi, mass and charge (from ``kinematics_names``)."""
+    names = list(config.kinematics_names)
+    missing = [n for n in ("pt", "eta", "phi", "mass", "charge") if n not in names]
+    if missing:
+        raise ValueError(f"config.kinematics_names {names} lacks {missing}: pair features and four-vector "
+                         "combinations need pt, eta, phi, mass and charge")
+    return {n: names.index(n) for n in ("pt", "eta", "phi", "mass", "charge")}
+
+
+def four_momenta(kinematics: torch.Tensor, columns: dict[str, int]) -> torch.Tensor:
+    """(..., 6) kinematics -> (..., 4) four-momenta (E, px, py, pz) [GeV], float32, with
+    E = sqrt((pT cosh eta)^2 + m^2) (0 where pT is 0: specials, padding, hidden objects)."""
+    k = kinematics.float()
+    pt, eta, phi, m = (k[..., columns[n]] for n in ("pt", "eta", "phi", "mass"))
+    pz = pt * torch.sinh(eta)
+    energy = torch.sqrt((pt * torch.cosh(eta)) ** 2 + m ** 2)
+    return torch.stack([energy, pt * torch.cos(phi), pt * torch.sin(phi), pz], -1)
+
+
+def invariants(p: torch.Tensor) -> dict[str, torch.Tensor]:
+    """(..., 4) four-momenta (E, px, py, pz) [GeV] -> mass^2 [GeV^2] (may be slightly negative
+    from rounding), pT [GeV] and rapidity y (0 where the system has no transverse mass)."""
+    e, px, py, pz = p.unbind(-1)
+    m2 = e ** 2 - px ** 2 - py ** 2 - pz ** 2
+    pt2 = px ** 2 + py ** 2
+    mt = torch.sqrt((pt2 + m2.clamp_min(0)).clamp_min(1e-12))
+    return {"m2": m2, "pt": torch.sqrt(pt2 + 1e-12), "rapidity": torch.asinh(pz / mt)}
+
+
+def fourier_features(x: torch.Tensor, octaves: int) -> torch.Tensor:
+    """(...,) -> (..., 2 * octaves): sin and cos of pi 2^k x, k = 0 .. octaves - 1, so that an MLP
+    can draw narrow peaks (a period of 2^(1-k) in x): for x = ln(m / GeV) the finest period at
+    eight octaves is 0.8% of m, about 1 GeV at 125 GeV."""
+    scaled = x[..., None] * (math.pi * 2.0 ** torch.arange(octaves, device=x.device, dtype=x.dtype))
+    return torch.cat([torch.sin(scaled), torch.cos(scaled)], -1)
+
+
+class PairFeatureBias(nn.Module):
+    """ParT's interaction matrix (Qu, Li, Qian 2022): for every ordered pair of objects (i, j),
+    ln dR_ij (rapidity-azimuth), ln kT = ln(min(pT) dR), ln z = ln(min(pT) / (pT_i + pT_j)),
+    ln m_ij^2, q_i q_j and 1[same type], plus Fourier features of ln m_ij (6 octaves, so that a
+    narrow resonance such as the Z can be told apart: ParT's smooth inputs cannot draw a 2%
+    wide peak) -> a learned affine -> an MLP -> one attention bias per head, (B, heads, L, L).
+
+    A token's object is that of its ``object_index``; pairs within one object, and pairs with
+    a token whose pT is 0 (specials, padding, masked objects) get bias 0."""
+
+    MASS_OCTAVES = 6
+    NUM_FEATURES = 6 + 2 * MASS_OCTAVES
+
+    def __init__(self, config: EventTransformerConfig):
+        super().__init__()
+        d = config.pair_embedding_size
+        self.columns = kinematic_columns(config)
+        self.input_scale = nn.Parameter(torch.ones(self.NUM_FEATURES))  # learned affine of the six inputs
+        self.input_shift = nn.Parameter(torch.zeros(self.NUM_FEATURES))
+        self.mlp = nn.Sequential(nn.Linear(self.NUM_FEATURES, d), ACT2FN[config.hidden_act], nn.Linear(d, d),
+                                 ACT2FN[config.hidden_act], nn.Linear(d, config.num_attention_heads))
+
+    def pair_features(self, kinematics: torch.Tensor, token_type_ids: torch.Tensor
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, L, L, NUM_FEATURES) pair features and (B, L, L) pT of both objects > 0."""
+        c = self.columns
+        k = kinematics.float()
+        p = four_momenta(k, c)
+        pt = k[..., c["pt"]]
+        y = invariants(p)["rapidity"]
+        dy = y[:, :, None] - y[:, None, :]
+        dphi = torch.remainder(k[..., c["phi"]][:, :, None] - k[..., c["phi"]][:, None, :] + math.pi,
+                               2 * math.pi) - math.pi
+        dr = torch.sqrt(dy ** 2 + dphi ** 2)
+        pt_min = torch.minimum(pt[:, :, None], pt[:, None, :])
+        pt_sum = pt[:, :, None] + pt[:, None, :]
+        m2 = invariants(p[:, :, None] + p[:, None, :])["m2"]
+        q = k[..., c["charge"]]
+        log_m2 = torch.log(m2.clamp_min(_LOG_EPS))
+        feats = torch.stack([
+            torch.log(dr.clamp_min(_LOG_EPS)), torch.log((pt_min * dr).clamp_min(_LOG_EPS)),
+            torch.log((pt_min / pt_sum.clamp_min(_LOG_EPS)).clamp_min(_LOG_EPS)), log_m2,
+            q[:, :, None] * q[:, None, :], (token_type_ids[:, :, None] == token_type_ids[:, None, :]).float()], -1)
+        feats = torch.cat([feats, fourier_features(0.5 * log_m2, self.MASS_OCTAVES)], -1)
+        return feats, (pt[:, :, None] > 0) & (pt[:, None, :] > 0)
+
+    def forward(self, kinematics: torch.Tensor, token_type_ids: torch.Tensor, layout: ObjectLayout) -> torch.Tensor:
+        feats, both = self.pair_features(kinematics, token_type_ids)
+        valid = both & layout.in_object[:, :, None] & layout.in_object[:, None, :] & \
+            (layout.start[:, :, None] != layout.start[:, None, :])
+        dtype = self.mlp[0].weight.dtype
+        feats = feats.to(dtype) * self.input_scale.to(dtype) + self.input_shift.to(dtype)
+        bias = self.mlp(feats) * valid[..., None].to(dtype)
+        return bias.permute(0, 3, 1, 2)
+
+
+# ---------------------------------------------------------------------------------------------
 # Encoder layer (used by the event encoder and the inner object / constituent encoders)
 # ---------------------------------------------------------------------------------------------
 
 class EventTransformerLayer(GradientCheckpointingLayer):
     """Pre-LN transformer layer: x + Attn(LN(x)), then x + MLP(LN(x)); attention through
-    ``scaled_dot_product_attention`` with ``key_mask`` (B, L) bool, True for keys to attend to."""
+    ``scaled_dot_product_attention`` with ``key_mask`` (B, L) bool, True for keys to attend to,
+    and an optional additive ``attention_bias`` (B, heads, L, L) (the pair features)."""
 
     def __init__(self, config: EventTransformerConfig):
         super().__init__()
@@ -125,11 +230,15 @@ class EventTransformerLayer(GradientCheckpointingLayer):
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
         self.attention_dropout = config.attention_probs_dropout_prob
 
-    def forward(self, hidden_states: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, hidden_states: torch.Tensor, key_mask: torch.Tensor,
+                attention_bias: torch.Tensor | None = None) -> torch.Tensor:
         b, length, h = hidden_states.shape
         q, k, v = (self.qkv(self.attention_norm(hidden_states))
                    .view(b, length, 3, self.num_heads, h // self.num_heads).permute(2, 0, 3, 1, 4))
-        a = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask[:, None, None, :],
+        mask = key_mask[:, None, None, :]
+        if attention_bias is not None:
+            mask = attention_bias.to(q.dtype).masked_fill(~mask, float("-inf"))
+        a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
                                            dropout_p=self.attention_dropout if self.training else 0.0)
         hidden_states = hidden_states + self.dropout(self.attention_output(a.transpose(1, 2).reshape(b, length, h)))
         mlp = self.output(self.activation(self.intermediate(self.mlp_norm(hidden_states))))
@@ -405,24 +514,114 @@ class EventTransformerPreTrainedModel(PreTrainedModel):
         elif isinstance(module, SubObjectEncoder):
             init.normal_(module.query, mean=0.0, std=std)
             init.constant_(module.gate.bias, self.config.gate_bias_init)
+        elif isinstance(module, FourVectorCombinations):  # a buffer not saved: rebuilt on loading
+            init.copy_(module.type_sets, type_set_membership(self.config))
+        elif isinstance(module, PairFeatureBias):  # PyTorch's own init, as ParT: std 0.02 in three
+            init.ones_(module.input_scale)           # layers in a row would leave the bias ~1e-4
+            init.zeros_(module.input_shift)
+            for layer in module.mlp:
+                if isinstance(layer, nn.Linear):
+                    init.kaiming_uniform_(layer.weight, a=math.sqrt(5))
+                    bound = 1 / math.sqrt(layer.in_features)
+                    init.uniform_(layer.bias, -bound, bound)
+
+
+def object_type_sets(config: EventTransformerConfig) -> list[tuple[int, ...]]:
+    """Token type ids of every object type in the sequence (those of ``token_id_ranges`` when
+    given, else every registry type but specials and context), alone and in pairs."""
+    if config.token_id_ranges:
+        types = sorted({int(key.split(":")[0]) for key in config.token_id_ranges})
+    else:
+        types = sorted(v for k, v in config.token_type_names.items() if k not in ("special", "event"))
+    return [(t,) for t in types] + [(a, b) for i, a in enumerate(types) for b in types[i + 1:]]
+
+
+def type_set_membership(config: EventTransformerConfig) -> torch.Tensor:
+    """(type_vocab_size, n_sets) 1 where a token type belongs to a set of :func:`object_type_sets`."""
+    sets = object_type_sets(config)
+    membership = torch.zeros(config.type_vocab_size, len(sets))
+    for j, types in enumerate(sets):
+        membership[[t for t in types if t < config.type_vocab_size], j] = 1.0
+    return membership
+
+
+class FourVectorCombinations(nn.Module):
+    """A Lorentz-boost-network-style readout (Erdmann, Geiser, Rath, Rieger 2019): K learned
+    combinations P_k = sum_i w_ki p_i of the objects' four-momenta, and the fixed sums of all
+    objects of each type and of each pair of types (:func:`object_type_sets`: all leptons, all
+    jets, electrons + muons ...), with their mass, pT and rapidity, through an MLP to (B, H).
+
+    w_ki = clamp(1.1 sigmoid(a_ki) - 0.05, 0, 1) with a_ki a linear map of object i's final state
+    (each object counted once, at its first token): a weight reaches exactly 0 or 1 at a finite
+    a_ki, so that a combination can be exactly the sum of, say, four leptons. Features per
+    combination: ln(1 + m/GeV), ln(1 + pT/GeV), y, and Fourier features of ln m (8 octaves) and
+    ln pT (4 octaves); the masses are exact four-vector algebra on ``kinematics``."""
+
+    MASS_OCTAVES = 8
+    PT_OCTAVES = 4
+    NUM_FEATURES = 3 + 2 * (MASS_OCTAVES + PT_OCTAVES)
+
+    def __init__(self, config: EventTransformerConfig):
+        super().__init__()
+        h, k = config.hidden_size, config.kinematic_combinations
+        self.columns = kinematic_columns(config)
+        self.weights = nn.Linear(h, k)
+        membership = type_set_membership(config)
+        self.register_buffer("type_sets", membership, persistent=False)  # derived from the config
+        self.projection = nn.Sequential(nn.Linear((k + membership.shape[1]) * self.NUM_FEATURES, h),
+                                        ACT2FN[config.hidden_act], nn.Linear(h, h))
+
+    def combination_weights(self, hidden_states: torch.Tensor, token_type_ids: torch.Tensor,
+                            counted: torch.Tensor) -> torch.Tensor:
+        """(B, L, K + n_type_sets) weight of each token's object in each combination, learned
+        then fixed (0 for tokens not counted)."""
+        learned = (1.1 * torch.sigmoid(self.weights(hidden_states).float()) - 0.05).clamp(0.0, 1.0)
+        fixed = self.type_sets[token_type_ids.clamp(max=self.type_sets.shape[0] - 1)]
+        return torch.cat([learned, fixed], -1) * counted[..., None].float()
+
+    def combination_features(self, hidden_states: torch.Tensor, kinematics: torch.Tensor,
+                             token_type_ids: torch.Tensor, counted: torch.Tensor) -> torch.Tensor:
+        """(B, K + n_type_sets, NUM_FEATURES) features of the combinations; ``counted`` (B, L)
+        bool: tokens whose four-momentum enters (one per object)."""
+        p = four_momenta(kinematics, self.columns)  # (B, L, 4) float32
+        w = self.combination_weights(hidden_states, token_type_ids, counted)
+        inv = invariants(torch.einsum("blk,blc->bkc", w, p))
+        m = torch.sqrt(inv["m2"].clamp_min(1e-6))
+        log_m, log_pt = torch.log(m.clamp_min(1e-3)), torch.log(inv["pt"].clamp_min(1e-3))
+        return torch.cat([torch.stack([torch.log1p(m), torch.log1p(inv["pt"]), inv["rapidity"]], -1),
+                          fourier_features(log_m, self.MASS_OCTAVES), fourier_features(log_pt, self.PT_OCTAVES)], -1)
+
+    def forward(self, hidden_states: torch.Tensor, kinematics: torch.Tensor, token_type_ids: torch.Tensor,
+                counted: torch.Tensor) -> torch.Tensor:
+        feats = self.combination_features(hidden_states, kinematics, token_type_ids, counted)
+        return self.projection(feats.flatten(1).to(self.projection[0].weight.dtype))
 
 
 class EventTransformerPooler(nn.Module):
-    """[CLS] state (or the mean over real tokens) -> dense -> tanh: (B, H)."""
+    """[CLS] state (or the mean over real tokens), plus the four-vector combinations when
+    ``config.kinematic_combinations`` > 0 -> dense -> tanh: (B, H)."""
 
     def __init__(self, config: EventTransformerConfig):
         super().__init__()
         self.pooling = config.pooling
         self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.combinations = FourVectorCombinations(config) if config.kinematic_combinations > 0 else None
 
-    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """``attention_mask`` (B, L): the tokens the mean runs over (one a hierarchical object)."""
+    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor,
+                kinematics: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None,
+                counted: torch.Tensor | None = None) -> torch.Tensor:
+        """``attention_mask`` (B, L): the tokens the mean runs over (one a hierarchical object);
+        ``kinematics`` (B, L, 6), ``token_type_ids`` and ``counted`` (B, L) bool (one token per
+        real object) for the combinations."""
         if self.pooling == "cls":
             x = hidden_states[:, 0]
         else:
             w = attention_mask[..., None].to(hidden_states.dtype)
             x = (hidden_states * w).sum(1) / w.sum(1).clamp_min(1)
-        return torch.tanh(self.dense(x))
+        x = self.dense(x)
+        if self.combinations is not None:
+            x = x + self.combinations(hidden_states, kinematics, token_type_ids, counted).to(x.dtype)
+        return torch.tanh(x)
 
 
 class EventTransformerModel(EventTransformerPreTrainedModel):
@@ -432,6 +631,7 @@ class EventTransformerModel(EventTransformerPreTrainedModel):
     def __init__(self, config: EventTransformerConfig, add_pooling_layer: bool = True):
         super().__init__(config)
         self.embeddings = EventEmbeddings(config)
+        self.pair_bias = PairFeatureBias(config) if config.pair_features != "none" else None
         self.layers = nn.ModuleList(EventTransformerLayer(config) for _ in range(config.num_hidden_layers))
         self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.pooler = EventTransformerPooler(config) if add_pooling_layer else None
@@ -449,6 +649,15 @@ class EventTransformerModel(EventTransformerPreTrainedModel):
             raise ValueError(f"input_mode={c.input_mode!r} needs `{need[0]}`")
         if c.input_mode != "tokens" and token_type_ids is None:
             raise ValueError(f"input_mode={c.input_mode!r} needs `token_type_ids`")
+        if c.uses_kinematics:
+            why = ("pair_features" if c.pair_features != "none" else
+                   "kinematic_combinations" if c.kinematic_combinations > 0 else "input_mode='flat'")
+            if kinematics is None:
+                raise ValueError(f"{why} needs `kinematics` (B, L, {len(c.kinematics_names)}): "
+                                 "the tokenizer's return_features=True, or decode_kinematics(input_ids)")
+            if kinematics.shape[-1] != len(c.kinematics_names):
+                raise ValueError(f"`kinematics` has {kinematics.shape[-1]} columns; config.kinematics_names has "
+                                 f"{len(c.kinematics_names)}")
         if c.variant == "hierarchical" and object_index is None:
             raise ValueError("variant='hierarchical' needs `object_index` to find the objects")
         uses_features = c.input_mode == "per_type" or c.variant == "hierarchical"
@@ -466,7 +675,8 @@ class EventTransformerModel(EventTransformerPreTrainedModel):
                 ) -> BaseModelOutputWithPooling:
         """See the module docstring for the inputs; ``masked_positions`` (B, L) bool hides the
         features, kinematics, constituents and hits of masked objects (and, in the continuous
-        modes, adds a learned mask vector to their content)."""
+        modes, adds a learned mask vector to their content); hidden kinematics enter no pair
+        feature and no four-vector combination."""
         b, length = self._check_inputs(input_ids, token_type_ids, features, kinematics, object_index)
         device = self.embeddings.norm.weight.device
         if token_type_ids is None:
@@ -475,21 +685,30 @@ class EventTransformerModel(EventTransformerPreTrainedModel):
             attention_mask = torch.ones((b, length), dtype=torch.long, device=device)
         layout = (ObjectLayout.from_object_index(object_index) if object_index is not None
                   else ObjectLayout.no_objects(token_type_ids.shape, token_type_ids.device))
+        if masked_positions is not None and kinematics is not None:
+            kinematics = kinematics * (~masked_positions.bool())[..., None].to(kinematics.dtype)
         x = self.embeddings(input_ids, token_type_ids, features, kinematics, constituents, constituents_mask, hits,
                             hits_mask, layout, masked_positions, position_ids)
         real = attention_mask.bool()
         if self.config.variant == "hierarchical":  # one vector per object, at its first token
             real = real & ~(layout.in_object & ~layout.is_start)
         key_mask = _safe_key_mask(real)
+        bias = self.pair_bias(kinematics, token_type_ids, layout) if self.pair_bias is not None else None
         all_hidden = [x] if output_hidden_states else None
         for layer in self.layers:
-            x = layer(x, key_mask)
+            x = layer(x, key_mask, bias)
             if all_hidden is not None:
                 all_hidden.append(x)
         x = self.norm(x)
         if self.config.variant == "hierarchical":
             x = layout.broadcast(x)
-        pooled = self.pooler(x, real) if self.pooler is not None else None
+        pooled = None
+        if self.pooler is not None:
+            counted = None
+            if self.config.kinematic_combinations > 0:  # one token per real object
+                pt = kinematics[..., self.pooler.combinations.columns["pt"]]
+                counted = attention_mask.bool() & layout.is_start & layout.in_object & (pt > 0)
+            pooled = self.pooler(x, real, kinematics, token_type_ids, counted)
         out = BaseModelOutputWithPooling(last_hidden_state=x, pooler_output=pooled,
                                          hidden_states=tuple(all_hidden) if all_hidden is not None else None)
         return out.to_tuple() if return_dict is False else out

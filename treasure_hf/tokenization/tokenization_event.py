@@ -560,6 +560,28 @@ class EventTokenizer(PreTrainedTokenizer):
         ctx = (ids >= len(SPECIAL_TOKENS)) & (ids < len(SPECIAL_TOKENS) + len(EXPERIMENT_TOKENS))
         arrays["common/event/experiment_id"] = np.where(ctx.any(1), (ids * ctx).max(1) - len(SPECIAL_TOKENS), -1
                                                         ).astype(np.int8)
+        for t, q, tokens, mask, x in self._decoded_objects(ids):
+            phys = q.scaler.inverse(x)
+            kind = schema.GROUPS[t].kind
+            for name, v in phys.items():
+                layer, fname = name.split("/")
+                out = np.zeros(mask.shape, v.dtype)
+                out[mask] = v
+                arrays[schema.key(layer, t, fname)] = out[:, 0] if kind == "event" else out
+            if kind == "object":
+                arrays[schema.key("common", t, schema.MASK)] = mask
+                arrays[schema.key("common", t, schema.COUNT)] = mask.sum(1).astype(np.int32)
+        for t, sub_ids in (("constituents", constituent_ids), ("hits", hit_ids)):
+            if sub_ids is not None:
+                arrays.update(self._decode_sub_objects(t, ids, _numpy(sub_ids), arrays))
+        return EventBatch(arrays)
+
+    def _decoded_objects(self, ids: np.ndarray):
+        """For every sequence type: ``(type, quantizer, tokens, mask, x)`` with ``mask``
+        (n, width) the decoded objects, ``tokens`` (n, L) int64 the row of ``x`` (the object's
+        dequantised standardised features, (mask.sum(), n_columns)) each token belongs to, -1
+        for tokens of other types. An object starts at its stage-0 token."""
+        n = len(ids)
         for t, q in self.quantizers.items():
             cfg = q.config
             rel = ids - self._offsets[t]
@@ -572,26 +594,38 @@ class EventTokenizer(PreTrainedTokenizer):
             if schema.GROUPS[t].kind == "object":
                 width = max(width, int(starts.sum(1).max()) if n else 0)
             codes = np.zeros((n, width, cfg.num_stages), np.int64)
-            r, c = np.nonzero(in_type & (obj < width))
+            kept = in_type & (obj >= 0) & (obj < width)
+            r, c = np.nonzero(kept)
             codes[r, obj[r, c], stage[r, c]] = code[r, c]
-            counts = starts.sum(1)
-            mask = np.arange(width)[None, :] < counts[:, None]
+            mask = np.arange(width)[None, :] < starts.sum(1)[:, None]
             with torch.no_grad():
                 x = q.decode_codes(torch.from_numpy(codes[mask])).numpy()
-            phys = q.scaler.inverse(x)
-            kind = schema.GROUPS[t].kind
-            for name, v in phys.items():
-                layer, fname = name.split("/")
-                out = np.zeros(mask.shape, v.dtype)
-                out[mask] = v
-                arrays[schema.key(layer, t, fname)] = out[:, 0] if kind == "event" else out
-            if kind == "object":
-                arrays[schema.key("common", t, schema.MASK)] = mask
-                arrays[schema.key("common", t, schema.COUNT)] = counts.astype(np.int32)
-        for t, sub_ids in (("constituents", constituent_ids), ("hits", hit_ids)):
-            if sub_ids is not None:
-                arrays.update(self._decode_sub_objects(t, ids, _numpy(sub_ids), arrays))
-        return EventBatch(arrays)
+            row = np.full(mask.shape, -1, np.int64)
+            row[mask] = np.arange(int(mask.sum()))
+            tokens = np.full(ids.shape, -1, np.int64)
+            tokens[r, c] = row[r, obj[r, c]]
+            yield t, q, tokens, mask, x
+
+    def decode_kinematics(self, input_ids: Any) -> np.ndarray:
+        """Token ids (n_events, L) -> (n_events, L, 6) float32 kinematics of each token's object
+        decoded from the tokens alone (pT, eta, phi, E, mass, charge in GeV, rad, e; E from pT,
+        eta and mass), aligned with ``input_ids`` like ``return_features``' ``kinematics``, which
+        hold the same columns before quantisation; 0 for specials, [MASK] and padding.
+
+        What a model on tokens may know of an object's four-momentum: the pair features and
+        four-vector combinations of :class:`~treasure_hf.modeling.EventTransformerConfig` read it.
+        A sequence with some objects masked decodes the others unchanged."""
+        ids = _numpy(input_ids)
+        if ids.ndim == 1:
+            ids = ids[None]
+        kin = np.zeros((*ids.shape, len(KINEMATICS)), np.float32)
+        for t, _, tokens, mask, x in self._decoded_objects(ids):
+            if not len(x):
+                continue
+            per_object = self._kinematics(t, x[None])[0].astype(np.float32)  # (n_objects, 6)
+            r, c = np.nonzero(tokens >= 0)
+            kin[r, c] = per_object[tokens[r, c]]
+        return kin
 
     def _decode_sub_objects(self, t: str, ids: np.ndarray, sub_ids: np.ndarray, decoded: Mapping[str, np.ndarray]
                             ) -> dict[str, np.ndarray]:
