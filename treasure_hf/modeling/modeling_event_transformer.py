@@ -173,37 +173,50 @@ class PairFeatureBias(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(self.NUM_FEATURES, d), ACT2FN[config.hidden_act], nn.Linear(d, d),
                                  ACT2FN[config.hidden_act], nn.Linear(d, config.num_attention_heads))
 
-    def pair_features(self, kinematics: torch.Tensor, token_type_ids: torch.Tensor
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, L, L, NUM_FEATURES) pair features and (B, L, L) pT of both objects > 0."""
+    def features(self, ki: torch.Tensor, kj: torch.Tensor, ti: torch.Tensor, tj: torch.Tensor) -> torch.Tensor:
+        """Pair features (..., NUM_FEATURES) of objects with kinematics ``ki``, ``kj`` (..., 6)
+        and token types ``ti``, ``tj`` (...)."""
         c = self.columns
-        k = kinematics.float()
-        p = four_momenta(k, c)
-        pt = k[..., c["pt"]]
-        y = invariants(p)["rapidity"]
-        dy = y[:, :, None] - y[:, None, :]
-        dphi = torch.remainder(k[..., c["phi"]][:, :, None] - k[..., c["phi"]][:, None, :] + math.pi,
-                               2 * math.pi) - math.pi
+        ki, kj = ki.float(), kj.float()
+        pi, pj = four_momenta(ki, c), four_momenta(kj, c)
+        pt_i, pt_j = ki[..., c["pt"]], kj[..., c["pt"]]
+        dy = invariants(pi)["rapidity"] - invariants(pj)["rapidity"]
+        dphi = torch.remainder(ki[..., c["phi"]] - kj[..., c["phi"]] + math.pi, 2 * math.pi) - math.pi
         dr = torch.sqrt(dy ** 2 + dphi ** 2)
-        pt_min = torch.minimum(pt[:, :, None], pt[:, None, :])
-        pt_sum = pt[:, :, None] + pt[:, None, :]
-        m2 = invariants(p[:, :, None] + p[:, None, :])["m2"]
-        q = k[..., c["charge"]]
-        log_m2 = torch.log(m2.clamp_min(_LOG_EPS))
+        pt_min = torch.minimum(pt_i, pt_j)
+        log_m2 = torch.log(invariants(pi + pj)["m2"].clamp_min(_LOG_EPS))
         feats = torch.stack([
             torch.log(dr.clamp_min(_LOG_EPS)), torch.log((pt_min * dr).clamp_min(_LOG_EPS)),
-            torch.log((pt_min / pt_sum.clamp_min(_LOG_EPS)).clamp_min(_LOG_EPS)), log_m2,
-            q[:, :, None] * q[:, None, :], (token_type_ids[:, :, None] == token_type_ids[:, None, :]).float()], -1)
-        feats = torch.cat([feats, fourier_features(0.5 * log_m2, self.MASS_OCTAVES)], -1)
+            torch.log((pt_min / (pt_i + pt_j).clamp_min(_LOG_EPS)).clamp_min(_LOG_EPS)), log_m2,
+            ki[..., c["charge"]] * kj[..., c["charge"]], (ti == tj).float()], -1)
+        return torch.cat([feats, fourier_features(0.5 * log_m2, self.MASS_OCTAVES)], -1)
+
+    def pair_features(self, kinematics: torch.Tensor, token_type_ids: torch.Tensor
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, L, L, NUM_FEATURES) features of every pair of tokens and (B, L, L) pT of both > 0."""
+        length = kinematics.shape[1]
+        k, t = kinematics, token_type_ids
+        feats = self.features(k[:, :, None].expand(-1, -1, length, -1), k[:, None].expand(-1, length, -1, -1),
+                              t[:, :, None].expand(-1, -1, length), t[:, None].expand(-1, length, -1))
+        pt = kinematics[..., self.columns["pt"]]
         return feats, (pt[:, :, None] > 0) & (pt[:, None, :] > 0)
 
     def forward(self, kinematics: torch.Tensor, token_type_ids: torch.Tensor, layout: ObjectLayout) -> torch.Tensor:
-        feats, both = self.pair_features(kinematics, token_type_ids)
-        valid = both & layout.in_object[:, :, None] & layout.in_object[:, None, :] & \
-            (layout.start[:, :, None] != layout.start[:, None, :])
+        """The MLP runs once per pair of objects (at their first tokens), and its output is
+        copied to every pair of their tokens: (B, heads, L, L)."""
+        pt = kinematics[..., self.columns["pt"]]
+        first = layout.is_start & layout.in_object & (pt > 0)
+        pairs = first[:, :, None] & first[:, None, :]
+        pairs = pairs & ~torch.eye(pairs.shape[1], dtype=torch.bool, device=pairs.device)
+        b, i, j = pairs.nonzero(as_tuple=True)
         dtype = self.mlp[0].weight.dtype
+        feats = self.features(kinematics[b, i], kinematics[b, j], token_type_ids[b, i], token_type_ids[b, j])
         feats = feats.to(dtype) * self.input_scale.to(dtype) + self.input_shift.to(dtype)
-        bias = self.mlp(feats) * valid[..., None].to(dtype)
+        n, length = kinematics.shape[:2]
+        at_first = torch.zeros(n, length, length, self.mlp[-1].out_features, dtype=dtype, device=kinematics.device)
+        at_first = at_first.index_put((b, i, j), self.mlp(feats))
+        rows = torch.arange(n, device=kinematics.device)[:, None, None]
+        bias = at_first[rows, layout.start[:, :, None], layout.start[:, None, :]]  # (B, L, L, heads)
         return bias.permute(0, 3, 1, 2)
 
 
