@@ -9,7 +9,7 @@ import copy
 import logging
 import math
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Callable, Collection, Mapping
 
 import numpy as np
 import torch
@@ -97,16 +97,24 @@ def _lr_lambda(total: int, warmup: int):
 
 
 def train_classifier(model: torch.nn.Module, train: Inputs, y_train: np.ndarray, val: Inputs, y_val: np.ndarray,
-                     args: ModelArguments, seed: int, *, learning_rate: float | None = None, desc: str = "train",
+                     args: ModelArguments, seed: int, *, learning_rate: float | None = None,
+                     pretrained: Collection[str] = (), desc: str = "train",
                      progress: bool = True) -> tuple[torch.nn.Module, dict]:
     """Train a one-logit classifier (BCE) with AdamW and a warmup + cosine schedule; after every
     epoch the validation AUC is measured and the best epoch's weights are restored at the end;
-    training stops after ``patience`` epochs without improvement."""
+    training stops after ``patience`` epochs without improvement.
+
+    Fine-tuning: the parameters named in ``pretrained`` (those loaded from the pretrained encoder)
+    train at ``learning_rate``, the others (the new pooler and classifier) at
+    ``args.learning_rate``, as in a freshly initialised model."""
     gen = torch.Generator().manual_seed(seed)
     dev = device()
     model.to(dev)
     lr = learning_rate or args.learning_rate
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=args.weight_decay)
+    named = list(model.named_parameters())
+    groups = [{"params": [p for n, p in named if n in pretrained], "lr": lr},
+              {"params": [p for n, p in named if n not in pretrained], "lr": lr if not pretrained else args.learning_rate}]
+    opt = torch.optim.AdamW(groups, weight_decay=args.weight_decay)
     n = _n(train)
     steps_per_epoch = max(1, math.ceil(n / args.batch_size))
     total = steps_per_epoch * args.epochs
