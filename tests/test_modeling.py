@@ -410,6 +410,13 @@ def test_masked_event_modeling_learns_the_masked_codes(name, tmp_path):
     sel = masked["labels"] != -100
     allowed = (out.logits[sel] > torch.finfo(out.logits.dtype).min).sum(-1)
     assert torch.equal(allowed, torch.full_like(allowed, CODES))  # only the token's own type and stage
+    model.eval()
+    with torch.no_grad():  # scoring only the labelled positions gives the same scores and loss
+        full, few = model(**inputs, labels=masked["labels"]), model(**inputs, labels=masked["labels"],
+                                                                     only_labelled_logits=True)
+    assert few.logits.shape == (int(sel.sum()), VOCAB)
+    assert torch.allclose(few.logits, full.logits[sel], atol=1e-5) and torch.allclose(few.loss, full.loss, atol=1e-6)
+    model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     for _ in range(80):
         loss = model(**inputs, labels=masked["labels"]).loss

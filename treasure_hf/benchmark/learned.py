@@ -176,7 +176,7 @@ def pretrain_masked(model: torch.nn.Module, inputs: Inputs, args: ModelArguments
         if kinematics_fn is not None:
             batch["kinematics"] = kinematics_fn(masked["input_ids"])
         batch = _to(batch, dev)
-        losses.append(_optimise(model, opt, sched, model(**batch).loss))
+        losses.append(_optimise(model, opt, sched, model(**batch, only_labelled_logits=True).loss))
     k = max(1, len(losses) // 10)
     return {"steps": len(losses), "loss_first": float(np.mean(losses[:k])) if losses else None,
             "loss_last": float(np.mean(losses[-k:])) if losses else None}

@@ -835,7 +835,11 @@ class EventTransformerForMaskedEventModeling(EventTransformerPreTrainedModel):
                 constituents: torch.Tensor | None = None, constituents_mask: torch.Tensor | None = None,
                 hits: torch.Tensor | None = None, hits_mask: torch.Tensor | None = None,
                 masked_positions: torch.Tensor | None = None, labels: torch.Tensor | None = None,
-                output_hidden_states: bool | None = None, return_dict: bool | None = None) -> MaskedLMOutput:
+                output_hidden_states: bool | None = None, return_dict: bool | None = None,
+                only_labelled_logits: bool = False) -> MaskedLMOutput:
+        """``only_labelled_logits`` (token mode, with ``labels``): score only the positions whose
+        label is not -100, so ``logits`` is (n_labelled, vocab_size) in row-major order; the loss
+        is the same, and pretraining skips the (B, L, vocab_size) scores it does not use."""
         c = self.config
         tokens = c.input_mode == "tokens"
         if tokens and masked_positions is None and input_ids is not None:
@@ -853,10 +857,16 @@ class EventTransformerForMaskedEventModeling(EventTransformerPreTrainedModel):
             x = x + self.stage_embeddings(stage)
         else:
             stage = torch.zeros(x.shape[:2], dtype=torch.long, device=x.device)
+        if only_labelled_logits and tokens and labels is not None:
+            where = labels != IGNORE_INDEX
+            x, stage, labels = x[where][None], stage[where][None], labels[where][None]
+            token_type_ids = None if token_type_ids is None else token_type_ids[where][None]
         logits = self.decoder(self.head_norm(self.activation(self.dense(x))))
         if tokens:
             logits = self._restrict(logits, token_type_ids, stage)
         loss = None
+        if only_labelled_logits and tokens and labels is not None:
+            logits, labels = logits[0], labels[0]
         if tokens and labels is not None:
             loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1),
                                    ignore_index=IGNORE_INDEX)
