@@ -91,7 +91,7 @@ def quick_arguments(**overrides: Any) -> BenchmarkArguments:
     """``--quick``: a few thousand selected events, small tokenizers and models, two seeds."""
     base = BenchmarkArguments(
         events=6000, background_events=24_000, unlabelled_events=6000, labels=(100, 300, 1000), seeds=2,
-        workers=2, threads=1, tokenizer=TokenizerSettings(codebook_size=256, stages=5, steps=800, batch_size=1024),
+        workers=2, threads=1, tokenizer=TokenizerSettings(codebook_size=256, stages=4, steps=800, batch_size=1024),
         model=ModelArguments(hidden_size=64, num_hidden_layers=2, intermediate_size=128, epochs=40, batch_size=128,
                              patience=8, pretrain_steps=400, pretrain_batch_size=128), quick=True)
     return replace(base, **overrides)
