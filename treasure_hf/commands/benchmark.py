@@ -85,7 +85,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     h.add_argument("--out", required=True, help="report directory (generated samples and tokenizers go to OUT/work)")
     h.add_argument("--quick", action="store_true",
                    help="the demo: 6,000 signal, 24,000 background and 6,000 mix events, small tokenizers and "
-                        "models, 2 seeds, labels 100,300,1000 (about 15 minutes on 2 cores)")
+                        "models, 2 seeds, labels 100,300,1000 (about 11 minutes on 2 idle cores)")
     h.add_argument("--events", type=int,
                    help="generated signal events (default 100,000; then background 4x and mix 1x unless set)")
     h.add_argument("--background-events", type=int, help="generated zz4l events")
