@@ -35,7 +35,8 @@ VARIANTS = {
     "per_type": dict(input_mode="per_type", variant="flat"),
     "hierarchical": dict(input_mode="tokens", variant="hierarchical"),
     "constituent": dict(input_mode="tokens", variant="constituent"),
-    "pairs": dict(input_mode="tokens", variant="flat", pair_features="kinematic", kinematic_combinations=3),
+    "pairs": dict(input_mode="tokens", variant="flat", pair_features="kinematic", kinematic_combinations=3,
+                  pair_readout=True),
 }
 
 

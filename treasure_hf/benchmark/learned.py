@@ -43,12 +43,14 @@ class ModelArguments:
     mask_rate: float = 0.3
     pair_features: str = "kinematic"
     kinematic_combinations: int = 8
+    pair_readout: bool = False
 
     def config_kwargs(self) -> dict:
         return {"hidden_size": self.hidden_size, "num_hidden_layers": self.num_hidden_layers,
                 "num_attention_heads": self.num_attention_heads, "intermediate_size": self.intermediate_size,
                 "hidden_dropout_prob": self.dropout, "attention_probs_dropout_prob": self.dropout,
-                "pair_features": self.pair_features, "kinematic_combinations": self.kinematic_combinations}
+                "pair_features": self.pair_features, "kinematic_combinations": self.kinematic_combinations,
+                "pair_readout": self.pair_readout}
 
 
 def device() -> torch.device:

@@ -50,7 +50,8 @@ def _hzz4l(args: argparse.Namespace) -> int:
     if args.pretrain_steps is not None:
         over["model"] = replace(over.get("model", bench.model), pretrain_steps=args.pretrain_steps)
     model_over = {k: v for k, v in (("pair_features", args.pair_features),
-                                     ("kinematic_combinations", args.combinations)) if v is not None}
+                                     ("kinematic_combinations", args.combinations),
+                                     ("pair_readout", True if args.pair_readout else None)) if v is not None}
     if model_over:
         over["model"] = replace(over.get("model", bench.model), **model_over)
     if args.tokenizer_steps is not None:
@@ -113,4 +114,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "rows use the kinematics decoded from their tokens)")
     h.add_argument("--combinations", type=int, metavar="K",
                    help="learned four-vector combinations in the classifier's pooler (default 8; 0 disables)")
+    h.add_argument("--pair-readout", action="store_true",
+                   help="also attention-pool the pairs of objects (their masses: Z candidates) into the pooler")
     h.set_defaults(func=_hzz4l)

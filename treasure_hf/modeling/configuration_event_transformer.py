@@ -68,6 +68,9 @@ class EventTransformerConfig(PretrainedConfig):
             a linear map of object i's final state, objects counted once), whose mass, pT and
             rapidity enter the pooled vector; the exact four-vector algebra lets the classifier
             see e.g. m(4l) without learning it. Needs ``kinematics``. 0 disables it.
+        pair_readout: adds attention pooling over the pairs of objects to the pooler (an MLP of
+            each pair's kinematic features and the two objects' final states, softmax-weighted):
+            the pair masses (Z candidates) reach the classifier directly. Needs ``kinematics``.
 
     Registry data (filled from :mod:`treasure_hf.data.schema` when omitted):
         token_type_names: {type name: token type id}.
@@ -100,6 +103,7 @@ class EventTransformerConfig(PretrainedConfig):
                  input_mode: str = "tokens", variant: str = "flat", position_embedding_type: str = "absolute",
                  unordered_token_types: list[int] | None = None, pooling: str = "cls",
                  pair_features: str = "none", pair_embedding_size: int = 64, kinematic_combinations: int = 0,
+                 pair_readout: bool = False,
                  inner_num_hidden_layers: int = 1, max_stages: int = 8,
                  token_type_names: dict[str, int] | None = None,
                  feature_groups: dict[str, dict[str, list[int]]] | None = None,
@@ -154,6 +158,7 @@ class EventTransformerConfig(PretrainedConfig):
         self.pair_features = pair_features
         self.pair_embedding_size = int(pair_embedding_size)
         self.kinematic_combinations = int(kinematic_combinations)
+        self.pair_readout = bool(pair_readout)
         self.inner_num_hidden_layers = int(inner_num_hidden_layers)
         self.max_stages = int(max_stages)
         self.token_type_names = {str(k): int(v) for k, v in pick(token_type_names, "token_type_names", {}).items()}
@@ -188,7 +193,8 @@ class EventTransformerConfig(PretrainedConfig):
     @property
     def uses_kinematics(self) -> bool:
         """Whether the model reads ``kinematics`` (flat inputs, pair features or combinations)."""
-        return self.input_mode == "flat" or self.pair_features != "none" or self.kinematic_combinations > 0
+        return (self.input_mode == "flat" or self.pair_features != "none" or self.kinematic_combinations > 0
+                or self.pair_readout)
 
     @property
     def num_context_tokens(self) -> int:

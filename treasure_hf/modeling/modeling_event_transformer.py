@@ -151,6 +151,27 @@ def fourier_features(x: torch.Tensor, octaves: int) -> torch.Tensor:
     return torch.cat([torch.sin(scaled), torch.cos(scaled)], -1)
 
 
+def pair_kinematic_features(ki: torch.Tensor, kj: torch.Tensor, ti: torch.Tensor, tj: torch.Tensor,
+                            columns: dict[str, int], mass_octaves: int) -> torch.Tensor:
+    """(..., 6 + 2 mass_octaves) features of pairs of objects with kinematics ``ki``, ``kj``
+    (..., 6) and token types ``ti``, ``tj``: ln dR (rapidity-azimuth), ln kT, ln z, ln m^2,
+    q_i q_j, 1[same type], Fourier features of ln m."""
+    c = columns
+    ki, kj = ki.float(), kj.float()
+    pi, pj = four_momenta(ki, c), four_momenta(kj, c)
+    pt_i, pt_j = ki[..., c["pt"]], kj[..., c["pt"]]
+    dy = invariants(pi)["rapidity"] - invariants(pj)["rapidity"]
+    dphi = torch.remainder(ki[..., c["phi"]] - kj[..., c["phi"]] + math.pi, 2 * math.pi) - math.pi
+    dr = torch.sqrt(dy ** 2 + dphi ** 2)
+    pt_min = torch.minimum(pt_i, pt_j)
+    log_m2 = torch.log(invariants(pi + pj)["m2"].clamp_min(_LOG_EPS))
+    feats = torch.stack([
+        torch.log(dr.clamp_min(_LOG_EPS)), torch.log((pt_min * dr).clamp_min(_LOG_EPS)),
+        torch.log((pt_min / (pt_i + pt_j).clamp_min(_LOG_EPS)).clamp_min(_LOG_EPS)), log_m2,
+        ki[..., c["charge"]] * kj[..., c["charge"]], (ti == tj).float()], -1)
+    return torch.cat([feats, fourier_features(0.5 * log_m2, mass_octaves)], -1)
+
+
 class PairFeatureBias(nn.Module):
     """ParT's interaction matrix (Qu, Li, Qian 2022): for every ordered pair of objects (i, j),
     ln dR_ij (rapidity-azimuth), ln kT = ln(min(pT) dR), ln z = ln(min(pT) / (pT_i + pT_j)),
@@ -175,21 +196,8 @@ class PairFeatureBias(nn.Module):
 
     def features(self, ki: torch.Tensor, kj: torch.Tensor, ti: torch.Tensor, tj: torch.Tensor) -> torch.Tensor:
         """Pair features (..., NUM_FEATURES) of objects with kinematics ``ki``, ``kj`` (..., 6)
-        and token types ``ti``, ``tj`` (...)."""
-        c = self.columns
-        ki, kj = ki.float(), kj.float()
-        pi, pj = four_momenta(ki, c), four_momenta(kj, c)
-        pt_i, pt_j = ki[..., c["pt"]], kj[..., c["pt"]]
-        dy = invariants(pi)["rapidity"] - invariants(pj)["rapidity"]
-        dphi = torch.remainder(ki[..., c["phi"]] - kj[..., c["phi"]] + math.pi, 2 * math.pi) - math.pi
-        dr = torch.sqrt(dy ** 2 + dphi ** 2)
-        pt_min = torch.minimum(pt_i, pt_j)
-        log_m2 = torch.log(invariants(pi + pj)["m2"].clamp_min(_LOG_EPS))
-        feats = torch.stack([
-            torch.log(dr.clamp_min(_LOG_EPS)), torch.log((pt_min * dr).clamp_min(_LOG_EPS)),
-            torch.log((pt_min / (pt_i + pt_j).clamp_min(_LOG_EPS)).clamp_min(_LOG_EPS)), log_m2,
-            ki[..., c["charge"]] * kj[..., c["charge"]], (ti == tj).float()], -1)
-        return torch.cat([feats, fourier_features(0.5 * log_m2, self.MASS_OCTAVES)], -1)
+        and token types ``ti``, ``tj`` (...): :func:`pair_kinematic_features`."""
+        return pair_kinematic_features(ki, kj, ti, tj, self.columns, self.MASS_OCTAVES)
 
     def pair_features(self, kinematics: torch.Tensor, token_type_ids: torch.Tensor
                       ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -610,6 +618,41 @@ class FourVectorCombinations(nn.Module):
         return self.projection(feats.flatten(1).to(self.projection[0].weight.dtype))
 
 
+class PairReadout(nn.Module):
+    """Attention pooling over the pairs of objects: for each unordered pair (i, j) an MLP of its
+    :func:`pair_kinematic_features` and h_i + h_j (the objects' final states) gives e_ij (H) and
+    a score; the softmax-weighted sum of e_ij over the event's pairs, (B, H), enters the pooled
+    vector. It hands the classifier the pair masses (Z candidates) as the combinations hand it
+    the sums of many objects."""
+
+    MASS_OCTAVES = 6
+
+    def __init__(self, config: EventTransformerConfig):
+        super().__init__()
+        h = config.hidden_size
+        self.columns = kinematic_columns(config)
+        n = 6 + 2 * self.MASS_OCTAVES
+        self.embed = nn.Sequential(nn.Linear(n + h, h), ACT2FN[config.hidden_act], nn.Linear(h, h))
+        self.score = nn.Linear(h, 1)
+
+    def forward(self, hidden_states: torch.Tensor, kinematics: torch.Tensor, token_type_ids: torch.Tensor,
+                counted: torch.Tensor) -> torch.Tensor:
+        """``counted`` (B, L): one token per real object. Events with fewer than two objects give 0."""
+        b = hidden_states.shape[0]
+        m = max(int(counted.sum(1).max()), 2)
+        order = torch.argsort((~counted).to(torch.int8), dim=1, stable=True)[:, :m]  # objects first
+        valid = counted.gather(1, order)
+        rows = torch.arange(b, device=order.device)[:, None]
+        h, k, t = hidden_states[rows, order], kinematics[rows, order], token_type_ids[rows, order]
+        ii, jj = torch.triu_indices(m, m, 1, device=order.device)
+        feats = pair_kinematic_features(k[:, ii], k[:, jj], t[:, ii], t[:, jj], self.columns, self.MASS_OCTAVES)
+        e = self.embed(torch.cat([feats.to(h.dtype), h[:, ii] + h[:, jj]], -1))  # (B, P, H)
+        ok = valid[:, ii] & valid[:, jj]
+        score = self.score(e)[..., 0].float().masked_fill(~ok, float("-inf"))
+        w = torch.softmax(score, -1).nan_to_num(0.0) * ok
+        return (w.to(e.dtype)[..., None] * e).sum(1)
+
+
 class EventTransformerPooler(nn.Module):
     """[CLS] state (or the mean over real tokens), plus the four-vector combinations when
     ``config.kinematic_combinations`` > 0 -> dense -> tanh: (B, H)."""
@@ -619,6 +662,7 @@ class EventTransformerPooler(nn.Module):
         self.pooling = config.pooling
         self.dense = nn.Linear(config.hidden_size, config.hidden_size)
         self.combinations = FourVectorCombinations(config) if config.kinematic_combinations > 0 else None
+        self.pairs = PairReadout(config) if config.pair_readout else None
 
     def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor,
                 kinematics: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None,
@@ -634,6 +678,8 @@ class EventTransformerPooler(nn.Module):
         x = self.dense(x)
         if self.combinations is not None:
             x = x + self.combinations(hidden_states, kinematics, token_type_ids, counted).to(x.dtype)
+        if self.pairs is not None:
+            x = x + self.pairs(hidden_states, kinematics, token_type_ids, counted).to(x.dtype)
         return torch.tanh(x)
 
 
@@ -664,7 +710,8 @@ class EventTransformerModel(EventTransformerPreTrainedModel):
             raise ValueError(f"input_mode={c.input_mode!r} needs `token_type_ids`")
         if c.uses_kinematics:
             why = ("pair_features" if c.pair_features != "none" else
-                   "kinematic_combinations" if c.kinematic_combinations > 0 else "input_mode='flat'")
+                   "kinematic_combinations" if c.kinematic_combinations > 0 else
+                   "pair_readout" if c.pair_readout else "input_mode='flat'")
             if kinematics is None:
                 raise ValueError(f"{why} needs `kinematics` (B, L, {len(c.kinematics_names)}): "
                                  "the tokenizer's return_features=True, or decode_kinematics(input_ids)")
@@ -718,8 +765,8 @@ class EventTransformerModel(EventTransformerPreTrainedModel):
         pooled = None
         if self.pooler is not None:
             counted = None
-            if self.config.kinematic_combinations > 0:  # one token per real object
-                pt = kinematics[..., self.pooler.combinations.columns["pt"]]
+            if self.config.kinematic_combinations > 0 or self.config.pair_readout:  # one token per real object
+                pt = kinematics[..., kinematic_columns(self.config)["pt"]]
                 counted = attention_mask.bool() & layout.is_start & layout.in_object & (pt > 0)
             pooled = self.pooler(x, real, kinematics, token_type_ids, counted)
         out = BaseModelOutputWithPooling(last_hidden_state=x, pooler_output=pooled,
