@@ -84,6 +84,29 @@ def test_padding_collator_builds_the_tokenizer_batch(tiny):
     for k in ("input_ids", "token_type_ids", "attention_mask", "object_index"):
         assert torch.equal(batch[k], enc[k].long()), k
     assert batch["labels"].tolist() == [0] * 8 and batch["weight"].dtype == torch.float32
+    # for models with pair features: the kinematics the tokens encode, on the row and Arrow paths
+    decoded = EventPaddingCollator(token_id_ranges(tok), kinematics_decoder=tok.decode_kinematics)
+    kin = decoded(list(rows))["kinematics"]
+    assert kin.dtype == torch.float32 and torch.equal(kin, torch.from_numpy(tok.decode_kinematics(enc["input_ids"])))
+    assert torch.equal(decoded(rows.with_format("arrow")[:])["kinematics"], kin)
+    assert torch.all(kin[batch["object_index"] < 0] == 0) and (kin[batch["object_index"] >= 0][:, 0] > 0).any()
+
+
+def test_masked_collator_decodes_kinematics_after_masking(tiny):
+    import datasets
+
+    from treasure_hf.hf.collators import MaskedEventCollator, token_id_ranges
+    from treasure_hf.tokenization import EventTokenizer
+
+    root, _, data = tiny
+    tok = EventTokenizer.from_pretrained(root / "tok")
+    rows = list(datasets.load_dataset(str(data), split="train"))[:32]
+    collate = MaskedEventCollator(token_id_ranges(tok), mask_rate=0.3, seed=2, keep=(),
+                                  kinematics_decoder=tok.decode_kinematics)
+    b = collate(rows)
+    masked = b["input_ids"] == tok.mask_token_id
+    assert masked.any() and torch.all(b["kinematics"][masked] == 0)  # a masked object shows nothing
+    assert torch.equal(b["kinematics"], torch.from_numpy(tok.decode_kinematics(b["input_ids"])))
 
 
 def test_masking_selects_whole_objects_in_bert_proportions(tiny):
@@ -241,6 +264,23 @@ def test_generate_tokenize_pretrain_resume_finetune_push_and_load_back(tiny, tmp
     with torch.no_grad():
         logits = local(**EventPaddingCollator(local.config.token_id_ranges, keep=())(rows)).logits
     assert torch.equal(torch.tensor(got["logits"]), logits)
+
+
+def test_pretrain_and_finetune_a_model_with_pair_features_and_combinations(tiny, tmp_path):
+    from treasure_hf.cli import main
+
+    _, _, data = tiny
+    small = ["--hidden-size", "16", "--layers", "1", "--heads", "2", "--batch-size", "16", "--report-to", "none",
+             "--pair-features", "kinematic", "--combinations", "2", "--logging-steps", "2"]
+    assert main(["-q", "pretrain", "--data", str(data), "--out", str(tmp_path / "mem"), "--max-steps", "4",
+                 "--save-steps", "4", *small]) == 0
+    config = json.loads((tmp_path / "mem" / "config.json").read_text())
+    assert config["pair_features"] == "kinematic" and config["kinematic_combinations"] == 2
+    assert main(["-q", "finetune", "--data", str(data), "--model", str(tmp_path / "mem"), "--out", str(tmp_path / "clf"),
+                 "--max-steps", "12", "--eval-steps", "6", "--lr", "3e-3", *small]) == 0
+    summary = json.loads((tmp_path / "clf" / "training_summary.json").read_text())
+    assert 0.0 <= summary["metrics"]["test"]["test_roc_auc"] <= 1.0
+    assert json.loads((tmp_path / "clf" / "config.json").read_text())["pair_features"] == "kinematic"
 
 
 def test_optimizer_and_generators_round_trip_through_safetensors_and_json(tmp_path):

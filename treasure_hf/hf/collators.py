@@ -11,7 +11,7 @@ stored in ``EventTransformerConfig.token_id_ranges``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -66,13 +66,24 @@ class EventPaddingCollator:
     """Rows ``{"input_ids": [...], "token_type_ids": [...], "labels": int, "weight": float, ...}``
     -> ``input_ids``, ``token_type_ids``, ``attention_mask``, ``object_index`` (B, L) long padded to
     the longest row (``max_length`` cuts longer rows), plus ``labels`` (B,) and ``weight`` (B,)
-    when the rows have them (``label_dtype`` float for one-logit binary classification)."""
+    when the rows have them (``label_dtype`` float for one-logit binary classification).
+
+    ``kinematics_decoder`` (e.g. ``tokenizer.decode_kinematics``: (B, L) ids -> (B, L, 6)) adds
+    ``kinematics`` decoded from the padded ids, for models with pair features or four-vector
+    combinations (:attr:`EventTransformerConfig.uses_kinematics`)."""
 
     token_id_ranges: Mapping[str, Sequence[int]] = field(default_factory=dict)
     max_length: int | None = None
     pad_to_multiple_of: int | None = None
     label_dtype: torch.dtype = torch.long
     keep: Sequence[str] = PASS_THROUGH
+    kinematics_decoder: Callable[[Any], np.ndarray] | None = None
+
+    def _add_kinematics(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        if self.kinematics_decoder is not None:
+            ids = batch["input_ids"]
+            batch["kinematics"] = torch.as_tensor(self.kinematics_decoder(ids.cpu()), dtype=torch.float32).to(ids.device)
+        return batch
 
     def _object_index(self, ids: np.ndarray) -> torch.Tensor:
         if getattr(self, "_tables", None) is None:
@@ -106,7 +117,7 @@ class EventPaddingCollator:
                 v = np.asarray([r[k] for r in rows])
                 batch[k] = torch.from_numpy(v).to(self.label_dtype if k == "labels" else
                                                   (torch.float32 if k == "weight" else torch.long))
-        return batch
+        return self._add_kinematics(batch)
 
     def _pad_arrow(self, table: Any) -> dict[str, torch.Tensor]:
         """The Arrow path: one vectorised scatter per column, no Python object per event; the
@@ -150,8 +161,8 @@ class EventPaddingCollator:
                 v = np.array(table.column(k).to_numpy())  # a writable copy
                 batch[k] = torch.from_numpy(v).to(self.label_dtype if k == "labels" else
                                                   (torch.float32 if k == "weight" else torch.long))
-        return {k: batch[k] for k in ("input_ids", "token_type_ids", "attention_mask", "object_index", *self.keep)
-                if k in batch}
+        return self._add_kinematics({k: batch[k] for k in ("input_ids", "token_type_ids", "attention_mask",
+                                                           "object_index", *self.keep) if k in batch})
 
     def __call__(self, rows: Sequence[Mapping[str, Any]] | Any) -> dict[str, torch.Tensor]:
         return self.pad(rows)
@@ -162,7 +173,9 @@ class MaskedEventCollator(EventPaddingCollator):
     """Padding, then masking of whole objects: ``labels`` (B, L) hold the original ids of the
     selected objects' tokens and -100 elsewhere. A selected object is replaced by [MASK] with
     probability ``mask_fraction``, by random ids of its own type and stage with ``random_fraction``,
-    and kept otherwise. ``seed`` makes the masks reproducible (one generator per collator)."""
+    and kept otherwise. ``seed`` makes the masks reproducible (one generator per collator). With
+    a ``kinematics_decoder`` the kinematics are decoded from the masked ids: nothing for a
+    [MASK]ed object, its random codes' values for a replaced one."""
 
     mask_rate: float = 0.15
     mask_token_id: int = 3
@@ -197,4 +210,4 @@ class MaskedEventCollator(EventPaddingCollator):
                               token_id_ranges=self.token_id_ranges, generator=generator or self.generator)
         batch["input_ids"] = masked["input_ids"]
         batch["labels"] = masked["labels"]
-        return batch
+        return self._add_kinematics(batch)

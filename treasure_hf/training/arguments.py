@@ -13,6 +13,10 @@ def _model_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--heads", type=int, default=4, help="attention heads")
     g.add_argument("--intermediate-size", type=int, help="MLP width (default 4 x hidden size)")
     g.add_argument("--dropout", type=float, default=0.1)
+    g.add_argument("--pair-features", choices=("none", "kinematic"), default="none",
+                   help="ParT-style attention bias from each pair of objects' kinematics, decoded from the tokens")
+    g.add_argument("--combinations", type=int, default=0, metavar="K",
+                   help="learned four-vector combinations (plus type sums) in the pooler (0: none)")
 
 
 def _common(p: argparse.ArgumentParser) -> None:

@@ -54,7 +54,19 @@ def new_config(tokenizer: Any, args: Any, **kwargs: Any):
         **config_kwargs_from_tokenizer(tokenizer), hidden_size=args.hidden_size, num_hidden_layers=args.layers,
         num_attention_heads=args.heads, intermediate_size=args.intermediate_size or 4 * args.hidden_size,
         hidden_dropout_prob=args.dropout, attention_probs_dropout_prob=args.dropout,
-        max_position_embeddings=length, **kwargs)
+        max_position_embeddings=length, pair_features=getattr(args, "pair_features", "none"),
+        kinematic_combinations=getattr(args, "combinations", 0), **kwargs)
+
+
+def kinematics_decoder(tokenizer: Any, config: Any):
+    """``tokenizer.decode_kinematics`` where the model reads kinematics (token inputs with pair
+    features or combinations), else None."""
+    if not config.uses_kinematics:
+        return None
+    if config.input_mode != "tokens":
+        raise ValueError("a tokenized data set holds token ids only: models with input_mode "
+                         f"{config.input_mode!r} need the original features (train them from events)")
+    return tokenizer.decode_kinematics
 
 
 def dataset_description(data: str, ds: Any) -> dict[str, Any]:

@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .common import available_trackers, dataset_description, load_tokenized, load_tokenizer, new_config, write_json
+from .common import (available_trackers, dataset_description, kinematics_decoder, load_tokenized, load_tokenizer,
+                     new_config, write_json)
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +110,8 @@ def finetune(args: argparse.Namespace) -> Path:
         model = EventTransformerForSequenceClassification(
             new_config(tokenizer, args, num_labels=len(names), id2label=id2label, label2id=label2id))
     columns = ["input_ids", "token_type_ids", "labels"]
-    collator = EventPaddingCollator(model.config.token_id_ranges, max_length=args.max_length, keep=("labels",))
+    collator = EventPaddingCollator(model.config.token_id_ranges, max_length=args.max_length, keep=("labels",),
+                                    kinematics_decoder=kinematics_decoder(tokenizer, model.config))
     greater = args.metric != "loss"
     targs = TrainingArguments(
         output_dir=str(out), max_steps=args.max_steps, per_device_train_batch_size=args.batch_size,

@@ -21,7 +21,8 @@ import torch
 from tqdm.auto import tqdm
 
 from .checkpoint import CHECKPOINTS, checkpoints, load_checkpoint, save_checkpoint
-from .common import available_trackers, dataset_description, load_tokenized, load_tokenizer, new_config, write_json
+from .common import (available_trackers, dataset_description, kinematics_decoder, load_tokenized, load_tokenizer,
+                     new_config, write_json)
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +55,8 @@ def pretrain(args: argparse.Namespace) -> Path:
     else:
         model = EventTransformerForMaskedEventModeling(new_config(tokenizer, args))
     masker = MaskedEventCollator.from_config(model.config, mask_rate=args.mask_rate, mask_fraction=args.mask_fraction,
-                                             random_fraction=args.random_fraction)
+                                             random_fraction=args.random_fraction,
+                                             kinematics_decoder=kinematics_decoder(tokenizer, model.config))
     padder = EventPaddingCollator(model.config.token_id_ranges, max_length=args.max_length, keep=())
     # one Arrow table per batch into the collator's vectorised path (see benchmarks/dataloader.py)
     batches = ArrowBatches(train, ("input_ids", "token_type_ids"))
