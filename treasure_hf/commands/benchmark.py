@@ -54,8 +54,9 @@ def _hzz4l(args: argparse.Namespace) -> int:
                                      ("pair_readout", True if args.pair_readout else None)) if v is not None}
     if model_over:
         over["model"] = replace(over.get("model", bench.model), **model_over)
-    if args.tokenizer_steps is not None:
-        over["tokenizer"] = replace(bench.tokenizer, steps=args.tokenizer_steps)
+    tok_over = {k: v for k, v in (("steps", args.tokenizer_steps), ("stages", args.tokenizer_stages)) if v is not None}
+    if tok_over:
+        over["tokenizer"] = replace(bench.tokenizer, **tok_over)
     bench = replace(bench, **over)
     report = run_benchmark(bench, args.out, progress=args.progress)
     if not args.quiet:
@@ -109,6 +110,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     h.add_argument("--pretrain-on-selected", action="store_true",
                    help="pretrain on the selected training events too (their labels unused), besides the mix")
     h.add_argument("--tokenizer-steps", type=int, help="optimisation steps of each tokenizer type")
+    h.add_argument("--tokenizer-stages", type=int,
+                   help="tokens per object of RVQ, PQ and FSQ (default 8; 4 with --quick)")
     h.add_argument("--pair-features", choices=("none", "kinematic"),
                    help="ParT-style attention bias from each pair of objects' kinematics (default kinematic; token "
                         "rows use the kinematics decoded from their tokens)")
