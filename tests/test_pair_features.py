@@ -14,8 +14,8 @@ from treasure_hf.data import schema
 from treasure_hf.metrics import roc_auc
 from treasure_hf.modeling import (EventTransformerConfig, EventTransformerForMaskedEventModeling,
                                   EventTransformerForSequenceClassification, EventTransformerModel)
-from treasure_hf.modeling.modeling_event_transformer import (FourVectorCombinations, ObjectLayout, PairFeatureBias,
-                                                             object_type_sets)
+from treasure_hf.modeling.modeling_event_transformer import (PAIR_MASS_OCTAVES, FourVectorCombinations, ObjectLayout,
+                                                             PairFeatureBias, object_type_sets)
 
 T = schema.TOKEN_TYPE_IDS
 M_Z = 91.1876
@@ -61,7 +61,7 @@ def test_pair_features_of_a_z_decay_into_two_muons():
     ln_dr, ln_kt, ln_z, ln_m2, qq, same = feats[0, 1, 2, :6]
     log_m = 0.5 * float(ln_m2)  # Fourier features of ln m follow
     assert float(feats[0, 1, 2, 6]) == pytest.approx(math.sin(math.pi * log_m), abs=1e-4)
-    assert float(feats[0, 1, 2, 6 + PairFeatureBias.MASS_OCTAVES]) == pytest.approx(math.cos(math.pi * log_m), abs=1e-4)
+    assert float(feats[0, 1, 2, 6 + PAIR_MASS_OCTAVES]) == pytest.approx(math.cos(math.pi * log_m), abs=1e-4)
     assert math.exp(ln_m2 / 2) == pytest.approx(M_Z, rel=1e-4)  # the Z peak
     assert math.exp(ln_dr) == pytest.approx(math.pi, rel=1e-5)
     assert math.exp(ln_z) == pytest.approx(0.5, rel=1e-5)

@@ -150,7 +150,7 @@ def train_classifier(model: torch.nn.Module, train: Inputs, y_train: np.ndarray,
 
 def pretrain_masked(model: torch.nn.Module, inputs: Inputs, args: ModelArguments, seed: int, *,
                     token_id_ranges: Mapping[str, list[int]] | None = None,
-                    kinematics_fn: Callable[[torch.Tensor], torch.Tensor] | None = None, desc: str = "pretrain",
+                    kinematics_fn: Callable[[torch.Tensor], np.ndarray] | None = None, desc: str = "pretrain",
                     progress: bool = True) -> dict:
     """Masked-object pretraining (:func:`treasure_hf.modeling.mask_objects`: a fraction
     ``mask_rate`` of each event's objects, every stage token of an object at once, 80% [MASK], 10%
@@ -176,7 +176,7 @@ def pretrain_masked(model: torch.nn.Module, inputs: Inputs, args: ModelArguments
                               token_type_ids=batch["token_type_ids"], token_id_ranges=token_id_ranges, generator=gen)
         batch = {**batch, "input_ids": masked["input_ids"], "labels": masked["labels"]}
         if kinematics_fn is not None:
-            batch["kinematics"] = kinematics_fn(masked["input_ids"])
+            batch["kinematics"] = torch.as_tensor(kinematics_fn(masked["input_ids"]), dtype=torch.float32)
         batch = _to(batch, dev)
         losses.append(_optimise(model, opt, sched, model(**batch, only_labelled_logits=True).loss))
     k = max(1, len(losses) // 10)

@@ -264,10 +264,6 @@ def encode(tokenizer: Any, events: EventBatch, constituents: bool = False) -> di
     return enc
 
 
-def token_kinematics_fn(tokenizer: Any) -> Callable[[torch.Tensor], torch.Tensor]:
-    """input_ids -> kinematics decoded from them (for masked pretraining)."""
-    return lambda ids: torch.from_numpy(tokenizer.decode_kinematics(ids))
-
 
 def encode_stream(tokenizer: Any, paths: Sequence[str | os.PathLike], keys: Sequence[str], step: int = 20_000,
                   progress: bool = True) -> dict[str, torch.Tensor]:
@@ -368,7 +364,7 @@ def run_foundation(p: Prepared, tokenizer: Any, method: str, enc: dict[str, torc
     torch.manual_seed(args.seed)
     pretrained = EventTransformerForMaskedEventModeling(cfg)
     pre_log = pretrain_masked(pretrained, pre_inputs, args.model, seed=args.seed,
-                              token_id_ranges=cfg.token_id_ranges, kinematics_fn=token_kinematics_fn(tokenizer),
+                              token_id_ranges=cfg.token_id_ranges, kinematics_fn=tokenizer.decode_kinematics,
                               progress=progress, desc="pretrain (mix)")
     pre_log.update({"events": int(len(pre_inputs["input_ids"])),
                     "with_selected_training_events": args.pretrain_on_selected, "seconds": round(time.perf_counter() - t0, 1)})

@@ -1,11 +1,12 @@
 """Event transformers: encoders of tokenized collider events, as ``PreTrainedModel``.
 
 Reading order: where the objects are (``object_index`` -> :class:`ObjectLayout`, positions), the
-objects' four-momenta and the ParT-style pair features, the encoder layer (pre-LN, ``scaled_dot_product_attention`` with the padding mask, gradient
+objects' four-momenta and the ParT-style pair features, the encoder layer (pre-LN,
+``scaled_dot_product_attention`` with the padding mask and the pair bias, gradient
 checkpointing; also used by the small inner encoders), the input embeddings (token / flat
 continuous / per-type continuous), the hierarchical feature-group object encoder, the
 constituent/hit encoder with its gated residual, the encoder, the pooler (with its optional
-four-vector combinations), and the heads
+four-vector combinations and pair readout), and the heads
 (sequence classification, masked event modeling).
 
 Inputs (all (batch, length) unless stated; see the team's model-input contract):
@@ -111,6 +112,10 @@ def flat_kinematics(kinematics: torch.Tensor, log_columns: list[int]) -> torch.T
 
 _LOG_EPS = 1e-4
 """Floor of the quantities whose logarithm the pair features take (dR, kT [GeV], z, m^2 [GeV^2])."""
+PAIR_MASS_OCTAVES = 6
+"""Fourier octaves of ln m_ij in the pair features."""
+NUM_PAIR_FEATURES = 6 + 2 * PAIR_MASS_OCTAVES
+"""Width of :func:`pair_kinematic_features`."""
 
 
 def kinematic_columns(config: EventTransformerConfig) -> dict[str, int]:
@@ -152,10 +157,10 @@ def fourier_features(x: torch.Tensor, octaves: int) -> torch.Tensor:
 
 
 def pair_kinematic_features(ki: torch.Tensor, kj: torch.Tensor, ti: torch.Tensor, tj: torch.Tensor,
-                            columns: dict[str, int], mass_octaves: int) -> torch.Tensor:
-    """(..., 6 + 2 mass_octaves) features of pairs of objects with kinematics ``ki``, ``kj``
+                            columns: dict[str, int]) -> torch.Tensor:
+    """(..., NUM_PAIR_FEATURES) features of pairs of objects with kinematics ``ki``, ``kj``
     (..., 6) and token types ``ti``, ``tj``: ln dR (rapidity-azimuth), ln kT, ln z, ln m^2,
-    q_i q_j, 1[same type], Fourier features of ln m."""
+    q_i q_j, 1[same type], Fourier features of ln m (PAIR_MASS_OCTAVES)."""
     c = columns
     ki, kj = ki.float(), kj.float()
     pi, pj = four_momenta(ki, c), four_momenta(kj, c)
@@ -169,7 +174,7 @@ def pair_kinematic_features(ki: torch.Tensor, kj: torch.Tensor, ti: torch.Tensor
         torch.log(dr.clamp_min(_LOG_EPS)), torch.log((pt_min * dr).clamp_min(_LOG_EPS)),
         torch.log((pt_min / (pt_i + pt_j).clamp_min(_LOG_EPS)).clamp_min(_LOG_EPS)), log_m2,
         ki[..., c["charge"]] * kj[..., c["charge"]], (ti == tj).float()], -1)
-    return torch.cat([feats, fourier_features(0.5 * log_m2, mass_octaves)], -1)
+    return torch.cat([feats, fourier_features(0.5 * log_m2, PAIR_MASS_OCTAVES)], -1)
 
 
 class PairFeatureBias(nn.Module):
@@ -182,14 +187,13 @@ class PairFeatureBias(nn.Module):
     A token's object is that of its ``object_index``; pairs within one object, and pairs with
     a token whose pT is 0 (specials, padding, masked objects) get bias 0."""
 
-    MASS_OCTAVES = 6
-    NUM_FEATURES = 6 + 2 * MASS_OCTAVES
+    NUM_FEATURES = NUM_PAIR_FEATURES
 
     def __init__(self, config: EventTransformerConfig):
         super().__init__()
         d = config.pair_embedding_size
         self.columns = kinematic_columns(config)
-        self.input_scale = nn.Parameter(torch.ones(self.NUM_FEATURES))  # learned affine of the six inputs
+        self.input_scale = nn.Parameter(torch.ones(self.NUM_FEATURES))  # learned affine of the inputs
         self.input_shift = nn.Parameter(torch.zeros(self.NUM_FEATURES))
         self.mlp = nn.Sequential(nn.Linear(self.NUM_FEATURES, d), ACT2FN[config.hidden_act], nn.Linear(d, d),
                                  ACT2FN[config.hidden_act], nn.Linear(d, config.num_attention_heads))
@@ -197,7 +201,7 @@ class PairFeatureBias(nn.Module):
     def features(self, ki: torch.Tensor, kj: torch.Tensor, ti: torch.Tensor, tj: torch.Tensor) -> torch.Tensor:
         """Pair features (..., NUM_FEATURES) of objects with kinematics ``ki``, ``kj`` (..., 6)
         and token types ``ti``, ``tj`` (...): :func:`pair_kinematic_features`."""
-        return pair_kinematic_features(ki, kj, ti, tj, self.columns, self.MASS_OCTAVES)
+        return pair_kinematic_features(ki, kj, ti, tj, self.columns)
 
     def pair_features(self, kinematics: torch.Tensor, token_type_ids: torch.Tensor
                       ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -489,9 +493,8 @@ class EventEmbeddings(nn.Module):
         """(B, L, H) input vectors of the event encoder."""
         c = self.config
         if masked_positions is not None:  # hide what a masked object carries besides its ids
-            keep = ~masked_positions
+            keep = ~masked_positions  # (its kinematics: hidden by the model before this call)
             features = None if features is None else features * keep[..., None].to(features.dtype)
-            kinematics = None if kinematics is None else kinematics * keep[..., None].to(kinematics.dtype)
             if constituents_mask is not None:
                 constituents_mask = constituents_mask.bool() & keep[..., None]
             if hits_mask is not None:
@@ -625,14 +628,11 @@ class PairReadout(nn.Module):
     vector. It hands the classifier the pair masses (Z candidates) as the combinations hand it
     the sums of many objects."""
 
-    MASS_OCTAVES = 6
-
     def __init__(self, config: EventTransformerConfig):
         super().__init__()
         h = config.hidden_size
         self.columns = kinematic_columns(config)
-        n = 6 + 2 * self.MASS_OCTAVES
-        self.embed = nn.Sequential(nn.Linear(n + h, h), ACT2FN[config.hidden_act], nn.Linear(h, h))
+        self.embed = nn.Sequential(nn.Linear(NUM_PAIR_FEATURES + h, h), ACT2FN[config.hidden_act], nn.Linear(h, h))
         self.score = nn.Linear(h, 1)
 
     def forward(self, hidden_states: torch.Tensor, kinematics: torch.Tensor, token_type_ids: torch.Tensor,
@@ -645,7 +645,7 @@ class PairReadout(nn.Module):
         rows = torch.arange(b, device=order.device)[:, None]
         h, k, t = hidden_states[rows, order], kinematics[rows, order], token_type_ids[rows, order]
         ii, jj = torch.triu_indices(m, m, 1, device=order.device)
-        feats = pair_kinematic_features(k[:, ii], k[:, jj], t[:, ii], t[:, jj], self.columns, self.MASS_OCTAVES)
+        feats = pair_kinematic_features(k[:, ii], k[:, jj], t[:, ii], t[:, jj], self.columns)
         e = self.embed(torch.cat([feats.to(h.dtype), h[:, ii] + h[:, jj]], -1))  # (B, P, H)
         ok = valid[:, ii] & valid[:, jj]
         score = self.score(e)[..., 0].float().masked_fill(~ok, float("-inf"))
@@ -654,8 +654,9 @@ class PairReadout(nn.Module):
 
 
 class EventTransformerPooler(nn.Module):
-    """[CLS] state (or the mean over real tokens), plus the four-vector combinations when
-    ``config.kinematic_combinations`` > 0 -> dense -> tanh: (B, H)."""
+    """[CLS] state (or the mean over real tokens) -> dense, plus the four-vector combinations
+    (``config.kinematic_combinations`` > 0) and the pair readout (``config.pair_readout``) -> tanh:
+    (B, H)."""
 
     def __init__(self, config: EventTransformerConfig):
         super().__init__()
@@ -669,7 +670,7 @@ class EventTransformerPooler(nn.Module):
                 counted: torch.Tensor | None = None) -> torch.Tensor:
         """``attention_mask`` (B, L): the tokens the mean runs over (one a hierarchical object);
         ``kinematics`` (B, L, 6), ``token_type_ids`` and ``counted`` (B, L) bool (one token per
-        real object) for the combinations."""
+        real object) for the combinations and the pair readout."""
         if self.pooling == "cls":
             x = hidden_states[:, 0]
         else:
