@@ -396,6 +396,32 @@ def test_mask_objects_masks_whole_objects_80_10_10():
         assert ((out["input_ids"][first] >= lo) & (out["input_ids"][first] < hi)).all()
 
 
+@pytest.mark.parametrize("name", ["hierarchical", "constituent", "pairs"])
+def test_a_randomly_replaced_object_shows_nothing_of_the_original(name):
+    """BERT's random replacement changes an object's ids; its features, constituents and
+    kinematics must go too, or the model reads the answer from them."""
+    batch = make_events(16, seed=21)
+    ranges = {f"{T[t]}:{s}": list(id_range(t, s)) for t in SEQ_TYPES for s in range(2)}
+    out = mask_objects(batch["input_ids"], batch["object_index"], 0.4, mask_fraction=0.0, random_fraction=1.0,
+                       token_type_ids=batch["token_type_ids"], token_id_ranges=ranges,
+                       generator=torch.Generator().manual_seed(3))
+    hidden = out["hidden_positions"]
+    assert not out["masked_positions"].any() and torch.equal(hidden, out["labels"] != -100)
+    torch.manual_seed(0)
+    model = EventTransformerForMaskedEventModeling(tiny_config(name, token_id_ranges=ranges)).eval()
+    inputs = {**batch, "input_ids": out["input_ids"], "masked_positions": hidden}
+    other = dict(inputs)  # the hidden objects' original content replaced by anything else
+    for key in ("features", "kinematics", "constituents"):
+        noise = torch.randn_like(batch[key]).abs() * 50
+        where = hidden.reshape(*hidden.shape, *([1] * (batch[key].dim() - 2)))
+        other[key] = torch.where(where, noise, batch[key])
+    with torch.no_grad():
+        a, b = model(**inputs).logits, model(**other).logits
+        leak = model(**{**other, "masked_positions": out["masked_positions"]}).logits
+    assert torch.allclose(a, b, atol=1e-5)
+    assert not torch.allclose(a, leak, atol=1e-3)  # without them, the original shows through
+
+
 @pytest.mark.parametrize("name", ["tokens", "hierarchical", "constituent"])
 def test_masked_event_modeling_learns_the_masked_codes(name, tmp_path):
     torch.manual_seed(0)

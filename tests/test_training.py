@@ -106,6 +106,10 @@ def test_masked_collator_decodes_kinematics_after_masking(tiny):
     b = collate(rows)
     masked = b["input_ids"] == tok.mask_token_id
     assert masked.any() and torch.all(b["kinematics"][masked] == 0)  # a masked object shows nothing
+    hidden, selected = b["masked_positions"], b["labels"] != -100
+    assert hidden[masked].all() and not hidden[~selected].any()  # [MASK]ed and replaced objects only
+    replaced = selected & ~masked & (b["input_ids"] != b["labels"])
+    assert replaced.any() and hidden[replaced].all()  # a random id never shows the original's kinematics
     assert torch.equal(b["kinematics"], torch.from_numpy(tok.decode_kinematics(b["input_ids"])))
 
 

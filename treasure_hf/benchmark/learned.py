@@ -157,8 +157,8 @@ def pretrain_masked(model: torch.nn.Module, inputs: Inputs, args: ModelArguments
     random ids of the token's own type and stage, 10% kept) for ``pretrain_steps`` minibatches.
     ``inputs`` need ``input_ids``, ``token_type_ids``, ``attention_mask``, ``object_index``.
     ``kinematics_fn`` (masked ``input_ids`` -> (B, L, 6) ``kinematics``, e.g. the tokenizer's
-    ``decode_kinematics``) gives the model the kinematics of what it sees: none for [MASK]ed
-    objects, those of the random codes for randomly replaced ones."""
+    ``decode_kinematics``) gives the model the kinematics of what it sees; the model hides those
+    of [MASK]ed and randomly replaced objects alike (``masked_positions``)."""
     from ..modeling import mask_objects
 
     gen = torch.Generator().manual_seed(seed)
@@ -174,7 +174,8 @@ def pretrain_masked(model: torch.nn.Module, inputs: Inputs, args: ModelArguments
         batch = {k: v[idx] for k, v in inputs.items()}  # masked on the CPU (seeded), then moved
         masked = mask_objects(batch["input_ids"], batch["object_index"], args.mask_rate,
                               token_type_ids=batch["token_type_ids"], token_id_ranges=token_id_ranges, generator=gen)
-        batch = {**batch, "input_ids": masked["input_ids"], "labels": masked["labels"]}
+        batch = {**batch, "input_ids": masked["input_ids"], "labels": masked["labels"],
+                 "masked_positions": masked["hidden_positions"]}
         if kinematics_fn is not None:
             batch["kinematics"] = torch.as_tensor(kinematics_fn(masked["input_ids"]), dtype=torch.float32)
         batch = _to(batch, dev)

@@ -174,8 +174,9 @@ class MaskedEventCollator(EventPaddingCollator):
     selected objects' tokens and -100 elsewhere. A selected object is replaced by [MASK] with
     probability ``mask_fraction``, by random ids of its own type and stage with ``random_fraction``,
     and kept otherwise. ``seed`` makes the masks reproducible (one generator per collator). With
-    a ``kinematics_decoder`` the kinematics are decoded from the masked ids: nothing for a
-    [MASK]ed object, its random codes' values for a replaced one."""
+    a ``kinematics_decoder`` the kinematics are decoded from the masked ids. ``masked_positions``
+    (B, L) marks the tokens of every [MASK]ed or replaced object: the model hides their features,
+    kinematics, constituents and hits, which would otherwise show the original."""
 
     mask_rate: float = 0.15
     mask_token_id: int = 3
@@ -210,4 +211,5 @@ class MaskedEventCollator(EventPaddingCollator):
                               token_id_ranges=self.token_id_ranges, generator=generator or self.generator)
         batch["input_ids"] = masked["input_ids"]
         batch["labels"] = masked["labels"]
+        batch["masked_positions"] = masked["hidden_positions"]
         return self._add_kinematics(batch)

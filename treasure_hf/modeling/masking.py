@@ -39,9 +39,12 @@ def mask_objects(input_ids: torch.Tensor, object_index: torch.Tensor, mask_rate:
 
     Returns:
         ``{"input_ids": (B, L) masked ids, "labels": (B, L) original ids of the selected objects'
-        tokens and -100 elsewhere, "masked_positions": (B, L) bool, the tokens replaced by [MASK]}``.
-        For continuous inputs, call with ``mask_fraction=1, random_fraction=0`` and pass
-        ``masked_positions`` to the model.
+        tokens and -100 elsewhere, "masked_positions": (B, L) bool, the tokens replaced by [MASK],
+        "hidden_positions": (B, L) bool, the tokens replaced by [MASK] or by random ids}``.
+        Pass ``hidden_positions`` to the model as ``masked_positions``: it hides the features,
+        kinematics, constituents and hits of every object whose ids no longer are its own (a
+        randomly replaced jet would otherwise show its original constituents). For continuous
+        inputs, call with ``mask_fraction=1, random_fraction=0`` (the two are then equal).
     """
     if input_ids.shape != object_index.shape:
         raise ValueError(f"input_ids {tuple(input_ids.shape)} and object_index {tuple(object_index.shape)} differ")
@@ -55,7 +58,7 @@ def mask_objects(input_ids: torch.Tensor, object_index: torch.Tensor, mask_rate:
     n_objects = int(object_index.max()) + 1 if in_object.any() else 0
     if n_objects == 0:
         return {"input_ids": input_ids.clone(), "labels": torch.full_like(input_ids, IGNORE_INDEX),
-                "masked_positions": torch.zeros_like(in_object)}
+                "masked_positions": torch.zeros_like(in_object), "hidden_positions": torch.zeros_like(in_object)}
     real = torch.zeros(b, n_objects, dtype=torch.bool, device=device)
     real[torch.nonzero(in_object, as_tuple=True)[0], object_index[in_object]] = True
     selected = (torch.rand(b, n_objects, generator=generator, device=device) < mask_rate) & real
@@ -78,7 +81,8 @@ def mask_objects(input_ids: torch.Tensor, object_index: torch.Tensor, mask_rate:
         out[token_random] = _random_ids(input_ids, object_index, token_random, random_token_range, token_type_ids,
                                         token_id_ranges, generator)
     labels = torch.where(token_selected, input_ids, torch.full_like(input_ids, IGNORE_INDEX))
-    return {"input_ids": out, "labels": labels, "masked_positions": token_masked}
+    return {"input_ids": out, "labels": labels, "masked_positions": token_masked,
+            "hidden_positions": token_masked | token_random}
 
 
 def _random_ids(input_ids: torch.Tensor, object_index: torch.Tensor, where: torch.Tensor,

@@ -832,8 +832,10 @@ class EventTransformerForMaskedEventModeling(EventTransformerPreTrainedModel):
     Token mode: ``logits`` (B, L, vocab_size) over the token ids, loss = cross-entropy on the
     positions where ``labels`` (B, L) is not -100 (every stage token of a masked object has its own
     label, so RVQ/PQ stages are each predicted); with ``config.token_id_ranges``, a position's
-    scores outside its own type and stage's id range are set to the dtype's minimum. Positions
-    where ``input_ids`` is [MASK] also have their features, constituents and hits hidden.
+    scores outside its own type and stage's id range are set to the dtype's minimum. The objects
+    in ``masked_positions`` (default: where ``input_ids`` is [MASK]; the collators and
+    ``mask_objects`` give the randomly replaced ones too) also have their features, kinematics,
+    constituents and hits hidden.
 
     Continuous modes: ``masked_positions`` (B, L) bool say which tokens are hidden (inputs
     zeroed, a learned mask vector added); ``logits`` (B, L, T) regress their inputs, T =
