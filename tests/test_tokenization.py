@@ -219,6 +219,34 @@ def test_bad_input_is_refused_with_the_key_named(trained, events_file):
     assert tokenizer(batch)["input_ids"].shape[0] == 20  # the trained one left taus out on purpose
 
 
+def test_identity_rvq_is_residual_kmeans_whose_error_falls_with_every_stage(events_file, tmp_path):
+    """No network: the codebooks quantize the standardised features themselves, so every residual
+    stage shrinks the error (an MLP autoencoder's levels off at its decoder's precision)."""
+    from accelerate import Accelerator
+
+    data = collect_objects([events_file], ["muons"], per_event=False, max_objects={"muons": 4}, cap=20_000,
+                           progress=False)["muons"]
+    args = TokenizerTrainingArguments(method="rvq", codebook_size=64, num_stages=6, encoder_type="identity",
+                                      pt_loss_weight=3.0, steps=60, batch_size=1024, checkpoint_every=0)
+    train, evaluation = data.split(0.2, 0)
+    model, history = train_quantizer("muons", train, evaluation, args, Accelerator(cpu=True), progress=False)
+    assert not list(model.parameters())  # the codebooks alone, updated by EMA
+    assert model.config.latent_dim == model.scaler.n_columns and history
+    x, m = evaluation.features, evaluation.mask
+    codes = model.tokenize(x, m)
+    errors = []
+    with torch.no_grad():
+        for k in range(1, args.num_stages + 1):
+            latent = sum(book[codes[..., s]] for s, book in enumerate(model.codebooks()[:k]))
+            errors.append(float(((model.decoder(latent) - x)[m] ** 2).mean()))
+        assert float(((model.decode_codes(codes) - x)[m] ** 2).mean()) == pytest.approx(errors[-1])
+    assert all(later < 0.7 * earlier for earlier, later in zip(errors, errors[1:])), errors
+    assert errors[-1] < 0.01 * errors[0], errors
+    model.save_pretrained(tmp_path / "identity")
+    again = ObjectQuantizer.from_pretrained(tmp_path / "identity")
+    assert again.config.encoder_type == "identity" and torch.equal(again.tokenize(x, m), codes)
+
+
 def test_tokenizer_training_resumes_to_the_same_weights(events_file, tmp_path):
     args = TokenizerTrainingArguments(method="rvq", codebook_size=32, num_stages=2, latent_dim=4, hidden_size=32,
                                       types=("muons",), steps=40, batch_size=256, checkpoint_every=20, log_every=10)

@@ -54,9 +54,13 @@ def _hzz4l(args: argparse.Namespace) -> int:
                                      ("pair_readout", True if args.pair_readout else None)) if v is not None}
     if model_over:
         over["model"] = replace(over.get("model", bench.model), **model_over)
-    tok_over = {k: v for k, v in (("steps", args.tokenizer_steps), ("stages", args.tokenizer_stages)) if v is not None}
-    if tok_over:
-        over["tokenizer"] = replace(bench.tokenizer, **tok_over)
+    tok_over = {k: v for k, v in (("steps", args.tokenizer_steps), ("stages", args.tokenizer_stages),
+                                   ("encoder_type", args.tokenizer_encoder), ("pt_weight", args.tokenizer_pt_weight))
+                if v is not None}
+    if tok_over:  # an explicit encoder or pT weight applies to every method
+        per_method = {m: {k: v for k, v in o.items() if k not in tok_over}
+                      for m, o in bench.tokenizer.per_method.items()}
+        over["tokenizer"] = replace(bench.tokenizer, per_method=per_method, **tok_over)
     bench = replace(bench, **over)
     report = run_benchmark(bench, args.out, progress=args.progress)
     if not args.quiet:
@@ -112,6 +116,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     h.add_argument("--tokenizer-steps", type=int, help="optimisation steps of each tokenizer type")
     h.add_argument("--tokenizer-stages", type=int,
                    help="tokens per object of RVQ, PQ and FSQ (default 8; 4 with --quick)")
+    h.add_argument("--tokenizer-encoder", choices=("mlp", "identity"),
+                   help="every quantizer's encoder: an MLP autoencoder, or identity (the codebooks quantize the "
+                        "standardised features; RVQ is then residual k-means). Default: identity for RVQ "
+                        "(pT weight 3), mlp for VQ-VAE, FSQ and PQ (pT weight 30)")
+    h.add_argument("--tokenizer-pt-weight", type=float,
+                   help="weight of the pT (log-column) reconstruction error against the other features, "
+                        "for every quantizer")
     h.add_argument("--pair-features", choices=("none", "kinematic"),
                    help="ParT-style attention bias from each pair of objects' kinematics (default kinematic; token "
                         "rows use the kinematics decoded from their tokens)")

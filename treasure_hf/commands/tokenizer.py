@@ -70,8 +70,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "whose codes come aligned with the parent's tokens. Whatever the types, the "
                                    "feature scaler of the constituents/hits the data carry is fitted and saved "
                                    "(for return_constituents=True)")
-    p.add_argument("--encoder", choices=("mlp", "transformer"), default="mlp",
-                   help="mlp: each object alone; transformer: the objects of the event in context")
+    p.add_argument("--encoder", choices=("mlp", "transformer", "identity"), default="mlp",
+                   help="mlp: each object alone; transformer: the objects of the event in context; identity: "
+                        "no network, the codebooks quantize the standardised features (RVQ: residual k-means)")
     p.add_argument("--latent-dim", type=int, default=12)
     p.add_argument("--pt-weight", type=float, default=1.0,
                    help="weight of the pT reconstruction error against the other features (default %(default)s)")

@@ -8,7 +8,7 @@ from typing import Any
 from transformers import PretrainedConfig
 
 METHODS = ("vq", "fsq", "rvq", "pq")
-ENCODERS = ("mlp", "transformer")
+ENCODERS = ("mlp", "transformer", "identity")
 
 
 def fsq_levels_for(codebook_size: int) -> list[int]:
@@ -37,7 +37,12 @@ class ObjectQuantizerConfig(PretrainedConfig):
         codebook_size: codes per stage (for FSQ, the product of ``fsq_levels``).
         num_stages: tokens per object: 1 for ``vq``, stages for ``rvq``, groups for ``pq``/``fsq``.
         latent_dim: size of the encoder output that is quantized.
-        encoder_type: ``mlp`` (each object alone) or ``transformer`` (objects of the event, in context).
+        encoder_type: ``mlp`` (each object alone), ``transformer`` (objects of the event, in
+            context) or ``identity`` (no network: the codebooks quantize the standardised features,
+            weighted as the loss weights them; ``latent_dim`` becomes their number, padded to a
+            multiple of the PQ groups). With ``identity``, RVQ is residual k-means: its error
+            falls geometrically with the stages, where an MLP autoencoder's levels off at the
+            networks' precision.
         pt_loss_weight: weight of the reconstruction error of ``log``-transformed columns (pT)
             against 1 for the others: spends more of the code's bits on pT.
     """

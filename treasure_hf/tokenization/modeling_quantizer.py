@@ -47,14 +47,39 @@ def _mlp(n_in: int, hidden: int, n_out: int, layers: int) -> nn.Sequential:
     return nn.Sequential(*mods)
 
 
+class ColumnScaling(nn.Module):
+    """The ``identity`` encoder (and, with ``inverse``, its decoder): the latent is the standardised
+    features themselves, column c scaled by sqrt(weight_c) (so that the codebooks' Euclidean
+    distance is the weighted reconstruction error) and zero-padded to ``latent_dim``. No
+    parameters: the codebooks alone are learned (residual k-means with EMA updates), and the
+    reconstruction error falls with every stage, with no network's precision as a floor."""
+
+    def __init__(self, weights: list[float], latent_dim: int, inverse: bool = False):
+        super().__init__()
+        self.weights, self.latent_dim, self.inverse = [float(w) for w in weights], int(latent_dim), inverse
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scale = torch.tensor(self.weights, dtype=x.dtype, device=x.device).sqrt()
+        if self.inverse:
+            return x[..., :len(self.weights)] / scale
+        return nn.functional.pad(x * scale, (0, self.latent_dim - len(self.weights)))
+
+
+def identity_latent_dim(n_columns: int, method: str, num_stages: int) -> int:
+    """Latent width of the ``identity`` encoder: the columns, padded to a multiple of the PQ groups."""
+    return -(-n_columns // num_stages) * num_stages if method == "pq" else n_columns
+
+
 class ObjectEncoder(nn.Module):
     """Features -> latent. ``mlp``: each object alone; ``transformer``: a small transformer over the
-    objects of the same event (in context), padding masked."""
+    objects of the same event (in context), padding masked; ``identity``: :class:`ColumnScaling`."""
 
-    def __init__(self, config: ObjectQuantizerConfig, n_columns: int):
+    def __init__(self, config: ObjectQuantizerConfig, n_columns: int, column_weights: list[float]):
         super().__init__()
         self.kind = config.encoder_type
-        if self.kind == "mlp":
+        if self.kind == "identity":
+            self.net = ColumnScaling(column_weights, config.latent_dim)
+        elif self.kind == "mlp":
             self.net = _mlp(n_columns, config.hidden_size, config.latent_dim, config.num_hidden_layers)
         else:
             self.proj_in = nn.Linear(n_columns, config.hidden_size)
@@ -65,7 +90,7 @@ class ObjectEncoder(nn.Module):
             self.proj_out = nn.Linear(config.hidden_size, config.latent_dim)
 
     def forward(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        if self.kind == "mlp":
+        if self.kind != "transformer":
             return self.net(features)
         h = self.net(self.proj_in(features), src_key_padding_mask=~mask)
         return self.proj_out(h)
@@ -82,7 +107,10 @@ class ObjectQuantizer(PreTrainedModel):
         super().__init__(config)
         self.scaler = FeatureScaler(config.object_type, config.fields, config.feature_mean, config.feature_std)
         n_columns = self.scaler.n_columns
-        self.encoder = ObjectEncoder(config, n_columns)
+        self._column_weights = [config.pt_loss_weight if t == "log" else 1.0 for t in self.scaler.column_transforms()]
+        if config.encoder_type == "identity":
+            config.latent_dim = identity_latent_dim(n_columns, config.method, config.num_stages)
+        self.encoder = ObjectEncoder(config, n_columns, self._column_weights)
         common = dict(decay=config.ema_decay, kmeans_init=config.kmeans_init, kmeans_iters=10,
                       threshold_ema_dead_code=config.dead_code_threshold,
                       commitment_weight=config.commitment_weight)
@@ -97,12 +125,25 @@ class ObjectQuantizer(PreTrainedModel):
                                         codebook_size=config.codebook_size, **common)
         else:
             self.quantizer = FiniteScalarQuantizer(config.fsq_levels, config.latent_dim, config.num_stages)
-        self.decoder = _mlp(config.latent_dim, config.hidden_size, n_columns, config.num_hidden_layers)
-        self._column_weights = [config.pt_loss_weight if t == "log" else 1.0 for t in self.scaler.column_transforms()]
+        if config.encoder_type == "identity":
+            self.decoder = ColumnScaling(self._column_weights, config.latent_dim, inverse=True)
+        else:
+            self.decoder = _mlp(config.latent_dim, config.hidden_size, n_columns, config.num_hidden_layers)
         self.post_init()
 
     def _init_weights(self, module: nn.Module) -> None:
         """Keep PyTorch's default initialisation (and the library's codebook initialisation)."""
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """Floating dtype of the weights, or of the codebooks where there is no parameter
+        (``identity`` encoder with VQ, RVQ or PQ)."""
+        return next((t.dtype for t in (*self.parameters(), *self.buffers()) if t.is_floating_point()),
+                    torch.get_default_dtype())
+
+    @property
+    def device(self) -> torch.device:
+        return next((t.device for t in (*self.parameters(), *self.buffers())), torch.device("cpu"))
 
     # --- training ------------------------------------------------------------------------------
     def forward(self, features: torch.Tensor, mask: torch.Tensor | None = None) -> QuantizerOutput:

@@ -103,8 +103,9 @@ class EventTokenizer(PreTrainedTokenizer):
         for t in self.sub_quantizers:
             if schema.GROUPS[t].parent not in self.object_types:
                 raise InputError(None, t, f"a {t} quantizer needs one for their parent {schema.GROUPS[t].parent}")
-            if self.sub_quantizers[t].config.encoder_type != "mlp":
-                raise ValueError(f"the {t} quantizer must encode each sub-object alone (encoder_type='mlp')")
+            if self.sub_quantizers[t].config.encoder_type == "transformer":
+                raise ValueError(f"the {t} quantizer must encode each sub-object alone (encoder_type 'mlp' or "
+                                 "'identity')")
         self.has_met = "met" in self.quantizers
         self.ignored_types = [t for t in ignored_types if t not in self.quantizers]
         self.max_objects = {t: int((max_objects or {}).get(t, DEFAULT_MAX_OBJECTS.get(t, 8))) for t in self.object_types}

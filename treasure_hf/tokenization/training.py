@@ -169,7 +169,7 @@ def codebook_metrics(model: ObjectQuantizer, data: TypeData, batch: int = 16384)
     model.eval()
     cfg = model.config
     hist = torch.zeros(cfg.num_stages, cfg.codebook_size, dtype=torch.float64)
-    device = next(model.parameters()).device
+    device = model.device
     se, count = 0.0, 0
     for i in range(0, len(data.features), batch):
         f, m = data.features[i:i + batch].to(device), data.mask[i:i + batch].to(device)
@@ -187,7 +187,7 @@ def codebook_metrics(model: ObjectQuantizer, data: TypeData, batch: int = 16384)
             "perplexity": float(torch.exp(entropy).mean())}
 
 
-def _save_checkpoint(directory: Path, model: ObjectQuantizer, optimizer: torch.optim.Optimizer, step: int,
+def _save_checkpoint(directory: Path, model: ObjectQuantizer, optimizer: torch.optim.Optimizer | None, step: int,
                      history: list[dict[str, Any]], generator: torch.Generator) -> None:
     """Model and optimizer tensors in safetensors, the rest in JSON; written atomically."""
     from ..checkpoint import optimizer_state
@@ -195,7 +195,7 @@ def _save_checkpoint(directory: Path, model: ObjectQuantizer, optimizer: torch.o
     with atomic_output(directory) as tmp:
         tmp.mkdir(parents=True)
         save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, tmp / "model.safetensors")
-        tensors, opt = optimizer_state(optimizer)
+        tensors, opt = optimizer_state(optimizer) if optimizer is not None else ({}, None)
         tensors["rng"] = torch.get_rng_state()
         tensors["batch_rng"] = generator.get_state()
         save_file(tensors, tmp / "optimizer.safetensors")
@@ -203,7 +203,7 @@ def _save_checkpoint(directory: Path, model: ObjectQuantizer, optimizer: torch.o
                                                    default=float))
 
 
-def _load_checkpoint(directory: Path, model: ObjectQuantizer, optimizer: torch.optim.Optimizer,
+def _load_checkpoint(directory: Path, model: ObjectQuantizer, optimizer: torch.optim.Optimizer | None,
                      generator: torch.Generator) -> tuple[int, list[dict[str, Any]]]:
     from ..checkpoint import load_optimizer_state
 
@@ -212,7 +212,8 @@ def _load_checkpoint(directory: Path, model: ObjectQuantizer, optimizer: torch.o
     tensors = load_file(directory / "optimizer.safetensors")
     torch.set_rng_state(tensors.pop("rng"))
     generator.set_state(tensors.pop("batch_rng"))
-    load_optimizer_state(optimizer, tensors, meta["optimizer"])
+    if optimizer is not None:
+        load_optimizer_state(optimizer, tensors, meta["optimizer"])
     return int(meta["step"]), meta["history"]
 
 
@@ -226,9 +227,11 @@ def train_quantizer(object_type: str, train: TypeData, evaluation: TypeData, arg
         feature_std=train.scaler.std, method=args.method, codebook_size=args.codebook_size,
         num_stages=args.num_stages, latent_dim=args.latent_dim, hidden_size=args.hidden_size,
         num_hidden_layers=args.num_hidden_layers, pt_loss_weight=args.pt_loss_weight,
-        encoder_type=args.encoder_type if schema.GROUPS[object_type].kind == "object" else "mlp")
+        encoder_type=args.encoder_type if schema.GROUPS[object_type].kind == "object" or args.encoder_type == "identity"
+        else "mlp")
     model = ObjectQuantizer(cfg)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=0.0)
+    trainable = [p for p in model.parameters() if p.requires_grad]  # none: identity encoder, EMA codebooks
+    optimizer = torch.optim.AdamW(trainable, lr=args.learning_rate, weight_decay=0.0) if trainable else None
     start, history = 0, []
     generator = torch.Generator().manual_seed(args.seed * 1000 + accelerator.process_index)
     latest = _latest_checkpoint(checkpoint_dir) if (checkpoint_dir and resume) else None
@@ -243,7 +246,10 @@ def train_quantizer(object_type: str, train: TypeData, evaluation: TypeData, arg
             model(train.features[idx], train.mask[idx])
     if start == 0 and checkpoint_dir is not None and checkpoint_dir.exists():
         logger.warning("%s: ignoring old checkpoints in %s (pass resume=True to continue)", object_type, checkpoint_dir)
-    model, optimizer = accelerator.prepare(model, optimizer)
+    if optimizer is not None:
+        model, optimizer = accelerator.prepare(model, optimizer)
+    else:
+        model = accelerator.prepare(model)
     device = accelerator.device
     warmup = max(1, min(100, args.steps // 10))
 
@@ -254,15 +260,16 @@ def train_quantizer(object_type: str, train: TypeData, evaluation: TypeData, arg
                not accelerator.is_local_main_process, initial=start, total=args.steps)
     unwrapped = accelerator.unwrap_model(model)
     for step in bar:
-        for group in optimizer.param_groups:
-            group["lr"] = args.learning_rate * schedule(step)
         model.train()
         idx = torch.randint(0, len(train.features), (args.batch_size,), generator=generator)
         with accelerator.autocast():
-            out = model(train.features[idx].to(device), train.mask[idx].to(device))
-        optimizer.zero_grad(set_to_none=True)
-        accelerator.backward(out.loss)
-        optimizer.step()
+            out = model(train.features[idx].to(device), train.mask[idx].to(device))  # EMA codebook updates
+        if optimizer is not None:
+            for group in optimizer.param_groups:
+                group["lr"] = args.learning_rate * schedule(step)
+            optimizer.zero_grad(set_to_none=True)
+            accelerator.backward(out.loss)
+            optimizer.step()
         if (step + 1) % args.log_every == 0 or step + 1 == args.steps:
             record = {"step": step + 1, "loss": float(out.loss.detach()),
                       "reconstruction_loss": float(out.reconstruction_loss)}
