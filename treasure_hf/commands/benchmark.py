@@ -49,6 +49,8 @@ def _hzz4l(args: argparse.Namespace) -> int:
         over["model"] = replace(bench.model, epochs=args.epochs)
     if args.pretrain_steps is not None:
         over["model"] = replace(over.get("model", bench.model), pretrain_steps=args.pretrain_steps)
+    if args.finetune_lr is not None:
+        over["model"] = replace(over.get("model", bench.model), finetune_learning_rate=args.finetune_lr)
     model_over = {k: v for k, v in (("pair_features", args.pair_features),
                                      ("kinematic_combinations", args.combinations),
                                      ("pair_readout", True if args.pair_readout else None)) if v is not None}
@@ -111,6 +113,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "gain nothing from a second thread shared with the generator and other jobs)")
     h.add_argument("--epochs", type=int, help="maximum epochs of each classifier training")
     h.add_argument("--pretrain-steps", type=int, help="masked-modeling pretraining steps")
+    h.add_argument("--finetune-lr", type=float,
+                   help="learning rate of the pretrained encoder when fine-tuning (default 1e-4; the new pooler "
+                        "and classifier train at 1e-3)")
     h.add_argument("--pretrain-on-selected", action="store_true",
                    help="pretrain on the selected training events too (their labels unused), besides the mix")
     h.add_argument("--tokenizer-steps", type=int, help="optimisation steps of each tokenizer type")
