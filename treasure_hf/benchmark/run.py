@@ -51,7 +51,7 @@ class TokenizerSettings:
 
     RVQ quantizes the standardised features themselves (``encoder_type="identity"``: residual
     k-means, pT weighted 3): on the quick samples its decoded m4l peak is 1.57 GeV wide at
-    4 x 256 codes and 1.19 GeV at 8 x 256 (original 1.15 GeV), against 1.71-1.91 and 1.28 GeV
+    4 x 256 codes and 1.21 GeV at 8 x 256 (original 1.15 GeV), against 1.71-1.91 and 1.28 GeV
     for the MLP autoencoder, whose decoder's precision (lepton eta to about 0.01) is a floor that
     more stages cannot pass. VQ-VAE, PQ and FSQ keep the MLP autoencoder (identity: PQ 4.6 GeV
     against 3.5, VQ and FSQ alike)."""
