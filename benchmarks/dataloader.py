@@ -168,7 +168,7 @@ def main() -> None:
     args = parser.parse_args()
     import datasets
 
-    from treasure_hf.hf.collators import EventPaddingCollator, token_id_ranges
+    from treasure_hf.hf.collators import EventPaddingCollator
     from treasure_hf.tokenization import EventTokenizer
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -177,7 +177,7 @@ def main() -> None:
         t0 = time.perf_counter()
         data = Path(args.data) if args.data else build(Path(tmp), args.events)
         build_s = time.perf_counter() - t0
-        ranges = token_id_ranges(EventTokenizer.from_pretrained(data / "tokenizer"))
+        ranges = EventTokenizer.from_pretrained(data / "tokenizer").token_id_ranges()
         collate = EventPaddingCollator(ranges, keep=("labels",))
         ds = datasets.load_dataset(str(data), split="train").select_columns(["input_ids", "token_type_ids", "labels"])
         lengths = np.asarray(ds.with_format("arrow")["length"] if "length" in ds.column_names else

@@ -12,7 +12,7 @@ from treasure_hf.cli import main
 from treasure_hf.data.io import read_events
 from treasure_hf.data.sources.convert import ConvertTask, convert_file, convert_files, output_path
 from treasure_hf.data.validate import validate
-from treasure_hf.errors import FormatError
+from treasure_hf.errors import FormatError, OutputError
 
 CMS_FILES = ("cms_nanoaod_dy_40ev.root", "cms_pfnano_10ev.root", "cms_nanoaod_2015_ttbar_10ev.rntuple.root")
 
@@ -63,7 +63,10 @@ def test_rerun_skips_complete_outputs_and_redoes_the_rest(testdata, tmp_path):
     assert [r.value["skipped"] for r in first] == [False, False]
     stamps = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
     (out / "cms_pfnano_10ev.h5").write_bytes(b"not hdf5: an output damaged after the fact")
-    second = convert_files("cms", inputs, out, progress=False)
+    with pytest.raises(OutputError, match="not written by treasure_hf"):  # not ours any more: kept
+        convert_files("cms", inputs, out, progress=False)
+    assert (out / "cms_pfnano_10ev.h5").read_bytes().startswith(b"not hdf5")
+    second = convert_files("cms", inputs, out, progress=False, overwrite=True)
     assert [r.value["skipped"] for r in second] == [True, False]
     assert (out / "cms_nanoaod_dy_40ev.h5").stat().st_mtime_ns == stamps["cms_nanoaod_dy_40ev.h5"]
     assert validate(out / "cms_pfnano_10ev.h5") == []
@@ -81,7 +84,9 @@ def test_cli_records_cuts_and_padding(testdata, tmp_path):
     batch = read_events(out / "atlas_physlite_mc_100ev.rntuple")
     assert batch.metadata["pt_cuts"]["muons"] == 0.0 and batch.metadata["max_objects"]["muons"] == 12
     assert int(batch.counts("muons").sum()) == 88
-    assert main(["-q", "convert", "atlas", "x.root", "--out", str(out), "--pt-cut", "muon=3"]) == 2
+    with pytest.raises(SystemExit) as refused:  # argparse's one-line usage error, before any work
+        main(["-q", "convert", "atlas", "x.root", "--out", str(out), "--pt-cut", "muon=3"])
+    assert refused.value.code == 2
 
 
 def test_step_size_does_not_change_the_result(testdata, tmp_path):

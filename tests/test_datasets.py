@@ -197,10 +197,10 @@ def test_tokenized_data_set_streams(tokenized):
 
 
 def _collator(tok_dir, **kwargs):
-    from treasure_hf.hf.collators import EventPaddingCollator, token_id_ranges
+    from treasure_hf.hf.collators import EventPaddingCollator
     from treasure_hf.tokenization import EventTokenizer
 
-    return EventPaddingCollator(token_id_ranges(EventTokenizer.from_pretrained(tok_dir)), **kwargs)
+    return EventPaddingCollator(EventTokenizer.from_pretrained(tok_dir).token_id_ranges(), **kwargs)
 
 
 @pytest.mark.parametrize("max_length", [None, 9])

@@ -248,12 +248,14 @@ def test_detectors_differ_and_cite_their_acceptance():
 
 
 def test_bad_arguments_are_refused(tmp_path):
-    from treasure_hf.errors import InputError
+    from treasure_hf.errors import ArgumentError, InputError
 
     with pytest.raises(InputError):
         generator.generate("nope", 10, 1, tmp_path / "x")
-    with pytest.raises(InputError):
+    with pytest.raises(ArgumentError, match="pileup"):
         generator.generate("zjets", 10, 1, tmp_path / "x", pileup=-1)
+    with pytest.raises(ArgumentError, match="events"):
+        generator.generate("zjets", 0, 1, tmp_path / "x")
     assert not os.path.exists(tmp_path / "x")
 
 

@@ -255,8 +255,9 @@ def test_tokenizer_training_resumes_to_the_same_weights(events_file, tmp_path):
     assert sorted(p.name for p in checkpoints.iterdir()) == ["step-0000020", "step-0000040"]
     import shutil
 
-    shutil.copytree(tmp_path / "a" / "checkpoints", tmp_path / "b" / "checkpoints")
-    shutil.rmtree(tmp_path / "b" / "checkpoints" / "muons" / "step-0000040")  # interrupted after step 20
+    partial = tmp_path / ".b.partial" / "checkpoints"  # where a run interrupted after step 20 left its work
+    shutil.copytree(tmp_path / "a" / "checkpoints", partial)
+    shutil.rmtree(partial / "muons" / "step-0000040")
     train_tokenizer([events_file], tmp_path / "b", args, resume=True, progress=False)
     from safetensors.torch import load_file
 

@@ -69,13 +69,13 @@ def test_padding_collator_builds_the_tokenizer_batch(tiny):
     import datasets
 
     from treasure_hf import read_events
-    from treasure_hf.hf.collators import EventPaddingCollator, token_id_ranges
+    from treasure_hf.hf.collators import EventPaddingCollator
     from treasure_hf.tokenization import EventTokenizer
 
     root, samples, data = tiny
     tok = EventTokenizer.from_pretrained(root / "tok")
     rows = datasets.load_dataset(str(data), split="train").filter(lambda r: r["source"] == 0).select(range(8))
-    batch = EventPaddingCollator(token_id_ranges(tok))(list(rows))
+    batch = EventPaddingCollator(tok.token_id_ranges())(list(rows))
     first = rows["event_index"]
     events = read_events(samples["signal"])
     enc = tok(events.select(np.asarray(first)), return_features=True, return_tensors="pt")
@@ -85,7 +85,7 @@ def test_padding_collator_builds_the_tokenizer_batch(tiny):
         assert torch.equal(batch[k], enc[k].long()), k
     assert batch["labels"].tolist() == [0] * 8 and batch["weight"].dtype == torch.float32
     # for models with pair features: the kinematics the tokens encode, on the row and Arrow paths
-    decoded = EventPaddingCollator(token_id_ranges(tok), kinematics_decoder=tok.decode_kinematics)
+    decoded = EventPaddingCollator(tok.token_id_ranges(), kinematics_decoder=tok.decode_kinematics)
     kin = decoded(list(rows))["kinematics"]
     assert kin.dtype == torch.float32 and torch.equal(kin, torch.from_numpy(tok.decode_kinematics(enc["input_ids"])))
     assert torch.equal(decoded(rows.with_format("arrow")[:])["kinematics"], kin)
@@ -95,13 +95,13 @@ def test_padding_collator_builds_the_tokenizer_batch(tiny):
 def test_masked_collator_decodes_kinematics_after_masking(tiny):
     import datasets
 
-    from treasure_hf.hf.collators import MaskedEventCollator, token_id_ranges
+    from treasure_hf.hf.collators import MaskedEventCollator
     from treasure_hf.tokenization import EventTokenizer
 
     root, _, data = tiny
     tok = EventTokenizer.from_pretrained(root / "tok")
     rows = list(datasets.load_dataset(str(data), split="train"))[:32]
-    collate = MaskedEventCollator(token_id_ranges(tok), mask_rate=0.3, seed=2, keep=(),
+    collate = MaskedEventCollator(tok.token_id_ranges(), mask_rate=0.3, seed=2, keep=(),
                                   kinematics_decoder=tok.decode_kinematics)
     b = collate(rows)
     masked = b["input_ids"] == tok.mask_token_id
@@ -114,13 +114,13 @@ def test_masked_collator_decodes_kinematics_after_masking(tiny):
 
 
 def test_masking_selects_whole_objects_in_bert_proportions(tiny):
-    from treasure_hf.hf.collators import MaskedEventCollator, token_id_ranges
+    from treasure_hf.hf.collators import MaskedEventCollator
     from treasure_hf.tokenization import EventTokenizer
     import datasets
 
     root, _, data = tiny
     tok = EventTokenizer.from_pretrained(root / "tok")
-    ranges = token_id_ranges(tok)
+    ranges = tok.token_id_ranges()
     rows = list(datasets.load_dataset(str(data), split="train"))
     collate = MaskedEventCollator(ranges, mask_rate=0.3, seed=1, keep=())
     n_sel = n_obj = 0
@@ -326,11 +326,11 @@ def test_optimizer_and_generators_round_trip_through_safetensors_and_json(tmp_pa
 def test_arrow_batches_collate_like_rows(tiny):
     import datasets
 
-    from treasure_hf.hf.collators import EventPaddingCollator, token_id_ranges
+    from treasure_hf.hf.collators import EventPaddingCollator
     from treasure_hf.tokenization import EventTokenizer
 
     root, _, data = tiny
-    ranges = token_id_ranges(EventTokenizer.from_pretrained(root / "tok"))
+    ranges = EventTokenizer.from_pretrained(root / "tok").token_id_ranges()
     ds = datasets.load_dataset(str(data), split="train")
     idx = [5, 0, 17, 3, 40, 41]
     for max_length in (None, 12):
@@ -346,11 +346,11 @@ def test_arrow_loader_gives_the_batches_of_the_row_loader(tiny):
     from torch.utils.data import DataLoader
 
     from treasure_hf.hf.batches import arrow_loader
-    from treasure_hf.hf.collators import EventPaddingCollator, token_id_ranges
+    from treasure_hf.hf.collators import EventPaddingCollator
     from treasure_hf.tokenization import EventTokenizer
 
     root, _, data = tiny
-    collate = EventPaddingCollator(token_id_ranges(EventTokenizer.from_pretrained(root / "tok")), keep=("labels",))
+    collate = EventPaddingCollator(EventTokenizer.from_pretrained(root / "tok").token_id_ranges(), keep=("labels",))
     ds = datasets.load_dataset(str(data), split="train").shuffle(seed=3)  # an indices mapping, flattened once
     fast = list(arrow_loader(ds, 32, collate, shuffle=False))
     slow = list(DataLoader(ds.select_columns(["input_ids", "token_type_ids", "labels"]), batch_size=32,

@@ -27,3 +27,34 @@ def git_hash() -> str:
 
 def creator() -> str:
     return f"treasure_hf {__version__}"
+
+
+FINGERPRINT_BYTES = 1 << 20
+"""Bytes hashed at each end of a file by :func:`file_fingerprint`."""
+
+
+def file_fingerprint(path: str | Path) -> dict[str, int | str]:
+    """What identifies an input file's version without reading it whole: its size in bytes, its
+    modification time (ns) and the SHA-256 of its first and last MiB."""
+    import hashlib
+
+    path = Path(path)
+    stat = path.stat()
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        digest.update(f.read(FINGERPRINT_BYTES))
+        if stat.st_size > FINGERPRINT_BYTES:
+            f.seek(max(FINGERPRINT_BYTES, stat.st_size - FINGERPRINT_BYTES))
+            digest.update(f.read(FINGERPRINT_BYTES))
+    return {"size": int(stat.st_size), "mtime_ns": int(stat.st_mtime_ns), "sha256_ends": digest.hexdigest()}
+
+
+def fingerprint_change(old: dict | None, new: dict) -> str | None:
+    """Why a file with fingerprint ``new`` is not the one recorded as ``old`` (None: the same)."""
+    if not isinstance(old, dict):
+        return "the output records no fingerprint of its input"
+    changed = [k for k in ("size", "mtime_ns", "sha256_ends") if old.get(k) != new.get(k)]
+    if not changed:
+        return None
+    what = {"size": "size", "mtime_ns": "modification time", "sha256_ends": "content"}
+    return "its " + ", ".join(what[k] for k in changed) + " changed"

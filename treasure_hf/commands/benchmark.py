@@ -7,6 +7,9 @@ import json
 import sys
 from dataclasses import replace
 
+from ..errors import ArgumentError
+from .options import nonnegative_int, positive_float, positive_int
+
 
 def _ints(text: str) -> tuple[int, ...]:
     try:
@@ -36,8 +39,7 @@ def _hzz4l(args: argparse.Namespace) -> int:
         rows = tuple(r.strip() for r in args.rows.split(",") if r.strip())
         unknown = [r for r in rows if r not in ROW_KEYS]
         if unknown:
-            print(f"error: --rows: unknown row(s) {unknown}; choose from {list(ROW_KEYS)}", file=sys.stderr)
-            return 2
+            raise ArgumentError("--rows", f"unknown row(s) {unknown}; choose from {list(ROW_KEYS)}")
         over["rows"] = rows
     if args.pretrain_on_selected:
         over["pretrain_on_selected"] = True
@@ -94,44 +96,44 @@ def register(sub: argparse._SubParsersAction) -> None:
     h.add_argument("--quick", action="store_true",
                    help="the demo: 6,000 signal, 24,000 background and 6,000 mix events, small tokenizers and "
                         "models, 2 seeds, labels 100,300,1000 (about 11 minutes on 2 idle cores)")
-    h.add_argument("--events", type=int,
+    h.add_argument("--events", type=positive_int,
                    help="generated signal events (default 100,000; then background 4x and mix 1x unless set)")
-    h.add_argument("--background-events", type=int, help="generated zz4l events")
-    h.add_argument("--unlabelled-events", type=int, help="generated mix events for pretraining")
+    h.add_argument("--background-events", type=positive_int, help="generated zz4l events")
+    h.add_argument("--unlabelled-events", type=nonnegative_int, help="generated mix events for pretraining")
     h.add_argument("--labels", type=_ints, help="labelled-set sizes of the label-efficiency curve, e.g. 1000,10000")
-    h.add_argument("--seeds", type=int, help="trainings per row (default 3; 2 with --quick)")
+    h.add_argument("--seeds", type=positive_int, help="trainings per row (default 3; 2 with --quick)")
     h.add_argument("--rows", help=f"comma-separated subset of the rows (default all): bdt, flat, per_type, vq, fsq, "
                                   "rvq, pq, hierarchical, constituent, foundation")
     h.add_argument("--data", nargs="+", metavar="PATH",
                    help="labelled events (HDF5 or PCDF with truth/event/process_id) instead of generating")
     h.add_argument("--unlabelled", nargs="+", metavar="PATH", help="unlabelled events for pretraining (with --data)")
-    h.add_argument("--seed", type=int, help="seed of the samples and of the split (default 0)")
+    h.add_argument("--seed", type=nonnegative_int, help="seed of the samples and of the split (default 0)")
     h.add_argument("--detector", choices=("atlas", "cms"), help="detector response of generated samples")
-    h.add_argument("--workers", type=int, help="generation processes (a Dask LocalCluster when > 1)")
-    h.add_argument("--threads", type=int,
+    h.add_argument("--workers", type=positive_int, help="generation processes (a Dask LocalCluster when > 1)")
+    h.add_argument("--threads", type=positive_int,
                    help="torch threads for training (default: torch's choice; 1 with --quick, where small models "
                         "gain nothing from a second thread shared with the generator and other jobs)")
-    h.add_argument("--epochs", type=int, help="maximum epochs of each classifier training")
-    h.add_argument("--pretrain-steps", type=int, help="masked-modeling pretraining steps")
-    h.add_argument("--finetune-lr", type=float,
+    h.add_argument("--epochs", type=positive_int, help="maximum epochs of each classifier training")
+    h.add_argument("--pretrain-steps", type=positive_int, help="masked-modeling pretraining steps")
+    h.add_argument("--finetune-lr", type=positive_float,
                    help="learning rate of the pretrained encoder when fine-tuning (default 1e-4; the new pooler "
                         "and classifier train at 1e-3)")
     h.add_argument("--pretrain-on-selected", action="store_true",
                    help="pretrain on the selected training events too (their labels unused), besides the mix")
-    h.add_argument("--tokenizer-steps", type=int, help="optimisation steps of each tokenizer type")
-    h.add_argument("--tokenizer-stages", type=int,
+    h.add_argument("--tokenizer-steps", type=positive_int, help="optimisation steps of each tokenizer type")
+    h.add_argument("--tokenizer-stages", type=positive_int,
                    help="tokens per object of RVQ, PQ and FSQ (default 8; 4 with --quick)")
     h.add_argument("--tokenizer-encoder", choices=("mlp", "identity"),
                    help="every quantizer's encoder: an MLP autoencoder, or identity (the codebooks quantize the "
                         "standardised features; RVQ is then residual k-means). Default: identity for RVQ "
                         "(pT weight 3), mlp for VQ-VAE, FSQ and PQ (pT weight 30)")
-    h.add_argument("--tokenizer-pt-weight", type=float,
+    h.add_argument("--tokenizer-pt-weight", type=positive_float,
                    help="weight of the pT (log-column) reconstruction error against the other features, "
                         "for every quantizer")
     h.add_argument("--pair-features", choices=("none", "kinematic"),
                    help="ParT-style attention bias from each pair of objects' kinematics (default kinematic; token "
                         "rows use the kinematics decoded from their tokens)")
-    h.add_argument("--combinations", type=int, metavar="K",
+    h.add_argument("--combinations", type=nonnegative_int, metavar="K",
                    help="learned four-vector combinations in the classifier's pooler (default 8; 0 disables)")
     h.add_argument("--pair-readout", action="store_true",
                    help="also attention-pool the pairs of objects (their masses: Z candidates) into the pooler")

@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
+
+from ..errors import ArgumentError
+from .options import add_overwrite, nonnegative_int, positive_int
 
 
 def _labels(items: list[str] | None) -> dict[str, str] | None:
@@ -15,7 +16,7 @@ def _labels(items: list[str] | None) -> dict[str, str] | None:
     for item in items:
         path, sep, cls = item.rpartition("=")
         if not sep or not path or not cls:
-            raise SystemExit(f"error: --label {item!r} is not PATH=CLASS")
+            raise ArgumentError("--label", f"{item!r} is not PATH=CLASS")
         out[path] = cls
     return out
 
@@ -27,12 +28,11 @@ def _tokenize(args: argparse.Namespace) -> int:
     if labels:
         unknown = [p for p in labels if p not in args.data]
         if unknown:
-            print(f"error: --label names {unknown[0]}, which is not among --data", file=sys.stderr)
-            return 2
+            raise ArgumentError("--label", f"names {unknown[0]}, which is not among --data")
     out = tokenize_to_dataset(args.tokenizer, args.data, args.out, split=args.split, labels=labels, seed=args.seed,
                               step=args.step, max_length=args.max_length, rows_per_shard=args.rows_per_shard,
                               skip_types=tuple(t for t in (args.skip_types or "").split(",") if t),
-                              progress=args.progress)
+                              progress=args.progress, overwrite=args.overwrite)
     print(out)
     return 0
 
@@ -44,16 +44,15 @@ def _export(args: argparse.Namespace) -> int:
     for item in args.split or []:
         name, sep, path = item.partition("=")
         if not sep or not name or not path:
-            print(f"error: --split {item!r} is not NAME=PATH", file=sys.stderr)
-            return 2
+            raise ArgumentError("--split", f"{item!r} is not NAME=PATH")
         splits.setdefault(name, []).append(path)
     if not splits:
-        print("error: give --data PATH... or --split NAME=PATH", file=sys.stderr)
-        return 2
+        raise ArgumentError("--data", "give --data PATH... or --split NAME=PATH")
     types = tuple(t for t in args.types.split(",") if t) if args.types else None
     kwargs = {"types": types} if types else {}
     out = export_events(splits, args.out, sub_groups=tuple(s for s in (args.sub_objects or "").split(",") if s),
-                        step=args.step, rows_per_shard=args.rows_per_shard, progress=args.progress, **kwargs)
+                        step=args.step, rows_per_shard=args.rows_per_shard, progress=args.progress,
+                        overwrite=args.overwrite, **kwargs)
     print(out)
     return 0
 
@@ -93,11 +92,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="NAME=FRACTION,...; events are assigned by a seeded hash of (file, event index)")
     p.add_argument("--label", action="append", metavar="PATH=CLASS",
                    help="class of every event of an input (repeat per input); default: truth/event/process_id")
-    p.add_argument("--seed", type=int, default=0, help="seed of the split hash (default %(default)s)")
-    p.add_argument("--max-length", type=int, help="truncate longer events, lowest-pT objects first")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the split hash (default %(default)s)")
+    p.add_argument("--max-length", type=positive_int, help="truncate longer events, lowest-pT objects first")
     p.add_argument("--skip-types", help="comma-separated object types to leave out")
-    p.add_argument("--step", type=int, default=10_000, help="events tokenized at once (default %(default)s)")
-    p.add_argument("--rows-per-shard", type=int, default=250_000)
+    p.add_argument("--step", type=positive_int, default=10_000,
+                   help="events tokenized at once (memory only; default %(default)s)")
+    p.add_argument("--rows-per-shard", type=positive_int, default=250_000)
+    add_overwrite(p)
     p.set_defaults(func=_tokenize)
 
     p = sub.add_parser(
@@ -110,8 +111,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--types", help="comma-separated object types (default: all)")
     p.add_argument("--sub-objects", help="comma-separated sub-object groups nested in their parents (constituents,hits)")
-    p.add_argument("--step", type=int, default=10_000, help="events converted at once")
-    p.add_argument("--rows-per-shard", type=int, default=250_000)
+    p.add_argument("--step", type=positive_int, default=10_000, help="events converted at once (memory only)")
+    p.add_argument("--rows-per-shard", type=positive_int, default=250_000)
+    add_overwrite(p)
     p.set_defaults(func=_export)
 
     p = sub.add_parser(

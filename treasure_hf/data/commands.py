@@ -6,24 +6,10 @@ import argparse
 import json
 import sys
 
+from ..commands.options import add_overwrite, object_width, positive_int
 from . import schema
 from .io import DEFAULT_STEP, h5_to_pcdf, open_events, pcdf_to_h5
-
-
-def typed_pairs(values: list[str] | None, option: str, kinds: tuple[str, ...], cast: type) -> dict:
-    """``TYPE=VALUE`` command-line items -> ``{TYPE: VALUE}``, TYPE a registry group of ``kinds``."""
-    out = {}
-    groups = [g for g, spec in schema.GROUPS.items() if spec.kind in kinds]
-    for item in values or []:
-        name, _, value = item.partition("=")
-        try:
-            number = cast(value)
-        except ValueError:
-            number = None
-        if name not in groups or number is None or number < 0:
-            raise argparse.ArgumentTypeError(f"{option} takes TYPE=VALUE with TYPE in {groups}, got {item!r}")
-        out[name] = number
-    return out
+from .pcdf import EVENTS_PER_PART, ROWS_PER_PART
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -38,12 +24,14 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _pcdf_to_h5(args: argparse.Namespace) -> int:
-    pcdf_to_h5(args.src, args.dst, step=args.step, max_objects=typed_pairs(args.max_objects, "--max-objects", ("object", "sub"), int), progress=args.progress)
+    pcdf_to_h5(args.src, args.dst, step=args.step, max_objects=dict(args.max_objects or ()), progress=args.progress,
+               overwrite=args.overwrite)
     return 0
 
 
 def _h5_to_pcdf(args: argparse.Namespace) -> int:
-    h5_to_pcdf(args.src, args.dst, step=args.step, progress=args.progress)
+    h5_to_pcdf(args.src, args.dst, step=args.step, progress=args.progress, overwrite=args.overwrite,
+               events_per_part=args.events_per_part)
     return 0
 
 
@@ -80,12 +68,21 @@ def register(sub: argparse._SubParsersAction) -> None:
                                  ("h5-to-pcdf", _h5_to_pcdf, "HDF5 file", "PCDF directory to write")):
         p = sub.add_parser(name, help=f"convert a {src} to {dst.split(' ')[0]} (streaming)",
                            description=f"Convert a {src} into a {dst}, streaming in chunks of events; the output "
-                                       "is written under a temporary name and renamed when complete.")
+                                       "is written under a temporary name and swapped in whole when complete. DST "
+                                       "must not be SRC, lie inside it or hold it. Every input is checked whole "
+                                       "whatever --step: the step sets the memory, never the result.")
         p.add_argument("src", help=src)
         p.add_argument("dst", help=dst)
-        p.add_argument("--step", type=int, default=DEFAULT_STEP, help="events per chunk (default %(default)s)")
+        p.add_argument("--step", type=positive_int, default=DEFAULT_STEP,
+                       help="events per chunk in memory (default %(default)s)")
         if name == "pcdf-to-h5":
-            p.add_argument("--max-objects", nargs="+", metavar="TYPE=N", help="padding size per object type")
+            p.add_argument("--max-objects", nargs="+", type=object_width, metavar="TYPE=N",
+                           help="padding size per object type")
+        else:
+            p.add_argument("--events-per-part", type=positive_int, default=EVENTS_PER_PART,
+                           help="events per PCDF part (default %(default)s; a part also ends at "
+                                f"{ROWS_PER_PART:,} object rows)")
+        add_overwrite(p)
         p.set_defaults(func=func)
 
     p = sub.add_parser("schema", help="print the schema registry",
@@ -95,5 +92,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("info", help="summarise a file or PCDF directory as JSON",
                        description="Print events, layers, multiplicities and metadata of a file as JSON.")
     p.add_argument("path")
-    p.add_argument("--events", type=int, default=10_000, help="events read for the multiplicities")
+    p.add_argument("--events", type=positive_int, default=10_000, help="events read for the multiplicities")
     p.set_defaults(func=_info)

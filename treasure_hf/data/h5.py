@@ -13,16 +13,17 @@ import os
 import zlib
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, Sequence
 
 import h5py
 import numpy as np
 
-from ..errors import FormatError, InputError
+from ..errors import FormatError, InputError, positive
 from . import metadata as md
 from . import schema
-from .atomic import AtomicWriter, commit, remove, temporary_sibling
+from .atomic import AtomicWriter, commit, remove, temporary_sibling, unwritable
 from .events import EventBatch, Layout, RaggedEvents, registry_order
+from .outputs import H5_PRODUCER_ATTR, check_destination
 
 logger = logging.getLogger(__name__)
 
@@ -46,8 +47,11 @@ class H5Writer(AtomicWriter):
     """
 
     def __init__(self, path: str | os.PathLike, metadata: Mapping[str, Any], layout: Layout | None = None,
-                 *, compression: str | None = "gzip", compression_opts: int | None = 1, threads: int | None = None):
+                 *, compression: str | None = "gzip", compression_opts: int | None = 1, threads: int | None = None,
+                 producer: str = "write_h5", inputs: Sequence[str | os.PathLike] = (), overwrite: bool = False):
         self.path = Path(path)
+        self.producer, self.inputs, self.overwrite = producer, tuple(inputs), overwrite
+        check_destination(self.path, producer, inputs=self.inputs, overwrite=overwrite)
         self.metadata = dict(metadata)
         self.layout = layout or Layout(tuple(self.metadata.get("layers", ())),
                                        max_objects=self.metadata.get("max_objects", schema.default_max_objects()))
@@ -55,9 +59,12 @@ class H5Writer(AtomicWriter):
         self.metadata["max_objects"] = self.layout.metadata_max_objects()
         self.n_events = 0
         self._keys = self.layout.keys()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = temporary_sibling(self.path)
-        self._file = h5py.File(self._tmp, "w")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = h5py.File(self._tmp, "w")
+        except OSError as exc:
+            raise unwritable(self.path, exc) from None
         self._gzip_level = compression_opts if compression == "gzip" else None
         self._pool = ThreadPoolExecutor(threads or os.cpu_count() or 1) if self._gzip_level is not None else None
         self._pending: dict[str, list[np.ndarray]] = {k: [] for k in self._keys}
@@ -71,6 +78,7 @@ class H5Writer(AtomicWriter):
                                           compression_opts=compression_opts if compression == "gzip" else None,
                                           shuffle=compression is not None and dtype.itemsize > 1)
             self._file.create_group(METADATA_GROUP)
+            self._file.attrs[H5_PRODUCER_ATTR] = producer
         except BaseException:
             self.abort()
             raise
@@ -144,6 +152,7 @@ class H5Writer(AtomicWriter):
             for name, value in md.encode(self.metadata).items():
                 attrs[name] = value
             self._file.close()
+            check_destination(self.path, self.producer, inputs=self.inputs, overwrite=self.overwrite)
         except BaseException:
             self.abort()
             raise
@@ -218,9 +227,18 @@ class H5Source:
                 raise FormatError(self.path, k, f"cannot be read (corrupt or truncated): {exc}") from None
         return EventBatch(arrays, {**self.metadata, "n_events": max(0, stop - start)})
 
-    def iter_batches(self, step: int) -> Iterator[EventBatch]:
+    def read_ragged(self, start: int | None = None, stop: int | None = None) -> RaggedEvents:
+        return self.read(start, stop).to_ragged()
+
+    def ranges(self, step: int) -> Iterator[tuple[int, int]]:
+        """Event ranges ``[lo, hi)`` of at most ``step`` events."""
+        positive("step", step)
         for start in range(0, self.n_events, step):
-            yield self.read(start, min(start + step, self.n_events))
+            yield start, min(start + step, self.n_events)
+
+    def iter_batches(self, step: int) -> Iterator[EventBatch]:
+        for lo, hi in self.ranges(step):
+            yield self.read(lo, hi)
 
     def close(self) -> None:
         self._file.close()

@@ -9,9 +9,10 @@ from typing import Mapping
 
 from tqdm.auto import tqdm
 
-from ..errors import FormatError
+from ..errors import FormatError, positive
 from .events import EventBatch, Layout
 from .h5 import H5Source, H5Writer
+from .outputs import check_destination
 from .pcdf import PCDFSource, PCDFWriter
 
 logger = logging.getLogger(__name__)
@@ -44,14 +45,21 @@ def read_events(path: str | os.PathLike, start: int | None = None, stop: int | N
 
 
 def pcdf_to_h5(src: str | os.PathLike, dst: str | os.PathLike, *, step: int = DEFAULT_STEP,
-               max_objects: Mapping[str, int] | None = None, progress: bool = True, **h5_options) -> Path:
+               max_objects: Mapping[str, int] | None = None, progress: bool = True, overwrite: bool = False,
+               producer: str = "pcdf-to-h5", **h5_options) -> Path:
     """Convert a PCDF directory to common HDF5, chunk by chunk (objects beyond ``max_objects``
-    are dropped; ``n`` keeps their count)."""
+    are dropped; ``n`` keeps their count). ``step`` sets the memory, never the result. An
+    existing ``dst`` is replaced only if ``producer`` wrote it, or with ``overwrite``."""
+    positive("step", step)
+    for g, width in (max_objects or {}).items():
+        positive(f"max_objects[{g}]", width)
+    check_destination(dst, producer, inputs=(src,), overwrite=overwrite)
     with PCDFSource(src) as source:
         layout = source.layout
         if max_objects:
             layout = Layout(layout.layers, layout.sub_groups, {**layout.max_objects, **max_objects})
-        with H5Writer(dst, source.metadata, layout, **h5_options) as writer, \
+        with H5Writer(dst, source.metadata, layout, producer=producer, inputs=(src,), overwrite=overwrite,
+                      **h5_options) as writer, \
                 tqdm(total=source.n_events, unit="ev", desc="pcdf->h5", disable=not progress) as bar:
             for lo, hi in source.ranges(step):
                 writer.write(source.read_ragged(lo, hi).to_padded(layout.max_objects))
@@ -60,15 +68,19 @@ def pcdf_to_h5(src: str | os.PathLike, dst: str | os.PathLike, *, step: int = DE
 
 
 def h5_to_pcdf(src: str | os.PathLike, dst: str | os.PathLike, *, step: int = DEFAULT_STEP,
-               progress: bool = True, **pcdf_options) -> Path:
-    """Convert a common HDF5 file to a PCDF directory, one part per ``step`` events."""
+               progress: bool = True, overwrite: bool = False, producer: str = "h5-to-pcdf", **pcdf_options) -> Path:
+    """Convert a common HDF5 file to a PCDF directory, reading ``step`` events at a time (memory;
+    the parts are set by ``events_per_part`` and ``rows_per_part`` of :class:`PCDFWriter`). An
+    existing ``dst`` is replaced only if ``producer`` wrote it, or with ``overwrite``."""
+    positive("step", step)
+    check_destination(dst, producer, inputs=(src,), overwrite=overwrite)
     with H5Source(src) as source:
         first = source.read(0, 0)
         layout = first.layout
         layout = Layout(layout.layers, layout.sub_groups,
                         {**layout.max_objects, **source.metadata.get("max_objects", {})})
-        pcdf_options.setdefault("events_per_part", step)
-        with PCDFWriter(dst, source.metadata, layout, **pcdf_options) as writer, \
+        with PCDFWriter(dst, source.metadata, layout, producer=producer, inputs=(src,), overwrite=overwrite,
+                        **pcdf_options) as writer, \
                 tqdm(total=source.n_events, unit="ev", desc="h5->pcdf", disable=not progress) as bar:
             for batch in source.iter_batches(step):
                 writer.write(batch)

@@ -21,22 +21,27 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
-from ..errors import FormatError, InputError
+from ..errors import FormatError, InputError, positive
 from . import metadata as md
 from . import schema
-from .atomic import AtomicWriter, commit, remove, temporary_sibling
+from .atomic import AtomicWriter, commit, remove, temporary_directory, temporary_sibling, unwritable
+from .outputs import check_destination, partial_dir, write_marker
 from .events import EventBatch, Layout, RaggedEvents
 
 logger = logging.getLogger(__name__)
 
 MANIFEST = "pcdf.json"
+EVENTS_PER_PART = 100_000
+ROWS_PER_PART = 1 << 22
+"""A part ends at whichever limit comes first: its events, or its object rows (4M rows, a few
+hundred MB in memory, whatever the multiplicity of PF candidates or constituents)."""
 PROGRESS = "_parts.json"
 KV_VERSION, KV_METADATA, KV_PART = b"format_version", b"treasure_hf", b"treasure_hf.part"
 
@@ -127,29 +132,37 @@ def _ragged_tables(ev: RaggedEvents, layout: Layout, first_event: int,
 class PCDFWriter(AtomicWriter):
     """Write a PCDF data set part by part (one part per :meth:`write`, split at ``events_per_part``).
 
-    Output goes to a temporary directory renamed to ``directory`` by :meth:`close`. With
+    Output goes to a temporary directory swapped in as ``directory`` by :meth:`close`. An existing
+    ``directory`` is replaced only when ``producer`` wrote it or with ``overwrite``; one that is,
+    holds or lies inside one of ``inputs`` never (:func:`~.outputs.check_destination`). With
     ``resume=True`` the temporary directory has a fixed name (``.NAME.partial``) and keeps the
-    parts of an interrupted run: :attr:`n_events` tells the producer where to continue.
+    parts of an interrupted run: :attr:`n_events` tells the producer where to continue. Pages are
+    written with CRC checksums, which :class:`PCDFSource` verifies.
     """
 
     def __init__(self, directory: str | os.PathLike, metadata: Mapping[str, Any], layout: Layout | None = None,
-                 *, events_per_part: int = 100_000, row_group_size: int = 1 << 17, resume: bool = False,
-                 compression: str = "zstd"):
+                 *, events_per_part: int = EVENTS_PER_PART, rows_per_part: int | None = ROWS_PER_PART,
+                 row_group_size: int = 1 << 17, resume: bool = False,
+                 compression: str = "zstd", producer: str = "write_pcdf", inputs: Sequence[str | os.PathLike] = (),
+                 overwrite: bool = False):
         self.directory = Path(directory)
+        self.producer, self.inputs, self.overwrite = producer, tuple(inputs), overwrite
+        check_destination(self.directory, producer, inputs=self.inputs, overwrite=overwrite)
         self.metadata = dict(metadata)
         self.layout = layout or Layout(tuple(self.metadata.get("layers", ())),
                                        max_objects=self.metadata.get("max_objects", schema.default_max_objects()))
         self.metadata["layers"] = list(self.layout.layers)
         self.metadata["max_objects"] = self.layout.metadata_max_objects()
-        self.events_per_part = int(events_per_part)
+        self.events_per_part = int(positive("events_per_part", events_per_part))
+        self.rows_per_part = None if rows_per_part is None else int(positive("rows_per_part", rows_per_part))
+        self._pending: list[RaggedEvents] = []
         self.row_group_size = row_group_size
         self.compression = compression
         self.resume = resume
         self.parts: list[dict[str, Any]] = []
         self.n_events = 0
-        self.directory.parent.mkdir(parents=True, exist_ok=True)
         if resume:
-            self._tmp = self.directory.with_name(f".{self.directory.name}.partial")
+            self._tmp = partial_dir(self.directory)
             progress = self._tmp / PROGRESS
             if progress.exists():
                 state = json.loads(progress.read_text())
@@ -161,9 +174,16 @@ class PCDFWriter(AtomicWriter):
                     logger.warning("discarding partial output %s: it was written with another layout", self._tmp)
                     remove(self._tmp)
         else:
-            self._tmp = temporary_sibling(self.directory)
+            self._tmp = temporary_directory(self.directory)
         for table in tables(self.layout):
-            (self._tmp / table).mkdir(parents=True, exist_ok=True)
+            try:
+                (self._tmp / table).mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise unwritable(self.directory, exc) from None
+            if resume:  # parts a killed run was writing, and parts written after the last recorded one
+                for f in (self._tmp / table).iterdir():
+                    if f.name.startswith(".") or f.stem not in {p["name"] for p in self.parts}:
+                        remove(f)
         self._next_index = {t: sum(p["rows"].get(t, 0) for p in self.parts) for t in tables(self.layout)}
 
     def _layout_json(self) -> dict[str, Any]:
@@ -171,18 +191,40 @@ class PCDFWriter(AtomicWriter):
                 "max_objects": self.layout.metadata_max_objects()}
 
     def write(self, events: EventBatch | RaggedEvents) -> None:
+        """Add events. Parts are cut at the first event that reaches ``events_per_part`` events or
+        ``rows_per_part`` object rows, counted from the start of the part: where a part ends
+        depends on the events alone, never on how they were handed over. A resumable writer
+        (``resume=True``) also ends a part with every call: its producer's unit of work (a
+        generator shard) is what a resumed run continues after."""
         if isinstance(events, EventBatch):
             events = events.to_ragged()
         self._check(events)
-        if events.n_events == 0 and self.parts:
-            return
-        start = 0
-        while True:
-            stop = min(start + self.events_per_part, events.n_events)
-            self._write_part(_slice_ragged(events, start, stop) if (start, stop) != (0, events.n_events) else events)
-            start = stop
-            if start >= events.n_events:
-                break
+        if events.n_events:
+            self._pending.append(events)
+        while self._pending:
+            pending = _concat_ragged(self._pending, {}) if len(self._pending) > 1 else self._pending[0]
+            cut = self._cut(pending)
+            if cut is None and self.resume:
+                cut = pending.n_events
+            if cut is None:
+                self._pending = [pending]
+                return
+            self._write_part(_slice_ragged(pending, 0, cut))
+            self._pending = [_slice_ragged(pending, cut, pending.n_events)] if cut < pending.n_events else []
+
+    def _cut(self, ev: RaggedEvents) -> int | None:
+        """Events of the next full part of ``ev``, or None when ``ev`` does not fill one."""
+        if ev.n_events >= self.events_per_part:
+            cut = self.events_per_part
+        else:
+            cut = None
+        if self.rows_per_part is not None:
+            rows = _rows_per_event(ev)
+            over = np.nonzero(np.cumsum(rows) >= self.rows_per_part)[0]
+            if len(over):
+                at_rows = max(int(over[0]) + 1, 1)
+                cut = at_rows if cut is None else min(cut, at_rows)
+        return cut
 
     def _check(self, ev: RaggedEvents) -> None:
         expected = {k for k in self.layout.keys() if k.rsplit("/", 1)[1] not in (schema.MASK, schema.COUNT)}
@@ -206,7 +248,7 @@ class PCDFWriter(AtomicWriter):
             tmp = temporary_sibling(final)
             try:
                 pq.write_table(arrow, tmp, compression=self.compression, write_statistics=True,
-                               row_group_size=self.row_group_size)
+                               row_group_size=self.row_group_size, write_page_checksum=True)
             except BaseException:
                 remove(tmp)
                 raise
@@ -220,16 +262,19 @@ class PCDFWriter(AtomicWriter):
 
     def close(self) -> Path:
         try:
+            if self._pending:
+                rest = _concat_ragged(self._pending, {})
+                self._pending = []
+                self._write_part(rest)
             if not self.parts:  # an empty data set still has every table, with its schema
-                self._write_part(RaggedEvents(0, {k: np.zeros(0, d) for k, d in self._event_keys()},
-                                              {k: np.zeros(0, d) for k, d in self._object_keys()},
-                                              {g: np.zeros(0, np.int64) for g in self.layout.groups
-                                               if schema.GROUPS[g].kind != "event"}))
+                self._write_part(empty_ragged(self.layout))
             self.metadata["n_events"] = self.n_events
             manifest = {"format": "PCDF", "format_version": schema.FORMAT_VERSION, "metadata": self.metadata,
                         "layout": self._layout_json(), "tables": list(tables(self.layout)), "parts": self.parts}
             remove(self._tmp / PROGRESS)
+            write_marker(self._tmp, self.producer)
             _write_json(self._tmp / MANIFEST, manifest)
+            check_destination(self.directory, self.producer, inputs=self.inputs, overwrite=self.overwrite)
         except BaseException:
             self.abort()
             raise
@@ -237,18 +282,38 @@ class PCDFWriter(AtomicWriter):
         logger.info("wrote %d events in %d parts to %s", self.n_events, len(self.parts), self.directory)
         return self.directory
 
-    def _event_keys(self):
-        return [(k, d) for k, d in self.layout.keys().items() if schema.GROUPS[k.split("/")[1]].kind == "event"]
-
-    def _object_keys(self):
-        return [(k, d) for k, d in self.layout.keys().items()
-                if schema.GROUPS[k.split("/")[1]].kind != "event" and k.rsplit("/", 1)[1] not in (schema.MASK, schema.COUNT)]
-
     def abort(self) -> None:
         """Give up: remove the temporary directory (kept with ``resume=True``, to continue later)."""
         if not self.resume:
             remove(self._tmp)
 
+
+def _rows_per_event(ev: RaggedEvents) -> np.ndarray:
+    """Object and sub-object rows of each event, (n_events,)."""
+    rows = np.zeros(ev.n_events, np.int64)
+    per_parent: dict[str, np.ndarray] = {}
+    for g in ev.groups:
+        spec = schema.GROUPS[g]
+        if spec.kind == "object":
+            counts = np.asarray(ev.counts[g], np.int64)
+            rows += counts
+            per_parent[g] = np.repeat(np.arange(ev.n_events), counts)
+        elif spec.kind == "sub" and spec.parent in per_parent:
+            rows += np.bincount(per_parent[spec.parent], weights=ev.counts[g], minlength=ev.n_events).astype(np.int64)
+    return rows
+
+
+def empty_ragged(layout: Layout) -> RaggedEvents:
+    """No events, with every key of ``layout`` (and its dtype)."""
+    event, objects = {}, {}
+    for k, dtype in layout.keys().items():
+        g, name = k.split("/")[1], k.rsplit("/", 1)[1]
+        if schema.GROUPS[g].kind == "event":
+            event[k] = np.zeros(0, dtype)
+        elif name not in (schema.MASK, schema.COUNT):
+            objects[k] = np.zeros(0, dtype)
+    counts = {g: np.zeros(0, np.int64) for g in layout.groups if schema.GROUPS[g].kind != "event"}
+    return RaggedEvents(0, event, objects, counts)
 
 
 def _write_json(path: Path, obj: Any) -> None:
@@ -290,7 +355,14 @@ def write_pcdf(directory: str | os.PathLike, events: EventBatch | RaggedEvents,
 
 
 class PCDFSource:
-    """Read a PCDF data set in slices of events, part by part."""
+    """Read a PCDF data set in slices of events, part by part.
+
+    Opening checks the manifest against the Parquet footers (rows of every part of every table),
+    without reading data. A part is then read and checked whole the first time a slice touches it
+    (``eventIndex``, ``index`` and parent links, null values, page checksums) and kept until the
+    next part is needed: a slice is a view of its parts, so the answer, an error included, is
+    the same whatever slices a reader asks for, and memory is one part.
+    """
 
     def __init__(self, directory: str | os.PathLike):
         self.path = Path(directory)
@@ -300,8 +372,10 @@ class PCDFSource:
         if manifest_path.exists():
             try:
                 manifest = json.loads(manifest_path.read_text())
-            except json.JSONDecodeError as exc:
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                 raise FormatError(self.path, MANIFEST, f"is not valid JSON: {exc}") from None
+            if not isinstance(manifest, dict):
+                raise FormatError(self.path, MANIFEST, "must hold a JSON object")
             self.metadata = manifest.get("metadata", {})
             self.parts = manifest.get("parts", [])
             layout = manifest.get("layout", {})
@@ -320,20 +394,56 @@ class PCDFSource:
                                   **self.metadata.get("max_objects", {})})
         except Exception as exc:  # noqa: BLE001 - re-raised naming the data set
             raise FormatError(self.path, MANIFEST, str(exc)) from None
+        self._check_manifest()
         self.n_events = int(sum(p["n_events"] for p in self.parts))
         self._starts = np.cumsum([0] + [p["n_events"] for p in self.parts])
+        self._first_row = {t: np.cumsum([0] + [p.get("rows", {}).get(t, 0) for p in self.parts])
+                           for t in self.tables}
+        self._cached: tuple[int, RaggedEvents] | None = None
 
+    # --- opening ---------------------------------------------------------------------------
     def _discover(self) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
         files = sorted((self.path / "events").glob("*.parquet"))
         if not files:
             raise FormatError(self.path, "events", "the events table is missing")
-        kv = pq.read_schema(files[0]).metadata or {}
-        meta = json.loads(kv[KV_METADATA]) if KV_METADATA in kv else {}
+        kv = _footer(files[0], "events").schema_arrow.metadata or {}
+        try:
+            meta = json.loads(kv[KV_METADATA]) if KV_METADATA in kv else {}
+        except json.JSONDecodeError as exc:
+            raise FormatError(files[0], KV_METADATA.decode(), f"is not valid JSON: {exc}") from None
         if KV_VERSION in kv:
             meta.setdefault("format_version", kv[KV_VERSION].decode())
-        parts = [{"name": f.stem, "n_events": pq.ParquetFile(f).metadata.num_rows} for f in files]
+        parts = []
+        for f in files:
+            index = _read_file(f, "events", [schema.PCDF_EVENT_INDEX])[schema.PCDF_EVENT_INDEX]
+            parts.append({"name": f.stem, "n_events": len(index), "first_index": int(index[0]) if len(index) else None})
         subs = [g for g in schema.SUB_OBJECT_TYPES if (self.path / g).is_dir()]
         return meta, parts, {"layers": meta.get("layers", []), "sub_groups": subs}
+
+    def _check_manifest(self) -> None:
+        """Every part file exists and holds the rows the manifest says (read from the footers)."""
+        if not self.aligned:
+            return
+        first = 0
+        for part in self.parts:
+            if not isinstance(part, dict) or not {"name", "n_events"} <= set(part):
+                raise FormatError(self.path, MANIFEST, f"part entry {part!r} lacks its name or n_events")
+            if int(part.get("first_event", first)) != first:
+                raise FormatError(self.path, MANIFEST, f"part {part['name']} starts at event {part['first_event']}, "
+                                                       f"expected {first}")
+            for table in self.tables:
+                path = self.path / table / f"{part['name']}.parquet"
+                if not path.exists():
+                    raise FormatError(path, table, "part file is missing")
+                rows = _footer(path, table).metadata.num_rows
+                expected = part["n_events"] if table == "events" else part.get("rows", {}).get(table)
+                if expected is not None and rows != int(expected):
+                    raise FormatError(path, table, f"holds {rows} rows; the manifest {MANIFEST} says {expected}")
+            first += int(part["n_events"])
+        stated = self.metadata.get("n_events")
+        if stated is not None and int(stated) != first:
+            raise FormatError(self.path, f"{MANIFEST}: metadata/n_events",
+                              f"says {stated} but the parts hold {first} events")
 
     @property
     def tables(self) -> tuple[str, ...]:
@@ -342,85 +452,125 @@ class PCDFSource:
     def files(self, table: str) -> list[Path]:
         return sorted((self.path / table).glob("*.parquet"))
 
-    def _read_table(self, table: str, parts: list[dict[str, Any]], lo: int | None, hi: int | None,
-                    whole_parts: bool) -> dict[str, np.ndarray]:
-        """Columns of ``table`` for events ``lo..hi`` (eventIndex values, inclusive)."""
+    # --- one part, read and checked whole --------------------------------------------------
+    def _table_of_part(self, table: str, i: int) -> dict[str, np.ndarray]:
         columns = table_columns(self.layout, table)
-        if self.aligned or table == "events":
-            paths = [self.path / table / f"{p['name']}.parquet" for p in parts]
-        else:  # object tables of a foreign PCDF need not follow the events' parts: filter them all
-            paths, whole_parts = self.files(table), False
-        missing = [p for p in paths if not p.exists()]
-        if missing:
-            raise FormatError(missing[0], table, "part file is missing")
         derived = {d.name for d in schema.PCDF_DERIVED.get(table, ())}
         wanted = [c for c in columns if c not in derived]
-        try:
-            dataset = pads.dataset([str(p) for p in paths], format="parquet")
-            present = set(dataset.schema.names)
-            absent = [c for c in wanted if c not in present and not c.startswith("n_")]
-            if absent:
-                raise FormatError(self.path / table, absent[0], "column is missing from the table")
-            flt = None
-            if not whole_parts and lo is not None:
-                ev = pads.field(schema.PCDF_EVENT_INDEX)
-                flt = (ev >= lo) & (ev <= hi)
-            arrow = dataset.to_table(columns=[c for c in wanted if c in present], filter=flt)
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise FormatError(self.path / table, None, f"cannot be read: {exc}") from None
-        return {c: _to_numpy(arrow.column(c), self.path / table, c) for c in arrow.column_names}
+        optional = {c for c in wanted if c.startswith("n_")}
+        if self.aligned or table == "events":
+            return _read_file(self.path / table / f"{self.parts[i]['name']}.parquet", table, wanted, optional)
+        # object tables of a foreign PCDF need not follow the events' parts: each part takes the
+        # rows from its first event index up to the next part's, so every row belongs to one part
+        lo = self.parts[i]["first_index"] if i > 0 else None
+        hi = next((p["first_index"] for p in self.parts[i + 1:] if p["first_index"] is not None), None)
+        return _read_filtered(self.files(table), self.path / table, wanted, optional, lo, hi)
 
-    def read_ragged(self, start: int | None = None, stop: int | None = None) -> RaggedEvents:
-        start, stop, _ = slice(start, stop).indices(self.n_events)
-        stop = max(start, stop)
-        first = min(int(np.searchsorted(self._starts, start, side="right") - 1), len(self.parts) - 1)
-        first = max(first, 0)
-        last = int(np.searchsorted(self._starts, stop, side="left")) if self.parts else 0
-        parts = self.parts[first:max(last, first + 1)]
-        whole = bool(self.parts) and self._starts[first] == start and self._starts[min(last, len(self.parts))] == stop
-        events = self._read_table("events", parts, None, None, True)
-        if not whole:
-            offset = start - int(self._starts[first]) if self.parts else 0
-            events = {c: v[offset:offset + stop - start] for c, v in events.items()}
+    def _decode_part(self, i: int) -> RaggedEvents:
+        part = self.parts[i]
+        events = self._table_of_part("events", i)
+        where = self.path / "events" / f"{part['name']}.parquet"
         event_index = events[schema.PCDF_EVENT_INDEX]
-        if np.any(np.diff(event_index) <= 0):
-            raise FormatError(self.path / "events", schema.PCDF_EVENT_INDEX, "must be unique and increasing")
+        if self.aligned:
+            first = int(self._starts[i])
+            if not np.array_equal(event_index, np.arange(first, first + len(event_index))):
+                raise FormatError(where, schema.PCDF_EVENT_INDEX,
+                                  f"must count the events of the part from {first} without gaps")
+        elif np.any(np.diff(event_index) <= 0):
+            raise FormatError(where, schema.PCDF_EVENT_INDEX, "must be unique and increasing")
         n_events = len(event_index)
-        lo, hi = (int(event_index[0]), int(event_index[-1])) if n_events else (0, -1)
         cols = table_columns(self.layout, "events")
         ev_fields = {cols[c][0]: v for c, v in events.items() if c in cols and cols[c][0] is not None}
         counts: dict[str, np.ndarray] = {}
         n: dict[str, np.ndarray] = {}
         objects: dict[str, np.ndarray] = {}
-        positions: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        rows_of: dict[str, tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]] = {}
         for table in self.tables[1:]:
             spec = schema.group(table)
-            data = self._read_table(table, parts, lo, hi, whole)
+            data = self._table_of_part(table, i)
+            where = self.path / table / f"{part['name']}.parquet" if self.aligned else self.path / table
+            index = data[schema.PCDF_INDEX]
+            self._check_index(index, table, i, where)
+            row_event = data[schema.PCDF_EVENT_INDEX]
             if spec.kind == "object":
-                owner = _lookup(event_index, data[schema.PCDF_EVENT_INDEX], self.path / table, schema.PCDF_EVENT_INDEX)
-                n_owners = n_events
-                count_col = events.get(schema.pcdf_count_column(table))
+                owner = _lookup(event_index, row_event, where, schema.PCDF_EVENT_INDEX, "events of its part")
+                n_owners, count_col = n_events, events.get(schema.pcdf_count_column(table))
             else:
-                p_index, p_counts_col = positions[spec.parent]
-                owner = _lookup(p_index, data[spec.index_column], self.path / table, spec.index_column)
-                n_owners = len(p_index)
-                count_col = p_counts_col.get(table)
+                p_index, p_event, p_counts = rows_of[spec.parent]
+                owner = _lookup(p_index, data[spec.index_column], where, spec.index_column,
+                                f"{spec.parent} of its part")
+                moved = p_event[owner] != row_event
+                if np.any(moved):
+                    k = int(np.argmax(moved))
+                    raise FormatError(where, spec.index_column,
+                                      f"row with {schema.PCDF_INDEX} {int(index[k])} belongs to event "
+                                      f"{int(row_event[k])} but its {spec.parent[:-1]} to event {int(p_event[owner[k]])}")
+                n_owners, count_col = len(p_index), p_counts.get(table)
             order = np.argsort(owner, kind="stable") if np.any(np.diff(owner) < 0) else None
             counts[table] = np.bincount(owner, minlength=n_owners).astype(np.int64)
             if count_col is not None:
                 n[table] = count_col.astype(np.int64)
+                short = n[table] < counts[table]
+                if np.any(short):
+                    raise FormatError(where, schema.pcdf_count_column(table),
+                                      f"counts {int(n[table][short][0])} {table} where "
+                                      f"{int(counts[table][short][0])} rows are present")
             tcols = table_columns(self.layout, table)
             for c, v in data.items():
                 k = tcols.get(c, (None, None))[0]
                 if k is not None:
                     objects[k] = v if order is None else v[order]
-            idx = data[schema.PCDF_INDEX] if order is None else data[schema.PCDF_INDEX][order]
-            sub_counts = {s: (data[schema.pcdf_count_column(s)] if order is None else
-                              data[schema.pcdf_count_column(s)][order])
-                          for s in schema.sub_groups_of(table) if schema.pcdf_count_column(s) in data}
-            positions[table] = (idx, sub_counts)
-        meta = {**self.metadata, "n_events": n_events}
-        return RaggedEvents(n_events, ev_fields, objects, counts, n, meta)
+            reorder = (lambda a: a) if order is None else (lambda a: a[order])
+            rows_of[table] = (reorder(index), reorder(row_event),
+                              {s: reorder(data[schema.pcdf_count_column(s)]) for s in schema.sub_groups_of(table)
+                               if schema.pcdf_count_column(s) in data})
+        return RaggedEvents(n_events, ev_fields, objects, counts, n, {**self.metadata, "n_events": n_events})
+
+    def _check_index(self, index: np.ndarray, table: str, i: int, where: Path) -> None:
+        """Row numbers of a part: unique, and in our own PCDF exactly the part's share of the table."""
+        ordered = np.sort(index)
+        if len(ordered) > 1 and np.any(ordered[1:] == ordered[:-1]):
+            k = int(np.argmax(ordered[1:] == ordered[:-1]))
+            raise FormatError(where, schema.PCDF_INDEX, f"row {int(ordered[k])} appears twice")
+        if self.aligned and "rows" in self.parts[i]:
+            first = int(self._first_row[table][i])
+            if len(ordered) and (ordered[0] != first or ordered[-1] != first + len(ordered) - 1):
+                raise FormatError(where, schema.PCDF_INDEX, f"must number the rows of the part {first} to "
+                                                            f"{first + len(ordered) - 1}, found {int(ordered[0])} to "
+                                                            f"{int(ordered[-1])}")
+
+    def _part(self, i: int) -> RaggedEvents:
+        if self._cached is None or self._cached[0] != i:
+            self._cached = None
+            self._cached = (i, self._decode_part(i))
+        return self._cached[1]
+
+    def iter_parts(self) -> Iterator[tuple[int, RaggedEvents]]:
+        """``(first event, events)`` of every part, empty ones too, each read and checked whole."""
+        for i in range(len(self.parts)):
+            yield int(self._starts[i]), self._part(i)
+
+    # --- slices ----------------------------------------------------------------------------
+    def read_ragged(self, start: int | None = None, stop: int | None = None) -> RaggedEvents:
+        """Events ``[start, stop)`` with every object (the PCDF view)."""
+        start, stop, _ = slice(start, stop).indices(self.n_events)
+        stop = max(start, stop)
+        pieces = []
+        for i in range(len(self.parts)):
+            lo, hi = int(self._starts[i]), int(self._starts[i + 1])
+            if hi <= start or lo == hi:
+                continue
+            if lo >= stop:
+                break
+            part = self._part(i)
+            a, b = max(start, lo) - lo, min(stop, hi) - lo
+            pieces.append(part if (a, b) == (0, hi - lo) else _slice_ragged(part, a, b))
+        meta = {**self.metadata, "n_events": stop - start}
+        if not pieces:
+            empty = empty_ragged(self.layout)
+            empty.metadata = meta
+            return empty
+        return _concat_ragged(pieces, meta)
 
     def read(self, start: int | None = None, stop: int | None = None,
              max_objects: Mapping[str, int] | None = None) -> EventBatch:
@@ -429,15 +579,12 @@ class PCDFSource:
 
     def ranges(self, step: int | None = None) -> Iterator[tuple[int, int]]:
         """Event ranges that follow part boundaries, split further to at most ``step`` events."""
+        positive("step", step, allow_none=True)
         for i, p in enumerate(self.parts):
             lo, hi = int(self._starts[i]), int(self._starts[i + 1])
             size = step or max(1, hi - lo)
             for s in range(lo, hi, size):
                 yield s, min(s + size, hi)
-
-    def iter_ragged(self, step: int | None = None) -> Iterator[RaggedEvents]:
-        for lo, hi in self.ranges(step):
-            yield self.read_ragged(lo, hi)
 
     def iter_batches(self, step: int | None = None, max_objects: Mapping[str, int] | None = None
                      ) -> Iterator[EventBatch]:
@@ -445,7 +592,7 @@ class PCDFSource:
             yield self.read(lo, hi, max_objects)
 
     def close(self) -> None:
-        pass
+        self._cached = None
 
     def __enter__(self) -> "PCDFSource":
         return self
@@ -454,20 +601,104 @@ class PCDFSource:
         self.close()
 
 
+def _concat_ragged(pieces: Sequence[RaggedEvents], metadata: dict[str, Any]) -> RaggedEvents:
+    """Consecutive slices of events as one (rows stay grouped by event and by parent)."""
+    first = pieces[0]
+    if len(pieces) == 1:
+        return RaggedEvents(first.n_events, dict(first.event), dict(first.objects), dict(first.counts),
+                            dict(first.n), metadata)
+
+    def cat(name: str) -> dict[str, np.ndarray]:
+        return {k: np.concatenate([getattr(p, name)[k] for p in pieces]) for k in getattr(first, name)}
+
+    return RaggedEvents(sum(p.n_events for p in pieces), cat("event"), cat("objects"), cat("counts"), cat("n"),
+                        metadata)
+
+
+def _footer(path: Path, table: str) -> pq.ParquetFile:
+    try:
+        return pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise FormatError(path, table, f"cannot be read as Parquet (truncated or corrupt): {exc}") from None
+
+
+def _read_file(path: Path, table: str, columns: Sequence[str], optional: set[str] = frozenset()
+               ) -> dict[str, np.ndarray]:
+    """Columns of one Parquet file, every page's checksum verified."""
+    try:
+        f = pq.ParquetFile(path, page_checksum_verification=True)
+        present = set(f.schema_arrow.names)
+        absent = [c for c in columns if c not in present and c not in optional]
+        if absent:
+            raise FormatError(path, absent[0], "column is missing from the table")
+        wanted = [c for c in columns if c in present]
+        arrow = f.read(columns=wanted)
+    except FormatError:
+        raise
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise _damage(path, table, exc, lambda c: pq.ParquetFile(path, page_checksum_verification=True)
+                      .read(columns=[c]), columns) from None
+    return {c: _to_numpy(arrow.column(c), path, c) for c in arrow.column_names}
+
+
+_VERIFY = pads.ParquetFileFormat(default_fragment_scan_options=pads.ParquetFragmentScanOptions(
+    page_checksum_verification=True))
+
+
+def _read_filtered(paths: Sequence[Path], where: Path, columns: Sequence[str], optional: set[str],
+                   lo: int | None, hi: int | None) -> dict[str, np.ndarray]:
+    """Rows of all ``paths`` whose eventIndex lies in ``[lo, hi)`` (None: unbounded)."""
+    if not paths:
+        raise FormatError(where, None, "table has no part files")
+    try:
+        dataset = pads.dataset([str(p) for p in paths], format=_VERIFY)
+        present = set(dataset.schema.names)
+        absent = [c for c in columns if c not in present and c not in optional]
+        if absent:
+            raise FormatError(where, absent[0], "column is missing from the table")
+        ev = pads.field(schema.PCDF_EVENT_INDEX)
+        flt = None
+        if lo is not None:
+            flt = ev >= lo
+        if hi is not None:
+            flt = (ev < hi) if flt is None else flt & (ev < hi)
+        arrow = dataset.to_table(columns=[c for c in columns if c in present], filter=flt)
+    except FormatError:
+        raise
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise FormatError(where, None, f"cannot be read (corrupt or truncated): {exc}") from None
+    return {c: _to_numpy(arrow.column(c), where, c) for c in arrow.column_names}
+
+
+def _damage(path: Path, table: str, exc: BaseException, read_column, columns: Sequence[str]) -> FormatError:
+    """A read error as a :class:`FormatError` naming the damaged column where one can be found."""
+    text = " ".join(str(exc).split())
+    if "checksum" in text.lower() or "crc" in text.lower():
+        for c in columns:
+            try:
+                read_column(c)
+            except (pa.ArrowInvalid, OSError, KeyError):
+                return FormatError(path, c, "page checksum mismatch: the file is corrupt (a changed byte)")
+        return FormatError(path, table, f"page checksum mismatch: the file is corrupt ({text})")
+    return FormatError(path, table, f"cannot be read (corrupt or truncated): {text}")
+
+
 def _to_numpy(column: pa.ChunkedArray, path: Path, name: str) -> np.ndarray:
     if column.null_count:
         raise FormatError(path, name, f"has {column.null_count} null values; PCDF columns hold no nulls")
     return column.to_numpy()
 
 
-def _lookup(keys: np.ndarray, values: np.ndarray, path: Path, column: str) -> np.ndarray:
-    """Positions of ``values`` in the increasing array ``keys``; every value must be present."""
+def _lookup(keys: np.ndarray, values: np.ndarray, path: Path, column: str, what: str) -> np.ndarray:
+    """Positions of ``values`` in ``keys`` (unique); every value must be present."""
     if len(keys) and np.any(np.diff(keys) <= 0):
         sorter = np.argsort(keys, kind="stable")
         pos = np.searchsorted(keys, values, sorter=sorter)
         pos = sorter[np.clip(pos, 0, len(keys) - 1)]
     else:
         pos = np.clip(np.searchsorted(keys, values), 0, max(len(keys) - 1, 0))
-    if len(values) and (len(keys) == 0 or np.any(keys[pos] != values)):
-        raise FormatError(path, column, "refers to rows that do not exist")
+    if len(values):
+        bad = np.ones(len(values), bool) if len(keys) == 0 else keys[pos] != values
+        if np.any(bad):
+            raise FormatError(path, column, f"value {int(values[np.argmax(bad)])} refers to none of the {what}")
     return pos.astype(np.int64)

@@ -309,6 +309,10 @@ METADATA: dict[str, MetadataAttribute] = {a.name: a for a in (
     MetadataAttribute("tracks_source", "str", required=False, doc="where common/tracks came from"),
     MetadataAttribute("generator", "json", required=False, doc="generator settings of simulated samples"),
     MetadataAttribute("notes", "json", required=False, doc="free-form provenance remarks"),
+    MetadataAttribute("input_fingerprint", "json", required=False,
+                      doc="size, modification time and a hash of the first and last MiB of the converted file"),
+    MetadataAttribute("dropped_invalid", "json", required=False,
+                      doc="object type -> objects dropped for a NaN, infinite or negative pT (--drop-invalid)"),
 )}
 
 

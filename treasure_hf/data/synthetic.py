@@ -68,6 +68,7 @@ def random_events(n_events: int, seed: int = 0, *, layers: tuple[str, ...] = ("a
             order = np.lexsort((-objects[sort_key], owner))
             for k in [k for k in objects if k.split("/")[1] == g]:
                 objects[k] = objects[k][order]
+    event["common/met/sumet"] += event["common/met/pt"]  # a scalar sum is never below the vector sum
     event["common/event/experiment_id"][:] = schema.EXPERIMENTS[experiment]
     event["common/event/is_simulation"][:] = 1
     meta = make_metadata(experiment, f"synthetic(seed={seed})", layers=layers,

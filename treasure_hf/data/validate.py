@@ -108,6 +108,7 @@ def _check_content(batch: EventBatch, first_event: int, meta: dict, report: _Rep
                     report.add(k, "objects are not sorted by descending pT", "sort")
                 if g in report.pt_samples and sum(map(len, report.pt_samples[g])) < PT_SAMPLE:
                     report.pt_samples[g].append(real)
+    _check_event_fields(batch, first_event, meta, report)
     exp_key = "common/event/experiment_id"
     if exp_key in batch and meta.get("experiment") in schema.EXPERIMENTS:
         expected_id = schema.EXPERIMENTS[meta["experiment"]]
@@ -116,6 +117,39 @@ def _check_content(batch: EventBatch, first_event: int, meta: dict, report: _Rep
     sim_key = "common/event/is_simulation"
     if sim_key in batch and np.any((batch[sim_key] != 0) & (batch[sim_key] != 1)):
         report.add(sim_key, "must be 0 (data) or 1 (simulation)", "sim")
+
+
+SUMET_TOLERANCE = 1e-4
+"""Relative slack of sumET >= MET (float32 rounding of two sums of the same objects)."""
+
+
+def _first(bad: np.ndarray, first_event: int) -> int:
+    return first_event + int(np.argmax(bad))
+
+
+def _check_event_fields(batch: EventBatch, first_event: int, meta: dict, report: _Report) -> None:
+    """Event-level fields of ``common``: finite (MET, vertex, ...; unless listed in
+    ``missing_fields``), MET >= 0, sumET >= MET."""
+    missing = set(meta.get("missing_fields", []) if isinstance(meta.get("missing_fields"), list) else [])
+    for g in schema.EVENT_GROUPS:
+        for f in schema.fields("common", g):
+            k = schema.key("common", g, f.name)
+            if k not in batch or k in missing or f.np_dtype.kind != "f":
+                continue
+            bad = ~np.isfinite(batch[k])
+            if np.any(bad):
+                report.add(k, f"non-finite value at event {_first(bad, first_event)}", "finite")
+    met, sumet = batch.arrays.get("common/met/pt"), batch.arrays.get("common/met/sumet")
+    if met is not None:
+        negative = met < 0
+        if np.any(negative):
+            report.add("common/met/pt", f"negative MET at event {_first(negative, first_event)}", "neg")
+        if sumet is not None and "common/met/sumet" not in missing:
+            short = sumet < met * (1 - SUMET_TOLERANCE)
+            if np.any(short):
+                i = int(np.argmax(short))
+                report.add("common/met/sumet", f"sumET {float(sumet[i]):.6g} GeV below MET {float(met[i]):.6g} GeV at "
+                                               f"event {first_event + i}", "sumet")
 
 
 def _check_units(report: _Report) -> None:
@@ -208,6 +242,17 @@ def _validate_h5(path: Path) -> list[Problem]:
 
 # --- PCDF -----------------------------------------------------------------------------------
 
+def _where(exc: FormatError, root: Path) -> str:
+    """``table/part-00000.parquet: column`` of an error, relative to the data set."""
+    if exc.path is None:
+        return str(exc.key)
+    try:
+        rel = Path(exc.path).resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        rel = exc.path
+    return ": ".join(x for x in (rel if rel != "." else "", exc.key or "") if x) or str(root)
+
+
 def _validate_pcdf(path: Path) -> list[Problem]:
     report = _Report()
     manifest_path = path / MANIFEST
@@ -225,7 +270,7 @@ def _validate_pcdf(path: Path) -> list[Problem]:
     try:
         source = PCDFSource(path)
     except FormatError as exc:
-        report.add(exc.key or str(path), exc.message)
+        report.add(_where(exc, path), exc.message)
         return report.problems
     meta = source.metadata
     _layout_from(meta, source.layout.sub_groups, report)
@@ -258,21 +303,12 @@ def _validate_pcdf(path: Path) -> list[Problem]:
                     report.add(f"{table}/{name}", "column is not declared in the schema registry")
     if any(p.key.split("/")[0] in source.tables for p in report.problems):
         return report.problems
-    total = 0
-    for lo, hi in source.ranges(CHUNK):
-        try:
-            ragged = source.read_ragged(lo, hi)
-            for g in ragged.counts:
-                if g in ragged.n and np.any(ragged.n[g] < ragged.counts[g]):
-                    report.add(schema.pcdf_count_column(g), "is smaller than the number of rows present", "n")
-            batch = ragged.to_padded(layout.max_objects)
-        except FormatError as exc:
-            report.add(f"{Path(exc.path).name}/{exc.key}" if exc.path else str(exc.key), exc.message, "read")
-            continue
-        _check_content(batch, lo, meta, report)
-        total += hi - lo
-    if int(meta.get("n_events", total)) != source.n_events:
-        report.add("metadata/n_events", f"says {meta.get('n_events')} but the parts hold {source.n_events} events")
+    try:
+        for first_event, ragged in source.iter_parts():  # an empty part is checked by the reader alone
+            if ragged.n_events:
+                _check_content(ragged.to_padded(layout.max_objects), first_event, meta, report)
+    except FormatError as exc:
+        report.add(_where(exc, path), exc.message, "read")
     _check_units(report)
     return report.problems
 

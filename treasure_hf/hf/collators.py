@@ -16,38 +16,57 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import torch
 
+from ..errors import CompatibilityError
+
 PAD_ID = 0  # the tokenizer's [PAD]; token_type_ids pad with 0 too
 IGNORE_INDEX = -100
 PASS_THROUGH = ("labels", "weight", "process_id")
 
 
-def token_id_ranges(tokenizer: Any) -> dict[str, list[int]]:
-    """``{"TYPE_ID:STAGE": [start, stop)}`` of an :class:`EventTokenizer`."""
-    from ..data import schema
-
-    out = {}
-    for t, q in tokenizer.quantizers.items():
-        for s in range(q.config.num_stages):
-            r = tokenizer.id_range(t, s)
-            out[f"{schema.TOKEN_TYPE_IDS[t]}:{s}"] = [r.start, r.stop]
-    return out
-
-
-def _lookup_tables(ranges: Mapping[str, Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
-    """Per token id: inside an object (bool), opens an object (stage 0, bool)."""
+def _lookup_tables(ranges: Mapping[str, Sequence[int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per token id: inside an object (bool), opens an object (stage 0, bool), its token type (-1
+    outside every range)."""
     size = max((int(hi) for _, hi in ranges.values()), default=0)
     inside, start = np.zeros(size + 1, bool), np.zeros(size + 1, bool)
+    type_of = np.full(size + 1, -1, np.int64)
     for key, (lo, hi) in ranges.items():
         inside[lo:hi] = True
+        type_of[lo:hi] = int(key.split(":")[0])
         if key.endswith(":0"):
             start[lo:hi] = True
-    return inside, start
+    return inside, start, type_of
+
+
+def check_token_types(ids: np.ndarray, types: np.ndarray, ranges: Mapping[str, Sequence[int]],
+                      tables: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> None:
+    """Refuse tokens whose id lies outside the range ``ranges`` gives their token type (or inside
+    another type's): the data were tokenized with another tokenizer than the model was made for.
+    ``ids``, ``types``: real tokens (any shape, the same)."""
+    if not ranges:
+        return
+    type_of = (tables or _lookup_tables(ranges))[2]
+    ids = np.asarray(ids, np.int64)
+    types = np.asarray(types, np.int64)
+    expected = np.where((ids >= 0) & (ids < len(type_of)), type_of[np.clip(ids, 0, len(type_of) - 1)], -1)
+    object_types = np.unique(type_of[type_of >= 0])
+    bad = (expected != types) & ((expected >= 0) | np.isin(types, object_types))
+    if np.any(bad):
+        i = int(np.flatnonzero(bad.reshape(-1))[0])
+        spans: dict[int, list[int]] = {}
+        for key, (lo, hi) in ranges.items():
+            t = int(key.split(":")[0])
+            spans[t] = [min(spans.get(t, [lo])[0], int(lo)), max(spans.get(t, [0, hi])[1], int(hi))]
+        token, kind = int(ids.reshape(-1)[i]), int(types.reshape(-1)[i])
+        where = f"a token of type {int(expected.reshape(-1)[i])}" if expected.reshape(-1)[i] >= 0 else "no token"
+        raise CompatibilityError(None, "input_ids", f"token id {token} comes with token type {kind}, but the model's "
+                                 f"token ranges make it {where}: model ranges by token type {spans}; the data were "
+                                 "tokenized with another tokenizer than the model was made for")
 
 
 def object_index_numpy(input_ids: np.ndarray, ranges: Mapping[str, Sequence[int]],
                        tables: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """:func:`object_index` on numpy arrays (two table lookups and a cumulative sum)."""
-    inside, start = tables or _lookup_tables(ranges)
+    inside, start = (tables or _lookup_tables(ranges))[:2]
     ids = np.clip(input_ids, 0, len(inside) - 1)
     in_object = inside[ids]
     return np.where(in_object, np.cumsum(start[ids], 1) - 1, -1)
@@ -56,7 +75,7 @@ def object_index_numpy(input_ids: np.ndarray, ranges: Mapping[str, Sequence[int]
 def object_index(input_ids: torch.Tensor, ranges: Mapping[str, Sequence[int]]) -> torch.Tensor:
     """(B, L) long: number of each token's object in sequence order from 0, -1 for specials,
     context and padding. ``ranges``: ``{"TYPE_ID:STAGE": [start, stop)}``."""
-    inside, start = (torch.from_numpy(t).to(input_ids.device) for t in _lookup_tables(ranges))
+    inside, start = (torch.from_numpy(t).to(input_ids.device) for t in _lookup_tables(ranges)[:2])
     ids = input_ids.clamp(0, len(inside) - 1)
     return torch.where(inside[ids], start[ids].long().cumsum(1) - 1, torch.full_like(input_ids, -1))
 
@@ -85,10 +104,13 @@ class EventPaddingCollator:
             batch["kinematics"] = torch.as_tensor(self.kinematics_decoder(ids.cpu()), dtype=torch.float32).to(ids.device)
         return batch
 
-    def _object_index(self, ids: np.ndarray) -> torch.Tensor:
+    def _lookup(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if getattr(self, "_tables", None) is None:
             self._tables = _lookup_tables(self.token_id_ranges)
-        return torch.from_numpy(object_index_numpy(ids, self.token_id_ranges, self._tables))
+        return self._tables
+
+    def _object_index(self, ids: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(object_index_numpy(ids, self.token_id_ranges, self._lookup()))
 
     def pad(self, rows: Sequence[Mapping[str, Any]] | Any) -> dict[str, torch.Tensor]:
         """Rows (a list of dicts, as a ``DataLoader`` over a ``Dataset`` hands them), or a whole
@@ -108,6 +130,8 @@ class EventPaddingCollator:
         # one flat copy per column: faster than a Python loop over rows for long batches
         ids[mask] = np.concatenate([np.asarray(r["input_ids"][:w]) for r, w in zip(rows, lengths)])
         types[mask] = np.concatenate([np.asarray(r["token_type_ids"][:w]) for r, w in zip(rows, lengths)])
+        if self.token_id_ranges:
+            check_token_types(ids[mask], types[mask], self.token_id_ranges, self._lookup())
         batch = {"input_ids": torch.from_numpy(ids), "token_type_ids": torch.from_numpy(types),
                  "attention_mask": torch.from_numpy(mask.astype(np.int64))}
         if self.token_id_ranges:
@@ -141,9 +165,8 @@ class EventPaddingCollator:
         keep = None if self.max_length is None else (
             np.arange(offsets[-1] - offsets[0]) - np.repeat(offsets[:-1] - offsets[0], full)) < np.repeat(lengths, full)
         if self.token_id_ranges:
-            if getattr(self, "_tables", None) is None:
-                self._tables = _lookup_tables(self.token_id_ranges)
-            inside, start = self._tables
+            check_token_types(flat["input_ids"], flat["token_type_ids"], self.token_id_ranges, self._lookup())
+            inside, start, _ = self._lookup()
             ids = flat["input_ids"]
             opened = np.cumsum(start[ids], dtype=np.int64)
             first = offsets[:-1] - offsets[0]  # objects opened in earlier rows:

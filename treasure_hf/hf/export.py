@@ -16,9 +16,11 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from ..data import schema
-from ..data.atomic import commit, remove, temporary_sibling
+from ..data.atomic import commit, remove, temporary_directory
 from ..data.io import open_events
+from ..data.outputs import check_destination, write_marker
 from ..data.pcdf import PCDFSource
+from ..errors import ArgumentError, positive
 from .events_table import EVENT_INDEX, arrow_schema, events_to_arrow
 
 logger = logging.getLogger(__name__)
@@ -42,15 +44,18 @@ class ParquetShardWriter:
     temporary directory; :meth:`close` names the shards ``-of-N``, writes the card and renames."""
 
     def __init__(self, directory: str | os.PathLike, schema_: pa.Schema, *, rows_per_shard: int = ROWS_PER_SHARD,
-                 row_group_size: int = ROW_GROUP_SIZE, compression: str = "zstd"):
+                 row_group_size: int = ROW_GROUP_SIZE, compression: str = "zstd", producer: str = "export",
+                 inputs: Sequence[str | os.PathLike] = (), overwrite: bool = False):
         self.directory = Path(directory)
+        self.producer, self.inputs, self.overwrite = producer, tuple(inputs), overwrite
+        check_destination(self.directory, producer, inputs=self.inputs, overwrite=overwrite)
+        positive("rows_per_shard", rows_per_shard)
         self.schema = schema_
         self.rows_per_shard = rows_per_shard
         self.row_group_size = row_group_size
         self.compression = compression
-        self.directory.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = temporary_sibling(self.directory)
-        (self.tmp / DATA_DIR).mkdir(parents=True)
+        self.tmp = temporary_directory(self.directory)
+        (self.tmp / DATA_DIR).mkdir()
         self._writers: dict[str, tuple[pq.ParquetWriter, int]] = {}
         self.shards: dict[str, list[Path]] = {}
         self.rows: dict[str, int] = {}
@@ -66,7 +71,8 @@ class ParquetShardWriter:
             writer, rows = self._writers.get(split, (None, 0))
             if writer is None:
                 path = self.tmp / DATA_DIR / f"{split}-{len(self.shards[split]):05d}.parquet"
-                writer = pq.ParquetWriter(path, self.schema, compression=self.compression, write_statistics=True)
+                writer = pq.ParquetWriter(path, self.schema, compression=self.compression, write_statistics=True,
+                                          write_page_checksum=True)
                 self.shards[split].append(path)
             take = min(table.num_rows, self.rows_per_shard - rows)
             writer.write_table(table.slice(0, take), row_group_size=self.row_group_size)
@@ -104,6 +110,8 @@ class ParquetShardWriter:
                                       for i, p in enumerate(paths)]
             if card is not None:
                 (self.tmp / "README.md").write_text(card if isinstance(card, str) else card(self))
+            write_marker(self.tmp, self.producer)
+            check_destination(self.directory, self.producer, inputs=self.inputs, overwrite=self.overwrite)
         except BaseException:
             self.abort()
             raise
@@ -148,6 +156,18 @@ def event_column_docs(types: Sequence[str]) -> dict[str, str]:
     return docs
 
 
+def check_unique_inputs(paths: Sequence[str | os.PathLike]) -> list[str]:
+    """The inputs as given, refusing one named twice (or two names of the same file): each
+    becomes a label of the data set, and labels must tell the inputs apart."""
+    seen: dict[Path, str] = {}
+    for p in paths:
+        real = Path(p).resolve()
+        if real in seen:
+            raise ArgumentError("--data", f"{os.fspath(p)} and {seen[real]} are the same input")
+        seen[real] = os.fspath(p)
+    return list(seen.values())
+
+
 def layers_of(path: str | os.PathLike) -> tuple[str, ...]:
     """The layers (``common``, ``atlas``, ``truth``, ...) a PCDF directory or HDF5 file holds."""
     source = open_events(path)
@@ -160,24 +180,28 @@ def layers_of(path: str | os.PathLike) -> tuple[str, ...]:
 def export_events(paths: Mapping[str, Sequence[str | os.PathLike]], out: str | os.PathLike, *,
                   types: Sequence[str] = schema.OBJECT_TYPES, layers: Sequence[str] | None = None,
                   sub_groups: Sequence[str] = (), step: int = 10_000, rows_per_shard: int = ROWS_PER_SHARD,
-                  progress: bool = True) -> Path:
+                  progress: bool = True, overwrite: bool = False) -> Path:
     """Export events ({split: PCDF dirs or HDF5 files}) as Parquet shards, one row per event with a
-    list per object type (the rows of :func:`treasure_hf.load_pcdf`), plus the dataset card."""
+    list per object type (the rows of :func:`treasure_hf.load_pcdf`), plus the dataset card. An
+    existing ``out`` is replaced only if ``treasure export`` wrote it, or with ``overwrite``."""
     from .cards import dataset_card
 
+    positive("step", step)
+    inputs = check_unique_inputs([p for ps in paths.values() for p in ps])
+    check_destination(out, "export", inputs=inputs, overwrite=overwrite)
     if layers is None:
         layers = layers_of(next(p for ps in paths.values() for p in ps))
     target = arrow_schema(types, layers, sub_groups)
-    with ParquetShardWriter(out, hf_schema(target), rows_per_shard=rows_per_shard) as writer:
+    with ParquetShardWriter(out, hf_schema(target), rows_per_shard=rows_per_shard, producer="export", inputs=inputs,
+                            overwrite=overwrite) as writer:
         for split, ps in paths.items():
             writer.add_split(split)
             for p in ps:
                 src = open_events(p)
                 try:
                     bar = tqdm(total=src.n_events, unit="ev", desc=f"export {Path(p).name}", disable=not progress)
-                    for lo, hi in (src.ranges(step) if isinstance(src, PCDFSource)
-                                   else ((s, min(s + step, src.n_events)) for s in range(0, src.n_events, step))):
-                        ragged = src.read_ragged(lo, hi) if isinstance(src, PCDFSource) else src.read(lo, hi).to_ragged()
+                    for lo, hi in src.ranges(step):
+                        ragged = src.read_ragged(lo, hi)
                         writer.write(split, events_to_arrow(ragged, types, layers, sub_groups, first_event=lo))
                         bar.update(hi - lo)
                     bar.close()

@@ -8,15 +8,16 @@ written for the target repo. Which kind a folder is: ``data/*.parquet`` -> data 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
-from ..errors import FormatError
+from ..errors import FormatError, OutputError
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +110,21 @@ def _dataset_readme(folder: Path, repo_id: str) -> str:
         f'load_dataset("{os.fspath(folder.resolve())}")', f'load_dataset("{repo_id}")')
 
 
+@contextlib.contextmanager
+def _hub_errors(endpoint: str, repo_id: str) -> Iterator[None]:
+    """The hub client's HTTP and connection errors as one :class:`OutputError` naming the hub."""
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 - only the hub client's own errors are translated
+        from huggingface_hub.errors import HfHubHTTPError
+
+        network = type(exc).__module__.split(".")[0] in ("httpx", "httpx2", "requests", "urllib3")
+        if not (network or isinstance(exc, HfHubHTTPError)):
+            raise
+        what = "cannot reach the hub" if network else "the hub refused the push"
+        raise OutputError(endpoint, repo_id, f"{what}: {' '.join(str(exc).split()[:30])}") from None
+
+
 def push_to_hub(folder: str | os.PathLike, repo_id: str, *, kind: str | None = None, private: bool | None = None,
                 commit_message: str | None = None, token: str | None = None, endpoint: str | None = None) -> str:
     """Push a saved tokenizer, model or tokenized data set with a generated card. Returns the
@@ -127,8 +143,8 @@ def push_to_hub(folder: str | os.PathLike, repo_id: str, *, kind: str | None = N
     else:
         card = str(tokenizer_card(folder, repo_id))
     api = HfApi(endpoint=endpoint, token=token)
-    api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
-    with tempfile.TemporaryDirectory() as staging:
+    with tempfile.TemporaryDirectory() as staging, _hub_errors(api.endpoint, repo_id):
+        api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
         stage = Path(staging) / "repo"
         ignore = shutil.ignore_patterns("checkpoint-*", "checkpoints", "runs", "*.lock", ".*")
         shutil.copytree(folder, stage, ignore=ignore)

@@ -21,8 +21,9 @@ from tqdm.auto import tqdm
 
 from ..data import schema
 from ..data.io import open_events
-from ..errors import InputError
-from .export import ParquetShardWriter, describe_columns, hf_schema, layers_of
+from ..data.outputs import check_destination
+from ..errors import InputError, positive
+from .export import ParquetShardWriter, check_unique_inputs, describe_columns, hf_schema, layers_of
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ COLUMN_DOCS = {
     "labels": "class of the event (see Classes)",
     "process_id": "truth/event/process_id of the generator, -1 where unknown",
     "weight": "truth/event/weight, 1 where the input has none",
-    "source": "input file the event comes from",
+    "source": "input the event comes from (its path as given to treasure tokenize)",
     "event_index": "position of the event in its input file",
 }
 
@@ -95,23 +96,28 @@ def tokenize_to_dataset(tokenizer, data: Sequence[str | os.PathLike], out: str |
                         split: str | Mapping[str, float] = DEFAULT_SPLIT, labels: Mapping[str, str] | None = None,
                         seed: int = 0, step: int = 10_000, max_length: int | None = None,
                         rows_per_shard: int = 250_000, skip_types: Sequence[str] = (),
-                        progress: bool = True) -> Path:
+                        progress: bool = True, overwrite: bool = False) -> Path:
     """Tokenize events of ``data`` (PCDF directories or HDF5 files) into ``out``.
 
     ``tokenizer``: an :class:`EventTokenizer` or its directory (saved again under
     ``out/tokenizer``). ``labels``: input path -> class name (every input needs one); without it
     the class is ``truth/event/process_id`` (an error if an input lacks it). ``max_length``:
-    truncate longer events, dropping their lowest-pT objects.
+    truncate longer events, dropping their lowest-pT objects. An existing ``out`` is replaced only
+    if ``treasure tokenize`` wrote it, or with ``overwrite``. Each event's ``source`` is its input's
+    path as given.
     """
     from ..tokenization import EventTokenizer
     from .cards import dataset_card
 
     tok_source = os.fspath(tokenizer) if isinstance(tokenizer, (str, os.PathLike)) else None
-    if tok_source is not None:
-        tokenizer = EventTokenizer.from_pretrained(tok_source)
+    positive("step", step)
     fractions = parse_split(split)
     names = list(fractions)
-    paths = [os.fspath(p) for p in data]
+    paths = check_unique_inputs(data)
+    tok_inputs = [tok_source] if tok_source and os.path.exists(tok_source) else []
+    check_destination(out, "tokenize", inputs=[*paths, *tok_inputs], overwrite=overwrite)
+    if tok_source is not None:
+        tokenizer = EventTokenizer.from_pretrained(tok_source)
     if labels:
         missing = [p for p in paths if p not in labels]
         if missing:
@@ -122,11 +128,12 @@ def tokenize_to_dataset(tokenizer, data: Sequence[str | os.PathLike], out: str |
         for p in paths:
             if "truth" not in layers_of(p):
                 raise InputError(p, "truth/event/process_id", "is needed as the class without --label PATH=CLASS")
-    sources = [Path(p).name for p in paths]
+    sources = list(paths)  # the paths as given: unique, where basenames need not be
     features = _features(label_names, sources)
     target = tokenized_schema()
     rows = {s: 0 for s in names}
-    with ParquetShardWriter(out, hf_schema(target, features), rows_per_shard=rows_per_shard) as writer:
+    with ParquetShardWriter(out, hf_schema(target, features), rows_per_shard=rows_per_shard, producer="tokenize",
+                            inputs=[*paths, *tok_inputs], overwrite=overwrite) as writer:
         for s in names:
             writer.add_split(s)
         for src_id, path in enumerate(paths):

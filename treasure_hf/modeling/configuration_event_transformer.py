@@ -190,6 +190,27 @@ class EventTransformerConfig(PretrainedConfig):
         if bad:
             raise ValueError(f"feature_groups name {bad[0]!r}, which is not in feature_group_names")
 
+    def tokenizer_mismatch(self, layout: dict[str, Any]) -> str | None:
+        """Why a tokenizer (its ``event_tokenizer.json`` content, ``EventTokenizer.layout()``) does
+        not fit this model: its sequence types' token id ranges or vocabulary differ. None when it
+        fits, or when the model records no ranges (a model of continuous inputs)."""
+        if not self.token_id_ranges:
+            return None
+        theirs = layout.get("token_id_ranges")
+        if theirs is None:  # a tokenizer saved before the per-stage ranges were recorded: whole types
+            by_name = {t: r for t, r in layout.get("id_ranges", {}).items() if t in layout.get("sequence_types", ())}
+            theirs = {str(self.token_type_names.get(t, t)): [int(lo), int(hi)] for t, (lo, hi) in by_name.items()}
+            ours = _type_spans(self.token_id_ranges)
+        else:
+            theirs = {str(k): [int(v[0]), int(v[1])] for k, v in theirs.items()}
+            ours = dict(self.token_id_ranges)
+        vocab = max((int(hi) for _, hi in layout.get("id_ranges", {}).values()), default=self.vocab_size)
+        if ours == theirs and vocab == self.vocab_size:
+            return None
+        return (f"the model was made for other token ids than this tokenizer's: model vocab_size {self.vocab_size}, "
+                f"ranges {ours}; tokenizer vocab_size {vocab}, ranges {theirs} (keys: TOKEN_TYPE_ID:STAGE or "
+                "TOKEN_TYPE_ID, values [first id, last id + 1))")
+
     @property
     def uses_kinematics(self) -> bool:
         """Whether the model reads ``kinematics`` (flat inputs, pair features or combinations)."""
@@ -200,3 +221,12 @@ class EventTransformerConfig(PretrainedConfig):
     def num_context_tokens(self) -> int:
         """Ids below this are specials or experiment context tokens: [PAD] [CLS] [SEP] [MASK] [UNK] [ATLAS] [CMS]."""
         return self.num_special_tokens + self.num_experiments
+
+
+def _type_spans(ranges: dict[str, list[int]]) -> dict[str, list[int]]:
+    """``{"TYPE_ID:STAGE": [lo, hi)}`` -> ``{"TYPE_ID": [lowest lo, highest hi)}``."""
+    spans: dict[str, list[int]] = {}
+    for key, (lo, hi) in ranges.items():
+        t = key.split(":")[0]
+        spans[t] = [min(spans[t][0], lo), max(spans[t][1], hi)] if t in spans else [lo, hi]
+    return spans

@@ -54,11 +54,7 @@ def config_kwargs_from_tokenizer(tokenizer: Any) -> dict[str, Any]:
     sequence = {t: q for t, q in tokenizer.quantizers.items() if t not in sub_types}
     sub_columns = {t: q.scaler.n_columns for t, q in tokenizer.quantizers.items() if t in sub_types}
     sub_columns.update({t: sc.n_columns for t, sc in getattr(tokenizer, "sub_scalers", {}).items()})
-    ranges = {}
-    for t, q in sequence.items():
-        for stage in range(q.config.num_stages):
-            r = tokenizer.id_range(t, stage)
-            ranges[f"{schema.TOKEN_TYPE_IDS[t]}:{stage}"] = [r.start, r.stop]
+    ranges = tokenizer.token_id_ranges()
     out = {"vocab_size": int(tokenizer.vocab_size),
            "feature_size": max((q.scaler.n_columns for q in sequence.values()), default=0),
            "feature_groups": {t: _groups(t, list(q.scaler.fields)) for t, q in sequence.items()},

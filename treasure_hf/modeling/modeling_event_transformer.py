@@ -22,7 +22,9 @@ copies it with the configuration into a saved folder that loads with ``trust_rem
 
 from __future__ import annotations
 
+import json
 import math
+import os
 from dataclasses import dataclass
 
 import torch
@@ -35,6 +37,10 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithPooling, MaskedLMOutput, SequenceClassifierOutput
 
 from .configuration_event_transformer import EventTransformerConfig
+
+TOKENIZER_LAYOUT_FILE = "event_tokenizer.json"
+"""The saved tokenizer's description (``EventTokenizer.layout()``), read to check a folder's model
+and tokenizer belong together."""
 
 IGNORE_INDEX = -100
 
@@ -529,6 +535,31 @@ class EventTransformerPreTrainedModel(PreTrainedModel):
     supports_gradient_checkpointing = True
     _supports_sdpa = True
     _no_split_modules = ["EventTransformerLayer"]
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """``PreTrainedModel.from_pretrained``, refusing a folder whose saved tokenizer
+        (``event_tokenizer.json`` beside ``config.json``) has other token ids than the model reads."""
+        folder = os.fspath(pretrained_model_name_or_path) if isinstance(pretrained_model_name_or_path,
+                                                                       (str, os.PathLike)) else None
+        try:
+            model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        except Exception as exc:
+            if type(exc).__name__ != "SafetensorError":
+                raise
+            raise ValueError(f"{folder}: its weights cannot be read as safetensors (damaged or truncated): "
+                             f"{exc}") from None
+        layout_file = os.path.join(folder, TOKENIZER_LAYOUT_FILE) if folder and os.path.isdir(folder) else None
+        if layout_file and os.path.isfile(layout_file):
+            try:
+                with open(layout_file) as f:
+                    layout = json.load(f)
+            except (OSError, ValueError) as exc:
+                raise ValueError(f"{layout_file}: cannot be read: {exc}") from None
+            problem = model.config.tokenizer_mismatch(layout)
+            if problem:
+                raise ValueError(f"{folder}: {problem}")
+        return model
 
     def _init_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)

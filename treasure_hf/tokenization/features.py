@@ -16,6 +16,7 @@ small and centred on 0). Their names are ``rel/FIELD`` (``rel/pt``, ``rel/eta``,
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -213,6 +214,22 @@ class FeatureScaler:
     fields: list[str]
     mean: list[float] = field(default_factory=list)
     std: list[float] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        """A fitted scaler (``mean``/``std`` given) must have one finite value per column and
+        positive scales: a zero or NaN scale would map every object to the same codes."""
+        if not self.mean and not self.std:
+            return
+        n = self.n_columns
+        if len(self.mean) != n or len(self.std) != n:
+            raise ValueError(f"{self.object_type} scaler: feature_mean and feature_std need {n} values (one per "
+                             f"column {self.columns}), got {len(self.mean)} and {len(self.std)}")
+        for c, m, s in zip(self.columns, self.mean, self.std):
+            if not (isinstance(m, (int, float)) and math.isfinite(m)):
+                raise ValueError(f"{self.object_type} scaler: feature_mean of {c} is {m!r}, not a finite number")
+            if not (isinstance(s, (int, float)) and math.isfinite(s) and s > 0):
+                raise ValueError(f"{self.object_type} scaler: feature_std of {c} is {s!r}; scales must be finite "
+                                 "and positive")
 
     @property
     def columns(self) -> list[str]:

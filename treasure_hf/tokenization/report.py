@@ -22,9 +22,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..data import schema
-from ..data.atomic import atomic_output
 from ..data.events import EventBatch
 from ..data.io import open_events
+from ..data.outputs import output_directory
 from .features import RELATIVE, field_names, field_spec, relative_field, to_relative
 from .tokenization_event import EventTokenizer
 
@@ -182,13 +182,20 @@ def _plot(t: str, values: dict[str, tuple[np.ndarray, np.ndarray]], fields: dict
 
 def tokenizer_report(tokenizer: EventTokenizer | str | os.PathLike, data: Sequence[str | os.PathLike],
                      out_dir: str | os.PathLike, *, n_events: int = 20_000, batch: int = 4096,
-                     plots: bool = True) -> dict[str, Any]:
+                     plots: bool = True, overwrite: bool = False) -> dict[str, Any]:
     """Tokenize and decode up to ``n_events`` events of ``data``; write ``report.json`` and one PNG
-    per type to ``out_dir``; return the report."""
+    per type to ``out_dir`` (swapped in whole); return the report."""
+    inputs = [*data] + ([tokenizer] if isinstance(tokenizer, (str, os.PathLike)) else [])
+    with output_directory(out_dir, "tokenizer-report", inputs=inputs, overwrite=overwrite) as tmp:
+        report = _report(tokenizer, data, tmp, n_events=n_events, batch=batch, plots=plots)
+    logger.info("tokenizer report written to %s", out_dir)
+    return report
+
+
+def _report(tokenizer: EventTokenizer | str | os.PathLike, data: Sequence[str | os.PathLike], out_dir: Path, *,
+            n_events: int, batch: int, plots: bool) -> dict[str, Any]:
     if not isinstance(tokenizer, EventTokenizer):
         tokenizer = EventTokenizer.from_pretrained(tokenizer)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     merged: dict[str, dict[str, tuple[list, list]]] = {}
     all_ids = []
     done = 0
@@ -232,7 +239,5 @@ def tokenizer_report(tokenizer: EventTokenizer | str | os.PathLike, data: Sequen
         report["types"][t] = {"n_objects": int(len(next(iter(values.values()))[0])), "fields": fields, **usage[t]}
         if plots:
             _plot(t, values, fields, out_dir / f"{t}.png")
-    with atomic_output(out_dir / "report.json") as tmp:
-        tmp.write_text(json.dumps(report, indent=1))
-    logger.info("tokenizer report written to %s", out_dir)
+    (out_dir / "report.json").write_text(json.dumps(report, indent=1))
     return report

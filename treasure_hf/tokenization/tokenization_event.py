@@ -42,7 +42,7 @@ from transformers import BatchEncoding, PreTrainedTokenizer
 
 from ..data import schema
 from ..data.events import EventBatch
-from ..errors import InputError
+from ..errors import FormatError, InputError
 from .configuration_quantizer import ObjectQuantizerConfig
 from .features import (FeatureScaler, feature_group_columns, field_names, from_relative, parent_field_names,
                        sub_object_values)
@@ -80,17 +80,7 @@ class EventTokenizer(PreTrainedTokenizer):
         if quantizers is None:
             if layout_file is None or quantizer_file is None:
                 raise ValueError("EventTokenizer needs its files (from_pretrained) or quantizers (from_quantizers)")
-            with open(layout_file) as f:
-                layout = json.load(f)
-            state = load_file(quantizer_file)
-            quantizers = {}
-            for t, cfg in {**layout["quantizers"], **layout.get("sub_quantizers", {})}.items():
-                q = ObjectQuantizer(ObjectQuantizerConfig(**cfg))
-                q.load_state_dict({k[len(t) + 1:]: v for k, v in state.items() if k.startswith(t + ".")}, strict=True)
-                quantizers[t] = q.eval()
-            max_objects = layout["max_objects"]
-            ignored_types = layout.get("ignored_types", [])
-            sub_scalers = {t: FeatureScaler.from_dict(d) for t, d in layout.get("sub_scalers", {}).items()}
+            quantizers, max_objects, ignored_types, sub_scalers = _load_files(layout_file, quantizer_file)
         unknown = [t for t in quantizers if t not in schema.GROUPS or t == "event"]
         if unknown:
             raise InputError(None, unknown[0], "is not an object type, sub-object type or MET in the schema registry")
@@ -144,6 +134,43 @@ class EventTokenizer(PreTrainedTokenizer):
         ``sub_scalers``: fitted :class:`FeatureScaler` of sub-object types without a quantizer, for
         the continuous ``return_constituents=True`` features (a sub quantizer brings its own)."""
         return cls(quantizers=quantizers, max_objects=max_objects, ignored_types=ignored_types, sub_scalers=sub_scalers)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *args: Any, **kwargs: Any
+                        ) -> "EventTokenizer":
+        """Load a saved tokenizer (a directory, or a hub repo id). A directory that lacks its files
+        is a :class:`FormatError` naming the file, not a hub look-up."""
+        path = os.fspath(pretrained_model_name_or_path)
+        if os.path.isdir(path):
+            for name in (LAYOUT_FILE, QUANTIZER_FILE):
+                if not os.path.isfile(os.path.join(path, name)):
+                    raise FormatError(os.path.join(path, name), None, "is missing: the directory is not a saved "
+                                                                      "EventTokenizer")
+        elif os.path.exists(path) or path.startswith((".", "/", "~")) or path.count("/") > 1:
+            raise FormatError(path, None, "is not a saved EventTokenizer directory")
+        return super().from_pretrained(path, *args, **kwargs)
+
+    def layout(self) -> dict[str, Any]:
+        """What ``event_tokenizer.json`` holds: sequence types, padding, quantizer configs, id ranges."""
+        layout = {"format_version": schema.FORMAT_VERSION, "sequence_types": list(self.quantizers),
+                  "max_objects": self.max_objects, "ignored_types": self.ignored_types,
+                  "quantizers": {t: q.config.to_diff_dict() | {"model_type": q.config.model_type}
+                                 for t, q in self.quantizers.items()},
+                  "id_ranges": {t: [self._offsets[t], self._offsets[t] + q.config.num_stages * q.config.codebook_size]
+                                for t, q in self.all_quantizers.items()},
+                  "token_id_ranges": self.token_id_ranges()}
+        if self.sub_quantizers:
+            layout["sub_quantizers"] = {t: q.config.to_diff_dict() | {"model_type": q.config.model_type}
+                                        for t, q in self.sub_quantizers.items()}
+        if self.sub_scalers:
+            layout["sub_scalers"] = {t: sc.to_dict() for t, sc in self.sub_scalers.items()}
+        return layout
+
+    def token_id_ranges(self) -> dict[str, list[int]]:
+        """``{"TYPE_ID:STAGE": [start, stop)}`` of the sequence types: what a model's
+        ``EventTransformerConfig.token_id_ranges`` must equal to read this tokenizer's ids."""
+        return {f"{schema.TOKEN_TYPE_IDS[t]}:{s}": [self.id_range(t, s).start, self.id_range(t, s).stop]
+                for t, q in self.quantizers.items() for s in range(q.config.num_stages)}
 
     @property
     def all_quantizers(self) -> dict[str, ObjectQuantizer]:
@@ -216,19 +243,8 @@ class EventTokenizer(PreTrainedTokenizer):
         prefix = f"{filename_prefix}-" if filename_prefix else ""
         layout_path = os.path.join(save_directory, prefix + LAYOUT_FILE)
         weights_path = os.path.join(save_directory, prefix + QUANTIZER_FILE)
-        layout = {"format_version": schema.FORMAT_VERSION, "sequence_types": list(self.quantizers),
-                  "max_objects": self.max_objects, "ignored_types": self.ignored_types,
-                  "quantizers": {t: q.config.to_diff_dict() | {"model_type": q.config.model_type}
-                                 for t, q in self.quantizers.items()},
-                  "id_ranges": {t: [self._offsets[t], self._offsets[t] + q.config.num_stages * q.config.codebook_size]
-                                for t, q in self.all_quantizers.items()}}
-        if self.sub_quantizers:
-            layout["sub_quantizers"] = {t: q.config.to_diff_dict() | {"model_type": q.config.model_type}
-                                        for t, q in self.sub_quantizers.items()}
-        if self.sub_scalers:
-            layout["sub_scalers"] = {t: sc.to_dict() for t, sc in self.sub_scalers.items()}
         with open(layout_path, "w") as f:
-            json.dump(layout, f, indent=1, sort_keys=True)
+            json.dump(self.layout(), f, indent=1, sort_keys=True)
         state = {f"{t}.{k}": v.detach().cpu().contiguous() for t, q in self.all_quantizers.items()
                  for k, v in q.state_dict().items()}
         save_file(state, weights_path, metadata={"format": "pt"})
@@ -677,3 +693,49 @@ def _fit(a: np.ndarray, width: int) -> np.ndarray:
     if a.shape[1] >= width:
         return a[:, :width]
     return np.pad(a, [(0, 0), (0, width - a.shape[1])] + [(0, 0)] * (a.ndim - 2))
+
+
+def _load_files(layout_file: str, quantizer_file: str
+                ) -> tuple[dict[str, ObjectQuantizer], dict[str, int], list[str], dict[str, FeatureScaler]]:
+    """Quantizers, padding, ignored types and sub-object scalers of a saved tokenizer; a damaged
+    or hand-edited file is a :class:`FormatError` naming the file and the key."""
+    try:
+        with open(layout_file) as f:
+            layout = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise FormatError(layout_file, None, f"is not valid JSON: {exc}") from None
+    try:
+        state = load_file(quantizer_file)
+    except Exception as exc:  # noqa: BLE001 - safetensors raises its own error type on damage
+        raise FormatError(quantizer_file, None, f"cannot be read as safetensors (damaged or truncated): "
+                                                f"{' '.join(str(exc).split())}") from None
+    for key in ("quantizers", "max_objects"):
+        if not isinstance(layout, dict) or not isinstance(layout.get(key), dict):
+            raise FormatError(layout_file, key, "is missing or not a JSON object")
+    quantizers = {}
+    for t, cfg in {**layout["quantizers"], **layout.get("sub_quantizers", {})}.items():
+        try:
+            q = ObjectQuantizer(ObjectQuantizerConfig(**cfg))
+        except (TypeError, ValueError) as exc:
+            raise FormatError(layout_file, f"quantizers/{t}", " ".join(str(exc).split())) from None
+        own = {k[len(t) + 1:]: v for k, v in state.items() if k.startswith(t + ".")}
+        expected = q.state_dict()
+        missing = sorted(set(expected) - set(own))
+        if missing:
+            raise FormatError(quantizer_file, f"{t}.{missing[0]}", "tensor is missing")
+        for k, v in own.items():
+            if k not in expected:
+                raise FormatError(quantizer_file, f"{t}.{k}", "tensor is not part of the declared quantizer")
+            if tuple(v.shape) != tuple(expected[k].shape):
+                raise FormatError(quantizer_file, f"{t}.{k}", f"has shape {tuple(v.shape)}, the configuration in "
+                                                              f"{os.path.basename(layout_file)} declares "
+                                                              f"{tuple(expected[k].shape)}")
+            if v.is_floating_point() and not bool(torch.isfinite(v).all()):
+                raise FormatError(quantizer_file, f"{t}.{k}", "holds NaN or infinite values")
+        q.load_state_dict(own, strict=True)
+        quantizers[t] = q.eval()
+    try:
+        sub_scalers = {t: FeatureScaler.from_dict(d) for t, d in layout.get("sub_scalers", {}).items()}
+    except (TypeError, ValueError, KeyError) as exc:
+        raise FormatError(layout_file, "sub_scalers", " ".join(str(exc).split())) from None
+    return quantizers, layout["max_objects"], layout.get("ignored_types", []), sub_scalers

@@ -14,6 +14,7 @@ import json
 import logging
 import math
 import os
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -25,14 +26,17 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from ..data import schema
-from ..data.atomic import atomic_output
+from ..data.atomic import atomic_output, remove
 from ..data.io import open_events
+from ..data.outputs import check_destination, output_directory, partial_dir
 from .configuration_quantizer import ObjectQuantizerConfig
 from .features import FeatureScaler, field_names, sub_object_values
 from .modeling_quantizer import ObjectQuantizer
 from .tokenization_event import DEFAULT_MAX_OBJECTS, EventTokenizer
 
 logger = logging.getLogger(__name__)
+
+PRODUCER = "train-tokenizer"
 
 TOKENIZED_TYPES = ("electrons", "muons", "jets", "taus", "photons", "met")
 """Types tokenized by default (tracks only on request: many per event, long sequences). Sub-object
@@ -296,10 +300,22 @@ def _latest_checkpoint(directory: Path | None) -> Path | None:
 
 def train_tokenizer(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
                     args: TokenizerTrainingArguments | None = None, *, resume: bool = False,
-                    progress: bool = True) -> EventTokenizer:
-    """Train a quantizer per type on the events in ``paths`` and save the tokenizer to ``out_dir``."""
+                    progress: bool = True, overwrite: bool = False) -> EventTokenizer:
+    """Train a quantizer per type on the events in ``paths`` and save the tokenizer to ``out_dir``.
+
+    Checkpoints are written to ``.OUT.partial/checkpoints/TYPE`` while training runs (``resume``
+    continues from there, or from the ``checkpoints`` a finished ``out_dir`` keeps); the finished
+    tokenizer, its ``training_log.json`` and the checkpoints are swapped in as ``out_dir`` whole.
+    An existing ``out_dir`` is replaced only if ``train-tokenizer`` wrote it, or with ``overwrite``."""
     args = args or TokenizerTrainingArguments()
     out_dir = Path(out_dir)
+    check_destination(out_dir, PRODUCER, inputs=paths, overwrite=overwrite)
+    work = partial_dir(out_dir)
+    if not resume and work.exists():
+        logger.warning("removing %s, the checkpoints of an earlier run (pass resume=True to continue it)", work)
+        remove(work)
+    if resume and not work.exists() and (out_dir / "checkpoints").is_dir():
+        shutil.copytree(out_dir / "checkpoints", work / "checkpoints")
     accelerator = Accelerator(mixed_precision=args.mixed_precision, cpu=not torch.cuda.is_available())
     for t in args.types:
         if schema.GROUPS[t].kind == "sub" and schema.GROUPS[t].parent not in args.types:
@@ -313,7 +329,7 @@ def train_tokenizer(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLi
     for t, d in data.items():
         train, evaluation = d.split(args.eval_fraction, args.seed)
         model, history = train_quantizer(t, train, evaluation, args, accelerator,
-                                         checkpoint_dir=out_dir / "checkpoints" / t, resume=resume, progress=progress)
+                                         checkpoint_dir=work / "checkpoints" / t, resume=resume, progress=progress)
         quantizers[t] = model
         log["types"][t] = {"history": history, "final": codebook_metrics(model, evaluation),
                            "n_train": int(train.mask.sum()), "n_eval": int(evaluation.mask.sum())}
@@ -321,10 +337,10 @@ def train_tokenizer(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLi
     tokenizer = EventTokenizer.from_quantizers(quantizers, args.max_objects, ignored_types=ignored,
                                                sub_scalers=sub_scalers)
     if accelerator.is_main_process:
-        with atomic_output(out_dir / "tokenizer") as tmp:
+        with output_directory(out_dir, PRODUCER, inputs=paths, overwrite=overwrite) as tmp:
             tokenizer.save_pretrained(tmp)
-        for f in (out_dir / "tokenizer").iterdir():
-            os.replace(f, out_dir / f.name)
-        (out_dir / "tokenizer").rmdir()
-        (out_dir / "training_log.json").write_text(json.dumps(log, indent=1, default=float))
+            (tmp / "training_log.json").write_text(json.dumps(log, indent=1, default=float))
+            if (work / "checkpoints").is_dir():
+                os.replace(work / "checkpoints", tmp / "checkpoints")
+        remove(work)
     return tokenizer

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..checkpoint import load_optimizer, load_rng, read_json, save_optimizer, save_rng, write_json
+from ..data.atomic import commit
 
 logger = logging.getLogger(__name__)
 
@@ -82,8 +83,7 @@ def save_checkpoint(accelerator: Any, out: Path, step: int, *, model: Any, optim
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         (tmp / COMPLETE).write_text(str(step))
-        shutil.rmtree(final, ignore_errors=True)
-        tmp.rename(final)
+        commit(tmp, final)
         if limit:
             for _, old in checkpoints(out)[:-limit]:
                 shutil.rmtree(old, ignore_errors=True)

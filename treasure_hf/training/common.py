@@ -10,6 +10,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..errors import CompatibilityError, FormatError
+
 logger = logging.getLogger(__name__)
 
 TRACKERS = ("tensorboard", "trackio")
@@ -37,12 +39,40 @@ def load_tokenized(data: str, cache_dir: str | None = None):
 
 
 def load_tokenizer(data: str, tokenizer: str | None):
+    """The tokenizer of a tokenized data set (``DATA/tokenizer``, or ``tokenizer`` where given)."""
     from ..tokenization import EventTokenizer
 
     path = tokenizer or os.path.join(os.fspath(data), "tokenizer")
-    if not os.path.exists(path) and tokenizer is None:
-        raise FileNotFoundError(f"{data} holds no tokenizer/ folder: pass --tokenizer")
+    if not os.path.exists(path):
+        if tokenizer is None:
+            raise FormatError(data, "tokenizer", "the data set holds no tokenizer/ folder: pass --tokenizer")
+        raise FormatError(path, None, "no such tokenizer directory (--tokenizer)")
     return EventTokenizer.from_pretrained(path), path
+
+
+def check_output(out: Path, producer: str, args: Any) -> None:
+    """Refuse an ``--out`` that is the data, holds it, or was not written by ``producer`` (unless
+    ``--overwrite``), before any work."""
+    from ..data.outputs import check_destination
+
+    inputs = [p for p in (args.data, args.tokenizer, getattr(args, "model", None)) if p and os.path.exists(p)]
+    check_destination(out, producer, inputs=inputs, overwrite=getattr(args, "overwrite", False))
+
+
+def claim_output(out: Path, producer: str) -> None:
+    """Create ``--out`` marked as ``producer``'s, once the run is about to write into it: its
+    checkpoints are written there as training goes, and a rerun of the same command may continue."""
+    from ..data.outputs import write_marker
+
+    out.mkdir(parents=True, exist_ok=True)
+    write_marker(out, producer)
+
+
+def check_compatible(model: Any, tokenizer: Any, model_path: str, tokenizer_path: str) -> None:
+    """Refuse a model made for other token ids than ``tokenizer``'s, showing both ranges."""
+    problem = model.config.tokenizer_mismatch(tokenizer.layout())
+    if problem:
+        raise CompatibilityError(model_path, None, f"does not read the ids of the tokenizer {tokenizer_path}: {problem}")
 
 
 def new_config(tokenizer: Any, args: Any, **kwargs: Any):

@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .common import (available_trackers, dataset_description, kinematics_decoder, load_tokenized, load_tokenizer,
-                     new_config, write_json)
+from .common import (available_trackers, check_compatible, check_output, claim_output, dataset_description, kinematics_decoder, load_tokenized,
+                     load_tokenizer, new_config, write_json)
 
 logger = logging.getLogger(__name__)
 
@@ -89,11 +89,13 @@ def finetune(args: argparse.Namespace) -> Path:
     model, tokenizer, ``training_summary.json`` and ``README.md`` to ``args.out``."""
     from transformers import EarlyStoppingCallback, Trainer, TrainingArguments
 
+    from ..data.atomic import follow_umask
     from ..hf.collators import EventPaddingCollator
     from ..hf.hub import model_card_for
     from ..modeling import EventTransformerForSequenceClassification
 
     out = Path(args.out)
+    check_output(out, "finetune", args)
     tokenizer, tokenizer_path = load_tokenizer(args.data, args.tokenizer)
     ds = load_tokenized(args.data)
     for split in (args.train_split, args.eval_split, args.test_split):
@@ -106,6 +108,7 @@ def finetune(args: argparse.Namespace) -> Path:
     if args.model:
         model = EventTransformerForSequenceClassification.from_pretrained(
             args.model, num_labels=len(names), id2label=id2label, label2id=label2id)
+        check_compatible(model, tokenizer, args.model, tokenizer_path)
     else:
         model = EventTransformerForSequenceClassification(
             new_config(tokenizer, args, num_labels=len(names), id2label=id2label, label2id=label2id))
@@ -131,6 +134,8 @@ def finetune(args: argparse.Namespace) -> Path:
                       eval_dataset=ds[args.eval_split].select_columns(columns), data_collator=collator,
                       processing_class=tokenizer, compute_metrics=compute_metrics,
                       callbacks=callbacks + [_json_arguments_callback()])
+    if trainer.is_world_process_zero():
+        claim_output(out, "finetune")
     trainer.train()
     for callback in callbacks:  # the evaluations below are no training evaluations
         trainer.remove_callback(callback)
@@ -157,6 +162,7 @@ def finetune(args: argparse.Namespace) -> Path:
                                f"{args.lr}, best of the evaluations every {args.eval_steps} steps by validation "
                                f"{args.metric}" + (f" from `{args.model}`." if args.model else " from scratch."))})
         (out / "README.md").write_text(str(model_card_for(out, str(out))))
+        follow_umask(out)  # safetensors writes its files readable by their owner alone
     return out
 
 

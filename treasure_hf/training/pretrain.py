@@ -21,8 +21,8 @@ import torch
 from tqdm.auto import tqdm
 
 from .checkpoint import CHECKPOINTS, checkpoints, load_checkpoint, save_checkpoint
-from .common import (available_trackers, dataset_description, kinematics_decoder, load_tokenized, load_tokenizer,
-                     new_config, write_json)
+from .common import (available_trackers, check_compatible, check_output, claim_output, dataset_description, kinematics_decoder, load_tokenized,
+                     load_tokenizer, new_config, write_json)
 
 logger = logging.getLogger(__name__)
 
@@ -33,11 +33,13 @@ def pretrain(args: argparse.Namespace) -> Path:
     from torch.utils.data import DataLoader
     from transformers import get_scheduler
 
+    from ..data.atomic import follow_umask
     from ..hf.batches import ArrowBatches
     from ..hf.collators import EventPaddingCollator, MaskedEventCollator
     from ..modeling import EventTransformerForMaskedEventModeling
 
     out = Path(args.out)
+    check_output(out, "pretrain", args)
     trackers = available_trackers(args.report_to)
     accelerator = Accelerator(mixed_precision=args.mixed_precision,
                               gradient_accumulation_steps=args.gradient_accumulation_steps, cpu=args.cpu,
@@ -52,6 +54,7 @@ def pretrain(args: argparse.Namespace) -> Path:
     train = ds[args.split]
     if args.model:
         model = EventTransformerForMaskedEventModeling.from_pretrained(args.model)
+        check_compatible(model, tokenizer, args.model, tokenizer_path)
     else:
         model = EventTransformerForMaskedEventModeling(new_config(tokenizer, args))
     masker = MaskedEventCollator.from_config(model.config, mask_rate=args.mask_rate, mask_fraction=args.mask_fraction,
@@ -84,6 +87,8 @@ def pretrain(args: argparse.Namespace) -> Path:
     if batches_per_epoch == 0:
         raise ValueError(f"the {args.split} split of {args.data} is empty")
     stop = min(args.max_steps, args.stop_at_step or args.max_steps)
+    if accelerator.is_main_process:
+        claim_output(out, "pretrain")
     model.train()
     history: list[dict[str, float]] = []
     bar = tqdm(total=stop, initial=step, desc="pretrain", unit="step", disable=not accelerator.is_local_main_process
@@ -139,6 +144,7 @@ def pretrain(args: argparse.Namespace) -> Path:
                                f"ids; {args.max_steps} steps of {args.batch_size} events x "
                                f"{args.gradient_accumulation_steps} accumulation x {accelerator.num_processes} "
                                f"processes, AdamW lr {args.lr}, {args.mixed_precision} precision.")})
+        follow_umask(out)  # safetensors writes its files readable by their owner alone
     accelerator.wait_for_everyone()
     accelerator.end_training()  # last: it destroys the process group
     return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ...commands.options import add_overwrite, nonnegative_float, nonnegative_int, positive_int
 from ...errors import InputError
 from . import processes
 from .detector import DETECTORS
@@ -30,7 +31,7 @@ def _generate(args: argparse.Namespace) -> int:
     extra = [*(read_cmnd(args.cmnd) if args.cmnd else []), *(args.pythia or [])]
     out = generate(args.process, args.events, args.seed, args.out, detector=args.detector, pileup=args.pileup,
                    extra=extra, workers=args.workers, scheduler=args.scheduler, shard_size=args.shard_size,
-                   h5=args.h5, progress=args.progress)
+                   h5=args.h5, progress=args.progress, overwrite=args.overwrite)
     if not args.quiet:
         print(f"{out}: {args.events} {args.process} events ({args.detector}, pile-up mu = {args.pileup})")
     return 0
@@ -46,19 +47,20 @@ def register(sub: argparse._SubParsersAction) -> None:
                     f"whatever --workers or --scheduler. Presets: {presets}; mix: a weighted blend of all. "
                     "An interrupted run continues where it stopped when started again with the same arguments.")
     p.add_argument("process", choices=processes.NAMES, help="named preset")
-    p.add_argument("--events", type=int, required=True, help="number of events")
-    p.add_argument("--seed", type=int, required=True, help="master seed")
+    p.add_argument("--events", type=positive_int, required=True, help="number of events")
+    p.add_argument("--seed", type=nonnegative_int, required=True, help="master seed")
     p.add_argument("--out", required=True, help="PCDF directory to write")
     p.add_argument("--detector", choices=list(DETECTORS), default="atlas", help="detector response (default atlas)")
-    p.add_argument("--pileup", type=float, default=0.0, metavar="MU",
+    p.add_argument("--pileup", type=nonnegative_float, default=0.0, metavar="MU",
                    help="overlay Poisson(MU) soft-QCD vertices spread in z (default 0)")
     where = p.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=int, default=1, help="local processes (a Dask LocalCluster when > 1)")
+    where.add_argument("--workers", type=positive_int, default=1, help="local processes (a Dask LocalCluster when > 1)")
     where.add_argument("--scheduler", help="address of a running Dask scheduler")
     p.add_argument("--pythia", action="append", metavar='"Key = value"',
                    help="extra Pythia setting, applied after the preset (repeatable)")
     p.add_argument("--cmnd", help="file of extra Pythia settings, applied before --pythia ones")
     p.add_argument("--h5", help="also write the common HDF5 file here")
-    p.add_argument("--shard-size", type=int, default=DEFAULT_SHARD_SIZE,
+    p.add_argument("--shard-size", type=positive_int, default=DEFAULT_SHARD_SIZE,
                    help="events per shard, task and PCDF part (default %(default)s); part of the seeding")
+    add_overwrite(p)
     p.set_defaults(func=_generate)

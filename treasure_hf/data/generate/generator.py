@@ -22,11 +22,12 @@ from typing import Sequence
 import numpy as np
 import pyarrow.parquet as pq
 
-from ...errors import InputError
+from ...errors import ArgumentError, InputError, positive
 from ...parallel import iter_tasks
 from .. import schema
 from ..events import Layout, RaggedEvents
 from ..metadata import make_metadata
+from ..outputs import check_destination, partial_dir
 from ..pcdf import KV_METADATA, PCDFWriter, part_name
 from . import processes
 from .detector import DETECTORS, SIMPLE_MODELS
@@ -184,13 +185,9 @@ def sample_metadata(process: str, n_events: int, seed: int, detector: str, pileu
     )
 
 
-def _partial_dir(out: Path) -> Path:
-    return out.with_name(f".{out.name}.partial")
-
-
 def _check_resume(out: Path, meta: dict) -> None:
     """Discard a partial output written with other settings (seed, process, detector...)."""
-    first = _partial_dir(out) / "events" / f"{part_name(0)}.parquet"
+    first = partial_dir(out) / "events" / f"{part_name(0)}.parquet"
     if not first.exists():
         return
     kv = pq.read_schema(first).metadata or {}
@@ -201,30 +198,35 @@ def _check_resume(out: Path, meta: dict) -> None:
     if old.get("generator") != meta["generator"]:
         import shutil
 
-        logger.warning("discarding partial output %s: it was generated with other settings", _partial_dir(out))
-        shutil.rmtree(_partial_dir(out))
+        logger.warning("discarding partial output %s: it was generated with other settings", partial_dir(out))
+        shutil.rmtree(partial_dir(out))
 
 
 def generate(process: str, n_events: int, seed: int, out: str | os.PathLike, *, detector: str = "atlas",
              pileup: float = 0.0, extra: Sequence[str] = (), workers: int = 1, scheduler: str | None = None,
              shard_size: int = DEFAULT_SHARD_SIZE, h5: str | os.PathLike | None = None,
-             progress: bool = True) -> Path:
-    """Generate ``n_events`` events of ``process`` into the PCDF directory ``out`` (and ``h5``)."""
+             progress: bool = True, overwrite: bool = False) -> Path:
+    """Generate ``n_events`` events of ``process`` into the PCDF directory ``out`` (and ``h5``).
+    An existing ``out`` (or ``h5``) is replaced only if ``treasure generate`` wrote it, or with
+    ``overwrite``."""
     if process not in processes.NAMES:
         raise InputError(None, "process", f"unknown process {process!r}; known: {list(processes.NAMES)}")
     if detector not in DETECTORS:
         raise InputError(None, "detector", f"unknown detector {detector!r}; known: {list(DETECTORS)}")
-    if n_events < 1 or shard_size < 1:
-        raise InputError(None, "events", "the number of events and the shard size must be positive")
-    if pileup < 0:
-        raise InputError(None, "pileup", "the pile-up mu must be >= 0")
+    positive("events", n_events)
+    positive("shard_size", shard_size)
+    if pileup < 0 or not np.isfinite(pileup):
+        raise ArgumentError("pileup", f"the pile-up mu must be finite and >= 0, got {pileup!r}")
     out = Path(out)
+    if h5 is not None:
+        check_destination(h5, "generate", inputs=(out,), overwrite=overwrite)
     meta = sample_metadata(process, n_events, seed, detector, pileup, extra, shard_size)
     _check_resume(out, meta)
     tasks = [ShardTask(process, k, min(shard_size, n_events - k * shard_size), k * shard_size, int(seed), detector,
                        float(pileup), tuple(extra))
              for k in range((n_events + shard_size - 1) // shard_size)]
-    writer = PCDFWriter(out, meta, layout_for(detector), events_per_part=shard_size, resume=True)
+    writer = PCDFWriter(out, meta, layout_for(detector), events_per_part=shard_size, rows_per_part=None,
+                        resume=True, producer="generate", overwrite=overwrite)
     try:
         done = len(writer.parts)
         if done:
@@ -241,5 +243,5 @@ def generate(process: str, n_events: int, seed: int, out: str | os.PathLike, *, 
     if h5 is not None:
         from ..io import pcdf_to_h5
 
-        pcdf_to_h5(out, h5, progress=progress)
+        pcdf_to_h5(out, h5, progress=progress, producer="generate", overwrite=overwrite)
     return out

@@ -5,22 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ...commands.options import add_overwrite, object_width, positive_int, pt_cut
 from .. import schema
-from ..commands import typed_pairs
 from .convert import CONVERTERS, FORMATS, convert_files
 from .reader import DEFAULT_STEP
 
 
 def _convert(args: argparse.Namespace) -> int:
-    try:
-        max_objects = typed_pairs(args.max_objects, "--max-objects", ("object", "sub"), int)
-        pt_cuts = typed_pairs(args.pt_cut, "--pt-cut", ("object",), float)
-    except argparse.ArgumentTypeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    results = convert_files(args.experiment, args.inputs, args.out, fmt=args.format, pt_cuts=pt_cuts,
-                            max_objects=max_objects, step_size=args.step_size, workers=args.workers,
-                            scheduler=args.scheduler, keep_going=args.keep_going, progress=args.progress)
+    results = convert_files(args.experiment, args.inputs, args.out, fmt=args.format, pt_cuts=dict(args.pt_cut or ()),
+                            max_objects=dict(args.max_objects or ()), step_size=args.step_size, workers=args.workers,
+                            scheduler=args.scheduler, keep_going=args.keep_going, progress=args.progress,
+                            overwrite=args.overwrite, drop_invalid=args.drop_invalid)
     failed = [r for r in results if not r.ok]
     done = [r for r in results if r.ok and not r.value.get("skipped")]
     skipped = [r for r in results if r.ok and r.value.get("skipped")]
@@ -37,7 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "convert", help="convert ATLAS PHYSLITE or CMS NanoAOD files (TTree or RNTuple) to the common format",
         description="Convert the experiments' ROOT files to the common format, one output per input "
                     "(OUT/NAME.h5, or the PCDF directory OUT/NAME), streaming in steps of events. Outputs are "
-                    "written atomically; a rerun skips outputs whose metadata says they are complete. The only "
+                    "written atomically; a rerun skips outputs whose metadata says they are complete, for this very "
+                    "input (its size, modification time and a hash of its ends), and redoes the others. The only "
                     "selection is a pT cut per object type (recorded in the metadata pt_cuts) and the truncation "
                     "to max_objects. Exit 0 when every file converted, 1 when some failed (with --keep-going), "
                     "2 on the first failure otherwise.")
@@ -45,16 +41,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="PHYSLITE or NanoAOD .root files")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--format", choices=FORMATS, default="h5", help="output format (default %(default)s)")
-    p.add_argument("--max-objects", nargs="+", metavar="TYPE=N", help="padding size per object type")
-    p.add_argument("--pt-cut", nargs="+", metavar="TYPE=GEV",
+    p.add_argument("--max-objects", nargs="+", type=object_width, metavar="TYPE=N", help="padding size per object type")
+    p.add_argument("--pt-cut", nargs="+", type=pt_cut, metavar="TYPE=GEV",
                    help=f"minimum pT per object type in GeV (defaults {schema.default_pt_cuts()})")
     where = p.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=int, default=1,
+    where.add_argument("--workers", type=positive_int, default=1,
                        help="files converted in parallel on a Dask LocalCluster of this many processes "
                             "(default 1: serial)")
     where.add_argument("--scheduler", help="address of a running Dask scheduler to run the conversions on")
     p.add_argument("--keep-going", action="store_true",
                    help="convert the other files when one fails (the summary lists the failures)")
-    p.add_argument("--step-size", type=int, default=DEFAULT_STEP,
-                   help="events read per step (bounds memory; default %(default)s)")
+    p.add_argument("--step-size", type=positive_int, default=DEFAULT_STEP,
+                   help="events read per step (bounds memory, never changes the output; default %(default)s)")
+    p.add_argument("--drop-invalid", action="store_true",
+                   help="drop objects with a NaN, infinite or negative pT (or a non-finite eta or phi) and count "
+                        "them in the metadata dropped_invalid; without it such an object is an error naming the "
+                        "file, branch and entry")
+    add_overwrite(p)
     p.set_defaults(func=_convert)

@@ -14,11 +14,14 @@ from typing import Any, Mapping, Sequence
 
 from tqdm.auto import tqdm
 
-from ...errors import InputError, TreasureError
+from ...errors import InputError, OutputError, TreasureError, positive
+from ...provenance import file_fingerprint, fingerprint_change
 from .. import schema
+from ..atomic import remove_leftovers
 from ..h5 import H5Writer
 from ..io import open_events
 from ..metadata import make_metadata
+from ..outputs import check_destination, producer_of
 from ..pcdf import PCDFWriter
 from .reader import DEFAULT_STEP, RootSource, TableConverter
 
@@ -31,6 +34,7 @@ CONVERTERS: dict[str, str] = {
 """Experiment name on the command line -> converter class."""
 
 FORMATS = ("h5", "pcdf")
+PRODUCER = "convert"
 
 
 def converter_class(experiment: str) -> type[TableConverter]:
@@ -60,17 +64,20 @@ class ConvertTask:
     max_objects: Mapping[str, int] = field(default_factory=dict)
     step_size: int = DEFAULT_STEP
     progress: bool = False
+    overwrite: bool = False
+    drop_invalid: bool = False
 
     def __str__(self) -> str:
         return self.input_file
 
 
 def is_complete(task: ConvertTask) -> bool:
-    """True when the task's output exists and its metadata says it holds this input, converted
-    with these settings, to the end (outputs are renamed into place only when finished, and the
-    metadata's n_events must agree with the events the output holds)."""
+    """True when the task's output exists and its metadata says it holds this input, unchanged
+    since (size, modification time and a hash of its ends: :func:`~treasure_hf.provenance.file_fingerprint`),
+    converted with these settings, to the end (outputs are renamed into place only when
+    finished, and the metadata's n_events must agree with the events the output holds)."""
     out = Path(task.output)
-    if not out.exists():
+    if not out.exists() or producer_of(out) != PRODUCER:
         return False
     try:
         source = open_events(out)
@@ -81,13 +88,18 @@ def is_complete(task: ConvertTask) -> bool:
     except TreasureError as exc:
         logger.warning("%s exists but cannot be read (%s): converting again", out, exc)
         return False
+    changed = fingerprint_change(meta.get("input_fingerprint"), file_fingerprint(task.input_file))
+    if changed:
+        logger.info("%s: converting again: %s was converted before, but %s", out, task.input_file, changed)
+        return False
     experiment = converter_class(task.experiment).EXPERIMENT
     wanted_cuts = {**schema.default_pt_cuts(), **task.pt_cuts}
     wanted_max = {**schema.default_max_objects(), **task.max_objects}
     stored_max = meta.get("max_objects", {})
     complete = (meta.get("experiment") == experiment and meta.get("input_file") == str(task.input_file)
                 and int(meta.get("n_events", -1)) == n_events and meta.get("pt_cuts") == wanted_cuts
-                and all(stored_max.get(g) == n for g, n in wanted_max.items() if g in stored_max))
+                and all(stored_max.get(g) == n for g, n in wanted_max.items() if g in stored_max)
+                and bool(meta.get("dropped_invalid") is not None) == task.drop_invalid)
     if not complete:
         logger.info("%s exists but was written from another input or with other settings: converting again", out)
     return complete
@@ -98,9 +110,11 @@ def convert_file(task: ConvertTask) -> dict[str, Any]:
     ``task.output`` when it fails."""
     if task.fmt not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, not {task.fmt!r}")
+    remove_leftovers(task.output)
     if is_complete(task):
         logger.info("%s is complete: skipped", task.output)
         return {"input": task.input_file, "output": task.output, "skipped": True}
+    check_destination(task.output, PRODUCER, inputs=(task.input_file,), overwrite=task.overwrite)
     cls = converter_class(task.experiment)
     with RootSource(task.input_file, cls.TREE_NAMES) as source:
         n_events = convert_source(source, task)
@@ -112,13 +126,15 @@ def convert_source(source: RootSource, task: ConvertTask) -> int:
     """Stream an opened source into ``task.output`` step by step; returns the events written.
     The output appears only when complete (written under a temporary name, then renamed)."""
     cls = converter_class(task.experiment)
-    conv = cls(source, task.pt_cuts, task.max_objects)
+    conv = cls(source, task.pt_cuts, task.max_objects, drop_invalid=task.drop_invalid)
     layout = conv.layout
     meta = make_metadata(cls.EXPERIMENT, str(task.input_file), layers=layout.layers,
                          max_objects=layout.metadata_max_objects(), pt_cuts=conv.pt_cuts,
-                         missing_fields=conv.missing_fields, notes=conv.notes, **conv.extra_metadata)
-    writer = (H5Writer(task.output, meta, layout) if task.fmt == "h5"
-              else PCDFWriter(task.output, meta, layout, events_per_part=max(task.step_size, 1)))
+                         missing_fields=conv.missing_fields, notes=conv.notes,
+                         input_fingerprint=file_fingerprint(task.input_file), **conv.extra_metadata)
+    where = {"producer": PRODUCER, "inputs": (task.input_file,), "overwrite": task.overwrite}
+    writer = (H5Writer(task.output, meta, layout, **where) if task.fmt == "h5"
+              else PCDFWriter(task.output, meta, layout, **where))
     branches = conv.branches()
     steps = list(source.steps(conv.step_size(task.step_size)))
     try:
@@ -130,7 +146,7 @@ def convert_source(source: RootSource, task: ConvertTask) -> int:
             for i, (start, stop) in enumerate(steps):
                 arrays = pending.result()
                 pending = pool.submit(source.read, branches, *steps[i + 1]) if i + 1 < len(steps) else None
-                ragged = conv.convert(arrays, stop - start)
+                ragged = conv.convert(arrays, stop - start, first_entry=start)
                 del arrays
                 padded = ragged.to_padded(layout.max_objects)
                 writer.write(padded if task.fmt == "h5" else padded.to_ragged())
@@ -138,6 +154,8 @@ def convert_source(source: RootSource, task: ConvertTask) -> int:
     except BaseException:
         writer.abort()
         raise
+    if task.drop_invalid:
+        writer.metadata["dropped_invalid"] = dict(conv.dropped)
     writer.close()
     return writer.n_events
 
@@ -146,12 +164,21 @@ def convert_files(experiment: str, inputs: Sequence[str | os.PathLike], out_dir:
                   fmt: str = "h5", pt_cuts: Mapping[str, float] | None = None,
                   max_objects: Mapping[str, int] | None = None, step_size: int = DEFAULT_STEP,
                   workers: int = 1, scheduler: str | None = None, keep_going: bool = False,
-                  progress: bool = True) -> list:
+                  progress: bool = True, overwrite: bool = False, drop_invalid: bool = False) -> list:
     """Convert every input to ``out_dir`` (one output each); returns the
-    :class:`treasure_hf.parallel.TaskResult` list, in input order."""
+    :class:`treasure_hf.parallel.TaskResult` list, in input order. An existing output is
+    replaced only when ``treasure convert`` wrote it, or with ``overwrite``; NaN, infinite or
+    negative pT in an input are an error, or with ``drop_invalid`` dropped and counted in the
+    metadata ``dropped_invalid``."""
     from ...parallel import map_tasks
 
     converter_class(experiment)
+    positive("step_size", step_size)
+    positive("workers", workers)
+    for g, width in (max_objects or {}).items():
+        positive(f"max_objects[{g}]", width)
+    if Path(out_dir).exists() and not Path(out_dir).is_dir():
+        raise OutputError(out_dir, None, "is a file: the output is a directory that receives one file per input")
     outputs = [output_path(i, out_dir, fmt) for i in inputs]
     dupes = {str(o) for o in outputs if outputs.count(o) > 1}
     if dupes:
@@ -159,7 +186,7 @@ def convert_files(experiment: str, inputs: Sequence[str | os.PathLike], out_dir:
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     serial = scheduler is None and workers <= 1
     tasks = [ConvertTask(experiment, str(i), str(o), fmt, dict(pt_cuts or {}), dict(max_objects or {}),
-                         step_size, progress and serial and len(inputs) == 1)
+                         step_size, progress and serial and len(inputs) == 1, overwrite, drop_invalid)
              for i, o in zip(inputs, outputs)]
     return map_tasks(convert_file, tasks, workers=workers, scheduler=scheduler, keep_going=keep_going,
                      desc=f"convert {experiment}", progress=progress)

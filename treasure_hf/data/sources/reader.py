@@ -250,8 +250,10 @@ class TableConverter:
         return step
 
     def __init__(self, source: RootSource, pt_cuts: Mapping[str, float] | None = None,
-                 max_objects: Mapping[str, int] | None = None):
+                 max_objects: Mapping[str, int] | None = None, *, drop_invalid: bool = False):
         self.source = source
+        self.drop_invalid = drop_invalid
+        self.dropped: dict[str, int] = {}
         self.layer = schema.EXPERIMENT_LAYERS[self.EXPERIMENT]
         self.pt_cuts = {**schema.default_pt_cuts(), **(pt_cuts or {})}
         self.max_objects = {**schema.default_max_objects(), **(max_objects or {})}
@@ -357,8 +359,38 @@ class TableConverter:
     def prepare(self, ctx: dict[str, Any]) -> None:
         """Subclass hook: per-step quantities shared by several fields (primary vertex, ...)."""
 
-    def convert(self, arrays: dict[str, ak.Array], n_events: int) -> RaggedEvents:
-        """One step of events as ragged common-format events (pT cuts applied, not truncated)."""
+    def branch_of(self, k: str) -> str:
+        """The branch a schema key is read from (or the key itself, marked derived)."""
+        return self.resolved.get(k, f"{k} (derived)")
+
+    def invalid_objects(self, g: str, ctx: dict[str, Any], first_entry: int) -> ak.Array:
+        """Objects of ``g`` with a NaN, infinite or negative pT, or a non-finite eta or phi: an
+        :class:`InputError` naming the branch and entry, or with ``drop_invalid`` counted in
+        :attr:`dropped` and returned to be dropped."""
+        bad = None
+        for name in ("pt", "eta", "phi"):
+            k = schema.key("common", g, name)
+            v = self.get(k, ctx)
+            if v is None:
+                continue
+            wrong = ~np.isfinite(v) | (v < 0) if name == "pt" else ~np.isfinite(v)
+            if not self.drop_invalid and ak.any(wrong):
+                entry = first_entry + int(np.argmax(ak.to_numpy(ak.any(wrong, axis=1))))
+                raise InputError(self.source.path, self.branch_of(k),
+                                 f"entry {entry}: a {g[:-1] if g.endswith('s') else g} with {name} = "
+                                 f"{ak.to_list(ak.flatten(v[wrong]))[0]} (pass --drop-invalid to drop such objects "
+                                 "and count them in the metadata)")
+            bad = wrong if bad is None else bad | wrong
+        if bad is not None and self.drop_invalid:
+            n_bad = int(ak.sum(bad))
+            if n_bad:
+                self.dropped[g] = self.dropped.get(g, 0) + n_bad
+                logger.warning("%s: dropped %d %s with invalid kinematics", self.source.path, n_bad, g)
+        return bad
+
+    def convert(self, arrays: dict[str, ak.Array], n_events: int, first_entry: int = 0) -> RaggedEvents:
+        """One step of events (entries ``first_entry`` onwards) as ragged common-format events
+        (pT cuts applied, not truncated)."""
         ctx: dict[str, Any] = {"arrays": arrays, "cache": {}, "n_events": n_events}
         self.prepare(ctx)
         event: dict[str, np.ndarray] = {}
@@ -376,6 +408,9 @@ class TableConverter:
             elif spec.kind == "object":
                 pt = self.get(schema.key("common", g, "pt"), ctx)
                 keep = pt >= self.pt_cuts.get(g, 0.0)
+                bad = self.invalid_objects(g, ctx, first_entry)
+                if bad is not None:
+                    keep = keep & ~bad
                 if g in self.selection:
                     keep = keep & self.selection[g](ctx)
                 keep_masks[g] = keep
