@@ -73,8 +73,12 @@ def test_tokenizer_and_data_set_go_to_the_hub_and_come_back(artefacts, tmp_path)
         tok_repo = hub.state.repos[("model", "physicist/tiny-tokenizer")]
         assert len(tok_repo.history) == 3  # creation + two pushes
         files = tok_repo.files("main")
-        for name in ("event_tokenizer.json", "quantizers.safetensors", "tokenizer_config.json"):
+        for name in ("event_tokenizer.json", "quantizers.safetensors"):
             assert files[name] == (root / "tok" / name).read_bytes()
+        # the tokenizer's code travels with it, for trust_remote_code where treasure_hf is absent
+        config = json.loads(files["tokenizer_config.json"])
+        assert config["auto_map"]["AutoTokenizer"][0] == "tokenization_event.EventTokenizer"
+        assert {"tokenization_event.py", "schema.py", "modeling_quantizer.py"} <= set(files)
         card = files["README.md"].decode()
         assert "AutoTokenizer.from_pretrained(\"physicist/tiny-tokenizer\")" in card and "muons" in card
 

@@ -1,4 +1,10 @@
-"""treasure-hf: collider events made AI-ready on the Hugging Face stack."""
+"""treasure-hf: collider events made AI-ready on the Hugging Face stack.
+
+The data classes and readers are imported at once; the tokenizer and model classes (which need
+torch and transformers) are imported on first use, so that ``import treasure_hf`` stays fast::
+
+    from treasure_hf import EventTokenizer, EventTransformerForSequenceClassification
+"""
 
 __version__ = "0.1.0"
 
@@ -6,15 +12,37 @@ from .data.events import EventBatch, Layout, RaggedEvents  # noqa: E402
 from .data.io import open_events, read_events  # noqa: E402
 from . import auto as _auto  # noqa: E402
 
-_auto.install()  # Auto classes know treasure_hf's models and tokenizers once transformers loads
+_auto.install()  # Auto classes and the event-classification pipeline, once transformers loads
 
-__all__ = ["EventBatch", "Layout", "RaggedEvents", "load_pcdf", "open_events", "read_events", "__version__"]
+_LAZY = {
+    "load_pcdf": "treasure_hf.hf.loading",
+    "events_from_awkward": "treasure_hf.data.awkward",
+    "EventTokenizer": "treasure_hf.tokenization",
+    "ObjectQuantizer": "treasure_hf.tokenization",
+    "ObjectQuantizerConfig": "treasure_hf.tokenization",
+    "FeatureScaler": "treasure_hf.tokenization",
+    "EventTransformerConfig": "treasure_hf.modeling",
+    "EventTransformerModel": "treasure_hf.modeling",
+    "EventTransformerPreTrainedModel": "treasure_hf.modeling",
+    "EventTransformerForSequenceClassification": "treasure_hf.modeling",
+    "EventTransformerForMaskedEventModeling": "treasure_hf.modeling",
+    "EventClassificationPipeline": "treasure_hf.inference.pipeline",
+    "predict": "treasure_hf.inference.predict",
+}
+"""Names of the top-level API imported on first use, and the module that defines each."""
+
+__all__ = ["EventBatch", "Layout", "RaggedEvents", "open_events", "read_events", "__version__", *_LAZY]
 
 
 def __getattr__(name: str):
-    """``load_pcdf`` imports ``datasets`` only when first used: ``import treasure_hf`` stays fast."""
-    if name == "load_pcdf":
-        from .hf.loading import load_pcdf
+    if name in _LAZY:
+        import importlib
 
-        return load_pcdf
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'treasure_hf' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

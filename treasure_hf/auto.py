@@ -4,7 +4,7 @@
 If transformers is already imported, :func:`register` runs at once; otherwise a one-shot import
 hook runs it right after transformers is first imported. Either way, after ``import treasure_hf``,
 ``AutoTokenizer.from_pretrained``, ``AutoConfig`` and ``AutoModel`` know our classes, with no
-``trust_remote_code``.
+``trust_remote_code``, and ``pipeline("event-classification")`` builds ours.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import importlib.util
 import sys
 
 PACKAGES_WITH_AUTO_CLASSES = ("treasure_hf.tokenization", "treasure_hf.modeling")
+PIPELINES = ("treasure_hf.inference.pipeline",)
+"""Modules whose ``register()`` adds a task to transformers' pipeline registry."""
 _done = False
 
 
@@ -26,6 +28,8 @@ def register() -> None:
     _done = True
     for name in PACKAGES_WITH_AUTO_CLASSES:
         importlib.import_module(name)
+    for name in PIPELINES:
+        importlib.import_module(name).register()
 
 
 class _AfterTransformersImport(importlib.abc.MetaPathFinder):

@@ -83,3 +83,13 @@ def bootstrap_ci(metric: Callable[..., float], labels: np.ndarray, scores: np.nd
         values.append(metric(y[i], s[i], None if w is None else w[i]))
     low, high = np.quantile(values, [(1 - confidence) / 2, (1 + confidence) / 2])
     return float(value), float(low), float(high)
+
+
+def class_scores(logits: np.ndarray) -> np.ndarray:
+    """(N, C) logits -> (N, C) probabilities (softmax), or (N, 1) -> sigmoid for one logit."""
+    logits = np.asarray(logits, np.float64)
+    if logits.ndim == 1 or logits.shape[-1] == 1:
+        p = 1.0 / (1.0 + np.exp(-logits.reshape(-1)))
+        return np.stack([1 - p, p], 1)
+    z = np.exp(logits - logits.max(-1, keepdims=True))
+    return z / z.sum(-1, keepdims=True)

@@ -48,8 +48,10 @@ class H5Writer(AtomicWriter):
 
     def __init__(self, path: str | os.PathLike, metadata: Mapping[str, Any], layout: Layout | None = None,
                  *, compression: str | None = "gzip", compression_opts: int | None = 1, threads: int | None = None,
-                 producer: str = "write_h5", inputs: Sequence[str | os.PathLike] = (), overwrite: bool = False):
+                 producer: str = "write_h5", inputs: Sequence[str | os.PathLike] = (), overwrite: bool = False,
+                 scores: Sequence[str] = ()):
         self.path = Path(path)
+        self.scores = tuple(scores)
         self.producer, self.inputs, self.overwrite = producer, tuple(inputs), overwrite
         check_destination(self.path, producer, inputs=self.inputs, overwrite=overwrite)
         self.metadata = dict(metadata)
@@ -77,13 +79,18 @@ class H5Writer(AtomicWriter):
                                           chunks=(chunk_rows, *shape[1:]), compression=compression,
                                           compression_opts=compression_opts if compression == "gzip" else None,
                                           shuffle=compression is not None and dtype.itemsize > 1)
+            for k in self.scores:
+                self._file.create_dataset(k, shape=(0,), maxshape=(None,), dtype=np.float32, chunks=(65536,),
+                                          compression=compression, shuffle=compression is not None)
             self._file.create_group(METADATA_GROUP)
             self._file.attrs[H5_PRODUCER_ATTR] = producer
         except BaseException:
             self.abort()
             raise
 
-    def write(self, batch: EventBatch | RaggedEvents) -> None:
+    def write(self, batch: EventBatch | RaggedEvents, scores: Mapping[str, np.ndarray] | None = None) -> None:
+        """Append events (and, for a writer made with ``scores``, their ``scores/MODEL/CLASS``
+        values, one per event)."""
         if isinstance(batch, RaggedEvents):
             batch = batch.to_padded(self.layout.max_objects)
         missing = [k for k in self._keys if k not in batch]
@@ -93,8 +100,18 @@ class H5Writer(AtomicWriter):
             raise InputError(self.path, key, f"batch does not match the file layout "
                              f"(missing {missing[:5]}, not expected {extra[:5]})")
         n = batch.n_events
+        given = set(scores or {})
+        if given != set(self.scores):
+            raise InputError(self.path, schema.SCORES, f"expected scores {sorted(self.scores)}, got {sorted(given)}")
         if n == 0:
             return
+        for k in self.scores:
+            values = np.asarray(scores[k], np.float32)
+            if values.shape != (n,):
+                raise InputError(self.path, k, f"has shape {values.shape}, expected ({n},)")
+            ds = self._file[k]
+            ds.resize(self.n_events + n, axis=0)
+            ds[self.n_events:] = values
         jobs: list[tuple[h5py.Dataset, int, Future]] = []
         for k, dtype in self._keys.items():
             arr = batch[k]
@@ -210,6 +227,8 @@ class H5Source:
                               f"is {version!r}; this version of treasure_hf reads {schema.FORMAT_VERSION!r}")
         found: list[str] = []
         self._file.visititems(lambda name, obj: found.append(name) if isinstance(obj, h5py.Dataset) else None)
+        self.score_keys = [k for k in found if k.split("/", 1)[0] == schema.SCORES]
+        found = [k for k in found if k not in self.score_keys]
         try:
             self.keys = registry_order(found)
         except Exception as exc:  # noqa: BLE001 - re-raised with the file's name
@@ -229,6 +248,11 @@ class H5Source:
 
     def read_ragged(self, start: int | None = None, stop: int | None = None) -> RaggedEvents:
         return self.read(start, stop).to_ragged()
+
+    def read_scores(self, start: int | None = None, stop: int | None = None) -> dict[str, np.ndarray]:
+        """``scores/MODEL/CLASS`` -> ``(n_events,)`` of events ``[start, stop)`` (those the file holds)."""
+        start, stop, _ = slice(start, stop).indices(self.n_events)
+        return {k: self._file[k][start:max(start, stop)] for k in self.score_keys}
 
     def ranges(self, step: int) -> Iterator[tuple[int, int]]:
         """Event ranges ``[lo, hi)`` of at most ``step`` events."""

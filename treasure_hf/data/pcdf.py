@@ -144,8 +144,9 @@ class PCDFWriter(AtomicWriter):
                  *, events_per_part: int = EVENTS_PER_PART, rows_per_part: int | None = ROWS_PER_PART,
                  row_group_size: int = 1 << 17, resume: bool = False,
                  compression: str = "zstd", producer: str = "write_pcdf", inputs: Sequence[str | os.PathLike] = (),
-                 overwrite: bool = False):
+                 overwrite: bool = False, scores: Sequence[str] = ()):
         self.directory = Path(directory)
+        self.scores = tuple(scores)
         self.producer, self.inputs, self.overwrite = producer, tuple(inputs), overwrite
         check_destination(self.directory, producer, inputs=self.inputs, overwrite=overwrite)
         self.metadata = dict(metadata)
@@ -175,7 +176,7 @@ class PCDFWriter(AtomicWriter):
                     remove(self._tmp)
         else:
             self._tmp = temporary_directory(self.directory)
-        for table in tables(self.layout):
+        for table in (*tables(self.layout), *((schema.SCORES,) if self.scores else ())):
             try:
                 (self._tmp / table).mkdir(parents=True, exist_ok=True)
             except OSError as exc:
@@ -190,7 +191,7 @@ class PCDFWriter(AtomicWriter):
         return {"layers": list(self.layout.layers), "sub_groups": list(self.layout.sub_groups),
                 "max_objects": self.layout.metadata_max_objects()}
 
-    def write(self, events: EventBatch | RaggedEvents) -> None:
+    def write(self, events: EventBatch | RaggedEvents, scores: Mapping[str, np.ndarray] | None = None) -> None:
         """Add events. Parts are cut at the first event that reaches ``events_per_part`` events or
         ``rows_per_part`` object rows, counted from the start of the part: where a part ends
         depends on the events alone, never on how they were handed over. A resumable writer
@@ -199,6 +200,16 @@ class PCDFWriter(AtomicWriter):
         if isinstance(events, EventBatch):
             events = events.to_ragged()
         self._check(events)
+        if set(scores or {}) != set(self.scores):
+            raise InputError(self.directory, schema.SCORES, f"expected scores {sorted(self.scores)}, "
+                                                            f"got {sorted(scores or {})}")
+        if self.scores:  # carried as event fields, so that parts are cut through them alike
+            values = {k: np.asarray(v, np.float32) for k, v in scores.items()}
+            bad = [k for k, v in values.items() if v.shape != (events.n_events,)]
+            if bad:
+                raise InputError(self.directory, bad[0], f"needs one value per event ({events.n_events})")
+            events = RaggedEvents(events.n_events, {**events.event, **values}, events.objects, events.counts,
+                                  events.n, events.metadata)
         if events.n_events:
             self._pending.append(events)
         while self._pending:
@@ -228,7 +239,7 @@ class PCDFWriter(AtomicWriter):
 
     def _check(self, ev: RaggedEvents) -> None:
         expected = {k for k in self.layout.keys() if k.rsplit("/", 1)[1] not in (schema.MASK, schema.COUNT)}
-        present = set(ev.event) | set(ev.objects)
+        present = {k for k in ev.event if k not in self.scores} | set(ev.objects)
         missing, extra = sorted(expected - present), sorted(present - expected)
         if missing or extra:
             raise InputError(self.directory, (missing or extra)[0],
@@ -237,13 +248,22 @@ class PCDFWriter(AtomicWriter):
 
     def _write_part(self, ev: RaggedEvents) -> None:
         name = part_name(len(self.parts))
+        scores = {k: ev.event[k] for k in self.scores}
+        if scores:
+            ev = RaggedEvents(ev.n_events, {k: v for k, v in ev.event.items() if k not in scores}, ev.objects,
+                              ev.counts, ev.n, ev.metadata)
         cols = _ragged_tables(ev, self.layout, self.n_events, self._next_index)
+        if scores:
+            cols[schema.SCORES] = {schema.PCDF_EVENT_INDEX: cols["events"][schema.PCDF_EVENT_INDEX],
+                                   **{score_column(k): v for k, v in scores.items()}}
         kv_meta = {KV_VERSION: schema.FORMAT_VERSION.encode(),
                    KV_METADATA: md.to_json({k: v for k, v in self.metadata.items() if k != "n_events"}).encode(),
                    KV_PART: json.dumps({"part": name, "first_event": self.n_events, "n_events": ev.n_events}).encode()}
         rows = {}
         for table, columns in cols.items():
-            arrow = pa.table(columns, schema=arrow_schema(self.layout, table).with_metadata(kv_meta))
+            table_schema = (arrow_schema(self.layout, table) if table != schema.SCORES else
+                            pa.schema([(c, pa.from_numpy_dtype(np.asarray(v).dtype)) for c, v in columns.items()]))
+            arrow = pa.table(columns, schema=table_schema.with_metadata(kv_meta))
             final = self._tmp / table / f"{name}.parquet"
             tmp = temporary_sibling(final)
             try:
@@ -254,7 +274,8 @@ class PCDFWriter(AtomicWriter):
                 raise
             os.replace(tmp, final)
             rows[table] = arrow.num_rows
-            self._next_index[table] += arrow.num_rows
+            if table in self._next_index:
+                self._next_index[table] += arrow.num_rows
         self.parts.append({"name": name, "first_event": self.n_events, "n_events": ev.n_events, "rows": rows})
         self.n_events += ev.n_events
         if self.resume:
@@ -271,6 +292,9 @@ class PCDFWriter(AtomicWriter):
             self.metadata["n_events"] = self.n_events
             manifest = {"format": "PCDF", "format_version": schema.FORMAT_VERSION, "metadata": self.metadata,
                         "layout": self._layout_json(), "tables": list(tables(self.layout)), "parts": self.parts}
+            if self.scores:
+                manifest["tables"].append(schema.SCORES)
+                manifest["scores"] = list(self.scores)
             remove(self._tmp / PROGRESS)
             write_marker(self._tmp, self.producer)
             _write_json(self._tmp / MANIFEST, manifest)
@@ -301,6 +325,11 @@ def _rows_per_event(ev: RaggedEvents) -> np.ndarray:
         elif spec.kind == "sub" and spec.parent in per_parent:
             rows += np.bincount(per_parent[spec.parent], weights=ev.counts[g], minlength=ev.n_events).astype(np.int64)
     return rows
+
+
+def score_column(key: str) -> str:
+    """``scores/MODEL/CLASS`` -> the column ``MODEL/CLASS`` of the ``scores`` table."""
+    return key.split("/", 1)[1]
 
 
 def empty_ragged(layout: Layout) -> RaggedEvents:
@@ -379,9 +408,11 @@ class PCDFSource:
             self.metadata = manifest.get("metadata", {})
             self.parts = manifest.get("parts", [])
             layout = manifest.get("layout", {})
+            self.score_keys = list(manifest.get("scores", []))
             self.aligned = True
         else:  # a PCDF written by another tool: discover tables and metadata from the files
             self.metadata, self.parts, layout = self._discover()
+            self.score_keys = []
             self.aligned = False
         version = self.metadata.get("format_version")
         if version != schema.FORMAT_VERSION:
@@ -431,12 +462,12 @@ class PCDFSource:
             if int(part.get("first_event", first)) != first:
                 raise FormatError(self.path, MANIFEST, f"part {part['name']} starts at event {part['first_event']}, "
                                                        f"expected {first}")
-            for table in self.tables:
+            for table in (*self.tables, *((schema.SCORES,) if self.score_keys else ())):
                 path = self.path / table / f"{part['name']}.parquet"
                 if not path.exists():
                     raise FormatError(path, table, "part file is missing")
                 rows = _footer(path, table).metadata.num_rows
-                expected = part["n_events"] if table == "events" else part.get("rows", {}).get(table)
+                expected = part["n_events"] if table in ("events", schema.SCORES) else part.get("rows", {}).get(table)
                 if expected is not None and rows != int(expected):
                     raise FormatError(path, table, f"holds {rows} rows; the manifest {MANIFEST} says {expected}")
             first += int(part["n_events"])
@@ -571,6 +602,23 @@ class PCDFSource:
             empty.metadata = meta
             return empty
         return _concat_ragged(pieces, meta)
+
+    def read_scores(self, start: int | None = None, stop: int | None = None) -> dict[str, np.ndarray]:
+        """``scores/MODEL/CLASS`` -> ``(n_events,)`` of events ``[start, stop)`` (those the data set holds)."""
+        start, stop, _ = slice(start, stop).indices(self.n_events)
+        stop = max(start, stop)
+        out: dict[str, list[np.ndarray]] = {k: [] for k in self.score_keys}
+        for i, part in enumerate(self.parts if self.score_keys else ()):
+            lo, hi = int(self._starts[i]), int(self._starts[i + 1])
+            if hi <= start or lo >= stop:
+                continue
+            path = self.path / schema.SCORES / f"{part['name']}.parquet"
+            data = _read_file(path, schema.SCORES, [schema.PCDF_EVENT_INDEX, *map(score_column, self.score_keys)])
+            if not np.array_equal(data[schema.PCDF_EVENT_INDEX], np.arange(lo, hi)):
+                raise FormatError(path, schema.PCDF_EVENT_INDEX, f"must count the events of the part from {lo}")
+            for k in self.score_keys:
+                out[k].append(data[score_column(k)][max(start, lo) - lo:min(stop, hi) - lo])
+        return {k: np.concatenate(v) if v else np.zeros(0, np.float32) for k, v in out.items()}
 
     def read(self, start: int | None = None, stop: int | None = None,
              max_objects: Mapping[str, int] | None = None) -> EventBatch:

@@ -264,6 +264,11 @@ FLAT_KINEMATICS: tuple[str, ...] = ("pt", "eta", "phi", "energy", "mass", "charg
 fed with a one-hot type to one shared linear layer; E is derived from pT, eta and mass, and mass
 and charge are 0 for types that store none."""
 
+SCORES = "scores"
+"""Model outputs written beside the events by ``treasure predict``: ``scores/MODEL/CLASS``, one
+float32 value per event (HDF5 datasets ``(n_events,)``; in PCDF, columns ``MODEL/CLASS`` of the
+``scores`` table, linked by ``eventIndex``). Not part of any layer: readers of events skip them."""
+
 MASK, COUNT = "mask", "n"
 """Names of the per-group bookkeeping datasets of object and sub-object groups."""
 

@@ -225,7 +225,10 @@ def _validate_h5(path: Path) -> list[Problem]:
                 continue
             good.append(k)
         for k in found:
-            if k not in expected:
+            if k.split("/", 1)[0] == schema.SCORES:
+                if found[k].shape != (n_events,) or found[k].dtype.kind != "f":
+                    report.add(k, f"model scores must be ({n_events},) floats, found {found[k].shape} {found[k].dtype}")
+            elif k not in expected:
                 report.add(k, "is not declared in the schema registry for this layout")
         for lo in range(0, n_events, CHUNK):
             hi = min(lo + CHUNK, n_events)

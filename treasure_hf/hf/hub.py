@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..errors import FormatError, OutputError
+from .remote_code import add_remote_code
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +149,8 @@ def push_to_hub(folder: str | os.PathLike, repo_id: str, *, kind: str | None = N
         stage = Path(staging) / "repo"
         ignore = shutil.ignore_patterns("checkpoint-*", "checkpoints", "runs", "*.lock", ".*")
         shutil.copytree(folder, stage, ignore=ignore)
+        if kind != "dataset":
+            add_remote_code(stage)
         (stage / "README.md").write_text(card)
         info = api.upload_folder(folder_path=stage, repo_id=repo_id, repo_type=repo_type,
                                  commit_message=commit_message or f"Upload {kind} with treasure-hf")

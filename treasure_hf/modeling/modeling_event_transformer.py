@@ -49,6 +49,16 @@ IGNORE_INDEX = -100
 # Sequence bookkeeping
 # ---------------------------------------------------------------------------------------------
 
+def running_max(values: torch.Tensor) -> torch.Tensor:
+    """``values.cummax(1).values`` of (B, L) integers; exported to ONNX (which has no cummax) as
+    the maximum over the lower triangle, (B, L, L) in memory."""
+    if torch.onnx.is_in_onnx_export() or torch.jit.is_tracing():
+        length = values.shape[1]
+        below = torch.ones(length, length, dtype=torch.bool, device=values.device).tril()
+        return torch.where(below, values.unsqueeze(1), torch.zeros_like(values).unsqueeze(1)).amax(-1)
+    return values.cummax(1).values
+
+
 @dataclass
 class ObjectLayout:
     """Where the objects of a batch are, from ``object_index`` (all (B, L)).
@@ -71,7 +81,7 @@ class ObjectLayout:
         prev = F.pad(object_index[:, :-1], (1, 0), value=-2)
         in_object = object_index >= 0
         is_start = in_object & (object_index != prev)
-        start = torch.where(is_start | ~in_object, pos, torch.zeros_like(pos)).cummax(1).values
+        start = running_max(torch.where(is_start | ~in_object, pos, torch.zeros_like(pos)))
         stage = pos - start
         length = torch.zeros_like(pos).scatter_add_(1, start, in_object.long()) * is_start
         return cls(in_object, is_start, start, stage, length)
@@ -98,7 +108,7 @@ def position_ids_for(token_type_ids: torch.Tensor, layout: ObjectLayout, unorder
         return pos
     unordered = torch.isin(token_type_ids, torch.tensor(unordered_types, device=token_type_ids.device))
     prev = F.pad(token_type_ids[:, :-1], (1, 0), value=-1)
-    group_start = torch.where(token_type_ids != prev, pos, torch.zeros_like(pos)).cummax(1).values
+    group_start = running_max(torch.where(token_type_ids != prev, pos, torch.zeros_like(pos)))
     return torch.where(unordered, group_start + layout.stage, pos)
 
 
@@ -225,7 +235,8 @@ class PairFeatureBias(nn.Module):
         pt = kinematics[..., self.columns["pt"]]
         first = layout.is_start & layout.in_object & (pt > 0)
         pairs = first[:, :, None] & first[:, None, :]
-        pairs = pairs & ~torch.eye(pairs.shape[1], dtype=torch.bool, device=pairs.device)
+        index = torch.arange(pairs.shape[1], device=pairs.device)
+        pairs = pairs & (index.unsqueeze(0) != index.unsqueeze(1))  # not an object with itself
         b, i, j = pairs.nonzero(as_tuple=True)
         dtype = self.mlp[0].weight.dtype
         feats = self.features(kinematics[b, i], kinematics[b, j], token_type_ids[b, i], token_type_ids[b, j])

@@ -252,15 +252,37 @@ class FeatureScaler:
                 bad = int(np.count_nonzero(~np.isfinite(x)))
                 raise InputError(None, _key(self.object_type, name),
                                  f"{bad} non-finite values (NaN or inf) in real objects")
-            if f.transform == "log":
-                cols.append(np.log(np.maximum(x, REL_LOG_FLOOR if name.startswith(RELATIVE + "/") else LOG_FLOOR)))
-            elif f.transform in ("log1p", "count"):
-                cols.append(np.log1p(np.maximum(x, 0.0)))
-            elif f.transform == "angle":
-                cols += [np.sin(x), np.cos(x)]
-            else:
-                cols.append(x)
+            cols += self._columns_of(name, x, np.log, np.log1p, np.sin, np.cos, np.maximum)
         return np.stack(cols, axis=-1) if cols else np.zeros((0, 0))
+
+    def _columns_of(self, name: str, x: Any, log, log1p, sin, cos, maximum) -> list:
+        """The network columns of one field: the registry transform, written once for numpy and
+        torch (the functions are the array library's)."""
+        f = _field(self.object_type, name)
+        if f.transform == "log":
+            return [log(maximum(x, REL_LOG_FLOOR if name.startswith(RELATIVE + "/") else LOG_FLOOR))]
+        if f.transform in ("log1p", "count"):
+            return [log1p(maximum(x, 0.0))]
+        if f.transform == "angle":
+            return [sin(x), cos(x)]
+        return [x]
+
+    def transform_torch(self, values: Mapping[str, Any]) -> Any:
+        """:meth:`transform` in torch ops, for graphs (ONNX): ``{layer/field: (n,) float64 tensor}``
+        -> ``(n, n_columns)`` float32."""
+        import torch
+
+        def maximum(x, floor):
+            return torch.clamp(x, min=floor)
+
+        cols = []
+        for name in self.fields:
+            cols += self._columns_of(name, values[name].to(torch.float64), torch.log, torch.log1p, torch.sin,
+                                     torch.cos, maximum)
+        raw = torch.stack(cols, dim=-1)
+        mean = torch.tensor(self.mean, dtype=torch.float64)
+        std = torch.tensor(self.std, dtype=torch.float64)
+        return ((raw - mean) / std).to(torch.float32)
 
     def column_transforms(self) -> list[str]:
         """The registry transform behind each network column."""

@@ -159,6 +159,10 @@ _run_lock = threading.Lock()
 _pool: tuple[int, int, ThreadPoolExecutor] | None = None  # (pid, workers, pool)
 
 
+_numba: list = []
+"""The numba module once :func:`kernel_available` found it."""
+
+
 def kernel_available() -> bool:
     """True if the compiled CPU kernel can be used (numba importable). Compilation itself happens
     at the first call for each padded dimension (a few seconds, then cached in ``__pycache__``)."""
@@ -171,6 +175,7 @@ def kernel_available() -> bool:
                 except ImportError:
                     _compiled = False
                 else:
+                    _numba.append(numba)
                     module = globals()
                     for name in _JITTED:
                         module[name] = numba.njit(nogil=True, cache=True, fastmath=name in _FASTMATH)(module[name])
@@ -181,7 +186,7 @@ def kernel_available() -> bool:
 def _search(dim: int):
     """The compiled search for ``dim`` (compiled at its first call, cached on disk by numba)."""
     if dim not in _searches:
-        import numba
+        numba = _numba[0]  # imported by kernel_available(): numba stays an optional dependency
 
         with _run_lock:
             if dim not in _searches:
@@ -278,6 +283,15 @@ def _kernel_applies(x: torch.Tensor, codebook: torch.Tensor) -> str | None:
     if not kernel_available():
         return "numba is not installed"
     return None
+
+
+def nearest_code_dense(x: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
+    """The definition the fast lookups compute, in plain tensor ops for graphs (ONNX export):
+    the index of the codebook row at the least squared distance from each row of ``x``, the
+    distances summed in float64, ties to the lowest index. ``x`` (n, d), ``codebook`` (K, d) ->
+    (n,) int64. Memory n x K x d: for exports and checks, not for bulk tokenization."""
+    diff = x.to(torch.float64).unsqueeze(1) - codebook.to(torch.float64).unsqueeze(0)
+    return (diff * diff).sum(-1).argmin(-1)
 
 
 @torch.no_grad()

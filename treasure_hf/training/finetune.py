@@ -30,20 +30,10 @@ from .common import (available_trackers, check_compatible, check_output, claim_o
 logger = logging.getLogger(__name__)
 
 
-def class_scores(logits: np.ndarray) -> np.ndarray:
-    """(N, C) logits -> (N, C) probabilities (softmax), or (N, 1) -> sigmoid for one logit."""
-    logits = np.asarray(logits, np.float64)
-    if logits.ndim == 1 or logits.shape[-1] == 1:
-        p = 1.0 / (1.0 + np.exp(-logits.reshape(-1)))
-        return np.stack([1 - p, p], 1)
-    z = np.exp(logits - logits.max(-1, keepdims=True))
-    return z / z.sum(-1, keepdims=True)
-
-
 def compute_metrics(eval_pred: Any) -> dict[str, float]:
     """``roc_auc`` (binary: class 1 against class 0; several classes: the mean of one-vs-rest
     AUCs of the classes present) and ``accuracy`` (arg max) from the Trainer's predictions."""
-    from ..metrics import roc_auc
+    from ..metrics import class_scores, roc_auc
 
     logits, labels = eval_pred.predictions, eval_pred.label_ids
     if isinstance(logits, tuple):
@@ -92,6 +82,7 @@ def finetune(args: argparse.Namespace) -> Path:
     from ..data.atomic import follow_umask
     from ..hf.collators import EventPaddingCollator
     from ..hf.hub import model_card_for
+    from ..hf.remote_code import add_remote_code
     from ..modeling import EventTransformerForSequenceClassification
 
     out = Path(args.out)
@@ -151,6 +142,7 @@ def finetune(args: argparse.Namespace) -> Path:
                    for key, name in (("roc_auc", "ROC AUC"), ("accuracy", "accuracy")) if f"test_{key}" in test]
     if trainer.is_world_process_zero():
         trainer.save_model(str(out))  # the best model (load_best_model_at_end) and the tokenizer
+        add_remote_code(out)  # loads with trust_remote_code where treasure_hf is not installed
         json_training_arguments(out, targs)
         write_json(out / "training_summary.json", {
             "task": "event classification", "data": dataset_description(args.data, ds), "tokenizer": tokenizer_path,

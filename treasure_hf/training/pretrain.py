@@ -35,6 +35,7 @@ def pretrain(args: argparse.Namespace) -> Path:
 
     from ..data.atomic import follow_umask
     from ..hf.batches import ArrowBatches
+    from ..hf.remote_code import add_remote_code
     from ..hf.collators import EventPaddingCollator, MaskedEventCollator
     from ..modeling import EventTransformerForMaskedEventModeling
 
@@ -135,6 +136,7 @@ def pretrain(args: argparse.Namespace) -> Path:
         unwrapped = accelerator.unwrap_model(model)
         unwrapped.save_pretrained(out, safe_serialization=True)
         tokenizer.save_pretrained(out)
+        add_remote_code(out)  # loads with trust_remote_code where treasure_hf is not installed
         write_json(out / "training_summary.json", {
             "task": "masked event modeling", "data": dataset_description(args.data, ds), "tokenizer": tokenizer_path,
             "args": {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool, type(None)))},

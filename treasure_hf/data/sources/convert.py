@@ -10,7 +10,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 from tqdm.auto import tqdm
 
@@ -18,6 +18,7 @@ from ...errors import InputError, OutputError, TreasureError, positive
 from ...provenance import file_fingerprint, fingerprint_change
 from .. import schema
 from ..atomic import remove_leftovers
+from ..events import EventBatch
 from ..h5 import H5Writer
 from ..io import open_events
 from ..metadata import make_metadata
@@ -128,29 +129,13 @@ def convert_source(source: RootSource, task: ConvertTask) -> int:
     cls = converter_class(task.experiment)
     conv = cls(source, task.pt_cuts, task.max_objects, drop_invalid=task.drop_invalid)
     layout = conv.layout
-    meta = make_metadata(cls.EXPERIMENT, str(task.input_file), layers=layout.layers,
-                         max_objects=layout.metadata_max_objects(), pt_cuts=conv.pt_cuts,
-                         missing_fields=conv.missing_fields, notes=conv.notes,
-                         input_fingerprint=file_fingerprint(task.input_file), **conv.extra_metadata)
+    meta = converted_metadata(conv, task.input_file)
     where = {"producer": PRODUCER, "inputs": (task.input_file,), "overwrite": task.overwrite}
     writer = (H5Writer(task.output, meta, layout, **where) if task.fmt == "h5"
               else PCDFWriter(task.output, meta, layout, **where))
-    branches = conv.branches()
-    steps = list(source.steps(conv.step_size(task.step_size)))
     try:
-        # one reader thread keeps the next step's read going while this step converts and writes
-        # (uproot's decompression releases the GIL); at most two steps are in memory
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="treasure-read") as pool, \
-                tqdm(total=source.n_events, unit="ev", desc=Path(task.input_file).name, disable=not task.progress) as bar:
-            pending = pool.submit(source.read, branches, *steps[0]) if steps else None
-            for i, (start, stop) in enumerate(steps):
-                arrays = pending.result()
-                pending = pool.submit(source.read, branches, *steps[i + 1]) if i + 1 < len(steps) else None
-                ragged = conv.convert(arrays, stop - start, first_entry=start)
-                del arrays
-                padded = ragged.to_padded(layout.max_objects)
-                writer.write(padded if task.fmt == "h5" else padded.to_ragged())
-                bar.update(stop - start)
+        for _, padded in stream_converted(source, conv, task.step_size, progress=task.progress):
+            writer.write(padded if task.fmt == "h5" else padded.to_ragged())
     except BaseException:
         writer.abort()
         raise
@@ -158,6 +143,52 @@ def convert_source(source: RootSource, task: ConvertTask) -> int:
         writer.metadata["dropped_invalid"] = dict(conv.dropped)
     writer.close()
     return writer.n_events
+
+
+def converted_metadata(conv: TableConverter, input_file: str | os.PathLike) -> dict[str, Any]:
+    """The metadata of ``input_file`` converted by ``conv``: experiment, layers, cuts, padding,
+    what the file lacked, and its fingerprint."""
+    layout = conv.layout
+    return make_metadata(conv.EXPERIMENT, os.fspath(input_file), layers=layout.layers,
+                         max_objects=layout.metadata_max_objects(), pt_cuts=conv.pt_cuts,
+                         missing_fields=conv.missing_fields, notes=conv.notes,
+                         input_fingerprint=file_fingerprint(input_file), **conv.extra_metadata)
+
+
+def stream_converted(source: RootSource, conv: TableConverter, step_size: int = DEFAULT_STEP, *,
+                     progress: bool = False) -> Iterator[tuple[int, EventBatch]]:
+    """``(first entry, events)`` of an opened experiment file, converted step by step in memory
+    and padded to the converter's ``max_objects``. One reader thread keeps the next step's read
+    going while this step converts (uproot's decompression releases the GIL): at most two steps
+    are in memory."""
+    branches = conv.branches()
+    steps = list(source.steps(conv.step_size(step_size)))
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="treasure-read") as pool, \
+            tqdm(total=source.n_events, unit="ev", desc=source.path.name, disable=not progress) as bar:
+        pending = pool.submit(source.read, branches, *steps[0]) if steps else None
+        for i, (start, stop) in enumerate(steps):
+            arrays = pending.result()
+            pending = pool.submit(source.read, branches, *steps[i + 1]) if i + 1 < len(steps) else None
+            ragged = conv.convert(arrays, stop - start, first_entry=start)
+            del arrays
+            yield start, ragged.to_padded(conv.layout.max_objects)
+            bar.update(stop - start)
+
+
+def experiment_of(path: str | os.PathLike) -> str:
+    """Which converter reads an experiment's file, told by its event tree (PHYSLITE's
+    ``CollectionTree``/``EventData``, NanoAOD's ``Events``)."""
+    import uproot
+
+    try:
+        with uproot.open(path) as f:
+            present = {k.split(";")[0] for k in f.keys(recursive=False)}
+    except Exception as exc:  # noqa: BLE001 - uproot raises many kinds on a damaged or foreign file
+        raise InputError(path, None, f"cannot be read as a ROOT file: {' '.join(str(exc).split())}") from None
+    for name in CONVERTERS:
+        if present & set(converter_class(name).TREE_NAMES):
+            return name
+    raise InputError(path, None, f"holds none of the event trees of {sorted(CONVERTERS)} (found {sorted(present)[:10]})")
 
 
 def convert_files(experiment: str, inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, *,
@@ -192,4 +223,5 @@ def convert_files(experiment: str, inputs: Sequence[str | os.PathLike], out_dir:
                      desc=f"convert {experiment}", progress=progress)
 
 
-__all__ = ["ConvertTask", "convert_file", "convert_files", "convert_source", "output_path", "is_complete"]
+__all__ = ["ConvertTask", "convert_file", "convert_files", "convert_source", "experiment_of", "is_complete",
+           "output_path", "stream_converted"]

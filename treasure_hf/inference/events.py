@@ -1,0 +1,107 @@
+"""Events streamed from any input a model is applied to, and the model inputs made from them.
+
+An input is an experiment's ROOT file (PHYSLITE or NanoAOD, converted in memory step by step by
+the converters of :mod:`treasure_hf.data.sources`) or a common HDF5 file or PCDF directory. Each
+step yields padded events with their position in the input (``eventIndex``) and, where the source
+has them, the run, luminosity block and event numbers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from ..data import schema
+from ..data.events import EventBatch, Layout
+from ..errors import positive
+
+IDENTITY_FIELDS = ("run_number", "luminosity_block", "event_number")
+"""Event-identity fields of the experiment layers (``atlas/event/...``, ``cms/event/...``) that
+scores are keyed by, besides ``eventIndex``."""
+
+
+@dataclass
+class EventStream:
+    """An opened input: its events in steps, with what a writer of the events needs."""
+
+    path: str
+    n_events: int
+    metadata: dict[str, Any]
+    layout: Layout
+    steps: Iterator[tuple[int, EventBatch]]
+    """``(first event, padded events)``, in order."""
+
+
+def is_experiment_file(path: str | os.PathLike) -> bool:
+    return Path(path).is_file() and Path(path).suffix == ".root"
+
+
+@contextlib.contextmanager
+def open_stream(path: str | os.PathLike, step: int, *, experiment: str | None = None,
+                progress: bool = False) -> Iterator[EventStream]:
+    """Open ``path`` for reading ``step`` events at a time: a ROOT file of the experiments
+    (``experiment`` ``atlas``/``cms``, told from the file when None) or a common-format file."""
+    positive("step", step)
+    if is_experiment_file(path):
+        from ..data.sources.convert import converted_metadata, converter_class, experiment_of, stream_converted
+        from ..data.sources.reader import RootSource
+
+        cls = converter_class(experiment or experiment_of(path))
+        with RootSource(path, cls.TREE_NAMES) as source:
+            conv = cls(source)
+            yield EventStream(os.fspath(path), source.n_events, converted_metadata(conv, path), conv.layout,
+                              stream_converted(source, conv, step, progress=progress))
+        return
+    from tqdm.auto import tqdm
+
+    from ..data.io import open_events
+
+    source = open_events(path)
+    try:
+        first = source.read(0, 0)
+
+        def steps() -> Iterator[tuple[int, EventBatch]]:
+            with tqdm(total=source.n_events, unit="ev", desc=Path(path).name, disable=not progress) as bar:
+                for lo, hi in source.ranges(step):
+                    yield lo, source.read(lo, hi)
+                    bar.update(hi - lo)
+
+        layout = first.layout
+        layout = Layout(layout.layers, layout.sub_groups, {**layout.max_objects, **source.metadata.get("max_objects", {})})
+        yield EventStream(os.fspath(path), source.n_events, dict(source.metadata), layout, steps())
+    finally:
+        source.close()
+
+
+def identity(batch: EventBatch, first_event: int) -> dict[str, np.ndarray]:
+    """``eventIndex`` and the run, luminosity block and event numbers the batch carries (int64)."""
+    out = {schema.PCDF_EVENT_INDEX: np.arange(first_event, first_event + batch.n_events, dtype=np.int64)}
+    for layer in batch.layers:
+        for name in IDENTITY_FIELDS:
+            k = schema.key(layer, "event", name)
+            if k in batch and name not in out:
+                out[name] = np.asarray(batch[k]).astype(np.int64)
+    return out
+
+
+def model_inputs(tokenizer: Any, config: Any, events: Any, max_length: int | None = None) -> dict[str, Any]:
+    """The tensors a model made by ``treasure finetune`` reads for ``events`` (an
+    :class:`EventBatch` or a mapping of ``layer/group/field`` arrays): the tokenizer's ids,
+    collated exactly as in training (object index; kinematics decoded from the ids where the model
+    reads them)."""
+    from ..hf.collators import EventPaddingCollator
+    from ..training.common import kinematics_decoder
+
+    limit = max_length or config.max_position_embeddings
+    enc = tokenizer(events, padding="longest", truncation=True, max_length=limit)
+    ids, types = np.asarray(enc["input_ids"]), np.asarray(enc["token_type_ids"])
+    lengths = np.asarray(enc["attention_mask"], bool).sum(1)
+    rows = [{"input_ids": ids[i, :n], "token_type_ids": types[i, :n]} for i, n in enumerate(lengths)]
+    collate = EventPaddingCollator(config.token_id_ranges, max_length=limit, keep=(),
+                                   kinematics_decoder=kinematics_decoder(tokenizer, config))
+    return collate(rows)
