@@ -15,12 +15,14 @@ def _convert(args: argparse.Namespace) -> int:
     try:
         max_objects = typed_pairs(args.max_objects, "--max-objects", ("object", "sub"), int)
         pt_cuts = typed_pairs(args.pt_cut, "--pt-cut", ("object",), float)
+        require = _types(args.require, "--require")
     except argparse.ArgumentTypeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     results = convert_files(args.experiment, args.inputs, args.out, fmt=args.format, pt_cuts=pt_cuts,
                             max_objects=max_objects, step_size=args.step_size, workers=args.workers,
-                            scheduler=args.scheduler, keep_going=args.keep_going, progress=args.progress)
+                            scheduler=args.scheduler, keep_going=args.keep_going, progress=args.progress,
+                            require=require)
     failed = [r for r in results if not r.ok]
     done = [r for r in results if r.ok and not r.value.get("skipped")]
     skipped = [r for r in results if r.ok and r.value.get("skipped")]
@@ -32,19 +34,36 @@ def _convert(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _types(text: str | None, option: str) -> tuple[str, ...]:
+    """``TYPE,TYPE,...`` -> object types of the registry."""
+    names = tuple(t.strip() for t in (text or "").split(",") if t.strip())
+    unknown = [t for t in names if t not in schema.OBJECT_TYPES]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"{option} takes TYPE,... with TYPE in {list(schema.OBJECT_TYPES)}, "
+                                         f"got {unknown}")
+    return names
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "convert", help="convert ATLAS PHYSLITE or CMS NanoAOD files (TTree or RNTuple) to the common format",
         description="Convert the experiments' ROOT files to the common format, one output per input "
-                    "(OUT/NAME.h5, or the PCDF directory OUT/NAME), streaming in steps of events. Outputs are "
+                    "(OUT/NAME.h5, or the PCDF directory OUT/NAME; with one input, --out FILE.h5 writes that file), "
+                    "streaming in steps of events. Collision data and simulation are told apart from the file; a "
+                    "collection the file lacks entirely (a skim) gives an empty group named in the metadata "
+                    "missing_collections (--require makes it an error). Outputs are "
                     "written atomically; a rerun skips outputs whose metadata says they are complete. The only "
                     "selection is a pT cut per object type (recorded in the metadata pt_cuts) and the truncation "
                     "to max_objects. Exit 0 when every file converted, 1 when some failed (with --keep-going), "
                     "2 on the first failure otherwise.")
     p.add_argument("experiment", choices=sorted(CONVERTERS), help="which experiment wrote the inputs")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="PHYSLITE or NanoAOD .root files")
-    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--out", required=True,
+                   help="output directory, or with one input an .h5 file to write")
     p.add_argument("--format", choices=FORMATS, default="h5", help="output format (default %(default)s)")
+    p.add_argument("--require", metavar="TYPE,...",
+                   help="object types whose collection every input must hold (e.g. photons,taus): a file "
+                        "lacking one is an error instead of an empty group")
     p.add_argument("--max-objects", nargs="+", metavar="TYPE=N", help="padding size per object type")
     p.add_argument("--pt-cut", nargs="+", metavar="TYPE=GEV",
                    help=f"minimum pT per object type in GeV (defaults {schema.default_pt_cuts()})")
