@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from ..data import schema
 from ..data.io import open_events
 from ..errors import InputError
-from .export import ParquetShardWriter, describe_columns, hf_schema, layers_of
+from .export import ParquetShardWriter, describe_columns, describe_inputs, hf_schema, inputs_text, layers_of, write_inputs
 
 logger = logging.getLogger(__name__)
 
@@ -126,7 +126,9 @@ def tokenize_to_dataset(tokenizer, data: Sequence[str | os.PathLike], out: str |
     features = _features(label_names, sources)
     target = tokenized_schema()
     rows = {s: 0 for s in names}
+    inputs = describe_inputs(paths)
     with ParquetShardWriter(out, hf_schema(target, features), rows_per_shard=rows_per_shard) as writer:
+        write_inputs(writer.tmp, inputs)
         for s in names:
             writer.add_split(s)
         for src_id, path in enumerate(paths):
@@ -173,10 +175,10 @@ def tokenize_to_dataset(tokenizer, data: Sequence[str | os.PathLike], out: str |
             pretty_name=f"treasure-hf tokenized events: {', '.join(sources)}",
             description=("Collider events tokenized with a treasure-hf EventTokenizer, one row per event, split by "
                          f"a hash of (file, event index) with seed {seed}: "
-                         + ", ".join(f"{s} {f:g}" for s, f in fractions.items()) + "."),
+                         + ", ".join(f"{s} {f:g}" for s, f in fractions.items()) + ". " + inputs_text(inputs)).strip(),
             splits=rows, columns=describe_columns(target, COLUMN_DOCS), sources=paths, dataset_info=w.dataset_info(),
             tokenizer=tok_source or f"{TOKENIZER_SUBDIR}/ (saved with the data)", label_names=label_names,
             repo_or_path=os.fspath(out), tags=["physics", "collider", "treasure-hf", "tokenized"],
             provenance={"seed": seed, "split": fractions, "max_length": max_length,
-                        "labels": dict(labels) if labels else "truth/event/process_id"})
+                        "labels": dict(labels) if labels else "truth/event/process_id", "inputs": inputs})
         return writer.close(card)
