@@ -124,7 +124,8 @@ TRACKS_SOURCE = (f"{TRK.replace('AuxDyn', '')}: pt = sin(theta)/|qOverP|, eta = 
 
 THINNING_NOTE = ("PHYSLITE InDetTrackParticles are thinned (tracks near the objects are kept): common trk_iso03 is "
                  "recomputed from them by the fixed-cone seed definition, which differs from ATLAS's ptvarcone30 (see "
-                 "the README); the experiment's own ptvarcone30/ptcone20 are kept in the atlas layer.")
+                 "the README); an object whose linked tracks were all thinned away has none to exclude. The "
+                 "experiment's own ptvarcone30/ptcone20 are kept in the atlas layer.")
 
 
 class AtlasConverter(TableConverter):
@@ -215,8 +216,7 @@ class AtlasConverter(TableConverter):
             "tracks_source": TRACKS_SOURCE,
             "iso_z_reference": z_reference,
         }
-        self.notes = [THINNING_NOTE, f"read as {self.source.layout_name} {self.source.tree_name}",
-                      self.simulation_evidence]
+        self.notes = [THINNING_NOTE, f"read as {self.source.layout_name} {self.source.tree_name}"]
 
     def _exclusion_source(self, group: str) -> str:
         """Which tracks count as the object's own, in words (for the metadata)."""

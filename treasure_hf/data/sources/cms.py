@@ -273,8 +273,7 @@ class CmsConverter(TableConverter):
             "common_iso_source": iso_source,
             "tracks_source": tracks_source,
         }
-        self.notes = [f"read as {src.layout_name} {src.tree_name}", f"jets n_trk: {n_trk_source}",
-                      f"{self.simulation_evidence}"]
+        self.notes = [f"read as {src.layout_name} {src.tree_name}", f"jets n_trk: {n_trk_source}"]
         if not self.is_simulation:
             self.notes.append("collision data: common/event/mu (pile-up truth, Pileup_nTrueInt) is missing; "
                               "cms/event/npvsGood holds the measured number of good primary vertices instead")
