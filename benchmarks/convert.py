@@ -18,7 +18,7 @@ converting and writing on top of reading, and both peak RSS figures hold one ste
 events each measurement used. Each measurement runs in a fresh subprocess so that its peak RSS is
 its own.
 
-    python benchmarks/convert.py [--quick] [--events N] [--step-size S] [--format h5|pcdf]
+    python benchmarks/convert.py [--quick] [--events N] [--step-size S] [--format h5|pcdf] [--files NAME...]
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ FILES = {  # file -> experiment
     "cms_nanoaod_dy_40ev.root": "cms",
     "cms_nanoaod_v15_tt_200ev.root": "cms",
     "cms_pfnano_10ev.root": "cms",
+    "nano_dimuon.root": "cms",
 }
 QUICK_FILES = ("atlas_physlite_mc_100ev.ttree.root", "atlas_physlite_mc_100ev.rntuple.root",
                "cms_nanoaod_v15_tt_200ev.root")
@@ -156,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-copies", type=int, default=None, help="cap on passes over a file (default 2000, quick 200)")
     p.add_argument("--step-size", type=int, default=20_000, help="converter step in events (default %(default)s)")
     p.add_argument("--format", choices=("h5", "pcdf"), default="h5")
+    p.add_argument("--files", nargs="+", choices=sorted(FILES), help="only these test files")
     p.add_argument("--testdata", default=os.environ.get("TREASURE_TESTDATA", str(REPO.parent / "shared" / "testdata")))
     p.add_argument("--child", nargs=6, metavar=("MODE", "PATH", "EXPERIMENT", "COPIES", "STEP", "FORMAT"),
                    help=argparse.SUPPRESS)
@@ -167,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     target = args.events or (10_000 if args.quick else 100_000)
     max_copies = args.max_copies or (200 if args.quick else 2000)
     testdata = Path(args.testdata)
-    names = QUICK_FILES if args.quick else tuple(FILES)
+    names = tuple(args.files) if args.files else QUICK_FILES if args.quick else tuple(FILES)
     import uproot
 
     results = []

@@ -27,7 +27,7 @@ REAL_FILES = {  # file -> experiment; the tutorial file is no PHYSLITE/NanoAOD
     "atlas_physlite_mc_100ev.ttree.root": "atlas", "atlas_physlite_mc_100ev.rntuple.root": "atlas",
     "cms_nanoaod_2015_ttbar_200ev.root": "cms", "cms_nanoaod_2015_ttbar_10ev.rntuple.root": "cms",
     "cms_nanoaod_dy_40ev.root": "cms", "cms_nanoaod_v15_tt_200ev.root": "cms", "cms_pfnano_10ev.root": "cms",
-    "cms_nanoaod_empty.root": "cms",
+    "cms_nanoaod_empty.root": "cms", "nano_dimuon.root": "cms",
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import math
 
+import awkward as ak
 import numpy as np
 import pytest
 import uproot
@@ -154,7 +155,9 @@ def test_common_fields_match_raw_branches(converted, kind):
         values = raw(path, f"PrimaryVerticesAuxDyn.{b}").to_list()
         np.testing.assert_allclose(batch[f"common/event/{f}"], [v[i] if i >= 0 else np.nan for v, i in zip(values, pv)])
     np.testing.assert_allclose(batch["common/event/mu"], raw(path, "EventInfoAuxDyn.averageInteractionsPerCrossing"))
-    assert np.all(batch["common/event/is_simulation"] == 1)
+    assert np.all(batch["common/event/is_simulation"] == 1) and batch.metadata["is_simulation"] == 1
+    assert np.all(raw(path, "EventInfoAuxDyn.eventTypeBitmask") & 1)  # IS_SIMULATION, as the metadata says
+    assert "eventTypeBitmask" in batch.metadata["simulation_evidence"]
 
 
 @pytest.mark.parametrize("kind", FILES)
@@ -181,27 +184,49 @@ def test_met_rebuilt_from_objects_and_track_soft_term(converted, kind):
     assert any("thinned" in n for n in batch.metadata["notes"])
 
 
-def _slow_iso(path, group: str) -> list[list[float]]:
-    """trk_iso03 by the seed's definition, one track at a time, from raw branches."""
+def _own_tracks(path, group: str) -> list[list[set[int]]]:
+    """Per event and object, the InDet tracks linked to it, followed link by link in plain Python:
+    a muon's inDetTrackParticleLink; every GSF track of an electron's trackParticleLinks, through
+    its originalTrackParticle; every GSF track of a photon's conversion vertices (vertexLinks)."""
+    c = CONTAINERS[group]
+    orig = raw(path, "GSFTrackParticlesAuxDyn.originalTrackParticle.m_persIndex").to_list()
+    orig_key = raw(path, "GSFTrackParticlesAuxDyn.originalTrackParticle.m_persKey").to_list()
+
+    def indet(ev, gsf):
+        return {orig[ev][g] for g in gsf if 0 <= g < len(orig[ev]) and orig_key[ev][g]}
+
+    if group == "muons":
+        return [[{i} if k else set() for i, k in zip(ix, ky)] for ix, ky in zip(
+            raw(path, f"{c}.inDetTrackParticleLink.m_persIndex").to_list(),
+            raw(path, f"{c}.inDetTrackParticleLink.m_persKey").to_list())]
+    if group == "electrons":
+        links = raw(path, f"{c}.trackParticleLinks.m_persIndex").to_list()
+        keys = raw(path, f"{c}.trackParticleLinks.m_persKey").to_list()
+        return [[indet(ev, [i for i, k in zip(li, ki) if k]) for li, ki in zip(ls, ks)]
+                for ev, (ls, ks) in enumerate(zip(links, keys))]
+    vertices = raw(path, f"{c}.vertexLinks.m_persIndex").to_list()
+    vkeys = raw(path, f"{c}.vertexLinks.m_persKey").to_list()
+    conv = raw(path, "GSFConversionVerticesAuxDyn.trackParticleLinks.m_persIndex").to_list()
+    ckeys = raw(path, "GSFConversionVerticesAuxDyn.trackParticleLinks.m_persKey").to_list()
+    out = []
+    for ev, (vs, ks) in enumerate(zip(vertices, vkeys)):
+        row = []
+        for vl, kl in zip(vs, ks):
+            gsf = [g for v, k in zip(vl, kl) if k and 0 <= v < len(conv[ev])
+                   for g, gk in zip(conv[ev][v], ckeys[ev][v]) if gk]
+            row.append(indet(ev, gsf))
+        out.append(row)
+    return out
+
+
+def _slow_iso(path, group: str, own: list[list[set[int]]] | None = None) -> list[list[float]]:
+    """trk_iso03 by the seed's definition, one track at a time, from raw branches (``own``: the
+    tracks each object excludes, by default every track linked to it)."""
     c = CONTAINERS[group]
     pt, eta, phi = (raw(path, f"{c}.{f}").to_list() for f in ("pt", "eta", "phi"))
     trk = {f: raw(path, f"InDetTrackParticlesAuxDyn.{f}").to_list() for f in ("qOverP", "theta", "phi", "z0", "vz")}
     vtype, pvz = raw(path, "PrimaryVerticesAuxDyn.vertexType").to_list(), raw(path, "PrimaryVerticesAuxDyn.z").to_list()
-    if group == "muons":
-        own = [[i if k else -1 for i, k in zip(ix, ky)] for ix, ky in zip(
-            raw(path, f"{c}.inDetTrackParticleLink.m_persIndex").to_list(),
-            raw(path, f"{c}.inDetTrackParticleLink.m_persKey").to_list())]
-    else:
-        links = raw(path, f"{c}.trackParticleLinks.m_persIndex").to_list()
-        keys = raw(path, f"{c}.trackParticleLinks.m_persKey").to_list()
-        orig = raw(path, "GSFTrackParticlesAuxDyn.originalTrackParticle.m_persIndex").to_list()
-        own = []
-        for ev, (ls, ks) in enumerate(zip(links, keys)):
-            row = []
-            for lk, kk in zip(ls, ks):
-                g = lk[0] if lk and kk[0] else -1
-                row.append(orig[ev][g] if 0 <= g < len(orig[ev]) else -1)
-            own.append(row)
+    own = _own_tracks(path, group) if own is None else own
     iso = definition = schema.ISOLATION
     out = []
     for ev in range(len(pt)):
@@ -215,7 +240,7 @@ def _slow_iso(path, group: str) -> list[list[float]]:
                 teta = -math.log(math.tan(th / 2))
                 dphi = (phi[ev][j] - trk["phi"][ev][t] + math.pi) % (2 * math.pi) - math.pi
                 z0st = (trk["z0"][ev][t] + trk["vz"][ev][t] - z_pv) * math.sin(th)
-                if (t != own[ev][j] and tpt > definition.pt_floor_gev and abs(z0st) < definition.z0sintheta_cut_mm
+                if (t not in own[ev][j] and tpt > definition.pt_floor_gev and abs(z0st) < definition.z0sintheta_cut_mm
                         and (eta[ev][j] - teta) ** 2 + dphi ** 2 < iso.cone ** 2):
                     total += tpt
             row.append(total / (pt[ev][j] / 1e3))
@@ -224,7 +249,7 @@ def _slow_iso(path, group: str) -> list[list[float]]:
 
 
 @pytest.mark.parametrize("kind", FILES)
-@pytest.mark.parametrize("group", ["muons", "electrons"])
+@pytest.mark.parametrize("group", ["muons", "electrons", "photons"])
 def test_trk_iso03_matches_a_slow_loop(converted, kind, group):
     path, batch = converted[kind]
     expected = _slow_iso(path, group)
@@ -233,6 +258,31 @@ def test_trk_iso03_matches_a_slow_loop(converted, kind, group):
     real = batch[f"common/{group}/trk_iso03"][batch.mask(group)]
     if kind == "rntuple":
         assert np.any(real > 0)  # not trivially zero
+
+
+def test_every_track_linked_to_an_electron_is_excluded(converted):
+    """An electron excludes the tracks of all its GSF links: in event 7 of the TTree file, excluding
+    only the first one would leave an electron with 27.8 GeV of a track linked to it through its
+    second GSF track (the neighbouring electron's track)."""
+    path, batch = converted["ttree"]
+    own = _own_tracks(path, "electrons")
+    links = raw(path, "AnalysisElectronsAuxDyn.trackParticleLinks.m_persIndex").to_list()
+    first_only = [[_own_first(path, ev, li) for li in ls] for ev, ls in enumerate(links)]
+    full, partial = _slow_iso(path, "electrons"), _slow_iso(path, "electrons", first_only)
+    pt = raw(path, "AnalysisElectronsAuxDyn.pt").to_list()
+    gained = [(p / 1e3) * (b - a) for p, a, b in zip(pt[7], full[7], partial[7])]
+    assert max(gained) == pytest.approx(27.8, abs=0.1)  # GeV of the electron's own second track
+    assert any(o != f for o, f in zip(own[7], first_only[7]))  # a track linked through its second GSF link
+    assert "every GSF track" in batch.metadata["common_iso_source"]["electrons"]
+    assert "vz" in batch.metadata["iso_z_reference"]
+
+
+def _own_first(path, ev: int, gsf_links: list[int]) -> set[int]:
+    """The InDet track of an electron's first GSF link only (the old, partial exclusion)."""
+    orig = raw(path, "GSFTrackParticlesAuxDyn.originalTrackParticle.m_persIndex").to_list()[ev]
+    key = raw(path, "GSFTrackParticlesAuxDyn.originalTrackParticle.m_persKey").to_list()[ev]
+    g = gsf_links[0] if gsf_links else -1
+    return {orig[g]} if 0 <= g < len(orig) and key[g] else set()
 
 
 @pytest.mark.parametrize("kind", FILES)
@@ -268,7 +318,8 @@ def test_missing_atlas_field_is_nan_and_listed(converted):
 def test_missing_common_branch_is_an_error_naming_it(tmp_path):
     path = tmp_path / "lite.root"
     with uproot.recreate(path) as f:
-        f["CollectionTree"] = {"EventInfoAuxDyn.averageInteractionsPerCrossing": np.ones(3, np.float32)}
+        f.mkrntuple("EventData", {"EventInfoAuxDyn:averageInteractionsPerCrossing": np.ones(3, np.float32),
+                                  "AnalysisMuonsAuxDyn:pt": ak.Array([[3e4], [], [5e4]])})
     with RootSource(path, AtlasConverter.TREE_NAMES) as source:
         with pytest.raises(InputError, match=r"lite\.root.*InDetTrackParticlesAuxDyn\.qOverP.*missing"):
             AtlasConverter(source)

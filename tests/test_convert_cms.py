@@ -17,7 +17,7 @@ from treasure_hf.data.sources.reader import RootSource
 from treasure_hf.data.validate import validate
 
 FILES = ("cms_nanoaod_2015_ttbar_200ev.root", "cms_nanoaod_2015_ttbar_10ev.rntuple.root", "cms_nanoaod_dy_40ev.root",
-         "cms_nanoaod_v15_tt_200ev.root", "cms_pfnano_10ev.root", "cms_nanoaod_empty.root")
+         "cms_nanoaod_v15_tt_200ev.root", "cms_pfnano_10ev.root", "nano_dimuon.root", "cms_nanoaod_empty.root")
 NO_CUTS = {g: 0.0 for g in schema.OBJECT_TYPES}
 WIDE = {"electrons": 20, "muons": 20, "taus": 20, "photons": 20, "jets": 80, "tracks": 2000, "constituents": 200}
 COLLECTIONS = {"electrons": "Electron", "muons": "Muon", "taus": "Tau", "photons": "Photon", "jets": "Jet"}
@@ -99,7 +99,14 @@ def test_common_fields_match_raw_branches(converted, name):
                                                                               for ev in modes]))
     for f, b in (("pvx", "PV_x"), ("pvy", "PV_y"), ("pvz", "PV_z")):
         np.testing.assert_allclose(batch[f"common/event/{f}"], np.asarray(raw(path, b)) * 10.0, rtol=1e-6)  # cm -> mm
-    np.testing.assert_allclose(batch["common/event/mu"], raw(path, "Pileup_nTrueInt"))
+    if "Pileup_nTrueInt" in has:
+        np.testing.assert_allclose(batch["common/event/mu"], raw(path, "Pileup_nTrueInt"))
+        assert batch.metadata["is_simulation"] == 1 and "genWeight" in has
+    else:  # collision data: no pile-up truth
+        assert np.all(np.isnan(batch["common/event/mu"])) and "common/event/mu" in batch.metadata["missing_fields"]
+        assert batch.metadata["is_simulation"] == 0 and "genWeight" not in has
+    np.testing.assert_array_equal(batch["cms/event/npvsGood"], raw(path, "PV_npvsGood"))
+    assert np.all(batch["common/event/is_simulation"] == batch.metadata["is_simulation"])
     met = "MET" if "MET_pt" in has else "PFMET"
     for f, b in (("pt", "pt"), ("phi", "phi"), ("sumet", "sumEt")):
         np.testing.assert_allclose(batch[f"common/met/{f}"], raw(path, f"{met}_{b}"), rtol=1e-6)

@@ -17,8 +17,9 @@ import pytest
 from treasure_hf import read_events
 from treasure_hf.cli import main
 
-ROOT_FILES = ("cms_nanoaod_dy_40ev.root", "cms_nanoaod_2015_ttbar_10ev.rntuple.root",
+ROOT_FILES = ("cms_nanoaod_dy_40ev.root", "cms_nanoaod_2015_ttbar_10ev.rntuple.root", "nano_dimuon.root",
               "atlas_physlite_mc_100ev.rntuple.root", "atlas_physlite_mc_100ev.ttree.root")
+"""Simulation and collision data (nano_dimuon), TTree and RNTuple, of both experiments."""
 EVENT_NUMBER = {"cms": "event", "atlas": "EventInfoAuxDyn.eventNumber"}
 
 
@@ -34,7 +35,8 @@ def trained(testdata, tmp_path_factory):
     with isolated_hf_cache(root / "cache"):
         conv = root / "converted"
         for experiment in ("cms", "atlas"):
-            files = [testdata / f for f in (*ROOT_FILES, "cms_nanoaod_v15_tt_200ev.root") if experiment in f]
+            files = [testdata / f for f in (*ROOT_FILES, "cms_nanoaod_v15_tt_200ev.root")
+                     if f.startswith("atlas") == (experiment == "atlas")]
             convert_files(experiment, files, conv, progress=False)
         dy, tt = conv / "cms_nanoaod_dy_40ev.h5", conv / "cms_nanoaod_v15_tt_200ev.h5"
         assert main(["-q", "train-tokenizer", "--data", str(dy), str(tt), "--types", "electrons,muons,jets,met",
@@ -202,15 +204,12 @@ def test_onnx_reproduces_the_logits_and_the_codes(trained, tmp_path):
 
 
 def test_events_from_awkward_are_the_converters_events(testdata, trained):
-    import awkward as ak
-    from rootfiles import read_nanoaod
+    from root_copies import nanoaod_branches, nanoaod_collections
 
     from treasure_hf import events_from_awkward
 
     _, conv = trained
-    branches = read_nanoaod(testdata / "cms_nanoaod_dy_40ev.root")
-    collections = {name: ak.zip(fields) for name, fields in branches.items() if name}  # events.Electron, ...
-    collections.update(branches[""])  # flat branches: MET_pt, PV_z, run, event, ...
+    collections = nanoaod_collections(nanoaod_branches(testdata / "cms_nanoaod_dy_40ev.root"))  # events.Electron, ...
     batch = events_from_awkward(collections, experiment="cms")
     assert batch.equals(read_events(conv / "cms_nanoaod_dy_40ev.h5"))
 

@@ -253,16 +253,15 @@ def test_validate_checks_the_event_fields(key, value, message, tmp_path):
 def broken_nanoaod(testdata, tmp_path_factory):
     """The Drell-Yan NanoAOD file, with one muon's pT NaN and one jet's pT negative."""
     import awkward as ak
-    from rootfiles import rewrite_nanoaod
+    from root_copies import nanoaod_copy
 
-    def edit(collections):
-        for coll, row, value in (("Muon", 3, np.nan), ("Jet", 5, -20.0)):
-            pt = collections[coll]["pt"]
-            flat = ak.to_numpy(ak.flatten(pt)).copy()
+    def edit(arrays):
+        for branch, row, value in (("Muon_pt", 3, np.nan), ("Jet_pt", 5, -20.0)):
+            flat = ak.to_numpy(ak.flatten(arrays[branch])).copy()
             flat[row] = value
-            collections[coll]["pt"] = ak.unflatten(flat, ak.num(pt))
+            arrays[branch] = ak.unflatten(flat, ak.num(arrays[branch]))
 
-    return rewrite_nanoaod(testdata / "cms_nanoaod_dy_40ev.root", tmp_path_factory.mktemp("broken") / "dy.root", edit)
+    return nanoaod_copy(testdata / "cms_nanoaod_dy_40ev.root", tmp_path_factory.mktemp("broken") / "dy.root", edit=edit)
 
 
 def test_nan_or_negative_pt_in_a_source_is_an_error_or_counted(broken_nanoaod, tmp_path, capsys):

@@ -66,6 +66,15 @@ pt_cut = typed_item(("object",), float, 0.0)
 """``--pt-cut jets=25``: minimum pT in GeV per type."""
 
 
+def object_types(text: str) -> tuple[str, ...]:
+    """``TYPE,TYPE,...``: object types of the registry."""
+    names = tuple(t.strip() for t in text.split(",") if t.strip())
+    unknown = [t for t in names if t not in schema.OBJECT_TYPES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"takes TYPE,... with TYPE in {list(schema.OBJECT_TYPES)}, got {text!r}")
+    return names
+
+
 def add_overwrite(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing output that this command did not write (without it, such an output "

@@ -98,7 +98,9 @@ def problems(meta: Mapping[str, Any]) -> list[tuple[str, str]]:
     for name in ("pt_cuts", "max_objects", "common_iso_source"):
         if name in meta and not isinstance(meta[name], dict):
             out.append((f"metadata/{name}", "must be a JSON object mapping a type to its value"))
-    for name in ("missing_fields", "layers"):
+    if "is_simulation" in meta and meta["is_simulation"] not in (0, 1):
+        out.append(("metadata/is_simulation", f"is {meta['is_simulation']!r}: must be 0 (data) or 1 (simulation)"))
+    for name in ("missing_fields", "layers", "missing_collections"):
         if name in meta and not isinstance(meta[name], list):
             out.append((f"metadata/{name}", "must be a JSON list"))
     layers = meta.get("layers")

@@ -53,6 +53,10 @@ class Field:
 
     ``dtype`` is a numpy dtype name. ``unit`` is GeV, rad, mm, ns, 1/GeV or '' (dimensionless).
     ``feature_group`` is one of :data:`FEATURE_GROUPS`; ``transform`` one of :data:`TRANSFORMS`.
+    ``absent_in_data``: collision data may lack it (simulation truth: pile-up truth, the MC
+    channel, generator-level quantities); a converter of collision data then fills it with
+    :attr:`missing_value` and lists it in ``missing_fields``, and the validator accepts exactly
+    these fields missing in events with ``is_simulation`` = 0.
     """
 
     name: str
@@ -61,6 +65,7 @@ class Field:
     feature_group: str = "kinematics"
     transform: str = "linear"
     doc: str = ""
+    absent_in_data: bool = False
 
     def __post_init__(self) -> None:
         np.dtype(self.dtype)
@@ -111,8 +116,8 @@ class Group:
 
 
 def _f(name: str, dtype: str = "float32", unit: str = "", group: str = "kinematics",
-       transform: str = "linear", doc: str = "") -> Field:
-    return Field(name, dtype, unit, group, transform, doc)
+       transform: str = "linear", doc: str = "", absent_in_data: bool = False) -> Field:
+    return Field(name, dtype, unit, group, transform, doc, absent_in_data)
 
 
 # Kinematics shared by several types (declared once, reused by reference).
@@ -181,7 +186,10 @@ COMMON = Layer("common", required=True, doc="the experiment-independent core of 
             _f("sumet", unit="GeV", transform="log1p", doc="scalar sum of transverse energy")),
     "event": (_f("pvx", unit="mm", doc="primary vertex x"), _f("pvy", unit="mm", doc="primary vertex y"),
               _f("pvz", unit="mm", doc="primary vertex z"),
-              _f("mu", transform="log1p", doc="average interactions per bunch crossing (pile-up)"),
+              _f("mu", transform="log1p", absent_in_data=True,
+                 doc="average interactions per bunch crossing (pile-up): the simulated mean in simulation; in "
+                     "collision data the luminosity-based mean where the file has one (ATLAS), else missing "
+                     "(CMS NanoAOD data has no per-event pile-up)"),
               _f("experiment_id", "int8", transform="category", doc="0 = ATLAS, 1 = CMS"),
               _f("is_simulation", "int8", transform="flag", doc="1 = Monte Carlo, 0 = data")),
     "constituents": (_PT, _ETA, _PHI, _CHARGE, _D0, _Z0),
@@ -216,7 +224,8 @@ ATLAS = Layer("atlas", doc="ATLAS PHYSLITE variables; floats so that a missing d
     "tracks": (_f("q0verP", unit="1/GeV", doc="charge over momentum"),
                _f("chiSquared", group="quality", transform="log1p"),
                _f("nDoF", group="quality", transform="count")),
-    "event": (*_event_ids, _f("mcChannelNumber", "int64", group="quality", doc="MC dataset id, 0 for data")),
+    "event": (*_event_ids, _f("mcChannelNumber", "int64", group="quality", absent_in_data=True,
+                              doc="MC dataset id; -1 (missing) in collision data")),
 })
 
 CMS = Layer("cms", doc="CMS NanoAOD variables; floats so that a missing branch can be NaN", fields={
@@ -240,20 +249,24 @@ CMS = Layer("cms", doc="CMS NanoAOD variables; floats so that a missing branch c
     "tracks": (_f("charge", group="kinematics", transform="category"),
                _f("fromPV", group="quality", transform="category"),
                _f("pdgId", group="quality", transform="category")),
-    "event": (*_event_ids, _f("luminosity_block", "int64", group="quality")),
+    "event": (*_event_ids, _f("luminosity_block", "int64", group="quality"),
+              _f("npvsGood", "int16", group="quality", transform="count",
+                 doc="good reconstructed primary vertices (PV_npvsGood): a measured pile-up proxy in data and "
+                     "simulation alike, not the same quantity as common mu")),
 })
 
 TRUTH_ORIGINS: dict[str, int] = {"prompt": 0, "heavy_flavour": 1, "tau": 2, "fake": 3}
 """Codes of ``truth/*/origin``: prompt lepton/photon, from a b or c hadron, from a tau, fake or other."""
 
-TRUTH = Layer("truth", doc="generator truth of simulated samples", fields={
+_truth = dict(absent_in_data=True)
+TRUTH = Layer("truth", doc="generator truth of simulated samples (absent in collision data)", fields={
     **{t: (_f("origin", "int8", group="quality", transform="category",
-              doc="see TRUTH_ORIGINS; -1 unknown"),) for t in ("electrons", "muons", "taus", "photons")},
+              doc="see TRUTH_ORIGINS; -1 unknown", **_truth),) for t in ("electrons", "muons", "taus", "photons")},
     "jets": (_f("flavour", "int8", group="btagging", transform="category",
-                doc="5 b, 4 c, 15 tau, 0 light, by ghost-matched hadrons"),),
-    "tracks": (_f("is_pileup", "int8", group="quality", transform="flag"),),
-    "event": (_f("process_id", "int16", group="quality", transform="category"),
-              _f("weight", doc="event weight")),
+                doc="5 b, 4 c, 15 tau, 0 light, by ghost-matched hadrons", **_truth),),
+    "tracks": (_f("is_pileup", "int8", group="quality", transform="flag", **_truth),),
+    "event": (_f("process_id", "int16", group="quality", transform="category", **_truth),
+              _f("weight", doc="event weight", **_truth)),
 })
 
 LAYERS: dict[str, Layer] = {layer.name: layer for layer in (COMMON, ATLAS, CMS, TRUTH)}
@@ -312,6 +325,16 @@ METADATA: dict[str, MetadataAttribute] = {a.name: a for a in (
     MetadataAttribute("missing_fields", "json", doc="layer keys the input lacked (filled with NaN or -1)"),
     MetadataAttribute("layers", "json", doc="layers present besides common"),
     MetadataAttribute("tracks_source", "str", required=False, doc="where common/tracks came from"),
+    MetadataAttribute("is_simulation", "int", required=False,
+                      doc="1 simulation, 0 collision data, as detected from the input (see simulation_evidence)"),
+    MetadataAttribute("simulation_evidence", "str", required=False,
+                      doc="which branches decided is_simulation"),
+    MetadataAttribute("missing_collections", "json", required=False,
+                      doc="object types whose collection the input lacks entirely (a skim): their groups are empty"),
+    MetadataAttribute("source_branches", "json", required=False,
+                      doc="layer key -> the input branch it was read from (which alias of the table matched)"),
+    MetadataAttribute("iso_z_reference", "str", required=False,
+                      doc="how the tracks' z0 was placed relative to the primary vertex for trk_iso03"),
     MetadataAttribute("generator", "json", required=False, doc="generator settings of simulated samples"),
     MetadataAttribute("notes", "json", required=False, doc="free-form provenance remarks"),
     MetadataAttribute("input_fingerprint", "json", required=False,
@@ -354,6 +377,11 @@ def data_keys(layers: tuple[str, ...] = ("common",), groups: tuple[str, ...] | N
         for g in GROUPS if groups is None else groups:
             out += [key(layer, g, f.name) for f in fields(layer, g)]
     return out
+
+
+def absent_in_data(k: str) -> bool:
+    """True when collision data may lack the field ``k`` (see :attr:`Field.absent_in_data`)."""
+    return field_of(k).absent_in_data
 
 
 def field_of(k: str) -> Field:

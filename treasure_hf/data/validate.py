@@ -117,6 +117,47 @@ def _check_content(batch: EventBatch, first_event: int, meta: dict, report: _Rep
     sim_key = "common/event/is_simulation"
     if sim_key in batch and np.any((batch[sim_key] != 0) & (batch[sim_key] != 1)):
         report.add(sim_key, "must be 0 (data) or 1 (simulation)", "sim")
+    _check_absent_in_data(batch, meta, report)
+
+
+def _missing(values: np.ndarray) -> np.ndarray:
+    """Where values hold the registry's missing value (NaN for floats, -1 for integers)."""
+    return np.isnan(values) if values.dtype.kind == "f" else values == -1
+
+
+def _check_absent_in_data(batch: EventBatch, meta: dict, report: _Report) -> None:
+    """The fields the registry marks ``absent_in_data`` (and only those) may be missing in
+    collision-data events: a common one missing in a simulated event, or missing without being
+    listed in ``missing_fields``, is a problem; one listed holds nothing but missing values. The
+    metadata ``is_simulation``, where given, agrees with every event."""
+    sim_key = "common/event/is_simulation"
+    if sim_key not in batch:
+        return
+    simulated = batch[sim_key] == 1
+    declared = meta.get("is_simulation")
+    if declared in (0, 1) and np.any(batch[sim_key] != declared):
+        report.add(sim_key, f"disagrees with metadata is_simulation = {declared}", "sim-meta")
+    listed = set(meta.get("missing_fields", [])) if isinstance(meta.get("missing_fields"), list) else set()
+    for k in batch.keys():
+        layer, g, name = schema.split_key(k)
+        if name in (schema.MASK, schema.COUNT) or not schema.absent_in_data(k):
+            continue
+        values = batch[k]
+        if schema.GROUPS[g].kind == "event":
+            real, event_simulated = np.ones(len(values), bool), simulated
+        elif schema.key("common", g, schema.MASK) not in batch:
+            continue
+        else:
+            real = batch.mask(g)
+            event_simulated = np.broadcast_to(simulated.reshape((-1,) + (1,) * (values.ndim - 1)), values.shape)
+        missing = _missing(values) & real
+        if k in listed:
+            if np.any(real & ~_missing(values)):
+                report.add(k, "is listed in metadata missing_fields but holds values", "absent-listed")
+        elif np.any(missing & ~event_simulated) and layer == "common":
+            report.add(k, "is missing in collision-data events but not listed in metadata missing_fields", "absent-data")
+        if layer == "common" and np.any(missing & event_simulated):
+            report.add(k, "is missing in simulated events (only collision data may lack it)", "absent-sim")
 
 
 SUMET_TOLERANCE = 1e-4
@@ -134,8 +175,8 @@ def _check_event_fields(batch: EventBatch, first_event: int, meta: dict, report:
     for g in schema.EVENT_GROUPS:
         for f in schema.fields("common", g):
             k = schema.key("common", g, f.name)
-            if k not in batch or k in missing or f.np_dtype.kind != "f":
-                continue
+            if k not in batch or k in missing or f.np_dtype.kind != "f" or f.absent_in_data:
+                continue  # a field collision data may lack is checked by _check_absent_in_data
             bad = ~np.isfinite(batch[k])
             if np.any(bad):
                 report.add(k, f"non-finite value at event {_first(bad, first_event)}", "finite")

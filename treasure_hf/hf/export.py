@@ -28,6 +28,10 @@ logger = logging.getLogger(__name__)
 DATA_DIR = "data"
 ROWS_PER_SHARD = 250_000
 ROW_GROUP_SIZE = 10_000
+INPUTS_FILE = "inputs.json"
+"""Written with a data set: per input file, what its metadata says about it (experiment,
+simulation or collision data, collections it lacks)."""
+INPUT_ATTRIBUTES = ("experiment", "is_simulation", "missing_collections")
 
 
 def hf_schema(schema_: pa.Schema, features: Any = None) -> pa.Schema:
@@ -168,6 +172,37 @@ def check_unique_inputs(paths: Sequence[str | os.PathLike]) -> list[str]:
     return list(seen.values())
 
 
+def describe_inputs(paths: Sequence[str | os.PathLike]) -> dict[str, dict[str, Any]]:
+    """``{input path: {experiment, is_simulation, missing_collections}}`` from each input's metadata
+    (None where the metadata does not say; no collections missing where it lists none)."""
+    out = {}
+    for p in paths:
+        source = open_events(p)
+        try:
+            meta = source.metadata
+        finally:
+            source.close()
+        out[os.fspath(p)] = {"experiment": meta.get("experiment"), "is_simulation": meta.get("is_simulation"),
+                             "missing_collections": list(meta.get("missing_collections", []))}
+    return out
+
+
+def inputs_text(inputs: Mapping[str, Mapping[str, Any]]) -> str:
+    """One sentence naming the inputs that lack collections or hold collision data ('' if none)."""
+    skims = [f"`{name}`: {', '.join(i['missing_collections'])}" for name, i in inputs.items() if i["missing_collections"]]
+    data = [f"`{name}`" for name, i in inputs.items() if i.get("is_simulation") == 0]
+    parts = []
+    if skims:
+        parts.append("Collections missing from the inputs (empty in every event of that file): " + "; ".join(skims) + ".")
+    if data:
+        parts.append("Collision data (not simulation): " + ", ".join(data) + ".")
+    return " ".join(parts)
+
+
+def write_inputs(directory: Path, inputs: Mapping[str, Mapping[str, Any]]) -> None:
+    (Path(directory) / INPUTS_FILE).write_text(json.dumps(dict(inputs), indent=1, sort_keys=True))
+
+
 def layers_of(path: str | os.PathLike) -> tuple[str, ...]:
     """The layers (``common``, ``atlas``, ``truth``, ...) a PCDF directory or HDF5 file holds."""
     source = open_events(path)
@@ -192,8 +227,10 @@ def export_events(paths: Mapping[str, Sequence[str | os.PathLike]], out: str | o
     if layers is None:
         layers = layers_of(next(p for ps in paths.values() for p in ps))
     target = arrow_schema(types, layers, sub_groups)
+    described = describe_inputs(inputs)
     with ParquetShardWriter(out, hf_schema(target), rows_per_shard=rows_per_shard, producer="export", inputs=inputs,
                             overwrite=overwrite) as writer:
+        write_inputs(writer.tmp, described)
         for split, ps in paths.items():
             writer.add_split(split)
             for p in ps:
@@ -209,9 +246,10 @@ def export_events(paths: Mapping[str, Sequence[str | os.PathLike]], out: str | o
                     src.close()
         card = lambda w: dataset_card(  # noqa: E731
             pretty_name=f"treasure-hf events: {', '.join(Path(p).name for ps in paths.values() for p in ps)}",
-            description="Collider events in the treasure-hf common format, one row per event, one list of "
-                        "objects per type (descending pT).",
+            description=("Collider events in the treasure-hf common format, one row per event, one list of "
+                         "objects per type (descending pT). " + inputs_text(described)).strip(),
             splits=w.rows, columns=describe_columns(target, event_column_docs(types)),
             sources=[os.fspath(p) for ps in paths.values() for p in ps], repo_or_path=os.fspath(out),
-            tags=["physics", "collider", "treasure-hf"], dataset_info=w.dataset_info())
+            tags=["physics", "collider", "treasure-hf"], dataset_info=w.dataset_info(),
+            provenance={"inputs": described})
         return writer.close(card)

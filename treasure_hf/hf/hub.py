@@ -86,6 +86,10 @@ def model_card_for(folder: str | os.PathLike, repo_or_path: str):
             training_data += " Made from " + ", ".join(f"`{s}`" for s in data["sources"]) + "."
         if data.get("label_names"):
             training_data += " Classes: " + ", ".join(f"{i} = `{n}`" for i, n in enumerate(data["label_names"])) + "."
+        if data.get("inputs"):
+            from .export import inputs_text
+
+            training_data = (training_data + " " + inputs_text(data["inputs"])).strip()
     else:
         training_data = "Not recorded."
     arch_to_auto = {"EventTransformerForSequenceClassification": "AutoModelForSequenceClassification",

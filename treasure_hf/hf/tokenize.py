@@ -23,7 +23,8 @@ from ..data import schema
 from ..data.io import open_events
 from ..data.outputs import check_destination
 from ..errors import InputError, positive
-from .export import ParquetShardWriter, check_unique_inputs, describe_columns, hf_schema, layers_of
+from .export import (ParquetShardWriter, check_unique_inputs, describe_columns, describe_inputs, hf_schema, inputs_text,
+                     layers_of, write_inputs)
 
 logger = logging.getLogger(__name__)
 
@@ -132,8 +133,10 @@ def tokenize_to_dataset(tokenizer, data: Sequence[str | os.PathLike], out: str |
     features = _features(label_names, sources)
     target = tokenized_schema()
     rows = {s: 0 for s in names}
+    described = describe_inputs(paths)
     with ParquetShardWriter(out, hf_schema(target, features), rows_per_shard=rows_per_shard, producer="tokenize",
                             inputs=[*paths, *tok_inputs], overwrite=overwrite) as writer:
+        write_inputs(writer.tmp, described)
         for s in names:
             writer.add_split(s)
         for src_id, path in enumerate(paths):
@@ -180,10 +183,10 @@ def tokenize_to_dataset(tokenizer, data: Sequence[str | os.PathLike], out: str |
             pretty_name=f"treasure-hf tokenized events: {', '.join(sources)}",
             description=("Collider events tokenized with a treasure-hf EventTokenizer, one row per event, split by "
                          f"a hash of (file, event index) with seed {seed}: "
-                         + ", ".join(f"{s} {f:g}" for s, f in fractions.items()) + "."),
+                         + ", ".join(f"{s} {f:g}" for s, f in fractions.items()) + ". " + inputs_text(described)).strip(),
             splits=rows, columns=describe_columns(target, COLUMN_DOCS), sources=paths, dataset_info=w.dataset_info(),
             tokenizer=tok_source or f"{TOKENIZER_SUBDIR}/ (saved with the data)", label_names=label_names,
             repo_or_path=os.fspath(out), tags=["physics", "collider", "treasure-hf", "tokenized"],
             provenance={"seed": seed, "split": fractions, "max_length": max_length,
-                        "labels": dict(labels) if labels else "truth/event/process_id"})
+                        "labels": dict(labels) if labels else "truth/event/process_id", "inputs": described})
         return writer.close(card)

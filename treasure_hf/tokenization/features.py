@@ -243,7 +243,6 @@ class FeatureScaler:
         """(n_objects, n_columns) before standardisation."""
         cols = []
         for name in self.fields:
-            f = _field(self.object_type, name)
             if name not in values:
                 raise InputError(None, _key(self.object_type, name),
                                  f"the {self.object_type} tokenizer needs this field and the data lack it")

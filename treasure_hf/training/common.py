@@ -100,12 +100,34 @@ def kinematics_decoder(tokenizer: Any, config: Any):
 
 
 def dataset_description(data: str, ds: Any) -> dict[str, Any]:
-    """What the model was trained on, for its card: path or repo, splits and sizes, classes."""
+    """What the model was trained on, for its card: path or repo, splits and sizes, classes, and
+    what the data set's inputs lacked (its ``inputs.json``: missing collections, collision data)."""
     first = next(iter(ds.values()))
     labels, sources = first.features.get("labels"), first.features.get("source")
     return {"path": os.fspath(data), "repo_id": None if os.path.exists(data) else data,
             "splits": {k: len(v) for k, v in ds.items()}, "label_names": list(getattr(labels, "names", []) or []),
-            "sources": list(getattr(sources, "names", []) or [])}
+            "sources": list(getattr(sources, "names", []) or []), "inputs": _dataset_inputs(data)}
+
+
+def _dataset_inputs(data: str) -> dict[str, Any] | None:
+    """The data set's ``inputs.json`` (local folder or hub repo); None for a data set written
+    before it existed."""
+    from ..hf.export import INPUTS_FILE
+
+    local = Path(data) / INPUTS_FILE
+    if local.exists():
+        return json.loads(local.read_text())
+    if os.path.exists(data):
+        logger.info("%s has no %s: the model card cannot say which collections its inputs lacked", data, INPUTS_FILE)
+        return None
+    try:
+        from huggingface_hub import hf_hub_download
+
+        return json.loads(Path(hf_hub_download(data, INPUTS_FILE, repo_type="dataset")).read_text())
+    except Exception as exc:  # noqa: BLE001 - an older data set, or the hub not reachable
+        logger.info("%s: %s not read (%s): the model card cannot say which collections its inputs lacked",
+                    data, INPUTS_FILE, exc)
+        return None
 
 
 def write_json(path: Path, obj: Any) -> None:

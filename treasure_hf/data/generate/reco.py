@@ -466,14 +466,15 @@ class _Context:
 
 def _values(obj: _Objects, group: str, layers: tuple[str, ...], providers: dict) -> dict[str, np.ndarray]:
     """Arrays of every declared field of ``group`` in ``layers``: common and truth fields are the
-    object's attributes of the same name, experiment fields come from ``providers`` (NaN without one)."""
+    object's attributes of the same name, experiment fields come from ``providers`` (the field's
+    missing value, NaN or -1, without one)."""
     out = {}
     for layer in layers:
         for f in schema.fields(layer, group):
             k = schema.key(layer, group, f.name)
             if layer in schema.EXPERIMENT_LAYERS.values():
                 fn = providers.get(f.name)
-                out[k] = np.asarray(fn(obj) if fn else np.full(obj.n, np.nan))
+                out[k] = np.asarray(fn(obj) if fn else np.full(obj.n, f.missing_value))
             else:
                 out[k] = np.asarray(getattr(obj, f.name))
             if out[k].ndim == 0:

@@ -4,8 +4,15 @@ PHYSLITE is in MeV and mm. :data:`TABLE` maps every schema key of ``common`` and
 branch, with aliases for decorations renamed between releases (GN2v00 -> GN2v01, ``ptvarcone30``
 -> ``ptvarcone30_Nonprompt_All_MaxWeightTTVA*``). b-tagging scores are reached through the jets'
 ``btaggingLink`` ElementLinks; muon ``quality`` is unpacked (``quality & 3``). Tracks' pT and eta
-come from q/p and theta; ``trk_iso03`` is recomputed from the (thinned) ``InDetTrackParticles``;
-MET is rebuilt from the objects plus the stored track soft term (PHYSLITE stores no final MET).
+come from q/p and theta; ``trk_iso03`` is recomputed from the (thinned) ``InDetTrackParticles``,
+excluding every track linked to the object (all of an electron's GSF tracks' original tracks, a
+muon's inner-detector track, a converted photon's conversion tracks); MET is rebuilt from the
+objects plus the stored track soft term (PHYSLITE stores no final MET).
+
+Simulation or collision data is read from ``EventInfo``: bit 0 of ``eventTypeBitmask``
+(``IS_SIMULATION``), else ``mcChannelNumber``; nothing assumes simulation. In data
+``atlas/event/mcChannelNumber`` is missing (-1). A container the file lacks entirely gives an
+empty group named in ``missing_collections``.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import numpy as np
 
 from .. import schema
 from . import isolation
+from ...errors import InputError
 from .reader import Src, TableConverter, flat, gather, num
 
 EL, MU, TAU, PH, JET = ("AnalysisElectronsAuxDyn", "AnalysisMuonsAuxDyn", "AnalysisTauJetsAuxDyn",
@@ -24,6 +32,14 @@ EL, MU, TAU, PH, JET = ("AnalysisElectronsAuxDyn", "AnalysisMuonsAuxDyn", "Analy
 TRK, PV, EVT, BTAG, GSF = ("InDetTrackParticlesAuxDyn", "PrimaryVerticesAuxDyn", "EventInfoAuxDyn",
                            "BTagging_AntiKt4EMPFlowAuxDyn", "GSFTrackParticlesAuxDyn")
 MET = "MET_Core_AnalysisMETAuxDyn"
+CONV = "GSFConversionVerticesAuxDyn"
+COLLECTIONS = {"electrons": (f"{EL}.",), "muons": (f"{MU}.",), "taus": (f"{TAU}.",), "photons": (f"{PH}.",),
+               "jets": (f"{JET}.",)}
+"""Object type -> the branch prefix of its PHYSLITE container."""
+IS_SIMULATION_BIT = 1
+"""Bit 0 of ``EventInfo::eventTypeBitmask`` is ``IS_SIMULATION`` (xAOD::EventInfo_v1::EventType)."""
+DETECTION_SAMPLE = 1000
+"""Events read when the converter is set up to tell simulation from data (every step checks the rest)."""
 BTAG_LINK = f"{JET}.btaggingLink.m_persIndex"
 SOFT_TERM = "PVSoftTrkCore"
 """The stored soft term added to the rebuilt MET (track-based, from the primary vertex)."""
@@ -31,7 +47,7 @@ PRIMARY_VERTEX_TYPE = 1
 """``vertexType`` of the primary vertex (xAOD::VxType::PriVtx)."""
 MET_JET_OVERLAP_DR = 0.2
 OWN_TRACK_DR = 0.01
-"""Objects without a usable track link take the closest track within this dR as their own."""
+"""Files without the track-link branches: a lepton's own track is the closest one within this dR."""
 
 
 def _b(container: str, *names: str) -> tuple[str, ...]:
@@ -51,7 +67,6 @@ TABLE: dict[str, Src] = {
     "common/tracks/d0": Src(_b(TRK, "d0")),
     "common/tracks/z0": Src(_b(TRK, "z0")),
     "common/event/mu": Src(_b(EVT, "averageInteractionsPerCrossing")),
-    "common/event/is_simulation": Src(_b(EVT, "eventTypeBitmask"), op="bit0"),
     # atlas layer
     "atlas/electrons/LHLoose": Src(_b(EL, "DFCommonElectronsLHLoose")),
     "atlas/electrons/LHMedium": Src(_b(EL, "DFCommonElectronsLHMedium")),
@@ -107,39 +122,77 @@ MET_DEFINITION = (
 TRACKS_SOURCE = (f"{TRK.replace('AuxDyn', '')}: pt = sin(theta)/|qOverP|, eta = -ln tan(theta/2); z0 as stored "
                  f"(w.r.t. the beam line, add vz for the global z). PHYSLITE tracks are thinned (a few dozen an event).")
 
-THINNING_NOTE = ("PHYSLITE InDetTrackParticles are thinned: common trk_iso03, recomputed from them, is biased low; "
-                 "the experiment's own ptvarcone30/ptcone20 are kept in the atlas layer.")
+THINNING_NOTE = ("PHYSLITE InDetTrackParticles are thinned (tracks near the objects are kept): common trk_iso03 is "
+                 "recomputed from them by the fixed-cone seed definition, which differs from ATLAS's ptvarcone30 (see "
+                 "the README); an object whose linked tracks were all thinned away has none to exclude. The "
+                 "experiment's own ptvarcone30/ptcone20 are kept in the atlas layer.")
 
 
 class AtlasConverter(TableConverter):
     """PHYSLITE -> common + atlas layers, one code path for TTree and RNTuple files."""
 
     EXPERIMENT = "ATLAS"
+    FORMAT_NAME = "ATLAS PHYSLITE"
     TREE_NAMES = ("CollectionTree", "EventData")
     TABLE = TABLE
     SCALE = SCALE
+    COLLECTIONS = COLLECTIONS
+
+    def detect_simulation(self) -> tuple[bool, str]:
+        src = self.source
+        self.bitmask = src.first(_b(EVT, "eventTypeBitmask"))
+        channel = src.first(_b(EVT, "mcChannelNumber"))
+        n = min(src.n_events, DETECTION_SAMPLE)
+        if self.bitmask is not None:
+            if n == 0:
+                return channel is not None, (f"no events; {self.bitmask} present, "
+                                             + ("mcChannelNumber present: simulation" if channel else
+                                                "no mcChannelNumber: collision data"))
+            bits = np.unique(np.asarray(src.read([self.bitmask], 0, n)[self.bitmask]) & IS_SIMULATION_BIT)
+            if len(bits) > 1:
+                raise InputError(src.path, self.bitmask, "mixes simulated and collision events (bit 0, IS_SIMULATION)")
+            simulation = bool(bits[0])
+            return simulation, f"{self.bitmask} bit 0 (IS_SIMULATION) = {int(simulation)}"
+        if channel is not None:
+            values = np.asarray(src.read([channel], 0, n)[channel]) if n else np.zeros(0)
+            simulation = bool(n == 0 or np.all(values > 0))
+            return simulation, (f"no eventTypeBitmask; {channel} "
+                                + ("present and non-zero: simulation" if simulation else "is 0: collision data"))
+        return False, ("collision data: the file has neither EventInfoAuxDyn.eventTypeBitmask nor "
+                       "EventInfoAuxDyn.mcChannelNumber")
 
     def plan(self) -> None:
+        present = [g for g in schema.OBJECT_TYPES if g not in self.missing_collections]
+        if self.bitmask is not None:
+            self.needed.add(self.bitmask)
         self.trk = {n: self.require(f"{TRK}.{n}") for n in ("qOverP", "theta", "phi", "z0")}
         self.trk_vz = self.optional(f"{TRK}.vz")
+        self.beam_z = None if self.trk_vz else self.optional(f"{EVT}.beamPosZ")
+        if self.trk_vz is None and self.beam_z is None:
+            raise InputError(self.source.path, f"{TRK}.vz or {EVT}.beamPosZ",
+                             "branch is missing (needed to place the tracks' z0, given w.r.t. the beam spot, "
+                             "relative to the primary vertex for trk_iso03)")
+        z_reference = (f"z0 + {self.trk_vz} (each track's reference point) - primary vertex z" if self.trk_vz else
+                       f"z0 + {self.beam_z} (the beam spot: the tracks carry no vz) - primary vertex z")
         self.pv = {n: self.require(f"{PV}.{n}") for n in ("x", "y", "z", "vertexType")}
         self.met = {n: self.require(f"{MET}.{n}") for n in ("mpx", "mpy", "sumet", "name")}
-        # own-track links: muon -> InDet track; electron -> GSF track -> its original InDet track
-        self.mu_link = (self.optional(f"{MU}.inDetTrackParticleLink.m_persIndex"),
-                        self.optional(f"{MU}.inDetTrackParticleLink.m_persKey"))
-        self.el_link = (self.optional(f"{EL}.trackParticleLinks.m_persIndex"),
-                        self.optional(f"{EL}.trackParticleLinks.m_persKey"),
-                        self.optional(f"{GSF}.originalTrackParticle.m_persIndex"),
-                        self.optional(f"{GSF}.originalTrackParticle.m_persKey"))
+        # own-track links: muon -> InDet track; electron -> GSF tracks -> their original InDet tracks;
+        # photon -> conversion vertices -> their GSF tracks -> original InDet tracks
+        link = lambda *names: tuple(self.optional(n) for n in names)  # noqa: E731
+        self.gsf_orig = link(f"{GSF}.originalTrackParticle.m_persIndex", f"{GSF}.originalTrackParticle.m_persKey")
+        self.links = {
+            "muons": link(f"{MU}.inDetTrackParticleLink.m_persIndex", f"{MU}.inDetTrackParticleLink.m_persKey"),
+            "electrons": link(f"{EL}.trackParticleLinks.m_persIndex", f"{EL}.trackParticleLinks.m_persKey"),
+            "photons": link(f"{PH}.vertexLinks.m_persIndex", f"{PH}.vertexLinks.m_persKey",
+                            f"{CONV}.trackParticleLinks.m_persIndex", f"{CONV}.trackParticleLinks.m_persKey"),
+        }
         for g in ("electrons", "muons", "photons"):
-            for f in ("eta", "phi"):
-                self.require(*TABLE[schema.key("common", g, f)].branches)
+            if g in present:
+                for f in ("eta", "phi"):
+                    self.require(*TABLE[schema.key("common", g, f)].branches)
         self.derived = {
             "common/tracks/pt": self._track_pt,
             "common/tracks/eta": self._track_eta,
-            "common/electrons/trk_iso03": lambda ctx: self._iso("electrons", ctx),
-            "common/muons/trk_iso03": lambda ctx: self._iso("muons", ctx),
-            "common/photons/trk_iso03": lambda ctx: self._iso("photons", ctx),
             "common/met/pt": lambda ctx: self._met(ctx)[0],
             "common/met/phi": lambda ctx: self._met(ctx)[1],
             "common/met/sumet": lambda ctx: self._met(ctx)[2],
@@ -147,14 +200,35 @@ class AtlasConverter(TableConverter):
             "common/event/pvy": lambda ctx: self._pv_value("y", ctx),
             "common/event/pvz": lambda ctx: self._pv_value("z", ctx),
             "common/event/experiment_id": lambda ctx: np.full(ctx["n_events"], schema.EXPERIMENTS["ATLAS"], np.int8),
+            "common/event/is_simulation": self._is_simulation,
+            **{f"common/{g}/trk_iso03": (lambda ctx, g=g: self._iso(g, ctx)) for g in ("electrons", "muons", "photons")},
         }
+        if not self.is_simulation:
+            self.missing("atlas/event/mcChannelNumber")
+        iso_source = {}
+        for g in ("electrons", "muons", "photons"):
+            excluded = self._exclusion_source(g)
+            iso_source[g] = (f"recomputed from the thinned PHYSLITE InDetTrackParticles (see notes); excluded: {excluded}"
+                             if g in present else "none: the file lacks this collection")
         self.extra_metadata = {
             "met_definition": MET_DEFINITION,
-            "common_iso_source": {g: ("recomputed from the thinned PHYSLITE InDetTrackParticles (see notes)")
-                                  for g in ("electrons", "muons", "photons")},
+            "common_iso_source": iso_source,
             "tracks_source": TRACKS_SOURCE,
+            "iso_z_reference": z_reference,
         }
         self.notes = [THINNING_NOTE, f"read as {self.source.layout_name} {self.source.tree_name}"]
+
+    def _exclusion_source(self, group: str) -> str:
+        """Which tracks count as the object's own, in words (for the metadata)."""
+        if group == "muons" and all(self.links["muons"]):
+            return "the muon's inDetTrackParticleLink"
+        if group == "electrons" and all(self.links["electrons"] + self.gsf_orig):
+            return "every GSF track of trackParticleLinks, through its originalTrackParticle"
+        if group == "photons" and all(self.links["photons"] + self.gsf_orig):
+            return "every track of the photon's conversion vertices (vertexLinks), through originalTrackParticle"
+        if group == "photons":
+            return "nothing (the file has no conversion-vertex links)"
+        return f"the closest track within dR {OWN_TRACK_DR} (the file has no track links)"
 
     # --- per-step quantities -------------------------------------------------------------
     def prepare(self, ctx: dict[str, Any]) -> None:
@@ -177,9 +251,11 @@ class AtlasConverter(TableConverter):
             theta = flat(a[self.trk["theta"]]).astype(np.float64)
             counts = num(a[self.trk["qOverP"]])
             z0 = flat(a[self.trk["z0"]]).astype(np.float64)
+            event = np.repeat(np.arange(len(counts)), counts)
             if self.trk_vz is not None:
                 z0 = z0 + flat(a[self.trk_vz])
-            event = np.repeat(np.arange(len(counts)), counts)
+            else:
+                z0 = z0 + np.asarray(a[self.beam_z], np.float64)[event]
             pvz = np.asarray(self._pv_value("z", ctx), np.float64)[event]
             with np.errstate(divide="ignore"):
                 pt = np.sin(theta) / np.abs(qop) * SCALE["GeV"]
@@ -196,29 +272,57 @@ class AtlasConverter(TableConverter):
         t = self._tracks(ctx)
         return ak.unflatten(t["eta"].astype(np.float32), t["counts"])
 
-    def _own_track(self, group: str, ctx: dict[str, Any], counts: np.ndarray, eta: np.ndarray,
-                   phi: np.ndarray) -> np.ndarray:
+    def _is_simulation(self, ctx: dict[str, Any]) -> np.ndarray:
+        flag = int(self.is_simulation)
+        if self.bitmask is not None:
+            bits = np.asarray(ctx["arrays"][self.bitmask]) & IS_SIMULATION_BIT
+            if np.any(bits != flag):
+                raise InputError(self.source.path, self.bitmask,
+                                 "mixes simulated and collision events (bit 0, IS_SIMULATION)")
+        return np.full(ctx["n_events"], flag, np.int8)
+
+    def _own_tracks(self, group: str, ctx: dict[str, Any], counts: np.ndarray, eta: np.ndarray,
+                    phi: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(object rows, InDet track indices within the event)`` of every track linked to each
+        object (None: nothing to exclude)."""
         a = ctx["arrays"]
         t = self._tracks(ctx)
-        if group == "muons" and all(self.mu_link):
-            idx, key = flat(a[self.mu_link[0]]).astype(np.int64), flat(a[self.mu_link[1]])
-            return np.where(key != 0, idx, -1)
-        if group == "electrons" and all(self.el_link):
-            links, keys = a[self.el_link[0]], a[self.el_link[1]]
-            gsf = ak.fill_none(ak.firsts(links, axis=2), -1)
-            gsf_key = ak.fill_none(ak.firsts(keys, axis=2), 0)
-            gsf = ak.where(gsf_key != 0, gsf, -1)
-            orig_key = a[self.el_link[3]]
-            orig = ak.where(orig_key != 0, a[self.el_link[2]], -1)
-            return flat(gather(orig, gsf, -1)).astype(np.int64)
+        rows = np.arange(int(counts.sum()), dtype=np.int64)
+        events = np.repeat(np.arange(len(counts)), counts)
+        local = rows - np.repeat(np.cumsum(counts) - counts, counts)
+
+        def step(r, e, i, container_counts, index_branch, key_branch):
+            idx, key = a[index_branch], a[key_branch]
+            nested = idx.ndim == 3
+            link_counts = flat(ak.num(idx, axis=2)) if nested else np.ones(int(ak.sum(ak.num(idx))), np.int64)
+            return isolation.follow_links(r, e, i, container_counts, link_counts, ak.flatten(idx, axis=None),
+                                          ak.flatten(key, axis=None) != 0)
+
+        def gsf_to_indet(r, e, i):
+            return step(r, e, i, num(a[self.gsf_orig[0]]), *self.gsf_orig)
+
+        if group == "muons" and all(self.links["muons"]):
+            r, _, i = step(rows, events, local, counts, *self.links["muons"])
+            return r, i
+        if group == "electrons" and all(self.links["electrons"] + self.gsf_orig):
+            r, e, i = step(rows, events, local, counts, *self.links["electrons"])
+            r, _, i = gsf_to_indet(r, e, i)
+            return r, i
         if group == "photons":
-            return np.full(int(counts.sum()), -1, np.int64)
-        return isolation.nearest_track(counts, eta, phi, t["counts"], t["eta"], t["phi"], OWN_TRACK_DR)
+            if not all(self.links["photons"] + self.gsf_orig):
+                return None
+            vertex_idx, vertex_key, conv_idx, conv_key = self.links["photons"]
+            r, e, i = step(rows, events, local, counts, vertex_idx, vertex_key)
+            r, e, i = step(r, e, i, num(a[conv_idx]), conv_idx, conv_key)
+            r, _, i = gsf_to_indet(r, e, i)
+            return r, i
+        return isolation.own_pairs(isolation.nearest_track(counts, eta, phi, t["counts"], t["eta"], t["phi"],
+                                                           OWN_TRACK_DR))
 
     def _iso(self, group: str, ctx: dict[str, Any]) -> ak.Array:
         counts, pt, eta, phi = self.flat_kinematics(group, ctx)
         t = self._tracks(ctx)
-        own = self._own_track(group, ctx, counts, eta, phi)
+        own = self._own_tracks(group, ctx, counts, eta, phi)
         iso = isolation.trk_iso03(counts, pt, eta, phi, own, t["counts"], t["pt"], t["eta"], t["phi"],
                                   t["z0sintheta"])
         return ak.unflatten(iso, counts)

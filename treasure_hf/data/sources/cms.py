@@ -1,16 +1,23 @@
-"""CMS NanoAOD (TTree or RNTuple ``Events``; NanoAOD v9-era, v15 and PFNano) to the common format.
+"""CMS NanoAOD (TTree or RNTuple ``Events``) to the common format: the 2015 Open Data format,
+NanoAOD v9 to v15 (and the older Run 2 v6-v8), PFNano, skims, simulation and collision data.
 
 NanoAOD is in GeV and cm (lengths become mm). :data:`TABLE` maps every schema key of ``common``
-and ``cms`` to its branch, with aliases across NanoAOD versions (``mvaFall17V2Iso_WP80`` ->
-``mvaIso_WP80``, ``idDeepTau2017v2p1VSjet`` -> ``idDeepTau2018v2p5VSjet``, ``MET`` -> ``PFMET``,
-``pfRelIso03_chg`` -> ``pfRelIso03_chg_quadratic``). ``trk_iso03`` is recomputed by the seed's
-definition from ``PFCands`` when the file has them (PFNano), otherwise taken from
-``*_pfRelIso03_chg``; tracks come from ``PFCands`` (charged) or ``IsoTrack``, else the group is
-empty; jet constituents come from ``JetPFCands`` (PFNano).
+and ``cms`` to its branch; where a name changed between NanoAOD versions, :data:`RENAMED` says
+which version writes which name (and cites the CMS documentation) and supplies the aliases.
+``trk_iso03`` is recomputed by the seed's definition from ``PFCands`` when the file has them
+(PFNano), the lepton's own candidate (the closest charged one within dR 0.01: NanoAOD has no link)
+excluded; otherwise it is the stored ``*_pfRelIso03_chg``. Tracks come from ``PFCands`` (charged) or
+``IsoTrack``, else the group is empty; jet constituents come from ``JetPFCands`` (PFNano).
+
+Collision data is told from simulation by the generator, pile-up and ``genWeight`` branches
+(:data:`SIMULATION_PREFIXES`): data has none, so ``common/event/mu`` (pile-up truth) is missing
+there, and the measured ``PV_npvsGood`` is kept as ``cms/event/npvsGood``. A collection the file
+lacks entirely (a skim without ``Photon_*``) gives an empty group named in ``missing_collections``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import awkward as ak
@@ -27,13 +34,101 @@ PF = "PFCands"
 ISO_BRANCHES = ("pt", "eta", "phi", "charge", "dz")
 CONSTITUENT_LINKS = ("JetPFCands_jetIdx", "JetPFCands_pFCandsIdx")
 OWN_TRACK_DR = 0.01
-"""A lepton's own PF candidate: the closest charged candidate within this dR."""
+"""A lepton's own PF candidate, the one that carries its track: the closest charged candidate within
+this dR (NanoAOD stores no link from a lepton to its candidate; other charged candidates this close
+are other particles, e.g. in a collimated jet, and count)."""
 ISO_GROUPS = ("electrons", "muons", "photons")
+COLLECTIONS = {"electrons": ("Electron_",), "muons": ("Muon_",), "taus": ("Tau_",), "photons": ("Photon_",),
+               "jets": ("Jet_",)}
+"""Object type -> the branch prefix of its NanoAOD collection."""
+SIMULATION_PREFIXES = ("genWeight", "Generator_", "Pileup_", "GenPart_")
+"""Branches only simulation writes (generator weight and record, pile-up truth): a file with none
+of them holds collision data."""
 
 
 def _b(prefix: str, *names: str) -> tuple[str, ...]:
     return tuple(f"{prefix}_{n}" for n in names)
 
+
+NANOAOD_VERSIONS = ("2015 Open Data", "v9", "v10", "v11", "v12", "v13", "v14", "v15")
+"""The public NanoAOD formats the alias table covers (older Run 2 files, v6-v8, use the v9 names)."""
+
+SOURCES: dict[str, str] = {
+    "autoDoc": "CMS XPOG NanoAOD autoDoc, https://cms-xpog.docs.cern.ch/autoDoc/ (the branch list of every "
+               "NanoAOD version)",
+    "egamma": "CMSSW PhysicsTools/NanoAOD/python/V10/electrons_cff.py and photons_cff.py (v10: the Fall17V2 "
+              "electron MVA as mvaIso_*, photon pfRelIso03_*); electrons_cff.py and photons_cff.py of CMSSW_12_6 "
+              "and 13_0 (v11: RunIIIWinter22V1 as mvaIso_*, Fall17V2 as mvaIso_Fall17V2_*, photon "
+              "pfRelIso03_*_quadratic; v12: Run 3 IDs and isolations only)",
+    "tau": "CMSSW PhysicsTools/NanoAOD/python/V10/taus_cff.py (v10: DeepTau 2017v2p1 and 2018v2p5) and "
+           "taus_cff.py of CMSSW_13_0 (v12: 2018v2p5 only); the 2015 Open Data files carry only the "
+           "MVA-based 2015 IDs (branch titles end in '(2015)')",
+    "met": "cms-sw/cmssw#44038 and its CMSSW_14_0 backport #44495 (PFMet and PuppiMET branches: MET -> PFMET)",
+    "jet": "autoDoc of v11-v15: AK4 jets are PUPPI jets from v11 (no Jet_puId, Jet_qgl; Jet_chMultiplicity "
+           "added), and v15 drops Jet_jetId (recomputed from the JetID recipe)",
+}
+"""The CMS documentation behind :data:`RENAMED` (key -> citation)."""
+
+
+@dataclass(frozen=True)
+class Renamed:
+    """A field whose NanoAOD branch changed name: ``names`` pairs each branch (newest first: the
+    alias order) with the versions that write it; ``absent`` the versions that write none."""
+
+    key: str
+    names: tuple[tuple[str, str], ...]
+    absent: str
+    source: str
+    """A key of :data:`SOURCES`."""
+
+    @property
+    def branches(self) -> tuple[str, ...]:
+        return tuple(b for b, _ in self.names)
+
+
+RENAMED: tuple[Renamed, ...] = (
+    *(Renamed(f"cms/electrons/mvaIso_{wp}",
+              ((f"Electron_mvaIso_{wp}", "v10 (Fall17V2 training), v11-v15 (Run 3 Winter22V1 training: the same name, "
+                                         "another ID)"),
+               (f"Electron_mvaFall17V2Iso_{wp}", "2015 Open Data, v9 (and v6-v8)"),
+               (f"Electron_mvaFall17V1Iso_{wp}", "Run 2 files that predate the Fall17 V2 ID")),
+              "none", "egamma") for wp in ("WP80", "WP90")),
+    *(Renamed(f"cms/taus/idDeepTau{vs}",
+              ((f"Tau_idDeepTau2018v2p5{vs}", "v10-v15"), (f"Tau_idDeepTau2017v2p1{vs}", "v9-v11 (and v6-v8)")),
+              "2015 Open Data (MVA 2015 IDs only): missing", "tau") for vs in ("VSjet", "VSe", "VSmu")),
+    Renamed("common/photons/trk_iso03",
+            (("Photon_pfRelIso03_chg", "2015 Open Data, v9, v10"), ("Photon_pfRelIso03_chg_quadratic", "v11-v15")),
+            "none (recomputed instead where the file has PFCands)", "egamma"),
+    Renamed("cms/photons/pfRelIso03_all",
+            (("Photon_pfRelIso03_all", "2015 Open Data, v9, v10"), ("Photon_pfRelIso03_all_quadratic", "v11-v15")),
+            "none", "egamma"),
+    *(Renamed(f"common/met/{f}", ((f"MET_{b}", "2015 Open Data, v9-v13"), (f"PFMET_{b}", "v14, v15")), "none", "met")
+      for f, b in (("pt", "pt"), ("phi", "phi"), ("sumet", "sumEt"))),
+    Renamed("common/jets/n_trk", (("Jet_chMultiplicity", "v11-v15"),),
+            "2015 Open Data, v9: missing (-1) unless the file has JetPFCands", "jet"),
+    Renamed("cms/jets/puId", (("Jet_puId", "2015 Open Data, v9, v10 (CHS jets)"),), "v11-v15: missing", "jet"),
+    Renamed("cms/jets/qgl", (("Jet_qgl", "2015 Open Data, v9, v10 (CHS jets)"),), "v11-v15: missing", "jet"),
+    Renamed("cms/jets/jetId", (("Jet_jetId", "2015 Open Data, v9-v14"),), "v15: missing", "jet"),
+    Renamed("cms/tracks/charge", (("PFCands_charge", "PFNano"), ("IsoTrack_charge", "v11-v15")),
+            "IsoTrack of 2015 Open Data, v9: missing", "autoDoc"),
+)
+"""Every field of :data:`TABLE` whose branch name depends on the NanoAOD version, with the
+versions of each name; :func:`version_table` renders it for the README."""
+
+
+def version_table() -> str:
+    """:data:`RENAMED` as a Markdown table with its sources (README: 'NanoAOD versions')."""
+    keys = list(SOURCES)
+    lines = ["| field | branch: versions | absent in | source |", "|---|---|---|---|"]
+    for r in RENAMED:
+        names = "; ".join(f"`{b}`: {v}" for b, v in r.names)
+        lines.append(f"| `{r.key}` | {names} | {r.absent} | [{keys.index(r.source) + 1}] |")
+    lines.append("")
+    lines += [f"[{i + 1}] {SOURCES[k]}" + ("  " if i + 1 < len(keys) else "") for i, k in enumerate(keys)]
+    return "\n".join(lines)
+
+
+_RENAMED = {r.key: r.branches for r in RENAMED}
 
 TABLE: dict[str, Src] = {
     # common
@@ -42,19 +137,15 @@ TABLE: dict[str, Src] = {
        for f in ("pt", "eta", "phi")},
     **{schema.key("common", g, "charge"): Src(_b(c, "charge")) for g, c in
        (("electrons", "Electron"), ("muons", "Muon"), ("taus", "Tau"))},
-    **{schema.key("common", g, "trk_iso03"): Src(_b(c, "pfRelIso03_chg", "pfRelIso03_chg_quadratic")) for g, c in
-       (("electrons", "Electron"), ("muons", "Muon"), ("photons", "Photon"))},
+    **{schema.key("common", g, "trk_iso03"): Src(_b(c, "pfRelIso03_chg")) for g, c in
+       (("electrons", "Electron"), ("muons", "Muon"))},
     "common/taus/is_1prong": Src(_b("Tau", "decayMode"), op="one_prong"),
     "common/jets/mass": Src(_b("Jet", "mass")),
-    "common/jets/n_trk": Src(_b("Jet", "chMultiplicity")),
     "common/tracks/pt": Src(_b("PFCands", "pt") + _b("IsoTrack", "pt")),
     "common/tracks/eta": Src(_b("PFCands", "eta") + _b("IsoTrack", "eta")),
     "common/tracks/phi": Src(_b("PFCands", "phi") + _b("IsoTrack", "phi")),
     "common/tracks/d0": Src(_b("PFCands", "d0") + _b("IsoTrack", "dxy")),
     "common/tracks/z0": Src(_b("PFCands", "dz") + _b("IsoTrack", "dz")),
-    "common/met/pt": Src(("MET_pt", "PFMET_pt")),
-    "common/met/phi": Src(("MET_phi", "PFMET_phi")),
-    "common/met/sumet": Src(("MET_sumEt", "PFMET_sumEt")),
     "common/event/pvx": Src(("PV_x",)),
     "common/event/pvy": Src(("PV_y",)),
     "common/event/pvz": Src(("PV_z",)),
@@ -67,8 +158,6 @@ TABLE: dict[str, Src] = {
     "common/constituents/z0": Src(_b(PF, "dz")),
     # cms layer
     "cms/electrons/cutBased": Src(_b("Electron", "cutBased")),
-    "cms/electrons/mvaIso_WP80": Src(_b("Electron", "mvaIso_WP80", "mvaFall17V2Iso_WP80", "mvaFall17V1Iso_WP80")),
-    "cms/electrons/mvaIso_WP90": Src(_b("Electron", "mvaIso_WP90", "mvaFall17V2Iso_WP90", "mvaFall17V1Iso_WP90")),
     "cms/electrons/pfRelIso03_all": Src(_b("Electron", "pfRelIso03_all")),
     "cms/electrons/mass": Src(_b("Electron", "mass")),
     "cms/muons/looseId": Src(_b("Muon", "looseId")),
@@ -78,30 +167,25 @@ TABLE: dict[str, Src] = {
     "cms/muons/isGlobal": Src(_b("Muon", "isGlobal")),
     "cms/muons/isTracker": Src(_b("Muon", "isTracker")),
     "cms/taus/decayMode": Src(_b("Tau", "decayMode")),
-    "cms/taus/idDeepTauVSjet": Src(_b("Tau", "idDeepTau2018v2p5VSjet", "idDeepTau2017v2p1VSjet")),
-    "cms/taus/idDeepTauVSe": Src(_b("Tau", "idDeepTau2018v2p5VSe", "idDeepTau2017v2p1VSe")),
-    "cms/taus/idDeepTauVSmu": Src(_b("Tau", "idDeepTau2018v2p5VSmu", "idDeepTau2017v2p1VSmu")),
     "cms/photons/cutBased": Src(_b("Photon", "cutBased")),
     "cms/photons/mvaID_WP80": Src(_b("Photon", "mvaID_WP80")),
     "cms/photons/mvaID_WP90": Src(_b("Photon", "mvaID_WP90")),
-    "cms/photons/pfRelIso03_all": Src(_b("Photon", "pfRelIso03_all", "pfRelIso03_all_quadratic")),
     "cms/jets/btagDeepFlavB": Src(_b("Jet", "btagDeepFlavB")),
     "cms/jets/btagDeepFlavCvL": Src(_b("Jet", "btagDeepFlavCvL")),
-    "cms/jets/jetId": Src(_b("Jet", "jetId")),
-    "cms/jets/puId": Src(_b("Jet", "puId")),
-    "cms/jets/qgl": Src(_b("Jet", "qgl")),
-    "cms/tracks/charge": Src(_b("PFCands", "charge") + _b("IsoTrack", "charge")),
     "cms/tracks/fromPV": Src(_b("IsoTrack", "fromPV")),
     "cms/tracks/pdgId": Src(_b("PFCands", "pdgId") + _b("IsoTrack", "pdgId")),
     "cms/event/event_number": Src(("event",)),
     "cms/event/run_number": Src(("run",)),
     "cms/event/luminosity_block": Src(("luminosityBlock",)),
+    "cms/event/npvsGood": Src(("PV_npvsGood",)),
+    # names that changed between NanoAOD versions (see RENAMED)
+    **{k: Src(branches) for k, branches in _RENAMED.items()},
 }
-"""Schema key -> branch aliases (first present wins). Data, not code: a new NanoAOD version adds an alias."""
+"""Schema key -> branch aliases (first present wins). Data, not code: a new NanoAOD version adds an
+alias (in :data:`RENAMED` when it renames a branch)."""
 
 SCALE = {"mm": 10.0}
 """NanoAOD cm -> mm; energies are already GeV."""
-
 
 class CmsConverter(TableConverter):
     """NanoAOD / PFNano -> common + cms layers, one code path for TTree and RNTuple files."""
@@ -109,25 +193,33 @@ class CmsConverter(TableConverter):
     HEAVY_COUNTERS = (f"n{PF}",)
 
     EXPERIMENT = "CMS"
+    FORMAT_NAME = "CMS NanoAOD"
     TREE_NAMES = ("Events",)
     TABLE = TABLE
     SCALE = SCALE
+    COLLECTIONS = COLLECTIONS
+
+    def detect_simulation(self) -> tuple[bool, str]:
+        found = [p for p in SIMULATION_PREFIXES if self.source.has_prefix(p)]
+        names = ", ".join(p + ("*" if p.endswith("_") else "") for p in (found or SIMULATION_PREFIXES))
+        if found:
+            return True, f"simulation: the file has {names}"
+        return False, f"collision data: the file has none of {names}"
 
     def plan(self) -> None:
         src = self.source
+        present = [g for g in schema.OBJECT_TYPES if g not in self.missing_collections]
         self.derived["common/event/experiment_id"] = \
             lambda ctx: np.full(ctx["n_events"], schema.EXPERIMENTS["CMS"], np.int8)
-        simulation = src.has("genWeight")
-        self.derived["common/event/is_simulation"] = lambda ctx: np.full(ctx["n_events"], int(simulation), np.int8)
+        simulation = int(self.is_simulation)
+        self.derived["common/event/is_simulation"] = lambda ctx: np.full(ctx["n_events"], simulation, np.int8)
         # tracks: the first collection holding every common track field, else an empty group
         track_keys = [schema.key(layer, "tracks", f.name) for layer in ("common", self.layer)
                       for f in schema.fields(layer, "tracks")]
         self.tracks_from = next((c for c in TRACK_COLLECTIONS if all(
             src.first(self._only(k, c).branches) for k in track_keys if k.startswith("common/"))), None)
         if self.tracks_from is None:
-            for k in track_keys:
-                dtype = schema.field_of(k).np_dtype
-                self.derived[k] = lambda ctx, d=dtype: ak.unflatten(np.zeros(0, d), np.zeros(ctx["n_events"], np.int64))
+            self.missing_collections.append("tracks")
             tracks_source = "none: this file has neither PFCands nor IsoTrack, the tracks group is empty"
         else:
             for k in track_keys:
@@ -143,32 +235,36 @@ class CmsConverter(TableConverter):
         iso_source: dict[str, str] = {}
         for g in ISO_GROUPS:
             k = schema.key("common", g, "trk_iso03")
-            if self.pf_iso:
+            if g not in present:
+                iso_source[g] = "none: the file lacks this collection"
+            elif self.pf_iso:
                 self.derived[k] = lambda ctx, g=g: self._iso(g, ctx)
                 iso_source[g] = (f"recomputed from {PF} (charged, pT > {schema.ISOLATION.pt_floor_gev} GeV, "
-                                 f"|dz sin(theta)| < {schema.ISOLATION.z0sintheta_cut_mm} mm, own candidate "
-                                 f"(closest charged within dR {OWN_TRACK_DR}) excluded)")
+                                 f"|dz sin(theta)| < {schema.ISOLATION.z0sintheta_cut_mm} mm"
+                                 + (f", the lepton's own candidate (the closest charged one within dR {OWN_TRACK_DR}) "
+                                    f"excluded)" if g != "photons" else ", nothing excluded)"))
             else:
                 iso_source[g] = self.require(*TABLE[k].branches)
         if self.pf_iso:
             for n in ISO_BRANCHES:
                 self.require(f"{PF}_{n}")
         # jet constituents and the jets' track count
-        if all(src.has(b) for b in CONSTITUENT_LINKS) and all(
+        if "jets" in present and all(src.has(b) for b in CONSTITUENT_LINKS) and all(
                 src.has(b) for f in schema.fields("common", "constituents")
                 for b in TABLE[schema.key("common", "constituents", f.name)].branches):
             self.sub_groups = ("constituents",)
             for b in CONSTITUENT_LINKS:
                 self.require(b)
         n_trk = "common/jets/n_trk"
-        if self.sub_groups:
+        if "jets" not in present:
+            n_trk_source = "none: the file lacks the jets"
+        elif self.sub_groups:
             self.derived[n_trk] = self._n_trk_from_constituents
             n_trk_source = f"charged {PF} with pT > {schema.ISOLATION.pt_floor_gev} GeV among the JetPFCands"
         elif src.first(TABLE[n_trk].branches):
             n_trk_source = f"{src.first(TABLE[n_trk].branches)} (charged constituents, no pT threshold)"
         else:
-            self.derived[n_trk] = self._missing_n_trk
-            self.missing_fields.append(n_trk)
+            self.missing(n_trk)
             n_trk_source = (f"missing: the file has neither JetPFCands nor {' / '.join(TABLE[n_trk].branches)}; "
                             f"filled with -1")
         met = self.require(*TABLE["common/met/pt"].branches)
@@ -178,6 +274,9 @@ class CmsConverter(TableConverter):
             "tracks_source": tracks_source,
         }
         self.notes = [f"read as {src.layout_name} {src.tree_name}", f"jets n_trk: {n_trk_source}"]
+        if not self.is_simulation:
+            self.notes.append("collision data: common/event/mu (pile-up truth, Pileup_nTrueInt) is missing; "
+                              "cms/event/npvsGood holds the measured number of good primary vertices instead")
 
     @staticmethod
     def _only(k: str, collection: str) -> Src:
@@ -200,17 +299,11 @@ class CmsConverter(TableConverter):
     def _iso(self, group: str, ctx: dict[str, Any]) -> ak.Array:
         counts, pt, eta, phi = self.flat_kinematics(group, ctx)
         pf = self._pf(ctx)
-        own = (np.full(len(pt), -1, np.int64) if group == "photons" else
-               isolation.nearest_track(counts, eta, phi, pf["counts"], pf["eta"], pf["phi"], OWN_TRACK_DR,
-                                       pf["charged"]))
+        own = (None if group == "photons" else isolation.own_pairs(isolation.nearest_track(
+            counts, eta, phi, pf["counts"], pf["eta"], pf["phi"], OWN_TRACK_DR, pf["charged"])))
         iso = isolation.trk_iso03(counts, pt, eta, phi, own, pf["counts"], pf["pt"], pf["eta"], pf["phi"],
                                   pf["z0sintheta"], pf["charged"])
         return ak.unflatten(iso, counts)
-
-    def _missing_n_trk(self, ctx: dict[str, Any]) -> ak.Array:
-        pt = self.get("common/jets/pt", ctx)
-        return ak.unflatten(np.full(int(ak.sum(ak.num(pt))), schema.field_of("common/jets/n_trk").missing_value,
-                                    np.int16), num(pt))
 
     def _links(self, ctx: dict[str, Any]) -> dict[str, np.ndarray]:
         """JetPFCands as flat rows: the jet row (over all jets of the step) and PF candidate row."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ...commands.options import add_overwrite, object_width, positive_int, pt_cut
+from ...commands.options import add_overwrite, object_types, object_width, positive_int, pt_cut
 from .. import schema
 from .convert import CONVERTERS, FORMATS, convert_files
 from .reader import DEFAULT_STEP
@@ -15,7 +15,7 @@ def _convert(args: argparse.Namespace) -> int:
     results = convert_files(args.experiment, args.inputs, args.out, fmt=args.format, pt_cuts=dict(args.pt_cut or ()),
                             max_objects=dict(args.max_objects or ()), step_size=args.step_size, workers=args.workers,
                             scheduler=args.scheduler, keep_going=args.keep_going, progress=args.progress,
-                            overwrite=args.overwrite, drop_invalid=args.drop_invalid)
+                            overwrite=args.overwrite, drop_invalid=args.drop_invalid, require=args.require or ())
     failed = [r for r in results if not r.ok]
     done = [r for r in results if r.ok and not r.value.get("skipped")]
     skipped = [r for r in results if r.ok and r.value.get("skipped")]
@@ -31,16 +31,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "convert", help="convert ATLAS PHYSLITE or CMS NanoAOD files (TTree or RNTuple) to the common format",
         description="Convert the experiments' ROOT files to the common format, one output per input "
-                    "(OUT/NAME.h5, or the PCDF directory OUT/NAME), streaming in steps of events. Outputs are "
-                    "written atomically; a rerun skips outputs whose metadata says they are complete, for this very "
-                    "input (its size, modification time and a hash of its ends), and redoes the others. The only "
+                    "(OUT/NAME.h5, or the PCDF directory OUT/NAME; with one input, --out FILE.h5 writes that file), "
+                    "streaming in steps of events. Collision data and simulation are told apart from the file; a "
+                    "collection the file lacks entirely (a skim) gives an empty group named in the metadata "
+                    "missing_collections (--require makes it an error). Outputs are written atomically; a rerun "
+                    "skips outputs whose metadata says they are complete, for this very input (its size, "
+                    "modification time and a hash of its ends), and redoes the others. The only "
                     "selection is a pT cut per object type (recorded in the metadata pt_cuts) and the truncation "
                     "to max_objects. Exit 0 when every file converted, 1 when some failed (with --keep-going), "
                     "2 on the first failure otherwise.")
     p.add_argument("experiment", choices=sorted(CONVERTERS), help="which experiment wrote the inputs")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="PHYSLITE or NanoAOD .root files")
-    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--out", required=True,
+                   help="output directory, or with one input an .h5 file to write")
     p.add_argument("--format", choices=FORMATS, default="h5", help="output format (default %(default)s)")
+    p.add_argument("--require", type=object_types, metavar="TYPE,...",
+                   help="object types whose collection every input must hold (e.g. photons,taus): a file "
+                        "lacking one is an error instead of an empty group")
     p.add_argument("--max-objects", nargs="+", type=object_width, metavar="TYPE=N", help="padding size per object type")
     p.add_argument("--pt-cut", nargs="+", type=pt_cut, metavar="TYPE=GEV",
                    help=f"minimum pT per object type in GeV (defaults {schema.default_pt_cuts()})")

@@ -53,6 +53,21 @@ def output_path(input_file: str | os.PathLike, out_dir: str | os.PathLike, fmt: 
     return Path(out_dir) / (f"{stem}.h5" if fmt == "h5" else stem)
 
 
+def output_paths(inputs: Sequence[str | os.PathLike], out: str | os.PathLike, fmt: str) -> list[Path]:
+    """Where each input goes: ``out`` itself for one input and an ``out`` ending in ``.h5`` (an
+    HDF5 file, not an existing directory), else one output per input in the directory ``out``."""
+    out = Path(out)
+    if out.suffix == ".h5" and not out.is_dir():
+        if len(inputs) != 1:
+            raise InputError(None, "--out", f"{out} ends in .h5 but {len(inputs)} inputs need one output each: "
+                                            f"--out is a directory when converting several files")
+        if fmt != "h5":
+            raise InputError(None, "--out", f"{out} ends in .h5 but the format is {fmt}: give a directory for a "
+                                            f"PCDF output")
+        return [out]
+    return [output_path(i, out, fmt) for i in inputs]
+
+
 @dataclass(frozen=True)
 class ConvertTask:
     """One input file to convert (picklable: it travels to Dask workers)."""
@@ -67,6 +82,8 @@ class ConvertTask:
     progress: bool = False
     overwrite: bool = False
     drop_invalid: bool = False
+    require: tuple[str, ...] = ()
+    """Object types whose collection the input must hold (a missing one is an error, not an empty group)."""
 
     def __str__(self) -> str:
         return self.input_file
@@ -100,7 +117,8 @@ def is_complete(task: ConvertTask) -> bool:
     complete = (meta.get("experiment") == experiment and meta.get("input_file") == str(task.input_file)
                 and int(meta.get("n_events", -1)) == n_events and meta.get("pt_cuts") == wanted_cuts
                 and all(stored_max.get(g) == n for g, n in wanted_max.items() if g in stored_max)
-                and bool(meta.get("dropped_invalid") is not None) == task.drop_invalid)
+                and bool(meta.get("dropped_invalid") is not None) == task.drop_invalid
+                and not set(task.require) & set(meta.get("missing_collections", [])))
     if not complete:
         logger.info("%s exists but was written from another input or with other settings: converting again", out)
     return complete
@@ -117,7 +135,7 @@ def convert_file(task: ConvertTask) -> dict[str, Any]:
         return {"input": task.input_file, "output": task.output, "skipped": True}
     check_destination(task.output, PRODUCER, inputs=(task.input_file,), overwrite=task.overwrite)
     cls = converter_class(task.experiment)
-    with RootSource(task.input_file, cls.TREE_NAMES) as source:
+    with RootSource(task.input_file, cls.TREE_NAMES, cls.FORMAT_NAME) as source:
         n_events = convert_source(source, task)
     logger.info("%s -> %s (%d events)", task.input_file, task.output, n_events)
     return {"input": task.input_file, "output": task.output, "n_events": n_events, "skipped": False}
@@ -127,7 +145,7 @@ def convert_source(source: RootSource, task: ConvertTask) -> int:
     """Stream an opened source into ``task.output`` step by step; returns the events written.
     The output appears only when complete (written under a temporary name, then renamed)."""
     cls = converter_class(task.experiment)
-    conv = cls(source, task.pt_cuts, task.max_objects, drop_invalid=task.drop_invalid)
+    conv = cls(source, task.pt_cuts, task.max_objects, task.require, drop_invalid=task.drop_invalid)
     layout = conv.layout
     meta = converted_metadata(conv, task.input_file)
     where = {"producer": PRODUCER, "inputs": (task.input_file,), "overwrite": task.overwrite}
@@ -152,7 +170,7 @@ def converted_metadata(conv: TableConverter, input_file: str | os.PathLike) -> d
     return make_metadata(conv.EXPERIMENT, os.fspath(input_file), layers=layout.layers,
                          max_objects=layout.metadata_max_objects(), pt_cuts=conv.pt_cuts,
                          missing_fields=conv.missing_fields, notes=conv.notes,
-                         input_fingerprint=file_fingerprint(input_file), **conv.extra_metadata)
+                         input_fingerprint=file_fingerprint(input_file), **conv.metadata())
 
 
 def stream_converted(source: RootSource, conv: TableConverter, step_size: int = DEFAULT_STEP, *,
@@ -195,12 +213,14 @@ def convert_files(experiment: str, inputs: Sequence[str | os.PathLike], out_dir:
                   fmt: str = "h5", pt_cuts: Mapping[str, float] | None = None,
                   max_objects: Mapping[str, int] | None = None, step_size: int = DEFAULT_STEP,
                   workers: int = 1, scheduler: str | None = None, keep_going: bool = False,
-                  progress: bool = True, overwrite: bool = False, drop_invalid: bool = False) -> list:
-    """Convert every input to ``out_dir`` (one output each); returns the
-    :class:`treasure_hf.parallel.TaskResult` list, in input order. An existing output is
-    replaced only when ``treasure convert`` wrote it, or with ``overwrite``; NaN, infinite or
-    negative pT in an input are an error, or with ``drop_invalid`` dropped and counted in the
-    metadata ``dropped_invalid``."""
+                  progress: bool = True, overwrite: bool = False, drop_invalid: bool = False,
+                  require: Sequence[str] = ()) -> list:
+    """Convert every input to ``out_dir`` (one output each; see :func:`output_paths` for a single
+    ``.h5`` output); returns the :class:`treasure_hf.parallel.TaskResult` list, in input order.
+    An existing output is replaced only when ``treasure convert`` wrote it, or with ``overwrite``;
+    NaN, infinite or negative pT in an input are an error, or with ``drop_invalid`` dropped and
+    counted in the metadata ``dropped_invalid``. ``require``: object types whose collection every
+    input must hold."""
     from ...parallel import map_tasks
 
     converter_class(experiment)
@@ -208,20 +228,22 @@ def convert_files(experiment: str, inputs: Sequence[str | os.PathLike], out_dir:
     positive("workers", workers)
     for g, width in (max_objects or {}).items():
         positive(f"max_objects[{g}]", width)
-    if Path(out_dir).exists() and not Path(out_dir).is_dir():
-        raise OutputError(out_dir, None, "is a file: the output is a directory that receives one file per input")
-    outputs = [output_path(i, out_dir, fmt) for i in inputs]
+    outputs = output_paths(inputs, out_dir, fmt)
     dupes = {str(o) for o in outputs if outputs.count(o) > 1}
     if dupes:
         raise InputError(None, None, f"several inputs would write the same output: {sorted(dupes)}")
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    for parent in {o.parent for o in outputs}:
+        if parent.exists() and not parent.is_dir():
+            raise OutputError(parent, None, "is a file: --out is the directory that receives one output per input")
+        parent.mkdir(parents=True, exist_ok=True)
     serial = scheduler is None and workers <= 1
     tasks = [ConvertTask(experiment, str(i), str(o), fmt, dict(pt_cuts or {}), dict(max_objects or {}),
-                         step_size, progress and serial and len(inputs) == 1, overwrite, drop_invalid)
+                         step_size, progress and serial and len(inputs) == 1, overwrite, drop_invalid,
+                         tuple(require))
              for i, o in zip(inputs, outputs)]
     return map_tasks(convert_file, tasks, workers=workers, scheduler=scheduler, keep_going=keep_going,
                      desc=f"convert {experiment}", progress=progress)
 
 
 __all__ = ["ConvertTask", "convert_file", "convert_files", "convert_source", "experiment_of", "is_complete",
-           "output_path", "stream_converted"]
+           "output_path", "output_paths", "stream_converted"]

@@ -34,7 +34,7 @@ DEFAULT_STEP = 20_000
 class RootSource:
     """An experiment's event tree (TTree or RNTuple) opened with uproot, read in entry ranges."""
 
-    def __init__(self, path: str | os.PathLike, tree_names: Sequence[str]):
+    def __init__(self, path: str | os.PathLike, tree_names: Sequence[str], format_name: str | None = None):
         self.path = Path(path)
         if not self.path.is_file():
             raise InputError(self.path, None, "no such file")
@@ -43,7 +43,8 @@ class RootSource:
             present = {k.split(";")[0] for k in self._file.keys(recursive=False)}
             name = next((n for n in tree_names if n in present), None)
             if name is None:
-                raise InputError(self.path, None, f"holds none of the event trees {list(tree_names)} "
+                what = f"is not a supported {format_name} file: it" if format_name else "it"
+                raise InputError(self.path, None, f"{what} holds none of the event trees {list(tree_names)} "
                                                   f"(found {sorted(present)[:10]})")
             self._tree = self._file[name]
             self.n_events = int(self._tree.num_entries)
@@ -77,6 +78,11 @@ class RootSource:
 
     def has(self, name: str) -> bool:
         return self.resolve(name) is not None
+
+    def has_prefix(self, prefix: str) -> bool:
+        """True when some dotted branch name starts with ``prefix`` (``Photon_``,
+        ``AnalysisPhotonsAuxDyn.``): the file holds that collection at all."""
+        return any(k.startswith(prefix) for k in self._index)
 
     def first(self, names: Sequence[str]) -> str | None:
         """The first of ``names`` (aliases) that the file holds."""
@@ -179,10 +185,6 @@ def _low2bits(x: ak.Array, ctx: Mapping[str, Any]) -> ak.Array:
     return x & 3
 
 
-def _bit0(x: ak.Array, ctx: Mapping[str, Any]) -> ak.Array:
-    return x & 1
-
-
 def _one_prong(x: ak.Array, ctx: Mapping[str, Any]) -> ak.Array:
     """Decay modes 0, 1, 2 (ATLAS NNDecayMode/PanTau and CMS HPS alike) are one-prong."""
     return (x >= 0) & (x <= 2)
@@ -200,7 +202,7 @@ def _at_pv(x: ak.Array, ctx: Mapping[str, Any]) -> ak.Array:
 
 
 OPS: dict[str, Callable[[ak.Array, Mapping[str, Any]], ak.Array]] = {
-    "low2bits": _low2bits, "bit0": _bit0, "one_prong": _one_prong, "at_pv": _at_pv,
+    "low2bits": _low2bits, "one_prong": _one_prong, "at_pv": _at_pv,
 }
 
 
@@ -227,12 +229,22 @@ class TableConverter:
     ``selection`` masks per group (e.g. charged candidates only). A common field neither in the table nor derived, or
     whose branches the file lacks, is an :class:`InputError` naming the branch; an experiment-layer
     field the file lacks is filled with ``Field.missing_value`` and listed in :attr:`missing_fields`.
+
+    Collision data and simulation: :meth:`detect_simulation` decides from the file which one it
+    holds; in collision data a field the registry marks ``absent_in_data`` is missing (filled and
+    listed), never an error. Skims: an object type none of whose :attr:`COLLECTIONS` prefixes the
+    file holds gets an empty group and is listed in :attr:`missing_collections` (an error for the
+    types in ``require``); a missing field of a collection that is present stays an error.
     """
 
     EXPERIMENT: str = ""
+    FORMAT_NAME: str = ""
+    """The input format in words (``CMS NanoAOD``), for the error on a file that is not one."""
     TREE_NAMES: tuple[str, ...] = ()
     TABLE: Mapping[str, Src] = {}
     SCALE: Mapping[str, float] = {}
+    COLLECTIONS: Mapping[str, tuple[str, ...]] = {}
+    """Object type -> the branch-name prefixes of its collection (``Photon_``)."""
     HEAVY_COUNTERS: tuple[str, ...] = ()
     """Per-event counters of the largest collections (PF candidates): they size the steps."""
     ROWS_PER_STEP = 4_000_000
@@ -250,7 +262,8 @@ class TableConverter:
         return step
 
     def __init__(self, source: RootSource, pt_cuts: Mapping[str, float] | None = None,
-                 max_objects: Mapping[str, int] | None = None, *, drop_invalid: bool = False):
+                 max_objects: Mapping[str, int] | None = None, require: Sequence[str] = (), *,
+                 drop_invalid: bool = False):
         self.source = source
         self.drop_invalid = drop_invalid
         self.dropped: dict[str, int] = {}
@@ -266,12 +279,58 @@ class TableConverter:
         self.needed: set[str] = set()
         self.table: dict[str, Src] = dict(self.TABLE)
         self.selection: dict[str, Callable[[dict[str, Any]], ak.Array]] = {}
+        self.absent: set[str] = set()
+        self.is_simulation, self.simulation_evidence = self.detect_simulation()
+        self.missing_collections: list[str] = [g for g, prefixes in self.COLLECTIONS.items()
+                                               if not any(source.has_prefix(p) for p in prefixes)]
+        if self.COLLECTIONS and len(self.missing_collections) == len(self.COLLECTIONS):
+            sought = ", ".join(f"{g} ({'/'.join(p + '*' for p in ps)})" for g, ps in self.COLLECTIONS.items())
+            raise InputError(source.path, source.tree_name,
+                             f"is not a supported {self.FORMAT_NAME} file: its {source.tree_name} tree holds none "
+                             f"of the collections {sought}")
         self.plan()
+        unknown = [g for g in require if g not in schema.OBJECT_TYPES]
+        if unknown:
+            raise SchemaError(f"--require names {unknown}, not object types of the registry {list(schema.OBJECT_TYPES)}")
+        lacking = [g for g in require if g in self.missing_collections]
+        if lacking:
+            names = " and ".join(f"{g} ({'/'.join(p + '*' for p in self.COLLECTIONS[g])})" if g in self.COLLECTIONS
+                                 else g for g in lacking)
+            raise InputError(source.path, None, f"lacks the collection of {names}, required by --require")
+        for g in self.missing_collections:
+            for layer in ("common", self.layer):
+                for f in schema.fields(layer, g):
+                    self.derived[schema.key(layer, g, f.name)] = self.empty(f.np_dtype)
+        if self.missing_collections:
+            logger.info("%s lacks the collections %s: their groups are empty", source.path, self.missing_collections)
         self._resolve()
 
     # --- planning ------------------------------------------------------------------------
+    def detect_simulation(self) -> tuple[bool, str]:
+        """Subclass hook: ``(is the file simulation, which branches said so)``."""
+        raise NotImplementedError
+
     def plan(self) -> None:
         """Subclass hook: decide derived fields, sub-groups and metadata from what the file holds."""
+
+    @staticmethod
+    def empty(dtype: np.dtype) -> Callable[[dict[str, Any]], ak.Array]:
+        """A derived field with no objects in any event (a collection the file lacks)."""
+        return lambda ctx: ak.unflatten(np.zeros(0, dtype), np.zeros(ctx["n_events"], np.int64))
+
+    def missing(self, k: str) -> None:
+        """Leave field ``k`` unread: it is filled with its missing value (NaN or -1) for every real
+        object or event and listed in :attr:`missing_fields`."""
+        self.absent.add(k)
+        if k not in self.missing_fields:
+            self.missing_fields.append(k)
+
+    def metadata(self) -> dict[str, Any]:
+        """The metadata attributes this conversion adds to the registry's defaults."""
+        order = {g: i for i, g in enumerate(schema.OBJECT_TYPES)}
+        return {"is_simulation": int(self.is_simulation), "simulation_evidence": self.simulation_evidence,
+                "missing_collections": sorted(self.missing_collections, key=order.__getitem__),
+                "source_branches": dict(sorted(self.resolved.items())), **self.extra_metadata}
 
     def require(self, *names: str) -> str:
         """The first present of the alias ``names``; InputError naming them when none is."""
@@ -294,17 +353,17 @@ class TableConverter:
                     continue
                 for f in schema.fields(layer, g):
                     k = schema.key(layer, g, f.name)
-                    if k in self.derived:
+                    if k in self.derived or k in self.absent:
                         continue
                     src = self.table.get(k)
                     found = self.source.first(src.branches) if src else None
                     if src is not None and src.via is not None and found is not None and not self.source.has(src.via):
                         found = None
                     if found is None:
-                        if layer == "common":
+                        if layer == "common" and (self.is_simulation or not schema.absent_in_data(k)):
                             names = " or ".join(src.branches) if src else k
                             raise InputError(self.source.path, names, f"branch is missing (needed for {k})")
-                        self.missing_fields.append(k)
+                        self.missing(k)
                         continue
                     self.resolved[k] = found
                     self.needed.add(found)
