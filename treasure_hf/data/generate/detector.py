@@ -385,7 +385,8 @@ ATLAS = Detector(
     ecal_res=((3.2, 0.007, 0.10, 0.35), (4.9, 0.0350, 0.285, 0.0)), ecal_noise_in_et=True,
     brem=Bremsstrahlung(
         # inner-detector material in front of the calorimeter, X/X0 vs |eta| (ATLAS, JINST 3 (2008) S08003,
-        # Sec. 4.9, figure of the material distribution of the inner detector, read off to ~0.1 X0:
+        # Sec. 4.9, figure of the material distribution of the inner detector; approximate values (the
+        # figure was not at hand when they were entered, check them):
         # ~0.5 X0 at eta = 0 rising to ~2.3 X0 where the services leave the ID near |eta| = 1.8)
         material_eta=(0.0, 0.5, 1.0, 1.4, 1.8, 2.2, 2.5), material_x0=(0.5, 0.6, 0.9, 1.5, 2.3, 1.7, 1.4),
         # 2 T solenoid; EM barrel accordion from r = 1.5 m, EMEC front face at |z| = 3.7 m; ID envelope
@@ -407,7 +408,8 @@ ATLAS = Detector(
     # electrons: reconstruction x LooseLH (the H -> 4l working point, arXiv:2004.03447 Sec. 4) efficiency
     # vs ET in the barrel, the crack and the endcaps (ATLAS, Eur. Phys. J. C 79 (2019) 639,
     # arXiv:1902.04655: reconstruction efficiency vs ET, Sec. 5 figures, 97-99% above 15 GeV; LooseLH vs
-    # ET, Sec. 6 figures, 93% at 40 GeV in the text; values read off the figures to ~0.02)
+    # ET, Sec. 6 figures, 93% at 40 GeV in the text; approximate values of those curves, to ~0.03: the
+    # figures were not at hand when they were entered, check them against the paper)
     electron_eff=BinnedEfficiency(
         pt_edges=(4.5, 7.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 80.0),
         eta_edges=(1.37, 1.52, 2.47),
@@ -462,7 +464,8 @@ CMS = Detector(
     ecal_res=((2.5, 0.008, 0.11, 0.40), (5.0, 0.107, 2.08, 0.0)), ecal_noise_in_et=False,
     brem=Bremsstrahlung(
         # tracker material, X/X0 vs |eta| (CMS, JINST 3 (2008) S08004, Sec. 3.1, tracker material budget
-        # figure, read off to ~0.1 X0: ~0.4 X0 at eta = 0, ~1.8 X0 at |eta| ~ 1.4, ~1 X0 at |eta| = 2.5)
+        # figure; approximate values, entered without the figure at hand: ~0.4 X0 at eta = 0, ~1.8 X0 at
+        # |eta| ~ 1.4, ~1 X0 at |eta| = 2.5)
         material_eta=(0.0, 0.6, 1.0, 1.2, 1.45, 1.8, 2.0, 2.5), material_x0=(0.4, 0.5, 0.9, 1.3, 1.8, 1.5, 1.2, 0.9),
         # 3.8 T solenoid; ECAL barrel from r = 1.29 m, endcap front at |z| = 3.154 m; tracker r < 1.1 m,
         # |z| < 2.8 m (CMS, JINST 3 (2008) S08004, Secs. 1, 3 and 4)
@@ -480,7 +483,8 @@ CMS = Detector(
     muon_res=((0.5, 0.010, 1.0e-4), (1.5, 0.015, 1.5e-4), (2.4, 0.025, 3.5e-4)),
     # electrons: reconstruction (above 95% for pT > 20 GeV) x the H -> 4l identification working point vs pT
     # in the barrel, the gap and the endcaps (CMS, JINST 16 (2021) P05014, arXiv:2012.06888, Secs. 5 and 7;
-    # arXiv:1706.09936, Sec. 3; values read off the efficiency figures to ~0.03)
+    # arXiv:1706.09936, Sec. 3; approximate values of the efficiency curves, to ~0.03: the figures were not
+    # at hand when they were entered, check them against the paper)
     electron_eff=BinnedEfficiency(
         pt_edges=(5.0, 7.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 80.0),
         eta_edges=(1.4442, 1.566, 2.5),

@@ -209,7 +209,7 @@ PUBLISHED: dict[str, dict[str, dict]] = {
                       "5 < pT < 100 GeV"},
         "electron_efficiency": {
             "source": "reconstruction x LooseLH vs ET, ATLAS, Eur. Phys. J. C 79 (2019) 639, arXiv:1902.04655, Secs. 5-6 "
-                      "(the table of detector.ATLAS.electron_eff, read off the figures)"},
+                      "(the table of detector.ATLAS.electron_eff, approximate values of the figures)"},
         "isolation_efficiency": {
             "value": [0.93, 1.00],
             "source": "per prompt muon, 93-100% depending on the working point and pT (ATLAS, arXiv:1603.05598, "
@@ -235,7 +235,7 @@ PUBLISHED: dict[str, dict[str, dict]] = {
             "source": "CMS, arXiv:1206.4071, abstract: above 95% over |eta| < 2.4 for pT above a few GeV"},
         "electron_efficiency": {
             "source": "reconstruction x H -> 4l identification vs pT, CMS, JINST 16 (2021) P05014, arXiv:2012.06888 "
-                      "(the table of detector.CMS.electron_eff, read off the figures)"},
+                      "(the table of detector.CMS.electron_eff, approximate values of the figures)"},
         "isolation_efficiency": {
             "value": None,
             "source": "CMS H -> 4l isolation (RelPFiso < 0.35, arXiv:1706.09936 Sec. 3): no per-event efficiency "
