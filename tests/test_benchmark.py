@@ -4,6 +4,7 @@ from known angles), the metrics, the report writer, and a tiny end-to-end run.""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -90,15 +91,16 @@ def test_rest_frame_boost_round_trip():
 
 # --- selection on hand-built events --------------------------------------------------------------
 def _batch(events: list[dict[str, list[tuple[float, float, float, int]]]]) -> EventBatch:
-    """events: [{"electrons": [(pt, eta, phi, charge), ...], "muons": [...]}]."""
+    """events: [{"electrons": [(pt, eta, phi, charge[, trk_iso03]), ...], "muons": [...]}]."""
     n, width = len(events), 8
     arrays = {}
     for g in ("electrons", "muons"):
         cols = {f: np.zeros((n, width), np.float32) for f in ("pt", "eta", "phi", "charge", "trk_iso03")}
         mask = np.zeros((n, width), bool)
         for i, ev in enumerate(events):
-            for j, (pt, eta, phi, q) in enumerate(sorted(ev.get(g, []), key=lambda o: -o[0])):
+            for j, (pt, eta, phi, q, *iso) in enumerate(sorted(ev.get(g, []), key=lambda o: -o[0])):
                 cols["pt"][i, j], cols["eta"][i, j], cols["phi"][i, j], cols["charge"][i, j] = pt, eta, phi, q
+                cols["trk_iso03"][i, j] = iso[0] if iso else 0.0
                 mask[i, j] = True
         arrays.update({f"common/{g}/{f}": v for f, v in cols.items()})
         arrays[f"common/{g}/mask"] = mask
@@ -141,6 +143,44 @@ def test_selection_picks_the_pairing_closest_to_mz_in_4mu():
     obs = four_lepton_observables(chosen_p4(b, sel))
     assert abs(obs["mZ1"][0] - MZ_GEV) < abs(obs["mZ2"][0] - MZ_GEV)
     assert obs["m4l"][0] == pytest.approx(125.0, abs=0.01)
+
+
+def _event_4mu_and_4e() -> dict:
+    """Two muon pairs and two electron pairs: valid 4mu, 4e and 2e2mu quadruplets; the electron
+    pair is the one nearest mZ."""
+    mu = _leptons_of(boost(build_4l(125.0, 86.0, 30.0, 0.2, 0.4, -0.3, 0.9, -1.8), np.array([0.1, 0.0, 0.1])))
+    el = _leptons_of(boost(build_4l(125.0, 91.0, 25.0, -0.4, -0.2, 0.5, 2.1, 0.3), np.array([-0.1, 0.05, -0.2])))
+    return {"muons": [(*mu[0], -1), (*mu[1], 1), (*mu[2], -1), (*mu[3], 1)],
+            "electrons": [(*el[0], -1), (*el[1], 1), (*el[2], -1), (*el[3], 1)]}
+
+
+def test_atlas_takes_the_4mu_channel_first_cms_the_z1_nearest_mz():
+    from treasure_hf.benchmark.selection import ATLAS_4L, CMS_4L
+
+    b = _batch([_event_4mu_and_4e()])
+    wide = {"m4l": (0.0, 1e4), "mz2": (5.0, 200.0), "mz2_floor_rise": None}
+    atlas = select_4l(b, replace(ATLAS_4L, **wide))
+    cms = select_4l(b, replace(CMS_4L, **wide))
+    assert atlas.channel.tolist() == [1] and atlas.flavour.tolist() == [[1, 1, 1, 1]]  # 4mu, by priority
+    assert cms.flavour[0, :2].tolist() == [0, 0]  # Z1 = the electron pair at 91 GeV
+    obs = four_lepton_observables(chosen_p4(b, cms))
+    assert obs["mZ1"][0] == pytest.approx(91.0, abs=0.05)
+
+
+def test_isolation_ignores_the_other_leptons_of_the_quadruplet():
+    """The Z2 electrons at dR = 0.15 each count the other in trk_iso03 (cone 0.3): the cut must not."""
+    lep = _leptons_of(boost(build_4l(125.0, 91.0, 12.0, 0.3, 0.5, -0.4, 1.0, -2.0), np.array([0.0, 0.3, 0.0])))
+    (m1, m2, e1, e2) = lep
+    e2 = (e2[0], e1[1] + 0.15, e1[2])  # a boosted, collimated Z2 (mZ2 recomputed below)
+    ev = {"muons": [(*m1, -1), (*m2, 1)], "electrons": [(*e1, -1, e2[0] / e1[0]), (*e2, 1, e1[0] / e2[0])]}
+    b = _batch([ev])
+    wide = replace(Selection4l(), m4l=(0.0, 1e4), mz2=(0.0, 200.0), mz2_floor_rise=None, jpsi_veto=0.0,
+                   leading_pt=(0.0, 0.0, 0.0))
+    assert select_4l(b, wide).passed.tolist() == [True]
+    assert select_4l(b, replace(wide, remove_quadruplet_leptons=False)).passed.tolist() == [False]
+    # a genuine track of 20% of the electron's pT still fails it
+    ev["electrons"][0] = (*e1, -1, e2[0] / e1[0] + 0.2)
+    assert select_4l(_batch([ev]), wide).passed.tolist() == [False]
 
 
 # --- metrics -------------------------------------------------------------------------------------

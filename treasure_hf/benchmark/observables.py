@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..metrics import gaussian_core, sigma68  # noqa: F401 (sigma68 is part of this module's API)
 from .selection import invariant_mass
 
 FEATURES: tuple[str, ...] = ("m4l", "mZ1", "mZ2", "pT4l", "y4l", "cos_theta_star", "cos_theta1", "cos_theta2",
@@ -91,14 +92,6 @@ def feature_matrix(observables: dict[str, np.ndarray]) -> np.ndarray:
     return np.stack([observables[f] for f in FEATURES], 1).astype(np.float32)
 
 
-def sigma68(x: np.ndarray) -> float:
-    """Half the width of the central 68.27% interval (a Gaussian's sigma, robust to tails)."""
-    if len(x) == 0:
-        return float("nan")
-    lo, hi = np.percentile(x, [15.865, 84.135])
-    return float(hi - lo) / 2
-
-
 def peak_width(m: np.ndarray, window: tuple[float, float] = (100.0, 150.0), iterations: int = 5) -> dict[str, float]:
     """Width of a mass peak [GeV]: ``sigma_core``, the standard deviation of the values within
     +-1.5 sigma of the median, iterated from sigma68 and corrected for the truncation of a Gaussian
@@ -108,16 +101,6 @@ def peak_width(m: np.ndarray, window: tuple[float, float] = (100.0, 150.0), iter
     m = m[(m > window[0]) & (m < window[1])]
     if len(m) < 10:
         return {"sigma_core": float("nan"), "sigma68": float("nan"), "median": float("nan"), "n": int(len(m))}
-    centre, sigma = float(np.median(m)), sigma68(m)
-    # std of a unit Gaussian truncated at +-1.5: sqrt(1 - 2 * 1.5 * phi(1.5) / (2 Phi(1.5) - 1))
-    k = 1.5
-    pdf = np.exp(-0.5 * k * k) / np.sqrt(2 * np.pi)
-    from math import erf
-    trunc = np.sqrt(1 - 2 * k * pdf / erf(k / np.sqrt(2)))
-    for _ in range(iterations):
-        core = m[np.abs(m - centre) < k * sigma]
-        if len(core) < 5:
-            break
-        centre, sigma = float(core.mean()), float(core.std() / trunc)
+    centre, sigma = gaussian_core(m, 1.5, iterations)
     return {"sigma_core": sigma, "sigma68": sigma68(m), "median": float(np.median(m)), "mean_core": centre,
             "n": int(len(m))}

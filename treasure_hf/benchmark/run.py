@@ -26,7 +26,7 @@ from . import samples as sample_mod
 from .bdt import bdt_scores, train_bdt
 from .learned import ModelArguments, predict, pretrain_masked, take, train_classifier
 from .observables import FEATURES, feature_matrix, four_lepton_observables, peak_width
-from .selection import FourLeptons, Selection4l, chosen_p4, select_4l
+from .selection import SELECTIONS, FourLeptons, Selection4l, chosen_p4, select_4l
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +95,12 @@ class BenchmarkArguments:
     model: ModelArguments = field(default_factory=lambda: ModelArguments(
         hidden_size=128, num_hidden_layers=4, intermediate_size=512, epochs=40, batch_size=256, patience=6,
         pretrain_steps=20_000, pretrain_batch_size=512))
-    selection: Selection4l = field(default_factory=Selection4l)
+    selection: Selection4l | None = None
+    """None: the four-lepton selection of the detector's experiment (``selection.SELECTIONS``)."""
+
+    @property
+    def cuts(self) -> Selection4l:
+        return self.selection or SELECTIONS.get(self.detector, SELECTIONS["atlas"])
 
 
 def quick_arguments(**overrides: Any) -> BenchmarkArguments:
@@ -166,7 +171,7 @@ class Prepared:
 # --- samples and selection -----------------------------------------------------------------------
 def prepare(args: BenchmarkArguments, work: Path, progress: bool) -> Prepared:
     """Generate (or read) the samples, select, compute the observables and split."""
-    select = lambda b: select_4l(b, args.selection)  # noqa: E731
+    select = lambda b: select_4l(b, args.cuts)  # noqa: E731
     if args.data:
         events, y, cutflow = sample_mod.read_selected(args.data, select, progress=progress)
         described = {"files": list(args.data)}
@@ -185,7 +190,7 @@ def prepare(args: BenchmarkArguments, work: Path, progress: bool) -> Prepared:
                                                       progress=progress)
         unlabelled = [paths[sample_mod.UNLABELLED]] if sample_mod.UNLABELLED in paths else []
         unlabelled += [Path(p) for p in args.unlabelled_data]
-    chosen = select_4l(events, args.selection)
+    chosen = select_4l(events, args.cuts)
     assert chosen.passed.all()
     if y.sum() < 10 or (1 - y).sum() < 10:
         raise InputError(None, "events", f"only {int(y.sum())} signal and {int((1 - y).sum())} background events pass "
@@ -487,7 +492,7 @@ def run_benchmark(args: BenchmarkArguments, out: str | os.PathLike, progress: bo
     timings["total"] = round(time.perf_counter() - t_start, 1)
     report = {
         "arguments": _jsonable(asdict(args)),
-        "selection": args.selection.describe(),
+        "selection": args.cuts.describe(),
         "features": list(FEATURES),
         "samples": p.samples,
         "cutflow": p.cutflow,

@@ -5,7 +5,8 @@ The background is the irreducible q qbar -> ZZ* -> 4l with its generated m(4l) (
 narrowed to 110-135 GeV around the selection window 115 < m4l < 130 GeV
 (:data:`BACKGROUND_SETTINGS`), so that a generated event is more often selected; Z + jets and
 t tbar reach the four-lepton selection only through non-prompt leptons, too rarely to populate a
-sample of this size (not measured here), and are left out: the background is ZZ* alone.
+sample of this size (not measured here), and are left out, as is gg -> ZZ*, which Pythia 8 does
+not generate: the background is q qbar -> ZZ* alone (README, "What the background leaves out").
 """
 
 from __future__ import annotations

@@ -84,7 +84,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     h = bsub.add_parser(
         "hzz4l", help="H -> ZZ* -> 4l against ZZ*: BDT, continuous, VQ/FSQ/RVQ/PQ tokens, foundation model",
         description="Generate hzz4l (signal), zz4l (background) and mix (unlabelled) with Pythia 8 and the "
-                    "parametric detector (or read --data), apply the ATLAS-like four-lepton selection, split the "
+                    "parametric detector (or read --data), apply the four-lepton selection of the detector's experiment "
+                    "(ATLAS or CMS, as it applies it), split the "
                     "selected events once (60/20/20), then train and evaluate every row on the same events: a BDT on "
                     "engineered observables, flat and per-type continuous transformers, transformers on VQ-VAE, FSQ, "
                     "RVQ and PQ tokens, the hierarchical and constituent variants on the best tokenizer, and a "

@@ -25,18 +25,11 @@ from ..data import schema
 from ..data.events import EventBatch
 from ..data.io import open_events
 from ..data.outputs import output_directory
+from ..metrics import sigma68
 from .features import RELATIVE, field_names, field_spec, relative_field, to_relative
 from .tokenization_event import EventTokenizer
 
 logger = logging.getLogger(__name__)
-
-
-def sigma68(x: np.ndarray) -> float:
-    """Half the width of the central 68.27% interval: a Gaussian's sigma, robust to tails."""
-    if len(x) == 0:
-        return float("nan")
-    lo, hi = np.percentile(x, [15.865, 84.135])
-    return float(hi - lo) / 2
 
 
 def _wrap(dphi: np.ndarray) -> np.ndarray:

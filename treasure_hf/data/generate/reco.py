@@ -19,7 +19,7 @@ from . import truth
 from .detector import (ATLAS_ELECTRON_ID, ATLAS_MUON_QUALITY, ATLAS_PHOTON_TIGHT,
                        CMS_ELECTRON_CUTBASED, CMS_MUON_ID, CMS_PHOTON_CUTBASED,
                        ELECTRON_DRESSING_CONE, PTVARCONE_KT_GEV, PTVARCONE_TRACK_PT, TAU_CORE_CONE,
-                       TAU_CORE_TRACK_PT, Detector)
+                       TAU_CORE_TRACK_PT, Detector, FsrRecovery)
 from .pythia import Record
 
 ELECTRON_MASS_GEV = 0.000511  # PDG
@@ -95,6 +95,54 @@ def cone_sum(obj_event: np.ndarray, obj_eta: np.ndarray, obj_phi: np.ndarray, co
     if exclude is not None:
         inside &= ib != exclude[ia]
     return np.bincount(ia[inside], cand_pt[ib[inside]], minlength=len(obj_event))
+
+
+def _first_of_groups(keys: np.ndarray) -> np.ndarray:
+    """Mask of the first row of each run of equal ``keys`` (rows already sorted by key)."""
+    first = np.ones(len(keys), bool)
+    first[1:] = keys[1:] != keys[:-1]
+    return first
+
+
+def recover_fsr(fsr: FsrRecovery, leptons: dict[int, tuple[np.ndarray, ...]], g_event: np.ndarray,
+                g_pt: np.ndarray, g_eta: np.ndarray, g_phi: np.ndarray, g_rel_iso: np.ndarray,
+                n_events: int) -> tuple[dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]], np.ndarray]:
+    """Add final-state photons to leptons with the experiment's criteria (:class:`FsrRecovery`).
+
+    ``leptons`` maps a PDG id (11, 13) to ``(event, pt, eta, phi)`` of its reconstructed leptons;
+    photons are given by event, pT (GeV), eta, phi and relative isolation. Returns the leptons' new
+    ``(pt, eta, phi)`` per id (the sum of the lepton and its photon, massless) and which photons
+    were taken."""
+    flavs = list(leptons)
+    sizes = [len(leptons[f][0]) for f in flavs]
+    ev, pt, eta, phi = (np.concatenate([np.asarray(leptons[f][k], np.float64) for f in flavs]) for k in range(4))
+    ev = ev.astype(np.int64)
+    flav = np.repeat(flavs, sizes)
+    taken = np.zeros(len(g_pt), bool)
+    cand = np.nonzero((g_pt > fsr.min_pt) & (np.abs(g_eta) < fsr.max_eta) & (g_rel_iso < fsr.max_rel_iso))[0]
+    li = np.nonzero(np.isin(flav, fsr.flavours))[0]
+    if len(cand) and len(li):
+        li = li[np.argsort(ev[li], kind="stable")]
+        ia, ib = _pairs(g_event[cand], _offsets(ev[li], n_events))
+        gp, ll = cand[ia], li[ib]
+        dr = np.sqrt(_dr2(g_eta[gp], g_phi[gp], eta[ll], phi[ll]))
+        ok = (dr < fsr.max_dr) & (dr / g_pt[gp] ** 2 < fsr.max_dr_over_et2)
+        gp, ll, dr = gp[ok], ll[ok], dr[ok]
+        o = np.lexsort((dr, gp))  # each photon to its nearest lepton
+        o = o[_first_of_groups(gp[o])]
+        gp, ll, dr = gp[o], ll[o], dr[o]
+        rank = -g_pt[gp] if fsr.rank == "pt" else dr / g_pt[gp] ** 2
+        o = np.lexsort((rank, ll))  # each lepton keeps its best photon
+        o = o[_first_of_groups(ll[o])]
+        gp, ll = gp[o], ll[o]
+        px = pt[ll] * np.cos(phi[ll]) + g_pt[gp] * np.cos(g_phi[gp])
+        py = pt[ll] * np.sin(phi[ll]) + g_pt[gp] * np.sin(g_phi[gp])
+        pz = pt[ll] * np.sinh(eta[ll]) + g_pt[gp] * np.sinh(g_eta[gp])
+        pt, eta, phi = pt.copy(), eta.copy(), phi.copy()
+        pt[ll], eta[ll], phi[ll] = _eta_phi(px, py, pz)
+        taken[gp] = True
+    bounds = np.cumsum([0, *sizes])
+    return {f: (pt[a:b], eta[a:b], phi[a:b]) for f, a, b in zip(flavs, bounds[:-1], bounds[1:])}, taken
 
 
 # ---------------------------------------------------------------------------------------------
@@ -229,9 +277,9 @@ def reconstruct(hard: Record, fs: FinalState, pv: np.ndarray, det: Detector, rng
     vis = ~neutrino & (absid != 13) & (np.abs(fs.eta) < det.calo_eta)
     calo_pt = np.where(vis & (fs.pt > ISO.pt_floor_gev), fs.pt, 0.0)
 
-    def calo_cone(obj_event, obj_eta, obj_phi, obj_rows, cone):
-        return cone_sum(obj_event, obj_eta, obj_phi, cone, fs.offsets, fs.eta, fs.phi, calo_pt,
-                        np.where(obj_rows >= 0, obj_rows, -1))
+    def calo_cone(obj_event, obj_eta, obj_phi, obj_rows, cone, weights=None):
+        return cone_sum(obj_event, obj_eta, obj_phi, cone, fs.offsets, fs.eta, fs.phi,
+                        calo_pt if weights is None else weights, np.where(obj_rows >= 0, obj_rows, -1))
 
     hard_row = fs.record_row
     used = np.zeros(n_fs, bool)  # particles taken by reconstructed electrons and photons (not in jets)
@@ -248,13 +296,11 @@ def reconstruct(hard: Record, fs: FinalState, pv: np.ndarray, det: Detector, rng
         close = dr2 < ELECTRON_DRESSING_CONE ** 2
         ia, ib, dr2 = ia[close], ib[close], dr2[close]
         order = np.lexsort((dr2, ib))  # nearest electron per photon
-        first = np.ones(len(order), bool)
-        first[1:] = ib[order][1:] != ib[order][:-1]
-        sel = order[first]
+        sel = order[_first_of_groups(ib[order])]
         dressing_of[ib[sel]] = ia[sel]
         np.add.at(e_energy, ia[sel], fs.e[photon_rows][ib[sel]])
     e_eta, e_phi = fs.eta[e_rows], fs.phi[e_rows]
-    e_energy = e_energy * (1.0 + rng.normal(size=len(e_rows)) * det.ecal_resolution(e_energy, e_eta))
+    e_energy = e_energy * det.electron_energy_response(e_energy, e_eta, rng)
     e_pt = np.maximum(e_energy, 0.0) / np.cosh(e_eta)
     e_ok = (e_pt > schema.GROUPS["electrons"].pt_cut_gev) & (b.uniform(len(e_rows)) < det.electron_efficiency(e_pt, e_eta))
     used[e_rows[e_ok]] = True
@@ -272,6 +318,22 @@ def reconstruct(hard: Record, fs: FinalState, pv: np.ndarray, det: Detector, rng
     m_ok = (m_pt > schema.GROUPS["muons"].pt_cut_gev) & (b.uniform(len(m_rows)) < det.muon_efficiency(m_pt, m_eta))
     m_rows, m_pt, m_eta, m_phi = m_rows[m_ok], m_pt[m_ok], m_eta[m_ok], m_phi[m_ok]
     m_event = fs.event[m_rows]
+
+    # --- final-state radiation recovered into the leptons -------------------------------------------
+    f_rows = photon_rows[~used[photon_rows]]
+    f_eta, f_phi = fs.eta[f_rows], fs.phi[f_rows]
+    f_pt = np.maximum(fs.e[f_rows] * (1.0 + rng.normal(size=len(f_rows)) * det.ecal_resolution(fs.e[f_rows], f_eta)),
+                      0.0) / np.cosh(f_eta)
+    f_ok = det.in_photon_acceptance(f_eta) & (f_pt > det.fsr.min_pt) & (np.abs(f_eta) < det.fsr.max_eta)
+    f_rows, f_pt, f_eta, f_phi = f_rows[f_ok], f_pt[f_ok], f_eta[f_ok], f_phi[f_ok]
+    f_iso = (calo_cone(fs.event[f_rows], f_eta, f_phi, f_rows, det.fsr.iso_cone) / np.maximum(f_pt, 1e-9)
+             if np.isfinite(det.fsr.max_rel_iso) else np.zeros(len(f_rows)))
+    lep = {11: (e_event, e_pt, e_eta, e_phi), 13: (m_event, m_pt, m_eta, m_phi)}
+    recovered, taken = recover_fsr(det.fsr, lep, fs.event[f_rows], f_pt, f_eta, f_phi, f_iso, n_events)
+    e_pt, e_eta, e_phi = recovered[11]
+    m_pt, m_eta, m_phi = recovered[13]
+    used[f_rows[taken]] = True
+    calo_pt[f_rows[taken]] = 0.0  # part of the lepton, removed from the isolation sums
 
     # --- photons ---------------------------------------------------------------------------------
     g_rows = photon_rows[~used[photon_rows]]
@@ -298,7 +360,7 @@ def reconstruct(hard: Record, fs: FinalState, pv: np.ndarray, det: Detector, rng
     jc = jetlib.cluster(fs.event[j_in], fs.px[j_in], fs.py[j_in], fs.pz[j_in], fs.e[j_in], n_events, ghosts,
                         min_pt=JET_CLUSTER_MIN_PT_GEV)
     jpt, jeta, jphi = _eta_phi(jc.px, jc.py, jc.pz)
-    scale = 1.0 + rng.normal(size=len(jpt)) * det.jet_resolution(jc.e, jeta)
+    scale = 1.0 + rng.normal(size=len(jpt)) * det.jet_resolution(jpt, jeta)
     scale = np.maximum(scale, 0.0)
     jpt_s = jpt * scale
     jmass = np.sqrt(np.maximum(jc.e ** 2 - jc.px ** 2 - jc.py ** 2 - jc.pz ** 2, 0.0)) * scale
@@ -348,6 +410,9 @@ def reconstruct(hard: Record, fs: FinalState, pv: np.ndarray, det: Detector, rng
     tau_origin = np.concatenate([taus["origin"][t_ok], np.full(int(fake.sum()), schema.TRUTH_ORIGINS["fake"])])
 
     # --- isolation of leptons and photons -----------------------------------------------------------
+    # PF isolation sums charged and neutral hadrons and photons: reconstructed electrons are not in it
+    pf_pt = calo_pt.copy()
+    pf_pt[e_rows] = 0.0
     e_trk_abs = track_cone(e_event, e_eta, e_phi, e_rows, ISO.cone)
     m_trk_abs = track_cone(m_event, m_eta, m_phi, m_rows, ISO.cone)
     g_trk_abs = track_cone(g_event, g_eta, g_phi, np.full(len(g_rows), -1), ISO.cone)
@@ -369,7 +434,7 @@ def reconstruct(hard: Record, fs: FinalState, pv: np.ndarray, det: Detector, rng
         sumet += np.bincount(ev, pt, minlength=n_events)
 
     # ============================ the groups, named as the registry's fields =====================
-    ctx = _Context(det, rng, track_cone, calo_cone, pv)
+    ctx = _Context(det, rng, track_cone, calo_cone, pv, pf_pt)
     groups = {
         "event": _Objects(rng, np.arange(n_events), pvx=pv[:, 0], pvy=pv[:, 1], pvz=pv[:, 2],
                           mu=np.full(n_events, info.mu), experiment_id=np.full(n_events, det.experiment_id),
@@ -456,12 +521,17 @@ class _Context:
     track_cone: object
     calo_cone: object
     pv: np.ndarray
+    pf_pt: np.ndarray
 
     def trk(self, o: _Objects, cone, min_pt: float = ISO.pt_floor_gev) -> np.ndarray:
         return self.track_cone(o.event, o.eta, o.phi, o.rows, cone, min_pt)
 
     def calo(self, o: _Objects, cone: float) -> np.ndarray:
         return self.calo_cone(o.event, o.eta, o.phi, o.rows, cone)
+
+    def pf(self, o: _Objects, cone: float) -> np.ndarray:
+        """PF-style isolation: visible particles other than reconstructed electrons, muons and FSR photons."""
+        return self.calo_cone(o.event, o.eta, o.phi, o.rows, cone, self.pf_pt)
 
 
 def _values(obj: _Objects, group: str, layers: tuple[str, ...], providers: dict) -> dict[str, np.ndarray]:
@@ -537,7 +607,7 @@ def _providers(det: Detector, ctx: _Context | None) -> dict[str, dict]:
                        "chiSquared": lambda o: ctx.rng.chisquare(ndof(o))},
             "event": {**ids, "mcChannelNumber": lambda o: o.process_id},
         }
-    rel = {"pfRelIso03_all": lambda o: ctx.calo(o, 0.3) / o.pt, "pfRelIso04_all": lambda o: ctx.calo(o, 0.4) / o.pt,
+    rel = {"pfRelIso03_all": lambda o: ctx.pf(o, 0.3) / o.pt, "pfRelIso04_all": lambda o: ctx.pf(o, 0.4) / o.pt,
            "mass": lambda o: np.full(o.n, ELECTRON_MASS_GEV)}
 
     def egamma(table: dict[int, float]) -> dict:
