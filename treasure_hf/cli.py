@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "treasure_hf.commands.tokenizer",
     "treasure_hf.commands.training",
     "treasure_hf.commands.benchmark",
+    "treasure_hf.commands.select",
 )
 
 logger = logging.getLogger("treasure_hf")
