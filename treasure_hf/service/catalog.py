@@ -5,6 +5,7 @@ each time it is used."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from .settings import DATASETS_DIR, MODELS_DIR, TOKENIZERS_DIR
 KINDS = ("pcdf", "h5", "tokenized", "parquet")
 """PCDF directory, common HDF5 file, tokenized data set (``treasure tokenize``), Parquet events (``treasure export``)."""
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+logger = logging.getLogger(__name__)
 
 
 def kind_of(path: Path) -> str | None:
@@ -54,6 +56,7 @@ class Catalog:
         self.registry = registry
 
     def _entry(self, name: str, relative: str, registered: bool) -> Entry | None:
+        check_name(name, "dataset")
         path = inside_root(self.root, relative, "path")
         kind = kind_of(path)
         return None if kind is None else Entry(name, path, relative_to_root(self.root, path), kind, registered)
@@ -74,7 +77,8 @@ class Catalog:
                 continue
             try:
                 entry = self._entry(name, rel, registered)
-            except Exception:  # noqa: BLE001 - a bad entry is left out of listings, refused when asked for
+            except Exception as exc:  # noqa: BLE001 - a bad entry is left out of listings, refused when asked for
+                logger.debug("data set %s (%s) left out of the listing: %s", name, rel, exc)
                 continue
             if entry is not None:
                 out[name] = entry

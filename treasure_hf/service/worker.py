@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -40,7 +41,7 @@ class ProgressFile:
         self.publish({"attempt": attempt, "started": time.time(), "fraction": 0.0, "step": "starting"})
 
     def publish(self, state: dict[str, Any]) -> None:
-        tmp = self.work / f".{PROGRESS_FILE}.{os.getpid()}"
+        tmp = self.work / f".{PROGRESS_FILE}.{os.getpid()}-{threading.get_ident()}"
         tmp.write_text(json.dumps({**state, "updated": time.time()}))
         os.replace(tmp, self.work / PROGRESS_FILE)
 
