@@ -227,3 +227,35 @@ def test_importing_the_package_and_its_cli_leaves_the_service_out():
             "or m.startswith('treasure_hf.service')])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_the_job_registry_gives_one_row_and_one_run_per_request(backend, tmp_path):
+    import os
+
+    from treasure_hf.service.registry import Registry
+
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'jobs.sqlite'}"
+    else:
+        url = os.environ.get("TREASURE_TEST_DATABASE", "")
+        if not url.startswith("postgresql"):
+            pytest.skip("set TREASURE_TEST_DATABASE=postgresql://USER@HOST:PORT/DB (a scratch database) to test PostgreSQL")
+    registry = Registry(url)
+    job_id = f"test{os.getpid()}{abs(hash(str(tmp_path))) % 10**9}"
+
+    def create(_):
+        return registry.create(job_id, dataset="d", transformation="export", params={"step": 1}, input_version="v",
+                               owner="o")
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        created = list(pool.map(create, range(8)))
+    assert created.count(True) == 1
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        started = list(pool.map(lambda _: registry.start_attempt(job_id, 0), range(4)))
+    assert started.count(True) == 1 and registry.job(job_id)["attempts"] == 1
+    assert registry.update(job_id, expect_states=("queued",), state="running")
+    assert not registry.update(job_id, expect_states=("queued",), state="done")  # a transition happens once
+    assert registry.job(job_id)["params"] == {"step": 1} and registry.active_jobs_of("o") >= 1
+    registry.update(job_id, state="cancelled")
+    registry.close()
