@@ -27,6 +27,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "treasure_hf.commands.training",
     "treasure_hf.commands.benchmark",
     "treasure_hf.commands.inference",
+    "treasure_hf.commands.select",
+    "treasure_hf.commands.serve",
 )
 
 logger = logging.getLogger("treasure_hf")

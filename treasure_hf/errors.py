@@ -42,6 +42,10 @@ class ArgumentError(LocatedError):
         super().__init__(None, option, message)
 
 
+class AccessError(LocatedError):
+    """A path that leaves the directory it must stay in (``..``, an absolute path, a symlink out of it)."""
+
+
 class CompatibilityError(LocatedError):
     """Two parts that must belong together do not: a model and a tokenizer with other token ids."""
 

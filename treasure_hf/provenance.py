@@ -49,6 +49,17 @@ def file_fingerprint(path: str | Path) -> dict[str, int | str]:
     return {"size": int(stat.st_size), "mtime_ns": int(stat.st_mtime_ns), "sha256_ends": digest.hexdigest()}
 
 
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    """The SHA-256 of a whole file (hex), read ``chunk`` bytes at a time."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def fingerprint_change(old: dict | None, new: dict) -> str | None:
     """Why a file with fingerprint ``new`` is not the one recorded as ``old`` (None: the same)."""
     if not isinstance(old, dict):

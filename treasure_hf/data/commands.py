@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from ..commands.options import add_overwrite, object_width, positive_int
+from ..commands.options import add_overwrite, object_width, positive_int, pt_cut
 from . import schema
 from .io import DEFAULT_STEP, h5_to_pcdf, open_events, pcdf_to_h5
 from .pcdf import EVENTS_PER_PART, ROWS_PER_PART
@@ -24,8 +24,8 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _pcdf_to_h5(args: argparse.Namespace) -> int:
-    pcdf_to_h5(args.src, args.dst, step=args.step, max_objects=dict(args.max_objects or ()), progress=args.progress,
-               overwrite=args.overwrite)
+    pcdf_to_h5(args.src, args.dst, step=args.step, max_objects=dict(args.max_objects or ()),
+               pt_cuts=dict(args.pt_cut or ()), progress=args.progress, overwrite=args.overwrite)
     return 0
 
 
@@ -78,6 +78,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         if name == "pcdf-to-h5":
             p.add_argument("--max-objects", nargs="+", type=object_width, metavar="TYPE=N",
                            help="padding size per object type")
+            p.add_argument("--pt-cut", nargs="+", type=pt_cut, metavar="TYPE=GEV",
+                           help="drop the objects of a type below this pT in GeV (the metadata pt_cuts records it)")
         else:
             p.add_argument("--events-per-part", type=positive_int, default=EVENTS_PER_PART,
                            help="events per PCDF part (default %(default)s; a part also ends at "

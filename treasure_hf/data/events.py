@@ -242,6 +242,51 @@ class RaggedEvents:
             if len(v) != int(self.counts[g].sum()):
                 raise InputError(path, k, f"has {len(v)} rows but the counts add up to {int(self.counts[g].sum())}")
 
+    def select(self, keep: np.ndarray) -> "RaggedEvents":
+        """The events where the boolean ``keep`` (n_events,) is true, in order, with their objects."""
+        keep = np.asarray(keep, bool)
+        if keep.shape != (self.n_events,):
+            raise InputError(None, None, f"event mask has shape {keep.shape}, expected ({self.n_events},)")
+        rows = {g: np.repeat(keep, self.counts[g]) for g in self.groups if schema.GROUPS[g].kind == "object"}
+        return self._filtered(keep, rows)
+
+    def apply_pt_cuts(self, cuts: Mapping[str, float]) -> "RaggedEvents":
+        """Drop the objects of each type in ``cuts`` with pT [GeV] below its cut (and their
+        sub-objects), as the converters' ``pt_cuts`` do; events are all kept."""
+        rows = {}
+        for g in self.groups:
+            if schema.GROUPS[g].kind != "object":
+                continue
+            total = int(np.sum(self.counts[g]))
+            rows[g] = (self.objects[schema.key("common", g, "pt")] >= cuts[g]) if g in cuts else np.ones(total, bool)
+        return self._filtered(np.ones(self.n_events, bool), rows)
+
+    def _filtered(self, keep_event: np.ndarray, keep_rows: Mapping[str, np.ndarray]) -> "RaggedEvents":
+        """Events where ``keep_event``, object rows where ``keep_rows[group]`` (object groups; the
+        rows of sub-objects follow their parents). An owner that loses rows to ``keep_rows`` has
+        ``n`` = the rows it keeps: objects are truncated lowest pT first, so a cut that removes
+        one of its rows removes every truncated one too."""
+        rows = dict(keep_rows)
+        counts: dict[str, np.ndarray] = {}
+        n: dict[str, np.ndarray] = {}
+        for g in self.groups:
+            spec = schema.GROUPS[g]
+            if spec.kind == "event":
+                continue
+            c = np.asarray(self.counts[g], np.int64)
+            owner = np.repeat(np.arange(len(c)), c)
+            owner_keep = keep_event if spec.kind == "object" else rows[spec.parent]
+            if spec.kind == "sub":
+                rows[g] = owner_keep[owner]
+            kept = np.bincount(owner[rows[g]], minlength=len(c))
+            before = np.asarray(self.original_counts(g), np.int64)
+            counts[g] = kept[owner_keep]
+            n[g] = np.where(kept < c, kept, before)[owner_keep]
+        event = {k: v[keep_event] for k, v in self.event.items()}
+        objects = {k: v[rows[k.split("/")[1]]] for k, v in self.objects.items()}
+        metadata = {**self.metadata, "n_events": int(keep_event.sum())}
+        return RaggedEvents(int(keep_event.sum()), event, objects, counts, n, metadata)
+
     def to_padded(self, max_objects: Mapping[str, int] | None = None) -> EventBatch:
         """Sort by descending pT, truncate to ``max_objects`` and zero-pad (the numpy scatter)."""
         self.check()

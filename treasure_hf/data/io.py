@@ -7,9 +7,10 @@ import os
 from pathlib import Path
 from typing import Mapping
 
-from tqdm.auto import tqdm
+from ..progress import tqdm
 
-from ..errors import FormatError, positive
+from ..errors import ArgumentError, FormatError, positive
+from . import schema
 from .events import EventBatch, Layout
 from .h5 import H5Source, H5Writer
 from .outputs import check_destination
@@ -45,24 +46,39 @@ def read_events(path: str | os.PathLike, start: int | None = None, stop: int | N
 
 
 def pcdf_to_h5(src: str | os.PathLike, dst: str | os.PathLike, *, step: int = DEFAULT_STEP,
-               max_objects: Mapping[str, int] | None = None, progress: bool = True, overwrite: bool = False,
-               producer: str = "pcdf-to-h5", **h5_options) -> Path:
+               max_objects: Mapping[str, int] | None = None, pt_cuts: Mapping[str, float] | None = None,
+               progress: bool = True, overwrite: bool = False, producer: str = "pcdf-to-h5", **h5_options) -> Path:
     """Convert a PCDF directory to common HDF5, chunk by chunk (objects beyond ``max_objects``
-    are dropped; ``n`` keeps their count). ``step`` sets the memory, never the result. An
-    existing ``dst`` is replaced only if ``producer`` wrote it, or with ``overwrite``."""
+    are dropped; ``n`` keeps their count). ``pt_cuts`` (type -> GeV) drops the objects below
+    their cut first; the metadata ``pt_cuts`` records the tighter of the old and new cut.
+    ``step`` sets the memory, never the events written. An existing ``dst`` is replaced only if
+    ``producer`` wrote it, or with ``overwrite``."""
     positive("step", step)
     for g, width in (max_objects or {}).items():
         positive(f"max_objects[{g}]", width)
+    pt_cuts = dict(pt_cuts or {})
+    for g, cut in pt_cuts.items():
+        if g not in schema.OBJECT_TYPES:
+            raise ArgumentError("pt_cuts", f"{g!r} is not an object type; choose from {list(schema.OBJECT_TYPES)}")
+        if isinstance(cut, bool) or not isinstance(cut, (int, float)) or not cut >= 0:
+            raise ArgumentError(f"pt_cuts[{g}]", f"must be a number of GeV >= 0, got {cut!r}")
     check_destination(dst, producer, inputs=(src,), overwrite=overwrite)
     with PCDFSource(src) as source:
         layout = source.layout
         if max_objects:
             layout = Layout(layout.layers, layout.sub_groups, {**layout.max_objects, **max_objects})
-        with H5Writer(dst, source.metadata, layout, producer=producer, inputs=(src,), overwrite=overwrite,
+        metadata = dict(source.metadata)
+        if pt_cuts:
+            old = dict(metadata.get("pt_cuts") or {})
+            metadata["pt_cuts"] = {**old, **{g: max(float(old.get(g, 0.0)), float(c)) for g, c in pt_cuts.items()}}
+        with H5Writer(dst, metadata, layout, producer=producer, inputs=(src,), overwrite=overwrite,
                       **h5_options) as writer, \
                 tqdm(total=source.n_events, unit="ev", desc="pcdf->h5", disable=not progress) as bar:
             for lo, hi in source.ranges(step):
-                writer.write(source.read_ragged(lo, hi).to_padded(layout.max_objects))
+                events = source.read_ragged(lo, hi)
+                if pt_cuts:
+                    events = events.apply_pt_cuts(pt_cuts)
+                writer.write(events.to_padded(layout.max_objects))
                 bar.update(hi - lo)
     return Path(dst)
 

@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from tqdm.auto import tqdm
+from ..progress import tqdm
 
 from ..data import schema
 from ..data.atomic import commit, remove, temporary_directory

@@ -17,7 +17,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
-from tqdm.auto import tqdm
+from ..progress import tqdm
 
 from ..data import schema
 from ..data.io import open_events
