@@ -8,8 +8,8 @@ import argparse
 import logging
 import sys
 
-from treasure_hf.training.arguments import add_finetune_arguments
-from treasure_hf.training.finetune import main
+from treasure_hf.training.arguments import FinetuneArguments, add_finetune_arguments, from_namespace
+from treasure_hf.training.finetune import finetune
 
 if __name__ == "__main__":
     parser = add_finetune_arguments(argparse.ArgumentParser(description=__doc__,
@@ -18,4 +18,5 @@ if __name__ == "__main__":
     args = parser.parse_args()
     args.progress = not args.quiet
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    sys.exit(main(args))
+    print(finetune(from_namespace(FinetuneArguments, args)).out)
+    sys.exit(0)

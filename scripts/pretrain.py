@@ -9,8 +9,8 @@ import argparse
 import logging
 import sys
 
-from treasure_hf.training.arguments import add_pretrain_arguments
-from treasure_hf.training.pretrain import main
+from treasure_hf.training.arguments import PretrainArguments, add_pretrain_arguments, from_namespace
+from treasure_hf.training.pretrain import pretrain
 
 if __name__ == "__main__":
     parser = add_pretrain_arguments(argparse.ArgumentParser(description=__doc__,
@@ -19,4 +19,5 @@ if __name__ == "__main__":
     args = parser.parse_args()
     args.progress = not args.quiet
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    sys.exit(main(args))
+    print(pretrain(from_namespace(PretrainArguments, args)).out)
+    sys.exit(0)

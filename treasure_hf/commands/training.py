@@ -32,7 +32,7 @@ def _tokenize(args: argparse.Namespace) -> int:
     out = tokenize_to_dataset(args.tokenizer, args.data, args.out, split=args.split, labels=labels, seed=args.seed,
                               step=args.step, max_length=args.max_length, rows_per_shard=args.rows_per_shard,
                               skip_types=tuple(t for t in (args.skip_types or "").split(",") if t),
-                              progress=args.progress, overwrite=args.overwrite)
+                              progress=args.progress, overwrite=args.overwrite, continuous=args.with_continuous)
     print(out)
     return 0
 
@@ -67,15 +67,19 @@ def _push(args: argparse.Namespace) -> int:
 
 
 def _pretrain(args: argparse.Namespace) -> int:
-    from ..training.pretrain import main as pretrain_main
+    from ..training.arguments import PretrainArguments, from_namespace
+    from ..training.pretrain import pretrain
 
-    return pretrain_main(args)
+    print(pretrain(from_namespace(PretrainArguments, args)).out)
+    return 0
 
 
 def _finetune(args: argparse.Namespace) -> int:
-    from ..training.finetune import main as finetune_main
+    from ..training.arguments import FinetuneArguments, from_namespace
+    from ..training.finetune import finetune
 
-    return finetune_main(args)
+    print(finetune(from_namespace(FinetuneArguments, args)).out)
+    return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -98,6 +102,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--step", type=positive_int, default=10_000,
                    help="events tokenized at once (memory only; default %(default)s)")
     p.add_argument("--rows-per-shard", type=positive_int, default=250_000)
+    p.add_argument("--with-continuous", action="store_true",
+                   help="also write each token's original kinematics and features (for treasure finetune "
+                        "--inputs continuous)")
     add_overwrite(p)
     p.set_defaults(func=_tokenize)
 

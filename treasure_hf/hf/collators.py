@@ -89,7 +89,12 @@ class EventPaddingCollator:
 
     ``kinematics_decoder`` (e.g. ``tokenizer.decode_kinematics``: (B, L) ids -> (B, L, 6)) adds
     ``kinematics`` decoded from the padded ids, for models with pair features or four-vector
-    combinations (:attr:`EventTransformerConfig.uses_kinematics`)."""
+    combinations (:attr:`EventTransformerConfig.uses_kinematics`); ``features_decoder``
+    (``tokenizer.decode_features``) adds ``features`` decoded likewise (hierarchical models).
+
+    ``sequence_columns`` ``{name: width}``: per-token float vectors the rows carry themselves
+    (``kinematics``, ``features``, ``constituents``: the original continuous values, flattened to
+    ``length x width``), padded to ``(B, L, width)`` float32 alongside the ids."""
 
     token_id_ranges: Mapping[str, Sequence[int]] = field(default_factory=dict)
     max_length: int | None = None
@@ -97,12 +102,28 @@ class EventPaddingCollator:
     label_dtype: torch.dtype = torch.long
     keep: Sequence[str] = PASS_THROUGH
     kinematics_decoder: Callable[[Any], np.ndarray] | None = None
+    features_decoder: Callable[[Any], np.ndarray] | None = None
+    sequence_columns: Mapping[str, int] = field(default_factory=dict)
 
     def _add_kinematics(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        if self.kinematics_decoder is not None:
-            ids = batch["input_ids"]
-            batch["kinematics"] = torch.as_tensor(self.kinematics_decoder(ids.cpu()), dtype=torch.float32).to(ids.device)
+        ids = batch["input_ids"]
+        for name, decode in (("kinematics", self.kinematics_decoder), ("features", self.features_decoder)):
+            if decode is not None:
+                batch[name] = torch.as_tensor(decode(ids.cpu()), dtype=torch.float32).to(ids.device)
         return batch
+
+    def _sequence_values(self, name: str, flat: np.ndarray, lengths: np.ndarray, full: np.ndarray,
+                         width: int) -> torch.Tensor:
+        """One ``sequence_columns`` entry: flat per-token values of every row (``full`` tokens
+        each) -> (B, width, dim), the first ``lengths`` tokens of each row kept."""
+        dim = self.sequence_columns[name]
+        per_token = flat.reshape(-1, dim)
+        token = np.arange(len(per_token)) - np.repeat(np.cumsum(full) - full, full)
+        row = np.repeat(np.arange(len(full)), full)
+        kept = token < np.repeat(lengths, full)
+        out = np.zeros((len(full), width, dim), np.float32)
+        out[row[kept], token[kept]] = per_token[kept]
+        return torch.from_numpy(out)
 
     def _lookup(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if getattr(self, "_tables", None) is None:
@@ -141,6 +162,10 @@ class EventPaddingCollator:
                 v = np.asarray([r[k] for r in rows])
                 batch[k] = torch.from_numpy(v).to(self.label_dtype if k == "labels" else
                                                   (torch.float32 if k == "weight" else torch.long))
+        full = np.fromiter((len(r["input_ids"]) for r in rows), np.int64, len(rows))
+        for name in self.sequence_columns:
+            flat = np.concatenate([np.asarray(r[name], np.float32).reshape(-1) for r in rows]) if rows else np.zeros(0)
+            batch[name] = self._sequence_values(name, flat, lengths, full, width)
         return self._add_kinematics(batch)
 
     def _pad_arrow(self, table: Any) -> dict[str, torch.Tensor]:
@@ -184,8 +209,15 @@ class EventPaddingCollator:
                 v = np.array(table.column(k).to_numpy())  # a writable copy
                 batch[k] = torch.from_numpy(v).to(self.label_dtype if k == "labels" else
                                                   (torch.float32 if k == "weight" else torch.long))
+        for name in self.sequence_columns:
+            chunked = table.column(name)
+            col = chunked.chunk(0) if chunked.num_chunks == 1 else chunked.combine_chunks()
+            o = col.offsets.to_numpy()
+            values = col.values.to_numpy(zero_copy_only=False)[o[0]:o[-1]].astype(np.float32)
+            batch[name] = self._sequence_values(name, values, lengths, full, width)
         return self._add_kinematics({k: batch[k] for k in ("input_ids", "token_type_ids", "attention_mask",
-                                                           "object_index", *self.keep) if k in batch})
+                                                           "object_index", *self.keep, *self.sequence_columns)
+                                     if k in batch})
 
     def __call__(self, rows: Sequence[Mapping[str, Any]] | Any) -> dict[str, torch.Tensor]:
         return self.pad(rows)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -40,6 +40,9 @@ COLUMN_DOCS = {
     "weight": "truth/event/weight, 1 where the input has none",
     "source": "input the event comes from (its path as given to treasure tokenize)",
     "event_index": "position of the event in its input file",
+    "kinematics": "with --with-continuous: pT, eta, phi, E, mass, charge of each token's object (GeV, rad, e), "
+                  "length x 6 values",
+    "features": "with --with-continuous: the standardised columns of each token's object, length x F values",
 }
 
 
@@ -77,16 +80,52 @@ def assign_splits(u: np.ndarray, fractions: Mapping[str, float]) -> np.ndarray:
     return np.minimum(np.searchsorted(edges, u, side="right"), len(edges) - 1)
 
 
-def tokenized_schema() -> pa.Schema:
-    return pa.schema([("input_ids", pa.list_(pa.int32())), ("token_type_ids", pa.list_(pa.int8())),
-                      ("length", pa.int32()), ("labels", pa.int64()), ("process_id", pa.int32()),
-                      ("weight", pa.float32()), ("source", pa.int64()), ("event_index", pa.int64())])
+CONTINUOUS_COLUMNS = {"kinematics": len(schema.FLAT_KINEMATICS), "features": None}
+"""Optional per-token columns of the original continuous values (``--with-continuous``), each a
+flat list of ``length x width`` float32: ``kinematics`` (pT, eta, phi, E, mass, charge in GeV,
+rad, e) and ``features`` (the standardised columns of each object, zero-padded to the widest
+type: :meth:`EventTokenizer.feature_group_columns`)."""
 
 
-def _features(label_names: Sequence[str], sources: Sequence[str]):
+def tokenized_schema(continuous: bool = False) -> pa.Schema:
+    fields = [("input_ids", pa.list_(pa.int32())), ("token_type_ids", pa.list_(pa.int8())),
+              ("length", pa.int32()), ("labels", pa.int64()), ("process_id", pa.int32()),
+              ("weight", pa.float32()), ("source", pa.int64()), ("event_index", pa.int64())]
+    if continuous:
+        fields += [(name, pa.list_(pa.float32())) for name in CONTINUOUS_COLUMNS]
+    return pa.schema(fields)
+
+
+def encoded_rows(batch: Any, enc: Mapping[str, Any], labels: np.ndarray, source: int, first_event: int, *,
+                 continuous: bool = False) -> pa.Table:
+    """The rows of a tokenized data set for one tokenized batch of events: ``enc`` is the
+    tokenizer's padded output (with ``return_features`` for ``continuous``), ``labels`` (n,) the
+    class of each event, ``source`` the input's number; ``event_index`` counts from ``first_event``."""
+    n = len(labels)
+    attention = np.asarray(enc["attention_mask"], bool)
+    length = attention.sum(1).astype(np.int32)
+    offsets = pa.array(np.r_[0, np.cumsum(length)].astype(np.int32))
+
+    def ragged(values: Any, dtype: Any, per_token: int = 1) -> pa.ListArray:
+        flat = np.asarray(values)[attention].astype(dtype).reshape(-1)
+        return pa.ListArray.from_arrays(pa.array((np.asarray(offsets) * per_token).astype(np.int32)), pa.array(flat))
+
+    process = (batch["truth/event/process_id"].astype(np.int32) if "truth/event/process_id" in batch
+               else np.full(n, -1, np.int32))
+    weight = (batch["truth/event/weight"].astype(np.float32) if "truth/event/weight" in batch
+              else np.ones(n, np.float32))
+    columns = [ragged(enc["input_ids"], np.int32), ragged(enc["token_type_ids"], np.int8), pa.array(length),
+               pa.array(np.asarray(labels, np.int64)), pa.array(process), pa.array(weight),
+               pa.array(np.full(n, source, np.int64)), pa.array(np.arange(first_event, first_event + n, dtype=np.int64))]
+    if continuous:
+        columns += [ragged(enc[name], np.float32, np.asarray(enc[name]).shape[-1]) for name in CONTINUOUS_COLUMNS]
+    return pa.table(columns, schema=tokenized_schema(continuous))
+
+
+def _features(label_names: Sequence[str], sources: Sequence[str], continuous: bool = False):
     import datasets
 
-    feats = datasets.Features.from_arrow_schema(tokenized_schema())
+    feats = datasets.Features.from_arrow_schema(tokenized_schema(continuous))
     if label_names:
         feats["labels"] = datasets.ClassLabel(names=list(label_names))
     feats["source"] = datasets.ClassLabel(names=list(sources))
@@ -97,13 +136,15 @@ def tokenize_to_dataset(tokenizer, data: Sequence[str | os.PathLike], out: str |
                         split: str | Mapping[str, float] = DEFAULT_SPLIT, labels: Mapping[str, str] | None = None,
                         seed: int = 0, step: int = 10_000, max_length: int | None = None,
                         rows_per_shard: int = 250_000, skip_types: Sequence[str] = (),
-                        progress: bool = True, overwrite: bool = False) -> Path:
+                        progress: bool = True, overwrite: bool = False, continuous: bool = False) -> Path:
     """Tokenize events of ``data`` (PCDF directories or HDF5 files) into ``out``.
 
     ``tokenizer``: an :class:`EventTokenizer` or its directory (saved again under
     ``out/tokenizer``). ``labels``: input path -> class name (every input needs one); without it
     the class is ``truth/event/process_id`` (an error if an input lacks it). ``max_length``:
-    truncate longer events, dropping their lowest-pT objects. An existing ``out`` is replaced only
+    truncate longer events, dropping their lowest-pT objects. ``continuous``: also the original
+    kinematics and features of every token (:data:`CONTINUOUS_COLUMNS`), for models that read
+    continuous inputs. An existing ``out`` is replaced only
     if ``treasure tokenize`` wrote it, or with ``overwrite``. Each event's ``source`` is its input's
     path as given.
     """
@@ -130,8 +171,8 @@ def tokenize_to_dataset(tokenizer, data: Sequence[str | os.PathLike], out: str |
             if "truth" not in layers_of(p):
                 raise InputError(p, "truth/event/process_id", "is needed as the class without --label PATH=CLASS")
     sources = list(paths)  # the paths as given: unique, where basenames need not be
-    features = _features(label_names, sources)
-    target = tokenized_schema()
+    features = _features(label_names, sources, continuous)
+    target = tokenized_schema(continuous)
     rows = {s: 0 for s in names}
     described = describe_inputs(paths)
     with ParquetShardWriter(out, hf_schema(target, features), rows_per_shard=rows_per_shard, producer="tokenize",
@@ -147,26 +188,16 @@ def tokenize_to_dataset(tokenizer, data: Sequence[str | os.PathLike], out: str |
                 for batch in source.iter_batches(step):
                     n = batch.n_events
                     enc = tokenizer(batch, padding="longest", truncation=max_length is not None,
-                                    max_length=max_length, skip_types=skip_types)
-                    attention = np.asarray(enc["attention_mask"], bool)
-                    length = attention.sum(1).astype(np.int32)
-                    offsets = pa.array(np.r_[0, np.cumsum(length)].astype(np.int32))
-                    ids = pa.ListArray.from_arrays(offsets, pa.array(np.asarray(enc["input_ids"])[attention].astype(np.int32)))
-                    tt = pa.ListArray.from_arrays(offsets, pa.array(np.asarray(enc["token_type_ids"])[attention].astype(np.int8)))
-                    process = (batch["truth/event/process_id"].astype(np.int32) if "truth/event/process_id" in batch
-                               else np.full(n, -1, np.int32))
-                    weight = (batch["truth/event/weight"].astype(np.float32) if "truth/event/weight" in batch
-                              else np.ones(n, np.float32))
+                                    max_length=max_length, skip_types=skip_types, return_features=continuous)
                     if labels:
                         label = np.full(n, label_names.index(labels[path]), np.int64)
                     elif "truth/event/process_id" in batch:
-                        label = process.astype(np.int64)
+                        label = batch["truth/event/process_id"].astype(np.int64)
                     else:
                         raise InputError(path, "truth/event/process_id",
                                          "is needed as the class without --label PATH=CLASS")
                     event_index = np.arange(start, start + n, dtype=np.int64)
-                    table = pa.table([ids, tt, pa.array(length), pa.array(label), pa.array(process), pa.array(weight),
-                                      pa.array(np.full(n, src_id, np.int64)), pa.array(event_index)], schema=target)
+                    table = encoded_rows(batch, enc, label, src_id, start, continuous=continuous).cast(target)
                     which = assign_splits(split_hash(src_id, event_index, seed), fractions)
                     for k, s in enumerate(names):
                         sel = np.nonzero(which == k)[0]

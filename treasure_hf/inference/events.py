@@ -91,17 +91,17 @@ def identity(batch: EventBatch, first_event: int) -> dict[str, np.ndarray]:
 
 def model_inputs(tokenizer: Any, config: Any, events: Any, max_length: int | None = None) -> dict[str, Any]:
     """The tensors a model made by ``treasure finetune`` reads for ``events`` (an
-    :class:`EventBatch` or a mapping of ``layer/group/field`` arrays): the tokenizer's ids,
-    collated exactly as in training (object index; kinematics decoded from the ids where the model
-    reads them)."""
-    from ..hf.collators import EventPaddingCollator
-    from ..training.common import kinematics_decoder
+    :class:`EventBatch` or a mapping of ``layer/group/field`` arrays), collated exactly as in
+    training (:func:`~treasure_hf.training.common.model_collator`): token ids, and what the model's
+    ``input_kind`` adds (kinematics decoded from the ids, or the events' own continuous values)."""
+    from ..training.common import model_collator
 
     limit = max_length or config.max_position_embeddings
-    enc = tokenizer(events, padding="longest", truncation=True, max_length=limit)
+    collate = model_collator(tokenizer, config, config.input_kind, max_length=limit, keep=())
+    enc = tokenizer(events, padding="longest", truncation=True, max_length=limit,
+                    return_features=bool(collate.sequence_columns))
     ids, types = np.asarray(enc["input_ids"]), np.asarray(enc["token_type_ids"])
     lengths = np.asarray(enc["attention_mask"], bool).sum(1)
-    rows = [{"input_ids": ids[i, :n], "token_type_ids": types[i, :n]} for i, n in enumerate(lengths)]
-    collate = EventPaddingCollator(config.token_id_ranges, max_length=limit, keep=(),
-                                   kinematics_decoder=kinematics_decoder(tokenizer, config))
+    rows = [{"input_ids": ids[i, :n], "token_type_ids": types[i, :n],
+             **{c: np.asarray(enc[c])[i, :n] for c in collate.sequence_columns}} for i, n in enumerate(lengths)]
     return collate(rows)

@@ -19,6 +19,10 @@ VARIANTS = ("flat", "hierarchical", "constituent")
 POSITION_EMBEDDING_TYPES = ("absolute", "none")
 POOLINGS = ("cls", "mean")
 PAIR_FEATURES = ("none", "kinematic")
+INPUT_KINDS = ("ids", "ids+decoded", "continuous", "hybrid")
+"""What the model reads, as the benchmark labels its rows: token ids alone; token ids and what is
+decoded from them (kinematics, features); the original continuous values; token ids with
+continuous constituents."""
 
 
 def _registry_defaults() -> dict[str, Any]:
@@ -52,6 +56,9 @@ class EventTransformerConfig(PretrainedConfig):
             embeddings, by an inner transformer of ``inner_num_hidden_layers`` layers, mean
             pooled to one vector per object) or ``constituent`` (jets enriched by their
             constituents, tracks by their hits, through a gated residual).
+        input_kind: what the model reads (:data:`INPUT_KINDS`): ``ids`` (token + type + position
+            embeddings; a forward pass given kinematics or features fails), ``ids+decoded``
+            (kinematics and features decoded from the ids), ``continuous`` or ``hybrid``.
         position_embedding_type: ``absolute`` (learned, by sequence position) or ``none``.
         unordered_token_types: token type ids whose objects carry no order: every token of such a
             group gets the position of the group's first token plus its stage within the object,
@@ -103,7 +110,7 @@ class EventTransformerConfig(PretrainedConfig):
                  input_mode: str = "tokens", variant: str = "flat", position_embedding_type: str = "absolute",
                  unordered_token_types: list[int] | None = None, pooling: str = "cls",
                  pair_features: str = "none", pair_embedding_size: int = 64, kinematic_combinations: int = 0,
-                 pair_readout: bool = False,
+                 pair_readout: bool = False, input_kind: str = "ids+decoded",
                  inner_num_hidden_layers: int = 1, max_stages: int = 8,
                  token_type_names: dict[str, int] | None = None,
                  feature_groups: dict[str, dict[str, list[int]]] | None = None,
@@ -159,6 +166,13 @@ class EventTransformerConfig(PretrainedConfig):
         self.pair_embedding_size = int(pair_embedding_size)
         self.kinematic_combinations = int(kinematic_combinations)
         self.pair_readout = bool(pair_readout)
+        if input_kind not in INPUT_KINDS:
+            raise ValueError(f"input_kind must be one of {INPUT_KINDS}, not {input_kind!r}")
+        if input_kind == "ids" and (input_mode != "tokens" or pair_features != "none" or kinematic_combinations
+                                    or pair_readout or variant == "hierarchical"):
+            raise ValueError("input_kind='ids' reads token ids alone: input_mode 'tokens', no pair features, "
+                             "combinations, pair readout or hierarchical feature groups")
+        self.input_kind = input_kind
         self.inner_num_hidden_layers = int(inner_num_hidden_layers)
         self.max_stages = int(max_stages)
         self.token_type_names = {str(k): int(v) for k, v in pick(token_type_names, "token_type_names", {}).items()}

@@ -567,7 +567,8 @@ class EventTransformerPreTrainedModel(PreTrainedModel):
                     layout = json.load(f)
             except (OSError, ValueError) as exc:
                 raise ValueError(f"{layout_file}: cannot be read: {exc}") from None
-            problem = model.config.tokenizer_mismatch(layout)
+            loaded = model[0] if isinstance(model, tuple) else model  # (model, info) with output_loading_info
+            problem = loaded.config.tokenizer_mismatch(layout)
             if problem:
                 raise ValueError(f"{folder}: {problem}")
         return model
@@ -763,6 +764,11 @@ class EventTransformerModel(EventTransformerPreTrainedModel):
                                  f"{len(c.kinematics_names)}")
         if c.variant == "hierarchical" and object_index is None:
             raise ValueError("variant='hierarchical' needs `object_index` to find the objects")
+        if c.input_kind == "ids":
+            given = [n for n, v in (("kinematics", kinematics), ("features", features)) if v is not None]
+            if given:
+                raise ValueError(f"this model reads token ids alone (config.input_kind='ids'): it takes no "
+                                 f"`{given[0]}`, decoded or continuous")
         uses_features = c.input_mode == "per_type" or c.variant == "hierarchical"
         if uses_features and features is not None and features.shape[-1] != c.feature_size:
             raise ValueError(f"`features` has {features.shape[-1]} columns; config.feature_size is {c.feature_size}")

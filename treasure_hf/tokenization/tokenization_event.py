@@ -644,6 +644,22 @@ class EventTokenizer(PreTrainedTokenizer):
             kin[r, c] = per_object[tokens[r, c]]
         return kin
 
+    def decode_features(self, input_ids: Any) -> np.ndarray:
+        """Token ids (n_events, L) -> (n_events, L, F) float32: each token's object's standardised
+        columns decoded from the tokens alone, aligned like ``return_features``' ``features``
+        (zero-padded to the widest type; 0 for specials, [MASK] and padding). What a hierarchical
+        model on tokens may read of an object's feature groups."""
+        ids = _numpy(input_ids)
+        if ids.ndim == 1:
+            ids = ids[None]
+        width = max(q.scaler.n_columns for q in self.quantizers.values())
+        feats = np.zeros((*ids.shape, width), np.float32)
+        for _, q, tokens, mask, x in self._decoded_objects(ids):
+            if len(x):
+                r, c = np.nonzero(tokens >= 0)
+                feats[r, c, :x.shape[1]] = x[tokens[r, c]]
+        return feats
+
     def _decode_sub_objects(self, t: str, ids: np.ndarray, sub_ids: np.ndarray, decoded: Mapping[str, np.ndarray]
                             ) -> dict[str, np.ndarray]:
         """Sub-objects of type ``t`` from their ids (n, L, N, stages) at the parent's stage-0 tokens."""

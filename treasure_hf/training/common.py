@@ -76,27 +76,45 @@ def check_compatible(model: Any, tokenizer: Any, model_path: str, tokenizer_path
 
 
 def new_config(tokenizer: Any, args: Any, **kwargs: Any):
-    """An :class:`EventTransformerConfig` sized from the tokenizer and the command's arguments."""
+    """An :class:`EventTransformerConfig` sized from the tokenizer and ``args.shape``
+    (:class:`~.arguments.ModelShape`); a model of token ids alone gets no pair features and no
+    combinations (it reads nothing decoded)."""
+    from ..errors import ArgumentError
     from ..modeling import EventTransformerConfig, config_kwargs_from_tokenizer
 
+    shape = args.shape
+    if shape.inputs == "ids" and (shape.pair_features != "none" or shape.combinations):
+        raise ArgumentError("--inputs", "a model of token ids alone reads no kinematics: it takes neither "
+                                        "--pair-features nor --combinations (use --inputs ids+decoded)")
+    if shape.inputs == "continuous" and shape.input_mode == "tokens" and not (shape.pair_features != "none"
+                                                                              or shape.combinations):
+        raise ArgumentError("--inputs", "continuous inputs need --input-mode flat or per_type (or pair features)")
     length = max(int(tokenizer.model_max_length), int(getattr(args, "max_length", None) or 0))
     return EventTransformerConfig(
-        **config_kwargs_from_tokenizer(tokenizer), hidden_size=args.hidden_size, num_hidden_layers=args.layers,
-        num_attention_heads=args.heads, intermediate_size=args.intermediate_size or 4 * args.hidden_size,
-        hidden_dropout_prob=args.dropout, attention_probs_dropout_prob=args.dropout,
-        max_position_embeddings=length, pair_features=getattr(args, "pair_features", "none"),
-        kinematic_combinations=getattr(args, "combinations", 0), **kwargs)
+        **config_kwargs_from_tokenizer(tokenizer), hidden_size=shape.hidden_size, num_hidden_layers=shape.layers,
+        num_attention_heads=shape.heads, intermediate_size=shape.intermediate_size or 4 * shape.hidden_size,
+        hidden_dropout_prob=shape.dropout, attention_probs_dropout_prob=shape.dropout, max_position_embeddings=length,
+        pair_features=shape.pair_features, kinematic_combinations=shape.combinations, input_mode=shape.input_mode,
+        variant=shape.variant, input_kind=shape.inputs, **kwargs)
 
 
-def kinematics_decoder(tokenizer: Any, config: Any):
-    """``tokenizer.decode_kinematics`` where the model reads kinematics (token inputs with pair
-    features or combinations), else None."""
-    if not config.uses_kinematics:
-        return None
-    if config.input_mode != "tokens":
-        raise ValueError("a tokenized data set holds token ids only: models with input_mode "
-                         f"{config.input_mode!r} need the original features (train them from events)")
-    return tokenizer.decode_kinematics
+def model_collator(tokenizer: Any, config: Any, inputs: str, *, max_length: int | None = None,
+                   keep: tuple[str, ...] = ("labels",)):
+    """The collator of a model reading ``inputs`` (:data:`~.arguments.INPUTS`): token ids; plus
+    kinematics (and, for a hierarchical model, features) decoded from them; or the data set's
+    own continuous columns."""
+    from ..hf.collators import EventPaddingCollator
+
+    decoded = inputs == "ids+decoded"
+    continuous = {}
+    if inputs in ("continuous", "hybrid"):
+        continuous = {"kinematics": len(config.kinematics_names) or 6}
+        if config.input_mode == "per_type" or config.variant == "hierarchical":
+            continuous["features"] = config.feature_size
+    return EventPaddingCollator(
+        config.token_id_ranges, max_length=max_length, keep=keep, sequence_columns=continuous,
+        kinematics_decoder=tokenizer.decode_kinematics if decoded and config.uses_kinematics else None,
+        features_decoder=tokenizer.decode_features if decoded and config.variant == "hierarchical" else None)
 
 
 def dataset_description(data: str, ds: Any) -> dict[str, Any]:

@@ -1,31 +1,34 @@
-"""Event classification with the transformers ``Trainer``: ``treasure finetune`` and
-``scripts/finetune.py``.
+"""Event classification with the transformers ``Trainer``: ``treasure finetune``,
+``scripts/finetune.py`` and every learned row of the H -> ZZ* -> 4l benchmark.
 
-``TrainingArguments`` with transformers 5 names (``eval_strategy``, ``processing_class``):
-evaluation and checkpoints every ``--eval-steps``, ROC AUC and accuracy on the validation split
-(:func:`compute_metrics`), early stopping on it, the best model reloaded at the end, then the
-test-split metrics written to ``training_summary.json`` and the model card.
+:func:`finetune` takes a :class:`~.arguments.FinetuneArguments` and a tokenized data set (a
+folder written by ``treasure tokenize``, a hub repo, or a ``DatasetDict`` in memory: the
+benchmark's). ``TrainingArguments`` with transformers 5 names (``eval_strategy``,
+``processing_class``): evaluation and checkpoints every epoch (or ``eval_steps``), ROC AUC and
+accuracy on the validation split (:func:`compute_metrics`), early stopping on it, the best model
+reloaded at the end, then the test-split metrics and per-event scores. A model started from
+``--model`` trains its loaded weights at ``encoder_lr`` and its new head at ``lr``.
 
 Checkpoints hold no pickle: ``save_only_model=True`` keeps the Trainer's ``optimizer.pt``,
 ``scheduler.pt`` and ``rng_state.pth`` out (a fine-tuning run is short and restarts rather than
 resumes), and :class:`JsonTrainingArguments` replaces its ``training_args.bin`` with
-``training_args.json``. A checkpoint is ``model.safetensors``, ``config.json``, the tokenizer files,
-``trainer_state.json`` and ``training_args.json``; the best one is reloaded at the end from its
-``model.safetensors``.
+``training_args.json``.
 """
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from .common import (available_trackers, check_compatible, check_output, claim_output, dataset_description, kinematics_decoder, load_tokenized,
-                     load_tokenizer, new_config, write_json)
+from .arguments import FinetuneArguments
+from .common import (available_trackers, check_compatible, check_output, claim_output, dataset_description,
+                     load_tokenized, load_tokenizer, model_collator, new_config, write_json)
 
 logger = logging.getLogger(__name__)
 
@@ -74,21 +77,67 @@ def _json_arguments_callback():
     return JsonTrainingArguments()
 
 
-def finetune(args: argparse.Namespace) -> Path:
-    """Train, pick the best model on the validation split, evaluate on the test split and save
-    model, tokenizer, ``training_summary.json`` and ``README.md`` to ``args.out``."""
-    from transformers import EarlyStoppingCallback, Trainer, TrainingArguments
+def _log_callback():
+    from transformers import TrainerCallback
+
+    class LogMetrics(TrainerCallback):
+        """The Trainer's logs to the ``logging`` module (instead of stdout)."""
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and state.is_world_process_zero:
+                logger.info("step %d: %s", state.global_step,
+                            {k: round(v, 4) if isinstance(v, float) else v for k, v in logs.items()})
+            return control
+
+    return LogMetrics()
+
+
+@dataclass
+class FinetuneResult:
+    """What a fine-tuning run gives back (and writes to ``out`` when ``save_model``)."""
+
+    out: Path
+    model: Any
+    """The best model by the validation metric, in eval mode."""
+    metrics: dict[str, dict[str, float]]
+    """``{"validation": ..., "test": ...}`` metrics of the best model."""
+    test_scores: np.ndarray | None
+    """(n_test, n_classes) class probabilities of the test split's events, in its order."""
+    test_labels: np.ndarray | None
+    steps: int
+    best_checkpoint: str | None
+
+
+def _optimizer(model: Any, args: FinetuneArguments, loaded: set[str], total_steps: int):
+    """AdamW with the loaded weights at ``encoder_lr`` and the rest at ``lr``, linear warm-up and decay."""
+    from transformers import get_scheduler
+
+    encoder_lr = args.encoder_lr or args.lr
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    groups = [{"params": [p for n, p in named if n in loaded], "lr": encoder_lr},
+              {"params": [p for n, p in named if n not in loaded], "lr": args.lr}]
+    opt = torch.optim.AdamW([g for g in groups if g["params"]], weight_decay=args.weight_decay)
+    return opt, get_scheduler("linear", opt, num_warmup_steps=args.warmup_steps, num_training_steps=total_steps)
+
+
+def finetune(args: FinetuneArguments, *, data: Any = None, tokenizer: Any = None) -> FinetuneResult:
+    """Train, pick the best model on ``eval_split``, evaluate on ``test_split``; with
+    ``save_model`` write model, tokenizer, ``training_summary.json`` and ``README.md`` to
+    ``args.out``. ``data``: a ``DatasetDict`` in memory instead of ``args.data``; ``tokenizer``:
+    the EventTokenizer instead of loading it."""
+    from transformers import EarlyStoppingCallback, PrinterCallback, Trainer, TrainingArguments
 
     from ..data.atomic import follow_umask
-    from ..hf.collators import EventPaddingCollator
     from ..hf.hub import model_card_for
     from ..hf.remote_code import add_remote_code
     from ..modeling import EventTransformerForSequenceClassification
 
     out = Path(args.out)
     check_output(out, "finetune", args)
-    tokenizer, tokenizer_path = load_tokenizer(args.data, args.tokenizer)
-    ds = load_tokenized(args.data)
+    tokenizer_path = args.tokenizer or "(given)"
+    if tokenizer is None:
+        tokenizer, tokenizer_path = load_tokenizer(args.data, args.tokenizer)
+    ds = data if data is not None else load_tokenized(args.data)
     for split in (args.train_split, args.eval_split, args.test_split):
         if split and split not in ds:
             raise ValueError(f"{args.data} has no split {split!r} (it has {sorted(ds)})")
@@ -96,51 +145,64 @@ def finetune(args: argparse.Namespace) -> Path:
     names = list(getattr(label_feature, "names", None) or
                  [str(c) for c in sorted(set(ds[args.train_split]["labels"]))])
     id2label, label2id = dict(enumerate(names)), {n: i for i, n in enumerate(names)}
+    loaded: set[str] = set()
     if args.model:
-        model = EventTransformerForSequenceClassification.from_pretrained(
-            args.model, num_labels=len(names), id2label=id2label, label2id=label2id)
+        model, info = EventTransformerForSequenceClassification.from_pretrained(
+            args.model, num_labels=len(names), id2label=id2label, label2id=label2id, output_loading_info=True)
         check_compatible(model, tokenizer, args.model, tokenizer_path)
+        fresh = set(info["missing_keys"]) | set(info.get("mismatched_keys", []))
+        loaded = {n for n, _ in model.named_parameters() if n not in fresh}
     else:
+        torch.manual_seed(args.seed)
         model = EventTransformerForSequenceClassification(
             new_config(tokenizer, args, num_labels=len(names), id2label=id2label, label2id=label2id))
-    columns = ["input_ids", "token_type_ids", "labels"]
-    collator = EventPaddingCollator(model.config.token_id_ranges, max_length=args.max_length, keep=("labels",),
-                                    kinematics_decoder=kinematics_decoder(tokenizer, model.config))
+    inputs = model.config.input_kind
+    collator = model_collator(tokenizer, model.config, inputs, max_length=args.max_length)
+    columns = ["input_ids", "token_type_ids", "labels", *collator.sequence_columns]
+    train = ds[args.train_split].select_columns(columns)
+    steps_per_epoch = max(1, -(-len(train) // (args.batch_size * args.gradient_accumulation_steps)))
+    total = int(np.ceil(args.epochs * steps_per_epoch)) if args.epochs else args.max_steps
+    by_epoch = args.eval_steps is None
     greater = args.metric != "loss"
     targs = TrainingArguments(
-        output_dir=str(out), max_steps=args.max_steps, per_device_train_batch_size=args.batch_size,
-        per_device_eval_batch_size=args.batch_size, gradient_accumulation_steps=args.gradient_accumulation_steps,
-        learning_rate=args.lr, weight_decay=args.weight_decay, warmup_steps=args.warmup_steps,
-        eval_strategy="steps", eval_steps=args.eval_steps, save_strategy="steps", save_steps=args.eval_steps,
-        save_total_limit=args.save_total_limit, save_only_model=True, load_best_model_at_end=True,
+        output_dir=str(out), max_steps=total, per_device_train_batch_size=args.batch_size,
+        per_device_eval_batch_size=max(args.batch_size, 256), gradient_accumulation_steps=args.gradient_accumulation_steps,
+        eval_strategy="epoch" if by_epoch else "steps", eval_steps=None if by_epoch else args.eval_steps,
+        save_strategy="epoch" if by_epoch else "steps", save_steps=None if by_epoch else args.eval_steps,
+        save_total_limit=max(args.save_total_limit, 1), save_only_model=True, load_best_model_at_end=True,
         metric_for_best_model=args.metric, greater_is_better=greater, logging_steps=args.logging_steps,
         seed=args.seed, data_seed=args.seed,
         bf16=args.mixed_precision == "bf16", fp16=args.mixed_precision == "fp16", use_cpu=args.cpu,
         report_to=available_trackers(args.report_to) or "none", remove_unused_columns=False,
         label_names=["labels"], dataloader_num_workers=args.num_workers,
-        dataloader_pin_memory=torch.cuda.is_available() and not args.cpu,
-        disable_tqdm=not getattr(args, "progress", True))
+        dataloader_pin_memory=torch.cuda.is_available() and not args.cpu, disable_tqdm=not args.progress)
     callbacks = [EarlyStoppingCallback(args.early_stopping_patience)] if args.early_stopping_patience else []
-    trainer = Trainer(model=model, args=targs, train_dataset=ds[args.train_split].select_columns(columns),
+    trainer = Trainer(model=model, args=targs, train_dataset=train,
                       eval_dataset=ds[args.eval_split].select_columns(columns), data_collator=collator,
                       processing_class=tokenizer, compute_metrics=compute_metrics,
-                      callbacks=callbacks + [_json_arguments_callback()])
+                      optimizers=_optimizer(model, args, loaded, total),
+                      callbacks=callbacks + [_json_arguments_callback(), _log_callback()])
+    trainer.remove_callback(PrinterCallback)  # metrics go to the log, not to stdout
     if trainer.is_world_process_zero():
         claim_output(out, "finetune")
     trainer.train()
     for callback in callbacks:  # the evaluations below are no training evaluations
         trainer.remove_callback(callback)
-    results = []
-    best = trainer.evaluate()
-    summary_metrics = {"validation": best}
+    summary_metrics = {"validation": trainer.evaluate()}
+    results, test_scores, test_labels = [], None, None
     if args.test_split:
-        test = trainer.evaluate(ds[args.test_split].select_columns(columns), metric_key_prefix="test")
+        from ..metrics import class_scores
+
+        prediction = trainer.predict(ds[args.test_split].select_columns(columns), metric_key_prefix="test")
+        test = prediction.metrics
+        logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
+        test_scores, test_labels = class_scores(logits), np.asarray(prediction.label_ids)
         summary_metrics["test"] = test
-        data_name = Path(args.data).name if Path(args.data).exists() else args.data
+        data_name = Path(args.data).name if args.data and Path(args.data).exists() else (args.data or "in memory")
         results = [{"dataset_name": data_name, "dataset_type": data_name, "dataset_split": args.test_split,
                     "metric_name": name, "metric_value": test[f"test_{key}"]}
                    for key, name in (("roc_auc", "ROC AUC"), ("accuracy", "accuracy")) if f"test_{key}" in test]
-    if trainer.is_world_process_zero():
+    if args.save_model and trainer.is_world_process_zero():
         trainer.save_model(str(out))  # the best model (load_best_model_at_end) and the tokenizer
         add_remote_code(out)  # loads with trust_remote_code where treasure_hf is not installed
         json_training_arguments(out, targs)
@@ -148,16 +210,15 @@ def finetune(args: argparse.Namespace) -> Path:
             "task": "event classification", "data": dataset_description(args.data, ds), "tokenizer": tokenizer_path,
             "classes": names, "metrics": summary_metrics, "eval_results": results, "base_model": args.model,
             "best_checkpoint": trainer.state.best_model_checkpoint, "steps": trainer.state.global_step,
-            "args": {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool, type(None)))},
-            "procedure_text": (f"Fine-tuned with the transformers Trainer for up to {args.max_steps} steps of "
+            "args": {k: v for k, v in dataclasses.asdict(args).items() if not isinstance(v, dict)},
+            "model_shape": dataclasses.asdict(args.shape),
+            "procedure_text": (f"Fine-tuned with the transformers Trainer for up to {total} steps of "
                                f"{args.batch_size} events (stopped at step {trainer.state.global_step}), AdamW lr "
-                               f"{args.lr}, best of the evaluations every {args.eval_steps} steps by validation "
-                               f"{args.metric}" + (f" from `{args.model}`." if args.model else " from scratch."))})
+                               f"{args.lr}" + (f" (loaded weights {args.encoder_lr})" if args.encoder_lr else "")
+                               + f", best of the evaluations by validation {args.metric}"
+                               + (f" from `{args.model}`." if args.model else " from scratch."))})
         (out / "README.md").write_text(str(model_card_for(out, str(out))))
         follow_umask(out)  # safetensors writes its files readable by their owner alone
-    return out
-
-
-def main(args: argparse.Namespace) -> int:
-    finetune(args)
-    return 0
+    model = trainer.model.eval()
+    return FinetuneResult(out, model, summary_metrics, test_scores, test_labels, trainer.state.global_step,
+                          trainer.state.best_model_checkpoint)

@@ -12,22 +12,37 @@ torch with (seed, batch number, process), so they too repeat after a resume.
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
+from .arguments import PretrainArguments
 from .checkpoint import CHECKPOINTS, checkpoints, load_checkpoint, save_checkpoint
-from .common import (available_trackers, check_compatible, check_output, claim_output, dataset_description, kinematics_decoder, load_tokenized,
-                     load_tokenizer, new_config, write_json)
+from .common import (available_trackers, check_compatible, check_output, claim_output, dataset_description,
+                     load_tokenized, load_tokenizer, new_config, write_json)
 
 logger = logging.getLogger(__name__)
 
-def pretrain(args: argparse.Namespace) -> Path:
-    """Pretrain and save the model, its tokenizer and ``training_summary.json`` to ``args.out``."""
+@dataclass
+class PretrainResult:
+    """What a pretraining run gives back (the model is saved to ``out`` once it is complete)."""
+
+    out: Path
+    model: Any
+    history: list[dict[str, float]]
+    steps: int
+
+
+def pretrain(args: PretrainArguments, *, data: Any = None, tokenizer: Any = None) -> PretrainResult:
+    """Pretrain and save the model, its tokenizer and ``training_summary.json`` to ``args.out``.
+    ``data``: a ``DatasetDict`` in memory instead of ``args.data``; ``tokenizer``: the
+    EventTokenizer instead of loading it."""
     from accelerate import Accelerator
     from accelerate.utils import DataLoaderConfiguration, set_seed
     from torch.utils.data import DataLoader
@@ -47,9 +62,11 @@ def pretrain(args: argparse.Namespace) -> Path:
                               log_with=trackers or None, project_dir=str(out),
                               dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=args.seed))
     set_seed(args.seed)
-    tokenizer, tokenizer_path = load_tokenizer(args.data, args.tokenizer)
+    tokenizer_path = args.tokenizer or "(given)"
+    if tokenizer is None:
+        tokenizer, tokenizer_path = load_tokenizer(args.data, args.tokenizer)
     with accelerator.main_process_first():
-        ds = load_tokenized(args.data)
+        ds = data if data is not None else load_tokenized(args.data)
     if args.split not in ds:
         raise ValueError(f"{args.data} has no split {args.split!r} (it has {sorted(ds)})")
     train = ds[args.split]
@@ -58,9 +75,11 @@ def pretrain(args: argparse.Namespace) -> Path:
         check_compatible(model, tokenizer, args.model, tokenizer_path)
     else:
         model = EventTransformerForMaskedEventModeling(new_config(tokenizer, args))
-    masker = MaskedEventCollator.from_config(model.config, mask_rate=args.mask_rate, mask_fraction=args.mask_fraction,
-                                             random_fraction=args.random_fraction,
-                                             kinematics_decoder=kinematics_decoder(tokenizer, model.config))
+    decoded = model.config.input_kind == "ids+decoded"
+    masker = MaskedEventCollator.from_config(
+        model.config, mask_rate=args.mask_rate, mask_fraction=args.mask_fraction, random_fraction=args.random_fraction,
+        kinematics_decoder=tokenizer.decode_kinematics if decoded and model.config.uses_kinematics else None,
+        features_decoder=tokenizer.decode_features if decoded and model.config.variant == "hierarchical" else None)
     padder = EventPaddingCollator(model.config.token_id_ranges, max_length=args.max_length, keep=())
     # one Arrow table per batch into the collator's vectorised path (see benchmarks/dataloader.py)
     batches = ArrowBatches(train, ("input_ids", "token_type_ids"))
@@ -71,7 +90,7 @@ def pretrain(args: argparse.Namespace) -> Path:
                               num_training_steps=args.max_steps)
     model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
     if trackers:
-        accelerator.init_trackers("pretrain", config={k: v for k, v in vars(args).items()
+        accelerator.init_trackers("pretrain", config={k: v for k, v in dataclasses.asdict(args).items()
                                                       if isinstance(v, (int, float, str, bool))})
 
     step = micro = 0  # optimizer steps done, batches consumed
@@ -139,7 +158,8 @@ def pretrain(args: argparse.Namespace) -> Path:
         add_remote_code(out)  # loads with trust_remote_code where treasure_hf is not installed
         write_json(out / "training_summary.json", {
             "task": "masked event modeling", "data": dataset_description(args.data, ds), "tokenizer": tokenizer_path,
-            "args": {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool, type(None)))},
+            "args": {k: v for k, v in dataclasses.asdict(args).items() if not isinstance(v, dict)},
+            "model_shape": dataclasses.asdict(args.shape),
             "history": history, "eval_results": [], "num_processes": accelerator.num_processes,
             "procedure_text": (f"Masked event modeling: {args.mask_rate:.0%} of the objects of each event selected, "
                                f"{args.mask_fraction:.0%} of them set to [MASK], {args.random_fraction:.0%} to random "
@@ -148,10 +168,6 @@ def pretrain(args: argparse.Namespace) -> Path:
                                f"processes, AdamW lr {args.lr}, {args.mixed_precision} precision.")})
         follow_umask(out)  # safetensors writes its files readable by their owner alone
     accelerator.wait_for_everyone()
+    model = accelerator.unwrap_model(model).eval()
     accelerator.end_training()  # last: it destroys the process group
-    return out
-
-
-def main(args: argparse.Namespace) -> int:
-    pretrain(args)
-    return 0
+    return PretrainResult(out, model, history, step)
