@@ -92,7 +92,9 @@ def main() -> None:
         "command": "treasure " + " ".join(argv),
         "auc": {r["name"]: round(r["auc"], 4) for r in content["rows"]},
         "goals": {g["goal"]: g["met"] for g in content["goals"]},
-        "m4l_peak_sigma_gev": {k: round(v["sigma_core"], 3) for k, v in content["m4l_peak"].items()},
+        "m4l_peak_sigma_gev": {"original": round(content["m4l_peak"]["original"]["sigma_core"], 3),
+                               **{d["key"]: [round(w, 3) for w in d["m4l_sigma_core_per_seed"]]
+                                  for d in content["m4l_peak"]["decoded"]}},
         "selected_events": content["selected"],
         "report": str(bench_out / "report.md"),
         "seconds": content["timings_seconds"]["total"],

@@ -211,26 +211,60 @@ def test_peak_width_of_a_gaussian_with_tails():
 
 
 # --- report and goals ----------------------------------------------------------------------------
-def _rec(key, auc, std=0.002, ci=(0.0, 0.0)):
-    return {"key": key, "name": key, "auc": auc, "auc_std": std, "auc_bootstrap_ci68": [auc - ci[0], auc + ci[1]]}
+def _rec(key, method, inputs, bits, auc, val, low, high):
+    pair = {"difference": (low + high) / 2, "low": low, "high": high}
+    return {"key": key, "name": key, "method": method, "inputs": inputs, "bits_per_object": bits, "auc": auc,
+            "validation_auc": val, "paired_vs_bdt": pair, "paired_vs_best_continuous": pair}
 
 
-def test_goals_state_by_how_much_they_are_missed():
+def test_goals_are_met_only_where_the_paired_interval_says_so():
     from treasure_hf.benchmark.report import evaluate_goals
 
-    records = [_rec("bdt", 0.900), _rec("flat", 0.905), _rec("per_type", 0.899), _rec("rvq", 0.899),
-               _rec("vq", 0.850, ci=(0.01, 0.01)), _rec("foundation_ft_1000", 0.88),
-               _rec("foundation_scratch_1000", 0.87)]
-    peak = {"original": {"sigma_core": 1.60}, "rvq": {"sigma_core": 1.66}, "vq": {"sigma_core": 3.0}}
-    goals = {g["goal"].split(" ")[0] + g["goal"].split(" ")[1]: g for g in evaluate_goals(records, peak, "rvq")}
-    assert goals["everylearned"]["met"] is False
-    assert [r["row"] for r in goals["everylearned"]["rows_short"]] == ["vq"]
-    assert goals["everylearned"]["rows_short"][0]["below_bdt_by"] == pytest.approx(0.05)
-    assert goals["besttokenized"]["met"] is False  # 0.899 against 0.905: 0.006 short of the 0.005
-    assert goals["besttokenized"]["difference"] == pytest.approx(-0.006)
-    assert goals["m4lpeak"]["met"] is True and goals["m4lpeak"]["relative_difference"] == pytest.approx(0.0375)
-    assert goals["fine-tunedfoundation"]["met"] is False
-    assert goals["fine-tunedfoundation"]["gain"] == pytest.approx(0.01)
+    records = [_rec("flat", "continuous", "continuous", None, 0.90, 0.91, -0.004, 0.002),
+               _rec("per_type", "continuous", "continuous", None, 0.91, 0.89, 0.01, 0.02),
+               _rec("rvq32_ids", "rvq", "ids", 32.0, 0.895, 0.90, -0.012, -0.001),
+               _rec("rvq64_decoded", "rvq", "ids+decoded", 64.0, 0.90, 0.95, -0.001, 0.001),
+               _rec("rvq32_decoded", "rvq", "ids+decoded", 32.0, 0.899, 0.90, -0.006, 0.001)]
+    m4l = {"original": {"sigma_core": 1.6}, "validation_original": {"sigma_core": 1.6},
+           "decoded": [{"key": "rvq32", "bits_per_object": 32.0, "m4l_sigma_core_per_seed": [1.65, 1.70],
+                        "validation_m4l_sigma_core_per_seed": [1.66, 1.64]},
+                       {"key": "rvq8", "bits_per_object": 8.0, "m4l_sigma_core_per_seed": [3.0, 3.1],
+                        "validation_m4l_sigma_core_per_seed": [3.0, 3.0]}]}
+    goals = {g["goal"].split(" row")[0]: g for g in evaluate_goals(records, m4l)}
+    cont = goals["the best continuous"]
+    assert cont["row"] == "flat" and cont["met"]  # the best by validation AUC, not by test AUC
+    ids = goals["the best ids"]
+    assert ids["met"] is False and ids["margin"] == pytest.approx(-0.002)
+    dec = goals["the best ids+decoded"]
+    assert dec["row"] == "rvq32_decoded" and dec["met"] is False  # 64 bits is over the budget of the goal
+    m = next(g for g in goals.values() if g["goal"].startswith("m4l"))
+    assert m["row"] == "rvq32" and m["met"] is False and m["relative_difference"] == pytest.approx(0.046875)
+
+
+def test_bit_budgets_are_what_the_report_says():
+    from treasure_hf.benchmark.config import BIT_BUDGETS, METHODS, budget
+
+    for m in METHODS:
+        for bits in BIT_BUDGETS:
+            b = budget(m, bits)
+            if b is None:
+                assert m == "vq" and bits > 16  # one codebook of 2^32 codes is not trained
+                continue
+            assert b.bits_per_object == pytest.approx(bits)
+            stages, size = (1, 2 ** bits) if m == "vq" else (bits // 8, 256)
+            assert (b.stages, b.codebook_size) == (stages, size)
+
+
+def test_paired_bootstrap_sees_a_real_difference_and_not_a_fake_one():
+    from treasure_hf.metrics import paired_bootstrap
+
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 4000)
+    base = rng.normal(y * 1.0, 1.0)
+    same = paired_bootstrap(y, [base + rng.normal(0, 0.05, 4000) for _ in range(3)], [base] * 3, n_bootstrap=300)
+    assert same["low"] < 0 < same["high"]
+    better = paired_bootstrap(y, [base + 0.5 * y for _ in range(3)], [base] * 3, n_bootstrap=300)
+    assert better["low"] > 0 and better["difference"] > 0.03
 
 
 # --- the whole chain on a tiny generated sample ---------------------------------------------------
@@ -273,32 +307,88 @@ def test_signal_sample_peaks_at_the_higgs_mass(tiny_samples):
     assert np.std(obs["m4l"][~sig]) > 2 * w["sigma_core"]
 
 
-def test_benchmark_runs_every_row_end_to_end(tiny_samples, tmp_path):
-    from treasure_hf.benchmark.learned import ModelArguments
-    from treasure_hf.benchmark.run import ROW_KEYS, TokenizerSettings, quick_arguments, run_benchmark
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A tiny benchmark run end to end: generation of development and test samples, every family of rows."""
+    from treasure_hf.benchmark.config import ModelSettings, TokenizerSettings, quick_arguments
+    from treasure_hf.benchmark.run import run_benchmark
 
-    args = quick_arguments(
-        data=tuple(str(p) for p in tiny_samples), unlabelled_data=tuple(str(p) for p in tiny_samples), seeds=2,
-        labels=(20,), bootstrap=20,
-        tokenizer=TokenizerSettings(codebook_size=16, stages=2, steps=15, batch_size=256),
-        model=ModelArguments(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
-                             epochs=2, batch_size=64, pretrain_steps=3, pretrain_batch_size=32))
-    report = run_benchmark(args, tmp_path / "out", progress=False)
-    content = json.loads((tmp_path / "out" / "results.json").read_text())
+    args = quick_arguments(events=250, background_events=1000, test_events=250, unlabelled_events=300, seeds=2,
+                           labels=(40,), bits=(8,), methods=("rvq", "fsq"), bootstrap=50, workers=1,
+                           tokenizer=TokenizerSettings(steps=10, batch_size=256, hidden_size=16),
+                           model=ModelSettings(hidden_size=16, layers=1, heads=2, intermediate_size=32, epochs=2,
+                                               batch_size=64, patience=2, pretrain_steps=3, pretrain_batch_size=32,
+                                               finetune_lrs=(3e-4,), combinations=2))
+    out = tmp_path_factory.mktemp("bench") / "out"
+    return args, out, run_benchmark(args, out, progress=False)
+
+
+def test_benchmark_runs_every_row_end_to_end(tiny_run):
+    args, out, report = tiny_run
+    content = json.loads((out / "results.json").read_text())
     keys = [r["key"] for r in content["rows"]]
-    assert keys[:9] == ["bdt", "flat", "per_type", "vq", "fsq", "rvq", "pq", "hierarchical", "constituent"]
-    assert set(keys[9:]) == {"foundation_ft_20", "foundation_scratch_20"}
+    assert keys[:5] == ["bdt", "rvq8_ids", "rvq8_decoded", "fsq8_ids", "fsq8_decoded"]
+    assert {"flat", "per_type", "hierarchical", "foundation_ft_40", "foundation_scratch_40"} <= set(keys)
     for r in content["rows"]:
-        assert isinstance(r["name"], str) and 0.0 <= r["auc"] <= 1.0 and len(r["auc_seeds"]) == 2
-    assert content["rows"][0]["auc"] > 0.6  # m4l alone separates a 125 GeV peak from the flat ZZ*
-    for f in ("report.md", "roc.png", "m4l.png", "label_efficiency.png"):
-        assert (tmp_path / "out" / f).stat().st_size > 0
-    md = (tmp_path / "out" / "report.md").read_text()
-    assert "| BDT on engineered features" in md and "115 < m4l < 130 GeV" in md
-    assert report["selected"]["test"] + report["selected"]["train"] + report["selected"]["validation"] == \
-        report["selected"]["signal"] + report["selected"]["background"]
-    assert set(report["m4l_peak"]) == {"original", "vq", "fsq", "rvq", "pq"}
-    assert len(ROW_KEYS) == 10
+        assert 0.0 <= r["auc"] <= 1.0 and len(r["auc_seeds"]) == 2 and r["inputs"] in (
+            "continuous", "ids", "ids+decoded", "hybrid")
+        if r["key"] != "bdt":
+            pair = r["paired_vs_bdt"]
+            assert pair["low"] <= pair["difference"] <= pair["high"] and pair["seeds"] == 2
+    by_key = {r["key"]: r for r in content["rows"]}
+    assert by_key["rvq8_ids"]["bits_per_object"] == pytest.approx(8.0) and by_key["bdt"]["auc"] > 0.6
+    assert content["test_seeds"] == [args.test_seed, args.test_seed + 1]
+    for f in ("report.md", "roc.png", "auc_vs_bits.png", "m4l_vs_bits.png", "label_efficiency.png"):
+        assert (out / f).stat().st_size > 0
+    assert "paired bootstrap 95% intervals" in (out / "report.md").read_text()
+
+
+def test_the_test_events_are_no_event_any_choice_saw(tiny_run):
+    """The test samples are generated apart, with their own seeds: none of their events is among
+    the training or validation events (their generator seeds and event numbers differ)."""
+    from treasure_hf.data.io import read_events
+
+    args, out, _ = tiny_run
+    samples = out / "work" / "samples"
+    dev = {json.loads((samples / f"{p}.pcdf" / "pcdf.json").read_text())["metadata"]["generator"]["seed"]
+           for p in ("hzz4l", "zz4l", "mix")}
+    test = {json.loads((samples / f"{p}-test.pcdf" / "pcdf.json").read_text())["metadata"]["generator"]["seed"]
+            for p in ("hzz4l", "zz4l")}
+    assert dev.isdisjoint(test) and test == {args.test_seed, args.test_seed + 1}
+    kinematics = lambda p: {tuple(np.round(r, 4)) for r in read_events(p)["common/muons/pt"][:, :2]}  # noqa: E731
+    assert kinematics(samples / "hzz4l.pcdf").isdisjoint(kinematics(samples / "hzz4l-test.pcdf") - {(0.0, 0.0)})
+
+
+def test_a_rerun_skips_what_is_done_and_refuses_other_settings(tiny_run, capsys):
+    import dataclasses
+
+    from treasure_hf.benchmark.run import run_benchmark
+    from treasure_hf.errors import ArgumentError
+
+    args, out, report = tiny_run
+    stamp = (out / "rows" / "rvq8_ids" / "seed-0" / "result.json").stat().st_mtime_ns
+    again = run_benchmark(dataclasses.replace(args, rows=("bdt", "tokens")), out, progress=False)
+    assert (out / "rows" / "rvq8_ids" / "seed-0" / "result.json").stat().st_mtime_ns == stamp
+    assert again["selected"] == report["selected"]
+    with pytest.raises(ArgumentError, match="other settings"):
+        run_benchmark(dataclasses.replace(args, seed=5), out, progress=False)
+
+
+def test_a_model_of_ids_alone_refuses_decoded_inputs():
+    import torch
+
+    from treasure_hf.modeling import EventTransformerConfig, EventTransformerForSequenceClassification
+
+    config = EventTransformerConfig(vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                    intermediate_size=32, input_kind="ids", num_labels=2)
+    model = EventTransformerForSequenceClassification(config).eval()
+    ids = torch.randint(7, 64, (2, 5))
+    model(input_ids=ids)
+    with pytest.raises(ValueError, match="reads token ids alone"):
+        model(input_ids=ids, kinematics=torch.zeros(2, 5, 6))
+    with pytest.raises(ValueError, match="input_kind='ids'"):
+        EventTransformerConfig(vocab_size=64, hidden_size=16, num_attention_heads=2, input_kind="ids",
+                               pair_features="kinematic")
 
 
 def test_cli_rejects_unknown_rows(capsys):
@@ -306,3 +396,4 @@ def test_cli_rejects_unknown_rows(capsys):
 
     assert main(["benchmark", "hzz4l", "--out", "x", "--rows", "bdt,nonsense"]) == 2
     assert "nonsense" in capsys.readouterr().err
+    assert main(["benchmark", "hzz4l", "--out", "x", "--bits", "12"]) == 2

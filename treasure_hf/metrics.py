@@ -5,7 +5,7 @@ possibly negative) are supported throughout; ties in the scores count one half. 
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -123,3 +123,40 @@ def gaussian_core(x: np.ndarray, k: float = 1.5, iterations: int = 5) -> tuple[f
             break
         centre, sigma = float(core.mean()), float(core.std() / trunc)
     return centre, sigma
+
+
+def fast_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Unweighted ROC AUC by ranks (ties count one half): the same value as :func:`roc_auc`
+    without weights, in one sort (for bootstrap loops)."""
+    from scipy.stats import rankdata
+
+    y = np.asarray(labels).astype(bool)
+    ranks = rankdata(np.asarray(scores, np.float64))
+    n1, n0 = int(y.sum()), int((~y).sum())
+    return float((ranks[y].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
+def paired_bootstrap(labels: np.ndarray, scores_a: Sequence[np.ndarray], scores_b: Sequence[np.ndarray], *,
+                     n_bootstrap: int = 1000, confidence: float = 0.95, seed: int = 0) -> dict[str, float]:
+    """The difference AUC(a) - AUC(b) of two rows scored on the same test events, each trained
+    with several seeds (``scores_a[s]``, ``scores_b[s]``: (n,) scores of seed s, pairs of the same
+    seed), as the mean over seeds, with its ``confidence`` interval from resampling the seeds and
+    the events together (the same resampled events for both rows): the spread covers every
+    trained part and the finite test sample. Returns ``difference``, ``low``, ``high``."""
+    y = np.asarray(labels).reshape(-1)
+    a, b = [np.asarray(s).reshape(-1) for s in scores_a], [np.asarray(s).reshape(-1) for s in scores_b]
+    n_seeds = min(len(a), len(b))
+    if n_seeds == 0:
+        raise ValueError("paired_bootstrap needs scores of at least one seed for both rows")
+    point = float(np.mean([fast_auc(y, a[s]) - fast_auc(y, b[s]) for s in range(n_seeds)]))
+    rng = np.random.default_rng(seed)
+    values = []
+    while len(values) < n_bootstrap:
+        events = rng.integers(0, len(y), len(y))
+        if y[events].min() == y[events].max():
+            continue
+        seeds = rng.integers(0, n_seeds, n_seeds)
+        values.append(np.mean([fast_auc(y[events], a[s][events]) - fast_auc(y[events], b[s][events]) for s in seeds]))
+    low, high = np.quantile(values, [(1 - confidence) / 2, (1 + confidence) / 2])
+    return {"difference": point, "low": float(low), "high": float(high), "confidence": confidence,
+            "seeds": n_seeds, "bootstrap": n_bootstrap}

@@ -1,5 +1,5 @@
-"""The report's figures (PNG, matplotlib's Agg backend): ROC curves, the m4l distribution of the
-original against the decoded-token leptons, and the label-efficiency curve."""
+"""The report's figures (PNG, matplotlib's Agg backend): ROC curves, AUC and m4l width against
+bits per object, and the label-efficiency curve."""
 
 from __future__ import annotations
 
@@ -45,23 +45,54 @@ def plot_roc(curves: Mapping[str, tuple[np.ndarray, np.ndarray, float]], path: s
     plt.close(fig)
 
 
-def plot_m4l(original: np.ndarray, decoded: Mapping[str, np.ndarray], widths: Mapping[str, float],
-             path: str | Path, window: tuple[float, float] = (110.0, 140.0)) -> None:
-    """m4l [GeV] of the selected signal events from the original leptons against the same leptons
-    decoded from each tokenizer's tokens; ``widths`` {label: peak width [GeV]} go in the legend."""
+def plot_bits(token_records: Sequence[Mapping], m4l: Mapping, auc_path: str | Path, m4l_path: str | Path,
+              reference: Mapping[str, float] | None = None) -> None:
+    """The study's answer: test AUC against bits per object, one line per method and family
+    (ids: dashed, ids+decoded: solid; the continuous rows and the BDT as horizontal lines); and
+    the m4l core width from decoded tokens against bits, with the original's width."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 5))
-    bins = np.linspace(*window, 61)
-    ax.hist(original, bins, histtype="stepfilled", alpha=0.3, color="k",
-            label=f"original (sigma {widths.get('original', float('nan')):.2f} GeV)")
-    for name, m in decoded.items():
-        sigma = widths.get(name, float("nan"))
-        ax.hist(m, bins, histtype="step", lw=1.3, label=f"{name} tokens (sigma {sigma:.2f} GeV)")
-    ax.set_xlabel("m4l [GeV]")
-    ax.set_ylabel(f"events / {bins[1] - bins[0]:.1f} GeV")
-    ax.legend(fontsize=8)
+    methods = sorted({r["method"] for r in token_records})
+    colours = {m: f"C{i}" for i, m in enumerate(methods)}
+    for m in methods:
+        for family, style in (("ids", "--"), ("ids+decoded", "-")):
+            pts = sorted((r["bits_per_object"], r["auc"], r["auc_std"]) for r in token_records
+                         if r["method"] == m and r["inputs"] == family)
+            if pts:
+                x, y, e = map(np.asarray, zip(*pts))
+                ax.errorbar(x, y, yerr=e, marker="o", ls=style, color=colours[m], capsize=3,
+                            label=f"{m.upper()} {family}")
+    for i, (name, auc) in enumerate((reference or {}).items()):
+        ax.axhline(auc, color="grey", ls=(":", "-.", "--")[i % 3], lw=1, label=name)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("bits per object")
+    ax.set_ylabel("test AUC (H -> ZZ* -> 4l against ZZ*)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
     fig.tight_layout()
-    _save(fig, Path(path))
+    _save(fig, Path(auc_path))
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(7, 5))
+    for m in methods:
+        pts = sorted((d["bits_per_object"], np.mean(w), np.std(w)) for d in m4l["decoded"] if d["method"] == m
+                     and len(w := [v for v in d["m4l_sigma_core_per_seed"] if np.isfinite(v)]))
+        if pts:
+            x, y, e = map(np.asarray, zip(*pts))
+            ax.errorbar(x, y, yerr=e, marker="o", color=colours[m], capsize=3, label=f"{m.upper()} decoded")
+    orig = m4l["original"]["sigma_core"]
+    if np.isfinite(orig):
+        ax.axhline(orig, color="k", lw=1, label=f"original leptons ({orig:.2f} GeV)")
+        ax.axhspan(orig * 0.95, orig * 1.05, color="k", alpha=0.08, label="within 5%")
+    ax.set_xscale("log", base=2)
+    if ax.lines or ax.collections:
+        ax.set_yscale("log")
+    ax.set_xlabel("bits per object")
+    ax.set_ylabel("m4l core width of the test signal [GeV]")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    _save(fig, Path(m4l_path))
     plt.close(fig)
 
 

@@ -1,20 +1,33 @@
-"""Orchestration of ``treasure benchmark hzz4l``: samples -> four-lepton selection -> one split by
-event -> every row (BDT, continuous, four tokenizers, hierarchical, constituent, foundation model
-against scratch) over ``seeds`` trainings -> report.
+"""``treasure benchmark hzz4l``: samples -> four-lepton selection -> every row, over ``seeds``
+trainings -> paired comparisons -> report.
 
-Every row sees the same selected events and the same train / validation / test split (60/20/20,
-drawn once from ``seed``); each row is trained ``seeds`` times (seeds 0, 1, ...: model
-initialisation and batch order) and evaluated on the test events.
+**Protocol.** The development samples (``seed``) give the training and validation events; the
+test samples are generated apart (``test_seed``, ``test_seed + 1``) and read for the test scores
+alone. Every choice is made on the validation events: each method's tokenizer encoder, which
+tokenizer feeds the hierarchical and foundation rows, the fine-tuning rate of the pretrained
+encoder, early stopping. Each seed s trains everything a row has (the tokenizer, the model
+initialisation, the batch order) with seed s; the comparisons are paired bootstrap intervals over
+seeds and test events (:func:`treasure_hf.metrics.paired_bootstrap`).
+
+**Rows.** ``bdt`` (engineered observables, continuous); ``flat`` and ``per_type`` (the original
+kinematics and features: continuous); per tokenization method and bit budget, ``METHODBITS_ids``
+(token ids alone) and ``METHODBITS_decoded`` (ids plus the kinematics decoded from them);
+``hierarchical`` (ids plus decoded kinematics and features); ``foundation`` (pretrained against
+scratch at each label count, ids plus decoded kinematics). Every learned row is trained by the
+shipped :func:`~treasure_hf.training.finetune.finetune` and
+:func:`~treasure_hf.training.pretrain.pretrain` (:mod:`.rows`). A rerun with the same ``--out``
+skips every (row, seed) already done.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -24,491 +37,395 @@ from ..data.events import EventBatch
 from ..errors import InputError
 from . import samples as sample_mod
 from .bdt import bdt_scores, train_bdt
-from .learned import ModelArguments, predict, pretrain_masked, take, train_classifier
+from .config import ENCODER_CHOICE_BITS, ENCODERS, BenchmarkArguments, Budget, budget
 from .observables import FEATURES, feature_matrix, four_lepton_observables, peak_width
-from .selection import SELECTIONS, FourLeptons, Selection4l, chosen_p4, select_4l
+from .rows import SeedResult, cached, finetune_row, pretrain_encoder, shape_for, splits, train_budget_tokenizer
+from .selection import FourLeptons, chosen_p4, select_4l
 
 logger = logging.getLogger(__name__)
 
-ROW_KEYS: tuple[str, ...] = ("bdt", "flat", "per_type", "vq", "fsq", "rvq", "pq", "hierarchical", "constituent",
-                             "foundation")
-TOKENIZER_ROWS: tuple[str, ...] = ("vq", "fsq", "rvq", "pq")
-TOKENIZER_TYPES: tuple[str, ...] = ("electrons", "muons", "jets", "met")
+FAMILIES: tuple[str, ...] = ("bdt", "continuous", "tokens", "hierarchical", "foundation")
+"""Groups of rows ``--rows`` takes."""
+TOKEN_TYPES: tuple[str, ...] = ("electrons", "muons", "jets", "met")
 """Object types in the sequences (taus, photons and tracks are left out: none is selected on)."""
-ROW_TITLES = {
-    "bdt": "BDT on engineered features (m4l, mZ1, mZ2, pT4l, y4l, 5 angles)",
-    "flat": "flat continuous (one shared projection + one-hot type)",
-    "per_type": "per-type continuous projection + type embedding",
-    "vq": "VQ-VAE tokens", "fsq": "FSQ tokens", "rvq": "RVQ tokens", "pq": "PQ tokens",
-    "hierarchical": "hierarchical feature groups on {best} tokens",
-    "constituent": "constituent gated residual on {best} tokens",
-}
+PRODUCER = "benchmark"
 
 
 @dataclass
-class TokenizerSettings:
-    """Tokenizer training of the benchmark; ``per_method`` overrides fields for one method.
-
-    RVQ quantizes the standardised features themselves (``encoder_type="identity"``: residual
-    k-means, pT weighted 3): on the quick samples its decoded m4l peak is 1.57 GeV wide at
-    4 x 256 codes and 1.21 GeV at 8 x 256 (original 1.15 GeV), against 1.71-1.91 and 1.28 GeV
-    for the MLP autoencoder, whose decoder's precision (lepton eta to about 0.01) is a floor that
-    more stages cannot pass. VQ-VAE, PQ and FSQ keep the MLP autoencoder (identity: PQ 4.6 GeV
-    against 3.5, VQ and FSQ alike)."""
-
-    codebook_size: int = 1024
-    stages: int = 8
-    steps: int = 3000
-    batch_size: int = 2048
-    pt_weight: float = 30.0
-    encoder_type: str = "mlp"
-    max_objects_per_type: int = 500_000
-    per_method: dict[str, dict[str, Any]] = field(
-        default_factory=lambda: {"rvq": {"encoder_type": "identity", "pt_weight": 3.0}})
-
-    def for_method(self, method: str) -> "TokenizerSettings":
-        """These settings with ``per_method[method]`` applied."""
-        return replace(self, **self.per_method.get(method, {}))
-
-
-@dataclass
-class BenchmarkArguments:
-    """Everything a run depends on (written into the report)."""
-
-    events: int = 100_000
-    background_events: int = 400_000
-    unlabelled_events: int = 200_000
-    labels: tuple[int, ...] = (1000, 10_000)
-    seeds: int = 3
-    rows: tuple[str, ...] = ROW_KEYS
-    seed: int = 0
-    detector: str = "atlas"
-    workers: int = 1
-    threads: int = 0
-    data: tuple[str, ...] = ()
-    unlabelled_data: tuple[str, ...] = ()
-    quick: bool = False
-    pretrain_on_selected: bool = False
-    split: tuple[float, float, float] = (0.6, 0.2, 0.2)
-    bootstrap: int = 200
-    tokenizer: TokenizerSettings = field(default_factory=TokenizerSettings)
-    model: ModelArguments = field(default_factory=lambda: ModelArguments(
-        hidden_size=128, num_hidden_layers=4, intermediate_size=512, epochs=40, batch_size=256, patience=6,
-        pretrain_steps=20_000, pretrain_batch_size=512))
-    selection: Selection4l | None = None
-    """None: the four-lepton selection of the detector's experiment (``selection.SELECTIONS``)."""
-
-    @property
-    def cuts(self) -> Selection4l:
-        return self.selection or SELECTIONS.get(self.detector, SELECTIONS["atlas"])
-
-
-def quick_arguments(**overrides: Any) -> BenchmarkArguments:
-    """``--quick``: a few thousand selected events, small tokenizers and models, two seeds."""
-    base = BenchmarkArguments(
-        events=6000, background_events=24_000, unlabelled_events=6000, labels=(100, 300, 1000), seeds=2,
-        workers=2, threads=1, tokenizer=TokenizerSettings(codebook_size=256, stages=4, steps=800, batch_size=1024),
-        model=ModelArguments(hidden_size=64, num_hidden_layers=2, intermediate_size=128, epochs=40, batch_size=128,
-                             patience=8, pretrain_steps=400, pretrain_batch_size=128), quick=True)
-    return replace(base, **overrides)
-
-
-@dataclass
-class RowResult:
-    """One row of the table: test AUC and background rejection at 50% signal efficiency per seed,
-    the bootstrap interval of the first seed's AUC, and that seed's ROC curve."""
-
-    key: str
-    name: str
-    aucs: list[float]
-    rejections: list[float]
-    ci68: tuple[float, float]
-    n_train: int
-    seconds: float
-    roc: tuple[np.ndarray, np.ndarray] | None = None
-    extra: dict = field(default_factory=dict)
-
-    @property
-    def auc(self) -> float:
-        return float(np.mean(self.aucs))
-
-    @property
-    def auc_std(self) -> float:
-        return float(np.std(self.aucs, ddof=1)) if len(self.aucs) > 1 else 0.0
-
-    def record(self) -> dict:
-        return {"name": self.name, "key": self.key, "auc": self.auc, "auc_std": self.auc_std,
-                "auc_seeds": self.aucs, "auc_bootstrap_ci68": list(self.ci68),
-                "rejection_at_50pct": float(np.mean(self.rejections)),
-                "rejection_at_50pct_std": _std(self.rejections),
-                "n_train": self.n_train, "seconds": round(self.seconds, 1), **self.extra}
-
-
-def _std(values: Sequence[float]) -> float:
-    """Sample standard deviation; NaN where a value is infinite (no background left at 50%)."""
-    v = np.asarray(values, np.float64)
-    if len(v) < 2:
-        return 0.0
-    return float(np.std(v, ddof=1)) if np.all(np.isfinite(v)) else float("nan")
-
-
-@dataclass
-class Prepared:
-    """The selected events, labels, observables and the split (indices into the selected events)."""
+class Split:
+    """Selected events with their labels and the four leptons the selection chose."""
 
     events: EventBatch
     labels: np.ndarray
     chosen: FourLeptons
     features: np.ndarray
-    train: np.ndarray
-    val: np.ndarray
-    test: np.ndarray
-    cutflow: dict
-    samples: dict
+    """(n, len(FEATURES)) engineered observables of the BDT."""
+
+    def take(self, index: np.ndarray) -> "Split":
+        c = self.chosen
+        return Split(self.events.select(index), self.labels[index],
+                     FourLeptons(np.ones(len(index), bool), c.flavour[index], c.slot[index], c.channel[index]),
+                     self.features[index])
+
+
+@dataclass
+class Prepared:
+    train: Split
+    validation: Split
+    test: Split
     unlabelled: list[Path]
+    samples: dict
+    cutflow: dict
 
 
-# --- samples and selection -----------------------------------------------------------------------
-def prepare(args: BenchmarkArguments, work: Path, progress: bool) -> Prepared:
-    """Generate (or read) the samples, select, compute the observables and split."""
-    select = lambda b: select_4l(b, args.cuts)  # noqa: E731
-    if args.data:
-        events, y, cutflow = sample_mod.read_selected(args.data, select, progress=progress)
-        described = {"files": list(args.data)}
-        unlabelled = [Path(p) for p in args.unlabelled_data]
-    else:
-        requests = sample_mod.sample_requests(args.events, args.background_events,
-                                              args.unlabelled_events if "foundation" in args.rows else 0, args.seed)
-        t0 = time.perf_counter()
-        reused = [r.process for r in requests
-                  if sample_mod.is_complete(work / "samples" / f"{r.process}.pcdf", r, args.detector)]
-        paths = sample_mod.generate_samples(requests, work / "samples", detector=args.detector, workers=args.workers,
-                                            progress=progress)
-        described = {"generated": [r.describe() for r in requests], "detector": args.detector, "pileup_mu": 0.0,
-                     "generation_seconds": round(time.perf_counter() - t0, 1), "reused_from_an_earlier_run": reused}
-        events, y, cutflow = sample_mod.read_selected([paths[sample_mod.SIGNAL], paths[sample_mod.BACKGROUND]], select,
-                                                      progress=progress)
-        unlabelled = [paths[sample_mod.UNLABELLED]] if sample_mod.UNLABELLED in paths else []
-        unlabelled += [Path(p) for p in args.unlabelled_data]
+@dataclass
+class Row:
+    """One row of the table: what it reads, and its seeds."""
+
+    key: str
+    name: str
+    method: str
+    inputs: str
+    bits_per_object: float | None = None
+    seeds: list[SeedResult] = field(default_factory=list)
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def val_auc(self) -> float:
+        return float(np.mean([s.val_auc for s in self.seeds]))
+
+
+# --- samples, selection, split --------------------------------------------------------------------
+def _selected(paths: Sequence[Path], args: BenchmarkArguments, progress: bool) -> tuple[Split, dict]:
+    events, y, cutflow = sample_mod.read_selected(paths, lambda b: select_4l(b, args.cuts), progress=progress)
     chosen = select_4l(events, args.cuts)
     assert chosen.passed.all()
-    if y.sum() < 10 or (1 - y).sum() < 10:
-        raise InputError(None, "events", f"only {int(y.sum())} signal and {int((1 - y).sum())} background events pass "
-                                         "the selection: generate more (--events)")
-    obs = four_lepton_observables(chosen_p4(events, _all_passed(chosen)))
-    perm = np.random.default_rng(args.seed).permutation(len(y))
-    n_train, n_val = int(args.split[0] * len(y)), int(args.split[1] * len(y))
-    return Prepared(events, y, _all_passed(chosen), feature_matrix(obs), np.sort(perm[:n_train]),
-                    np.sort(perm[n_train:n_train + n_val]), np.sort(perm[n_train + n_val:]), cutflow, described,
-                    unlabelled)
+    everything = FourLeptons(np.ones(len(y), bool), chosen.flavour, chosen.slot, chosen.channel, chosen.cutflow)
+    obs = four_lepton_observables(chosen_p4(events, everything))
+    return Split(events, y, everything, feature_matrix(obs)), cutflow
 
 
-def _all_passed(chosen: FourLeptons) -> FourLeptons:
-    """The same choice, indexed over the selected events only."""
-    return FourLeptons(np.ones(len(chosen.flavour), bool), chosen.flavour, chosen.slot, chosen.channel, chosen.cutflow)
-
-
-def _subset(chosen: FourLeptons, index: np.ndarray) -> FourLeptons:
-    return FourLeptons(np.ones(len(index), bool), chosen.flavour[index], chosen.slot[index], chosen.channel[index])
-
-
-# --- rows ----------------------------------------------------------------------------------------
-def _row(key: str, name: str, y_test: np.ndarray, scores: list[np.ndarray], n_train: int, seconds: float,
-         n_bootstrap: int, extra: dict | None = None) -> RowResult:
-    aucs = [metrics.roc_auc(y_test, s) for s in scores]
-    rej = [metrics.rejection_at_efficiency(y_test, s, 0.5) for s in scores]
-    _, *ci = metrics.bootstrap_ci(metrics.roc_auc, y_test, scores[0], n_bootstrap=n_bootstrap)
-    fpr, tpr, _ = metrics.roc_curve(y_test, scores[0])
-    logger.info("%s: AUC %.4f +- %.4f", name, np.mean(aucs), np.std(aucs))
-    return RowResult(key, name, aucs, rej, tuple(ci), n_train, seconds, (fpr, tpr), extra or {})
-
-
-def run_bdt(p: Prepared, args: BenchmarkArguments) -> RowResult:
+def prepare(args: BenchmarkArguments, work: Path, progress: bool) -> Prepared:
+    """Generate (or reuse, by their settings and seeds) the development and test samples, select,
+    and split the development events into training and validation."""
     t0 = time.perf_counter()
-    scores = []
-    for s in range(args.seeds):
-        clf = train_bdt(p.features[p.train], p.labels[p.train], p.features[p.val], p.labels[p.val], seed=s)
-        scores.append(bdt_scores(clf, p.features[p.test]))
-    return _row("bdt", ROW_TITLES["bdt"], p.labels[p.test], scores, len(p.train), time.perf_counter() - t0,
-                args.bootstrap)
+    dev = sample_mod.sample_requests(args.events, args.background_events,
+                                     args.unlabelled_events if "foundation" in args.rows else 0, args.seed)
+    test = sample_mod.test_requests(args.test_events, 4 * args.test_events, args.test_seed)
+    paths = sample_mod.generate_samples([*dev, *test], work / "samples", detector=args.detector,
+                                        workers=args.workers, progress=progress)
+    development, dev_cutflow = _selected([paths[sample_mod.SIGNAL], paths[sample_mod.BACKGROUND]], args, progress)
+    tested, test_cutflow = _selected([paths[r.name] for r in test], args, progress)
+    for what, split in (("development", development), ("test", tested)):
+        if split.labels.sum() < 10 or (1 - split.labels).sum() < 10:
+            raise InputError(None, "events", f"only {int(split.labels.sum())} signal and "
+                                             f"{int((1 - split.labels).sum())} background {what} events pass the "
+                                             "selection: generate more (--events)")
+    perm = np.random.default_rng(args.seed).permutation(len(development.labels))
+    n_val = int(args.validation_fraction * len(perm))
+    return Prepared(development.take(np.sort(perm[n_val:])), development.take(np.sort(perm[:n_val])), tested,
+                    [paths[sample_mod.UNLABELLED]] if sample_mod.UNLABELLED in paths else [],
+                    {"requests": [r.describe() for r in (*dev, *test)], "detector": args.detector,
+                     "generation_seconds": round(time.perf_counter() - t0, 1)},
+                    {"development": dev_cutflow, "test": test_cutflow})
 
 
-def _write_h5(batch: EventBatch, path: Path) -> Path:
-    from ..data.h5 import H5Writer
-
-    with H5Writer(path, batch.metadata, batch.layout) as w:
-        w.write(batch)
-    return path
-
-
-def train_tokenizers(methods: Sequence[str], p: Prepared, args: BenchmarkArguments, work: Path,
-                     progress: bool) -> tuple[dict[str, Any], dict[str, float]]:
-    """One tokenizer per method, trained on the training split's selected events plus the
-    unlabelled sample (no labels are used)."""
-    from ..tokenization.training import TokenizerTrainingArguments, train_tokenizer
-
-    train_h5 = _write_h5(p.events.select(p.train), work / "tokenizer_data" / "train_split.h5")
-    paths = [train_h5, *p.unlabelled]
-    out, seconds = {}, {}
-    for m in methods:
-        t0 = time.perf_counter()
-        ts = args.tokenizer.for_method(m)
-        targs = TokenizerTrainingArguments(
-            method=m, codebook_size=ts.codebook_size if m != "fsq" else _fsq_size(ts.codebook_size),
-            num_stages=1 if m == "vq" else ts.stages, types=TOKENIZER_TYPES, steps=ts.steps,
-            batch_size=ts.batch_size, pt_loss_weight=ts.pt_weight, encoder_type=ts.encoder_type,
-            max_objects_per_type=ts.max_objects_per_type,
-            checkpoint_every=0, seed=args.seed)
-        out[m] = train_tokenizer(paths, work / "tokenizers" / m, targs, progress=progress)
-        if "constituents" not in out[m].sub_scalers and "common/constituents/mask" in p.events:
-            out[m].fit_sub_scalers(p.events.select(p.train))
-        seconds[m] = round(time.perf_counter() - t0, 1)
-    return out, seconds
-
-
-def _fsq_size(codebook_size: int) -> int:
-    """FSQ needs a product of levels: the nearest size the quantizer's own rule accepts."""
-    from ..tokenization.configuration_quantizer import fsq_levels_for
-
-    return int(np.prod(fsq_levels_for(codebook_size)))
-
-
-def encode(tokenizer: Any, events: EventBatch, constituents: bool = False) -> dict[str, torch.Tensor]:
-    """The tokenizer's model inputs with ``return_features``, plus ``token_kinematics``: the
-    kinematics decoded from the tokens alone (what the token rows may know of the objects)."""
-    enc = dict(tokenizer(events, return_tensors="pt", return_features=True, return_constituents=constituents))
-    enc["token_kinematics"] = torch.from_numpy(tokenizer.decode_kinematics(enc["input_ids"]))
-    return enc
-
-
-
-def encode_stream(tokenizer: Any, paths: Sequence[str | os.PathLike], keys: Sequence[str], step: int = 20_000,
-                  progress: bool = True) -> dict[str, torch.Tensor]:
-    """Tokenize every event of the files chunk by chunk, keeping only ``keys``, padded to the
-    tokenizer's longest sequence (memory: the kept tensors only, whatever the files hold)."""
-    from tqdm.auto import tqdm
-
-    from ..data.io import open_events
-
-    parts: dict[str, list[torch.Tensor]] = {k: [] for k in keys}
-    for path in paths:
-        source = open_events(path)
-        try:
-            for batch in tqdm(source.iter_batches(step), desc=f"tokenize {Path(path).name}", disable=not progress,
-                              leave=False):
-                enc = tokenizer(batch, return_tensors="pt", return_features=True, padding="max_length",
-                                max_length=tokenizer.max_sequence_length)
-                for k in keys:
-                    parts[k].append(enc[k])
-        finally:
-            source.close()
-    return {k: torch.cat(v) for k, v in parts.items()}
-
-
-INPUT_KEYS = {
-    "tokens": ("input_ids", "token_type_ids", "attention_mask", "object_index", "token_kinematics"),
-    "flat": ("input_ids", "token_type_ids", "attention_mask", "object_index", "kinematics"),
-    "per_type": ("input_ids", "token_type_ids", "attention_mask", "object_index", "features", "kinematics"),
-    "hierarchical": ("input_ids", "token_type_ids", "attention_mask", "features", "object_index", "token_kinematics"),
-    "constituent": ("input_ids", "token_type_ids", "attention_mask", "object_index", "constituents",
-                    "constituents_mask", "token_kinematics"),
-}
-"""What each kind of row reads. Token rows get ``token_kinematics`` (decoded from their tokens)
-as ``kinematics``; the continuous rows the original kinematics."""
-
-
-def row_inputs(enc: Mapping[str, torch.Tensor], inputs: str) -> dict[str, torch.Tensor]:
-    """The model inputs of a row from :func:`encode`'s output (``token_kinematics`` renamed)."""
-    return {("kinematics" if k == "token_kinematics" else k): enc[k] for k in INPUT_KEYS[inputs]}
-
-
-def model_config(tokenizer: Any, args: BenchmarkArguments, input_mode: str = "tokens", variant: str = "flat",
-                 num_labels: int = 1):
-    from ..modeling import EventTransformerConfig, config_kwargs_from_tokenizer
-
-    kw = config_kwargs_from_tokenizer(tokenizer)
-    return EventTransformerConfig(**kw, **args.model.config_kwargs(), input_mode=input_mode, variant=variant,
-                                  num_labels=num_labels,
-                                  max_position_embeddings=max(64, int(tokenizer.max_sequence_length)))
-
-
-def run_transformer_row(key: str, name: str, p: Prepared, enc: dict[str, torch.Tensor], config_fn: Callable[[], Any],
-                        inputs: str, args: BenchmarkArguments, progress: bool, extra: dict | None = None) -> RowResult:
-    from ..modeling import EventTransformerForSequenceClassification
-
-    t0 = time.perf_counter()
-    data = row_inputs(enc, inputs)
-    train, val, test = take(data, p.train), take(data, p.val), take(data, p.test)
-    scores, info = [], []
-    for s in range(args.seeds):
-        torch.manual_seed(s)
-        model = EventTransformerForSequenceClassification(config_fn())
-        model, log = train_classifier(model, train, p.labels[p.train], val, p.labels[p.val], args.model, seed=s,
-                                      desc=f"{key} seed {s}", progress=progress)
-        scores.append(predict(model, test))
-        info.append({"epochs": log["epochs"], "best_val_auc": log["best_val_auc"]})
-    n_params = sum(x.numel() for x in model.parameters())
-    return _row(key, name, p.labels[p.test], scores, len(p.train), time.perf_counter() - t0, args.bootstrap,
-                {"parameters": int(n_params), "trainings": info, **(extra or {})})
-
-
-def m4l_from_tokens(tokenizer: Any, enc: dict[str, torch.Tensor], p: Prepared) -> np.ndarray:
-    """m4l [GeV] of the selected signal events recomputed from the decoded tokens of the same four
+# --- tokenizers -------------------------------------------------------------------------------------
+def m4l_from_tokens(tokenizer: Any, split: Split) -> np.ndarray:
+    """m4l [GeV] of the split's signal events recomputed from their decoded tokens, with the four
     leptons the selection chose on the original events."""
-    sig = np.nonzero(p.labels == 1)[0]
-    decoded = tokenizer.decode_events(enc["input_ids"][torch.as_tensor(sig)])
-    return four_lepton_observables(chosen_p4(decoded, _subset(p.chosen, sig)))["m4l"]
+    sig = np.nonzero(split.labels == 1)[0]
+    part = split.take(sig)
+    ids = tokenizer(part.events, padding="longest")["input_ids"]
+    return four_lepton_observables(chosen_p4(tokenizer.decode_events(np.asarray(ids)), part.chosen))["m4l"]
 
 
-def run_foundation(p: Prepared, tokenizer: Any, method: str, enc: dict[str, torch.Tensor],
-                   args: BenchmarkArguments, progress: bool) -> tuple[list[RowResult], dict]:
-    """Pretrain on the unlabelled events, then fine-tune at each labelled-set size against the same
-    architecture from scratch. The validation events for early stopping are capped at a third
-    of the labelled-set size (at least 100), so that small label counts stay honest."""
-    from ..modeling import EventTransformerForMaskedEventModeling, EventTransformerForSequenceClassification
+class Tokenizers:
+    """Every tokenizer of a run: one per (budget, encoder, seed), trained on the training split
+    (and the unlabelled sample, without labels), kept under ``WORK/tokenizers``."""
+
+    def __init__(self, p: Prepared, args: BenchmarkArguments, work: Path, progress: bool):
+        self.p, self.args, self.work, self.progress = p, args, work, progress
+        self.train_file = work / "tokenizer_data" / "train_split.h5"
+        if not self.train_file.exists():
+            from ..data.h5 import write_h5
+
+            write_h5(self.train_file, p.train.events, producer=PRODUCER)
+        self.encoders: dict[str, str] = {}
+        self.choices: dict[str, dict[str, float]] = {}
+
+    def get(self, b: Budget, seed: int, encoder: str | None = None) -> Any:
+        encoder = encoder or self.encoder(b.method)
+        out = self.work / "tokenizers" / f"{b.key}-{encoder}" / f"seed-{seed}"
+        return train_budget_tokenizer(b, encoder, seed, [self.train_file, *self.p.unlabelled], out, self.args,
+                                      TOKEN_TYPES, self.progress)
+
+    def encoder(self, method: str) -> str:
+        """The method's encoder, chosen on the validation events: the candidate whose decoded m4l
+        width of the validation signal is closest to the original's (seed 0, at
+        :data:`ENCODER_CHOICE_BITS` bits, or the largest budget the method runs below it)."""
+        if method in self.encoders:
+            return self.encoders[method]
+        candidates = ENCODERS[method]
+        if len(candidates) == 1:
+            self.encoders[method] = candidates[0]
+            return candidates[0]
+        bits = max(b for b in (8, 16, ENCODER_CHOICE_BITS) if budget(method, b) is not None)
+        b = budget(method, bits)
+        original = peak_width(four_lepton_observables(chosen_p4(*self._signal(self.p.validation)))["m4l"])["sigma_core"]
+        widths = {e: peak_width(m4l_from_tokens(self.get(b, 0, e), self.p.validation))["sigma_core"] for e in candidates}
+        best = min(candidates, key=lambda e: abs(widths[e] / original - 1))
+        self.encoders[method] = best
+        self.choices[method] = {"bits": bits, "validation_m4l_sigma_original": original, "validation_m4l_sigma": widths,
+                                "chosen": best}
+        logger.info("%s: encoder %s chosen on the validation events (%s)", method, best, widths)
+        return best
+
+    @staticmethod
+    def _signal(split: Split) -> tuple[EventBatch, FourLeptons]:
+        part = split.take(np.nonzero(split.labels == 1)[0])
+        return part.events, part.chosen
+
+
+# --- rows -------------------------------------------------------------------------------------------
+def _seeds(row: Row, args: BenchmarkArguments, rows_dir: Path, train: Callable[[int], SeedResult]) -> Row:
+    for s in range(args.seeds):
+        row.seeds.append(cached(rows_dir / row.key / f"seed-{s}", lambda s=s: train(s)))
+        logger.info("%s seed %d: validation AUC %.4f", row.key, s, row.seeds[-1].val_auc)
+    return row
+
+
+def _parts(p: Prepared) -> dict[str, tuple[EventBatch, np.ndarray]]:
+    return {"train": (p.train.events, p.train.labels), "validation": (p.validation.events, p.validation.labels),
+            "test": (p.test.events, p.test.labels)}
+
+
+def bdt_row(p: Prepared, args: BenchmarkArguments, rows_dir: Path) -> Row:
+    def train(s: int) -> SeedResult:
+        clf = train_bdt(p.train.features, p.train.labels, p.validation.features, p.validation.labels, seed=s)
+        val = metrics.roc_auc(p.validation.labels, bdt_scores(clf, p.validation.features))
+        return SeedResult(bdt_scores(clf, p.test.features), val, {"iterations": int(clf.n_iter_)})
+
+    return _seeds(Row("bdt", "BDT on engineered observables (m4l, mZ1, mZ2, pT4l, y4l, 5 angles)", "bdt",
+                      "continuous"), args, rows_dir, train)
+
+
+def continuous_rows(p: Prepared, tok: Tokenizers, first: Budget, args: BenchmarkArguments, rows_dir: Path,
+                    progress: bool) -> list[Row]:
+    """``flat`` and ``per_type``: transformers of the original kinematics and features (the
+    tokenizer only lays out the sequence; nothing of its codes is read)."""
+    rows = []
+    for key, mode, name in (("flat", "flat", "flat continuous (one projection of the kinematics + one-hot type)"),
+                            ("per_type", "per_type", "per-type continuous projection of the features")):
+        def train(s: int, mode: str = mode) -> SeedResult:
+            tokenizer = tok.get(first, s)
+            data = splits(tokenizer, _parts(p), continuous=True)
+            return finetune_row(data, tokenizer, shape_for(args.model, "continuous", input_mode=mode), args.model, s,
+                                rows_dir / "work", progress=progress)
+
+        rows.append(_seeds(Row(key, name, "continuous", "continuous"), args, rows_dir, train))
+    return rows
+
+
+def token_rows(p: Prepared, tok: Tokenizers, b: Budget, args: BenchmarkArguments, rows_dir: Path,
+               progress: bool) -> tuple[list[Row], dict]:
+    """Both token families of budget ``b`` (and the decoded m4l width of the test signal, per seed)."""
+    widths, val_widths = [], []
+    rows = {inputs: Row(f"{b.key}_{'ids' if inputs == 'ids' else 'decoded'}",
+                        f"{b.method.upper()} {b.bits} bits, {inputs}", b.method, inputs, b.bits_per_object)
+            for inputs in ("ids", "ids+decoded")}
+    for s in range(args.seeds):
+        tokenizer = tok.get(b, s)
+        widths.append(peak_width(m4l_from_tokens(tokenizer, p.test))["sigma_core"])
+        val_widths.append(peak_width(m4l_from_tokens(tokenizer, p.validation))["sigma_core"])
+        data = None
+        for inputs, row in rows.items():
+            def train(s: int = s, inputs: str = inputs) -> SeedResult:
+                nonlocal data
+                data = data if data is not None else splits(tokenizer, _parts(p))
+                return finetune_row(data, tokenizer, shape_for(args.model, inputs), args.model, s, rows_dir / "work",
+                                    progress=progress)
+
+            row.seeds.append(cached(rows_dir / row.key / f"seed-{s}", train))
+    return list(rows.values()), {"key": b.key, "method": b.method, "bits_per_object": b.bits_per_object,
+                                 "encoder": tok.encoder(b.method), "m4l_sigma_core_per_seed": widths,
+                                 "validation_m4l_sigma_core_per_seed": val_widths}
+
+
+def hierarchical_row(p: Prepared, tok: Tokenizers, b: Budget, args: BenchmarkArguments, rows_dir: Path,
+                     progress: bool) -> Row:
+    def train(s: int) -> SeedResult:
+        tokenizer = tok.get(b, s)
+        return finetune_row(splits(tokenizer, _parts(p)), tokenizer,
+                            shape_for(args.model, "ids+decoded", variant="hierarchical"), args.model, s,
+                            rows_dir / "work", progress=progress)
+
+    return _seeds(Row("hierarchical", f"hierarchical feature groups on {b.method.upper()} {b.bits} bits, ids+decoded",
+                      b.method, "ids+decoded", b.bits_per_object), args, rows_dir, train)
+
+
+def foundation_rows(p: Prepared, tok: Tokenizers, b: Budget, args: BenchmarkArguments, rows_dir: Path, work: Path,
+                    progress: bool) -> tuple[list[Row], dict]:
+    """Pretraining on the unlabelled sample, then at each label count the pretrained encoder
+    fine-tuned (at the rate the validation events pick among ``finetune_lrs``) against the same
+    architecture from scratch. The validation events of a label count are capped at a third of
+    it (at least 100): a user with few labels has few validation events too."""
+    from ..data.io import read_events
 
     if not p.unlabelled:
-        raise InputError(None, "unlabelled", "the foundation row needs an unlabelled sample (mix)")
-    t0 = time.perf_counter()
-    keys = ("input_ids", "token_type_ids", "attention_mask", "object_index")  # kinematics: from the masked ids
-    pre_inputs = encode_stream(tokenizer, p.unlabelled, keys, progress=progress)
-    if args.pretrain_on_selected:  # the training split's selected events too, without their labels
-        width = pre_inputs["input_ids"].shape[1]
-        own = tokenizer(p.events.select(p.train), return_tensors="pt", return_features=True, padding="max_length",
-                        max_length=width)
-        pre_inputs = {k: torch.cat([pre_inputs[k], own[k]]) for k in keys}
-    cfg = model_config(tokenizer, args)
-    torch.manual_seed(args.seed)
-    pretrained = EventTransformerForMaskedEventModeling(cfg)
-    pre_log = pretrain_masked(pretrained, pre_inputs, args.model, seed=args.seed,
-                              token_id_ranges=cfg.token_id_ranges, kinematics_fn=tokenizer.decode_kinematics,
-                              progress=progress, desc="pretrain (mix)")
-    pre_log.update({"events": int(len(pre_inputs["input_ids"])),
-                    "with_selected_training_events": args.pretrain_on_selected, "seconds": round(time.perf_counter() - t0, 1)})
-    data = row_inputs(enc, "tokens")
-    test = take(data, p.test)
-    rows = []
+        raise InputError(None, "unlabelled", "the foundation rows need the unlabelled sample (mix)")
+    shape = shape_for(args.model, "ids+decoded")
+    unlabelled = EventBatch.concat([read_events(u) for u in p.unlabelled])
+    pretrained, rows, chosen_lrs = {}, [], {}
     rng = np.random.default_rng(args.seed + 17)
-    train_perm, val_perm = rng.permutation(p.train), rng.permutation(p.val)
-    for n_labels in args.labels:
-        if n_labels > len(p.train):
-            logger.warning("skipping %d labels: only %d training events", n_labels, len(p.train))
+    train_perm, val_perm = rng.permutation(len(p.train.labels)), rng.permutation(len(p.validation.labels))
+    for n in args.labels:
+        if n > len(train_perm):
+            logger.warning("skipping %d labels: only %d training events", n, len(train_perm))
             continue
-        tr = np.sort(train_perm[:n_labels])
-        va = np.sort(val_perm[:max(100, n_labels // 3)])
+        tr, va = np.sort(train_perm[:n]), np.sort(val_perm[:max(100, n // 3)])
+        parts = {"train": (p.train.events.select(tr), p.train.labels[tr]),
+                 "validation": (p.validation.events.select(va), p.validation.labels[va]),
+                 "test": (p.test.events, p.test.labels)}
         for mode in ("fine-tuned", "scratch"):
-            t1 = time.perf_counter()
-            scores = []
+            row = Row(f"foundation_{'ft' if mode == 'fine-tuned' else 'scratch'}_{n}",
+                      f"{'foundation fine-tuned' if mode == 'fine-tuned' else 'scratch'} ({b.method.upper()} {b.bits} "
+                      f"bits), {n} labels", b.method, "ids+decoded", b.bits_per_object,
+                      extra={"labels": n, "mode": mode, "validation_events": int(len(va))})
             for s in range(args.seeds):
-                torch.manual_seed(s)
-                model = EventTransformerForSequenceClassification(model_config(tokenizer, args))
-                loaded: set[str] = set()
-                if mode == "fine-tuned":
-                    weights = pretrained.transformer.state_dict()
-                    missing, _ = model.transformer.load_state_dict(weights, strict=False)
-                    assert all(k.startswith("pooler") for k in missing), missing
-                    loaded = {f"transformer.{k}" for k in weights}
-                model, _ = train_classifier(
-                    model, take(data, tr), p.labels[tr], take(data, va), p.labels[va], args.model, seed=s,
-                    learning_rate=args.model.finetune_learning_rate if mode == "fine-tuned" else None,
-                    pretrained=loaded,
-                    desc=f"{mode} {n_labels} seed {s}", progress=progress)
-                scores.append(predict(model, test))
-            name = f"foundation {mode} ({method} tokens), {n_labels} labels" if mode == "fine-tuned" \
-                else f"scratch ({method} tokens), {n_labels} labels"
-            rows.append(_row(f"foundation_{'ft' if mode == 'fine-tuned' else 'scratch'}_{n_labels}", name,
-                             p.labels[p.test], scores, n_labels, time.perf_counter() - t1, args.bootstrap,
-                             {"labels": n_labels, "mode": mode, "validation_events": int(len(va))}))
-    return rows, pre_log
+                def train(s: int = s, mode: str = mode) -> SeedResult:
+                    tokenizer = tok.get(b, s)
+                    data = splits(tokenizer, parts)
+                    if mode == "scratch":
+                        return finetune_row(data, tokenizer, shape, args.model, s, rows_dir / "work", progress=progress)
+                    if s not in pretrained:
+                        mix = splits(tokenizer, {"train": (unlabelled, np.zeros(unlabelled.n_events, np.int64))})
+                        pretrained[s] = pretrain_encoder(mix, tokenizer, shape, args.model, s,
+                                                         work / "pretrained" / b.key / f"seed-{s}", progress)
+                    tries = {lr: finetune_row(data, tokenizer, shape, args.model, s, rows_dir / "work",
+                                              model=str(pretrained[s]), encoder_lr=lr, progress=progress)
+                             for lr in args.model.finetune_lrs}
+                    lr = max(tries, key=lambda k: tries[k].val_auc)
+                    best = tries[lr]
+                    best.info.update({"encoder_lr": lr, "validation_auc_per_lr": {str(k): v.val_auc
+                                                                                 for k, v in tries.items()}})
+                    return best
+
+                row.seeds.append(cached(rows_dir / row.key / f"seed-{s}", train))
+            if mode == "fine-tuned":
+                chosen_lrs[n] = [s.info.get("encoder_lr") for s in row.seeds]
+            rows.append(row)
+    return rows, {"budget": b.key, "unlabelled_events": int(unlabelled.n_events), "pretrain_steps":
+                  args.model.pretrain_steps, "encoder_lr_chosen_on_validation": chosen_lrs}
 
 
-# --- the whole benchmark -------------------------------------------------------------------------
-def run_benchmark(args: BenchmarkArguments, out: str | os.PathLike, progress: bool = True) -> dict:
-    """Run every requested row and write the report to ``out``; returns the report dict."""
+# --- the whole benchmark ------------------------------------------------------------------------
+def run_benchmark(args: BenchmarkArguments, out: str | os.PathLike, progress: bool = True,
+                  overwrite: bool = False) -> dict:
+    """Run every requested row (skipping those a previous run of the same ``out`` finished) and
+    write the report to ``out``; returns the report dict."""
+    from ..data.outputs import check_destination, write_marker
     from .report import write_report
 
-    unknown = [r for r in args.rows if r not in ROW_KEYS]
+    unknown = [r for r in args.rows if r not in FAMILIES]
     if unknown:
-        raise InputError(None, "rows", f"unknown row(s) {unknown}; choose from {list(ROW_KEYS)}")
+        raise InputError(None, "rows", f"unknown row(s) {unknown}; choose from {list(FAMILIES)}")
     out = Path(out)
-    work = out / "work"
+    check_destination(out, PRODUCER, overwrite=overwrite)
+    out.mkdir(parents=True, exist_ok=True)
+    write_marker(out, PRODUCER)
+    work, rows_dir = out / "work", out / "rows"
+    _claim_settings(out, args, overwrite, (work, rows_dir))
     if args.threads > 0:  # small models train faster on one thread than on cores shared with others
         torch.set_num_threads(args.threads)
-    t_start = time.perf_counter()
     timings: dict[str, float] = {}
-    t0 = time.perf_counter()
+    t_start = t0 = time.perf_counter()
     p = prepare(args, work, progress)
     timings["samples_and_selection"] = round(time.perf_counter() - t0, 1)
-    rows: list[RowResult] = []
+    tok = Tokenizers(p, args, work, progress)
+    rows: list[Row] = []
+    budgets = args.budgets()
     if "bdt" in args.rows:
-        rows.append(run_bdt(p, args))
-    token_rows = [m for m in TOKENIZER_ROWS if m in args.rows]
-    needs_best = any(r in args.rows for r in ("hierarchical", "constituent", "foundation"))
-    methods = list(token_rows)
-    if any(r in args.rows for r in ("flat", "per_type")) and "vq" not in methods:
-        methods.insert(0, "vq")
-    if needs_best and not token_rows:
-        methods.append("rvq")
+        rows.append(bdt_row(p, args, rows_dir))
     t0 = time.perf_counter()
-    tokenizers, tok_seconds = train_tokenizers(methods, p, args, work, progress) if methods else ({}, {})
-    timings["tokenizers"] = round(time.perf_counter() - t0, 1)
-    encoded = {m: encode(tok, p.events) for m, tok in tokenizers.items()}
-    m4l = {"original": four_lepton_observables(chosen_p4(p.events, p.chosen))["m4l"][p.labels == 1]}
-    for m, tok in tokenizers.items():
-        m4l[m] = m4l_from_tokens(tok, encoded[m], p)
-    widths = {k: peak_width(v) for k, v in m4l.items()}
-    if "vq" in tokenizers:
-        for key, mode in (("flat", "flat"), ("per_type", "per_type")):
-            if key in args.rows:
-                rows.append(run_transformer_row(
-                    key, ROW_TITLES[key], p, encoded["vq"],
-                    lambda mode=mode: model_config(tokenizers["vq"], args, mode), mode, args, progress,
-                    {"features_from": "the VQ tokenizer's standardised inputs (1 token an object)"}))
-    for m in token_rows:
-        rows.append(run_transformer_row(m, ROW_TITLES[m], p, encoded[m], lambda m=m: model_config(tokenizers[m], args),
-                                        "tokens", args, progress, {"tokenizer_seconds": tok_seconds.get(m)}))
-    token_results = {r.key: r.auc for r in rows if r.key in TOKENIZER_ROWS}
-    best = max(token_results, key=token_results.get) if token_results else methods[-1] if methods else None
+    decoded_widths = []
+    if "tokens" in args.rows:
+        for b in budgets:
+            made, width = token_rows(p, tok, b, args, rows_dir, progress)
+            rows += made
+            decoded_widths.append(width)
+    timings["token_rows"] = round(time.perf_counter() - t0, 1)
+    if "continuous" in args.rows:
+        rows += continuous_rows(p, tok, budgets[-1], args, rows_dir, progress)
+    decoded = [r for r in rows if r.inputs == "ids+decoded" and r.key.endswith("_decoded")]
+    best_budget = None
+    if decoded:  # chosen on the validation events: the best token row with decoded kinematics
+        best = max(decoded, key=lambda r: r.val_auc)
+        best_budget = budget(best.method, int(best.key[len(best.method):].split("_")[0]))
+    elif any(r in args.rows for r in ("hierarchical", "foundation")):
+        best_budget = budget("rvq", 32)
     if "hierarchical" in args.rows:
-        rows.append(run_transformer_row(
-            "hierarchical", ROW_TITLES["hierarchical"].format(best=best.upper()), p, encoded[best],
-            lambda: model_config(tokenizers[best], args, "tokens", "hierarchical"), "hierarchical", args, progress))
-    if "constituent" in args.rows:
-        if "common/constituents/mask" not in p.events:
-            raise InputError(None, "common/constituents/mask", "the constituent row needs events with jet constituents")
-        enc_c = encode(tokenizers[best], p.events, constituents=True)
-        n_jets = int((enc_c["constituents_mask"].any(-1) & (enc_c["token_type_ids"] == 4)).sum())
-        rows.append(run_transformer_row(
-            "constituent", ROW_TITLES["constituent"].format(best=best.upper()), p, enc_c,
-            lambda: model_config(tokenizers[best], args, "tokens", "constituent"), "constituent", args, progress,
-            {"jet_tokens_with_constituents_per_event": n_jets / len(p.labels)}))
-        del enc_c
+        rows.append(hierarchical_row(p, tok, best_budget, args, rows_dir, progress))
     pretraining = None
     if "foundation" in args.rows:
         t0 = time.perf_counter()
-        found, pretraining = run_foundation(p, tokenizers[best], best.upper(), encoded[best], args, progress)
+        found, pretraining = foundation_rows(p, tok, best_budget, args, rows_dir, work, progress)
         rows += found
         timings["foundation"] = round(time.perf_counter() - t0, 1)
     timings["total"] = round(time.perf_counter() - t_start, 1)
+    original = four_lepton_observables(chosen_p4(*Tokenizers._signal(p.test)))["m4l"]
+    val_original = four_lepton_observables(chosen_p4(*Tokenizers._signal(p.validation)))["m4l"]
     report = {
+        "configuration": args.configuration,
         "arguments": _jsonable(asdict(args)),
+        "test_seeds": [args.test_seed, args.test_seed + 1],
+        "development_seeds": [args.seed, args.seed + 1, *([args.seed + 2] if p.unlabelled else [])],
         "selection": args.cuts.describe(),
         "features": list(FEATURES),
         "samples": p.samples,
         "cutflow": p.cutflow,
-        "selected": {"signal": int(p.labels.sum()), "background": int((1 - p.labels).sum()),
-                     "train": int(len(p.train)), "validation": int(len(p.val)), "test": int(len(p.test))},
-        "channels": {c: int((p.chosen.channel == i).sum()) for i, c in enumerate(("4e", "4mu", "2e2mu"))},
-        "best_tokenizer": best,
-        "tokenizer_seconds": tok_seconds,
-        "m4l_peak": widths,
+        "selected": {"train": int(len(p.train.labels)), "validation": int(len(p.validation.labels)),
+                     "test": int(len(p.test.labels)), "test_signal": int(p.test.labels.sum()),
+                     "test_background": int((1 - p.test.labels).sum())},
+        "choices_on_validation": {"encoders": tok.choices, "tokenizer_of_later_rows": best_budget.key if best_budget
+                                  else None},
+        "skipped_budgets": args.skipped_budgets(),
+        "m4l_peak": {"original": peak_width(original), "validation_original": peak_width(val_original),
+                     "decoded": decoded_widths},
         "pretraining": pretraining,
         "timings_seconds": timings,
         "torch_threads": torch.get_num_threads(),
         "device": "cuda" if torch.cuda.is_available() else "cpu",
     }
-    write_report(report, rows, m4l, out)
+    write_report(report, rows, p.test.labels, original, out, args.bootstrap)
     return report
+
+
+RESUMABLE_CHANGES = ("rows", "methods", "bits", "labels", "workers", "threads", "bootstrap")
+"""Settings a later run with the same ``--out`` may change: it adds rows, budgets or label counts,
+or runs faster; everything else a finished row depends on."""
+
+
+def _claim_settings(out: Path, args: BenchmarkArguments, overwrite: bool, derived: Sequence[Path]) -> None:
+    """Record the run's settings in ``OUT/settings.json``; a rerun with other settings would mix
+    rows of two runs, so it is refused (or, with ``overwrite``, starts afresh)."""
+    from ..data.atomic import remove
+    from ..errors import ArgumentError
+
+    settings = {k: v for k, v in _jsonable(asdict(args)).items() if k not in RESUMABLE_CHANGES}
+    path = out / "settings.json"
+    if path.exists():
+        old = json.loads(path.read_text())
+        if old != json.loads(json.dumps(settings, default=str)):
+            changed = sorted(k for k in set(old) | set(settings) if old.get(k) != json.loads(json.dumps(
+                settings.get(k), default=str)))
+            if not overwrite:
+                raise ArgumentError("--out", f"{out} holds a run with other settings ({', '.join(changed)}): give "
+                                             "another --out, or --overwrite to start afresh")
+            logger.warning("%s: settings changed (%s): starting afresh", out, ", ".join(changed))
+            for d in derived:
+                remove(d)
+    path.write_text(json.dumps(settings, indent=1, default=str))
 
 
 def _jsonable(x: Any) -> Any:

@@ -40,9 +40,15 @@ class SampleRequest:
     n_events: int
     seed: int
     extra: tuple[str, ...] = ()
+    tag: str = ""
+    """``test`` for the test samples (another file name: ``PROCESS-test.pcdf``)."""
+
+    @property
+    def name(self) -> str:
+        return f"{self.process}-{self.tag}" if self.tag else self.process
 
     def describe(self) -> dict:
-        return {"process": self.process, "events": self.n_events, "seed": self.seed,
+        return {"process": self.process, "events": self.n_events, "seed": self.seed, "role": self.tag or "development",
                 "doc": processes.PROCESSES[self.process].doc if self.process in processes.PROCESSES
                 else "weighted blend: " + ", ".join(f"{k} {v:g}" for k, v in processes.MIX_WEIGHTS.items()),
                 "pythia_settings": [*(processes.PROCESSES[self.process].settings
@@ -58,6 +64,13 @@ def sample_requests(n_signal: int, n_background: int, n_unlabelled: int, seed: i
     return out
 
 
+def test_requests(n_signal: int, n_background: int, seed: int) -> list[SampleRequest]:
+    """The test samples: signal and background generated from their own ``seed`` (and +1),
+    written apart from the development samples and read for the test scores alone."""
+    return [SampleRequest(SIGNAL, n_signal, seed, tag="test"),
+            SampleRequest(BACKGROUND, n_background, seed + 1, BACKGROUND_SETTINGS, tag="test")]
+
+
 def generate_samples(requests: Sequence[SampleRequest], out_dir: str | os.PathLike, *, detector: str = "atlas",
                      workers: int = 1, progress: bool = True) -> dict[str, Path]:
     """Generate each request into ``out_dir/PROCESS.pcdf`` (resumed where a run stopped; a complete
@@ -66,13 +79,13 @@ def generate_samples(requests: Sequence[SampleRequest], out_dir: str | os.PathLi
 
     paths = {}
     for r in requests:
-        path = Path(out_dir) / f"{r.process}.pcdf"
+        path = Path(out_dir) / f"{r.name}.pcdf"
         if not is_complete(path, r, detector):
             generate(r.process, r.n_events, r.seed, path, detector=detector, extra=r.extra, workers=workers,
                      progress=progress)
         else:
             logger.info("reusing %s (generated before with the same settings)", path)
-        paths[r.process] = path
+        paths[r.name] = path
     return paths
 
 

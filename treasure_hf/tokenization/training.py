@@ -67,6 +67,8 @@ class TokenizerTrainingArguments:
     seed: int = 0
     max_objects: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_MAX_OBJECTS))
     mixed_precision: str = "no"
+    fsq_levels: tuple[int, ...] | None = None
+    """FSQ levels of each codebook (default: the FSQ paper's levels for ``codebook_size``)."""
 
 
 @dataclass
@@ -231,6 +233,7 @@ def train_quantizer(object_type: str, train: TypeData, evaluation: TypeData, arg
         feature_std=train.scaler.std, method=args.method, codebook_size=args.codebook_size,
         num_stages=args.num_stages, latent_dim=args.latent_dim, hidden_size=args.hidden_size,
         num_hidden_layers=args.num_hidden_layers, pt_loss_weight=args.pt_loss_weight,
+        fsq_levels=list(args.fsq_levels) if args.fsq_levels else None,
         encoder_type=args.encoder_type if schema.GROUPS[object_type].kind == "object" or args.encoder_type == "identity"
         else "mlp")
     model = ObjectQuantizer(cfg)

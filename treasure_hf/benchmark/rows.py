@@ -1,0 +1,165 @@
+"""The rows of the benchmark, trained through the shipped training functions: every learned row
+is fine-tuned by :func:`treasure_hf.training.finetune.finetune` (the ``Trainer``), the foundation
+model pretrained by :func:`treasure_hf.training.pretrain.pretrain` (Accelerate), on tokenized data
+sets held in memory in the layout ``treasure tokenize`` writes (:func:`splits`). Each (row, seed)
+result is kept on disk (``OUT/rows/KEY/seed-S``): a rerun with the same ``--out`` skips it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from ..data.events import EventBatch
+from ..training.arguments import FinetuneArguments, ModelShape, PretrainArguments
+from .config import BenchmarkArguments, Budget, ModelSettings
+
+logger = logging.getLogger(__name__)
+
+CLASSES = ("background", "signal")
+ENCODE_STEP = 10_000
+
+
+@dataclass
+class SeedResult:
+    """One trained seed of a row: its test scores (signal probability per test event) and its
+    validation AUC (what picks between rows and settings; never the test)."""
+
+    test_scores: np.ndarray
+    val_auc: float
+    info: dict[str, Any]
+
+
+def cached(directory: Path, train: Callable[[], SeedResult]) -> SeedResult:
+    """``train()``'s result, kept in ``directory`` (``scores.npy`` + ``result.json``) and read back
+    by a rerun instead of training again."""
+    scores, result = directory / "scores.npy", directory / "result.json"
+    if scores.exists() and result.exists():
+        meta = json.loads(result.read_text())
+        return SeedResult(np.load(scores, allow_pickle=False), meta["val_auc"], meta["info"])
+    out = train()
+    directory.mkdir(parents=True, exist_ok=True)
+    np.save(directory / ".scores.npy", np.asarray(out.test_scores, np.float64), allow_pickle=False)
+    (directory / ".result.json").write_text(json.dumps({"val_auc": out.val_auc, "info": out.info}, default=float))
+    (directory / ".scores.npy").replace(scores)
+    (directory / ".result.json").replace(result)  # written last: the mark of a finished seed
+    return out
+
+
+def encode_dataset(tokenizer: Any, events: EventBatch, labels: np.ndarray, *, continuous: bool = False):
+    """A ``datasets.Dataset`` of the events in the layout of ``treasure tokenize`` (plus the
+    original kinematics and features with ``continuous``), tokenized ``ENCODE_STEP`` at a time."""
+    import datasets
+    import pyarrow as pa
+
+    from ..hf.tokenize import encoded_rows
+
+    tables = []
+    for lo in range(0, events.n_events, ENCODE_STEP):
+        batch = events.slice(lo, min(lo + ENCODE_STEP, events.n_events))
+        enc = tokenizer(batch, padding="longest", return_features=continuous)
+        tables.append(encoded_rows(batch, enc, labels[lo:lo + ENCODE_STEP], 0, lo, continuous=continuous))
+    table = pa.concat_tables(tables)
+    features = datasets.Features.from_arrow_schema(table.schema)
+    features["labels"] = datasets.ClassLabel(names=list(CLASSES))
+    return datasets.Dataset(datasets.table.InMemoryTable(table.cast(features.arrow_schema)),
+                            info=datasets.DatasetInfo(features=features))
+
+
+def splits(tokenizer: Any, parts: Mapping[str, tuple[EventBatch, np.ndarray]], *, continuous: bool = False):
+    """``DatasetDict`` of ``{split: (events, labels)}``."""
+    import datasets
+
+    return datasets.DatasetDict({name: encode_dataset(tokenizer, ev, y, continuous=continuous)
+                                 for name, (ev, y) in parts.items()})
+
+
+def shape_for(settings: ModelSettings, inputs: str, *, input_mode: str = "tokens", variant: str = "flat") -> ModelShape:
+    """The model of a row reading ``inputs``: a model of ids alone has neither pair features nor
+    combinations, since it reads nothing decoded."""
+    reads_kinematics = inputs != "ids"
+    return ModelShape(hidden_size=settings.hidden_size, layers=settings.layers, heads=settings.heads,
+                      intermediate_size=settings.intermediate_size, dropout=settings.dropout,
+                      pair_features=settings.pair_features if reads_kinematics else "none",
+                      combinations=settings.combinations if reads_kinematics else 0, inputs=inputs,
+                      input_mode=input_mode, variant=variant)
+
+
+def finetune_row(data: Any, tokenizer: Any, shape: ModelShape, settings: ModelSettings, seed: int, work: Path, *,
+                 model: str | None = None, encoder_lr: float | None = None, progress: bool = False) -> SeedResult:
+    """Train one seed of a row with the shipped fine-tuning (model initialisation and batch order
+    from ``seed``; the best epoch by validation AUC; early stopping on it)."""
+    from ..training.finetune import finetune
+
+    out = work / "trainer"
+    args = FinetuneArguments(
+        data="", out=str(out), model=model, batch_size=settings.batch_size, lr=settings.lr,
+        weight_decay=settings.weight_decay, epochs=settings.epochs, early_stopping_patience=settings.patience,
+        encoder_lr=encoder_lr, seed=seed, report_to="none", save_model=False, save_total_limit=1,
+        logging_steps=10_000, overwrite=True, progress=progress, shape=shape)
+    result = finetune(args, data=data, tokenizer=tokenizer)
+    shutil.rmtree(out, ignore_errors=True)  # the Trainer's checkpoints: the scores are what is kept
+    val = result.metrics["validation"]
+    return SeedResult(result.test_scores[:, 1], float(val["eval_roc_auc"]),
+                      {"steps": result.steps, "val_loss": float(val["eval_loss"]),
+                       "parameters": int(sum(p.numel() for p in result.model.parameters()))})
+
+
+def pretrain_encoder(data: Any, tokenizer: Any, shape: ModelShape, settings: ModelSettings, seed: int, out: Path,
+                     progress: bool = False) -> Path:
+    """Masked event modeling with the shipped pretraining, on the ``train`` split of ``data``
+    (unlabelled events); returns the saved model (reused by a rerun)."""
+    from ..training.pretrain import pretrain
+
+    if (out / "config.json").exists() and (out / "model.safetensors").exists():
+        return out
+    args = PretrainArguments(
+        data="", out=str(out), batch_size=settings.pretrain_batch_size, lr=settings.pretrain_lr,
+        weight_decay=settings.weight_decay, max_steps=settings.pretrain_steps, warmup_steps=settings.pretrain_steps // 20,
+        mask_rate=settings.mask_rate, save_steps=0, seed=seed, report_to="none", cpu=True, overwrite=True,
+        progress=progress, logging_steps=max(1, settings.pretrain_steps // 10), shape=shape)
+    pretrain(args, data=data, tokenizer=tokenizer)
+    return out
+
+
+def budget_of(config: Any) -> dict[str, Any]:
+    """The bits per object a saved tokenizer's sequence types spend (what a test checks)."""
+    out = {}
+    for t, q in config.items():
+        levels = q.get("fsq_levels")
+        per_stage = int(np.prod(levels)) if levels else int(q["codebook_size"])
+        out[t] = q.get("num_stages", 1) * float(np.log2(per_stage))
+    return out
+
+
+def tokenizer_budget(tokenizer: Any) -> float:
+    """Bits per object of a tokenizer (the same for each of its sequence types, by construction)."""
+    bits = {t: q.config.num_stages * float(np.log2(np.prod(q.config.fsq_levels) if q.config.fsq_levels
+                                                  else q.config.codebook_size)) for t, q in tokenizer.quantizers.items()}
+    values = set(round(v, 6) for v in bits.values())
+    if len(values) != 1:
+        raise ValueError(f"the tokenizer's types spend different budgets: {bits}")
+    return values.pop()
+
+
+def train_budget_tokenizer(b: Budget, encoder: str, seed: int, paths: list[Path], out: Path, args: BenchmarkArguments,
+                           types: tuple[str, ...], progress: bool) -> Any:
+    """The tokenizer of budget ``b`` and ``encoder`` for ``seed`` (trained once, then read back)."""
+    from ..tokenization import EventTokenizer
+    from ..tokenization.training import TokenizerTrainingArguments, train_tokenizer
+
+    if (out / "event_tokenizer.json").exists() and (out / "training_log.json").exists():
+        return EventTokenizer.from_pretrained(out)
+    ts = args.tokenizer
+    targs = TokenizerTrainingArguments(
+        method=b.method, codebook_size=b.codebook_size, num_stages=b.stages, fsq_levels=b.fsq_levels,
+        types=types, steps=ts.steps, batch_size=ts.batch_size, pt_loss_weight=ts.pt_weight, encoder_type=encoder,
+        latent_dim=ts.latent_dim, hidden_size=ts.hidden_size, max_objects_per_type=ts.max_objects_per_type,
+        checkpoint_every=0, seed=seed)
+    return train_tokenizer(paths, out, targs, progress=progress, overwrite=True)
