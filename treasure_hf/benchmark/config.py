@@ -164,8 +164,8 @@ def medium_arguments(**overrides: Any) -> BenchmarkArguments:
         configuration="medium", events=12_000, background_events=48_000, test_events=24_000,
         unlabelled_events=20_000, labels=(100, 300, 1000, 3000), seeds=3, workers=2, threads=1, bootstrap=1000,
         tokenizer=TokenizerSettings(steps=800, batch_size=1024, hidden_size=64),
-        model=ModelSettings(hidden_size=64, layers=2, heads=4, intermediate_size=128, epochs=20, batch_size=128,
-                            patience=4, pretrain_steps=1500, pretrain_batch_size=128, finetune_lrs=(1e-3, 1e-4)))
+        model=ModelSettings(hidden_size=64, layers=2, heads=4, intermediate_size=128, epochs=30, batch_size=128,
+                            patience=5, pretrain_steps=1500, pretrain_batch_size=128, finetune_lrs=(1e-3, 1e-4)))
     return replace(base, **overrides)
 
 

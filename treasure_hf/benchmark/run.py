@@ -162,15 +162,18 @@ class Tokenizers:
 
     def encoder(self, method: str) -> str:
         """The method's encoder, chosen on the validation events: the candidate whose decoded m4l
-        width of the validation signal is closest to the original's (seed 0, at
-        :data:`ENCODER_CHOICE_BITS` bits, or the largest budget the method runs below it)."""
+        width of the validation signal is closest to the original's (seed 0, at the run's largest
+        budget up to :data:`ENCODER_CHOICE_BITS` bits)."""
         if method in self.encoders:
             return self.encoders[method]
         candidates = ENCODERS[method]
         if len(candidates) == 1:
             self.encoders[method] = candidates[0]
             return candidates[0]
-        bits = max(b for b in (8, 16, ENCODER_CHOICE_BITS) if budget(method, b) is not None)
+        runs = [b for b in self.args.bits if budget(method, b) is not None]
+        if not runs:
+            raise InputError(None, "bits", f"no budget of {list(self.args.bits)} can be run with {method}")
+        bits = max((b for b in runs if b <= ENCODER_CHOICE_BITS), default=min(runs))
         b = budget(method, bits)
         original = peak_width(four_lepton_observables(chosen_p4(*self._signal(self.p.validation)))["m4l"])["sigma_core"]
         widths = {e: peak_width(m4l_from_tokens(self.get(b, 0, e), self.p.validation))["sigma_core"] for e in candidates}
