@@ -7,18 +7,32 @@ TREASURE_TESTDATA ?= $(abspath ../shared/testdata)
 DEMO_OUT ?= demo_out
 export TREASURE_TESTDATA
 
-.PHONY: install demo test bench browser clean
+.PHONY: install demo test lint docs wheel-smoke pytest bench browser clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[dev,onnx,service]"
+	$(BIN)/python -m pip install -q -e ".[dev,docs,onnx,service]"
 	touch $(STAMP)
 
 install: $(STAMP)
 
-test: $(STAMP) browser
+# What CI runs (.ci/run): lint, the documentation site, the wheel used alone, then the tests.
+test: lint docs wheel-smoke pytest
+
+pytest: $(STAMP) browser
 	$(BIN)/python -m pytest -n 2 --durations=15 tests
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+# The site, strict: a broken link or a missing docstring reference fails (output in site/).
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+# The wheel, installed alone into a fresh virtual environment, used from outside the checkout.
+wheel-smoke: $(STAMP)
+	$(BIN)/python scripts/wheel_smoke.py --deps-venv $(VENV)
 
 # Headless Chromium for the service's page test, from Debian's packages where this machine can
 # install them (root with apt-get); elsewhere that one test is skipped with the reason.
@@ -35,4 +49,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/formats.py --sizes 10000 100000 1000000
 
 clean:
-	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .hypothesis
+	rm -rf $(VENV) $(DEMO_OUT) site .pytest_cache .hypothesis

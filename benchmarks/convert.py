@@ -23,11 +23,6 @@ its own.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-HERE = Path(__file__).resolve().parent
-
 import argparse
 import json
 import math
@@ -35,9 +30,12 @@ import os
 import platform
 import resource
 import subprocess
+import sys
 import tempfile
 import time
+from pathlib import Path
 
+HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
@@ -68,7 +66,6 @@ class Replicated:
         return getattr(self._source, name)
 
     def read(self, names, start, stop):
-        import awkward as ak
 
         n, parts, pos = self._source.n_events, [], start
         while pos < stop:
@@ -111,7 +108,7 @@ def _peak_rss_mb() -> float:
 
 def measure(mode: str, path: str, experiment: str, copies: int, step_size: int, fmt: str) -> dict:
     """One measurement in this process: ``convert`` or ``uproot``."""
-    from treasure_hf.data.sources.convert import ConvertTask, converter_class, convert_source
+    from treasure_hf.data.sources.convert import ConvertTask, convert_source, converter_class
     from treasure_hf.data.sources.reader import RootSource
 
     cls = converter_class(experiment)

@@ -39,7 +39,6 @@ from pathlib import Path
 
 import numpy as np
 
-
 LOADERS = ("datasets_rows", "datasets_arrow", "datasets_arrow_shuffled", "datasets_streaming",
            "datasets_streaming_shuffled")
 
@@ -123,8 +122,12 @@ def bench_model(data: Path, collate, batch_size: int, device: str, steps: int) -
     import datasets
     import torch
 
-    from treasure_hf.modeling import EventTransformerConfig, EventTransformerForMaskedEventModeling, config_kwargs_from_tokenizer
     from treasure_hf.hf.collators import MaskedEventCollator
+    from treasure_hf.modeling import (
+        EventTransformerConfig,
+        EventTransformerForMaskedEventModeling,
+        config_kwargs_from_tokenizer,
+    )
     from treasure_hf.tokenization import EventTokenizer
 
     tok = EventTokenizer.from_pretrained(data / "tokenizer")

@@ -37,9 +37,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from treasure_hf.benchmark.observables import peak_width  # noqa: E402
-from treasure_hf.benchmark.selection import CHANNELS, SELECTIONS, chosen_p4, invariant_mass, select_4l  # noqa: E402
-from treasure_hf.data.generate import validation as v  # noqa: E402
+from treasure_hf.benchmark.observables import peak_width
+from treasure_hf.benchmark.selection import CHANNELS, SELECTIONS, chosen_p4, invariant_mass, select_4l
+from treasure_hf.data.generate import validation as v
 
 logger = logging.getLogger("benchmarks.detector")
 
@@ -129,7 +129,7 @@ def efficiencies(sim: v.Simulated) -> dict:
 
 def z_peaks(sim: v.Simulated) -> dict:
     """Dilepton mass resolution and lepton resolution in Z -> ee, mumu events."""
-    det, pub = sim.det, v.PUBLISHED[sim.det.name]
+    pub = v.PUBLISHED[sim.det.name]
     out = {}
     for group in ("muons", "electrons"):
         t, r = v.truth_leptons(sim, group), v.reco_leptons(sim, group)

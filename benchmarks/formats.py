@@ -45,13 +45,11 @@ def make_pcdf(path: Path, n_events: int) -> None:
 
 
 def run_numpy_scatter(path: Path, write: bool = False) -> dict:
+    import h5py
     import numpy as np
     import pyarrow.parquet as pq
 
-    from treasure_hf.data import schema
     from treasure_hf.data.pcdf import PCDFSource, table_columns
-
-    import h5py
 
     source = PCDFSource(path)
     widths = source.layout.max_objects

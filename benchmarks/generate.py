@@ -25,9 +25,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from treasure_hf.data.generate import generator, processes  # noqa: E402
-from treasure_hf.data.generate.pythia import PythiaRun  # noqa: E402
-from treasure_hf.data.pcdf import PCDFWriter  # noqa: E402
+from treasure_hf.data.generate import generator, processes
+from treasure_hf.data.generate.pythia import PythiaRun
+from treasure_hf.data.pcdf import PCDFWriter
 
 GOAL_OVERHEAD = 0.25
 QUICK_PROCESSES = ("zjets", "hzz4l", "ttbar")

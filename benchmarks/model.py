@@ -171,7 +171,7 @@ def run_case(variant: str, size: str, batch_size: int, steps: int, device: torch
     else:
         out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         out["rss_before_model_mb"] = rss_before
-    del model, batch
+    model = batch = None  # free them before the matmul peak (step() holds them in its closure)
     out["matmul_flops_here"] = matmul_peak(device, torch.bfloat16 if dtype == "bf16" and device.type == "cuda"
                                            else torch.float32)
     return out

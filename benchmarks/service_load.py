@@ -29,7 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from service_server import READ_TOKEN, WRITE_TOKEN, Server, write_tokens  # noqa: E402
+from service_server import READ_TOKEN, WRITE_TOKEN, Server, write_tokens
 
 
 async def _client(url: str, job_ids: list[str], stop_at: float, seed: int, out: dict[str, list[float]],
@@ -51,7 +51,7 @@ async def _client(url: str, job_ids: list[str], stop_at: float, seed: int, out: 
                 ok = r.status_code == 200
                 if not ok:
                     errors.append(f"{name}: HTTP {r.status_code} {r.text[:200]}")
-            except Exception as exc:  # noqa: BLE001 - counted and reported
+            except Exception as exc:
                 ok = False
                 errors.append(f"{name}: {type(exc).__name__}: {exc}")
             if ok:

@@ -33,7 +33,6 @@ from pathlib import Path
 
 import torch
 
-
 DEVICE = torch.device("cpu")
 
 

@@ -73,9 +73,9 @@ class HubState:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server: "LoopbackHub"
+    server: LoopbackHub
 
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 - quiet
+    def log_message(self, format: str, *args) -> None:
         pass
 
     # --- plumbing ---------------------------------------------------------------------------------
@@ -120,7 +120,7 @@ class Handler(BaseHTTPRequestHandler):
         return f"{self.server.endpoint}/{PREFIX[repo.repo_type + 's']}{repo.repo_id}"
 
     # --- verbs -------------------------------------------------------------------------------------
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         path = urlsplit(self.path).path
         self.server.state.requests.append(("POST", path))
         body = self._body()
@@ -199,10 +199,10 @@ class Handler(BaseHTTPRequestHandler):
     def _entry(path: str, content: bytes) -> dict:
         return {"type": "file", "path": path, "size": len(content), "oid": git_blob_sha(content)}
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self._get(head=False)
 
-    def do_HEAD(self) -> None:  # noqa: N802
+    def do_HEAD(self) -> None:
         self._get(head=True)
 
     def _get(self, head: bool) -> None:
@@ -278,7 +278,7 @@ class LoopbackHub(ThreadingHTTPServer):
         self.endpoint = f"http://127.0.0.1:{self.server_address[1]}"
         self._thread = threading.Thread(target=self.serve_forever, daemon=True)
 
-    def __enter__(self) -> "LoopbackHub":
+    def __enter__(self) -> LoopbackHub:
         self._thread.start()
         return self
 

@@ -3,8 +3,8 @@ needs (NanoAOD versions without a file, skims, data-taking PHYSLITE files)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import awkward as ak
 import numpy as np

@@ -41,7 +41,7 @@ class Server:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 120.0) -> "Server":
+    def start(self, timeout: float = 120.0) -> Server:
         self.port = free_port()
         cmd = [sys.executable, "-m", "treasure_hf.cli", "serve", "--root", str(self.root), "--port", str(self.port),
                "--tokens", str(self.tokens), "--workers", str(self.workers)]
@@ -80,7 +80,7 @@ class Server:
         except ProcessLookupError:
             pass
 
-    def __enter__(self) -> "Server":
+    def __enter__(self) -> Server:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 
 from treasure_hf import metrics
-from treasure_hf.benchmark.observables import (boost, decay_angles, four_lepton_observables, peak_width,
-                                               to_rest_frame)
+from treasure_hf.benchmark.observables import boost, decay_angles, four_lepton_observables, peak_width, to_rest_frame
 from treasure_hf.benchmark.selection import MZ_GEV, Selection4l, chosen_p4, invariant_mass, select_4l
 from treasure_hf.data.events import EventBatch
 
@@ -337,6 +336,13 @@ def test_benchmark_runs_every_row_end_to_end(tiny_run):
             assert pair["low"] <= pair["difference"] <= pair["high"] and pair["seeds"] == 2
     by_key = {r["key"]: r for r in content["rows"]}
     assert by_key["rvq8_ids"]["bits_per_object"] == pytest.approx(8.0) and by_key["bdt"]["auc"] > 0.6
+    from treasure_hf.benchmark.rows import tokenizer_budget
+    from treasure_hf.tokenization import EventTokenizer
+
+    for folder in (out / "work" / "tokenizers").glob("*/seed-0"):  # what each trained tokenizer really spends
+        method_bits = folder.parent.name.split("-")[0]
+        assert tokenizer_budget(EventTokenizer.from_pretrained(folder)) == pytest.approx(
+            by_key[f"{method_bits}_ids"]["bits_per_object"]), folder
     assert content["test_seeds"] == [args.test_seed, args.test_seed + 1]
     for f in ("report.md", "roc.png", "auc_vs_bits.png", "m4l_vs_bits.png", "label_efficiency.png"):
         assert (out / f).stat().st_size > 0

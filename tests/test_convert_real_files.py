@@ -11,7 +11,6 @@ import awkward as ak
 import numpy as np
 import pytest
 import uproot
-
 from root_copies import nanoaod_copy, physlite_copy
 
 from treasure_hf.cli import main
@@ -168,7 +167,7 @@ _PHO = {"Photon_pfRelIso03_chg": "Photon_pfRelIso03_chg_quadratic",
         "Photon_pfRelIso03_all": "Photon_pfRelIso03_all_quadratic"}
 VERSIONS = {
     # version: (rename old -> new, extra copies new -> old, dropped prefixes), read off the CMS
-    # NanoAOD documentation (see the README's NanoAOD versions table)
+    # NanoAOD documentation (see the NanoAOD versions table in docs/sources.md)
     "v10": ({k: f"Electron_mvaIso_{wp}" for k, wp in _MVA.items()},
             {f"Tau_idDeepTau2018v2p5{vs}": k for k, vs in _TAU.items()}, ()),
     "v11": ({**{k: f"Electron_mvaIso_Fall17V2_{wp}" for k, wp in _MVA.items()}, **_PHO},
@@ -228,10 +227,10 @@ def test_nanoaod_versions_without_a_file_read_through_one_alias_table(testdata, 
         assert {"cms/jets/puId", "cms/jets/qgl"} <= set(batch.metadata["missing_fields"])
 
 
-def test_the_readme_holds_the_version_table_of_the_code():
+def test_the_sources_page_holds_the_version_table_of_the_code():
     from treasure_hf.data.sources.cms import NANOAOD_VERSIONS, RENAMED, version_table
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[1] / "docs" / "sources.md").read_text()
     assert version_table() in readme
     assert all(v in readme for v in NANOAOD_VERSIONS)
     assert all(r.source for r in RENAMED)

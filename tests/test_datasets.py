@@ -19,7 +19,7 @@ STOCK = """
 import importlib.abc, json, sys
 class Forbid(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("treasure_hf", "dataset_scripts"):
+        if name.split(".")[0] == "treasure_hf":
             raise ImportError("treasure_hf must not be needed to read an export")
 sys.meta_path.insert(0, Forbid())
 import datasets

@@ -13,12 +13,12 @@ import pytest
 pytest.importorskip("pythia8mc")
 pytest.importorskip("fastjet")
 
-from treasure_hf.benchmark.observables import peak_width  # noqa: E402
-from treasure_hf.benchmark.selection import ATLAS_4L, CMS_4L, select_4l  # noqa: E402
-from treasure_hf.data.generate import validation as v  # noqa: E402
-from treasure_hf.data.generate.detector import ATLAS, CMS  # noqa: E402
-from treasure_hf.data.generate.pythia import Record  # noqa: E402
-from treasure_hf.data.generate.reco import EventInfo, final_state, reconstruct  # noqa: E402
+from treasure_hf.benchmark.observables import peak_width
+from treasure_hf.benchmark.selection import ATLAS_4L, CMS_4L, select_4l
+from treasure_hf.data.generate import validation as v
+from treasure_hf.data.generate.detector import ATLAS, CMS
+from treasure_hf.data.generate.pythia import Record
+from treasure_hf.data.generate.reco import EventInfo, final_state, reconstruct
 
 MZ_GEV, Z_TO_EE_MUMU = 91.1876, ("23:onMode = off", "23:onIfAny = 11 13")
 

@@ -12,12 +12,12 @@ import pytest
 pytest.importorskip("pythia8mc")
 pytest.importorskip("fastjet")
 
-from treasure_hf.cli import main  # noqa: E402
-from treasure_hf.data import schema  # noqa: E402
-from treasure_hf.data.generate import generator, processes, truth  # noqa: E402
-from treasure_hf.data.generate.detector import ATLAS, CMS  # noqa: E402
-from treasure_hf.data.io import read_events  # noqa: E402
-from treasure_hf.data.validate import validate  # noqa: E402
+from treasure_hf.cli import main
+from treasure_hf.data import schema
+from treasure_hf.data.generate import generator, processes, truth
+from treasure_hf.data.generate.detector import ATLAS, CMS
+from treasure_hf.data.io import read_events
+from treasure_hf.data.validate import validate
 
 MZ_GEV, MH_GEV = 91.1876, 125.0
 LEPTON_MASS_GEV = {"electrons": 0.000511, "muons": 0.10566}

@@ -15,14 +15,25 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
-from transformers import (AutoConfig, AutoModel, AutoModelForMaskedLM, AutoModelForSequenceClassification,
-                          Trainer, TrainingArguments)
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForMaskedLM,
+    AutoModelForSequenceClassification,
+    Trainer,
+    TrainingArguments,
+)
 
 import treasure_hf  # noqa: F401  (registers the Auto classes)
 from treasure_hf.data import schema
 from treasure_hf.metrics import bootstrap_ci, rejection_at_efficiency, roc_auc, roc_curve
-from treasure_hf.modeling import (EventTransformerConfig, EventTransformerForMaskedEventModeling,
-                                  EventTransformerForSequenceClassification, EventTransformerModel, mask_objects)
+from treasure_hf.modeling import (
+    EventTransformerConfig,
+    EventTransformerForMaskedEventModeling,
+    EventTransformerForSequenceClassification,
+    EventTransformerModel,
+    mask_objects,
+)
 
 T = schema.TOKEN_TYPE_IDS
 CODES = 8  # codes per stage in the synthetic vocabulary
@@ -218,7 +229,7 @@ def permute_jets(batch: dict[str, torch.Tensor], event: int) -> dict[str, torch.
 def test_jet_order_does_not_matter_when_jet_positions_are_disabled(name):
     torch.manual_seed(0)
     batch = make_events(8, seed=3)
-    event = int(torch.nonzero(((batch["token_type_ids"] == T["jets"]).sum(1) >= 4)).flatten()[0])
+    event = int(torch.nonzero((batch["token_type_ids"] == T["jets"]).sum(1) >= 4).flatten()[0])
     permuted = permute_jets(batch, event)
     assert not torch.equal(permuted["input_ids"], batch["input_ids"])
     unordered = EventTransformerModel(tiny_config(name, unordered_token_types=[T["jets"]], initializer_range=0.2))

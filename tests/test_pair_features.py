@@ -12,10 +12,18 @@ import torch
 
 from treasure_hf.data import schema
 from treasure_hf.metrics import roc_auc
-from treasure_hf.modeling import (EventTransformerConfig, EventTransformerForMaskedEventModeling,
-                                  EventTransformerForSequenceClassification, EventTransformerModel)
-from treasure_hf.modeling.modeling_event_transformer import (PAIR_MASS_OCTAVES, FourVectorCombinations, ObjectLayout,
-                                                             PairFeatureBias, object_type_sets)
+from treasure_hf.modeling import (
+    EventTransformerConfig,
+    EventTransformerForMaskedEventModeling,
+    EventTransformerForSequenceClassification,
+)
+from treasure_hf.modeling.modeling_event_transformer import (
+    PAIR_MASS_OCTAVES,
+    FourVectorCombinations,
+    ObjectLayout,
+    PairFeatureBias,
+    object_type_sets,
+)
 
 T = schema.TOKEN_TYPE_IDS
 M_Z = 91.1876

@@ -295,6 +295,7 @@ def two_tokenizers(tmp_path_factory):
     """Tokenizers A (electrons, muons, jets, MET) and B (muons, jets, photons, MET): the same
     vocabulary size, other types at the same ids; data tokenized with B; a model made for A."""
     from hf_samples import isolated_hf_cache
+
     from treasure_hf.hf.tokenize import tokenize_to_dataset
     from treasure_hf.modeling import EventTransformerConfig, EventTransformerForSequenceClassification
     from treasure_hf.modeling.defaults import config_kwargs_from_tokenizer
@@ -358,8 +359,8 @@ def test_the_collator_refuses_ids_of_another_tokenizer(two_tokenizers):
 
 def test_inputs_with_the_same_basename_are_told_apart(two_tokenizers, tmp_path):
     import datasets
-
     from hf_samples import isolated_hf_cache
+
     from treasure_hf.hf.tokenize import tokenize_to_dataset
 
     root = two_tokenizers[0]

@@ -14,11 +14,11 @@ import pytest
 
 pytest.importorskip("fastapi", reason="the service extra is not installed (pip install '.[service]')")
 
-import httpx  # noqa: E402
+import httpx
+from service_server import READ_TOKEN, WRITE_TOKEN, Server, write_tokens
 
-from service_server import READ_TOKEN, WRITE_TOKEN, Server, write_tokens  # noqa: E402
-from treasure_hf import read_events  # noqa: E402
-from treasure_hf.client import Client, ServiceError  # noqa: E402
+from treasure_hf import read_events
+from treasure_hf.client import Client, ServiceError
 
 pytestmark = pytest.mark.xdist_group("service")
 TREASURE = [sys.executable, "-m", "treasure_hf.cli"]

@@ -12,10 +12,11 @@ import pytest
 
 pytest.importorskip("fastapi", reason="the service extra is not installed (pip install '.[service]')")
 
-from service_server import READ_TOKEN, WRITE_TOKEN, Server, write_tokens  # noqa: E402
-from treasure_hf.client import Client  # noqa: E402
-from treasure_hf.data.pcdf import write_pcdf  # noqa: E402
-from treasure_hf.data.synthetic import random_events  # noqa: E402
+from service_server import READ_TOKEN, WRITE_TOKEN, Server, write_tokens
+
+from treasure_hf.client import Client
+from treasure_hf.data.pcdf import write_pcdf
+from treasure_hf.data.synthetic import random_events
 
 CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no headless Chromium installed (Debian: apt-get install "

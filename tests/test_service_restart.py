@@ -13,10 +13,11 @@ import pytest
 
 pytest.importorskip("fastapi", reason="the service extra is not installed (pip install '.[service]')")
 
-from service_server import READ_TOKEN, WRITE_TOKEN, Server, write_tokens  # noqa: E402
-from treasure_hf.client import Client  # noqa: E402
-from treasure_hf.data.pcdf import write_pcdf  # noqa: E402
-from treasure_hf.data.synthetic import random_events  # noqa: E402
+from service_server import READ_TOKEN, WRITE_TOKEN, Server, write_tokens
+
+from treasure_hf.client import Client
+from treasure_hf.data.pcdf import write_pcdf
+from treasure_hf.data.synthetic import random_events
 
 
 def test_a_restart_mid_job_resumes_it_or_fails_it_cleanly(tmp_path):

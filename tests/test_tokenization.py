@@ -17,7 +17,12 @@ from treasure_hf.tokenization import EventTokenizer, ObjectQuantizer, ObjectQuan
 from treasure_hf.tokenization.features import FeatureScaler, field_names
 from treasure_hf.tokenization.lookup import nearest_code
 from treasure_hf.tokenization.report import tokenizer_report
-from treasure_hf.tokenization.training import TokenizerTrainingArguments, collect_objects, train_quantizer, train_tokenizer
+from treasure_hf.tokenization.training import (
+    TokenizerTrainingArguments,
+    collect_objects,
+    train_quantizer,
+    train_tokenizer,
+)
 
 TYPES = ("electrons", "muons", "jets", "met")
 

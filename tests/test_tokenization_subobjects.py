@@ -17,15 +17,21 @@ from treasure_hf.data.h5 import write_h5
 from treasure_hf.data.synthetic import random_events
 from treasure_hf.errors import InputError
 from treasure_hf.tokenization import EventTokenizer
-from treasure_hf.tokenization.features import (RELATIVE_FIELDS, FeatureScaler, field_names, from_relative,
-                                               sub_object_values, to_relative)
+from treasure_hf.tokenization.features import (
+    RELATIVE_FIELDS,
+    FeatureScaler,
+    field_names,
+    from_relative,
+    sub_object_values,
+    to_relative,
+)
 from treasure_hf.tokenization.report import sigma68, tokenizer_report
 from treasure_hf.tokenization.training import TokenizerTrainingArguments, train_tokenizer
 
 pytest.importorskip("pythia8mc")
 pytest.importorskip("fastjet")
 
-from treasure_hf.data.generate import generator  # noqa: E402
+from treasure_hf.data.generate import generator
 
 TYPES = ("electrons", "muons", "jets", "met")
 SKIP = ("taus", "photons", "tracks")

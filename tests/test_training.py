@@ -114,9 +114,10 @@ def test_masked_collator_decodes_kinematics_after_masking(tiny):
 
 
 def test_masking_selects_whole_objects_in_bert_proportions(tiny):
+    import datasets
+
     from treasure_hf.hf.collators import MaskedEventCollator
     from treasure_hf.tokenization import EventTokenizer
-    import datasets
 
     root, _, data = tiny
     tok = EventTokenizer.from_pretrained(root / "tok")

@@ -8,9 +8,9 @@ torch and transformers) are imported on first use, so that ``import treasure_hf`
 
 __version__ = "0.1.0"
 
-from .data.events import EventBatch, Layout, RaggedEvents  # noqa: E402
-from .data.io import open_events, read_events  # noqa: E402
-from . import auto as _auto  # noqa: E402
+from . import auto as _auto
+from .data.events import EventBatch, Layout, RaggedEvents
+from .data.io import open_events, read_events
 
 _auto.install()  # Auto classes and the event-classification pipeline, once transformers loads
 

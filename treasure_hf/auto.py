@@ -35,7 +35,7 @@ def register() -> None:
 class _AfterTransformersImport(importlib.abc.MetaPathFinder):
     """Finds nothing itself; wraps the loader of ``transformers`` to call :func:`register` after it."""
 
-    def find_spec(self, fullname, path=None, target=None):  # noqa: ANN001 - importlib protocol
+    def find_spec(self, fullname, path=None, target=None):
         if fullname != "transformers":
             return None
         sys.meta_path.remove(self)
@@ -44,7 +44,7 @@ class _AfterTransformersImport(importlib.abc.MetaPathFinder):
             return spec
         exec_module = spec.loader.exec_module
 
-        def exec_and_register(module):  # noqa: ANN001
+        def exec_and_register(module):
             exec_module(module)
             register()
 

@@ -14,7 +14,8 @@ import json
 import logging
 import sys
 import traceback
-from typing import NoReturn, Sequence
+from collections.abc import Sequence
+from typing import NoReturn
 
 from . import __version__
 from .errors import TreasureError
@@ -114,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # noqa: BLE001 - expected failures become one line, bugs stay tracebacks
+    except Exception as exc:
         line = error_line(exc)
         if line is None:
             raise

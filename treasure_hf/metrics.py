@@ -5,7 +5,7 @@ possibly negative) are supported throughout; ties in the scores count one half. 
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 

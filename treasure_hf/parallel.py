@@ -6,8 +6,9 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Generic, Iterator, Sequence, TypeVar
+from typing import Any, Generic, TypeVar
 
 from tqdm.auto import tqdm
 
@@ -77,7 +78,7 @@ def iter_tasks(fn: Callable[[T], Any], tasks: Sequence[T], *, workers: int = 1, 
                 result = TaskResult(task)
                 try:
                     result.value = future.result()
-                except Exception as exc:  # noqa: BLE001 - recorded or re-raised
+                except Exception as exc:
                     if not keep_going:
                         client.cancel([f for _, f in pending])
                         raise
@@ -96,7 +97,7 @@ def _run_local(fn: Callable[[T], Any], task: T, keep_going: bool) -> TaskResult[
     result = TaskResult(task)
     try:
         result.value = fn(task)
-    except Exception as exc:  # noqa: BLE001 - recorded or re-raised
+    except Exception as exc:
         if not keep_going:
             raise
         logger.error("%s failed: %s", task, exc)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..metrics import gaussian_core, sigma68  # noqa: F401 (sigma68 is part of this module's API)
+from ..metrics import gaussian_core, sigma68
 from .selection import invariant_mass
 
 FEATURES: tuple[str, ...] = ("m4l", "mZ1", "mZ2", "pT4l", "y4l", "cos_theta_star", "cos_theta1", "cos_theta2",
@@ -58,7 +58,7 @@ def decay_angles(leptons: np.ndarray) -> dict[str, np.ndarray]:
     x = leptons.sum(1)
     lx = to_rest_frame(leptons, x[:, None, :])
     q11, q12, q21, q22 = (lx[:, i, 1:] for i in range(4))
-    q1, q2 = q11 + q12, q21 + q22
+    q1 = q11 + q12
     nz = np.broadcast_to(np.array([0.0, 0.0, 1.0]), q1.shape)
     n1, n2 = _unit(np.cross(q11, q12)), _unit(np.cross(q21, q22))
     nsc = _unit(np.cross(nz, q1))

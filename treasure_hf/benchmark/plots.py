@@ -3,8 +3,8 @@ bits per object, and the label-efficiency curve."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -125,16 +126,6 @@ def pretrain_encoder(data: Any, tokenizer: Any, shape: ModelShape, settings: Mod
         mask_rate=settings.mask_rate, save_steps=0, seed=seed, report_to="none", cpu=True, overwrite=True,
         progress=progress, logging_steps=max(1, settings.pretrain_steps // 10), shape=shape)
     pretrain(args, data=data, tokenizer=tokenizer)
-    return out
-
-
-def budget_of(config: Any) -> dict[str, Any]:
-    """The bits per object a saved tokenizer's sequence types spend (what a test checks)."""
-    out = {}
-    for t, q in config.items():
-        levels = q.get("fsq_levels")
-        per_stage = int(np.prod(levels)) if levels else int(q["codebook_size"])
-        out[t] = q.get("num_stages", 1) * float(np.log2(per_stage))
     return out
 
 

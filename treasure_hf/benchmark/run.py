@@ -25,9 +25,10 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -61,7 +62,7 @@ class Split:
     features: np.ndarray
     """(n, len(FEATURES)) engineered observables of the BDT."""
 
-    def take(self, index: np.ndarray) -> "Split":
+    def take(self, index: np.ndarray) -> Split:
         c = self.chosen
         return Split(self.events.select(index), self.labels[index],
                      FourLeptons(np.ones(len(index), bool), c.flavour[index], c.slot[index], c.channel[index]),

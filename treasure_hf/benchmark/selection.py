@@ -87,7 +87,7 @@ class Selection4l:
     """False counts the other leptons of the quadruplet in each lepton's sums (the fixed-cone cut that
     issue 16 found to lose 21% of the signal); for comparisons only."""
 
-    def without_isolation(self) -> "Selection4l":
+    def without_isolation(self) -> Selection4l:
         return replace(self, isolation=False)
 
     def describe(self) -> str:

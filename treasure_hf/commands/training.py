@@ -126,7 +126,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "push", help="push a tokenizer, model or tokenized data set to a hub, with its card",
         description="Upload a saved EventTokenizer, a trained model (with its tokenizer) or a tokenized data set "
-                    "to a Hugging Face hub in one commit, with a README.md card generated from model_cards/. "
+                    "to a Hugging Face hub in one commit, with a generated README.md card. "
                     "The hub is HF_ENDPOINT (or --endpoint); the token comes from HF_TOKEN or `hf auth login`.")
     p.add_argument("path", help="the saved folder")
     p.add_argument("--repo-id", required=True, help="NAMESPACE/NAME on the hub")

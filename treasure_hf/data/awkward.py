@@ -11,8 +11,9 @@ aliases, units, derived fields and checks.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import awkward as ak
 import numpy as np

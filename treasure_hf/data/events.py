@@ -10,8 +10,9 @@ and ``n`` of shape ``(n_events, max_parent)``; event groups are ``(n_events,)``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -140,15 +141,15 @@ class EventBatch:
         return self.arrays[_count_key(g)]
 
     # --- slicing and joining -----------------------------------------------------------------
-    def slice(self, start: int, stop: int) -> "EventBatch":
+    def slice(self, start: int, stop: int) -> EventBatch:
         return EventBatch({k: v[start:stop] for k, v in self.arrays.items()}, self.metadata)
 
-    def select(self, index: np.ndarray) -> "EventBatch":
+    def select(self, index: np.ndarray) -> EventBatch:
         """The events at ``index`` (integer positions or a boolean mask over events)."""
         return EventBatch({k: v[index] for k, v in self.arrays.items()}, self.metadata)
 
     @staticmethod
-    def concat(batches: Iterable["EventBatch"]) -> "EventBatch":
+    def concat(batches: Iterable[EventBatch]) -> EventBatch:
         batches = list(batches)
         if not batches:
             raise ValueError("concat needs at least one batch")
@@ -160,7 +161,7 @@ class EventBatch:
         out.metadata["n_events"] = out.n_events
         return out
 
-    def equals(self, other: "EventBatch") -> bool:
+    def equals(self, other: EventBatch) -> bool:
         """Bit-for-bit equality of every array (NaN equal to NaN)."""
         if set(self.arrays) != set(other.arrays):
             return False
@@ -168,7 +169,7 @@ class EventBatch:
                    for a, b in ((self.arrays[k], other.arrays[k]) for k in self.arrays))
 
     # --- conversion --------------------------------------------------------------------------
-    def to_ragged(self) -> "RaggedEvents":
+    def to_ragged(self) -> RaggedEvents:
         """Keep only real objects: the PCDF view of this batch (``n`` is carried along)."""
         event: dict[str, np.ndarray] = {}
         objects: dict[str, np.ndarray] = {}
@@ -242,7 +243,7 @@ class RaggedEvents:
             if len(v) != int(self.counts[g].sum()):
                 raise InputError(path, k, f"has {len(v)} rows but the counts add up to {int(self.counts[g].sum())}")
 
-    def select(self, keep: np.ndarray) -> "RaggedEvents":
+    def select(self, keep: np.ndarray) -> RaggedEvents:
         """The events where the boolean ``keep`` (n_events,) is true, in order, with their objects."""
         keep = np.asarray(keep, bool)
         if keep.shape != (self.n_events,):
@@ -250,7 +251,7 @@ class RaggedEvents:
         rows = {g: np.repeat(keep, self.counts[g]) for g in self.groups if schema.GROUPS[g].kind == "object"}
         return self._filtered(keep, rows)
 
-    def apply_pt_cuts(self, cuts: Mapping[str, float]) -> "RaggedEvents":
+    def apply_pt_cuts(self, cuts: Mapping[str, float]) -> RaggedEvents:
         """Drop the objects of each type in ``cuts`` with pT [GeV] below its cut (and their
         sub-objects), as the converters' ``pt_cuts`` do; events are all kept."""
         rows = {}
@@ -261,7 +262,7 @@ class RaggedEvents:
             rows[g] = (self.objects[schema.key("common", g, "pt")] >= cuts[g]) if g in cuts else np.ones(total, bool)
         return self._filtered(np.ones(self.n_events, bool), rows)
 
-    def _filtered(self, keep_event: np.ndarray, keep_rows: Mapping[str, np.ndarray]) -> "RaggedEvents":
+    def _filtered(self, keep_event: np.ndarray, keep_rows: Mapping[str, np.ndarray]) -> RaggedEvents:
         """Events where ``keep_event``, object rows where ``keep_rows[group]`` (object groups; the
         rows of sub-objects follow their parents). An owner that loses rows to ``keep_rows`` has
         ``n`` = the rows it keeps: objects are truncated lowest pT first, so a cut that removes

@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 import os
 import zlib
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 import h5py
 import numpy as np
@@ -182,7 +183,7 @@ class H5Writer(AtomicWriter):
             self._pool.shutdown(cancel_futures=True)
         try:
             self._file.close()
-        except Exception:  # noqa: BLE001 - closing a broken file may fail too; the file is removed
+        except Exception:
             pass
         remove(self._tmp)
 
@@ -231,7 +232,7 @@ class H5Source:
         found = [k for k in found if k not in self.score_keys]
         try:
             self.keys = registry_order(found)
-        except Exception as exc:  # noqa: BLE001 - re-raised with the file's name
+        except Exception as exc:
             raise FormatError(self.path, None, str(exc)) from None
         first = self.keys[0] if self.keys else None
         self.n_events = int(self._file[first].shape[0]) if first else 0
@@ -267,7 +268,7 @@ class H5Source:
     def close(self) -> None:
         self._file.close()
 
-    def __enter__(self) -> "H5Source":
+    def __enter__(self) -> H5Source:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
-
-from ..progress import tqdm
 
 from ..errors import ArgumentError, FormatError, positive
+from ..progress import tqdm
 from . import schema
 from .events import EventBatch, Layout
 from .h5 import H5Source, H5Writer

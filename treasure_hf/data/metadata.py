@@ -4,7 +4,8 @@ Parquet key-value metadata, and the completeness check."""
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .. import provenance
 from . import schema

@@ -14,8 +14,8 @@ import contextlib
 import json
 import logging
 import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from .. import __version__
 from ..errors import OutputError

@@ -20,8 +20,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -32,8 +33,8 @@ from ..errors import FormatError, InputError, positive
 from . import metadata as md
 from . import schema
 from .atomic import AtomicWriter, commit, remove, temporary_directory, temporary_sibling, unwritable
-from .outputs import check_destination, partial_dir, write_marker
 from .events import EventBatch, Layout, RaggedEvents
+from .outputs import check_destination, partial_dir, write_marker
 
 logger = logging.getLogger(__name__)
 
@@ -423,7 +424,7 @@ class PCDFSource:
                                  tuple(layout.get("sub_groups", ())),
                                  {**schema.default_max_objects(), **layout.get("max_objects", {}),
                                   **self.metadata.get("max_objects", {})})
-        except Exception as exc:  # noqa: BLE001 - re-raised naming the data set
+        except Exception as exc:
             raise FormatError(self.path, MANIFEST, str(exc)) from None
         self._check_manifest()
         self.n_events = int(sum(p["n_events"] for p in self.parts))
@@ -642,7 +643,7 @@ class PCDFSource:
     def close(self) -> None:
         self._cached = None
 
-    def __enter__(self) -> "PCDFSource":
+    def __enter__(self) -> PCDFSource:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -24,8 +24,9 @@ In PCDF (flat Parquet tables) the same fields appear as columns named by :func:`
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Mapping
+from typing import Literal
 
 import numpy as np
 

@@ -7,7 +7,7 @@ Poisson; rows come sorted by descending pT within their event (or parent jet). P
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 

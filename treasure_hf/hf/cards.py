@@ -1,23 +1,25 @@
-"""Dataset and model cards from the Jinja templates of ``model_cards/``, through
+"""Dataset and model cards from the Jinja templates of ``treasure_hf/hf/templates/``, through
 huggingface_hub's ``DatasetCard``/``DatasetCardData`` and ``ModelCard``/``ModelCardData``."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from .. import __version__
 from ..provenance import git_hash
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "model_cards"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+"""The card templates, package data of ``treasure_hf.hf`` (they travel in the wheel)."""
 DATASET_TEMPLATE = TEMPLATES / "dataset_card_template.md"
 MODEL_TEMPLATE = TEMPLATES / "model_card_template.md"
 
 
 def _template(path: Path) -> str:
     if not path.exists():
-        raise FileNotFoundError(f"card template {path} is missing (model_cards/ of the treasure-hf repository)")
+        raise FileNotFoundError(f"card template {path} is missing: the treasure_hf installation is incomplete")
     return str(path)
 
 

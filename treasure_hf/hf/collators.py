@@ -10,8 +10,9 @@ stored in ``EventTransformerConfig.token_id_ranges``).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -246,7 +247,7 @@ class MaskedEventCollator(EventPaddingCollator):
         self.generator = torch.Generator().manual_seed(self.seed) if self.seed is not None else None
 
     @classmethod
-    def from_config(cls, config: Any, **kwargs: Any) -> "MaskedEventCollator":
+    def from_config(cls, config: Any, **kwargs: Any) -> MaskedEventCollator:
         return cls(token_id_ranges=config.token_id_ranges, mask_token_id=config.mask_token_id, **kwargs)
 
     def __call__(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:

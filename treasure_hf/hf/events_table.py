@@ -9,7 +9,7 @@ their parent as a list of structs. Column names and dtypes all come from the sch
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa

@@ -8,12 +8,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from ..progress import tqdm
 
 from ..data import schema
 from ..data.atomic import commit, remove, temporary_directory
@@ -21,6 +21,7 @@ from ..data.io import open_events
 from ..data.outputs import check_destination, write_marker
 from ..data.pcdf import PCDFSource
 from ..errors import ArgumentError, positive
+from ..progress import tqdm
 from .events_table import EVENT_INDEX, arrow_schema, events_to_arrow
 
 logger = logging.getLogger(__name__)
@@ -97,7 +98,7 @@ class ParquetShardWriter:
                   for s, paths in self.shards.items()]
         return {"config_name": "default", "splits": splits, "download_size": sum(x["num_bytes"] for x in splits)}
 
-    def close(self, card: str | Callable[["ParquetShardWriter"], str] | None = None) -> Path:
+    def close(self, card: str | Callable[[ParquetShardWriter], str] | None = None) -> Path:
         """Finish the shards, write the card (text, or a function of this writer, called once the
         shards are final) and move the folder to its name."""
         try:
@@ -129,7 +130,7 @@ class ParquetShardWriter:
         self._writers.clear()
         remove(self.tmp)
 
-    def __enter__(self) -> "ParquetShardWriter":
+    def __enter__(self) -> ParquetShardWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

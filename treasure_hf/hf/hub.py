@@ -1,5 +1,5 @@
 """``push_to_hub`` for tokenizers, models and tokenized data sets through ``huggingface_hub``,
-each with a card generated from the templates of ``model_cards/``.
+each with a card generated from the templates of ``treasure_hf/hf/templates/``.
 
 A folder is pushed whole in one commit (``HfApi.upload_folder``) with its ``README.md`` card
 written for the target repo. Which kind a folder is: ``data/*.parquet`` -> data set,
@@ -14,8 +14,9 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ..errors import FormatError, OutputError
 from .remote_code import add_remote_code
@@ -120,7 +121,7 @@ def _hub_errors(endpoint: str, repo_id: str) -> Iterator[None]:
     """The hub client's HTTP and connection errors as one :class:`OutputError` naming the hub."""
     try:
         yield
-    except Exception as exc:  # noqa: BLE001 - only the hub client's own errors are translated
+    except Exception as exc:
         from huggingface_hub.errors import HfHubHTTPError
 
         network = type(exc).__module__.split(".")[0] in ("httpx", "httpx2", "requests", "urllib3")

@@ -4,11 +4,11 @@ event with a list of objects per type."""
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from ..data import schema
 from ..errors import FormatError
-from .builders import builder_module
 
 
 def _paths(path: Any) -> dict[str, list[str]]:
@@ -32,7 +32,8 @@ def load_pcdf(path: str | os.PathLike | Sequence[str | os.PathLike] | Mapping[st
     nested in their parent (``("constituents",)``). Returns a ``DatasetDict`` (``split=None``),
     a ``Dataset``, or with ``streaming=True`` the ``IterableDataset(Dict)`` read part by part.
     """
-    module = builder_module("pcdf_events")
+    from . import pcdf_builder as module
+
     paths = _paths(path)
     for ps in paths.values():
         for p in ps:

@@ -12,19 +12,28 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from ..progress import tqdm
 
 from ..data import schema
 from ..data.io import open_events
 from ..data.outputs import check_destination
 from ..errors import InputError, positive
-from .export import (ParquetShardWriter, check_unique_inputs, describe_columns, describe_inputs, hf_schema, inputs_text,
-                     layers_of, write_inputs)
+from ..progress import tqdm
+from .export import (
+    ParquetShardWriter,
+    check_unique_inputs,
+    describe_columns,
+    describe_inputs,
+    hf_schema,
+    inputs_text,
+    layers_of,
+    write_inputs,
+)
 
 logger = logging.getLogger(__name__)
 

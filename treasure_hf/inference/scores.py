@@ -12,8 +12,8 @@ temporary sibling and swapped in whole when complete (:mod:`treasure_hf.data.ato
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -124,7 +124,7 @@ class ScoreWriter:
             if handle is not None:
                 try:
                     handle.close()
-                except Exception:  # noqa: BLE001 - the temporary is removed anyway
+                except Exception:
                     pass
         remove(self._tmp)
 

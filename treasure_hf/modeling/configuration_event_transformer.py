@@ -233,7 +233,7 @@ class EventTransformerConfig(PretrainedConfig):
 
     @property
     def num_context_tokens(self) -> int:
-        """Ids below this are specials or experiment context tokens: [PAD] [CLS] [SEP] [MASK] [UNK] [ATLAS] [CMS]."""
+        """Ids below this are specials or experiment context tokens: `[PAD] [CLS] [SEP] [MASK] [UNK] [ATLAS] [CMS]`."""
         return self.num_special_tokens + self.num_experiments
 
 

@@ -10,7 +10,7 @@ Kept out of ``modeling_event_transformer.py`` so that the saved remote-code fold
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 

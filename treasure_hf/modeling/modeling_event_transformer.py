@@ -75,7 +75,7 @@ class ObjectLayout:
     length: torch.Tensor
 
     @classmethod
-    def from_object_index(cls, object_index: torch.Tensor) -> "ObjectLayout":
+    def from_object_index(cls, object_index: torch.Tensor) -> ObjectLayout:
         b, length_ = object_index.shape
         pos = torch.arange(length_, device=object_index.device).expand(b, length_)
         prev = F.pad(object_index[:, :-1], (1, 0), value=-2)
@@ -87,7 +87,7 @@ class ObjectLayout:
         return cls(in_object, is_start, start, stage, length)
 
     @classmethod
-    def no_objects(cls, shape: torch.Size, device: torch.device) -> "ObjectLayout":
+    def no_objects(cls, shape: torch.Size, device: torch.device) -> ObjectLayout:
         """Every token its own object (used when ``object_index`` is not given)."""
         pos = torch.arange(shape[1], device=device).expand(shape)
         ones = torch.ones(shape, dtype=torch.bool, device=device)
@@ -407,20 +407,20 @@ class HierarchicalObjectEncoder(nn.Module):
 
     def forward(self, content: torch.Tensor, features: torch.Tensor | None, token_type_ids: torch.Tensor,
                 layout: ObjectLayout) -> torch.Tensor:
-        b, l = layout.is_start.nonzero(as_tuple=True)
+        b, pos = layout.is_start.nonzero(as_tuple=True)
         n_obj, length, h = b.numel(), content.shape[1], content.shape[2]
         if n_obj == 0:
             return content
         n_groups = len(self.group_names)
-        lengths = layout.length[b, l]
+        lengths = layout.length[b, pos]
         stages = min(int(lengths.max()), self.max_stages)
         k = torch.arange(stages, device=content.device)
-        tokens = content[b[:, None], (l[:, None] + k).clamp(max=length - 1)]  # (N, S, H)
+        tokens = content[b[:, None], (pos[:, None] + k).clamp(max=length - 1)]  # (N, S, H)
         token_valid = k[None, :] < lengths[:, None]
         groups = content.new_zeros(n_obj, n_groups, h)
         group_valid = torch.zeros(n_obj, n_groups, dtype=torch.bool, device=content.device)
         if features is not None and self.columns:
-            feats, types = features[b, l], token_type_ids[b, l]
+            feats, types = features[b, pos], token_type_ids[b, pos]
             for key, (type_id, slot, cols) in self.columns.items():
                 sel = (types == type_id).nonzero(as_tuple=True)[0]
                 if sel.numel() == 0:
@@ -434,7 +434,7 @@ class HierarchicalObjectEncoder(nn.Module):
         x = self.encoder(x, valid)
         w = valid[..., None].to(x.dtype)
         pooled = (x * w).sum(1) / w.sum(1)
-        return content.index_put((b, l), pooled.to(content.dtype))
+        return content.index_put((b, pos), pooled.to(content.dtype))
 
 
 class SubObjectEncoder(nn.Module):
@@ -495,11 +495,11 @@ class EventEmbeddings(nn.Module):
                              f"{encoder.n_features} ({field})")
         mask = torch.ones(sub.shape[:-1], dtype=torch.bool, device=sub.device) if mask is None else mask.bool()
         has = mask.any(-1) & (token_type_ids == parent_type)
-        b, l = (has & layout.is_start).nonzero(as_tuple=True)
+        b, pos = (has & layout.is_start).nonzero(as_tuple=True)
         if b.numel() == 0:
             return content  # no constituents/hits in this batch: the object-only model
-        parent = content[b, l]
-        delta = content.new_zeros(content.shape).index_put((b, l), encoder(parent, sub[b, l], mask[b, l]) - parent)
+        parent = content[b, pos]
+        delta = content.new_zeros(content.shape).index_put((b, pos), encoder(parent, sub[b, pos], mask[b, pos]) - parent)
         return content + layout.broadcast(delta) * has[..., None].to(content.dtype)
 
     def forward(self, input_ids: torch.Tensor | None, token_type_ids: torch.Tensor, features: torch.Tensor | None,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import anyio
 from fastapi import Depends, FastAPI, Request
@@ -75,7 +75,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     app.state.manager = manager
 
     def needs(scope: str):
-        def check(credentials: Optional[HTTPAuthorizationCredentials] = Depends(bearer)) -> str:
+        def check(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> str:
             if credentials is None:
                 raise Unauthorized("a bearer token is needed: Authorization: Bearer TOKEN")
             found = scope_of(settings.tokens, credentials.credentials)

@@ -77,7 +77,7 @@ class Catalog:
                 continue
             try:
                 entry = self._entry(name, rel, registered)
-            except Exception as exc:  # noqa: BLE001 - a bad entry is left out of listings, refused when asked for
+            except Exception as exc:
                 logger.debug("data set %s (%s) left out of the listing: %s", name, rel, exc)
                 continue
             if entry is not None:

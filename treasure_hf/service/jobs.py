@@ -140,7 +140,7 @@ class JobManager:
             return  # a stopping server leaves the job to be resumed; a cancel has recorded itself
         try:
             outcome = future.result()
-        except Exception as exc:  # noqa: BLE001 - a worker lost, the scheduler gone
+        except Exception as exc:
             outcome = {"state": "failed", "message": f"the Dask worker running it was lost: {type(exc).__name__}: {exc}"}
         if self._stopping:
             return
@@ -178,7 +178,7 @@ class JobManager:
             else:
                 try:
                     prep = self.prepare(row["dataset"], row["transformation"], row["params"])
-                except Exception as exc:  # noqa: BLE001 - becomes the reason
+                except Exception as exc:
                     reason = f"cannot resume after a restart of the server: {getattr(exc, 'detail', exc)}"
                 else:
                     if prep.key != row["id"]:

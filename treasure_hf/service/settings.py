@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 STATE_DIR = ".treasure-service"
 """Under the root: the job database (SQLite by default) and one folder per job (its result)."""

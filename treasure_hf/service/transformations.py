@@ -8,9 +8,10 @@ Adding a transformation is one :func:`register` call.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal, Mapping, Optional
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -68,10 +69,10 @@ class TokenizeParams(Params):
     tokenizer: str = Field(description="name of a tokenizer in ROOT/tokenizers")
     split: dict[str, float] = Field(dict(DEFAULT_SPLIT),
                                     description="split name -> fraction (adding up to 1), by a seeded hash of the event")
-    label: Optional[str] = Field(None, max_length=128,
+    label: str | None = Field(None, max_length=128,
                                  description="class of every event (default: truth/event/process_id)")
     seed: int = Field(0, ge=0, le=2 ** 32 - 1, description="seed of the split hash")
-    max_length: Optional[int] = Field(None, gt=0, le=1_000_000, description="truncate longer events")
+    max_length: int | None = Field(None, gt=0, le=1_000_000, description="truncate longer events")
     skip_types: list[ObjectType] = Field([], description="object types to leave out")
     rows_per_shard: int = Field(250_000, gt=0, le=10_000_000)
     step: int = _step(10_000)
@@ -88,7 +89,7 @@ class TokenizeParams(Params):
 
 
 class ExportParams(Params):
-    types: Optional[list[ObjectType]] = Field(None, description="object types (default: all)")
+    types: list[ObjectType] | None = Field(None, description="object types (default: all)")
     sub_objects: list[SubObjectType] = Field([], description="sub-objects nested in their parents")
     split: str = Field("train", pattern=SPLIT_NAME, description="name of the one split")
     rows_per_shard: int = Field(ROWS_PER_SHARD, gt=0, le=10_000_000)

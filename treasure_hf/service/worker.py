@@ -77,7 +77,7 @@ def run_job(spec: dict[str, Any]) -> dict[str, Any]:
         return {"state": "done", "result": manifest(out)}
     except Cancelled as exc:
         return {"state": "cancelled", "message": str(exc)}
-    except Exception as exc:  # noqa: BLE001 - becomes the job's message
+    except Exception as exc:
         line = error_line(exc)
         if line is None:
             logger.error("job %s failed:\n%s", work.name, traceback.format_exc())

@@ -17,8 +17,9 @@ small and centred on 0). Their names are ``rel/FIELD`` (``rel/pt``, ``rel/eta``,
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -294,7 +295,7 @@ class FeatureScaler:
     def _scaled_columns(self) -> np.ndarray:
         return np.asarray([t not in _UNSCALED for t in self.column_transforms()], bool)
 
-    def fit(self, values: Mapping[str, np.ndarray]) -> "FeatureScaler":
+    def fit(self, values: Mapping[str, np.ndarray]) -> FeatureScaler:
         raw = self._raw(values)
         scaled = self._scaled_columns()
         mean = np.where(scaled, raw.mean(0) if len(raw) else 0.0, 0.0)
@@ -337,5 +338,5 @@ class FeatureScaler:
                 "std": list(self.std)}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "FeatureScaler":
+    def from_dict(cls, d: Mapping[str, Any]) -> FeatureScaler:
         return cls(d["object_type"], list(d["fields"]), list(d["mean"]), list(d["std"]))

@@ -9,7 +9,8 @@ Sub-objects may come ragged twice (per event a list of jets, per jet a list of c
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -33,7 +33,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -44,8 +45,14 @@ from ..data import schema
 from ..data.events import EventBatch
 from ..errors import FormatError, InputError
 from .configuration_quantizer import ObjectQuantizerConfig
-from .features import (FeatureScaler, feature_group_columns, field_names, from_relative, parent_field_names,
-                       sub_object_values)
+from .features import (
+    FeatureScaler,
+    feature_group_columns,
+    field_names,
+    from_relative,
+    parent_field_names,
+    sub_object_values,
+)
 from .inputs import as_event_arrays
 from .modeling_quantizer import ObjectQuantizer
 
@@ -125,7 +132,7 @@ class EventTokenizer(PreTrainedTokenizer):
     @classmethod
     def from_quantizers(cls, quantizers: Mapping[str, ObjectQuantizer], max_objects: Mapping[str, int] | None = None,
                         ignored_types: Sequence[str] = (), sub_scalers: Mapping[str, FeatureScaler] | None = None
-                        ) -> "EventTokenizer":
+                        ) -> EventTokenizer:
         """A tokenizer from trained quantizers. ``ignored_types``: object types deliberately left out
         (their objects are skipped); any other type the data hold and no quantizer knows is an error.
 
@@ -137,7 +144,7 @@ class EventTokenizer(PreTrainedTokenizer):
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *args: Any, **kwargs: Any
-                        ) -> "EventTokenizer":
+                        ) -> EventTokenizer:
         """Load a saved tokenizer (a directory, or a hub repo id). A directory that lacks its files
         is a :class:`FormatError` naming the file, not a hub look-up."""
         path = os.fspath(pretrained_model_name_or_path)
@@ -510,7 +517,7 @@ class EventTokenizer(PreTrainedTokenizer):
         out.update({t: feature_group_columns(t, sc.fields) for t, sc in self.sub_scalers.items()})
         return out
 
-    def fit_sub_scalers(self, events: Any, types: Sequence[str] | None = None) -> "EventTokenizer":
+    def fit_sub_scalers(self, events: Any, types: Sequence[str] | None = None) -> EventTokenizer:
         """Fit the standardisation of the sub-object types (default: those of a parent in the
         sequence that ``events`` carry) on ``events``, for ``return_constituents=True``; types with
         a quantizer keep the quantizer's own. Save the tokenizer afterwards to keep them."""
@@ -572,7 +579,6 @@ class EventTokenizer(PreTrainedTokenizer):
         ids = _numpy(input_ids)
         if ids.ndim == 1:
             ids = ids[None]
-        n = len(ids)
         arrays: dict[str, np.ndarray] = {}
         ctx = (ids >= len(SPECIAL_TOKENS)) & (ids < len(SPECIAL_TOKENS) + len(EXPERIMENT_TOKENS))
         arrays["common/event/experiment_id"] = np.where(ctx.any(1), (ids * ctx).max(1) - len(SPECIAL_TOKENS), -1
@@ -722,7 +728,7 @@ def _load_files(layout_file: str, quantizer_file: str
         raise FormatError(layout_file, None, f"is not valid JSON: {exc}") from None
     try:
         state = load_file(quantizer_file)
-    except Exception as exc:  # noqa: BLE001 - safetensors raises its own error type on damage
+    except Exception as exc:
         raise FormatError(quantizer_file, None, f"cannot be read as safetensors (damaged or truncated): "
                                                 f"{' '.join(str(exc).split())}") from None
     for key in ("quantizers", "max_objects"):

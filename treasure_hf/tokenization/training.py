@@ -15,9 +15,10 @@ import logging
 import math
 import os
 import shutil
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -80,7 +81,7 @@ class TypeData:
     features: torch.Tensor
     mask: torch.Tensor
 
-    def split(self, eval_fraction: float, seed: int) -> tuple["TypeData", "TypeData"]:
+    def split(self, eval_fraction: float, seed: int) -> tuple[TypeData, TypeData]:
         n = len(self.features)
         perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
         n_eval = max(1, int(n * eval_fraction)) if n > 1 else 0

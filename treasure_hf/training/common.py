@@ -142,7 +142,7 @@ def _dataset_inputs(data: str) -> dict[str, Any] | None:
         from huggingface_hub import hf_hub_download
 
         return json.loads(Path(hf_hub_download(data, INPUTS_FILE, repo_type="dataset")).read_text())
-    except Exception as exc:  # noqa: BLE001 - an older data set, or the hub not reachable
+    except Exception as exc:
         logger.info("%s: %s not read (%s): the model card cannot say which collections its inputs lacked",
                     data, INPUTS_FILE, exc)
         return None

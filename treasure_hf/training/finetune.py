@@ -27,8 +27,18 @@ import numpy as np
 import torch
 
 from .arguments import FinetuneArguments
-from .common import (available_trackers, check_compatible, check_output, claim_output, dataset_description,
-                     load_tokenized, load_tokenizer, model_collator, new_config, write_json)
+from .common import (
+    available_trackers,
+    check_compatible,
+    check_output,
+    claim_output,
+    dataset_description,
+    load_tokenized,
+    load_tokenizer,
+    model_collator,
+    new_config,
+    write_json,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -24,8 +24,17 @@ from tqdm.auto import tqdm
 
 from .arguments import PretrainArguments
 from .checkpoint import CHECKPOINTS, checkpoints, load_checkpoint, save_checkpoint
-from .common import (available_trackers, check_compatible, check_output, claim_output, dataset_description,
-                     load_tokenized, load_tokenizer, new_config, write_json)
+from .common import (
+    available_trackers,
+    check_compatible,
+    check_output,
+    claim_output,
+    dataset_description,
+    load_tokenized,
+    load_tokenizer,
+    new_config,
+    write_json,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +59,8 @@ def pretrain(args: PretrainArguments, *, data: Any = None, tokenizer: Any = None
 
     from ..data.atomic import follow_umask
     from ..hf.batches import ArrowBatches
-    from ..hf.remote_code import add_remote_code
     from ..hf.collators import EventPaddingCollator, MaskedEventCollator
+    from ..hf.remote_code import add_remote_code
     from ..modeling import EventTransformerForMaskedEventModeling
 
     out = Path(args.out)

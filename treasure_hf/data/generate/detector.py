@@ -140,7 +140,7 @@ _CALIB_ETA = np.linspace(0.0, 2.5, 26)
 _CALIB_PT = np.geomspace(4.0, 1000.0, 25)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _brem_table(brem: Bremsstrahlung) -> np.ndarray:
     """(eta, pT) grid of the median collected fraction, from 4,000 simulated electrons a cell
     (a fixed seed: the calibration is part of the detector, not of the sample)."""

@@ -10,8 +10,8 @@ Eur. Phys. J. C 79 (2019) 970, Sec. 2).
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import awkward as ak
 import numpy as np

@@ -8,8 +8,8 @@ the ``generator`` metadata attribute of the output.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 COMMON_SETTINGS: tuple[str, ...] = (
     "Beams:eCM = 13000.",

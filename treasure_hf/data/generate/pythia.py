@@ -10,8 +10,8 @@ uses. The awkward-to-numpy flattening afterwards is negligible (~10 us an event)
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import awkward as ak
 import numpy as np

@@ -16,10 +16,21 @@ from .. import schema
 from ..events import RaggedEvents
 from . import jets as jetlib
 from . import truth
-from .detector import (ATLAS_ELECTRON_ID, ATLAS_MUON_QUALITY, ATLAS_PHOTON_TIGHT,
-                       CMS_ELECTRON_CUTBASED, CMS_MUON_ID, CMS_PHOTON_CUTBASED,
-                       ELECTRON_DRESSING_CONE, PTVARCONE_KT_GEV, PTVARCONE_TRACK_PT, TAU_CORE_CONE,
-                       TAU_CORE_TRACK_PT, Detector, FsrRecovery)
+from .detector import (
+    ATLAS_ELECTRON_ID,
+    ATLAS_MUON_QUALITY,
+    ATLAS_PHOTON_TIGHT,
+    CMS_ELECTRON_CUTBASED,
+    CMS_MUON_ID,
+    CMS_PHOTON_CUTBASED,
+    ELECTRON_DRESSING_CONE,
+    PTVARCONE_KT_GEV,
+    PTVARCONE_TRACK_PT,
+    TAU_CORE_CONE,
+    TAU_CORE_TRACK_PT,
+    Detector,
+    FsrRecovery,
+)
 from .pythia import Record
 
 ELECTRON_MASS_GEV = 0.000511  # PDG

@@ -71,7 +71,7 @@ class Leptons:
     e: np.ndarray
     charge: np.ndarray
 
-    def take(self, idx: np.ndarray) -> "Leptons":
+    def take(self, idx: np.ndarray) -> Leptons:
         return Leptons(*(getattr(self, k)[idx] for k in ("event", "pt", "eta", "phi", "e", "charge")))
 
 

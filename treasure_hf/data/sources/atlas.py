@@ -22,9 +22,9 @@ from typing import Any
 import awkward as ak
 import numpy as np
 
+from ...errors import InputError
 from .. import schema
 from . import isolation
-from ...errors import InputError
 from .reader import Src, TableConverter, flat, gather, num
 
 EL, MU, TAU, PH, JET = ("AnalysisElectronsAuxDyn", "AnalysisMuonsAuxDyn", "AnalysisTauJetsAuxDyn",

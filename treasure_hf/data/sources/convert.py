@@ -7,10 +7,11 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 from tqdm.auto import tqdm
 
@@ -201,7 +202,7 @@ def experiment_of(path: str | os.PathLike) -> str:
     try:
         with uproot.open(path) as f:
             present = {k.split(";")[0] for k in f.keys(recursive=False)}
-    except Exception as exc:  # noqa: BLE001 - uproot raises many kinds on a damaged or foreign file
+    except Exception as exc:
         raise InputError(path, None, f"cannot be read as a ROOT file: {' '.join(str(exc).split())}") from None
     for name in CONVERTERS:
         if present & set(converter_class(name).TREE_NAMES):

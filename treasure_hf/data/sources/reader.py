@@ -13,9 +13,10 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 import awkward as ak
 import numpy as np
@@ -52,7 +53,7 @@ class RootSource:
             keys = _rntuple_keys(self._tree) if self.is_rntuple else self._tree.keys(recursive=True)
         except FormatError:
             raise
-        except Exception as exc:  # noqa: BLE001 - uproot raises many kinds on a damaged file
+        except Exception as exc:
             raise FormatError(self.path, None, f"cannot be read as a ROOT file (truncated or corrupt): "
                                                f"{_one_line(exc)}") from None
         self.tree_name = name
@@ -105,7 +106,7 @@ class RootSource:
                 raw = self._tree.arrays(keys, entry_start=start, entry_stop=stop, how=dict)
         except FormatError:
             raise
-        except Exception as exc:  # noqa: BLE001 - a damaged basket/page shows up here
+        except Exception as exc:
             raise FormatError(self.path, None, f"entries {start}-{stop} cannot be read (corrupt or truncated): "
                                                f"{_one_line(exc)}") from None
         out = {}
@@ -128,7 +129,7 @@ class RootSource:
     def close(self) -> None:
         self._file.close()
 
-    def __enter__(self) -> "RootSource":
+    def __enter__(self) -> RootSource:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -14,9 +14,9 @@ or simply ``treasure_hf.load_pcdf("zjets.pcdf", streaming=True)``.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import datasets
 from datasets.builder import Key
@@ -86,7 +86,7 @@ class PCDFEvents(datasets.ArrowBasedBuilder):
         for path, lo, hi in shards:
             yield f"{path}[{lo}:{hi}]"
 
-    def _generate_tables(self, shards: list[tuple[str, int, int]]) -> Iterator[tuple[Key, "pa.Table"]]:  # noqa: F821
+    def _generate_tables(self, shards: list[tuple[str, int, int]]) -> Iterator[tuple[Key, pa.Table]]:  # noqa: F821
         layers = getattr(self, "_resolved_layers", None) or self._layers()
         for shard_id, (path, lo, hi) in enumerate(shards):
             source = open_events(path)
