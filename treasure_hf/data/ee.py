@@ -1,0 +1,46 @@
+"""e+e- kinematics shared by the EDM4hep converter, the generator's FCC-ee-like detector and the
+analyses: the missing four-momentum against a known initial state, and the recoil mass.
+
+Four-momenta are arrays ``(..., 4)`` of (px, py, pz, E) in GeV.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def signed_mass(p4: np.ndarray) -> np.ndarray:
+    """sign(m^2) sqrt(|m^2|) of four-momenta (..., 4) [GeV]: negative where resolution pushes m^2 below 0."""
+    p4 = np.asarray(p4, np.float64)
+    m2 = p4[..., 3] ** 2 - p4[..., 0] ** 2 - p4[..., 1] ** 2 - p4[..., 2] ** 2
+    return np.sign(m2) * np.sqrt(np.abs(m2))
+
+
+def head_on(sqrt_s: np.ndarray | float) -> np.ndarray:
+    """Initial four-momenta (..., 4) of head-on collisions at ``sqrt_s`` GeV: (0, 0, 0, sqrt(s))."""
+    s = np.atleast_1d(np.asarray(sqrt_s, np.float64))
+    out = np.zeros((*s.shape, 4))
+    out[..., 3] = s
+    return out
+
+
+def missing_four_momentum(initial: np.ndarray, visible: np.ndarray) -> dict[str, np.ndarray]:
+    """``initial - visible`` (both (n, 4)) as the registry's ``missing_*`` fields: ``missing_px``,
+    ``missing_py``, ``missing_pz``, ``missing_e`` and ``missing_mass`` (signed, see :func:`signed_mass`)."""
+    miss = np.asarray(initial, np.float64) - np.asarray(visible, np.float64)
+    return {"missing_px": miss[:, 0], "missing_py": miss[:, 1], "missing_pz": miss[:, 2], "missing_e": miss[:, 3],
+            "missing_mass": signed_mass(miss)}
+
+
+def recoil_mass(initial: np.ndarray, system: np.ndarray) -> np.ndarray:
+    """Mass [GeV] recoiling against ``system`` (n, 4) given the ``initial`` state (n, 4) or (4,):
+    in e+e- -> ZH with Z -> l+l-, the recoil against the dilepton peaks at the Higgs mass."""
+    return signed_mass(np.asarray(initial, np.float64) - np.asarray(system, np.float64))
+
+
+def p4_from_pt_eta_phi(pt: np.ndarray, eta: np.ndarray, phi: np.ndarray, mass: np.ndarray | float = 0.0) -> np.ndarray:
+    """(..., 4) four-momenta from pT [GeV], eta, phi [rad] and mass [GeV]."""
+    pt, eta, phi = (np.asarray(x, np.float64) for x in (pt, eta, phi))
+    px, py, pz = pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)
+    e = np.sqrt(px ** 2 + py ** 2 + pz ** 2 + np.asarray(mass, np.float64) ** 2)
+    return np.stack([px, py, pz, e], -1)
