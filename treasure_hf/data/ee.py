@@ -6,6 +6,8 @@ Four-momenta are arrays ``(..., 4)`` of (px, py, pz, E) in GeV.
 
 from __future__ import annotations
 
+from typing import Mapping
+
 import numpy as np
 
 
@@ -44,3 +46,34 @@ def p4_from_pt_eta_phi(pt: np.ndarray, eta: np.ndarray, phi: np.ndarray, mass: n
     px, py, pz = pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)
     e = np.sqrt(px ** 2 + py ** 2 + pz ** 2 + np.asarray(mass, np.float64) ** 2)
     return np.stack([px, py, pz, e], -1)
+
+
+LEPTON_MASSES_GEV = {"electrons": 0.000511, "muons": 0.105658}
+"""Electron and muon masses (PDG Review of Particle Physics)."""
+Z_MASS_GEV = 91.1876
+"""The Z boson mass (PDG Review of Particle Physics)."""
+
+
+def z_recoil(arrays: Mapping[str, np.ndarray], initial: np.ndarray, max_leptons: int = 4) -> dict[str, np.ndarray]:
+    """Per event, the opposite-sign same-flavour pair of the ``max_leptons`` leading electrons or
+    muons (padded ``common/*`` arrays, (n_events, max_objects)) whose mass is nearest the Z's, and the
+    mass recoiling against it given the ``initial`` four-momentum ((n_events, 4) or (4,), GeV):
+    ``mll``, ``recoil`` [GeV] (NaN without a pair) and ``flavour`` (11, 13, 0 without a pair)."""
+    n = len(arrays["common/event/experiment_id"])
+    best_mll, best_recoil, flavour = np.full(n, np.nan), np.full(n, np.nan), np.zeros(n, np.int64)
+    initial = np.broadcast_to(np.asarray(initial, np.float64), (n, 4))
+    for group, pdg in (("electrons", 11), ("muons", 13)):
+        k = min(max_leptons, arrays[f"common/{group}/mask"].shape[1])
+        mask, q = arrays[f"common/{group}/mask"][:, :k], arrays[f"common/{group}/charge"][:, :k]
+        p4 = p4_from_pt_eta_phi(*(arrays[f"common/{group}/{f}"][:, :k] for f in ("pt", "eta", "phi")),
+                                LEPTON_MASSES_GEV[group])
+        for i in range(k):
+            for j in range(i + 1, k):
+                pair = p4[:, i] + p4[:, j]
+                mll = signed_mass(pair)
+                ok = mask[:, i] & mask[:, j] & (q[:, i] * q[:, j] < 0)
+                better = ok & ~(np.abs(best_mll - Z_MASS_GEV) <= np.abs(mll - Z_MASS_GEV))
+                best_mll = np.where(better, mll, best_mll)
+                best_recoil = np.where(better, recoil_mass(initial, pair), best_recoil)
+                flavour = np.where(better, pdg, flavour)
+    return {"mll": best_mll, "recoil": best_recoil, "flavour": flavour}

@@ -24,28 +24,27 @@ def omega_from_pt(pt: np.ndarray, charge: np.ndarray, bz: float) -> np.ndarray:
 
 
 def cylinder_crossings(pt: np.ndarray, eta: np.ndarray, phi: np.ndarray, charge: np.ndarray, energy: np.ndarray,
-                       bz: float, layers: tuple[tuple[float, float], ...], vz: np.ndarray | None = None
-                       ) -> dict[str, np.ndarray]:
+                       bz: float, layers: tuple[tuple[float, float], ...], vz: np.ndarray | None = None,
+                       r0: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Outgoing crossings of helices from the beam line (at ``vz`` [mm] along it) with barrel layers
     ``(radius, half-length)`` [mm], innermost first: flat ``track`` (row of the input), ``layer``
-    (index among the layers the helix reaches), ``x``, ``y``, ``z`` [mm] and ``time`` [ns] (path length
-    over beta c, with beta = p / E). A helix stops at the first layer it does not reach (it loops
-    inside it) or whose half-length it leaves (it exits through the endcap)."""
+    (the crossing's rank along the track), ``x``, ``y``, ``z`` [mm] and ``time`` [ns] (path length
+    over beta c, with beta = p / E). A layer is crossed when the helix reaches its radius (it does
+    not loop inside it), within its half-length, and outside the particle's production radius ``r0``
+    [mm] (a decay product is born inside the tracker); the displacement of the production point is
+    otherwise neglected."""
     pt, eta, phi, charge, energy = (np.asarray(v, np.float64) for v in (pt, eta, phi, charge, energy))
     vz = np.zeros(len(pt)) if vz is None else np.asarray(vz, np.float64)
+    r0 = np.zeros(len(pt)) if r0 is None else np.asarray(r0, np.float64)
     rho = pt / (GEV_PER_TESLA_MM * abs(bz))  # helix radius [mm]
     beta = pt * np.cosh(eta) / np.maximum(energy, 1e-12)
     out = {k: [] for k in ("track", "layer", "x", "y", "z", "time")}
-    alive = np.ones(len(pt), bool)
     count = np.zeros(len(pt), np.int64)
     for radius, half_length in layers:
-        reach = alive & (2.0 * rho > radius)
         turn = 2.0 * np.arcsin(np.clip(radius / np.maximum(2.0 * rho, 1e-12), 0.0, 1.0))  # bending angle
         arc = rho * turn  # transverse path length
         z = vz + arc * np.sinh(eta)
-        inside = reach & (np.abs(z) < half_length)
-        alive &= inside
-        rows = np.flatnonzero(inside)
+        rows = np.flatnonzero((2.0 * rho > radius) & (np.abs(z) < half_length) & (r0 < radius))
         azimuth = phi[rows] - np.sign(charge[rows]) * turn[rows] / 2.0  # positive charges bend clockwise in +Bz
         out["track"].append(rows)
         out["layer"].append(count[rows].copy())
