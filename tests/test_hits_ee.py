@@ -55,6 +55,15 @@ def test_the_tokenizer_reports_on_real_hits_relative_to_their_track(tokenizer, s
             assert np.isfinite(hits["fields"][field]["sigma68"]), (name, field)
     # the Delphes hits: the track's point of closest approach, its first layer, the calorimeter entrance
     assert report["n_events"] == 10 and report["types"]["hits"]["n_objects"] == 3 * report["types"]["tracks"]["n_objects"]
+    # and a tokenizer trained on the real hits themselves (287 tracks, 861 hits)
+    args = TokenizerTrainingArguments(method="vq", codebook_size=16, num_stages=1, latent_dim=4, hidden_size=16,
+                                      types=("tracks", "hits"), steps=40, batch_size=256, checkpoint_every=0,
+                                      log_every=20, max_objects={"tracks": 40})
+    own = train_tokenizer([real], tmp_path / "real_tok", args, progress=False)
+    assert list(own.sub_quantizers) == ["hits"] and own.sub_quantizers["hits"].scaler.fields[:2] == ["rel/eta",
+                                                                                                    "rel/phi"]
+    report = tokenizer_report(own, [real], tmp_path / "own", plots=False)
+    assert report["types"]["hits"]["n_objects"] == 3 * report["types"]["tracks"]["n_objects"] > 0
 
 
 def _encode(tokenizer, batch: EventBatch) -> dict[str, torch.Tensor]:

@@ -75,15 +75,21 @@ def bootstrap_ci(metric: Callable[..., float], labels: np.ndarray, scores: np.nd
     s = np.asarray(scores).reshape(-1)
     w = None if weights is None else np.asarray(weights).reshape(-1)
     value = metric(y, s, w)
-    rng = np.random.default_rng(seed)
-    values = []
-    while len(values) < n_bootstrap:
-        i = rng.integers(0, len(y), len(y))
-        if y[i].min() == y[i].max():
-            continue
-        values.append(metric(y[i], s[i], None if w is None else w[i]))
+    values = [metric(y[i], s[i], None if w is None else w[i]) for i in _resamples(y, n_bootstrap, seed)]
     low, high = np.quantile(values, [(1 - confidence) / 2, (1 + confidence) / 2])
     return float(value), float(low), float(high)
+
+
+def _resamples(labels: np.ndarray, n_bootstrap: int, seed: int):
+    """``n_bootstrap`` index arrays drawing the events with replacement, each holding both classes."""
+    rng = np.random.default_rng(seed)
+    done = 0
+    while done < n_bootstrap:
+        i = rng.integers(0, len(labels), len(labels))
+        if labels[i].min() == labels[i].max():
+            continue
+        done += 1
+        yield i
 
 
 def class_scores(logits: np.ndarray) -> np.ndarray:
@@ -123,3 +129,18 @@ def gaussian_core(x: np.ndarray, k: float = 1.5, iterations: int = 5) -> tuple[f
             break
         centre, sigma = float(core.mean()), float(core.std() / trunc)
     return centre, sigma
+
+
+def paired_bootstrap_difference(metric: Callable[..., float], labels: np.ndarray, scores_a: np.ndarray,
+                                scores_b: np.ndarray, *, n_bootstrap: int = 200, confidence: float = 0.68,
+                                seed: int = 0) -> tuple[float, float, float]:
+    """``(difference, low, high)`` of ``metric(labels, scores_a) - metric(labels, scores_b)`` on the
+    same events, with the central ``confidence`` interval over ``n_bootstrap`` resamplings that draw
+    the same events for both (resamples lacking a class are drawn again): two classifiers compared
+    on one test set, its fluctuations shared."""
+    y = np.asarray(labels).reshape(-1)
+    a, b = np.asarray(scores_a).reshape(-1), np.asarray(scores_b).reshape(-1)
+    value = metric(y, a, None) - metric(y, b, None)
+    values = [metric(y[i], a[i], None) - metric(y[i], b[i], None) for i in _resamples(y, n_bootstrap, seed)]
+    low, high = np.quantile(values, [(1 - confidence) / 2, (1 + confidence) / 2])
+    return float(value), float(low), float(high)

@@ -77,3 +77,28 @@ def z_recoil(arrays: Mapping[str, np.ndarray], initial: np.ndarray, max_leptons:
                 best_recoil = np.where(better, recoil_mass(initial, pair), best_recoil)
                 flavour = np.where(better, pdg, flavour)
     return {"mll": best_mll, "recoil": best_recoil, "flavour": flavour}
+
+
+OBSERVABLES: tuple[str, ...] = ("recoil", "mll", "missing_mass", "missing_e", "missing_pt", "n_leptons", "n_jets",
+                                "mjj", "jj_recoil")
+"""The engineered e+e- observables of :func:`observables` (GeV where they have a unit)."""
+
+
+def observables(arrays: Mapping[str, np.ndarray], initial: np.ndarray) -> dict[str, np.ndarray]:
+    """Per event (padded common and edm4hep arrays): the Z -> ll candidate's mass and recoil
+    (:func:`z_recoil`; -1 without one), the missing mass, energy and pT, the numbers of leptons and
+    jets, and the two leading jets' mass and recoil (-1 with fewer than two) against ``initial``."""
+    z = z_recoil(arrays, initial)
+    n = len(z["mll"])
+    jets = p4_from_pt_eta_phi(*(arrays[f"common/jets/{f}"][:, :2] for f in ("pt", "eta", "phi")),
+                              arrays["common/jets/mass"][:, :2])
+    two = arrays["common/jets/mask"][:, :2].all(1) if arrays["common/jets/mask"].shape[1] >= 2 else np.zeros(n, bool)
+    jj = jets.sum(1) if jets.shape[1] == 2 else np.zeros((n, 4))
+    initial = np.broadcast_to(np.asarray(initial, np.float64), (n, 4))
+    return {"recoil": np.nan_to_num(z["recoil"], nan=-1.0), "mll": np.nan_to_num(z["mll"], nan=-1.0),
+            "missing_mass": arrays["edm4hep/event/missing_mass"].astype(np.float64),
+            "missing_e": arrays["edm4hep/event/missing_e"].astype(np.float64),
+            "missing_pt": arrays["common/met/pt"].astype(np.float64),
+            "n_leptons": (arrays["common/electrons/mask"].sum(1) + arrays["common/muons/mask"].sum(1)).astype(float),
+            "n_jets": arrays["common/jets/mask"].sum(1).astype(float),
+            "mjj": np.where(two, signed_mass(jj), -1.0), "jj_recoil": np.where(two, recoil_mass(initial, jj), -1.0)}

@@ -211,7 +211,7 @@ def stream_converted(source: RootSource, conv: TableConverter, step_size: int = 
 
 def experiment_of(path: str | os.PathLike) -> str:
     """Which converter reads an experiment's file, told by its event tree (PHYSLITE's
-    ``CollectionTree``/``EventData``, NanoAOD's ``Events``)."""
+    ``CollectionTree``/``EventData``, NanoAOD's ``Events``, EDM4hep's ``events``)."""
     import uproot
 
     try:

@@ -173,7 +173,7 @@ class Edm4hepConverter(TableConverter):
         self.missing_collections += [g for g in ("taus",) if g not in self.missing_collections]
         self._plan_branches()
         self.bz_source = self._plan_field()
-        self.initial_source = self._plan_initial_state()
+        self.initial_mode, self.initial_source = self._plan_initial_state()
         self.time_scale, time_note = self._plan_time_unit()
         self.pv_source = self._plan_vertex()
         self.sub_groups = ("hits",) if self.tracks and (self.tracker_hits or self.calo_hits) else ()
@@ -432,21 +432,22 @@ class Edm4hepConverter(TableConverter):
             return out
         return np.full(n, np.nan if self.options.bfield_tesla is None else self.options.bfield_tesla)
 
-    def _plan_initial_state(self) -> str:
-        """Where the initial four-momentum comes from: the beam particles, sqrt(s), or --sqrt-s."""
+    def _plan_initial_state(self) -> tuple[str, str]:
+        """Where the initial four-momentum comes from (``beams``, ``sqrts`` or ``option``: the beam
+        particles, the generator's sqrt(s), or --sqrt-s) and that in words."""
         sample = self._sample(self._mc_branches()) if self.mc else {}
         self.gep = next(iter(self.podio.of_type("GeneratorEventParameters")), None)
         if self.gep:
             self.require(f"{self.gep}.sqrts")
         beams = self._beams(sample, len(next(iter(sample.values()))) if sample else 0) if sample else None
         if beams is not None and np.all(np.isfinite(beams[:, 3])):
-            source = f"the two beam particles (generatorStatus {BEAM_STATUS}) of {self.mc}, event by event"
+            mode, source = "beams", f"the two beam particles (generatorStatus {BEAM_STATUS}) of {self.mc}, event by event"
             p4 = beams
         elif self.gep:
-            source = f"{self.gep}.sqrts (head-on collisions), event by event"
+            mode, source = "sqrts", f"{self.gep}.sqrts (head-on collisions), event by event"
             p4 = ee.head_on(self._gep_sqrts(self._sample([f"{self.gep}.sqrts"])))
         elif self.options.sqrt_s_gev is not None:
-            source = f"--sqrt-s {self.options.sqrt_s_gev:g} GeV (head-on; the file records no initial state)"
+            mode, source = "option", f"--sqrt-s {self.options.sqrt_s_gev:g} GeV (head-on; the file records no initial state)"
             p4 = ee.head_on(np.array([self.options.sqrt_s_gev]))
         else:
             raise InputError(self.source.path, "sqrt_s", "the file records no initial state (looked for beam "
@@ -456,7 +457,7 @@ class Edm4hepConverter(TableConverter):
         self.initial_record = {"beams": "e+ e-", "source": source,
                                "sqrt_s_gev": float(ee.signed_mass(first)),
                                "p4_gev": [float(x) for x in first], "of": "the first event"}
-        return source
+        return mode, source
 
     @staticmethod
     def _gep_sqrts(got: dict[str, ak.Array]) -> np.ndarray:
@@ -487,9 +488,9 @@ class Edm4hepConverter(TableConverter):
 
     def _initial(self, ctx: dict[str, Any]) -> np.ndarray:
         a, n = ctx["arrays"], ctx["n_events"]
-        if self.initial_source.startswith("the two beam"):
+        if self.initial_mode == "beams":
             return self._beams(a, n)
-        if self.initial_source.startswith(f"{self.gep}.sqrts") if self.gep else False:
+        if self.initial_mode == "sqrts":
             return ee.head_on(self._gep_sqrts({0: a[f"{self.gep}.sqrts"]}))
         return ee.head_on(np.full(n, self.options.sqrt_s_gev))
 

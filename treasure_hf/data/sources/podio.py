@@ -17,8 +17,6 @@ vector member m    ``_C_m``                                    ``C_k``: the plac
                                                                (struct members are told by their
                                                                fields: TrackState has D0, omega...)
 subset collection  ``C_objIdx``                                ``C#0``
-link from / to     ``_L_from`` / ``_L_to`` (``_L_rec``/``_L_sim`` ``L#0`` / ``L#1``
-                   before EDM4hep 0.99)
 ================== =========================================== ===================================
 
 Collections are recognised by their members (:data:`DATATYPES`), not by their ROOT class names, so
@@ -37,7 +35,6 @@ from typing import Any, Mapping, Sequence
 import awkward as ak
 import numpy as np
 
-from ...errors import InputError
 from .reader import RootSource
 
 logger = logging.getLogger(__name__)
@@ -84,8 +81,6 @@ BRANCH_FORMS: dict[str, tuple[str, ...]] = {
     "relation": ("_{c}_{r}", "{c}#{k}"),
     "vector": ("_{c}_{r}", "{c}_{k}"),
     "subset": ("{c}_objIdx", "{c}#0"),
-    "link_from": ("_{c}_from", "_{c}_rec", "{c}#0"),
-    "link_to": ("_{c}_to", "_{c}_sim", "{c}#1"),
 }
 """Branch name patterns, newest first (the alias order): ``c`` collection, ``r`` relation or
 member name, ``k`` its number in the older form."""
@@ -189,9 +184,9 @@ class PodioFile:
         return member in self.members.get(coll, ())
 
     def branch(self, kind: str, coll: str, name: str = "", *, fields: Sequence[str] = ()) -> str | None:
-        """The branch of a relation, vector member, subset collection or link end (``kind``, a key
-        of :data:`BRANCH_FORMS`) of ``coll`` in whichever form the file uses, or None: relations,
-        subsets and links are ObjectID vectors (``B.index``, ``B.collectionID``); a vector member
+        """The branch of a relation, vector member or subset collection (``kind``, a key of
+        :data:`BRANCH_FORMS`) of ``coll`` in whichever form the file uses, or None: relations and
+        subsets are ObjectID vectors (``B.index``, ``B.collectionID``); a vector member
         of structs is found by its ``fields`` (``B.D0``...), a plain one is the branch ``B``."""
         for b in self._candidates(kind, coll, name, bool(fields)):
             if kind == "vector":
@@ -215,10 +210,6 @@ class PodioFile:
                 if name in order:
                     out.append(pattern.format(c=coll, k=order.index(name)))
         return out
-
-    def target_names(self, ids: np.ndarray) -> dict[int, str | None]:
-        """Collection id -> collection name (None for an id the file does not hold: a dropped collection)."""
-        return {int(i): self.ids.get(int(i)) for i in np.unique(ids)}
 
     def describe(self) -> dict[str, Any]:
         """The podio layout for the metadata: versions, relation branch form, id source."""
@@ -309,10 +300,3 @@ def follow_subset(index: Any, collection_id: Any, target: str, target_counts: np
     names = np.array([ids.get(int(i), "") for i in cid], dtype=object)
     ok = (names == target) & (idx >= 0) & (idx < np.asarray(target_counts, np.int64)[event])
     return n, np.where(ok, starts(target_counts)[event] + idx, -1)
-
-
-def require_known(path: Any, what: str, names: np.ndarray) -> None:
-    """An :class:`InputError` when some link points to no collection of the file."""
-    if len(names) and np.any(names == ""):
-        raise InputError(path, what, f"{int(np.sum(names == ''))} links point to collections the file does not "
-                                     "hold (dropped when it was written?)")
