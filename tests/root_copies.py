@@ -74,3 +74,54 @@ def physlite_copy(src: Path, dst: Path, drop: tuple[str, ...] = (), data_bitmask
     with uproot.recreate(dst) as f:
         f.mkrntuple("EventData", {k: ak.zip(v) if isinstance(v, dict) else v for k, v in fields.items()})
     return dst
+
+
+def edm4hep_numbered_copy(src: Path, dst: Path, drop: tuple[str, ...] = ()) -> Path:
+    """An EDM4hep ``events`` TTree written with uproot from every numeric branch of ``src``, in the
+    older podio branch form: relations ``C#k``, vector members ``C_k``, subset collections ``C#0``,
+    EDM4hep 0.10 names (ReconstructedParticle ``type`` for ``PDG``); each branch flat
+    (``C.member``), as a tool other than podio may write it. Fixed-size arrays (the covariance
+    matrices) are left out: uproot reads the ``[21]`` of their names as a second dimension; so are
+    the branches starting with ``drop``."""
+    from treasure_hf.data.sources.podio import DATATYPES, PodioFile
+
+    with RootSource(src, ("events",)) as source:
+        names = source.names()
+        parents = {n.split(".")[0] for n in names if "." in n}
+        keep = [n for n in names if ("." in n or n not in parents) and not n.startswith(("GP", *drop)) and "[" not in n]
+        arrays = source.read(keep, 0, source.n_events)
+        datatypes = PodioFile.open(source).collections
+    collections = sorted({n.split(".")[0] for n in names if not n.startswith("_")}, key=len, reverse=True)
+    numbers: dict[tuple[str, str], int] = {}
+    renamed: dict[str, ak.Array] = {}
+    for name, values in arrays.items():
+        head, _, member = name.partition(".")
+        if head.endswith("_objIdx"):
+            head = head[:-len("_objIdx")] + "#0"
+        elif head.startswith("_"):
+            coll = next(c for c in collections if head.startswith(f"_{c}_"))
+            rel = head[len(coll) + 2:]
+            d = DATATYPES.get(datatypes.get(coll, ""))
+            is_relation = member in ("index", "collectionID")
+            if is_relation:
+                known = (d.relations if d else ()) + ("from", "to")
+                k = known.index(rel) if rel in known and (d is None or rel not in ("from", "to")) else \
+                    ("from", "to").index(rel) if rel in ("from", "to") else 10 + len(numbers)
+                head = f"{coll}#{numbers.setdefault((coll, rel), k)}"
+            else:  # EDM4hep 0.10 vector members (Track: subdetectorHitNumbers, trackStates, ...)
+                order = {"Track": ("subdetectorHitNumbers", "trackStates", "subdetectorHoleNumbers")}.get(
+                    datatypes.get(coll, ""), d.vector_members if d else ())
+                head = f"{coll}_{numbers.setdefault((coll, rel), order.index(rel) if rel in order else 5 + len(numbers))}"
+        elif member == "PDG" and datatypes.get(head) == "ReconstructedParticle":
+            member = "type"
+        renamed[f"{head}.{member}" if member else head] = values
+    groups: dict[str, dict[str, ak.Array]] = {}
+    for name, values in renamed.items():
+        head, _, member = name.partition(".")
+        groups.setdefault(head, {})[member] = values
+    data = {head: ak.zip(fields, depth_limit=2) if "" not in fields else fields[""] for head, fields in groups.items()}
+    with uproot.recreate(dst) as f:  # one counter per collection, C#size
+        f.mktree("events", {k: v.type for k, v in data.items()}, counter_name=lambda counted: f"{counted}#size",
+                 field_name=lambda outer, inner: f"{outer}.{inner}" if outer else inner)
+        f["events"].extend(data)
+    return dst

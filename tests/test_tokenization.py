@@ -284,3 +284,31 @@ def test_feature_scaler_round_trip_is_exact_for_angles_and_integers():
     cfg = ObjectQuantizerConfig("electrons", scaler.fields, scaler.mean, scaler.std, method="pq", num_stages=3,
                                 latent_dim=10)
     assert cfg.latent_dim % 3 == 0
+
+
+def test_a_tokenizer_saved_before_the_third_experiment_keeps_its_token_ids(trained, events_file, tmp_path):
+    # FCC-ee (id 2) was appended to the registry's experiments; a tokenizer saved with [ATLAS] [CMS]
+    # only must read back with its ids unmoved, and new ones know all three
+    import shutil
+
+    tokenizer, out = trained
+    assert tokenizer.experiment_tokens == ("[ATLAS]", "[CMS]", "[FCC-ee]")
+    old = tmp_path / "old"
+    shutil.copytree(out, old)
+    layout = json.loads((old / "event_tokenizer.json").read_text())
+    layout.pop("experiment_tokens")
+    (old / "event_tokenizer.json").write_text(json.dumps(layout))
+    legacy = EventTokenizer.from_pretrained(old)
+    assert legacy.experiment_tokens == ("[ATLAS]", "[CMS]")
+    assert legacy.vocab_size == tokenizer.vocab_size - 1
+    batch = read_events(events_file, 0, 50)
+    kw = dict(skip_types=("tracks", "taus", "photons"), return_tensors="np")
+    new_ids, old_ids = tokenizer(batch, **kw)["input_ids"], legacy(batch, **kw)["input_ids"]
+    objects = new_ids > 7
+    assert np.array_equal(old_ids[objects], new_ids[objects] - 1)  # object ids sit one lower, as saved
+    assert np.array_equal(old_ids[~objects], new_ids[~objects])  # [CLS], [ATLAS], [SEP], [PAD]
+    fcc = batch.arrays["common/event/experiment_id"].copy()
+    batch.arrays["common/event/experiment_id"] = np.full_like(fcc, schema.EXPERIMENTS["FCC-ee"])
+    with pytest.raises(InputError, match="saved with 2 experiment tokens"):
+        legacy(batch, **kw)
+    assert tokenizer(batch, **kw)["input_ids"][0, 1] == tokenizer.convert_tokens_to_ids("[FCC-ee]")

@@ -75,15 +75,21 @@ def bootstrap_ci(metric: Callable[..., float], labels: np.ndarray, scores: np.nd
     s = np.asarray(scores).reshape(-1)
     w = None if weights is None else np.asarray(weights).reshape(-1)
     value = metric(y, s, w)
-    rng = np.random.default_rng(seed)
-    values = []
-    while len(values) < n_bootstrap:
-        i = rng.integers(0, len(y), len(y))
-        if y[i].min() == y[i].max():
-            continue
-        values.append(metric(y[i], s[i], None if w is None else w[i]))
+    values = [metric(y[i], s[i], None if w is None else w[i]) for i in _resamples(y, n_bootstrap, seed)]
     low, high = np.quantile(values, [(1 - confidence) / 2, (1 + confidence) / 2])
     return float(value), float(low), float(high)
+
+
+def _resamples(labels: np.ndarray, n_bootstrap: int, seed: int):
+    """``n_bootstrap`` index arrays drawing the events with replacement, each holding both classes."""
+    rng = np.random.default_rng(seed)
+    done = 0
+    while done < n_bootstrap:
+        i = rng.integers(0, len(labels), len(labels))
+        if labels[i].min() == labels[i].max():
+            continue
+        done += 1
+        yield i
 
 
 def class_scores(logits: np.ndarray) -> np.ndarray:
@@ -149,13 +155,10 @@ def paired_bootstrap(labels: np.ndarray, scores_a: Sequence[np.ndarray], scores_
     if n_seeds == 0:
         raise ValueError("paired_bootstrap needs scores of at least one seed for both rows")
     point = float(np.mean([fast_auc(y, a[s]) - fast_auc(y, b[s]) for s in range(n_seeds)]))
-    rng = np.random.default_rng(seed)
+    seed_rng = np.random.default_rng([seed, 1])
     values = []
-    while len(values) < n_bootstrap:
-        events = rng.integers(0, len(y), len(y))
-        if y[events].min() == y[events].max():
-            continue
-        seeds = rng.integers(0, n_seeds, n_seeds)
+    for events in _resamples(y, n_bootstrap, seed):
+        seeds = seed_rng.integers(0, n_seeds, n_seeds)
         values.append(np.mean([fast_auc(y[events], a[s][events]) - fast_auc(y[events], b[s][events]) for s in seeds]))
     low, high = np.quantile(values, [(1 - confidence) / 2, (1 + confidence) / 2])
     return {"difference": point, "low": float(low), "high": float(high), "confidence": confidence,

@@ -53,19 +53,23 @@ def cached(directory: Path, train: Callable[[], SeedResult]) -> SeedResult:
     return out
 
 
-def encode_dataset(tokenizer: Any, events: EventBatch, labels: np.ndarray, *, continuous: bool = False):
+def encode_dataset(tokenizer: Any, events: EventBatch, labels: np.ndarray, *, continuous: bool = False,
+                   sub_objects: bool = False):
     """A ``datasets.Dataset`` of the events in the layout of ``treasure tokenize`` (plus the
-    original kinematics and features with ``continuous``), tokenized ``ENCODE_STEP`` at a time."""
+    original kinematics and features with ``continuous``, the jets' constituents and the tracks'
+    hits with ``sub_objects``), tokenized ``ENCODE_STEP`` at a time."""
     import datasets
     import pyarrow as pa
 
-    from ..hf.tokenize import encoded_rows
+    from ..hf.tokenize import encoded_rows, sub_object_columns
 
+    subs = sub_object_columns(tokenizer) if sub_objects else ()
     tables = []
     for lo in range(0, events.n_events, ENCODE_STEP):
         batch = events.slice(lo, min(lo + ENCODE_STEP, events.n_events))
-        enc = tokenizer(batch, padding="longest", return_features=continuous)
-        tables.append(encoded_rows(batch, enc, labels[lo:lo + ENCODE_STEP], 0, lo, continuous=continuous))
+        enc = tokenizer(batch, padding="longest", return_features=continuous, return_constituents=bool(subs))
+        tables.append(encoded_rows(batch, enc, labels[lo:lo + ENCODE_STEP], 0, lo, continuous=continuous,
+                                   sub_objects=subs))
     table = pa.concat_tables(tables)
     features = datasets.Features.from_arrow_schema(table.schema)
     features["labels"] = datasets.ClassLabel(names=list(CLASSES))
@@ -73,11 +77,12 @@ def encode_dataset(tokenizer: Any, events: EventBatch, labels: np.ndarray, *, co
                             info=datasets.DatasetInfo(features=features))
 
 
-def splits(tokenizer: Any, parts: Mapping[str, tuple[EventBatch, np.ndarray]], *, continuous: bool = False):
+def splits(tokenizer: Any, parts: Mapping[str, tuple[EventBatch, np.ndarray]], *, continuous: bool = False,
+           sub_objects: bool = False):
     """``DatasetDict`` of ``{split: (events, labels)}``."""
     import datasets
 
-    return datasets.DatasetDict({name: encode_dataset(tokenizer, ev, y, continuous=continuous)
+    return datasets.DatasetDict({name: encode_dataset(tokenizer, ev, y, continuous=continuous, sub_objects=sub_objects)
                                  for name, (ev, y) in parts.items()})
 
 

@@ -32,7 +32,8 @@ def _tokenize(args: argparse.Namespace) -> int:
     out = tokenize_to_dataset(args.tokenizer, args.data, args.out, split=args.split, labels=labels, seed=args.seed,
                               step=args.step, max_length=args.max_length, rows_per_shard=args.rows_per_shard,
                               skip_types=tuple(t for t in (args.skip_types or "").split(",") if t),
-                              progress=args.progress, overwrite=args.overwrite, continuous=args.with_continuous)
+                              progress=args.progress, overwrite=args.overwrite, continuous=args.with_continuous,
+                              sub_objects=args.with_sub_objects)
     print(out)
     return 0
 
@@ -105,6 +106,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--with-continuous", action="store_true",
                    help="also write each token's original kinematics and features (for treasure finetune "
                         "--inputs continuous)")
+    p.add_argument("--with-sub-objects", action="store_true",
+                   help="also write each jet token's constituents and each track token's hits (for treasure "
+                        "finetune --variant constituent)")
     add_overwrite(p)
     p.set_defaults(func=_tokenize)
 

@@ -92,6 +92,9 @@ def events_from_awkward(collections: Mapping[str, Any], *, experiment: str = "cm
     file."""
     from .sources.convert import converter_class
 
+    if experiment not in SEPARATOR:
+        raise ValueError(f"events_from_awkward reads {sorted(SEPARATOR)} collections, not {experiment!r} (EDM4hep "
+                         "files go through treasure convert edm4hep)")
     cls = converter_class(experiment)
     source = ArraySource(branches_of(collections, experiment))
     conv = cls(source, pt_cuts, max_objects)

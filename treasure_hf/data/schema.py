@@ -5,7 +5,8 @@ metadata attribute of the common format lives here, as data. Readers, writers, t
 converters, the generator, tokenizers and models all read this module; a field name typed
 anywhere else is a defect.
 
-Units: energies and momenta in GeV, angles in radians, lengths in mm, times in ns.
+Units: energies and momenta in GeV, angles in radians, lengths in mm, times in ns (curvatures in
+1/mm, magnetic fields in T).
 
 Layout of a file (HDF5 keys, ``LAYER/GROUP/FIELD``)::
 
@@ -33,8 +34,14 @@ import numpy as np
 FORMAT_VERSION = "0.1"
 """Version of the common format (v0 of the seeds, revision 1). Readers refuse other versions."""
 
-EXPERIMENTS: dict[str, int] = {"ATLAS": 0, "CMS": 1}
-"""experiment name -> ``common/event/experiment_id``."""
+EXPERIMENTS: dict[str, int] = {"ATLAS": 0, "CMS": 1, "FCC-ee": 2}
+"""experiment name -> ``common/event/experiment_id``: the LHC experiments, and the future e+e- collider
+whose EDM4hep files (key4hep full and Delphes fast simulation) ``treasure convert edm4hep`` reads and
+whose IDEA-like detector the generator models. Ids are never renumbered: a new experiment appends one."""
+
+E_PLUS_E_MINUS: tuple[str, ...] = ("FCC-ee",)
+"""The experiments of :data:`EXPERIMENTS` at e+e- colliders: their events carry the initial state's
+four-momentum (metadata ``initial_state``) and the missing four-momentum (``edm4hep/event/missing_*``)."""
 
 FEATURE_GROUPS: tuple[str, ...] = ("kinematics", "id", "substructure", "btagging", "impact", "quality")
 """Feature groups of the hierarchical tokenization: each object becomes one sub-token per group."""
@@ -52,7 +59,8 @@ GroupKind = Literal["event", "object", "sub"]
 class Field:
     """One stored quantity.
 
-    ``dtype`` is a numpy dtype name. ``unit`` is GeV, rad, mm, ns, 1/GeV or '' (dimensionless).
+    ``dtype`` is a numpy dtype name. ``unit`` is GeV, rad, mm, ns, 1/GeV, 1/mm (a helix curvature),
+    T (a magnetic field) or '' (dimensionless).
     ``feature_group`` is one of :data:`FEATURE_GROUPS`; ``transform`` one of :data:`TRANSFORMS`.
     ``absent_in_data``: collision data may lack it (simulation truth: pile-up truth, the MC
     channel, generator-level quantities); a converter of collision data then fills it with
@@ -191,7 +199,7 @@ COMMON = Layer("common", required=True, doc="the experiment-independent core of 
                  doc="average interactions per bunch crossing (pile-up): the simulated mean in simulation; in "
                      "collision data the luminosity-based mean where the file has one (ATLAS), else missing "
                      "(CMS NanoAOD data has no per-event pile-up)"),
-              _f("experiment_id", "int8", transform="category", doc="0 = ATLAS, 1 = CMS"),
+              _f("experiment_id", "int8", transform="category", doc="0 = ATLAS, 1 = CMS, 2 = FCC-ee (see EXPERIMENTS)"),
               _f("is_simulation", "int8", transform="flag", doc="1 = Monte Carlo, 0 = data")),
     "constituents": (_PT, _ETA, _PHI, _CHARGE, _D0, _Z0),
     "hits": (_ETA, _PHI, _f("energy", unit="GeV", transform="log1p"),
@@ -256,6 +264,63 @@ CMS = Layer("cms", doc="CMS NanoAOD variables; floats so that a missing branch c
                      "simulation alike, not the same quantity as common mu")),
 })
 
+_pdg = _f("pdg", "int32", group="id", transform="category",
+          doc="PDG id the reconstruction assigned to the particle (0: none; the Delphes FCC-ee output sets only "
+              "photons 22 and neutral hadrons 130)")
+_goodness = _f("goodness_of_pid", **_score, doc="the reconstructed particle's goodnessOfPID, in [0, 1]")
+_pid_likelihood = _f("pid_likelihood", group="id", doc="likelihood of the highest-likelihood ParticleID linked to "
+                                                         "the particle; NaN where none is linked")
+_isolation_var = _f("isolation_var", group="id", transform="log1p",
+                    doc="the producer's own relative isolation (Delphes IsolationVar: sum pT of particle-flow "
+                        "candidates in dR < 0.5 over the object's pT); NaN where the file has none")
+_cluster = (_f("cluster_energy", unit="GeV", group="substructure", transform="log1p",
+               doc="energy of the calorimeter clusters linked to the particle (sum)"),
+            _f("cluster_n_hits", "int16", group="substructure", transform="count",
+               doc="calorimeter hits of those clusters, counted through the podio links"),
+            _f("cluster_width", unit="rad", group="substructure", transform="log1p",
+               doc="energy-weighted rms angle of the clusters' hits around the cluster direction (unweighted "
+                   "where the hit energies sum to 0); NaN without hits"),
+            _f("shape_parameter_0", group="substructure",
+               doc="first of the cluster's shapeParameters (their names, where the file gives them, are in the "
+                   "metadata notes); NaN where the producer stores none"),
+            _f("shape_parameter_1", group="substructure", doc="second of the cluster's shapeParameters"))
+
+EDM4HEP = Layer("edm4hep", doc="EDM4hep (key4hep) quantities of e+e- events: reconstructed-particle PDG ids, "
+                               "particle-ID likelihoods, cluster shapes, helix parameters, and the event's "
+                               "centre-of-mass energy and missing four-momentum", fields={
+    "electrons": (_pdg, _goodness, _pid_likelihood, _isolation_var, *_cluster),
+    "muons": (_pdg, _goodness, _pid_likelihood, _isolation_var),
+    "photons": (_pdg, _goodness, _pid_likelihood, _isolation_var, *_cluster),
+    "jets": (_f("n_particles", "int16", group="substructure", transform="count",
+                doc="reconstructed particles of the jet, counted through its podio links"),
+             _f("charge", group="substructure", doc="the jet's charge as the producer stores it")),
+    "tracks": (_f("charge", "int8", transform="category", doc="sign of the helix curvature omega"),
+               _f("omega", unit="1/mm", doc="signed curvature of the track state at the interaction point"),
+               _f("tan_lambda", doc="dip angle tan(lambda) = cot(theta) of that track state"),
+               _f("pt_rel_error", group="quality", transform="log1p",
+                  doc="sigma(pT)/pT = sigma(omega)/|omega| from the track state's covariance; NaN without one"),
+               _f("chi2", group="quality", transform="log1p"),
+               _f("ndf", "int16", group="quality", transform="count"),
+               _f("n_hits", "int16", group="quality", transform="count",
+                  doc="tracker hits linked to the track (all of them, also those beyond the hits padding)"),
+               _f("dqdx", group="quality", transform="log1p",
+                  doc="dE/dx or dN/dx of the track (RecDqdx linked to it); NaN without one")),
+    "hits": (_f("kind", "int8", group="quality", transform="category",
+                doc="0: a tracker hit of the track, 1: a calorimeter hit of a cluster of the track's particle"),
+             _f("r", unit="mm", doc="transverse distance of the hit from the beam line"),
+             _f("z", unit="mm", doc="position of the hit along the beam")),
+    "event": (*_event_ids,
+              _f("sqrt_s", unit="GeV", doc="centre-of-mass energy of the collision (see metadata initial_state)"),
+              _f("bz", unit="T", group="quality", doc="solenoid field used for the tracks' pT"),
+              _f("missing_e", unit="GeV", doc="initial-state energy minus the sum over reconstructed particles"),
+              _f("missing_px", unit="GeV", doc="initial-state px minus the sum over reconstructed particles"),
+              _f("missing_py", unit="GeV", doc="initial-state py minus the sum over reconstructed particles"),
+              _f("missing_pz", unit="GeV", doc="initial-state pz minus the sum over reconstructed particles"),
+              _f("missing_mass", unit="GeV",
+                 doc="invariant mass of the missing four-momentum, sign(m^2) sqrt(|m^2|); the recoil mass of "
+                     "everything reconstructed")),
+})
+
 TRUTH_ORIGINS: dict[str, int] = {"prompt": 0, "heavy_flavour": 1, "tau": 2, "fake": 3}
 """Codes of ``truth/*/origin``: prompt lepton/photon, from a b or c hadron, from a tau, fake or other."""
 
@@ -270,8 +335,8 @@ TRUTH = Layer("truth", doc="generator truth of simulated samples (absent in coll
               _f("weight", doc="event weight", **_truth)),
 })
 
-LAYERS: dict[str, Layer] = {layer.name: layer for layer in (COMMON, ATLAS, CMS, TRUTH)}
-EXPERIMENT_LAYERS: dict[str, str] = {"ATLAS": "atlas", "CMS": "cms"}
+LAYERS: dict[str, Layer] = {layer.name: layer for layer in (COMMON, ATLAS, CMS, EDM4HEP, TRUTH)}
+EXPERIMENT_LAYERS: dict[str, str] = {"ATLAS": "atlas", "CMS": "cms", "FCC-ee": "edm4hep"}
 
 FLAT_KINEMATICS: tuple[str, ...] = ("pt", "eta", "phi", "energy", "mass", "charge")
 """The seeds' flat continuous input of every object (GeV, rad, e): pT, eta, phi, E, mass, charge,
@@ -310,7 +375,7 @@ class MetadataAttribute:
 
 
 METADATA: dict[str, MetadataAttribute] = {a.name: a for a in (
-    MetadataAttribute("experiment", "str", doc="ATLAS or CMS"),
+    MetadataAttribute("experiment", "str", doc="a name of EXPERIMENTS (ATLAS, CMS, FCC-ee)"),
     MetadataAttribute("format_version", "str", doc="FORMAT_VERSION of the writer"),
     MetadataAttribute("input_file", "str", doc="where the events came from (file names, or a generator)"),
     MetadataAttribute("n_events", "int"),
@@ -340,6 +405,18 @@ METADATA: dict[str, MetadataAttribute] = {a.name: a for a in (
     MetadataAttribute("notes", "json", required=False, doc="free-form provenance remarks"),
     MetadataAttribute("input_fingerprint", "json", required=False,
                       doc="size, modification time and a hash of the first and last MiB of the converted file"),
+    MetadataAttribute("initial_state", "json", required=False,
+                      doc="e+e- experiments: the colliding beams, sqrt_s_gev and the initial four-momentum p4_gev "
+                          "[px, py, pz, E], and where they came from (the file's beam particles or generator "
+                          "parameters, the generator settings, or --sqrt-s)"),
+    MetadataAttribute("magnetic_field", "json", required=False,
+                      doc="the solenoid field (tesla) used to turn track curvatures into pT, and its source"),
+    MetadataAttribute("podio_layout", "json", required=False,
+                      doc="EDM4hep inputs: the EDM4hep/podio versions the file records, the branch form of its "
+                          "relations (_Collection_relation or Collection#N) and the collection each role was read "
+                          "from"),
+    MetadataAttribute("converter_options", "json", required=False,
+                      doc="settings of the converter that change the output (e.g. --bfield, --sqrt-s)"),
     MetadataAttribute("dropped_invalid", "json", required=False,
                       doc="object type -> objects dropped for a NaN, infinite or negative pT (--drop-invalid)"),
 )}

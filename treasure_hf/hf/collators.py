@@ -81,6 +81,14 @@ def object_index(input_ids: torch.Tensor, ranges: Mapping[str, Sequence[int]]) -
     return torch.where(inside[ids], start[ids].long().cumsum(1) - 1, torch.full_like(input_ids, -1))
 
 
+def _row_arrays(chunked: Any) -> list[np.ndarray]:
+    """A list column of an Arrow table -> one numpy array per row."""
+    col = chunked.chunk(0) if chunked.num_chunks == 1 else chunked.combine_chunks()
+    o = col.offsets.to_numpy()
+    values = col.values.to_numpy(zero_copy_only=False)
+    return [values[a:b] for a, b in zip(o[:-1], o[1:])]
+
+
 @dataclass
 class EventPaddingCollator:
     """Rows ``{"input_ids": [...], "token_type_ids": [...], "labels": int, "weight": float, ...}``
@@ -95,7 +103,11 @@ class EventPaddingCollator:
 
     ``sequence_columns`` ``{name: width}``: per-token float vectors the rows carry themselves
     (``kinematics``, ``features``, ``constituents``: the original continuous values, flattened to
-    ``length x width``), padded to ``(B, L, width)`` float32 alongside the ids."""
+    ``length x width``), padded to ``(B, L, width)`` float32 alongside the ids.
+
+    ``sub_object_columns`` ``{name: F}``: sub-objects the rows carry (``constituents``, ``hits``:
+    ``length x N x F`` values and ``NAME_mask`` ``length x N``, ``N`` per row), padded to
+    ``(B, L, N_max, F)`` float32 and ``(B, L, N_max)`` bool; skipped where the rows lack them."""
 
     token_id_ranges: Mapping[str, Sequence[int]] = field(default_factory=dict)
     max_length: int | None = None
@@ -105,6 +117,7 @@ class EventPaddingCollator:
     kinematics_decoder: Callable[[Any], np.ndarray] | None = None
     features_decoder: Callable[[Any], np.ndarray] | None = None
     sequence_columns: Mapping[str, int] = field(default_factory=dict)
+    sub_object_columns: Mapping[str, int] = field(default_factory=dict)
 
     def _add_kinematics(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         ids = batch["input_ids"]
@@ -125,6 +138,21 @@ class EventPaddingCollator:
         out = np.zeros((len(full), width, dim), np.float32)
         out[row[kept], token[kept]] = per_token[kept]
         return torch.from_numpy(out)
+
+    def _sub_objects(self, name: str, values: Sequence[np.ndarray], masks: Sequence[np.ndarray], lengths: np.ndarray,
+                     full: np.ndarray, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """One ``sub_object_columns`` entry: per row, ``full`` tokens x N slots x F values and the
+        slots' mask -> (B, width, N_max, F), (B, width, N_max), the first ``lengths`` tokens kept."""
+        dim = self.sub_object_columns[name]
+        slots = [len(m) // f if f else 0 for m, f in zip(masks, full)]
+        n_max = max(slots, default=0)
+        out = np.zeros((len(full), width, n_max, dim), np.float32)
+        out_mask = np.zeros((len(full), width, n_max), bool)
+        for r, (v, m, n, k) in enumerate(zip(values, masks, slots, lengths)):
+            if n:
+                out[r, :k, :n] = np.asarray(v, np.float32).reshape(-1, n, dim)[:k]
+                out_mask[r, :k, :n] = np.asarray(m).reshape(-1, n)[:k] != 0
+        return torch.from_numpy(out), torch.from_numpy(out_mask)
 
     def _lookup(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if getattr(self, "_tables", None) is None:
@@ -167,6 +195,10 @@ class EventPaddingCollator:
         for name in self.sequence_columns:
             flat = np.concatenate([np.asarray(r[name], np.float32).reshape(-1) for r in rows]) if rows else np.zeros(0)
             batch[name] = self._sequence_values(name, flat, lengths, full, width)
+        for name in self.sub_object_columns:
+            if rows and name in rows[0]:
+                batch[name], batch[f"{name}_mask"] = self._sub_objects(
+                    name, [r[name] for r in rows], [r[f"{name}_mask"] for r in rows], lengths, full, width)
         return self._add_kinematics(batch)
 
     def _pad_arrow(self, table: Any) -> dict[str, torch.Tensor]:
@@ -216,8 +248,13 @@ class EventPaddingCollator:
             o = col.offsets.to_numpy()
             values = col.values.to_numpy(zero_copy_only=False)[o[0]:o[-1]].astype(np.float32)
             batch[name] = self._sequence_values(name, values, lengths, full, width)
+        subs = [name for name in self.sub_object_columns if name in names]
+        for name in subs:
+            per_row = [_row_arrays(table.column(column)) for column in (name, f"{name}_mask")]
+            batch[name], batch[f"{name}_mask"] = self._sub_objects(name, *per_row, lengths, full, width)
         return self._add_kinematics({k: batch[k] for k in ("input_ids", "token_type_ids", "attention_mask",
-                                                           "object_index", *self.keep, *self.sequence_columns)
+                                                           "object_index", *self.keep, *self.sequence_columns,
+                                                           *subs, *(f"{n}_mask" for n in subs))
                                      if k in batch})
 
     def __call__(self, rows: Sequence[Mapping[str, Any]] | Any) -> dict[str, torch.Tensor]:

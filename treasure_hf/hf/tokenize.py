@@ -52,6 +52,11 @@ COLUMN_DOCS = {
     "kinematics": "with --with-continuous: pT, eta, phi, E, mass, charge of each token's object (GeV, rad, e), "
                   "length x 6 values",
     "features": "with --with-continuous: the standardised columns of each token's object, length x F values",
+    "constituents": "with --with-sub-objects: the standardised constituents of each jet token's jet (eta, phi "
+                    "relative to the jet, pT / pT(jet)), length x N x F values, zero for other tokens",
+    "constituents_mask": "with --with-sub-objects: which of the N constituent slots of each token hold one, length x N",
+    "hits": "with --with-sub-objects: the standardised hits of each track token's track, length x N x F values",
+    "hits_mask": "with --with-sub-objects: which of the N hit slots of each token hold one, length x N",
 }
 
 
@@ -96,20 +101,38 @@ rad, e) and ``features`` (the standardised columns of each object, zero-padded t
 type: :meth:`EventTokenizer.feature_group_columns`)."""
 
 
-def tokenized_schema(continuous: bool = False) -> pa.Schema:
+SUB_OBJECT_COLUMNS = tuple(schema.SUB_OBJECT_TYPES)
+"""Optional per-token columns of sub-objects (``--with-sub-objects``): for ``constituents`` (jet
+tokens) and ``hits`` (track tokens), ``NAME`` holds ``length x N x F`` float32 (the standardised
+columns of each token's parent's sub-objects, as ``return_constituents=True`` gives them) and
+``NAME_mask`` ``length x N`` int8; ``N`` (the sub-object slots) may differ between rows."""
+
+
+def tokenized_schema(continuous: bool = False, sub_objects: Sequence[str] = ()) -> pa.Schema:
     fields = [("input_ids", pa.list_(pa.int32())), ("token_type_ids", pa.list_(pa.int8())),
               ("length", pa.int32()), ("labels", pa.int64()), ("process_id", pa.int32()),
               ("weight", pa.float32()), ("source", pa.int64()), ("event_index", pa.int64())]
     if continuous:
         fields += [(name, pa.list_(pa.float32())) for name in CONTINUOUS_COLUMNS]
+    for name in sub_objects:
+        fields += [(name, pa.list_(pa.float32())), (f"{name}_mask", pa.list_(pa.int8()))]
     return pa.schema(fields)
 
 
+def sub_object_columns(tokenizer: Any) -> tuple[str, ...]:
+    """The sub-object types whose parents are in ``tokenizer``'s sequence (jets: constituents,
+    tracks: hits) and for which it has a fitted scaler."""
+    return tuple(t for t in SUB_OBJECT_COLUMNS if schema.GROUPS[t].parent in tokenizer.object_types
+                 and t in tokenizer.sub_scalers)
+
+
 def encoded_rows(batch: Any, enc: Mapping[str, Any], labels: np.ndarray, source: int, first_event: int, *,
-                 continuous: bool = False) -> pa.Table:
+                 continuous: bool = False, sub_objects: Sequence[str] = ()) -> pa.Table:
     """The rows of a tokenized data set for one tokenized batch of events: ``enc`` is the
-    tokenizer's padded output (with ``return_features`` for ``continuous``), ``labels`` (n,) the
-    class of each event, ``source`` the input's number; ``event_index`` counts from ``first_event``."""
+    tokenizer's padded output (with ``return_features`` for ``continuous``, ``return_constituents``
+    for ``sub_objects``), ``labels`` (n,) the class of each event, ``source`` the input's number;
+    ``event_index`` counts from ``first_event``. A sub-object type the batch's events lack gets
+    rows with no slots."""
     n = len(labels)
     attention = np.asarray(enc["attention_mask"], bool)
     length = attention.sum(1).astype(np.int32)
@@ -128,13 +151,19 @@ def encoded_rows(batch: Any, enc: Mapping[str, Any], labels: np.ndarray, source:
                pa.array(np.full(n, source, np.int64)), pa.array(np.arange(first_event, first_event + n, dtype=np.int64))]
     if continuous:
         columns += [ragged(enc[name], np.float32, np.asarray(enc[name]).shape[-1]) for name in CONTINUOUS_COLUMNS]
-    return pa.table(columns, schema=tokenized_schema(continuous))
+    for name in sub_objects:
+        values = np.asarray(enc[name]) if name in enc else np.zeros((*attention.shape, 0, 0), np.float32)
+        mask = np.asarray(enc[f"{name}_mask"]) if name in enc else np.zeros((*attention.shape, 0), bool)
+        columns += [ragged(values, np.float32, int(np.prod(values.shape[2:]))),
+                    ragged(mask, np.int8, mask.shape[-1])]
+    return pa.table(columns, schema=tokenized_schema(continuous, sub_objects))
 
 
-def _features(label_names: Sequence[str], sources: Sequence[str], continuous: bool = False):
+def _features(label_names: Sequence[str], sources: Sequence[str], continuous: bool = False,
+              sub_objects: Sequence[str] = ()):
     import datasets
 
-    feats = datasets.Features.from_arrow_schema(tokenized_schema(continuous))
+    feats = datasets.Features.from_arrow_schema(tokenized_schema(continuous, sub_objects))
     if label_names:
         feats["labels"] = datasets.ClassLabel(names=list(label_names))
     feats["source"] = datasets.ClassLabel(names=list(sources))
@@ -145,7 +174,8 @@ def tokenize_to_dataset(tokenizer, data: Sequence[str | os.PathLike], out: str |
                         split: str | Mapping[str, float] = DEFAULT_SPLIT, labels: Mapping[str, str] | None = None,
                         seed: int = 0, step: int = 10_000, max_length: int | None = None,
                         rows_per_shard: int = 250_000, skip_types: Sequence[str] = (),
-                        progress: bool = True, overwrite: bool = False, continuous: bool = False) -> Path:
+                        progress: bool = True, overwrite: bool = False, continuous: bool = False,
+                        sub_objects: bool = False) -> Path:
     """Tokenize events of ``data`` (PCDF directories or HDF5 files) into ``out``.
 
     ``tokenizer``: an :class:`EventTokenizer` or its directory (saved again under
@@ -153,7 +183,8 @@ def tokenize_to_dataset(tokenizer, data: Sequence[str | os.PathLike], out: str |
     the class is ``truth/event/process_id`` (an error if an input lacks it). ``max_length``:
     truncate longer events, dropping their lowest-pT objects. ``continuous``: also the original
     kinematics and features of every token (:data:`CONTINUOUS_COLUMNS`), for models that read
-    continuous inputs. An existing ``out`` is replaced only
+    continuous inputs. ``sub_objects``: also the jets' constituents and the tracks' hits of every
+    token (:data:`SUB_OBJECT_COLUMNS`), for the constituent/hit model. An existing ``out`` is replaced only
     if ``treasure tokenize`` wrote it, or with ``overwrite``. Each event's ``source`` is its input's
     path as given.
     """
@@ -180,8 +211,12 @@ def tokenize_to_dataset(tokenizer, data: Sequence[str | os.PathLike], out: str |
             if "truth" not in layers_of(p):
                 raise InputError(p, "truth/event/process_id", "is needed as the class without --label PATH=CLASS")
     sources = list(paths)  # the paths as given: unique, where basenames need not be
-    features = _features(label_names, sources, continuous)
-    target = tokenized_schema(continuous)
+    subs = sub_object_columns(tokenizer) if sub_objects else ()
+    if sub_objects and not subs:
+        raise ValueError("--with-sub-objects: the tokenizer has no jets or tracks with fitted constituent or hit "
+                         "scalers (train it on events carrying common/constituents/* or common/hits/*)")
+    features = _features(label_names, sources, continuous, subs)
+    target = tokenized_schema(continuous, subs)
     rows = {s: 0 for s in names}
     described = describe_inputs(paths)
     with ParquetShardWriter(out, hf_schema(target, features), rows_per_shard=rows_per_shard, producer="tokenize",
@@ -197,7 +232,8 @@ def tokenize_to_dataset(tokenizer, data: Sequence[str | os.PathLike], out: str |
                 for batch in source.iter_batches(step):
                     n = batch.n_events
                     enc = tokenizer(batch, padding="longest", truncation=max_length is not None,
-                                    max_length=max_length, skip_types=skip_types, return_features=continuous)
+                                    max_length=max_length, skip_types=skip_types, return_features=continuous,
+                                    return_constituents=bool(subs))
                     if labels:
                         label = np.full(n, label_names.index(labels[path]), np.int64)
                     elif "truth/event/process_id" in batch:
@@ -206,7 +242,8 @@ def tokenize_to_dataset(tokenizer, data: Sequence[str | os.PathLike], out: str |
                         raise InputError(path, "truth/event/process_id",
                                          "is needed as the class without --label PATH=CLASS")
                     event_index = np.arange(start, start + n, dtype=np.int64)
-                    table = encoded_rows(batch, enc, label, src_id, start, continuous=continuous).cast(target)
+                    table = encoded_rows(batch, enc, label, src_id, start, continuous=continuous,
+                                         sub_objects=subs).cast(target)
                     which = assign_splits(split_hash(src_id, event_index, seed), fractions)
                     for k, s in enumerate(names):
                         sel = np.nonzero(which == k)[0]

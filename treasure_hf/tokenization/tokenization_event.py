@@ -61,6 +61,10 @@ logger = logging.getLogger(__name__)
 SPECIAL_TOKENS = ("[PAD]", "[CLS]", "[SEP]", "[MASK]", "[UNK]")
 PAD_ID, CLS_ID, SEP_ID, MASK_ID, UNK_ID = range(len(SPECIAL_TOKENS))
 EXPERIMENT_TOKENS = tuple(f"[{name}]" for name in sorted(schema.EXPERIMENTS, key=schema.EXPERIMENTS.get))
+"""One context token per experiment of the registry, in id order. A tokenizer saved when the registry
+had fewer experiments keeps its own (``experiment_tokens`` of its layout file): its ids never move."""
+LEGACY_EXPERIMENT_TOKENS = EXPERIMENT_TOKENS[:2]
+"""What tokenizers saved before the layout recorded ``experiment_tokens`` have: ATLAS and CMS."""
 LAYOUT_FILE, QUANTIZER_FILE = "event_tokenizer.json", "quantizers.safetensors"
 DEFAULT_MAX_OBJECTS = {"electrons": 4, "muons": 4, "jets": 10, "taus": 2, "photons": 4, "tracks": 30}
 """Objects per type kept in a sequence (the highest-pT ones) unless the tokenizer says otherwise."""
@@ -87,7 +91,9 @@ class EventTokenizer(PreTrainedTokenizer):
         if quantizers is None:
             if layout_file is None or quantizer_file is None:
                 raise ValueError("EventTokenizer needs its files (from_pretrained) or quantizers (from_quantizers)")
-            quantizers, max_objects, ignored_types, sub_scalers = _load_files(layout_file, quantizer_file)
+            quantizers, max_objects, ignored_types, sub_scalers, experiments = _load_files(layout_file,
+                                                                                           quantizer_file)
+            kwargs["experiment_tokens"] = experiments
         unknown = [t for t in quantizers if t not in schema.GROUPS or t == "event"]
         if unknown:
             raise InputError(None, unknown[0], "is not an object type, sub-object type or MET in the schema registry")
@@ -113,8 +119,12 @@ class EventTokenizer(PreTrainedTokenizer):
                 raise ValueError(f"sub_scalers[{t!r}] must be a fitted scaler of a sub-object type")
         self.max_objects.update({t: int((max_objects or {}).get(t, schema.GROUPS[t].max_objects))
                                  for t in schema.SUB_OBJECT_TYPES if t in self.sub_scalers})
+        self.experiment_tokens: tuple[str, ...] = tuple(kwargs.pop("experiment_tokens", None) or EXPERIMENT_TOKENS)
+        if self.experiment_tokens != EXPERIMENT_TOKENS[:len(self.experiment_tokens)]:
+            raise ValueError(f"experiment tokens {list(self.experiment_tokens)} are not a prefix of the registry's "
+                             f"{list(EXPERIMENT_TOKENS)}")
         self._offsets: dict[str, int] = {}
-        next_id = len(SPECIAL_TOKENS) + len(EXPERIMENT_TOKENS)
+        next_id = len(SPECIAL_TOKENS) + len(self.experiment_tokens)
         for t, q in self.all_quantizers.items():
             self._offsets[t] = next_id
             next_id += q.config.num_stages * q.config.codebook_size
@@ -160,6 +170,7 @@ class EventTokenizer(PreTrainedTokenizer):
     def layout(self) -> dict[str, Any]:
         """What ``event_tokenizer.json`` holds: sequence types, padding, quantizer configs, id ranges."""
         layout = {"format_version": schema.FORMAT_VERSION, "sequence_types": list(self.quantizers),
+                  "experiment_tokens": list(self.experiment_tokens),
                   "max_objects": self.max_objects, "ignored_types": self.ignored_types,
                   "quantizers": {t: q.config.to_diff_dict() | {"model_type": q.config.model_type}
                                  for t, q in self.quantizers.items()},
@@ -206,7 +217,7 @@ class EventTokenizer(PreTrainedTokenizer):
 
     def get_vocab(self) -> dict[str, int]:
         vocab = {tok: i for i, tok in enumerate(SPECIAL_TOKENS)}
-        vocab.update({tok: len(SPECIAL_TOKENS) + i for i, tok in enumerate(EXPERIMENT_TOKENS)})
+        vocab.update({tok: len(SPECIAL_TOKENS) + i for i, tok in enumerate(self.experiment_tokens)})
         for t, q in self.all_quantizers.items():
             for s in range(q.config.num_stages):
                 base = self._offsets[t] + s * q.config.codebook_size
@@ -216,8 +227,8 @@ class EventTokenizer(PreTrainedTokenizer):
     def _convert_token_to_id(self, token: str) -> int:
         if token in SPECIAL_TOKENS:
             return SPECIAL_TOKENS.index(token)
-        if token in EXPERIMENT_TOKENS:
-            return len(SPECIAL_TOKENS) + EXPERIMENT_TOKENS.index(token)
+        if token in self.experiment_tokens:
+            return len(SPECIAL_TOKENS) + self.experiment_tokens.index(token)
         try:
             t, s, c = token.split(":")
             q = self.all_quantizers[t].config
@@ -232,8 +243,8 @@ class EventTokenizer(PreTrainedTokenizer):
         index = int(index)
         if index < len(SPECIAL_TOKENS):
             return SPECIAL_TOKENS[index]
-        if index < len(SPECIAL_TOKENS) + len(EXPERIMENT_TOKENS):
-            return EXPERIMENT_TOKENS[index - len(SPECIAL_TOKENS)]
+        if index < len(SPECIAL_TOKENS) + len(self.experiment_tokens):
+            return self.experiment_tokens[index - len(SPECIAL_TOKENS)]
         for t, q in self.all_quantizers.items():
             rel = index - self._offsets[t]
             if 0 <= rel < q.config.num_stages * q.config.codebook_size:
@@ -317,8 +328,10 @@ class EventTokenizer(PreTrainedTokenizer):
         if exp_key not in arrays:
             raise InputError(None, exp_key, "needed for the event-context token")
         experiment = np.asarray(arrays[exp_key]).astype(np.int64).reshape(n_events)
-        if np.any((experiment < 0) | (experiment >= len(EXPERIMENT_TOKENS))):
-            raise InputError(None, exp_key, f"must be one of {sorted(schema.EXPERIMENTS.values())}")
+        if np.any((experiment < 0) | (experiment >= len(self.experiment_tokens))):
+            known = {name: i for i, name in enumerate(schema.EXPERIMENTS) if i < len(self.experiment_tokens)}
+            raise InputError(None, exp_key, f"must be one of the ids this tokenizer knows {known} (it was saved "
+                                            f"with {len(self.experiment_tokens)} experiment tokens)")
         out = {}
         for t, q in self.quantizers.items():
             values, mask = self._object_arrays(arrays, t, self.max_objects.get(t))
@@ -580,7 +593,7 @@ class EventTokenizer(PreTrainedTokenizer):
         if ids.ndim == 1:
             ids = ids[None]
         arrays: dict[str, np.ndarray] = {}
-        ctx = (ids >= len(SPECIAL_TOKENS)) & (ids < len(SPECIAL_TOKENS) + len(EXPERIMENT_TOKENS))
+        ctx = (ids >= len(SPECIAL_TOKENS)) & (ids < len(SPECIAL_TOKENS) + len(self.experiment_tokens))
         arrays["common/event/experiment_id"] = np.where(ctx.any(1), (ids * ctx).max(1) - len(SPECIAL_TOKENS), -1
                                                         ).astype(np.int8)
         for t, q, tokens, mask, x in self._decoded_objects(ids):
@@ -718,9 +731,10 @@ def _fit(a: np.ndarray, width: int) -> np.ndarray:
 
 
 def _load_files(layout_file: str, quantizer_file: str
-                ) -> tuple[dict[str, ObjectQuantizer], dict[str, int], list[str], dict[str, FeatureScaler]]:
-    """Quantizers, padding, ignored types and sub-object scalers of a saved tokenizer; a damaged
-    or hand-edited file is a :class:`FormatError` naming the file and the key."""
+                ) -> tuple[dict[str, ObjectQuantizer], dict[str, int], list[str], dict[str, FeatureScaler],
+                           tuple[str, ...]]:
+    """Quantizers, padding, ignored types, sub-object scalers and experiment tokens of a saved
+    tokenizer; a damaged or hand-edited file is a :class:`FormatError` naming the file and the key."""
     try:
         with open(layout_file) as f:
             layout = json.load(f)
@@ -760,4 +774,8 @@ def _load_files(layout_file: str, quantizer_file: str
         sub_scalers = {t: FeatureScaler.from_dict(d) for t, d in layout.get("sub_scalers", {}).items()}
     except (TypeError, ValueError, KeyError) as exc:
         raise FormatError(layout_file, "sub_scalers", " ".join(str(exc).split())) from None
-    return quantizers, layout["max_objects"], layout.get("ignored_types", []), sub_scalers
+    experiments = tuple(layout.get("experiment_tokens", LEGACY_EXPERIMENT_TOKENS))
+    if experiments != EXPERIMENT_TOKENS[:len(experiments)]:
+        raise FormatError(layout_file, "experiment_tokens", f"is {list(experiments)}, not a prefix of the registry's "
+                                                            f"{list(EXPERIMENT_TOKENS)}")
+    return quantizers, layout["max_objects"], layout.get("ignored_types", []), sub_scalers, experiments

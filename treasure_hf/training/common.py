@@ -102,7 +102,8 @@ def model_collator(tokenizer: Any, config: Any, inputs: str, *, max_length: int 
                    keep: tuple[str, ...] = ("labels",)):
     """The collator of a model reading ``inputs`` (:data:`~.arguments.INPUTS`): token ids; plus
     kinematics (and, for a hierarchical model, features) decoded from them; or the data set's
-    own continuous columns."""
+    own continuous columns; for a constituent/hit model, the data set's sub-object columns
+    (``treasure tokenize --with-sub-objects``)."""
     from ..hf.collators import EventPaddingCollator
 
     decoded = inputs == "ids+decoded"
@@ -111,10 +112,30 @@ def model_collator(tokenizer: Any, config: Any, inputs: str, *, max_length: int 
         continuous = {"kinematics": len(config.kinematics_names) or 6}
         if config.input_mode == "per_type" or config.variant == "hierarchical":
             continuous["features"] = config.feature_size
+    subs = {}
+    if config.variant == "constituent":
+        subs = {name: size for name, size in (("constituents", config.constituent_feature_size),
+                                              ("hits", config.hit_feature_size)) if size}
     return EventPaddingCollator(
         config.token_id_ranges, max_length=max_length, keep=keep, sequence_columns=continuous,
+        sub_object_columns=subs,
         kinematics_decoder=tokenizer.decode_kinematics if decoded and config.uses_kinematics else None,
         features_decoder=tokenizer.decode_features if decoded and config.variant == "hierarchical" else None)
+
+
+def data_columns(split: Any, collator: Any, data: str) -> list[str]:
+    """The columns of a tokenized split that ``collator`` reads; an error naming the option that
+    writes a missing one (``--with-continuous``, ``--with-sub-objects``)."""
+    from ..errors import InputError
+
+    wanted = {"input_ids": None, "token_type_ids": None, "labels": None,
+              **{name: "--with-continuous" for name in collator.sequence_columns},
+              **{c: "--with-sub-objects" for name in collator.sub_object_columns for c in (name, f"{name}_mask")}}
+    for column, option in wanted.items():
+        if column not in split.column_names:
+            how = f": tokenize with {option}" if option else ""
+            raise InputError(data, column, f"is not a column of the data set, and the model reads it{how}")
+    return list(wanted)
 
 
 def dataset_description(data: str, ds: Any) -> dict[str, Any]:

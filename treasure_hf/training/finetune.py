@@ -32,6 +32,7 @@ from .common import (
     check_compatible,
     check_output,
     claim_output,
+    data_columns,
     dataset_description,
     load_tokenized,
     load_tokenizer,
@@ -168,7 +169,7 @@ def finetune(args: FinetuneArguments, *, data: Any = None, tokenizer: Any = None
             new_config(tokenizer, args, num_labels=len(names), id2label=id2label, label2id=label2id))
     inputs = model.config.input_kind
     collator = model_collator(tokenizer, model.config, inputs, max_length=args.max_length)
-    columns = ["input_ids", "token_type_ids", "labels", *collator.sequence_columns]
+    columns = data_columns(ds[args.train_split], collator, args.data or "the data set")
     train = ds[args.train_split].select_columns(columns)
     steps_per_epoch = max(1, -(-len(train) // (args.batch_size * args.gradient_accumulation_steps)))
     total = int(np.ceil(args.epochs * steps_per_epoch)) if args.epochs else args.max_steps

@@ -40,17 +40,20 @@ def _generate(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     presets = "; ".join(f"{n}: {p.doc}" for n, p in processes.PROCESSES.items())
     p = sub.add_parser(
-        "generate", help="generate labelled Pythia 8 events with an ATLAS- or CMS-like detector, as PCDF",
+        "generate", help="generate labelled Pythia 8 events with an ATLAS-, CMS- or IDEA-like (FCC-ee) detector, "
+                         "as PCDF",
         description="Generate PROCESS with Pythia 8, cluster anti-kt R = 0.4 jets with FastJet, apply a "
-                    "parametric ATLAS-like or CMS-like detector response and write PCDF (and, with --h5, the "
-                    "common HDF5). Shards are seeded from (seed, shard): the same seed gives the same files "
+                    "parametric ATLAS-like or CMS-like detector response (LHC presets) or the IDEA-like FCC-ee one "
+                    "(--detector idea, the ee_* presets at 240 GeV: particle-flow jets, track hits, the missing "
+                    "four-momentum) and write PCDF (and, with --h5, the common HDF5). Shards are seeded from (seed, shard): the same seed gives the same files "
                     f"whatever --workers or --scheduler. Presets: {presets}; mix: a weighted blend of all. "
                     "An interrupted run continues where it stopped when started again with the same arguments.")
     p.add_argument("process", choices=processes.NAMES, help="named preset")
     p.add_argument("--events", type=positive_int, required=True, help="number of events")
     p.add_argument("--seed", type=nonnegative_int, required=True, help="master seed")
     p.add_argument("--out", required=True, help="PCDF directory to write")
-    p.add_argument("--detector", choices=list(DETECTORS), default="atlas", help="detector response (default atlas)")
+    p.add_argument("--detector", choices=list(DETECTORS), default="atlas",
+                   help="detector response (default atlas; idea for the ee_* presets)")
     p.add_argument("--pileup", type=nonnegative_float, default=0.0, metavar="MU",
                    help="overlay Poisson(MU) soft-QCD vertices spread in z (default 0)")
     where = p.add_mutually_exclusive_group()

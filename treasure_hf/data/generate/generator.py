@@ -30,7 +30,7 @@ from ..metadata import make_metadata
 from ..outputs import check_destination, partial_dir
 from ..pcdf import KV_METADATA, PCDFWriter, part_name
 from . import processes
-from .detector import DETECTORS, SIMPLE_MODELS
+from .detector import DETECTORS, EE_SIMPLE_MODELS, SIMPLE_MODELS
 from .pythia import PYTHIA_MAX_SEED, PythiaRun, concat_records, take_events
 from .reco import EventInfo, final_state, missing_fields, reconstruct
 
@@ -103,7 +103,7 @@ def generate_shard(task: ShardTask, timings: dict[str, float] | None = None) -> 
         hard, process_id = take_events(hard, order), process_id[order]
     rng = _rng(task.seed, task.shard, _DETECTOR_STREAM)
     n = hard.n_events
-    pv = rng.normal(size=(n, 3)) * np.array([det.beam_spot_xy_mm, det.beam_spot_xy_mm, det.beam_spot_z_mm])
+    pv = rng.normal(size=(n, 3)) * beam_spot(det)
     pileup = pileup_event = pileup_vertex = None
     if task.pileup > 0:
         n_pu = rng.poisson(task.pileup, n)
@@ -115,8 +115,7 @@ def generate_shard(task: ShardTask, timings: dict[str, float] | None = None) -> 
             with clock("pythia"):
                 pileup = pu_run.generate(total, final_only=True)
             pileup_event = np.repeat(np.arange(n), n_pu)
-            pileup_vertex = rng.normal(size=(total, 3)) * np.array(
-                [det.beam_spot_xy_mm, det.beam_spot_xy_mm, det.beam_spot_z_mm])
+            pileup_vertex = rng.normal(size=(total, 3)) * beam_spot(det)
     with clock("detector"):
         fs = final_state(hard, pileup, pileup_event, pv, pileup_vertex)
         info = EventInfo(process_id=process_id,
@@ -141,8 +140,16 @@ class _Clock:
                 self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - start
 
 
+def beam_spot(det) -> np.ndarray:
+    """(3,) Gaussian widths in mm of the luminous region (x, y, z)."""
+    y = det.beam_spot_xy_mm if det.beam_spot_y_mm is None else det.beam_spot_y_mm
+    return np.array([det.beam_spot_xy_mm, y, det.beam_spot_z_mm])
+
+
 def layout_for(detector: str) -> Layout:
-    return Layout((DETECTORS[detector].layer, "truth"), ("constituents",), schema.default_max_objects())
+    det = DETECTORS[detector]
+    subs = ("constituents", "hits") if det.hit_layers else ("constituents",)
+    return Layout((det.layer, "truth"), subs, schema.default_max_objects())
 
 
 def generator_settings(process: str, extra: Sequence[str] = ()) -> dict:
@@ -169,19 +176,33 @@ def sample_metadata(process: str, n_events: int, seed: int, detector: str, pileu
     gen = generator_settings(process, extra)
     gen.update({"seed": int(seed), "n_events_requested": int(n_events), "shard_size": int(shard_size),
                 "detector": detector, "pileup_mu": float(pileup)})
+    extra_meta: dict = {}
+    met = ("minus the vector sum of reconstructed electrons, muons, photons and jets (pT > 20 GeV) and of "
+           "primary-vertex tracks not in those objects; sumet is the scalar sum of the same")
+    models = SIMPLE_MODELS
+    if det.hcal_res is not None:
+        met = "minus the vector sum of every particle-flow candidate (tracks, ECAL photons, HCAL neutral hadrons)"
+        models = EE_SIMPLE_MODELS
+    if det.collider == "fcc-ee":
+        sqrt_s = next(float(x.split("=")[1]) for x in processes.COLLIDER_SETTINGS["fcc-ee"] if x.startswith("Beams:eCM"))
+        extra_meta["initial_state"] = {
+            "beams": "e+ e-", "sqrt_s_gev": sqrt_s, "p4_gev": [0.0, 0.0, 0.0, sqrt_s], "of": "the nominal collision",
+            "source": "the generator settings (Beams:eCM); each event's own, with the beam energy spread Pythia "
+                      "drew, is edm4hep/event/sqrt_s, and the missing four-momentum is taken against it"}
+        extra_meta["magnetic_field"] = {"tesla": det.bfield_t, "source": f"the {det.name} detector (detector.py)"}
     return make_metadata(
         det.experiment, f"pythia8mc {gen['version']}: {process} (seed {seed})",
         layers=(det.layer, "truth"),
-        met_definition="minus the vector sum of reconstructed electrons, muons, photons and jets (pT > 20 GeV) "
-                       "and of primary-vertex tracks not in those objects; sumet is the scalar sum of the same",
+        met_definition=met,
         common_iso_source={g: iso for g in ("electrons", "muons", "photons")},
         missing_fields=missing_fields(det),
         tracks_source=f"charged final-state particles with pT > 0.5 GeV, |eta| < {det.tracker_eta}, "
                       f"{det.experiment}-like efficiency and resolution; pile-up tracks flagged in truth/tracks/is_pileup",
         generator=gen,
         notes={"detector": f"parametric {det.experiment}-like response, sources cited in "
-                           f"treasure_hf/data/generate/detector.py", **SIMPLE_MODELS,
+                           f"treasure_hf/data/generate/detector.py", **models,
                "missing_fields": "listed fields need a full simulation; they are NaN"},
+        **extra_meta,
     )
 
 
@@ -213,6 +234,11 @@ def generate(process: str, n_events: int, seed: int, out: str | os.PathLike, *, 
         raise InputError(None, "process", f"unknown process {process!r}; known: {list(processes.NAMES)}")
     if detector not in DETECTORS:
         raise InputError(None, "detector", f"unknown detector {detector!r}; known: {list(DETECTORS)}")
+    if processes.collider_of(process) != DETECTORS[detector].collider:
+        fitting = [d for d, det in DETECTORS.items() if det.collider == processes.collider_of(process)]
+        raise InputError(None, "detector", f"{process} is a {processes.collider_of(process)} process and the "
+                                           f"{detector} detector sits at the {DETECTORS[detector].collider}: use "
+                                           f"{' or '.join(fitting)}")
     positive("events", n_events)
     positive("shard_size", shard_size)
     if pileup < 0 or not np.isfinite(pileup):

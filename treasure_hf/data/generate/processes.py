@@ -1,9 +1,11 @@
 """Named Pythia 8 presets, as data: settings strings and the process id that every event of the
 preset records in ``truth/event/process_id``.
 
-Every preset runs pp collisions at 13 TeV with the Monash tune and the LHC experiments' common
-decay settings; the settings strings (common + preset + user overrides) are written verbatim into
-the ``generator`` metadata attribute of the output.
+Each preset belongs to a collider (:data:`COLLIDER_SETTINGS`): the LHC presets run pp collisions at
+13 TeV with the Monash tune and the LHC experiments' common decay settings; the FCC-ee presets
+(``ee_*``) run e+e- collisions at 240 GeV with the FCC-ee production settings. The settings strings
+(collider + preset + user overrides) are written verbatim into the ``generator`` metadata attribute
+of the output.
 """
 
 from __future__ import annotations
@@ -26,6 +28,33 @@ COMMON_SETTINGS: tuple[str, ...] = (
 )
 """Settings of every hard-scatter instance."""
 
+EE240_SETTINGS: tuple[str, ...] = (
+    # e+e- at 240 GeV as the FCC-ee Pythia 8 cards set it (HEP-FCC/FCC-config, FCCee/Generator/Pythia8/
+    # p8_ee_ZH_ecm240.cmd and p8_BES_ee_ZH_ecm240.cmd): ISR and FSR on, the beam energy spread 0.165% x
+    # 120 GeV = 0.198 GeV per beam, particles decaying beyond the calorimeter entrance (r = 2250 mm,
+    # |z| = 2500 mm) left stable; the vertex spread is the detector's beam spot (detector.FCCEE_IDEA)
+    "Beams:idA = 11",
+    "Beams:idB = -11",
+    "Beams:eCM = 240.",
+    "Beams:allowMomentumSpread = on",
+    "Beams:sigmaPzA = 0.198",
+    "Beams:sigmaPzB = 0.198",
+    "PartonLevel:ISR = on",
+    "PartonLevel:FSR = on",
+    "ParticleDecays:limitCylinder = on",
+    "ParticleDecays:xyMax = 2250.",
+    "ParticleDecays:zMax = 2500.",
+    "Print:quiet = on",
+    "Next:numberCount = 0",
+    "Next:numberShowEvent = 0",
+    "Next:numberShowInfo = 0",
+    "Next:numberShowProcess = 0",
+)
+"""Settings of every FCC-ee instance (e+e- -> X at sqrt(s) = 240 GeV)."""
+
+COLLIDER_SETTINGS: dict[str, tuple[str, ...]] = {"lhc": COMMON_SETTINGS, "fcc-ee": EE240_SETTINGS}
+"""Collider -> the settings every hard-scatter instance of its presets starts from."""
+
 PILEUP_SETTINGS: tuple[str, ...] = (
     "SoftQCD:inelastic = on",  # non-diffractive + single/double/central diffractive, as minimum bias
 )
@@ -43,6 +72,8 @@ class Process:
     process_id: int
     settings: tuple[str, ...]
     doc: str
+    collider: str = "lhc"
+    """A key of :data:`COLLIDER_SETTINGS`: the beams, and which detectors may see the events."""
 
 
 PROCESSES: dict[str, Process] = {p.name: p for p in (
@@ -78,6 +109,14 @@ PROCESSES: dict[str, Process] = {p.name: p for p in (
     Process("dijet", 6, ("HardQCD:all = on", "PhaseSpace:pTHatMin = 30."), "QCD 2 -> 2, pTHat > 30 GeV"),
     Process("ww", 7, ("WeakDoubleBoson:ffbar2WW = on",), "q qbar -> WW, any decay"),
     Process("wz", 8, ("WeakDoubleBoson:ffbar2ZW = on",), "q qbar' -> WZ, any decay"),
+    Process("ee_zh", 11, ("HiggsSM:ffbar2HZ = on", f"25:m0 = {_H_MASS_GEV}"),
+            "e+e- -> ZH at 240 GeV, mH = 125 GeV, Z and H decaying as in the SM (Pythia's tables)", "fcc-ee"),
+    Process("ee_ww", 12, ("WeakDoubleBoson:ffbar2WW = on",), "e+e- -> W+W- at 240 GeV, any decay", "fcc-ee"),
+    Process("ee_zz", 13, ("WeakDoubleBoson:ffbar2gmZgmZ = on", "WeakZ0:gmZmode = 2"),
+            "e+e- -> ZZ at 240 GeV (the Z part of Z/gamma* pairs), any decay", "fcc-ee"),
+    Process("ee_qq", 14, ("WeakSingleBoson:ffbar2gmZ = on", "23:onMode = off", "23:onIfAny = 1 2 3 4 5"),
+            "e+e- -> Z/gamma* -> q qbar (q = d, u, s, c, b) at 240 GeV, radiative returns to the Z included",
+            "fcc-ee"),
 )}
 """The physics presets by name."""
 
@@ -101,5 +140,14 @@ def components(name: str) -> dict[str, float]:
 
 
 def settings_for(name: str, extra: tuple[str, ...] = ()) -> list[str]:
-    """Full settings list of one preset: common settings, the preset's, then ``extra``."""
-    return [*COMMON_SETTINGS, *PROCESSES[name].settings, *extra]
+    """Full settings list of one preset: its collider's settings, the preset's, then ``extra``."""
+    p = PROCESSES[name]
+    return [*COLLIDER_SETTINGS[p.collider], *p.settings, *extra]
+
+
+def collider_of(name: str) -> str:
+    """The collider of a process name (every component of the mix is an LHC preset)."""
+    colliders = {PROCESSES[n].collider for n in components(name)}
+    if len(colliders) != 1:
+        raise ValueError(f"process {name!r} mixes colliders {sorted(colliders)}")
+    return colliders.pop()

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import schema
+from .. import ee, schema
 from ..events import RaggedEvents
+from ..helix import cylinder_crossings, omega_from_pt
 from . import jets as jetlib
 from . import truth
 from .detector import (
@@ -368,10 +369,16 @@ def reconstruct(hard: Record, fs: FinalState, pv: np.ndarray, det: Detector, rng
     tau_pt_true = np.hypot(taus["px"], taus["py"])
     tg = tau_pt_true > truth.HEAVY_HADRON_MIN_PT_GEV
     ghosts[15] = (hard.event[taus["rows"]][tg], taus["px"][tg], taus["py"][tg], taus["pz"][tg], taus["e"][tg])
-    jc = jetlib.cluster(fs.event[j_in], fs.px[j_in], fs.py[j_in], fs.pz[j_in], fs.e[j_in], n_events, ghosts,
-                        min_pt=JET_CLUSTER_MIN_PT_GEV)
+    pf = particle_flow(det, fs, rng) if det.hcal_res is not None else None
+    if pf is not None:  # particle-flow jets: each input measured by its own detector, no jet smearing
+        j_in = j_in[pf["measured"][j_in]]
+        jc = jetlib.cluster(fs.event[j_in], *(pf[c][j_in] for c in ("px", "py", "pz", "e")), n_events, ghosts,
+                            min_pt=JET_CLUSTER_MIN_PT_GEV)
+    else:
+        jc = jetlib.cluster(fs.event[j_in], fs.px[j_in], fs.py[j_in], fs.pz[j_in], fs.e[j_in], n_events, ghosts,
+                            min_pt=JET_CLUSTER_MIN_PT_GEV)
     jpt, jeta, jphi = _eta_phi(jc.px, jc.py, jc.pz)
-    scale = 1.0 + rng.normal(size=len(jpt)) * det.jet_resolution(jpt, jeta)
+    scale = np.ones(len(jpt)) if pf is not None else 1.0 + rng.normal(size=len(jpt)) * det.jet_resolution(jpt, jeta)
     scale = np.maximum(scale, 0.0)
     jpt_s = jpt * scale
     jmass = np.sqrt(np.maximum(jc.e ** 2 - jc.px ** 2 - jc.py ** 2 - jc.pz ** 2, 0.0)) * scale
@@ -438,11 +445,26 @@ def reconstruct(hard: Record, fs: FinalState, pv: np.ndarray, det: Detector, rng
     mex = np.zeros(n_events)
     mey = np.zeros(n_events)
     sumet = np.zeros(n_events)
-    for ev, pt, phi in ((e_event, e_pt, e_phi), (m_event, m_pt, m_phi), (g_event, g_pt, g_phi),
-                        (j_event, j_pt, j_phi), (t_event[s_idx], t_pt[s_idx], t_phi[s_idx])):
-        mex -= np.bincount(ev, pt * np.cos(phi), minlength=n_events)
-        mey -= np.bincount(ev, pt * np.sin(phi), minlength=n_events)
-        sumet += np.bincount(ev, pt, minlength=n_events)
+    if pf is None:
+        for ev, pt, phi in ((e_event, e_pt, e_phi), (m_event, m_pt, m_phi), (g_event, g_pt, g_phi),
+                            (j_event, j_pt, j_phi), (t_event[s_idx], t_pt[s_idx], t_phi[s_idx])):
+            mex -= np.bincount(ev, pt * np.cos(phi), minlength=n_events)
+            mey -= np.bincount(ev, pt * np.sin(phi), minlength=n_events)
+            sumet += np.bincount(ev, pt, minlength=n_events)
+    ee_event: dict[str, np.ndarray] = {}
+    if pf is not None:  # e+e-: everything measured, against the known initial state (the beams of the record)
+        m = pf["measured"]
+        visible = np.stack([np.bincount(fs.event[m], pf[c][m], minlength=n_events) for c in ("px", "py", "pz", "e")], 1)
+        mex, mey = -visible[:, 0], -visible[:, 1]
+        sumet = np.bincount(fs.event[m], np.hypot(pf["px"][m], pf["py"][m]), minlength=n_events)
+        initial = beam_four_momenta(hard)
+        ee_event = {**ee.missing_four_momentum(initial, visible), "sqrt_s": ee.signed_mass(initial),
+                    "bz": np.full(n_events, det.bfield_t)}
+
+    hits = track_hits(det, fs, t_rows) if det.hit_layers else None
+    t_hits = np.bincount(hits["track"], minlength=len(t_rows)) if hits is not None else np.zeros(len(t_rows), np.int64)
+    j_cons = np.bincount(cons_jet, minlength=len(j_idx))
+    j_charge = np.bincount(cons_jet, fs.charge[cons_rows], minlength=len(j_idx))
 
     # ============================ the groups, named as the registry's fields =====================
     ctx = _Context(det, rng, track_cone, calo_cone, pv, pf_pt)
@@ -450,7 +472,7 @@ def reconstruct(hard: Record, fs: FinalState, pv: np.ndarray, det: Detector, rng
         "event": _Objects(rng, np.arange(n_events), pvx=pv[:, 0], pvy=pv[:, 1], pvz=pv[:, 2],
                           mu=np.full(n_events, info.mu), experiment_id=np.full(n_events, det.experiment_id),
                           is_simulation=np.ones(n_events), process_id=info.process_id, weight=hard.weight,
-                          event_number=info.event_number, luminosity_block=info.luminosity_block),
+                          event_number=info.event_number, luminosity_block=info.luminosity_block, **ee_event),
         "met": _Objects(rng, np.arange(n_events), pt=np.hypot(mex, mey), phi=np.arctan2(mey, mex), sumet=sumet),
         "electrons": _Objects(rng, e_event, e_rows, pt=e_pt, eta=e_eta, phi=e_phi, charge=fs.charge[e_rows],
                               trk_iso03=e_trk_abs / e_pt, origin=truth.origin(hard, hard_row[e_rows])),
@@ -462,13 +484,16 @@ def reconstruct(hard: Record, fs: FinalState, pv: np.ndarray, det: Detector, rng
         "photons": _Objects(rng, g_event, g_rows, pt=g_pt, eta=g_eta, phi=g_phi, trk_iso03=g_trk_abs / g_pt,
                             origin=truth.origin(hard, hard_row[g_rows])),
         "jets": _Objects(rng, j_event, np.full(len(j_event), -1), pt=j_pt, eta=j_eta, phi=j_phi, mass=j_mass,
-                         n_trk=j_ntrk, flavour=j_flav, width=j_width, c1=j_c1),
+                         n_trk=j_ntrk, flavour=j_flav, width=j_width, c1=j_c1, n_particles=j_cons,
+                         jet_charge=j_charge),
         "tracks": _Objects(rng, t_event, t_rows, pt=t_pt, eta=t_eta, phi=t_phi, d0=t_d0, z0=t_z0,
-                           is_pileup=fs.is_pileup[t_rows], charge=fs.charge[t_rows], pdg=fs.id[t_rows]),
+                           is_pileup=fs.is_pileup[t_rows], charge=fs.charge[t_rows], pdg=fs.id[t_rows],
+                           n_hits=t_hits),
     }
     layers = ("common", det.layer, "truth")
     providers = _providers(det, ctx)
     jet_order = None
+    track_order = None
     for g, obj in groups.items():
         vals = _values(obj, g, layers, providers.get(g, {}))
         if schema.GROUPS[g].kind == "event":
@@ -477,6 +502,10 @@ def reconstruct(hard: Record, fs: FinalState, pv: np.ndarray, det: Detector, rng
             order = b.put(g, obj.event, obj.pt, vals)
             if g == "jets":
                 jet_order = order
+            if g == "tracks":
+                track_order = order
+    if det.hit_layers:
+        _put_hits(b, hits, len(t_rows), track_order, layers, providers.get("hits", {}))
 
     # constituents: grouped by (sorted) jet, descending pT, at most max_objects per jet
     nj = len(j_event)
@@ -495,6 +524,68 @@ def reconstruct(hard: Record, fs: FinalState, pv: np.ndarray, det: Detector, rng
     b.counts["constituents"] = np.minimum(per_jet, schema.GROUPS["constituents"].max_objects).astype(np.int64)
     b.n["constituents"] = per_jet.astype(np.int64)
     return RaggedEvents(n_events, b.event, b.objects, b.counts, b.n)
+
+
+def particle_flow(det: Detector, fs: FinalState, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Every final-state particle as a particle-flow detector (``det.hcal_res``) measures it, over the
+    rows of ``fs``: ``measured`` (charged particles the tracker finds, with their pT smeared by the
+    tracking resolution; neutral ones in the calorimeter, photons with the ECAL's and hadrons with the
+    HCAL's energy resolution, direction kept; neutrinos never) and the measured four-momenta."""
+    absid = np.abs(fs.id)
+    charged = fs.charge != 0
+    neutral = ~charged & ~np.isin(absid, truth.NEUTRINOS) & (np.abs(fs.eta) < det.calo_eta)
+    tracked = charged & (rng.random(len(fs.id)) < det.track_efficiency(fs.pt, fs.eta))
+    px, py, pz, e = (getattr(fs, c).astype(np.float64).copy() for c in ("px", "py", "pz", "e"))
+    rows = np.flatnonzero(tracked)
+    k = np.abs(1.0 + rng.normal(size=len(rows)) * det.track_pt_resolution(fs.pt[rows], fs.eta[rows]))
+    m2 = np.maximum(e[rows] ** 2 - px[rows] ** 2 - py[rows] ** 2 - pz[rows] ** 2, 0.0)
+    px[rows], py[rows], pz[rows] = px[rows] * k, py[rows] * k, pz[rows] * k
+    e[rows] = np.sqrt(px[rows] ** 2 + py[rows] ** 2 + pz[rows] ** 2 + m2)
+    rows = np.flatnonzero(neutral)
+    photon = absid[rows] == 22
+    rel = np.where(photon, det.ecal_resolution(e[rows], fs.eta[rows]), det.hcal_resolution(e[rows], fs.eta[rows]))
+    k = np.maximum(1.0 + rng.normal(size=len(rows)) * rel, 0.0)
+    for arr in (px, py, pz, e):
+        arr[rows] *= k
+    return {"measured": tracked | neutral, "px": px, "py": py, "pz": pz, "e": e}
+
+
+def beam_four_momenta(hard: Record) -> np.ndarray:
+    """(n_events, 4) sum of the two incoming beam particles of each event's record (GeV): the
+    initial state, including the beam energy spread Pythia drew."""
+    beams = np.abs(hard.status) == truth.BEAM_STATUS
+    ev = hard.event[beams]
+    return np.stack([np.bincount(ev, getattr(hard, c)[beams], minlength=hard.n_events)
+                     for c in ("px", "py", "pz", "e")], 1)
+
+
+def track_hits(det: Detector, fs: FinalState, t_rows: np.ndarray) -> dict[str, np.ndarray]:
+    """Crossings of the reconstructed tracks' true helices with ``det.hit_layers`` (see
+    :func:`treasure_hf.data.helix.cylinder_crossings`; ``track`` indexes ``t_rows``)."""
+    return cylinder_crossings(fs.pt[t_rows], fs.eta[t_rows], fs.phi[t_rows], fs.charge[t_rows], fs.e[t_rows],
+                              det.bfield_t, det.hit_layers, fs.vz[t_rows], np.hypot(fs.vx[t_rows], fs.vy[t_rows]))
+
+
+def _put_hits(b: _Builder, hits: dict[str, np.ndarray], n_tracks: int, track_order: np.ndarray,
+              layers: tuple[str, ...], providers: dict) -> None:
+    """Store the hits (``track`` indexes the tracks before sorting) grouped by the sorted tracks,
+    inside out, at most the registry's ``max_objects`` per track (``n`` keeps the full count)."""
+    rank = np.empty(n_tracks, np.int64)
+    rank[track_order] = np.arange(n_tracks)
+    parent = rank[hits["track"]]
+    order = np.lexsort((hits["layer"], parent))
+    parent = parent[order]
+    per_track = np.bincount(parent, minlength=n_tracks)
+    slot = np.arange(len(parent)) - (np.cumsum(per_track) - per_track)[parent]
+    keep = order[slot < schema.GROUPS["hits"].max_objects]
+    x, y, z = hits["x"][keep], hits["y"][keep], hits["z"][keep]
+    r = np.hypot(x, y)
+    obj = _Objects(None, np.zeros(len(keep), np.int64), None, eta=np.arcsinh(z / r), phi=np.arctan2(y, x),
+                   energy=np.zeros(len(keep)), layer=hits["layer"][keep], time=hits["time"][keep], r=r, z=z)
+    for k, v in _values(obj, "hits", layers, providers).items():
+        b.objects[k] = v.astype(schema.field_of(k).np_dtype)
+    b.counts["hits"] = np.minimum(per_track, schema.GROUPS["hits"].max_objects).astype(np.int64)
+    b.n["hits"] = per_track.astype(np.int64)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -618,6 +709,8 @@ def _providers(det: Detector, ctx: _Context | None) -> dict[str, dict]:
                        "chiSquared": lambda o: ctx.rng.chisquare(ndof(o))},
             "event": {**ids, "mcChannelNumber": lambda o: o.process_id},
         }
+    if det.layer == "edm4hep":
+        return _edm4hep_providers(det, ctx)
     rel = {"pfRelIso03_all": lambda o: ctx.pf(o, 0.3) / o.pt, "pfRelIso04_all": lambda o: ctx.pf(o, 0.4) / o.pt,
            "mass": lambda o: np.full(o.n, ELECTRON_MASS_GEV)}
 
@@ -645,6 +738,32 @@ def _providers(det: Detector, ctx: _Context | None) -> dict[str, dict]:
                    # PF candidate type: electron and muon ids kept, other charged particles as pions
                    "pdgId": lambda o: np.where(np.isin(np.abs(o.pdg), (11, 13)), o.pdg, 211 * np.sign(o.charge))},
         "event": {**ids, "luminosity_block": lambda o: np.full(o.n, o.luminosity_block)},
+    }
+
+
+ISOLATION_VAR_CONE = 0.5
+"""The Delphes IDEA card's lepton and photon isolation: visible particles with pT > 0.5 GeV in
+dR < 0.5, over the object's pT (ElectronIsolation, MuonIsolation, PhotonIsolation: DeltaRMax 0.5)."""
+
+
+def _edm4hep_providers(det: Detector, ctx: _Context | None) -> dict[str, dict]:
+    """edm4hep-layer fields a parametric detector gives (PDG ids of the particles it reconstructs,
+    Delphes-style isolation, cluster energies, helix parameters, the e+e- event quantities); the
+    particle-ID likelihoods, cluster shapes, chi2 and dN/dx need a full simulation (missing)."""
+    iso = {"isolation_var": lambda o: ctx.calo(o, ISOLATION_VAR_CONE) / o.pt}
+    energy = {"cluster_energy": lambda o: o.pt * np.cosh(o.eta)}
+    event = ("sqrt_s", "bz", "missing_e", "missing_px", "missing_py", "missing_pz", "missing_mass")
+    return {
+        "electrons": {"pdg": lambda o: -11 * np.sign(o.charge), **iso, **energy},
+        "muons": {"pdg": lambda o: -13 * np.sign(o.charge), **iso},
+        "photons": {"pdg": lambda o: np.full(o.n, 22), **iso, **energy},
+        "jets": {"n_particles": lambda o: o.n_particles, "charge": lambda o: o.jet_charge},
+        "tracks": {"charge": lambda o: o.charge, "omega": lambda o: omega_from_pt(o.pt, o.charge, det.bfield_t),
+                   "tan_lambda": lambda o: np.sinh(o.eta), "n_hits": lambda o: o.n_hits,
+                   "pt_rel_error": lambda o: det.track_pt_resolution(o.pt, o.eta)},
+        "hits": {"kind": lambda o: np.zeros(o.n), "r": lambda o: o.r, "z": lambda o: o.z},
+        "event": {"event_number": lambda o: o.event_number, "run_number": lambda o: np.full(o.n, det.mc_run_number),
+                  **{name: (lambda o, name=name: getattr(o, name)) for name in event}},
     }
 
 

@@ -1,2 +1,3 @@
 """Converters from the experiments' own files (ATLAS PHYSLITE, CMS NanoAOD; TTree or RNTuple,
-read with uproot) to the common format. See :func:`convert.convert_files` and ``treasure convert``."""
+read with uproot; EDM4hep files of future e+e- colliders) to the common format. See
+:func:`convert.convert_files` and ``treasure convert``."""

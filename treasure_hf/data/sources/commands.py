@@ -1,21 +1,35 @@
-"""``treasure convert {atlas,cms} INPUT... --out OUT``: experiments' ROOT files to the common format."""
+"""``treasure convert {atlas,cms,edm4hep} INPUT... --out OUT``: experiments' ROOT files to the common format."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from ...commands.options import add_overwrite, object_types, object_width, positive_int, pt_cut
+from ...commands.options import add_overwrite, object_types, object_width, positive_float, positive_int, pt_cut
+from ...errors import ArgumentError
 from .. import schema
 from .convert import CONVERTERS, FORMATS, convert_files
 from .reader import DEFAULT_STEP
+
+
+def _options(args: argparse.Namespace):
+    """The EDM4hep converter's options (--bfield, --sqrt-s); an error for the other converters."""
+    given = {k: v for k, v in (("--bfield", args.bfield), ("--sqrt-s", args.sqrt_s)) if v is not None}
+    if args.experiment != "edm4hep":
+        if given:
+            raise ArgumentError(next(iter(given)), f"applies to edm4hep inputs only, not {args.experiment}")
+        return None
+    from .edm4hep import Edm4hepOptions
+
+    return Edm4hepOptions(bfield_tesla=args.bfield, sqrt_s_gev=args.sqrt_s)
 
 
 def _convert(args: argparse.Namespace) -> int:
     results = convert_files(args.experiment, args.inputs, args.out, fmt=args.format, pt_cuts=dict(args.pt_cut or ()),
                             max_objects=dict(args.max_objects or ()), step_size=args.step_size, workers=args.workers,
                             scheduler=args.scheduler, keep_going=args.keep_going, progress=args.progress,
-                            overwrite=args.overwrite, drop_invalid=args.drop_invalid, require=args.require or ())
+                            overwrite=args.overwrite, drop_invalid=args.drop_invalid, require=args.require or (),
+                            options=_options(args))
     failed = [r for r in results if not r.ok]
     done = [r for r in results if r.ok and not r.value.get("skipped")]
     skipped = [r for r in results if r.ok and r.value.get("skipped")]
@@ -29,7 +43,7 @@ def _convert(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "convert", help="convert ATLAS PHYSLITE or CMS NanoAOD files (TTree or RNTuple) to the common format",
+        "convert", help="convert ATLAS PHYSLITE, CMS NanoAOD (TTree or RNTuple) or EDM4hep files to the common format",
         description="Convert the experiments' ROOT files to the common format, one output per input "
                     "(OUT/NAME.h5, or the PCDF directory OUT/NAME; with one input, --out FILE.h5 writes that file), "
                     "streaming in steps of events. Collision data and simulation are told apart from the file; a "
@@ -40,8 +54,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "selection is a pT cut per object type (recorded in the metadata pt_cuts) and the truncation "
                     "to max_objects. Exit 0 when every file converted, 1 when some failed (with --keep-going), "
                     "2 on the first failure otherwise.")
-    p.add_argument("experiment", choices=sorted(CONVERTERS), help="which experiment wrote the inputs")
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="PHYSLITE or NanoAOD .root files")
+    p.add_argument("experiment", choices=sorted(CONVERTERS),
+                   help="which experiment or format wrote the inputs (edm4hep: key4hep files of future e+e- colliders)")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="PHYSLITE, NanoAOD or EDM4hep .root files")
     p.add_argument("--out", required=True,
                    help="output directory, or with one input an .h5 file to write")
     p.add_argument("--format", choices=FORMATS, default="h5", help="output format (default %(default)s)")
@@ -64,5 +79,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="drop objects with a NaN, infinite or negative pT (or a non-finite eta or phi) and count "
                         "them in the metadata dropped_invalid; without it such an object is an error naming the "
                         "file, branch and entry")
+    p.add_argument("--bfield", type=positive_float, metavar="TESLA",
+                   help="edm4hep: the solenoid field for the tracks' pT where a file records none (the file's "
+                        "magFieldBz wins; the conversion checks the tracks' pT against their linked particles)")
+    p.add_argument("--sqrt-s", type=positive_float, metavar="GEV",
+                   help="edm4hep: the centre-of-mass energy of head-on collisions where a file records neither beam "
+                        "particles nor GeneratorEventParameters.sqrts (for the missing four-momentum)")
     add_overwrite(p)
     p.set_defaults(func=_convert)

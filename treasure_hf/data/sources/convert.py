@@ -4,6 +4,7 @@ skips the outputs whose metadata says they are complete)."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import logging
 import os
@@ -32,6 +33,7 @@ logger = logging.getLogger(__name__)
 CONVERTERS: dict[str, str] = {
     "atlas": "treasure_hf.data.sources.atlas:AtlasConverter",
     "cms": "treasure_hf.data.sources.cms:CmsConverter",
+    "edm4hep": "treasure_hf.data.sources.edm4hep:Edm4hepConverter",
 }
 """Experiment name on the command line -> converter class."""
 
@@ -85,6 +87,8 @@ class ConvertTask:
     drop_invalid: bool = False
     require: tuple[str, ...] = ()
     """Object types whose collection the input must hold (a missing one is an error, not an empty group)."""
+    options: Any = None
+    """The converter's own settings (its ``OPTIONS`` dataclass, e.g. the EDM4hep --bfield), or None."""
 
     def __str__(self) -> str:
         return self.input_file
@@ -119,7 +123,8 @@ def is_complete(task: ConvertTask) -> bool:
                 and int(meta.get("n_events", -1)) == n_events and meta.get("pt_cuts") == wanted_cuts
                 and all(stored_max.get(g) == n for g, n in wanted_max.items() if g in stored_max)
                 and bool(meta.get("dropped_invalid") is not None) == task.drop_invalid
-                and not set(task.require) & set(meta.get("missing_collections", [])))
+                and not set(task.require) & set(meta.get("missing_collections", []))
+                and meta.get("converter_options", {}) == options_record(task.options))
     if not complete:
         logger.info("%s exists but was written from another input or with other settings: converting again", out)
     return complete
@@ -146,7 +151,8 @@ def convert_source(source: RootSource, task: ConvertTask) -> int:
     """Stream an opened source into ``task.output`` step by step; returns the events written.
     The output appears only when complete (written under a temporary name, then renamed)."""
     cls = converter_class(task.experiment)
-    conv = cls(source, task.pt_cuts, task.max_objects, task.require, drop_invalid=task.drop_invalid)
+    conv = cls(source, task.pt_cuts, task.max_objects, task.require, drop_invalid=task.drop_invalid,
+               options=task.options)
     layout = conv.layout
     meta = converted_metadata(conv, task.input_file)
     where = {"producer": PRODUCER, "inputs": (task.input_file,), "overwrite": task.overwrite}
@@ -168,10 +174,20 @@ def converted_metadata(conv: TableConverter, input_file: str | os.PathLike) -> d
     """The metadata of ``input_file`` converted by ``conv``: experiment, layers, cuts, padding,
     what the file lacked, and its fingerprint."""
     layout = conv.layout
+    extra = conv.metadata()
+    if conv.options is not None:
+        extra["converter_options"] = options_record(conv.options)
     return make_metadata(conv.EXPERIMENT, os.fspath(input_file), layers=layout.layers,
                          max_objects=layout.metadata_max_objects(), pt_cuts=conv.pt_cuts,
                          missing_fields=conv.missing_fields, notes=conv.notes,
-                         input_fingerprint=file_fingerprint(input_file), **conv.metadata())
+                         input_fingerprint=file_fingerprint(input_file), **extra)
+
+
+def options_record(options: Any) -> dict[str, Any]:
+    """A converter's options as the metadata ``converter_options`` records them (unset ones left out)."""
+    if options is None:
+        return {}
+    return {k: v for k, v in dataclasses.asdict(options).items() if v is not None}
 
 
 def stream_converted(source: RootSource, conv: TableConverter, step_size: int = DEFAULT_STEP, *,
@@ -196,7 +212,7 @@ def stream_converted(source: RootSource, conv: TableConverter, step_size: int = 
 
 def experiment_of(path: str | os.PathLike) -> str:
     """Which converter reads an experiment's file, told by its event tree (PHYSLITE's
-    ``CollectionTree``/``EventData``, NanoAOD's ``Events``)."""
+    ``CollectionTree``/``EventData``, NanoAOD's ``Events``, EDM4hep's ``events``)."""
     import uproot
 
     try:
@@ -215,16 +231,19 @@ def convert_files(experiment: str, inputs: Sequence[str | os.PathLike], out_dir:
                   max_objects: Mapping[str, int] | None = None, step_size: int = DEFAULT_STEP,
                   workers: int = 1, scheduler: str | None = None, keep_going: bool = False,
                   progress: bool = True, overwrite: bool = False, drop_invalid: bool = False,
-                  require: Sequence[str] = ()) -> list:
+                  require: Sequence[str] = (), options: Any = None) -> list:
     """Convert every input to ``out_dir`` (one output each; see :func:`output_paths` for a single
     ``.h5`` output); returns the :class:`treasure_hf.parallel.TaskResult` list, in input order.
     An existing output is replaced only when ``treasure convert`` wrote it, or with ``overwrite``;
     NaN, infinite or negative pT in an input are an error, or with ``drop_invalid`` dropped and
     counted in the metadata ``dropped_invalid``. ``require``: object types whose collection every
-    input must hold."""
+    input must hold. ``options``: the converter's own settings (an instance of its ``OPTIONS``)."""
     from ...parallel import map_tasks
 
-    converter_class(experiment)
+    cls = converter_class(experiment)
+    if options is not None and (cls.OPTIONS is None or not isinstance(options, cls.OPTIONS)):
+        raise InputError(None, "options", f"the {experiment} converter takes "
+                                          f"{cls.OPTIONS.__name__ if cls.OPTIONS else 'no'} options")
     positive("step_size", step_size)
     positive("workers", workers)
     for g, width in (max_objects or {}).items():
@@ -240,7 +259,7 @@ def convert_files(experiment: str, inputs: Sequence[str | os.PathLike], out_dir:
     serial = scheduler is None and workers <= 1
     tasks = [ConvertTask(experiment, str(i), str(o), fmt, dict(pt_cuts or {}), dict(max_objects or {}),
                          step_size, progress and serial and len(inputs) == 1, overwrite, drop_invalid,
-                         tuple(require))
+                         tuple(require), options)
              for i, o in zip(inputs, outputs)]
     return map_tasks(convert_file, tasks, workers=workers, scheduler=scheduler, keep_going=keep_going,
                      desc=f"convert {experiment}", progress=progress)

@@ -85,6 +85,24 @@ class RootSource:
         ``AnalysisPhotonsAuxDyn.``): the file holds that collection at all."""
         return any(k.startswith(prefix) for k in self._index)
 
+    def names(self) -> list[str]:
+        """Every dotted branch name the event tree holds (``Container.field``), in file order."""
+        return list(self._index)
+
+    def trees(self) -> list[str]:
+        """Names of the file's top-level trees and RNTuples besides the event tree (metadata trees)."""
+        return sorted({k.split(";")[0] for k in self._file.keys(recursive=False)} - {self.tree_name})
+
+    def read_tree(self, tree: str, branches: Sequence[str]) -> dict[str, Any]:
+        """Whole branches of another (small, metadata) tree of the file: those of ``branches`` it
+        holds, as awkward arrays; a damaged tree is a :class:`FormatError`."""
+        try:
+            t = self._file[tree]
+            present = set(t.keys(recursive=True))
+            return {b: t[b].array() for b in branches if b in present}
+        except Exception as exc:
+            raise FormatError(self.path, tree, f"cannot be read: {_one_line(exc)}") from None
+
     def first(self, names: Sequence[str]) -> str | None:
         """The first of ``names`` (aliases) that the file holds."""
         return next((n for n in names if self.has(n)), None)
@@ -250,6 +268,8 @@ class TableConverter:
     """Per-event counters of the largest collections (PF candidates): they size the steps."""
     ROWS_PER_STEP = 4_000_000
     """Rows of the heaviest collection read in one step; bounds memory for files with PF candidates."""
+    OPTIONS: type | None = None
+    """The dataclass of this converter's own settings (``treasure convert ... --bfield``), or None."""
 
     def step_size(self, requested: int) -> int:
         """``requested`` events per step, lowered so that a step holds at most ``ROWS_PER_STEP``
@@ -264,7 +284,11 @@ class TableConverter:
 
     def __init__(self, source: RootSource, pt_cuts: Mapping[str, float] | None = None,
                  max_objects: Mapping[str, int] | None = None, require: Sequence[str] = (), *,
-                 drop_invalid: bool = False):
+                 drop_invalid: bool = False, options: Any = None):
+        if options is not None and (self.OPTIONS is None or not isinstance(options, self.OPTIONS)):
+            raise SchemaError(f"{type(self).__name__} takes {self.OPTIONS.__name__ if self.OPTIONS else 'no'} "
+                              f"options, not {type(options).__name__}")
+        self.options = options if options is not None else (self.OPTIONS() if self.OPTIONS else None)
         self.source = source
         self.drop_invalid = drop_invalid
         self.dropped: dict[str, int] = {}
@@ -347,29 +371,35 @@ class TableConverter:
             self.needed.add(found)
         return found
 
-    def _resolve(self) -> None:
+    def layer_fields(self) -> Iterator[tuple[str, str, schema.Field]]:
+        """``(key, group, field)`` of every field of ``common`` and this converter's layer, the
+        sub-object groups only where the converter builds them."""
         for layer in ("common", self.layer):
             for g in schema.GROUPS:
                 if schema.GROUPS[g].kind == "sub" and g not in self.sub_groups:
                     continue
                 for f in schema.fields(layer, g):
-                    k = schema.key(layer, g, f.name)
-                    if k in self.derived or k in self.absent:
-                        continue
-                    src = self.table.get(k)
-                    found = self.source.first(src.branches) if src else None
-                    if src is not None and src.via is not None and found is not None and not self.source.has(src.via):
-                        found = None
-                    if found is None:
-                        if layer == "common" and (self.is_simulation or not schema.absent_in_data(k)):
-                            names = " or ".join(src.branches) if src else k
-                            raise InputError(self.source.path, names, f"branch is missing (needed for {k})")
-                        self.missing(k)
-                        continue
-                    self.resolved[k] = found
-                    self.needed.add(found)
-                    if src.via is not None:
-                        self.needed.add(src.via)
+                    yield schema.key(layer, g, f.name), g, f
+
+    def _resolve(self) -> None:
+        for k, g, f in self.layer_fields():
+            layer = k.split("/", 1)[0]
+            if k in self.derived or k in self.absent:
+                continue
+            src = self.table.get(k)
+            found = self.source.first(src.branches) if src else None
+            if src is not None and src.via is not None and found is not None and not self.source.has(src.via):
+                found = None
+            if found is None:
+                if layer == "common" and (self.is_simulation or not schema.absent_in_data(k)):
+                    names = " or ".join(src.branches) if src else k
+                    raise InputError(self.source.path, names, f"branch is missing (needed for {k})")
+                self.missing(k)
+                continue
+            self.resolved[k] = found
+            self.needed.add(found)
+            if src.via is not None:
+                self.needed.add(src.via)
         if self.missing_fields:
             logger.info("%s lacks %d %s fields (filled with NaN/-1): %s", self.source.path, len(self.missing_fields),
                         self.layer, self.missing_fields)
