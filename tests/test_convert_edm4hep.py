@@ -14,9 +14,9 @@ import uproot
 from root_copies import edm4hep_numbered_copy
 
 from treasure_hf.data import schema, validate
+from treasure_hf.data.helix import GEV_PER_TESLA_MM
 from treasure_hf.data.io import open_events
 from treasure_hf.data.sources.convert import convert_files
-from treasure_hf.data.helix import GEV_PER_TESLA_MM
 from treasure_hf.data.sources.edm4hep import Edm4hepOptions
 from treasure_hf.errors import InputError
 
