@@ -109,6 +109,13 @@ class Group:
     """For ``sub`` groups: the object group they belong to."""
     sort_field: str | None = "pt"
     """Objects are stored in descending order of this common field; None keeps the input order."""
+    singular: str = ""
+    """One object's name (``electron``, ``hit``): PCDF link columns (``jetIndex``) and per-object
+    output names (``constituent_ids``)."""
+    sequence_cap: int | None = None
+    """Default number of objects (``object``) or sub-objects per parent (``sub``, None: all stored)
+    that a tokenized event holds, the highest pT first; smaller than :attr:`max_objects`, the
+    padding of the stored format."""
     doc: str = ""
 
     @property
@@ -121,7 +128,7 @@ class Group:
         """For ``sub`` groups, the PCDF column that links to the parent's ``index``."""
         if self.parent is None:
             return None
-        return f"{self.parent.rstrip('s')}Index"
+        return f"{GROUPS[self.parent].singular}Index"
 
 
 def _f(name: str, dtype: str = "float32", unit: str = "", group: str = "kinematics",
@@ -140,17 +147,17 @@ _D0 = _f("d0", unit="mm", group="impact", doc="transverse impact parameter")
 _Z0 = _f("z0", unit="mm", group="impact", doc="longitudinal impact parameter")
 
 GROUPS: dict[str, Group] = {g.name: g for g in (
-    Group("event", "event", type_id=1, doc="event context: primary vertex, pile-up, experiment"),
-    Group("electrons", "object", type_id=2, max_objects=8, pt_cut_gev=5.0),
-    Group("muons", "object", type_id=3, max_objects=8, pt_cut_gev=5.0),
-    Group("jets", "object", type_id=4, max_objects=20, pt_cut_gev=20.0),
-    Group("taus", "object", type_id=5, max_objects=4, pt_cut_gev=20.0),
-    Group("photons", "object", type_id=6, max_objects=8, pt_cut_gev=10.0),
-    Group("tracks", "object", type_id=7, max_objects=100, pt_cut_gev=0.5),
-    Group("met", "event", type_id=8, doc="missing transverse momentum, one value per event"),
-    Group("constituents", "sub", type_id=9, max_objects=50, parent="jets",
+    Group("event", "event", type_id=1, singular="event", doc="event context: primary vertex, pile-up, experiment"),
+    Group("electrons", "object", type_id=2, max_objects=8, pt_cut_gev=5.0, singular="electron", sequence_cap=4),
+    Group("muons", "object", type_id=3, max_objects=8, pt_cut_gev=5.0, singular="muon", sequence_cap=4),
+    Group("jets", "object", type_id=4, max_objects=20, pt_cut_gev=20.0, singular="jet", sequence_cap=10),
+    Group("taus", "object", type_id=5, max_objects=4, pt_cut_gev=20.0, singular="tau", sequence_cap=2),
+    Group("photons", "object", type_id=6, max_objects=8, pt_cut_gev=10.0, singular="photon", sequence_cap=4),
+    Group("tracks", "object", type_id=7, max_objects=100, pt_cut_gev=0.5, singular="track", sequence_cap=30),
+    Group("met", "event", type_id=8, singular="met", doc="missing transverse momentum, one value per event"),
+    Group("constituents", "sub", type_id=9, max_objects=50, parent="jets", singular="constituent",
           doc="jet constituents, up to 50 per jet"),
-    Group("hits", "sub", type_id=10, max_objects=30, parent="tracks", sort_field=None,
+    Group("hits", "sub", type_id=10, max_objects=30, parent="tracks", sort_field=None, singular="hit",
           doc="track hits, up to 30 per track, in the order the source gives (inside out)"),
 )}
 """Every group, in token-type order. ``type_id`` 0 is reserved for special tokens."""
@@ -163,6 +170,8 @@ order of objects in a tokenized event)."""
 OBJECT_TYPES: tuple[str, ...] = tuple(n for n, g in GROUPS.items() if g.kind == "object")
 SUB_OBJECT_TYPES: tuple[str, ...] = tuple(n for n, g in GROUPS.items() if g.kind == "sub")
 EVENT_GROUPS: tuple[str, ...] = tuple(n for n, g in GROUPS.items() if g.kind == "event")
+SEQUENCE_CAPS: dict[str, int] = {n: g.sequence_cap for n, g in GROUPS.items() if g.sequence_cap is not None}
+"""Objects of each type a tokenized event holds by default (:attr:`Group.sequence_cap`)."""
 
 
 @dataclass(frozen=True)

@@ -202,13 +202,14 @@ def _report(tokenizer: EventTokenizer | str | os.PathLike, data: Sequence[str | 
                 enc = tokenizer(chunk, skip_types=schema.OBJECT_TYPES, return_sub_ids=bool(subs))
                 ids = np.asarray(enc["input_ids"])
                 all_ids.append(ids.reshape(-1))
-                sub_ids = {f"{t.rstrip('s')}_ids": np.asarray(enc[f"{t.rstrip('s')}_ids"]) for t in subs}
-                decoded = tokenizer.decode_events(ids, **sub_ids)
+                sub_ids = {t: np.asarray(enc[f"{schema.GROUPS[t].singular}_ids"]) for t in subs}
+                decoded = tokenizer.decode_events(
+                    ids, **{f"{schema.GROUPS[t].singular}_ids": v for t, v in sub_ids.items()})
                 matched = matched_values(tokenizer, chunk, decoded)
                 for t in subs:
                     first = tokenizer.id_range(schema.GROUPS[t].parent, 0)
                     at_parent = (ids >= first.start) & (ids < first.stop)  # each sub-object once
-                    all_ids.append(sub_ids[f"{t.rstrip('s')}_ids"][at_parent].reshape(-1))
+                    all_ids.append(sub_ids[t][at_parent].reshape(-1))
                     matched[t] = matched_sub_values(tokenizer, t, chunk, decoded)
                 for t, fields in matched.items():
                     for name, (o, r) in fields.items():

@@ -66,8 +66,6 @@ had fewer experiments keeps its own (``experiment_tokens`` of its layout file): 
 LEGACY_EXPERIMENT_TOKENS = EXPERIMENT_TOKENS[:2]
 """What tokenizers saved before the layout recorded ``experiment_tokens`` have: ATLAS and CMS."""
 LAYOUT_FILE, QUANTIZER_FILE = "event_tokenizer.json", "quantizers.safetensors"
-DEFAULT_MAX_OBJECTS = {"electrons": 4, "muons": 4, "jets": 10, "taus": 2, "photons": 4, "tracks": 30}
-"""Objects per type kept in a sequence (the highest-pT ones) unless the tokenizer says otherwise."""
 KINEMATICS = schema.FLAT_KINEMATICS
 """Columns of ``kinematics`` (``return_features=True``): GeV, -, rad, GeV, GeV, e."""
 
@@ -111,7 +109,7 @@ class EventTokenizer(PreTrainedTokenizer):
                                  "'identity')")
         self.has_met = "met" in self.quantizers
         self.ignored_types = [t for t in ignored_types if t not in self.quantizers]
-        self.max_objects = {t: int((max_objects or {}).get(t, DEFAULT_MAX_OBJECTS.get(t, 8))) for t in self.object_types}
+        self.max_objects = {t: int((max_objects or {}).get(t, schema.SEQUENCE_CAPS.get(t, 8))) for t in self.object_types}
         self.sub_scalers: dict[str, FeatureScaler] = {t: q.scaler for t, q in self.sub_quantizers.items()}
         self.sub_scalers.update(dict(sub_scalers or {}))
         for t, sc in self.sub_scalers.items():
@@ -499,7 +497,7 @@ class EventTokenizer(PreTrainedTokenizer):
                                        torch.from_numpy(mask.reshape(-1, n_sub))).numpy().reshape(*mask.shape, -1)
                 tok = self._offsets[t] + np.arange(codes.shape[-1]) * q.config.codebook_size + codes
                 tok = np.where(mask[..., None], tok, PAD_ID)
-                out[f"{t.rstrip('s')}_ids"] = tok[rows, index] * token_mask[..., None]
+                out[f"{schema.GROUPS[t].singular}_ids"] = tok[rows, index] * token_mask[..., None]
         return out
 
     def _features(self, feature_blocks: list[tuple[str, np.ndarray]], n_slots: int, order: np.ndarray, width: int,
@@ -683,13 +681,13 @@ class EventTokenizer(PreTrainedTokenizer):
                             ) -> dict[str, np.ndarray]:
         """Sub-objects of type ``t`` from their ids (n, L, N, stages) at the parent's stage-0 tokens."""
         if t not in self.sub_quantizers:
-            raise ValueError(f"this tokenizer has no {t} quantizer to decode {t.rstrip('s')}_ids with")
+            raise ValueError(f"this tokenizer has no {t} quantizer to decode {schema.GROUPS[t].singular}_ids with")
         q = self.sub_quantizers[t]
         cfg = q.config
         if sub_ids.ndim == 3:
             sub_ids = sub_ids[None]
         if sub_ids.shape[:2] != ids.shape or sub_ids.shape[-1] != cfg.num_stages:
-            raise ValueError(f"{t.rstrip('s')}_ids must have shape (n_events, L, N, {cfg.num_stages}) aligned with "
+            raise ValueError(f"{schema.GROUPS[t].singular}_ids must have shape (n_events, L, N, {cfg.num_stages}) aligned with "
                              f"input_ids {ids.shape}, not {sub_ids.shape}")
         parent = schema.GROUPS[t].parent
         parent_mask = decoded[schema.key("common", parent, schema.MASK)]

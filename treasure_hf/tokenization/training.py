@@ -33,7 +33,7 @@ from ..data.outputs import check_destination, output_directory, partial_dir
 from .configuration_quantizer import ObjectQuantizerConfig
 from .features import FeatureScaler, field_names, sub_object_values
 from .modeling_quantizer import ObjectQuantizer
-from .tokenization_event import DEFAULT_MAX_OBJECTS, EventTokenizer
+from .tokenization_event import EventTokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ class TokenizerTrainingArguments:
     checkpoint_every: int = 500
     log_every: int = 100
     seed: int = 0
-    max_objects: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_MAX_OBJECTS))
+    max_objects: dict[str, int] = field(default_factory=lambda: dict(schema.SEQUENCE_CAPS))
     mixed_precision: str = "no"
     fsq_levels: tuple[int, ...] | None = None
     """FSQ levels of each codebook (default: the FSQ paper's levels for ``codebook_size``)."""
