@@ -46,8 +46,7 @@ VARIANTS = {
     "per_type": dict(input_mode="per_type", variant="flat"),
     "hierarchical": dict(input_mode="tokens", variant="hierarchical"),
     "constituent": dict(input_mode="tokens", variant="constituent"),
-    "pairs": dict(input_mode="tokens", variant="flat", pair_features="kinematic", kinematic_combinations=3,
-                  pair_readout=True),
+    "pairs": dict(input_mode="tokens", variant="flat", pair_features="kinematic", kinematic_combinations=3),
 }
 
 
@@ -195,10 +194,10 @@ def test_save_and_load_give_identical_logits(name, tmp_path):
         assert torch.equal(base(**batch).pooler_output, model.transformer(**batch).pooler_output)
 
 
-@pytest.mark.parametrize("name,pooling", [(name, "cls") for name in VARIANTS] + [("hierarchical", "mean")])
-def test_padding_does_not_change_the_real_tokens(name, pooling):
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_padding_does_not_change_the_real_tokens(name):
     torch.manual_seed(0)
-    model = EventTransformerModel(tiny_config(name, pooling=pooling)).eval()
+    model = EventTransformerModel(tiny_config(name)).eval()
     batch = make_events(5, seed=2)
     real = batch["attention_mask"].bool()
     with torch.no_grad():
@@ -262,7 +261,10 @@ def test_closed_gate_reproduces_the_object_only_model():
     batch = make_events(6, seed=4)
     sub_objects = ("constituents", "constituents_mask", "hits", "hits_mask")
     object_only = {k: v for k, v in batch.items() if k not in sub_objects}
-    closed = EventTransformerModel(tiny_config("constituent", gate_bias_init=-30.0)).eval()
+    closed = EventTransformerModel(tiny_config("constituent")).eval()
+    with torch.no_grad():  # gates shut: sigmoid(-30) ~ 1e-13
+        closed.embeddings.constituent_encoder.gate.bias.fill_(-30.0)
+        closed.embeddings.hit_encoder.gate.bias.fill_(-30.0)
     flat = EventTransformerModel(tiny_config("tokens")).eval()
     missing = flat.load_state_dict({k: v for k, v in closed.state_dict().items()
                                     if not k.startswith(("embeddings.constituent_encoder", "embeddings.hit_encoder"))})
@@ -613,3 +615,13 @@ def test_models_read_what_the_event_tokenizer_returns():
     loss = EventTransformerForMaskedEventModeling(config)(**{**enc, "input_ids": masked["input_ids"]},
                                                           labels=masked["labels"]).loss
     assert loss.item() == pytest.approx(np.log(16), rel=0.25)  # each masked token scored over its 16 codes
+
+
+@pytest.mark.parametrize("removed", [{"pair_readout": True}, {"pooling": "mean"}, {"gate_bias_init": -3.0}])
+def test_a_config_saved_with_a_removed_option_is_refused_not_misread(removed, tmp_path):
+    config = EventTransformerConfig(**tiny_config("tokens").to_dict())
+    saved = {**config.to_dict(), **removed}
+    with pytest.raises(ValueError, match="removed"):
+        EventTransformerConfig.from_dict(saved)
+    # the values that match today's model load as before
+    EventTransformerConfig.from_dict({**config.to_dict(), "pair_readout": False, "pooling": "cls", "gate_bias_init": 0.0})

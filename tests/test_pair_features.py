@@ -120,7 +120,7 @@ def test_type_sums_give_the_exact_four_lepton_mass():
 
 def test_the_default_model_is_the_plain_one():
     default = EventTransformerConfig()
-    assert default.pair_features == "none" and default.kinematic_combinations == 0 and not default.pair_readout
+    assert default.pair_features == "none" and default.kinematic_combinations == 0
     torch.manual_seed(0)
     plain = EventTransformerForSequenceClassification(config(pair_features="none", kinematic_combinations=0)).eval()
     assert not any("pair_bias" in k or "combinations" in k for k in plain.state_dict())
@@ -179,7 +179,6 @@ def dimuon_events(n: int, seed: int) -> tuple[dict[str, torch.Tensor], torch.Ten
 
 @pytest.mark.parametrize("kinematic", [dict(pair_features="kinematic", kinematic_combinations=2),
                                        dict(pair_features="none", kinematic_combinations=2),
-                                       dict(pair_features="none", kinematic_combinations=0, pair_readout=True),
                                        dict(pair_features="none", kinematic_combinations=0)])
 def test_only_the_kinematic_models_learn_the_pair_mass(kinematic):
     train, y_train = dimuon_events(800, 0)

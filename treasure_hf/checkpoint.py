@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .data import atomic
+
 TENSOR_PREFIX = "state."
 
 
@@ -48,7 +50,7 @@ def _like(template: Any, value: Any) -> Any:
 
 def write_json(path: Path, obj: Any, what: str | None = None) -> None:
     """``obj`` to ``path`` as JSON (NaN and infinities as ``NaN``/``Infinity``, which python's json reads)."""
-    Path(path).write_text(json.dumps(to_json(obj, what or Path(path).name), indent=1, sort_keys=True))
+    atomic.write_json(path, to_json(obj, what or Path(path).name))
 
 
 def read_json(path: Path) -> Any:

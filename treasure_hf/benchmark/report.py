@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .. import metrics
-from ..data.atomic import atomic_output
+from ..data.atomic import atomic_output, write_json
 from .plots import plot_bits, plot_label_efficiency, plot_roc
 
 GOAL_IDS = 0.01
@@ -161,8 +161,7 @@ def write_report(report: dict, rows: Sequence[Any], y_test: np.ndarray, m4l_orig
     recs = records(rows, y_test, n_bootstrap)
     goals = evaluate_goals(recs, report["m4l_peak"])
     content = {**report, "rows": recs, "goals": goals}
-    with atomic_output(out / "results.json") as tmp:
-        tmp.write_text(json.dumps(_finite(content), indent=1, default=_default, allow_nan=False))
+    write_json(out / "results.json", _finite(content), sort_keys=False, default=_default, allow_nan=False)
     with atomic_output(out / "report.md") as tmp:
         tmp.write_text(markdown(report, recs, goals))
     token = [r for r in recs if r["key"].endswith(("_ids", "_decoded"))]

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..data.atomic import write_json
 from ..data.events import EventBatch
 from ..training.arguments import FinetuneArguments, ModelShape, PretrainArguments
 from .config import BenchmarkArguments, Budget, ModelSettings
@@ -47,9 +48,8 @@ def cached(directory: Path, train: Callable[[], SeedResult]) -> SeedResult:
     out = train()
     directory.mkdir(parents=True, exist_ok=True)
     np.save(directory / ".scores.npy", np.asarray(out.test_scores, np.float64), allow_pickle=False)
-    (directory / ".result.json").write_text(json.dumps({"val_auc": out.val_auc, "info": out.info}, default=float))
     (directory / ".scores.npy").replace(scores)
-    (directory / ".result.json").replace(result)  # written last: the mark of a finished seed
+    write_json(result, {"val_auc": out.val_auc, "info": out.info}, default=float)  # last: the mark of a finished seed
     return out
 
 

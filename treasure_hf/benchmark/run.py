@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from .. import metrics
+from ..data.atomic import write_json
 from ..data.events import EventBatch
 from ..errors import InputError
 from . import samples as sample_mod
@@ -429,7 +430,7 @@ def _claim_settings(out: Path, args: BenchmarkArguments, overwrite: bool, derive
             logger.warning("%s: settings changed (%s): starting afresh", out, ", ".join(changed))
             for d in derived:
                 remove(d)
-    path.write_text(json.dumps(settings, indent=1, default=str))
+    write_json(path, settings, sort_keys=False, default=str)
 
 
 def _jsonable(x: Any) -> Any:

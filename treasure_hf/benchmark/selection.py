@@ -43,6 +43,7 @@ import numpy as np
 
 from ..data.events import EventBatch
 from ..errors import InputError
+from ..kinematics import delta_phi
 
 MZ_GEV = 91.1876
 MAX_PER_FLAVOUR = 4
@@ -225,7 +226,7 @@ def invariant_mass(p4: np.ndarray) -> np.ndarray:
 
 def _pair_dr(eta: np.ndarray, phi: np.ndarray) -> np.ndarray:
     """(n, slots, slots) dR between every two lepton slots."""
-    dphi = (phi[:, :, None] - phi[:, None, :] + np.pi) % (2 * np.pi) - np.pi
+    dphi = delta_phi(phi[:, :, None], phi[:, None, :])
     return np.hypot(eta[:, :, None] - eta[:, None, :], dphi)
 
 

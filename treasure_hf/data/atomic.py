@@ -14,6 +14,7 @@ import abc
 import contextlib
 import ctypes
 import errno
+import json
 import logging
 import os
 import re
@@ -22,6 +23,7 @@ import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from ..errors import OutputError
 
@@ -174,6 +176,15 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
         remove(tmp)
         raise
     commit(tmp, final)
+
+
+def write_json(path: str | os.PathLike, obj: Any, *, sort_keys: bool = True, default: Any = None,
+               allow_nan: bool = True) -> Path:
+    """``obj`` as indented JSON at ``path``, through a temporary sibling swapped in whole (the one
+    JSON writer of the package); ``default`` converts what json cannot (e.g. ``str``)."""
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=1, sort_keys=sort_keys, default=default, allow_nan=allow_nan))
+    return Path(path)
 
 
 class AtomicWriter(abc.ABC):

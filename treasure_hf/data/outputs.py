@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import OutputError
-from .atomic import commit, remove, temporary_directory
+from .atomic import commit, remove, temporary_directory, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ H5_PRODUCER_ATTR = "treasure_hf_producer"
 
 def write_marker(directory: str | os.PathLike, producer: str) -> None:
     """Mark ``directory`` (a temporary output, before it is swapped in) as written by ``producer``."""
-    (Path(directory) / MARKER).write_text(json.dumps({"producer": producer, "treasure_hf": __version__}))
+    write_json(Path(directory) / MARKER, {"producer": producer, "treasure_hf": __version__})
 
 
 def producer_of(path: str | os.PathLike) -> str | None:

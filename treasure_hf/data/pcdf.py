@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 from ..errors import FormatError, InputError, positive
 from . import metadata as md
 from . import schema
-from .atomic import AtomicWriter, commit, remove, temporary_directory, temporary_sibling, unwritable
+from .atomic import AtomicWriter, commit, remove, temporary_directory, temporary_sibling, unwritable, write_json
 from .events import EventBatch, Layout, RaggedEvents
 from .outputs import check_destination, partial_dir, write_marker
 
@@ -280,7 +280,7 @@ class PCDFWriter(AtomicWriter):
         self.parts.append({"name": name, "first_event": self.n_events, "n_events": ev.n_events, "rows": rows})
         self.n_events += ev.n_events
         if self.resume:
-            _write_json(self._tmp / PROGRESS, {"layout": self._layout_json(), "parts": self.parts})
+            write_json(self._tmp / PROGRESS, {"layout": self._layout_json(), "parts": self.parts})
 
     def close(self) -> Path:
         try:
@@ -298,7 +298,7 @@ class PCDFWriter(AtomicWriter):
                 manifest["scores"] = list(self.scores)
             remove(self._tmp / PROGRESS)
             write_marker(self._tmp, self.producer)
-            _write_json(self._tmp / MANIFEST, manifest)
+            write_json(self._tmp / MANIFEST, manifest)
             check_destination(self.directory, self.producer, inputs=self.inputs, overwrite=self.overwrite)
         except BaseException:
             self.abort()
@@ -344,12 +344,6 @@ def empty_ragged(layout: Layout) -> RaggedEvents:
             objects[k] = np.zeros(0, dtype)
     counts = {g: np.zeros(0, np.int64) for g in layout.groups if schema.GROUPS[g].kind != "event"}
     return RaggedEvents(0, event, objects, counts)
-
-
-def _write_json(path: Path, obj: Any) -> None:
-    tmp = temporary_sibling(path)
-    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True))
-    os.replace(tmp, path)
 
 
 def _slice_ragged(ev: RaggedEvents, start: int, stop: int) -> RaggedEvents:

@@ -20,7 +20,6 @@ import torch
 from ..errors import CompatibilityError
 
 PAD_ID = 0  # the tokenizer's [PAD]; token_type_ids pad with 0 too
-IGNORE_INDEX = -100
 PASS_THROUGH = ("labels", "weight", "process_id")
 
 

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..data import schema
-from ..data.atomic import commit, remove, temporary_directory
+from ..data.atomic import commit, remove, temporary_directory, write_json
 from ..data.io import open_events
 from ..data.outputs import check_destination, write_marker
 from ..data.pcdf import PCDFSource
@@ -201,7 +201,7 @@ def inputs_text(inputs: Mapping[str, Mapping[str, Any]]) -> str:
 
 
 def write_inputs(directory: Path, inputs: Mapping[str, Mapping[str, Any]]) -> None:
-    (Path(directory) / INPUTS_FILE).write_text(json.dumps(dict(inputs), indent=1, sort_keys=True))
+    write_json(Path(directory) / INPUTS_FILE, dict(inputs))
 
 
 def layers_of(path: str | os.PathLike) -> tuple[str, ...]:

@@ -25,6 +25,7 @@ import os
 from pathlib import Path
 
 from .. import __version__
+from ..data.atomic import write_json
 from ..errors import FormatError
 
 logger = logging.getLogger(__name__)
@@ -128,7 +129,7 @@ def _write_code(folder: Path, modules: list[str]) -> list[str]:
 def _update_json(path: Path, **entries) -> None:
     data = json.loads(path.read_text()) if path.exists() else {}
     data.update(entries)
-    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    write_json(path, data)
 
 
 def add_remote_code(folder: str | os.PathLike) -> list[str]:

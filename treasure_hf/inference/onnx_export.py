@@ -23,7 +23,6 @@ exactly equal to the package's own on ``check_events`` synthetic events.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import warnings
@@ -32,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from ..data.atomic import write_json
 from ..data.outputs import output_directory
 from ..errors import FormatError
 
@@ -182,6 +182,6 @@ def export_onnx(model: str | os.PathLike, out: str | os.PathLike, *, tokenizer: 
                 "outputs": {"codes": {"dtype": "int64", "shape": ["objects", q.config.num_stages]}},
                 "first_id": tok.id_range(t, 0).start, "codebook_size": q.config.codebook_size,
                 "stages": q.config.num_stages, "max_objects": tok.max_objects.get(t, 1), "checked_objects": len(codes)}
-        (tmp / "onnx_export.json").write_text(json.dumps(description, indent=1))
+        write_json(tmp / "onnx_export.json", description, sort_keys=False)
     logger.info("exported %s to %s (logits within %.2g of torch)", model, out, error)
     return Path(out)

@@ -17,7 +17,8 @@ from transformers import PretrainedConfig
 INPUT_MODES = ("tokens", "flat", "per_type")
 VARIANTS = ("flat", "hierarchical", "constituent")
 POSITION_EMBEDDING_TYPES = ("absolute", "none")
-POOLINGS = ("cls", "mean")
+REMOVED_OPTIONS = {"pooling": "cls", "pair_readout": False, "gate_bias_init": 0.0}
+"""Options of earlier versions and the value that matches today's model."""
 PAIR_FEATURES = ("none", "kinematic")
 INPUT_KINDS = ("ids", "ids+decoded", "continuous", "hybrid")
 """What the model reads, as the benchmark labels its rows: token ids alone; token ids and what is
@@ -63,7 +64,6 @@ class EventTransformerConfig(PretrainedConfig):
         unordered_token_types: token type ids whose objects carry no order: every token of such a
             group gets the position of the group's first token plus its stage within the object,
             so that permuting objects within the group leaves the event's output unchanged.
-        pooling: ``cls`` (the [CLS] state, then dense + tanh) or ``mean`` (over real tokens).
         pair_features: ``none`` or ``kinematic``: a ParT-style attention bias, per head, from
             every pair of objects' ln dR, ln kT, ln z, ln m^2, q_i q_j and same-type flag,
             computed from ``kinematics`` once per forward by an MLP of ``pair_embedding_size``
@@ -75,9 +75,6 @@ class EventTransformerConfig(PretrainedConfig):
             a linear map of object i's final state, objects counted once), whose mass, pT and
             rapidity enter the pooled vector; the exact four-vector algebra lets the classifier
             see e.g. m(4l) without learning it. Needs ``kinematics``. 0 disables it.
-        pair_readout: adds attention pooling over the pairs of objects to the pooler (an MLP of
-            each pair's kinematic features and the two objects' final states, softmax-weighted):
-            the pair masses (Z candidates) reach the classifier directly. Needs ``kinematics``.
 
     Registry data (filled from :mod:`treasure_hf.data.schema` when omitted):
         token_type_names: {type name: token type id}.
@@ -92,7 +89,6 @@ class EventTransformerConfig(PretrainedConfig):
 
     Other:
         experiment_conditioning: if False, every experiment's context token is embedded alike.
-        gate_bias_init: initial bias of the constituent/hit gates (sigmoid(bias) ~ their weight).
         max_stages: most tokens an object can have (stage embeddings of the hierarchical and
             masked-modeling heads).
         token_id_ranges: optional {"TYPE_ID:STAGE": [start, stop)} of the tokenizer: masked
@@ -108,9 +104,9 @@ class EventTransformerConfig(PretrainedConfig):
                  max_position_embeddings: int = 512, type_vocab_size: int | None = None,
                  layer_norm_eps: float = 1e-5, initializer_range: float = 0.02,
                  input_mode: str = "tokens", variant: str = "flat", position_embedding_type: str = "absolute",
-                 unordered_token_types: list[int] | None = None, pooling: str = "cls",
+                 unordered_token_types: list[int] | None = None,
                  pair_features: str = "none", pair_embedding_size: int = 64, kinematic_combinations: int = 0,
-                 pair_readout: bool = False, input_kind: str = "ids+decoded",
+                 input_kind: str = "ids+decoded",
                  inner_num_hidden_layers: int = 1, max_stages: int = 8,
                  token_type_names: dict[str, int] | None = None,
                  feature_groups: dict[str, dict[str, list[int]]] | None = None,
@@ -119,7 +115,7 @@ class EventTransformerConfig(PretrainedConfig):
                  constituent_feature_size: int | None = None, hit_feature_size: int | None = None,
                  constituent_parent_type: int | None = None, hit_parent_type: int | None = None,
                  num_special_tokens: int = 5, num_experiments: int | None = None,
-                 experiment_conditioning: bool = True, gate_bias_init: float = 0.0,
+                 experiment_conditioning: bool = True,
                  token_id_ranges: dict[str, list[int]] | None = None, classifier_dropout: float | None = None,
                  pad_token_id: int = 0, cls_token_id: int = 1, sep_token_id: int = 2, mask_token_id: int = 3,
                  **kwargs: Any):
@@ -130,8 +126,11 @@ class EventTransformerConfig(PretrainedConfig):
         if position_embedding_type not in POSITION_EMBEDDING_TYPES:
             raise ValueError(f"position_embedding_type must be one of {POSITION_EMBEDDING_TYPES}, "
                              f"not {position_embedding_type!r}")
-        if pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {POOLINGS}, not {pooling!r}")
+        for name, default in REMOVED_OPTIONS.items():  # a saved config that used them is refused, not misread
+            if kwargs.get(name, default) != default:
+                raise ValueError(f"{name}={kwargs[name]!r}: this option was removed (it did nothing measurable); "
+                                 "the model cannot be rebuilt as it was trained")
+            kwargs.pop(name, None)
         if pair_features not in PAIR_FEATURES:
             raise ValueError(f"pair_features must be one of {PAIR_FEATURES}, not {pair_features!r}")
         if hidden_size % num_attention_heads:
@@ -161,17 +160,15 @@ class EventTransformerConfig(PretrainedConfig):
         self.variant = variant
         self.position_embedding_type = position_embedding_type
         self.unordered_token_types = [int(t) for t in (unordered_token_types or [])]
-        self.pooling = pooling
         self.pair_features = pair_features
         self.pair_embedding_size = int(pair_embedding_size)
         self.kinematic_combinations = int(kinematic_combinations)
-        self.pair_readout = bool(pair_readout)
         if input_kind not in INPUT_KINDS:
             raise ValueError(f"input_kind must be one of {INPUT_KINDS}, not {input_kind!r}")
         if input_kind == "ids" and (input_mode != "tokens" or pair_features != "none" or kinematic_combinations
-                                    or pair_readout or variant == "hierarchical"):
+                                    or variant == "hierarchical"):
             raise ValueError("input_kind='ids' reads token ids alone: input_mode 'tokens', no pair features, "
-                             "combinations, pair readout or hierarchical feature groups")
+                             "combinations or hierarchical feature groups")
         self.input_kind = input_kind
         self.inner_num_hidden_layers = int(inner_num_hidden_layers)
         self.max_stages = int(max_stages)
@@ -192,7 +189,6 @@ class EventTransformerConfig(PretrainedConfig):
         self.num_special_tokens = int(num_special_tokens)
         self.num_experiments = int(pick(num_experiments, "num_experiments", 0))
         self.experiment_conditioning = bool(experiment_conditioning)
-        self.gate_bias_init = float(gate_bias_init)
         self.token_id_ranges = {str(k): [int(v[0]), int(v[1])] for k, v in (token_id_ranges or {}).items()}
         self.classifier_dropout = classifier_dropout
         self.cls_token_id = int(cls_token_id)
@@ -228,8 +224,7 @@ class EventTransformerConfig(PretrainedConfig):
     @property
     def uses_kinematics(self) -> bool:
         """Whether the model reads ``kinematics`` (flat inputs, pair features or combinations)."""
-        return (self.input_mode == "flat" or self.pair_features != "none" or self.kinematic_combinations > 0
-                or self.pair_readout)
+        return self.input_mode == "flat" or self.pair_features != "none" or self.kinematic_combinations > 0
 
     @property
     def num_context_tokens(self) -> int:

@@ -37,12 +37,11 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithPooling, MaskedLMOutput, SequenceClassifierOutput
 
 from .configuration_event_transformer import EventTransformerConfig
+from .masking import IGNORE_INDEX
 
 TOKENIZER_LAYOUT_FILE = "event_tokenizer.json"
 """The saved tokenizer's description (``EventTokenizer.layout()``), read to check a folder's model
 and tokenizer belong together."""
-
-IGNORE_INDEX = -100
 
 
 # ---------------------------------------------------------------------------------------------
@@ -580,7 +579,7 @@ class EventTransformerPreTrainedModel(PreTrainedModel):
             init.normal_(module.mask_embedding, mean=0.0, std=std)
         elif isinstance(module, SubObjectEncoder):
             init.normal_(module.query, mean=0.0, std=std)
-            init.constant_(module.gate.bias, self.config.gate_bias_init)
+            init.zeros_(module.gate.bias)  # sigmoid(0): the sub-objects start at half weight
         elif isinstance(module, FourVectorCombinations):  # a buffer not saved: rebuilt on loading
             init.copy_(module.type_sets, type_set_membership(self.config))
         elif isinstance(module, PairFeatureBias):  # PyTorch's own init, as ParT: std 0.02 in three
@@ -664,66 +663,22 @@ class FourVectorCombinations(nn.Module):
         return self.projection(feats.flatten(1).to(self.projection[0].weight.dtype))
 
 
-class PairReadout(nn.Module):
-    """Attention pooling over the pairs of objects: for each unordered pair (i, j) an MLP of its
-    :func:`pair_kinematic_features` and h_i + h_j (the objects' final states) gives e_ij (H) and
-    a score; the softmax-weighted sum of e_ij over the event's pairs, (B, H), enters the pooled
-    vector. It hands the classifier the pair masses (Z candidates) as the combinations hand it
-    the sums of many objects."""
-
-    def __init__(self, config: EventTransformerConfig):
-        super().__init__()
-        h = config.hidden_size
-        self.columns = kinematic_columns(config)
-        self.embed = nn.Sequential(nn.Linear(NUM_PAIR_FEATURES + h, h), ACT2FN[config.hidden_act], nn.Linear(h, h))
-        self.score = nn.Linear(h, 1)
-
-    def forward(self, hidden_states: torch.Tensor, kinematics: torch.Tensor, token_type_ids: torch.Tensor,
-                counted: torch.Tensor) -> torch.Tensor:
-        """``counted`` (B, L): one token per real object. Events with fewer than two objects give 0."""
-        b = hidden_states.shape[0]
-        m = max(int(counted.sum(1).max()), 2)
-        order = torch.argsort((~counted).to(torch.int8), dim=1, stable=True)[:, :m]  # objects first
-        valid = counted.gather(1, order)
-        rows = torch.arange(b, device=order.device)[:, None]
-        h, k, t = hidden_states[rows, order], kinematics[rows, order], token_type_ids[rows, order]
-        ii, jj = torch.triu_indices(m, m, 1, device=order.device)
-        feats = pair_kinematic_features(k[:, ii], k[:, jj], t[:, ii], t[:, jj], self.columns)
-        e = self.embed(torch.cat([feats.to(h.dtype), h[:, ii] + h[:, jj]], -1))  # (B, P, H)
-        ok = valid[:, ii] & valid[:, jj]
-        score = self.score(e)[..., 0].float().masked_fill(~ok, float("-inf"))
-        w = torch.softmax(score, -1).nan_to_num(0.0) * ok
-        return (w.to(e.dtype)[..., None] * e).sum(1)
-
-
 class EventTransformerPooler(nn.Module):
-    """[CLS] state (or the mean over real tokens) -> dense, plus the four-vector combinations
-    (``config.kinematic_combinations`` > 0) and the pair readout (``config.pair_readout``) -> tanh:
-    (B, H)."""
+    """[CLS] state -> dense, plus the four-vector combinations (``config.kinematic_combinations``
+    > 0) -> tanh: (B, H)."""
 
     def __init__(self, config: EventTransformerConfig):
         super().__init__()
-        self.pooling = config.pooling
         self.dense = nn.Linear(config.hidden_size, config.hidden_size)
         self.combinations = FourVectorCombinations(config) if config.kinematic_combinations > 0 else None
-        self.pairs = PairReadout(config) if config.pair_readout else None
 
-    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor,
-                kinematics: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None,
-                counted: torch.Tensor | None = None) -> torch.Tensor:
-        """``attention_mask`` (B, L): the tokens the mean runs over (one a hierarchical object);
-        ``kinematics`` (B, L, 6), ``token_type_ids`` and ``counted`` (B, L) bool (one token per
-        real object) for the combinations and the pair readout."""
-        if self.pooling == "cls":
-            x = hidden_states[:, 0]
-        else:
-            w = attention_mask[..., None].to(hidden_states.dtype)
-            x = (hidden_states * w).sum(1) / w.sum(1).clamp_min(1)
-        x = self.dense(x)
+    def forward(self, hidden_states: torch.Tensor, kinematics: torch.Tensor | None = None,
+                token_type_ids: torch.Tensor | None = None, counted: torch.Tensor | None = None) -> torch.Tensor:
+        """``hidden_states`` (B, L, H); ``kinematics`` (B, L, 6), ``token_type_ids`` and ``counted``
+        (B, L) bool (one token per real object) for the combinations."""
+        x = self.dense(hidden_states[:, 0])
         if self.combinations is not None:
             x = x + self.combinations(hidden_states, kinematics, token_type_ids, counted).to(x.dtype)
-        if self.pairs is not None:
-            x = x + self.pairs(hidden_states, kinematics, token_type_ids, counted).to(x.dtype)
         return torch.tanh(x)
 
 
@@ -754,8 +709,7 @@ class EventTransformerModel(EventTransformerPreTrainedModel):
             raise ValueError(f"input_mode={c.input_mode!r} needs `token_type_ids`")
         if c.uses_kinematics:
             why = ("pair_features" if c.pair_features != "none" else
-                   "kinematic_combinations" if c.kinematic_combinations > 0 else
-                   "pair_readout" if c.pair_readout else "input_mode='flat'")
+                   "kinematic_combinations" if c.kinematic_combinations > 0 else "input_mode='flat'")
             if kinematics is None:
                 raise ValueError(f"{why} needs `kinematics` (B, L, {len(c.kinematics_names)}): "
                                  "the tokenizer's return_features=True, or decode_kinematics(input_ids)")
@@ -814,10 +768,10 @@ class EventTransformerModel(EventTransformerPreTrainedModel):
         pooled = None
         if self.pooler is not None:
             counted = None
-            if self.config.kinematic_combinations > 0 or self.config.pair_readout:  # one token per real object
+            if self.config.kinematic_combinations > 0:  # one token per real object
                 pt = kinematics[..., kinematic_columns(self.config)["pt"]]
                 counted = attention_mask.bool() & layout.is_start & layout.in_object & (pt > 0)
-            pooled = self.pooler(x, real, kinematics, token_type_ids, counted)
+            pooled = self.pooler(x, kinematics, token_type_ids, counted)
         out = BaseModelOutputWithPooling(last_hidden_state=x, pooler_output=pooled,
                                          hidden_states=tuple(all_hidden) if all_hidden is not None else None)
         return out.to_tuple() if return_dict is False else out

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..data import schema
 from ..errors import InputError
+from ..kinematics import wrap_angle
 
 _UNSCALED = ("angle", "flag", "score")
 LOG_FLOOR = 1e-3
@@ -64,11 +65,6 @@ RELATIVE_FIELDS: dict[str, tuple[RelativeField, ...]] = {
 }
 """Per sub-object type (``schema.SUB_OBJECT_TYPES``), the fields taken relative to the parent
 (``schema.GROUPS[type].parent``); the sub-object's other common fields are used as they are."""
-
-
-def wrap_angle(x: np.ndarray) -> np.ndarray:
-    """Angles (rad) wrapped into [-pi, pi)."""
-    return (np.asarray(x, np.float64) + np.pi) % (2 * np.pi) - np.pi
 
 
 def field_names(object_type: str, layers: tuple[str, ...] = ("common",)) -> list[str]:

@@ -167,10 +167,3 @@ def _dataset_inputs(data: str) -> dict[str, Any] | None:
         logger.info("%s: %s not read (%s): the model card cannot say which collections its inputs lacked",
                     data, INPUTS_FILE, exc)
         return None
-
-
-def write_json(path: Path, obj: Any) -> None:
-    from ..data.atomic import atomic_output
-
-    with atomic_output(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=1, sort_keys=True, default=str))

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..data.atomic import write_json
 from .arguments import FinetuneArguments
 from .common import (
     available_trackers,
@@ -38,7 +39,6 @@ from .common import (
     load_tokenizer,
     model_collator,
     new_config,
-    write_json,
 )
 
 logger = logging.getLogger(__name__)
@@ -217,7 +217,7 @@ def finetune(args: FinetuneArguments, *, data: Any = None, tokenizer: Any = None
         trainer.save_model(str(out))  # the best model (load_best_model_at_end) and the tokenizer
         add_remote_code(out)  # loads with trust_remote_code where treasure_hf is not installed
         json_training_arguments(out, targs)
-        write_json(out / "training_summary.json", {
+        write_json(out / "training_summary.json", default=str, obj={
             "task": "event classification", "data": dataset_description(args.data, ds), "tokenizer": tokenizer_path,
             "classes": names, "metrics": summary_metrics, "eval_results": results, "base_model": args.model,
             "best_checkpoint": trainer.state.best_model_checkpoint, "steps": trainer.state.global_step,

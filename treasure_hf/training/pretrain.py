@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from ..data.atomic import write_json
 from .arguments import PretrainArguments
 from .checkpoint import CHECKPOINTS, checkpoints, load_checkpoint, save_checkpoint
 from .common import (
@@ -33,7 +34,6 @@ from .common import (
     load_tokenized,
     load_tokenizer,
     new_config,
-    write_json,
 )
 
 logger = logging.getLogger(__name__)
@@ -165,7 +165,7 @@ def pretrain(args: PretrainArguments, *, data: Any = None, tokenizer: Any = None
         unwrapped.save_pretrained(out, safe_serialization=True)
         tokenizer.save_pretrained(out)
         add_remote_code(out)  # loads with trust_remote_code where treasure_hf is not installed
-        write_json(out / "training_summary.json", {
+        write_json(out / "training_summary.json", default=str, obj={
             "task": "masked event modeling", "data": dataset_description(args.data, ds), "tokenizer": tokenizer_path,
             "args": {k: v for k, v in dataclasses.asdict(args).items() if not isinstance(v, dict)},
             "model_shape": dataclasses.asdict(args.shape),

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...kinematics import delta_phi
 from .. import ee, schema
 from ..events import RaggedEvents
 from ..helix import cylinder_crossings, omega_from_pt
@@ -62,12 +63,8 @@ def _pairs(a_event: np.ndarray, b_offsets: np.ndarray) -> tuple[np.ndarray, np.n
     return ia, ib
 
 
-def _dphi(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return (a - b + np.pi) % (2 * np.pi) - np.pi
-
-
 def _dr2(eta1, phi1, eta2, phi2) -> np.ndarray:
-    return (eta1 - eta2) ** 2 + _dphi(phi1, phi2) ** 2
+    return (eta1 - eta2) ** 2 + delta_phi(phi1, phi2) ** 2
 
 
 def _eta_phi(px, py, pz) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -23,6 +23,7 @@ import awkward as ak
 import numpy as np
 
 from ...errors import InputError
+from ...kinematics import delta_phi
 from .. import schema
 from . import isolation
 from .reader import Src, TableConverter, flat, gather, num
@@ -341,7 +342,7 @@ class AtlasConverter(TableConverter):
         eg_phi = ak.concatenate([leptons[0]["phi"], leptons[2]["phi"]], axis=1)
         pairs = ak.cartesian({"j": ak.zip({"eta": jets["eta"], "phi": jets["phi"]}),
                               "e": ak.zip({"eta": eg_eta, "phi": eg_phi})}, nested=True)
-        dphi = (pairs.j.phi - pairs.e.phi + np.pi) % (2 * np.pi) - np.pi
+        dphi = delta_phi(pairs.j.phi, pairs.e.phi)
         overlap = ak.any((pairs.j.eta - pairs.e.eta) ** 2 + dphi ** 2 < MET_JET_OVERLAP_DR ** 2, axis=2)
         objects = leptons + [{f: v[~overlap] for f, v in jets.items()}]
         px = sum(ak.sum(o["pt"] * np.cos(o["phi"]), axis=1) for o in objects)

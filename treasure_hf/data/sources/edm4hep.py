@@ -31,6 +31,7 @@ import awkward as ak
 import numpy as np
 
 from ...errors import InputError
+from ...kinematics import wrap_angle
 from .. import ee, schema
 from ..helix import C_MM_PER_NS, GEV_PER_TESLA_MM, pt_from_omega
 from . import isolation
@@ -676,7 +677,7 @@ class Edm4hepConverter(TableConverter):
             if self.cov:
                 cov = ak.to_numpy(ak.flatten(a[self.cov], axis=1)).astype(np.float64)
                 rel = np.where(has_state, np.sqrt(cov[pick, 5]) / np.abs(omega) if len(cov) else np.nan, np.nan)
-        tr.cols.update(pt=pt, eta=np.arcsinh(tan_l), phi=(phi + np.pi) % (2 * np.pi) - np.pi, d0=state("D0"),
+        tr.cols.update(pt=pt, eta=np.arcsinh(tan_l), phi=wrap_angle(phi), d0=state("D0"),
                        z0=state("Z0"), z_ref=state("referencePoint.z"), omega=omega, tan_lambda=tan_l,
                        charge=np.nan_to_num(np.sign(omega)).astype(np.int8), pt_rel_error=rel)
         hit_links = self._links(a, t, "trackerHits", {h: counts(a[f"{h}.time"]) for h in self.tracker_hits})

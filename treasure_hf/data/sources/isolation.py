@@ -12,16 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...kinematics import delta_phi
 from ..schema import ISOLATION, IsolationDefinition
 
 
 def _starts(counts: np.ndarray) -> np.ndarray:
     return np.cumsum(counts) - counts
-
-
-def delta_phi(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a - b wrapped into [-pi, pi)."""
-    return (a - b + np.pi) % (2 * np.pi) - np.pi
 
 
 def _pairs(obj_counts: np.ndarray, trk_counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
