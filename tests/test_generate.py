@@ -260,7 +260,7 @@ def test_bad_arguments_are_refused(tmp_path):
 
 
 def test_cmnd_file_is_read_without_comments(tmp_path):
-    from treasure_hf.data.generate.commands import read_cmnd
+    from treasure_hf.commands.generate import read_cmnd
 
     path = tmp_path / "extra.cmnd"
     path.write_text("! a comment\nPhaseSpace:pTHatMin = 50.  ! trailing\n\n# another\nHadronLevel:all = on\n")

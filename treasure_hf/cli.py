@@ -21,9 +21,9 @@ from . import __version__
 from .errors import TreasureError
 
 COMMAND_MODULES: tuple[str, ...] = (
-    "treasure_hf.data.commands",
-    "treasure_hf.data.generate.commands",
-    "treasure_hf.data.sources.commands",
+    "treasure_hf.commands.data",
+    "treasure_hf.commands.generate",
+    "treasure_hf.commands.convert",
     "treasure_hf.commands.tokenizer",
     "treasure_hf.commands.training",
     "treasure_hf.commands.benchmark",

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ...commands.options import add_overwrite, nonnegative_float, nonnegative_int, positive_int
-from ...errors import InputError
-from . import processes
-from .detector import DETECTORS
-from .generator import DEFAULT_SHARD_SIZE, generate
+from ..data.generate import processes
+from ..data.generate.detector import DETECTORS
+from ..data.generate.generator import DEFAULT_SHARD_SIZE, generate
+from ..errors import InputError
+from .options import add_overwrite, nonnegative_float, nonnegative_int, positive_int
 
 
 def read_cmnd(path: str | Path) -> list[str]:

@@ -6,14 +6,14 @@ import argparse
 import json
 import sys
 
-from ..commands.options import add_overwrite, object_width, positive_int, pt_cut
-from . import schema
-from .io import DEFAULT_STEP, h5_to_pcdf, open_events, pcdf_to_h5
-from .pcdf import EVENTS_PER_PART, ROWS_PER_PART
+from ..data import schema
+from ..data.io import DEFAULT_STEP, h5_to_pcdf, open_events, pcdf_to_h5
+from ..data.pcdf import EVENTS_PER_PART, ROWS_PER_PART
+from .options import add_overwrite, object_width, positive_int, pt_cut
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from .validate import validate
+    from ..data.validate import validate
 
     problems = validate(args.path)
     for p in problems:

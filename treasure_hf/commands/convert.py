@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ...commands.options import add_overwrite, object_types, object_width, positive_float, positive_int, pt_cut
-from ...errors import ArgumentError
-from .. import schema
-from .convert import CONVERTERS, FORMATS, convert_files
-from .reader import DEFAULT_STEP
+from ..data import schema
+from ..data.sources.convert import CONVERTERS, FORMATS, convert_files
+from ..data.sources.reader import DEFAULT_STEP
+from ..errors import ArgumentError
+from .options import add_overwrite, object_types, object_width, positive_float, positive_int, pt_cut
 
 
 def _options(args: argparse.Namespace):
@@ -19,7 +19,7 @@ def _options(args: argparse.Namespace):
         if given:
             raise ArgumentError(next(iter(given)), f"applies to edm4hep inputs only, not {args.experiment}")
         return None
-    from .edm4hep import Edm4hepOptions
+    from ..data.sources.edm4hep import Edm4hepOptions
 
     return Edm4hepOptions(bfield_tesla=args.bfield, sqrt_s_gev=args.sqrt_s)
 
