@@ -237,136 +237,210 @@ class _Builder:
         return self.rng.random(n)
 
 
-def reconstruct(hard: Record, fs: FinalState, pv: np.ndarray, det: Detector, rng: np.random.Generator,
-                info: EventInfo) -> RaggedEvents:
-    """The detector-level events of one shard in the common schema (common, experiment and truth
-    layers, jet constituents)."""
-    n_events = hard.n_events
-    b = _Builder(det, rng, n_events)
-    n_fs = len(fs.id)
-    absid = np.abs(fs.id)
-    charged = fs.charge != 0
-    neutrino = np.isin(absid, truth.NEUTRINOS)
+@dataclass
+class _Kinematics:
+    """Reconstructed objects of one type: final-state ``rows`` (-1: none), their event, pT (GeV),
+    eta and phi (rad), (n,) each."""
 
-    # --- impact parameters of every charged particle (straight line to the beam line) ------------
+    rows: np.ndarray
+    event: np.ndarray
+    pt: np.ndarray
+    eta: np.ndarray
+    phi: np.ndarray
+
+
+@dataclass
+class _Tracks(_Kinematics):
+    """Reconstructed tracks, plus ``d0``/``z0`` (mm), ``iso`` (used in isolation sums: close to
+    the primary vertex) and ``of_row`` (n_final_state,): the track of each particle, -1 for none."""
+
+    d0: np.ndarray
+    z0: np.ndarray
+    iso: np.ndarray
+    of_row: np.ndarray
+
+
+@dataclass
+class _Jets(_Kinematics):
+    """Selected jets, plus their constituents' jet and final-state rows (``cons_jet``,
+    ``cons_rows``), which of these are tracks (``has_track``), the tracks' distance to the axis
+    (``dr_track``) and the jet variables of the registry."""
+
+    mass: np.ndarray
+    flavour: np.ndarray
+    n_trk: np.ndarray
+    width: np.ndarray
+    c1: np.ndarray
+    cons_jet: np.ndarray
+    cons_rows: np.ndarray
+    has_track: np.ndarray
+    dr_track: np.ndarray
+
+
+class _Shard:
+    """What the reconstruction of one shard shares between the object types: the final state,
+    the detector, the random stream (drawn in a fixed order: electrons, muons, FSR, photons, jets,
+    taus), the particles already taken by an object (``used``) and the calorimeter-like pT each
+    particle adds to isolation sums (``calo_pt``, GeV, zero once it is part of an object)."""
+
+    def __init__(self, hard: Record, fs: FinalState, pv: np.ndarray, det: Detector, rng: np.random.Generator):
+        self.hard, self.fs, self.pv, self.det, self.rng = hard, fs, pv, det, rng
+        self.n_events = hard.n_events
+        self.b = _Builder(det, rng, self.n_events)
+        self.absid = np.abs(fs.id)
+        self.used = np.zeros(len(fs.id), bool)
+        self.d0, self.z0 = _impact_parameters(fs, det, rng)
+        self.tracks = _tracks(self)
+        neutrino = np.isin(self.absid, truth.NEUTRINOS)
+        self.visible = ~neutrino & (self.absid != 13) & (np.abs(fs.eta) < det.calo_eta)
+        self.calo_pt = np.where(self.visible & (fs.pt > ISO.pt_floor_gev), fs.pt, 0.0)
+        iso_idx = np.nonzero(self.tracks.iso)[0]
+        self._iso_idx = iso_idx
+        self._iso_offsets = _offsets(self.tracks.event[iso_idx], self.n_events)
+        self._iso_pos = np.full(len(self.tracks.rows), -1, np.int64)
+        self._iso_pos[iso_idx] = np.arange(len(iso_idx))
+
+    def track_cone(self, obj_event, obj_eta, obj_phi, obj_rows, cone, min_pt=ISO.pt_floor_gev) -> np.ndarray:
+        """Sum pT (GeV) of the isolation tracks within ``cone`` of each object, its own track excluded."""
+        t, idx = self.tracks, self._iso_idx
+        own = np.where(obj_rows >= 0, t.of_row[np.maximum(obj_rows, 0)], -1)
+        own = np.where(own >= 0, self._iso_pos[np.maximum(own, 0)], -1)
+        pts = np.where(t.pt[idx] > min_pt, t.pt[idx], 0.0)
+        return cone_sum(obj_event, obj_eta, obj_phi, cone, self._iso_offsets, t.eta[idx], t.phi[idx], pts, own)
+
+    def calo_cone(self, obj_event, obj_eta, obj_phi, obj_rows, cone, weights=None) -> np.ndarray:
+        """Sum of ``weights`` (default ``calo_pt``, GeV) of the particles within ``cone``, the object's own excluded."""
+        fs = self.fs
+        return cone_sum(obj_event, obj_eta, obj_phi, cone, fs.offsets, fs.eta, fs.phi,
+                        self.calo_pt if weights is None else weights, np.where(obj_rows >= 0, obj_rows, -1))
+
+
+def _impact_parameters(fs: FinalState, det: Detector, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Measured d0 and z0 (mm) of every charged particle (a straight line to the beam line), 0 for neutrals."""
+    charged = fs.charge != 0
     sin_phi, cos_phi = np.sin(fs.phi), np.cos(fs.phi)
     cot_theta = np.sinh(fs.eta)
     d0_true = fs.vx * sin_phi - fs.vy * cos_phi
     z0_true = fs.vz - (fs.vx * cos_phi + fs.vy * sin_phi) * cot_theta
     pt_safe = np.maximum(fs.pt, 0.1)
-    d0 = np.where(charged, d0_true + rng.normal(size=n_fs) * det.d0_resolution_mm(pt_safe, fs.eta), 0.0)
-    z0 = np.where(charged, z0_true + rng.normal(size=n_fs) * det.z0_resolution_mm(pt_safe, fs.eta), 0.0)
-    sin_theta = 1.0 / np.cosh(fs.eta)
+    n = len(fs.id)
+    d0 = np.where(charged, d0_true + rng.normal(size=n) * det.d0_resolution_mm(pt_safe, fs.eta), 0.0)
+    z0 = np.where(charged, z0_true + rng.normal(size=n) * det.z0_resolution_mm(pt_safe, fs.eta), 0.0)
+    return d0, z0
 
-    # --- tracks ----------------------------------------------------------------------------------
-    trk_cand = charged & (fs.pt > ISO.pt_floor_gev) & (np.abs(fs.eta) < det.tracker_eta)
-    trk_cand &= rng.random(n_fs) < det.track_efficiency(fs.pt, fs.eta)
-    t_rows = np.nonzero(trk_cand)[0]
-    t_pt = fs.pt[t_rows] * np.abs(1.0 + rng.normal(size=len(t_rows)) * det.track_pt_resolution(fs.pt[t_rows], fs.eta[t_rows]))
-    keep = t_pt > ISO.pt_floor_gev
-    t_rows, t_pt = t_rows[keep], t_pt[keep]
-    track_of_row = np.full(n_fs, -1, np.int64)
-    track_of_row[t_rows] = np.arange(len(t_rows))
-    t_event, t_eta, t_phi = fs.event[t_rows], fs.eta[t_rows], fs.phi[t_rows]
-    t_d0, t_z0 = d0[t_rows], z0[t_rows]
+
+def _tracks(s: _Shard) -> _Tracks:
+    """Charged particles in the tracker, found with the detector's efficiency, pT smeared."""
+    fs, det, rng = s.fs, s.det, s.rng
+    n_fs = len(fs.id)
+    cand = (fs.charge != 0) & (fs.pt > ISO.pt_floor_gev) & (np.abs(fs.eta) < det.tracker_eta)
+    cand &= rng.random(n_fs) < det.track_efficiency(fs.pt, fs.eta)
+    rows = np.nonzero(cand)[0]
+    pt = fs.pt[rows] * np.abs(1.0 + rng.normal(size=len(rows)) * det.track_pt_resolution(fs.pt[rows], fs.eta[rows]))
+    keep = pt > ISO.pt_floor_gev
+    rows, pt = rows[keep], pt[keep]
+    of_row = np.full(n_fs, -1, np.int64)
+    of_row[rows] = np.arange(len(rows))
+    event, d0, z0 = fs.event[rows], s.d0[rows], s.z0[rows]
     # isolation tracks: |(z0 - z_PV) sin(theta)| < 3 mm w.r.t. the primary vertex (pT > 0.5 GeV already)
-    t_iso = np.abs((t_z0 - pv[t_event, 2]) * sin_theta[t_rows]) < ISO.z0sintheta_cut_mm
-    iso_idx = np.nonzero(t_iso)[0]
-    iso_offsets = _offsets(t_event[iso_idx], n_events)
-    iso_pos = np.full(len(t_rows), -1, np.int64)
-    iso_pos[iso_idx] = np.arange(len(iso_idx))
+    sin_theta = 1.0 / np.cosh(fs.eta[rows])
+    iso = np.abs((z0 - s.pv[event, 2]) * sin_theta) < ISO.z0sintheta_cut_mm
+    return _Tracks(rows, event, pt, fs.eta[rows], fs.phi[rows], d0, z0, iso, of_row)
 
-    def track_cone(obj_event, obj_eta, obj_phi, obj_rows, cone, min_pt=ISO.pt_floor_gev):
-        own = np.where(obj_rows >= 0, track_of_row[np.maximum(obj_rows, 0)], -1)
-        own = np.where(own >= 0, iso_pos[np.maximum(own, 0)], -1)
-        pts = np.where(t_pt[iso_idx] > min_pt, t_pt[iso_idx], 0.0)
-        return cone_sum(obj_event, obj_eta, obj_phi, cone, iso_offsets, t_eta[iso_idx], t_phi[iso_idx], pts, own)
 
-    # visible particles for calorimeter-like sums (pile-up included, |eta| < calo coverage)
-    vis = ~neutrino & (absid != 13) & (np.abs(fs.eta) < det.calo_eta)
-    calo_pt = np.where(vis & (fs.pt > ISO.pt_floor_gev), fs.pt, 0.0)
-
-    def calo_cone(obj_event, obj_eta, obj_phi, obj_rows, cone, weights=None):
-        return cone_sum(obj_event, obj_eta, obj_phi, cone, fs.offsets, fs.eta, fs.phi,
-                        calo_pt if weights is None else weights, np.where(obj_rows >= 0, obj_rows, -1))
-
-    hard_row = fs.record_row
-    used = np.zeros(n_fs, bool)  # particles taken by reconstructed electrons and photons (not in jets)
-
-    # --- electrons -------------------------------------------------------------------------------
-    e_rows = np.nonzero((absid == 11) & (fs.is_pileup == 0) & (fs.pt > 1.0))[0]
-    photon_rows = np.nonzero((fs.id == 22) & (fs.is_pileup == 0))[0]
-    e_energy = fs.e[e_rows].copy()
+def _electrons(s: _Shard, photon_rows: np.ndarray) -> _Kinematics:
+    """Electrons dressed with the photons nearest them (their cluster), energy smeared, found
+    with the detector's efficiency; the electrons and their photons are marked used."""
+    fs, det, n_events = s.fs, s.det, s.n_events
+    rows = np.nonzero((s.absid == 11) & (fs.is_pileup == 0) & (fs.pt > 1.0))[0]
+    energy = fs.e[rows].copy()
     dressing_of = np.full(len(photon_rows), -1, np.int64)
-    if len(e_rows) and len(photon_rows):
-        ph_off = _offsets(fs.event[photon_rows], n_events)
-        ia, ib = _pairs(fs.event[e_rows], ph_off)
-        dr2 = _dr2(fs.eta[e_rows][ia], fs.phi[e_rows][ia], fs.eta[photon_rows][ib], fs.phi[photon_rows][ib])
+    if len(rows) and len(photon_rows):
+        ia, ib = _pairs(fs.event[rows], _offsets(fs.event[photon_rows], n_events))
+        dr2 = _dr2(fs.eta[rows][ia], fs.phi[rows][ia], fs.eta[photon_rows][ib], fs.phi[photon_rows][ib])
         close = dr2 < ELECTRON_DRESSING_CONE ** 2
         ia, ib, dr2 = ia[close], ib[close], dr2[close]
         order = np.lexsort((dr2, ib))  # nearest electron per photon
         sel = order[_first_of_groups(ib[order])]
         dressing_of[ib[sel]] = ia[sel]
-        np.add.at(e_energy, ia[sel], fs.e[photon_rows][ib[sel]])
-    e_eta, e_phi = fs.eta[e_rows], fs.phi[e_rows]
-    e_energy = e_energy * det.electron_energy_response(e_energy, e_eta, rng)
-    e_pt = np.maximum(e_energy, 0.0) / np.cosh(e_eta)
-    e_ok = (e_pt > schema.GROUPS["electrons"].pt_cut_gev) & (b.uniform(len(e_rows)) < det.electron_efficiency(e_pt, e_eta))
-    used[e_rows[e_ok]] = True
+        np.add.at(energy, ia[sel], fs.e[photon_rows][ib[sel]])
+    eta, phi = fs.eta[rows], fs.phi[rows]
+    energy = energy * det.electron_energy_response(energy, eta, s.rng)
+    pt = np.maximum(energy, 0.0) / np.cosh(eta)
+    ok = (pt > schema.GROUPS["electrons"].pt_cut_gev) & (s.b.uniform(len(rows)) < det.electron_efficiency(pt, eta))
+    s.used[rows[ok]] = True
     dressed = dressing_of >= 0
-    dressed[dressed] &= e_ok[dressing_of[dressed]]
-    used[photon_rows[dressed]] = True
-    calo_pt[photon_rows[dressed]] = 0.0  # part of the electron's cluster, not of its isolation
-    e_rows, e_pt, e_eta, e_phi = e_rows[e_ok], e_pt[e_ok], e_eta[e_ok], e_phi[e_ok]
-    e_event = fs.event[e_rows]
+    dressed[dressed] &= ok[dressing_of[dressed]]
+    s.used[photon_rows[dressed]] = True
+    s.calo_pt[photon_rows[dressed]] = 0.0  # part of the electron's cluster, not of its isolation
+    return _Kinematics(rows[ok], fs.event[rows[ok]], pt[ok], eta[ok], phi[ok])
 
-    # --- muons -----------------------------------------------------------------------------------
-    m_rows = np.nonzero((absid == 13) & (fs.is_pileup == 0))[0]
-    m_eta, m_phi = fs.eta[m_rows], fs.phi[m_rows]
-    m_pt = fs.pt[m_rows] * np.abs(1.0 + rng.normal(size=len(m_rows)) * det.muon_resolution(fs.pt[m_rows], m_eta))
-    m_ok = (m_pt > schema.GROUPS["muons"].pt_cut_gev) & (b.uniform(len(m_rows)) < det.muon_efficiency(m_pt, m_eta))
-    m_rows, m_pt, m_eta, m_phi = m_rows[m_ok], m_pt[m_ok], m_eta[m_ok], m_phi[m_ok]
-    m_event = fs.event[m_rows]
 
-    # --- final-state radiation recovered into the leptons -------------------------------------------
-    f_rows = photon_rows[~used[photon_rows]]
-    f_eta, f_phi = fs.eta[f_rows], fs.phi[f_rows]
-    f_pt = np.maximum(fs.e[f_rows] * (1.0 + rng.normal(size=len(f_rows)) * det.ecal_resolution(fs.e[f_rows], f_eta)),
-                      0.0) / np.cosh(f_eta)
-    f_ok = det.in_photon_acceptance(f_eta) & (f_pt > det.fsr.min_pt) & (np.abs(f_eta) < det.fsr.max_eta)
-    f_rows, f_pt, f_eta, f_phi = f_rows[f_ok], f_pt[f_ok], f_eta[f_ok], f_phi[f_ok]
-    f_iso = (calo_cone(fs.event[f_rows], f_eta, f_phi, f_rows, det.fsr.iso_cone) / np.maximum(f_pt, 1e-9)
-             if np.isfinite(det.fsr.max_rel_iso) else np.zeros(len(f_rows)))
-    lep = {11: (e_event, e_pt, e_eta, e_phi), 13: (m_event, m_pt, m_eta, m_phi)}
-    recovered, taken = recover_fsr(det.fsr, lep, fs.event[f_rows], f_pt, f_eta, f_phi, f_iso, n_events)
-    e_pt, e_eta, e_phi = recovered[11]
-    m_pt, m_eta, m_phi = recovered[13]
-    used[f_rows[taken]] = True
-    calo_pt[f_rows[taken]] = 0.0  # part of the lepton, removed from the isolation sums
+def _muons(s: _Shard) -> _Kinematics:
+    """Muons, pT smeared with the detector's resolution, found with its efficiency."""
+    fs, det = s.fs, s.det
+    rows = np.nonzero((s.absid == 13) & (fs.is_pileup == 0))[0]
+    eta, phi = fs.eta[rows], fs.phi[rows]
+    pt = fs.pt[rows] * np.abs(1.0 + s.rng.normal(size=len(rows)) * det.muon_resolution(fs.pt[rows], eta))
+    ok = (pt > schema.GROUPS["muons"].pt_cut_gev) & (s.b.uniform(len(rows)) < det.muon_efficiency(pt, eta))
+    return _Kinematics(rows[ok], fs.event[rows[ok]], pt[ok], eta[ok], phi[ok])
 
-    # --- photons ---------------------------------------------------------------------------------
-    g_rows = photon_rows[~used[photon_rows]]
-    g_eta, g_phi = fs.eta[g_rows], fs.phi[g_rows]
-    g_e = fs.e[g_rows] * (1.0 + rng.normal(size=len(g_rows)) * det.ecal_resolution(fs.e[g_rows], g_eta))
-    g_pt = np.maximum(g_e, 0.0) / np.cosh(g_eta)
-    g_ok = (g_pt > schema.GROUPS["photons"].pt_cut_gev) & det.in_photon_acceptance(g_eta)
-    g_rows, g_pt, g_eta, g_phi = g_rows[g_ok], g_pt[g_ok], g_eta[g_ok], g_phi[g_ok]
-    g_event = fs.event[g_rows]
-    g_iso = calo_cone(g_event, g_eta, g_phi, g_rows, det.photon_iso_cone)
-    g_ok = (g_iso < det.photon_iso_ratio * g_pt) & (b.uniform(len(g_rows)) < det.photon_efficiency(g_pt, g_eta))
-    g_rows, g_pt, g_eta, g_phi, g_event = g_rows[g_ok], g_pt[g_ok], g_eta[g_ok], g_phi[g_ok], g_event[g_ok]
-    used[g_rows] = True
 
-    # --- jets ------------------------------------------------------------------------------------
-    j_in = np.nonzero(vis & ~used)[0]
+def _recover_fsr(s: _Shard, photon_rows: np.ndarray, electrons: _Kinematics, muons: _Kinematics) -> None:
+    """Final-state radiation recovered into the leptons as the experiment does it (their
+    kinematics updated in place); the photons taken are marked used."""
+    fs, det = s.fs, s.det
+    rows = photon_rows[~s.used[photon_rows]]
+    eta, phi = fs.eta[rows], fs.phi[rows]
+    pt = np.maximum(fs.e[rows] * (1.0 + s.rng.normal(size=len(rows)) * det.ecal_resolution(fs.e[rows], eta)),
+                    0.0) / np.cosh(eta)
+    ok = det.in_photon_acceptance(eta) & (pt > det.fsr.min_pt) & (np.abs(eta) < det.fsr.max_eta)
+    rows, pt, eta, phi = rows[ok], pt[ok], eta[ok], phi[ok]
+    iso = (s.calo_cone(fs.event[rows], eta, phi, rows, det.fsr.iso_cone) / np.maximum(pt, 1e-9)
+           if np.isfinite(det.fsr.max_rel_iso) else np.zeros(len(rows)))
+    leptons = {11: electrons, 13: muons}
+    recovered, taken = recover_fsr(det.fsr, {k: (v.event, v.pt, v.eta, v.phi) for k, v in leptons.items()},
+                                   fs.event[rows], pt, eta, phi, iso, s.n_events)
+    for k, lep in leptons.items():
+        lep.pt, lep.eta, lep.phi = recovered[k]
+    s.used[rows[taken]] = True
+    s.calo_pt[rows[taken]] = 0.0  # part of the lepton, removed from the isolation sums
+
+
+def _photons(s: _Shard, photon_rows: np.ndarray) -> _Kinematics:
+    """The photons no electron or lepton took, energy smeared, calorimeter-isolated, found with
+    the detector's efficiency; marked used."""
+    fs, det = s.fs, s.det
+    rows = photon_rows[~s.used[photon_rows]]
+    eta, phi = fs.eta[rows], fs.phi[rows]
+    energy = fs.e[rows] * (1.0 + s.rng.normal(size=len(rows)) * det.ecal_resolution(fs.e[rows], eta))
+    pt = np.maximum(energy, 0.0) / np.cosh(eta)
+    ok = (pt > schema.GROUPS["photons"].pt_cut_gev) & det.in_photon_acceptance(eta)
+    rows, pt, eta, phi = rows[ok], pt[ok], eta[ok], phi[ok]
+    event = fs.event[rows]
+    iso = s.calo_cone(event, eta, phi, rows, det.photon_iso_cone)
+    ok = (iso < det.photon_iso_ratio * pt) & (s.b.uniform(len(rows)) < det.photon_efficiency(pt, eta))
+    s.used[rows[ok]] = True
+    return _Kinematics(rows[ok], event[ok], pt[ok], eta[ok], phi[ok])
+
+
+def _jet_ghosts(hard: Record, taus: dict[str, np.ndarray]) -> dict[int, tuple[np.ndarray, ...]]:
+    """Ghost four-momenta of the b and c hadrons and the hadronic taus, by flavour (5, 4, 15)."""
     heavy = truth.heavy_hadrons(hard)
-    taus = truth.hadronic_taus(hard)
-    ghosts = {5: (hard.event[heavy["b"]], hard.px[heavy["b"]], hard.py[heavy["b"]], hard.pz[heavy["b"]], hard.e[heavy["b"]]),
-              4: (hard.event[heavy["c"]], hard.px[heavy["c"]], hard.py[heavy["c"]], hard.pz[heavy["c"]], hard.e[heavy["c"]])}
-    tau_pt_true = np.hypot(taus["px"], taus["py"])
-    tg = tau_pt_true > truth.HEAVY_HADRON_MIN_PT_GEV
+    ghosts = {flav: (hard.event[heavy[q]], hard.px[heavy[q]], hard.py[heavy[q]], hard.pz[heavy[q]], hard.e[heavy[q]])
+              for flav, q in ((5, "b"), (4, "c"))}
+    tg = np.hypot(taus["px"], taus["py"]) > truth.HEAVY_HADRON_MIN_PT_GEV
     ghosts[15] = (hard.event[taus["rows"]][tg], taus["px"][tg], taus["py"][tg], taus["pz"][tg], taus["e"][tg])
-    pf = particle_flow(det, fs, rng) if det.hcal_res is not None else None
+    return ghosts
+
+
+def _jets(s: _Shard, taus: dict[str, np.ndarray], pf: dict[str, np.ndarray] | None) -> _Jets:
+    """Anti-kt jets of the visible particles no other object took (particle-flow inputs where
+    the detector has them, else smeared jets), ghost-matched flavour, track multiplicity, width
+    and C1 from their tracks."""
+    fs, det, n_events = s.fs, s.det, s.n_events
+    j_in = np.nonzero(s.visible & ~s.used)[0]
+    ghosts = _jet_ghosts(s.hard, taus)
     if pf is not None:  # particle-flow jets: each input measured by its own detector, no jet smearing
         j_in = j_in[pf["measured"][j_in]]
         jc = jetlib.cluster(fs.event[j_in], *(pf[c][j_in] for c in ("px", "py", "pz", "e")), n_events, ghosts,
@@ -375,7 +449,7 @@ def reconstruct(hard: Record, fs: FinalState, pv: np.ndarray, det: Detector, rng
         jc = jetlib.cluster(fs.event[j_in], fs.px[j_in], fs.py[j_in], fs.pz[j_in], fs.e[j_in], n_events, ghosts,
                             min_pt=JET_CLUSTER_MIN_PT_GEV)
     jpt, jeta, jphi = _eta_phi(jc.px, jc.py, jc.pz)
-    scale = np.ones(len(jpt)) if pf is not None else 1.0 + rng.normal(size=len(jpt)) * det.jet_resolution(jpt, jeta)
+    scale = np.ones(len(jpt)) if pf is not None else 1.0 + s.rng.normal(size=len(jpt)) * det.jet_resolution(jpt, jeta)
     scale = np.maximum(scale, 0.0)
     jpt_s = jpt * scale
     jmass = np.sqrt(np.maximum(jc.e ** 2 - jc.px ** 2 - jc.py ** 2 - jc.pz ** 2, 0.0)) * scale
@@ -383,143 +457,170 @@ def reconstruct(hard: Record, fs: FinalState, pv: np.ndarray, det: Detector, rng
     cons_jet_all = np.repeat(np.arange(len(jpt)), jc.n_constituents)
     cons_rows_all = j_in[jc.constituents]
     # keep the selected jets and their constituents
-    j_idx = np.nonzero(j_ok)[0]
+    idx = np.nonzero(j_ok)[0]
     jet_new = np.full(len(jpt), -1, np.int64)
-    jet_new[j_idx] = np.arange(len(j_idx))
+    jet_new[idx] = np.arange(len(idx))
     ck = j_ok[cons_jet_all]
     cons_jet, cons_rows = jet_new[cons_jet_all[ck]], cons_rows_all[ck]
-    j_event, j_pt, j_eta, j_phi, j_mass = jc.event[j_idx], jpt_s[j_idx], jeta[j_idx], jphi[j_idx], jmass[j_idx]
-    j_flav = jc.flavour[j_idx]
-    has_track = track_of_row[cons_rows] >= 0
-    j_ntrk = np.bincount(cons_jet[has_track], minlength=len(j_idx))
+    eta, phi = jeta[idx], jphi[idx]
+    has_track = s.tracks.of_row[cons_rows] >= 0
+    n_trk = np.bincount(cons_jet[has_track], minlength=len(idx))
     # track width: sum pT_i dR_i / sum pT_i over the jet's tracks
     tr = cons_rows[has_track]
-    dr_tr = np.sqrt(_dr2(fs.eta[tr], fs.phi[tr], j_eta[cons_jet[has_track]], j_phi[cons_jet[has_track]]))
-    sum_pt = np.bincount(cons_jet[has_track], fs.pt[tr], minlength=len(j_idx))
-    width = np.bincount(cons_jet[has_track], fs.pt[tr] * dr_tr, minlength=len(j_idx))
+    dr_track = np.sqrt(_dr2(fs.eta[tr], fs.phi[tr], eta[cons_jet[has_track]], phi[cons_jet[has_track]]))
+    sum_pt = np.bincount(cons_jet[has_track], fs.pt[tr], minlength=len(idx))
+    width = np.bincount(cons_jet[has_track], fs.pt[tr] * dr_track, minlength=len(idx))
     with np.errstate(invalid="ignore", divide="ignore"):
-        j_width = np.where(sum_pt > 0, width / np.where(sum_pt > 0, sum_pt, 1.0), -1.0)
-    j_c1 = _track_c1(cons_jet[has_track], fs.pt[tr], fs.eta[tr], fs.phi[tr], len(j_idx), sum_pt)
+        width = np.where(sum_pt > 0, width / np.where(sum_pt > 0, sum_pt, 1.0), -1.0)
+    c1 = _track_c1(cons_jet[has_track], fs.pt[tr], fs.eta[tr], fs.phi[tr], len(idx), sum_pt)
+    return _Jets(np.full(len(idx), -1), jc.event[idx], jpt_s[idx], eta, phi, jmass[idx], jc.flavour[idx], n_trk,
+                 width, c1, cons_jet, cons_rows, has_track, dr_track)
 
-    # --- taus (true hadronic taus and jet fakes) --------------------------------------------------
+
+def _taus(s: _Shard, taus: dict[str, np.ndarray], jets: _Jets) -> _Objects:
+    """True hadronic taus (one or three prongs, pT smeared, found with the detector's
+    efficiency) and jets faking them (by their core tracks within dR < 0.2)."""
+    fs, det, b = s.fs, s.det, s.b
     tpt, teta, tphi = _eta_phi(taus["px"], taus["py"], taus["pz"])
-    tpt = tpt * np.abs(1.0 + rng.normal(size=len(tpt)) * det.tau_res)
+    tpt = tpt * np.abs(1.0 + s.rng.normal(size=len(tpt)) * det.tau_res)
     nprong = taus["n_charged"]
-    t_ok = (tpt > schema.GROUPS["taus"].pt_cut_gev) & (b.uniform(len(tpt)) < det.tau_efficiency(nprong, teta))
-    t_ok &= (nprong == 1) | (nprong == 3)
+    ok = (tpt > schema.GROUPS["taus"].pt_cut_gev) & (b.uniform(len(tpt)) < det.tau_efficiency(nprong, teta))
+    ok &= (nprong == 1) | (nprong == 3)
     # jets -> taus: core tracks with pT > 1 GeV within dR < 0.2 of the jet axis
-    core = has_track.copy()
-    core[has_track] = (fs.pt[tr] > TAU_CORE_TRACK_PT) & (dr_tr < TAU_CORE_CONE)
-    n_core = np.bincount(cons_jet[core], minlength=len(j_idx))
-    core_q = np.bincount(cons_jet[core], fs.charge[cons_rows[core]], minlength=len(j_idx))
+    cj, tr = jets.cons_jet, jets.cons_rows[jets.has_track]
+    core = jets.has_track.copy()
+    core[jets.has_track] = (fs.pt[tr] > TAU_CORE_TRACK_PT) & (jets.dr_track < TAU_CORE_CONE)
+    n_core = np.bincount(cj[core], minlength=len(jets.pt))
+    core_q = np.bincount(cj[core], fs.charge[jets.cons_rows[core]], minlength=len(jets.pt))
     p_fake = np.select([n_core == 1, (n_core >= 2) & (n_core <= 3)], [det.tau_fake[0], det.tau_fake[1]], 0.0)
-    fake = (j_flav != 15) & det.in_tau_acceptance(j_eta) & (b.uniform(len(j_idx)) < p_fake)
-    fake_q = np.where(core_q[fake] != 0, np.sign(core_q[fake]), np.where(b.uniform(int(fake.sum())) < 0.5, 1, -1))
-    tau_event = np.concatenate([hard.event[taus["rows"]][t_ok], j_event[fake]])
-    tau_pt = np.concatenate([tpt[t_ok], j_pt[fake]])
-    tau_eta = np.concatenate([teta[t_ok], j_eta[fake]])
-    tau_phi = np.concatenate([tphi[t_ok], j_phi[fake]])
-    tau_q = np.concatenate([taus["charge"][t_ok], fake_q]).astype(np.int8)
-    tau_nprong = np.concatenate([nprong[t_ok], np.where(n_core[fake] == 1, 1, 3)])
-    tau_nneu = np.concatenate([taus["n_neutral"][t_ok], np.zeros(int(fake.sum()), np.int64)])
-    tau_origin = np.concatenate([taus["origin"][t_ok], np.full(int(fake.sum()), schema.TRUTH_ORIGINS["fake"])])
+    fake = (jets.flavour != 15) & det.in_tau_acceptance(jets.eta) & (b.uniform(len(jets.pt)) < p_fake)
+    n_fake = int(fake.sum())
+    fake_q = np.where(core_q[fake] != 0, np.sign(core_q[fake]), np.where(b.uniform(n_fake) < 0.5, 1, -1))
+    n_prong = np.concatenate([nprong[ok], np.where(n_core[fake] == 1, 1, 3)])
+    event = np.concatenate([s.hard.event[taus["rows"]][ok], jets.event[fake]])
+    return _Objects(s.rng, event, np.full(len(event), -1), pt=np.concatenate([tpt[ok], jets.pt[fake]]),
+                    eta=np.concatenate([teta[ok], jets.eta[fake]]), phi=np.concatenate([tphi[ok], jets.phi[fake]]),
+                    charge=np.concatenate([taus["charge"][ok], fake_q]).astype(np.int8),
+                    is_1prong=(n_prong == 1).astype(np.int8),
+                    origin=np.concatenate([taus["origin"][ok], np.full(n_fake, schema.TRUTH_ORIGINS["fake"])]),
+                    n_prong=n_prong, n_neutral=np.concatenate([taus["n_neutral"][ok], np.zeros(n_fake, np.int64)]))
 
-    # --- isolation of leptons and photons -----------------------------------------------------------
-    # PF isolation sums charged and neutral hadrons and photons: reconstructed electrons are not in it
-    pf_pt = calo_pt.copy()
-    pf_pt[e_rows] = 0.0
-    e_trk_abs = track_cone(e_event, e_eta, e_phi, e_rows, ISO.cone)
-    m_trk_abs = track_cone(m_event, m_eta, m_phi, m_rows, ISO.cone)
-    g_trk_abs = track_cone(g_event, g_eta, g_phi, np.full(len(g_rows), -1), ISO.cone)
 
-    # --- MET: electrons, muons, photons, jets, and unclustered PV tracks ----------------------------
-    in_jet = np.zeros(n_fs, bool)
-    in_jet[cons_rows] = True
-    soft = ~in_jet[t_rows] & t_iso
-    soft[track_of_row[e_rows][track_of_row[e_rows] >= 0]] = False
-    soft[track_of_row[m_rows][track_of_row[m_rows] >= 0]] = False
-    s_idx = np.nonzero(soft)[0]
-    mex = np.zeros(n_events)
-    mey = np.zeros(n_events)
-    sumet = np.zeros(n_events)
-    if pf is None:
-        for ev, pt, phi in ((e_event, e_pt, e_phi), (m_event, m_pt, m_phi), (g_event, g_pt, g_phi),
-                            (j_event, j_pt, j_phi), (t_event[s_idx], t_pt[s_idx], t_phi[s_idx])):
-            mex -= np.bincount(ev, pt * np.cos(phi), minlength=n_events)
-            mey -= np.bincount(ev, pt * np.sin(phi), minlength=n_events)
-            sumet += np.bincount(ev, pt, minlength=n_events)
-    ee_event: dict[str, np.ndarray] = {}
+def _met(s: _Shard, objects: tuple[_Kinematics, ...], jets: _Jets, pf: dict[str, np.ndarray] | None
+         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Missing transverse momentum (mex, mey, sumet, GeV, (n_events,)): minus the sum of the
+    ``objects`` (electrons, muons, photons), the jets and the unclustered primary-vertex tracks;
+    at an e+e- collider every measured particle against the beams (plus the missing
+    four-momentum, sqrt(s) and the field as event fields)."""
+    fs, t, n_events = s.fs, s.tracks, s.n_events
     if pf is not None:  # e+e-: everything measured, against the known initial state (the beams of the record)
         m = pf["measured"]
         visible = np.stack([np.bincount(fs.event[m], pf[c][m], minlength=n_events) for c in ("px", "py", "pz", "e")], 1)
-        mex, mey = -visible[:, 0], -visible[:, 1]
         sumet = np.bincount(fs.event[m], np.hypot(pf["px"][m], pf["py"][m]), minlength=n_events)
-        initial = beam_four_momenta(hard)
-        ee_event = {**ee.missing_four_momentum(initial, visible), "sqrt_s": ee.signed_mass(initial),
-                    "bz": np.full(n_events, det.bfield_t)}
+        initial = beam_four_momenta(s.hard)
+        extra = {**ee.missing_four_momentum(initial, visible), "sqrt_s": ee.signed_mass(initial),
+                 "bz": np.full(n_events, s.det.bfield_t)}
+        return -visible[:, 0], -visible[:, 1], sumet, extra
+    in_jet = np.zeros(len(fs.id), bool)
+    in_jet[jets.cons_rows] = True
+    soft = ~in_jet[t.rows] & t.iso
+    for lep in objects[:2]:  # the leptons' own tracks are in the leptons
+        own = t.of_row[lep.rows]
+        soft[own[own >= 0]] = False
+    s_idx = np.nonzero(soft)[0]
+    mex, mey, sumet = np.zeros(n_events), np.zeros(n_events), np.zeros(n_events)
+    parts = [(o.event, o.pt, o.phi) for o in (*objects, jets)] + [(t.event[s_idx], t.pt[s_idx], t.phi[s_idx])]
+    for ev, pt, phi in parts:
+        mex -= np.bincount(ev, pt * np.cos(phi), minlength=n_events)
+        mey -= np.bincount(ev, pt * np.sin(phi), minlength=n_events)
+        sumet += np.bincount(ev, pt, minlength=n_events)
+    return mex, mey, sumet, {}
 
-    hits = track_hits(det, fs, t_rows) if det.hit_layers else None
-    t_hits = np.bincount(hits["track"], minlength=len(t_rows)) if hits is not None else np.zeros(len(t_rows), np.int64)
-    j_cons = np.bincount(cons_jet, minlength=len(j_idx))
-    j_charge = np.bincount(cons_jet, fs.charge[cons_rows], minlength=len(j_idx))
+
+def _put_constituents(s: _Shard, jets: _Jets, jet_order: np.ndarray, layers: tuple[str, ...]) -> None:
+    """Jet constituents grouped by (sorted) jet, descending pT, at most the registry's
+    ``max_objects`` per jet; ``n`` keeps the full count."""
+    fs, b = s.fs, s.b
+    nj = len(jets.event)
+    rank = np.empty(nj, np.int64)
+    rank[jet_order] = np.arange(nj)
+    cj = rank[jets.cons_jet]
+    order = np.lexsort((-fs.pt[jets.cons_rows], cj))
+    cj, cr = cj[order], jets.cons_rows[order]
+    per_jet = np.bincount(cj, minlength=nj)
+    slot = np.arange(len(cj)) - (np.cumsum(per_jet) - per_jet)[cj]
+    cap = schema.GROUPS["constituents"].max_objects
+    cr = cr[slot < cap]
+    cons = _Objects(s.rng, fs.event[cr], cr, pt=fs.pt[cr], eta=fs.eta[cr], phi=fs.phi[cr], charge=fs.charge[cr],
+                    d0=s.d0[cr], z0=s.z0[cr])
+    for k, v in _values(cons, "constituents", layers, {}).items():
+        b.objects[k] = v.astype(schema.field_of(k).np_dtype)
+    b.counts["constituents"] = np.minimum(per_jet, cap).astype(np.int64)
+    b.n["constituents"] = per_jet.astype(np.int64)
+
+
+def reconstruct(hard: Record, fs: FinalState, pv: np.ndarray, det: Detector, rng: np.random.Generator,
+                info: EventInfo) -> RaggedEvents:
+    """The detector-level events of one shard in the common schema (common, experiment and truth
+    layers, jet constituents, track hits): one function per object type, in a fixed order (each
+    takes particles the ones before it left)."""
+    s = _Shard(hard, fs, pv, det, rng)
+    n_events, t, hard_row = s.n_events, s.tracks, fs.record_row
+    photon_rows = np.nonzero((fs.id == 22) & (fs.is_pileup == 0))[0]
+    e = _electrons(s, photon_rows)
+    m = _muons(s)
+    _recover_fsr(s, photon_rows, e, m)
+    g = _photons(s, photon_rows)
+    tau_truth = truth.hadronic_taus(hard)
+    pf = particle_flow(det, fs, rng) if det.hcal_res is not None else None
+    jets = _jets(s, tau_truth, pf)
+    taus = _taus(s, tau_truth, jets)
+    # isolation: PF isolation sums charged and neutral hadrons and photons, reconstructed electrons are not in it
+    pf_pt = s.calo_pt.copy()
+    pf_pt[e.rows] = 0.0
+    trk_iso = {k: s.track_cone(o.event, o.eta, o.phi, rows, ISO.cone) / o.pt
+               for k, o, rows in (("e", e, e.rows), ("m", m, m.rows), ("g", g, np.full(len(g.rows), -1)))}
+    mex, mey, sumet, ee_event = _met(s, (e, m, g), jets, pf)
+    hits = track_hits(det, fs, t.rows) if det.hit_layers else None
+    t_hits = np.bincount(hits["track"], minlength=len(t.rows)) if hits is not None else np.zeros(len(t.rows), np.int64)
+    j_cons = np.bincount(jets.cons_jet, minlength=len(jets.pt))
+    j_charge = np.bincount(jets.cons_jet, fs.charge[jets.cons_rows], minlength=len(jets.pt))
 
     # ============================ the groups, named as the registry's fields =====================
-    ctx = _Context(det, rng, track_cone, calo_cone, pv, pf_pt)
+    ctx = _Context(det, rng, s.track_cone, s.calo_cone, pv, pf_pt)
     groups = {
         "event": _Objects(rng, np.arange(n_events), pvx=pv[:, 0], pvy=pv[:, 1], pvz=pv[:, 2],
                           mu=np.full(n_events, info.mu), experiment_id=np.full(n_events, det.experiment_id),
                           is_simulation=np.ones(n_events), process_id=info.process_id, weight=hard.weight,
                           event_number=info.event_number, luminosity_block=info.luminosity_block, **ee_event),
         "met": _Objects(rng, np.arange(n_events), pt=np.hypot(mex, mey), phi=np.arctan2(mey, mex), sumet=sumet),
-        "electrons": _Objects(rng, e_event, e_rows, pt=e_pt, eta=e_eta, phi=e_phi, charge=fs.charge[e_rows],
-                              trk_iso03=e_trk_abs / e_pt, origin=truth.origin(hard, hard_row[e_rows])),
-        "muons": _Objects(rng, m_event, m_rows, pt=m_pt, eta=m_eta, phi=m_phi, charge=fs.charge[m_rows],
-                          trk_iso03=m_trk_abs / m_pt, origin=truth.origin(hard, hard_row[m_rows])),
-        "taus": _Objects(rng, tau_event, np.full(len(tau_event), -1), pt=tau_pt, eta=tau_eta, phi=tau_phi,
-                         charge=tau_q, is_1prong=(tau_nprong == 1).astype(np.int8), origin=tau_origin,
-                         n_prong=tau_nprong, n_neutral=tau_nneu),
-        "photons": _Objects(rng, g_event, g_rows, pt=g_pt, eta=g_eta, phi=g_phi, trk_iso03=g_trk_abs / g_pt,
-                            origin=truth.origin(hard, hard_row[g_rows])),
-        "jets": _Objects(rng, j_event, np.full(len(j_event), -1), pt=j_pt, eta=j_eta, phi=j_phi, mass=j_mass,
-                         n_trk=j_ntrk, flavour=j_flav, width=j_width, c1=j_c1, n_particles=j_cons,
+        "electrons": _Objects(rng, e.event, e.rows, pt=e.pt, eta=e.eta, phi=e.phi, charge=fs.charge[e.rows],
+                              trk_iso03=trk_iso["e"], origin=truth.origin(hard, hard_row[e.rows])),
+        "muons": _Objects(rng, m.event, m.rows, pt=m.pt, eta=m.eta, phi=m.phi, charge=fs.charge[m.rows],
+                          trk_iso03=trk_iso["m"], origin=truth.origin(hard, hard_row[m.rows])),
+        "taus": taus,
+        "photons": _Objects(rng, g.event, g.rows, pt=g.pt, eta=g.eta, phi=g.phi, trk_iso03=trk_iso["g"],
+                            origin=truth.origin(hard, hard_row[g.rows])),
+        "jets": _Objects(rng, jets.event, jets.rows, pt=jets.pt, eta=jets.eta, phi=jets.phi, mass=jets.mass,
+                         n_trk=jets.n_trk, flavour=jets.flavour, width=jets.width, c1=jets.c1, n_particles=j_cons,
                          jet_charge=j_charge),
-        "tracks": _Objects(rng, t_event, t_rows, pt=t_pt, eta=t_eta, phi=t_phi, d0=t_d0, z0=t_z0,
-                           is_pileup=fs.is_pileup[t_rows], charge=fs.charge[t_rows], pdg=fs.id[t_rows],
+        "tracks": _Objects(rng, t.event, t.rows, pt=t.pt, eta=t.eta, phi=t.phi, d0=t.d0, z0=t.z0,
+                           is_pileup=fs.is_pileup[t.rows], charge=fs.charge[t.rows], pdg=fs.id[t.rows],
                            n_hits=t_hits),
     }
     layers = ("common", det.layer, "truth")
     providers = _providers(det, ctx)
-    jet_order = None
-    track_order = None
-    for g, obj in groups.items():
-        vals = _values(obj, g, layers, providers.get(g, {}))
-        if schema.GROUPS[g].kind == "event":
-            b.event.update({k: v.astype(schema.field_of(k).np_dtype) for k, v in vals.items()})
+    orders = {}
+    for name, obj in groups.items():
+        vals = _values(obj, name, layers, providers.get(name, {}))
+        if schema.GROUPS[name].kind == "event":
+            s.b.event.update({k: v.astype(schema.field_of(k).np_dtype) for k, v in vals.items()})
         else:
-            order = b.put(g, obj.event, obj.pt, vals)
-            if g == "jets":
-                jet_order = order
-            if g == "tracks":
-                track_order = order
+            orders[name] = s.b.put(name, obj.event, obj.pt, vals)
     if det.hit_layers:
-        _put_hits(b, hits, len(t_rows), track_order, layers, providers.get("hits", {}))
-
-    # constituents: grouped by (sorted) jet, descending pT, at most max_objects per jet
-    nj = len(j_event)
-    rank = np.empty(nj, np.int64)
-    rank[jet_order] = np.arange(nj)
-    cj = rank[cons_jet]
-    order = np.lexsort((-fs.pt[cons_rows], cj))
-    cj, cr = cj[order], cons_rows[order]
-    per_jet = np.bincount(cj, minlength=nj)
-    slot = np.arange(len(cj)) - (np.cumsum(per_jet) - per_jet)[cj]
-    cr = cr[slot < schema.GROUPS["constituents"].max_objects]
-    cons = _Objects(rng, fs.event[cr], cr, pt=fs.pt[cr], eta=fs.eta[cr], phi=fs.phi[cr], charge=fs.charge[cr],
-                    d0=d0[cr], z0=z0[cr])
-    for k, v in _values(cons, "constituents", layers, {}).items():
-        b.objects[k] = v.astype(schema.field_of(k).np_dtype)
-    b.counts["constituents"] = np.minimum(per_jet, schema.GROUPS["constituents"].max_objects).astype(np.int64)
-    b.n["constituents"] = per_jet.astype(np.int64)
+        _put_hits(s.b, hits, len(t.rows), orders["tracks"], layers, providers.get("hits", {}))
+    _put_constituents(s, jets, orders["jets"], layers)
+    b = s.b
     return RaggedEvents(n_events, b.event, b.objects, b.counts, b.n)
 
 
