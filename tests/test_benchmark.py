@@ -380,7 +380,9 @@ def test_the_test_events_are_no_event_any_choice_saw(tiny_run):
     test = {json.loads((samples / f"{p}-test.pcdf" / "pcdf.json").read_text())["metadata"]["generator"]["seed"]
             for p in ("hzz4l", "zz4l")}
     assert dev.isdisjoint(test) and test == {args.test_seed, args.test_seed + 1}
-    kinematics = lambda p: {tuple(np.round(r, 4)) for r in read_events(p)["common/muons/pt"][:, :2]}  # noqa: E731
+    def kinematics(p):
+        return {tuple(np.round(r, 4)) for r in read_events(p)["common/muons/pt"][:, :2]}
+
     assert kinematics(samples / "hzz4l.pcdf").isdisjoint(kinematics(samples / "hzz4l-test.pcdf") - {(0.0, 0.0)})
 
 

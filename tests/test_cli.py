@@ -31,7 +31,9 @@ def test_conversions_from_the_shell(tmp_path):
     ev = random_events(500, 3, sub_groups=("constituents",))
     write_pcdf(tmp_path / "in.pcdf", ev, events_per_part=200)
     treasure = [sys.executable, "-m", "treasure_hf.cli"]
-    run = lambda *a: subprocess.run([*treasure, *a], capture_output=True, text=True, timeout=300)  # noqa: E731
+    def run(*a: str) -> subprocess.CompletedProcess:
+        return subprocess.run([*treasure, *a], capture_output=True, text=True, timeout=300)
+
     out = run("-q", "pcdf-to-h5", str(tmp_path / "in.pcdf"), str(tmp_path / "a.h5"), "--max-objects", "jets=4")
     assert out.returncode == 0, out.stderr
     assert read_events(tmp_path / "a.h5")["common/jets/pt"].shape == (500, 4)

@@ -11,6 +11,5 @@ def wrap_angle(x: np.ndarray) -> np.ndarray:
 
 
 def delta_phi(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a - b (rad) wrapped into [-pi, pi), in the inputs' floating type."""
-    a, b = np.asarray(a), np.asarray(b)
+    """a - b (rad) wrapped into [-pi, pi), in the inputs' type (numpy or awkward arrays)."""
     return (a - b + np.pi) % (2 * np.pi) - np.pi

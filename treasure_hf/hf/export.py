@@ -245,12 +245,15 @@ def export_events(paths: Mapping[str, Sequence[str | os.PathLike]], out: str | o
                     bar.close()
                 finally:
                     src.close()
-        card = lambda w: dataset_card(  # noqa: E731
-            pretty_name=f"treasure-hf events: {', '.join(Path(p).name for ps in paths.values() for p in ps)}",
-            description=("Collider events in the treasure-hf common format, one row per event, one list of "
-                         "objects per type (descending pT). " + inputs_text(described)).strip(),
-            splits=w.rows, columns=describe_columns(target, event_column_docs(types)),
-            sources=[os.fspath(p) for ps in paths.values() for p in ps], repo_or_path=os.fspath(out),
-            tags=["physics", "collider", "treasure-hf"], dataset_info=w.dataset_info(),
-            provenance={"inputs": described})
+
+        def card(w: Any) -> str:
+            return dataset_card(
+                pretty_name=f"treasure-hf events: {', '.join(Path(p).name for ps in paths.values() for p in ps)}",
+                description=("Collider events in the treasure-hf common format, one row per event, one list of "
+                             "objects per type (descending pT). " + inputs_text(described)).strip(),
+                splits=w.rows, columns=describe_columns(target, event_column_docs(types)),
+                sources=[os.fspath(p) for ps in paths.values() for p in ps], repo_or_path=os.fspath(out),
+                tags=["physics", "collider", "treasure-hf"], dataset_info=w.dataset_info(),
+                provenance={"inputs": described})
+
         return writer.close(card)

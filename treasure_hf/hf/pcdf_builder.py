@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import datasets
+import pyarrow as pa
 from datasets.builder import Key
 
 from treasure_hf.data import schema
@@ -86,7 +87,7 @@ class PCDFEvents(datasets.ArrowBasedBuilder):
         for path, lo, hi in shards:
             yield f"{path}[{lo}:{hi}]"
 
-    def _generate_tables(self, shards: list[tuple[str, int, int]]) -> Iterator[tuple[Key, pa.Table]]:  # noqa: F821
+    def _generate_tables(self, shards: list[tuple[str, int, int]]) -> Iterator[tuple[Key, pa.Table]]:
         layers = getattr(self, "_resolved_layers", None) or self._layers()
         for shard_id, (path, lo, hi) in enumerate(shards):
             source = open_events(path)

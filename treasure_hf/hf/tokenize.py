@@ -256,14 +256,17 @@ def tokenize_to_dataset(tokenizer, data: Sequence[str | os.PathLike], out: str |
             finally:
                 source.close()
         tokenizer.save_pretrained(writer.tmp / TOKENIZER_SUBDIR)
-        card = lambda w: dataset_card(  # noqa: E731
-            pretty_name=f"treasure-hf tokenized events: {', '.join(sources)}",
-            description=("Collider events tokenized with a treasure-hf EventTokenizer, one row per event, split by "
-                         f"a hash of (file, event index) with seed {seed}: "
-                         + ", ".join(f"{s} {f:g}" for s, f in fractions.items()) + ". " + inputs_text(described)).strip(),
-            splits=rows, columns=describe_columns(target, COLUMN_DOCS), sources=paths, dataset_info=w.dataset_info(),
-            tokenizer=tok_source or f"{TOKENIZER_SUBDIR}/ (saved with the data)", label_names=label_names,
-            repo_or_path=os.fspath(out), tags=["physics", "collider", "treasure-hf", "tokenized"],
-            provenance={"seed": seed, "split": fractions, "max_length": max_length,
-                        "labels": dict(labels) if labels else "truth/event/process_id", "inputs": described})
+
+        def card(w: Any) -> str:
+            return dataset_card(
+                pretty_name=f"treasure-hf tokenized events: {', '.join(sources)}",
+                description=("Collider events tokenized with a treasure-hf EventTokenizer, one row per event, split by "
+                             f"a hash of (file, event index) with seed {seed}: "
+                             + ", ".join(f"{s} {f:g}" for s, f in fractions.items()) + ". " + inputs_text(described)).strip(),
+                splits=rows, columns=describe_columns(target, COLUMN_DOCS), sources=paths, dataset_info=w.dataset_info(),
+                tokenizer=tok_source or f"{TOKENIZER_SUBDIR}/ (saved with the data)", label_names=label_names,
+                repo_or_path=os.fspath(out), tags=["physics", "collider", "treasure-hf", "tokenized"],
+                provenance={"seed": seed, "split": fractions, "max_length": max_length,
+                            "labels": dict(labels) if labels else "truth/event/process_id", "inputs": described})
+
         return writer.close(card)

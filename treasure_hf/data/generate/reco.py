@@ -783,7 +783,9 @@ def _providers(det: Detector, ctx: _Context | None) -> dict[str, dict]:
 
         scores = {f"{name}_{cls}": (lambda o, name=name, cls=cls: tags(o, name)[cls])
                   for name in det.taggers for cls in ("pb", "pc", "pu")}
-        in_id = lambda o: np.abs(o.eta) < det.tracker_eta  # noqa: E731
+        def in_id(o: _Objects) -> np.ndarray:
+            return np.abs(o.eta) < det.tracker_eta
+
         quality = {v: i for i, v in enumerate(("Tight", "Medium", "Loose"))}
         return {
             "electrons": {**iso, **_flags(ATLAS_ELECTRON_ID, "id")},

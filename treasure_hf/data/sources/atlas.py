@@ -179,7 +179,9 @@ class AtlasConverter(TableConverter):
         self.met = {n: self.require(f"{MET}.{n}") for n in ("mpx", "mpy", "sumet", "name")}
         # own-track links: muon -> InDet track; electron -> GSF tracks -> their original InDet tracks;
         # photon -> conversion vertices -> their GSF tracks -> original InDet tracks
-        link = lambda *names: tuple(self.optional(n) for n in names)  # noqa: E731
+        def link(*names: str) -> tuple:
+            return tuple(self.optional(n) for n in names)
+
         self.gsf_orig = link(f"{GSF}.originalTrackParticle.m_persIndex", f"{GSF}.originalTrackParticle.m_persKey")
         self.links = {
             "muons": link(f"{MU}.inDetTrackParticleLink.m_persIndex", f"{MU}.inDetTrackParticleLink.m_persKey"),
