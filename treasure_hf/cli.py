@@ -14,8 +14,8 @@ import json
 import logging
 import sys
 import traceback
-from collections.abc import Sequence
-from typing import NoReturn
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
 
 from . import __version__
 from .errors import TreasureError
@@ -108,8 +108,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.progress = not args.quiet
     if args.quiet:
         _quiet_libraries()
+    return run_reported(lambda: args.func(args), args.verbose)
+
+
+def run_reported(call: Callable[[], Any], verbose: int = 0) -> int:
+    """Run a command's body: its exit status, or 2 and one line ``error: FILE: KEY: what`` on
+    stderr for an expected failure (with the traceback too at ``verbose``); a bug propagates."""
     try:
-        return int(args.func(args) or 0)
+        return int(call() or 0)
     except BrokenPipeError:  # output piped into head and the like
         return 0
     except KeyboardInterrupt:
@@ -119,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         line = error_line(exc)
         if line is None:
             raise
-        if args.verbose:
+        if verbose:
             traceback.print_exc()
         print(f"error: {line}", file=sys.stderr)
         return 2

@@ -172,3 +172,21 @@ def add_pretrain_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParse
 
 def add_finetune_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return add_arguments(p, FinetuneArguments)
+
+
+def script_main(cls: type[T], train: Any, description: str, argv: list[str] | None = None) -> int:
+    """The body of ``scripts/pretrain.py`` and ``scripts/finetune.py`` (also under ``accelerate
+    launch``): the options of ``cls``, plus ``-q``; runs ``train(arguments)`` and prints its output
+    directory; bad input gets the CLI's one-line error."""
+    import logging
+
+    parser = add_arguments(argparse.ArgumentParser(description=description,
+                                                   formatter_class=argparse.RawDescriptionHelpFormatter), cls)
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    args = parser.parse_args(argv)
+    args.progress = not args.quiet
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    from ..cli import run_reported
+
+    return run_reported(lambda: print(train(from_namespace(cls, args)).out))
