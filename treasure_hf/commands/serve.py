@@ -35,10 +35,6 @@ def _serve(args: argparse.Namespace) -> int:
     if args.host not in LOOPBACK:
         logger.warning("serving on %s: tokens travel in clear text, put the service behind an HTTPS proxy", args.host)
     app = create_app(settings)
-    if args.verbose < 2:  # distributed sets its own levels when imported: its scheduler and workers chat at INFO
-        import distributed  # noqa: F401
-
-        logging.getLogger("distributed").setLevel(logging.WARNING)
     logger.info("serving %s on http://%s:%d (%d tokens, jobs on %s)", settings.root, args.host, args.port,
                 len(settings.tokens), args.scheduler or f"a LocalCluster of {args.workers} workers")
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False,
