@@ -140,7 +140,7 @@ def add_remote_code(folder: str | os.PathLike) -> list[str]:
     written: list[str] = []
     config = folder / "config.json"
     if config.exists() and json.loads(config.read_text()).get("model_type") == "treasure_event_transformer":
-        written += _write_code(folder, list(MODEL_MODULES))
+        written += _write_code(folder, list(dict.fromkeys(m for entry in MODEL_MODULES for m in module_closure(entry))))
         _update_json(config, auto_map=MODEL_AUTO_MAP)
     if (folder / "event_tokenizer.json").exists():
         modules = module_closure(TOKENIZER_MODULE)
