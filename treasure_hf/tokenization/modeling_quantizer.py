@@ -142,6 +142,11 @@ class ObjectQuantizer(PreTrainedModel):
                     torch.get_default_dtype())
 
     @property
+    def column_weights(self) -> list[float]:
+        """Weight of each column in the reconstruction loss (``pt_loss_weight`` for pT, 1 otherwise)."""
+        return list(self._column_weights)
+
+    @property
     def device(self) -> torch.device:
         return next((t.device for t in (*self.parameters(), *self.buffers())), torch.device("cpu"))
 
