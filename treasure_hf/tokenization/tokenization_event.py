@@ -121,12 +121,10 @@ class EventTokenizer(PreTrainedTokenizer):
         if self.experiment_tokens != EXPERIMENT_TOKENS[:len(self.experiment_tokens)]:
             raise ValueError(f"experiment tokens {list(self.experiment_tokens)} are not a prefix of the registry's "
                              f"{list(EXPERIMENT_TOKENS)}")
-        self._offsets: dict[str, int] = {}
-        next_id = len(SPECIAL_TOKENS) + len(self.experiment_tokens)
-        for t, q in self.all_quantizers.items():
-            self._offsets[t] = next_id
-            next_id += q.config.num_stages * q.config.codebook_size
-        self._vocab_size = next_id
+        self._ranges = type_id_ranges(self.all_quantizers, len(SPECIAL_TOKENS) + len(self.experiment_tokens))
+        self._offsets: dict[str, int] = {t: r.start for t, r in self._ranges.items()}
+        self._vocab_size = max((r.stop for r in self._ranges.values()), default=len(SPECIAL_TOKENS) +
+                               len(self.experiment_tokens))
         kwargs.setdefault("pad_token", "[PAD]")
         kwargs.setdefault("cls_token", "[CLS]")
         kwargs.setdefault("sep_token", "[SEP]")
@@ -172,8 +170,7 @@ class EventTokenizer(PreTrainedTokenizer):
                   "max_objects": self.max_objects, "ignored_types": self.ignored_types,
                   "quantizers": {t: q.config.to_diff_dict() | {"model_type": q.config.model_type}
                                  for t, q in self.quantizers.items()},
-                  "id_ranges": {t: [self._offsets[t], self._offsets[t] + q.config.num_stages * q.config.codebook_size]
-                                for t, q in self.all_quantizers.items()},
+                  "id_ranges": {t: [r.start, r.stop] for t, r in self._ranges.items()},
                   "token_id_ranges": self.token_id_ranges()}
         if self.sub_quantizers:
             layout["sub_quantizers"] = {t: q.config.to_diff_dict() | {"model_type": q.config.model_type}
@@ -304,14 +301,10 @@ class EventTokenizer(PreTrainedTokenizer):
             values[name] = v[:, None] if kind == "event" else v[:, :width]
         return values, mask
 
-    def encode_object_codes(self, events: Any, skip_types: Sequence[str] = ()
-                            ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], np.ndarray]:
-        """Per type: (codes (n_events, max_objects, stages), mask, standardised features), and the
-        experiment ids (n_events,)."""
-        return self._encode_object_codes(as_event_arrays(events), skip_types)
-
     def _encode_object_codes(self, arrays: Mapping[str, np.ndarray], skip_types: Sequence[str] = ()
                              ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], np.ndarray]:
+        """Per type: (codes (n_events, max_objects, stages), mask, standardised features), and the
+        experiment ids (n_events,)."""
         if not arrays:
             raise InputError(None, None, "no events to tokenize")
         n_events = len(next(iter(arrays.values())))
@@ -715,6 +708,18 @@ class EventTokenizer(PreTrainedTokenizer):
         out[schema.key("common", t, schema.MASK)] = mask
         out[schema.key("common", t, schema.COUNT)] = mask.sum(-1).astype(np.int32)
         return out
+
+
+def type_id_ranges(quantizers: Mapping[str, ObjectQuantizer], first_id: int) -> dict[str, range]:
+    """The token ids of each type, in the order of ``quantizers``: ``num_stages * codebook_size``
+    consecutive ids from ``first_id`` on, stage 0's first. The one builder of the vocabulary's
+    ranges: :meth:`EventTokenizer.id_range` and :meth:`EventTokenizer.token_id_ranges` cut them
+    into stages."""
+    ranges, start = {}, first_id
+    for t, q in quantizers.items():
+        ranges[t] = range(start, start + q.config.num_stages * q.config.codebook_size)
+        start = ranges[t].stop
+    return ranges
 
 
 def _numpy(x: Any) -> np.ndarray:
