@@ -53,6 +53,7 @@ from .features import (
 )
 from .inputs import as_event_arrays
 from .modeling_quantizer import ObjectQuantizer
+from .sequence import assemble_slots, fit_width, truncate_objects
 from .sub_objects import decode_sub_objects, sub_object_outputs
 
 logger = logging.getLogger(__name__)
@@ -364,38 +365,10 @@ class EventTokenizer(PreTrainedTokenizer):
         arrays = as_event_arrays(events)
         per_type, experiment = self._encode_object_codes(arrays, skip_types)
         n = len(experiment)
-        # Every possible slot of the layout, then the real ones moved to the front of each row.
-        ids, types, valid = [], [], []
-        ids.append(np.full((n, 1), CLS_ID))
-        ids.append(self.experiment_token_id(0) + experiment[:, None])
-        types += [np.zeros((n, 1), np.int64), np.full((n, 1), schema.TOKEN_TYPE_IDS["event"])]
-        valid += [np.ones((n, 2), bool)]
-        slot_object = [np.full((n, 2), -1)]  # number of the slot's object within its type, -1 for specials
-        slot_start = [np.zeros((n, 2), bool)]  # slot is the first token (stage 0) of an object
-        feature_blocks: list[tuple[str, np.ndarray]] = []  # per slot block: (type or "", features)
-        for t in [*self.object_types, *(["met"] if self.has_met else [])]:
-            codes, mask, feats = per_type[t]
-            stages = codes.shape[-1]
-            size = self.quantizers[t].config.codebook_size
-            tok = self._offsets[t] + np.arange(stages) * size + codes  # (n, m, stages)
-            ids.append(tok.reshape(n, -1))
-            types.append(np.full(ids[-1].shape, schema.TOKEN_TYPE_IDS[t]))
-            valid.append(np.repeat(mask, stages, axis=1))
-            slot_object.append(np.broadcast_to(np.repeat(np.arange(mask.shape[1]), stages), ids[-1].shape))
-            slot_start.append(np.broadcast_to(np.tile(np.arange(stages) == 0, mask.shape[1]), ids[-1].shape))
-            feature_blocks.append((t, np.repeat(feats, stages, axis=1)))
-            if t != "met":
-                ids.append(np.full((n, 1), SEP_ID))
-                types.append(np.zeros((n, 1), np.int64))
-                valid.append(np.ones((n, 1), bool))
-                slot_object.append(np.full((n, 1), -1))
-                slot_start.append(np.zeros((n, 1), bool))
-                feature_blocks.append(("", np.zeros((n, 1, 0), np.float32)))
-        all_ids = np.concatenate(ids, 1).astype(np.int64)
-        all_types = np.concatenate(types, 1).astype(np.int64)
-        all_valid = np.concatenate(valid, 1)
+        slots = assemble_slots(self, per_type, experiment)
+        all_ids, all_types, all_valid = slots.ids, slots.types, slots.valid
         if truncation and max_length is not None:
-            all_valid = self._truncate(all_ids, all_types, all_valid, max_length)
+            all_valid = truncate_objects(self, all_ids, all_types, all_valid, max_length)
         order = np.argsort(~all_valid, axis=1, kind="stable")
         lengths = all_valid.sum(1)
         sorted_ids = np.take_along_axis(all_ids, order, 1)
@@ -414,16 +387,16 @@ class EventTokenizer(PreTrainedTokenizer):
             raise ValueError(f"events need up to {int(lengths.max())} tokens, more than max_length={width}: "
                              "pass truncation=True")
         attention = np.arange(width)[None, :] < lengths[:, None]
-        data = {"input_ids": np.where(attention, _fit(sorted_ids, width), PAD_ID),
-                "token_type_ids": np.where(attention, _fit(sorted_types, width), 0),
+        data = {"input_ids": np.where(attention, fit_width(sorted_ids, width), PAD_ID),
+                "token_type_ids": np.where(attention, fit_width(sorted_types, width), 0),
                 "attention_mask": attention.astype(np.int64)}
         # object number within its type of each token, -1 for specials and padding
-        token_object = np.where(attention, _fit(np.take_along_axis(np.concatenate(slot_object, 1), order, 1), width),
+        token_object = np.where(attention, fit_width(np.take_along_axis(slots.slot_object, order, 1), width),
                                 -1)
         if return_features:
-            data.update(self._features(feature_blocks, all_valid.shape[1], order, width, attention, n))
-            starts = np.take_along_axis(np.concatenate(slot_start, 1) & all_valid, order, 1)
-            data["object_index"] = np.where(token_object >= 0, np.cumsum(_fit(starts, width), 1) - 1, -1)
+            data.update(self._features(slots.feature_blocks, all_valid.shape[1], order, width, attention, n))
+            starts = np.take_along_axis(slots.slot_start & all_valid, order, 1)
+            data["object_index"] = np.where(token_object >= 0, np.cumsum(fit_width(starts, width), 1) - 1, -1)
         if return_constituents or return_sub_ids:
             data.update(sub_object_outputs(self, arrays, per_type, data["token_type_ids"], token_object,
                                                  continuous=return_constituents, ids=return_sub_ids,
@@ -446,8 +419,8 @@ class EventTokenizer(PreTrainedTokenizer):
                 kin[:, col:col + m] = self._kinematics(t, block)
             col += m
         keep = attention[..., None]
-        feats = _fit(np.take_along_axis(feats, order[..., None], 1), width) * keep
-        kin = _fit(np.take_along_axis(kin, order[..., None], 1), width) * keep
+        feats = fit_width(np.take_along_axis(feats, order[..., None], 1), width) * keep
+        kin = fit_width(np.take_along_axis(kin, order[..., None], 1), width) * keep
         return {"features": feats.astype(np.float32), "kinematics": kin.astype(np.float32)}
 
     def feature_group_columns(self) -> dict[str, dict[str, list[int]]]:
@@ -485,28 +458,6 @@ class EventTokenizer(PreTrainedTokenizer):
         cols = {name: np.asarray(phys.get(f"common/{name}", zeros), np.float64) for name in KINEMATICS}
         cols["energy"] = np.sqrt((cols["pt"] * np.cosh(cols["eta"])) ** 2 + cols["mass"] ** 2)
         return np.stack([cols[name] for name in KINEMATICS], -1).reshape(*block.shape[:2], len(KINEMATICS))
-
-    def _truncate(self, ids: np.ndarray, types: np.ndarray, valid: np.ndarray, max_length: int) -> np.ndarray:
-        """Drop whole objects, lowest pT of the most numerous type first, until rows fit."""
-        valid = valid.copy()
-        stage0 = np.zeros_like(valid)
-        for t in self.object_types:
-            stage0 |= (ids >= self._offsets[t]) & (ids < self._offsets[t] + self.quantizers[t].config.codebook_size)
-        while True:
-            over = valid.sum(1) > max_length
-            if not over.any():
-                return valid
-            rows = np.nonzero(over)[0]
-            for r in rows:
-                counts = {tt: int((valid[r] & stage0[r] & (types[r] == schema.TOKEN_TYPE_IDS[tt])).sum())
-                          for tt in self.object_types}
-                tt = max(counts, key=lambda k: (counts[k], schema.GROUPS[k].type_id))
-                if counts[tt] == 0:
-                    raise ValueError(f"max_length={max_length} is shorter than an event with no objects")
-                starts = np.nonzero(valid[r] & stage0[r] & (types[r] == schema.TOKEN_TYPE_IDS[tt]))[0]
-                last = starts[-1]
-                stages = self.quantizers[tt].config.num_stages
-                valid[r, last:last + stages] = False
 
     # --- decoding ------------------------------------------------------------------------------
     def decode_events(self, input_ids: Any, constituent_ids: Any = None, hit_ids: Any = None) -> EventBatch:
@@ -622,13 +573,6 @@ def type_id_ranges(quantizers: Mapping[str, ObjectQuantizer], first_id: int) -> 
 
 def _numpy(x: Any) -> np.ndarray:
     return np.asarray(x.cpu() if isinstance(x, torch.Tensor) else x, np.int64)
-
-
-def _fit(a: np.ndarray, width: int) -> np.ndarray:
-    """Cut or zero-pad axis 1 to ``width``."""
-    if a.shape[1] >= width:
-        return a[:, :width]
-    return np.pad(a, [(0, 0), (0, width - a.shape[1])] + [(0, 0)] * (a.ndim - 2))
 
 
 def _load_files(layout_file: str, quantizer_file: str
