@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..data import schema
 from ..errors import ArgumentError
-from .options import add_overwrite, nonnegative_int, positive_float, positive_int
+from .options import add_overwrite, fraction, nonnegative_int, positive_float, positive_int
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -29,7 +29,9 @@ def _train(args: argparse.Namespace) -> int:
         pt_loss_weight=args.pt_weight,
         steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr,
         max_objects_per_type=args.max_train_objects, checkpoint_every=args.checkpoint_every, seed=args.seed,
-        mixed_precision=args.mixed_precision)
+        mixed_precision=args.mixed_precision, eval_every=args.eval_every, patience=args.patience,
+        min_delta=args.min_delta, patience_fraction=args.patience_fraction, cooldown=args.cooldown, kmeans_tolerance=args.kmeans_tolerance,
+        cpu_threads=args.cpu_threads)
     train_tokenizer(args.data, args.out, targs, resume=args.resume, progress=args.progress, overwrite=args.overwrite)
     log = json.loads((Path(args.out) / "training_log.json").read_text())
     summary = {t: v["final"] for t, v in log["types"].items()}
@@ -78,8 +80,27 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="weight of the pT reconstruction error against the other features (default %(default)s)")
     p.add_argument("--hidden-size", type=positive_int, default=128)
     p.add_argument("--layers", type=positive_int, default=2, help="hidden layers of encoder and decoder")
-    p.add_argument("--steps", type=positive_int, default=2000, help="optimisation steps per type")
-    p.add_argument("--batch-size", type=positive_int, default=2048)
+    p.add_argument("--steps", type=positive_int, default=2000,
+                   help="most optimisation steps per type (default %(default)s); training stops earlier when the "
+                        "held-out loss stops improving")
+    p.add_argument("--batch-size", type=positive_int, default=2048,
+                   help="objects per step, capped at the type's training objects (default %(default)s)")
+    p.add_argument("--eval-every", type=positive_int, default=25,
+                   help="steps between held-out evaluations (default %(default)s)")
+    p.add_argument("--patience", type=nonnegative_int, default=3,
+                   help="evaluations without a --min-delta improvement of the held-out reconstruction loss before "
+                        "the learning-rate cooldown and the stop; 0 runs all --steps (default %(default)s)")
+    p.add_argument("--patience-fraction", type=fraction, default=0.5,
+                   help="... and for at least this fraction of the steps taken (default %(default)s)")
+    p.add_argument("--min-delta", type=fraction, default=0.01,
+                   help="relative improvement of the held-out loss that counts (default %(default)s)")
+    p.add_argument("--cooldown", type=fraction, default=0.1,
+                   help="final linear learning-rate decay, as a fraction of the steps taken (default %(default)s)")
+    p.add_argument("--kmeans-tolerance", type=fraction, default=0.02,
+                   help="--encoder identity: stop when at most this fraction of held-out objects changed codes "
+                        "between evaluations (default %(default)s)")
+    p.add_argument("--cpu-threads", type=nonnegative_int, default=1,
+                   help="torch threads while training on the CPU; 0: one per core (default %(default)s)")
     p.add_argument("--lr", type=positive_float, default=2e-3)
     p.add_argument("--max-train-objects", type=positive_int, default=500_000, help="objects (or events) read per type")
     p.add_argument("--checkpoint-every", type=nonnegative_int, default=500)

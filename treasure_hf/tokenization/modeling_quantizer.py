@@ -1,7 +1,8 @@
 """One object type's tokenizer network: encoder -> codebooks -> decoder, a ``PreTrainedModel``
 (``config.json`` + ``model.safetensors``), in the pattern of EnCodec and DAC in transformers.
 
-Training uses vector-quantize-pytorch's quantizers (EMA codebook updates, k-means
+Each method's quantizer is reached through its adapter (:mod:`.quantizer_methods`). Training
+uses vector-quantize-pytorch's quantizers (EMA codebook updates, k-means
 initialisation, dead-code restart, commitment loss) and our own FSQ (:mod:`.fsq`). Inference (:meth:`ObjectQuantizer.tokenize`)
 uses :func:`~treasure_hf.tokenization.lookup.nearest_code`: on the CPU an exact compiled kernel
 that never writes the score matrix (about 60% of the machine's sgemm rate, an order of magnitude
@@ -19,12 +20,10 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel
 from transformers.utils import ModelOutput
-from vector_quantize_pytorch import ResidualVQ, VectorQuantize
 
 from .configuration_quantizer import ObjectQuantizerConfig
 from .features import FeatureScaler
-from .fsq import FiniteScalarQuantizer
-from .lookup import nearest_code
+from .quantizer_methods import ADAPTERS
 
 
 @dataclass
@@ -111,20 +110,8 @@ class ObjectQuantizer(PreTrainedModel):
         if config.encoder_type == "identity":
             config.latent_dim = identity_latent_dim(n_columns, config.method, config.num_stages)
         self.encoder = ObjectEncoder(config, n_columns, self._column_weights)
-        common = dict(decay=config.ema_decay, kmeans_init=config.kmeans_init, kmeans_iters=10,
-                      threshold_ema_dead_code=config.dead_code_threshold,
-                      commitment_weight=config.commitment_weight)
-        if config.method == "vq":
-            self.quantizer = VectorQuantize(dim=config.latent_dim, codebook_size=config.codebook_size, **common)
-        elif config.method == "pq":
-            self.quantizer = VectorQuantize(dim=config.latent_dim, codebook_size=config.codebook_size,
-                                            heads=config.num_stages, separate_codebook_per_head=True,
-                                            codebook_dim=config.latent_dim // config.num_stages, **common)
-        elif config.method == "rvq":
-            self.quantizer = ResidualVQ(dim=config.latent_dim, num_quantizers=config.num_stages,
-                                        codebook_size=config.codebook_size, **common)
-        else:
-            self.quantizer = FiniteScalarQuantizer(config.fsq_levels, config.latent_dim, config.num_stages)
+        self._method = ADAPTERS[config.method]
+        self.quantizer = self._method.build(config)
         if config.encoder_type == "identity":
             self.decoder = ColumnScaling(self._column_weights, config.latent_dim, inverse=True)
         else:
@@ -142,6 +129,11 @@ class ObjectQuantizer(PreTrainedModel):
                     torch.get_default_dtype())
 
     @property
+    def column_weights(self) -> list[float]:
+        """Weight of each column in the reconstruction loss (``pt_loss_weight`` for pT, 1 otherwise)."""
+        return list(self._column_weights)
+
+    @property
     def device(self) -> torch.device:
         return next((t.device for t in (*self.parameters(), *self.buffers())), torch.device("cpu"))
 
@@ -152,13 +144,7 @@ class ObjectQuantizer(PreTrainedModel):
         z = self.encoder(features, mask)
         # Only real objects reach the codebooks (EMA statistics, k-means init, dead-code restart).
         real = z[mask].unsqueeze(0)
-        if self.config.method == "fsq":
-            real_q, real_codes = self.quantizer(real)
-            commit = torch.zeros((), device=z.device)
-        else:
-            real_q, real_codes, commit = self.quantizer(real)
-            commit = commit.sum()
-        real_codes = real_codes.reshape(real.shape[1], -1)
+        real_q, real_codes, commit = self._method.quantize(self.quantizer, real)
         zq = torch.zeros_like(z).masked_scatter(mask.unsqueeze(-1), real_q.reshape(-1, z.shape[-1]).to(z.dtype))
         codes = torch.zeros((*mask.shape, real_codes.shape[-1]), dtype=torch.long, device=z.device)
         codes[mask] = real_codes.long()
@@ -172,15 +158,7 @@ class ObjectQuantizer(PreTrainedModel):
     # --- inference -----------------------------------------------------------------------------
     def codebooks(self) -> list[torch.Tensor]:
         """The codebook of each stage: (codebook_size, dim) tensors (not for FSQ, which has none)."""
-        method = self.config.method
-        if method == "vq":
-            return [self.quantizer._codebook.embed[0]]
-        if method == "pq":
-            embed = self.quantizer._codebook.embed
-            return [embed[h] for h in range(embed.shape[0])]
-        if method == "rvq":
-            return [layer._codebook.embed[0] for layer in self.quantizer.layers]
-        raise ValueError("FSQ has no codebook to search: its codes are computed by rounding")
+        return self._method.codebooks(self.quantizer)
 
     @torch.no_grad()
     def tokenize(self, features: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -188,35 +166,13 @@ class ObjectQuantizer(PreTrainedModel):
         if mask is None:
             mask = torch.ones(features.shape[:2], dtype=torch.bool, device=features.device)
         z = self.encoder(features, mask)
-        flat = z.reshape(-1, z.shape[-1])
-        method = self.config.method
-        if method == "fsq":
-            _, codes = self.quantizer(z)
-            codes = codes.reshape(*z.shape[:2], -1)
-        elif method == "pq":
-            books = self.codebooks()
-            parts = flat.chunk(len(books), dim=-1)
-            codes = torch.stack([nearest_code(p, b) for p, b in zip(parts, books)], -1).reshape(*z.shape[:2], -1)
-        else:
-            residual = flat
-            stages = []
-            for book in self.codebooks():
-                idx = nearest_code(residual, book)
-                stages.append(idx)
-                residual = residual - book[idx]
-            codes = torch.stack(stages, -1).reshape(*z.shape[:2], -1)
+        codes = self._method.tokenize(self.quantizer, z.reshape(-1, z.shape[-1])).reshape(*z.shape[:2], -1)
         return codes.masked_fill(~mask.unsqueeze(-1), 0)
 
     @torch.no_grad()
     def latent_from_codes(self, codes: torch.Tensor) -> torch.Tensor:
         """(..., num_stages) codes -> (..., latent_dim) quantized latent."""
-        method = self.config.method
-        if method == "fsq":
-            return self.quantizer.indices_to_codes(codes)
-        books = self.codebooks()
-        if method == "pq":
-            return torch.cat([b[codes[..., h]] for h, b in enumerate(books)], dim=-1)
-        return sum(b[codes[..., s]] for s, b in enumerate(books))
+        return self._method.latent_from_codes(self.quantizer, codes)
 
     @torch.no_grad()
     def decode_codes(self, codes: torch.Tensor) -> torch.Tensor:

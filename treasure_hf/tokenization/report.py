@@ -27,14 +27,10 @@ from ..data.events import EventBatch
 from ..data.io import open_events
 from ..data.outputs import output_directory
 from ..metrics import sigma68
-from .features import RELATIVE, field_names, field_spec, relative_field, to_relative
+from .features import RELATIVE, field_names, field_spec, relative_field, to_relative, wrap_angle
 from .tokenization_event import EventTokenizer
 
 logger = logging.getLogger(__name__)
-
-
-def _wrap(dphi: np.ndarray) -> np.ndarray:
-    return (dphi + np.pi) % (2 * np.pi) - np.pi
 
 
 def residuals(f: schema.Field, original: np.ndarray, decoded: np.ndarray, wrap: bool = False
@@ -45,7 +41,7 @@ def residuals(f: schema.Field, original: np.ndarray, decoded: np.ndarray, wrap: 
     if f.transform == "log":
         return (r - o) / np.where(o != 0, o, 1.0), "relative"
     if f.transform == "angle" or wrap:
-        return _wrap(r - o), "absolute"
+        return wrap_angle(r - o), "absolute"
     return r - o, "absolute"
 
 

@@ -49,12 +49,12 @@ from .features import (
     FeatureScaler,
     feature_group_columns,
     field_names,
-    from_relative,
-    parent_field_names,
     sub_object_values,
 )
 from .inputs import as_event_arrays
 from .modeling_quantizer import ObjectQuantizer
+from .sequence import assemble_slots, fit_width, truncate_objects
+from .sub_objects import decode_sub_objects, sub_object_outputs
 
 logger = logging.getLogger(__name__)
 
@@ -121,12 +121,10 @@ class EventTokenizer(PreTrainedTokenizer):
         if self.experiment_tokens != EXPERIMENT_TOKENS[:len(self.experiment_tokens)]:
             raise ValueError(f"experiment tokens {list(self.experiment_tokens)} are not a prefix of the registry's "
                              f"{list(EXPERIMENT_TOKENS)}")
-        self._offsets: dict[str, int] = {}
-        next_id = len(SPECIAL_TOKENS) + len(self.experiment_tokens)
-        for t, q in self.all_quantizers.items():
-            self._offsets[t] = next_id
-            next_id += q.config.num_stages * q.config.codebook_size
-        self._vocab_size = next_id
+        self._ranges = type_id_ranges(self.all_quantizers, len(SPECIAL_TOKENS) + len(self.experiment_tokens))
+        self._offsets: dict[str, int] = {t: r.start for t, r in self._ranges.items()}
+        self._vocab_size = max((r.stop for r in self._ranges.values()), default=len(SPECIAL_TOKENS) +
+                               len(self.experiment_tokens))
         kwargs.setdefault("pad_token", "[PAD]")
         kwargs.setdefault("cls_token", "[CLS]")
         kwargs.setdefault("sep_token", "[SEP]")
@@ -172,8 +170,7 @@ class EventTokenizer(PreTrainedTokenizer):
                   "max_objects": self.max_objects, "ignored_types": self.ignored_types,
                   "quantizers": {t: q.config.to_diff_dict() | {"model_type": q.config.model_type}
                                  for t, q in self.quantizers.items()},
-                  "id_ranges": {t: [self._offsets[t], self._offsets[t] + q.config.num_stages * q.config.codebook_size]
-                                for t, q in self.all_quantizers.items()},
+                  "id_ranges": {t: [r.start, r.stop] for t, r in self._ranges.items()},
                   "token_id_ranges": self.token_id_ranges()}
         if self.sub_quantizers:
             layout["sub_quantizers"] = {t: q.config.to_diff_dict() | {"model_type": q.config.model_type}
@@ -304,14 +301,10 @@ class EventTokenizer(PreTrainedTokenizer):
             values[name] = v[:, None] if kind == "event" else v[:, :width]
         return values, mask
 
-    def encode_object_codes(self, events: Any, skip_types: Sequence[str] = ()
-                            ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], np.ndarray]:
-        """Per type: (codes (n_events, max_objects, stages), mask, standardised features), and the
-        experiment ids (n_events,)."""
-        return self._encode_object_codes(as_event_arrays(events), skip_types)
-
     def _encode_object_codes(self, arrays: Mapping[str, np.ndarray], skip_types: Sequence[str] = ()
                              ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], np.ndarray]:
+        """Per type: (codes (n_events, max_objects, stages), mask, standardised features), and the
+        experiment ids (n_events,)."""
         if not arrays:
             raise InputError(None, None, "no events to tokenize")
         n_events = len(next(iter(arrays.values())))
@@ -372,38 +365,10 @@ class EventTokenizer(PreTrainedTokenizer):
         arrays = as_event_arrays(events)
         per_type, experiment = self._encode_object_codes(arrays, skip_types)
         n = len(experiment)
-        # Every possible slot of the layout, then the real ones moved to the front of each row.
-        ids, types, valid = [], [], []
-        ids.append(np.full((n, 1), CLS_ID))
-        ids.append(self.experiment_token_id(0) + experiment[:, None])
-        types += [np.zeros((n, 1), np.int64), np.full((n, 1), schema.TOKEN_TYPE_IDS["event"])]
-        valid += [np.ones((n, 2), bool)]
-        slot_object = [np.full((n, 2), -1)]  # number of the slot's object within its type, -1 for specials
-        slot_start = [np.zeros((n, 2), bool)]  # slot is the first token (stage 0) of an object
-        feature_blocks: list[tuple[str, np.ndarray]] = []  # per slot block: (type or "", features)
-        for t in [*self.object_types, *(["met"] if self.has_met else [])]:
-            codes, mask, feats = per_type[t]
-            stages = codes.shape[-1]
-            size = self.quantizers[t].config.codebook_size
-            tok = self._offsets[t] + np.arange(stages) * size + codes  # (n, m, stages)
-            ids.append(tok.reshape(n, -1))
-            types.append(np.full(ids[-1].shape, schema.TOKEN_TYPE_IDS[t]))
-            valid.append(np.repeat(mask, stages, axis=1))
-            slot_object.append(np.broadcast_to(np.repeat(np.arange(mask.shape[1]), stages), ids[-1].shape))
-            slot_start.append(np.broadcast_to(np.tile(np.arange(stages) == 0, mask.shape[1]), ids[-1].shape))
-            feature_blocks.append((t, np.repeat(feats, stages, axis=1)))
-            if t != "met":
-                ids.append(np.full((n, 1), SEP_ID))
-                types.append(np.zeros((n, 1), np.int64))
-                valid.append(np.ones((n, 1), bool))
-                slot_object.append(np.full((n, 1), -1))
-                slot_start.append(np.zeros((n, 1), bool))
-                feature_blocks.append(("", np.zeros((n, 1, 0), np.float32)))
-        all_ids = np.concatenate(ids, 1).astype(np.int64)
-        all_types = np.concatenate(types, 1).astype(np.int64)
-        all_valid = np.concatenate(valid, 1)
+        slots = assemble_slots(self, per_type, experiment)
+        all_ids, all_types, all_valid = slots.ids, slots.types, slots.valid
         if truncation and max_length is not None:
-            all_valid = self._truncate(all_ids, all_types, all_valid, max_length)
+            all_valid = truncate_objects(self, all_ids, all_types, all_valid, max_length)
         order = np.argsort(~all_valid, axis=1, kind="stable")
         lengths = all_valid.sum(1)
         sorted_ids = np.take_along_axis(all_ids, order, 1)
@@ -422,83 +387,21 @@ class EventTokenizer(PreTrainedTokenizer):
             raise ValueError(f"events need up to {int(lengths.max())} tokens, more than max_length={width}: "
                              "pass truncation=True")
         attention = np.arange(width)[None, :] < lengths[:, None]
-        data = {"input_ids": np.where(attention, _fit(sorted_ids, width), PAD_ID),
-                "token_type_ids": np.where(attention, _fit(sorted_types, width), 0),
+        data = {"input_ids": np.where(attention, fit_width(sorted_ids, width), PAD_ID),
+                "token_type_ids": np.where(attention, fit_width(sorted_types, width), 0),
                 "attention_mask": attention.astype(np.int64)}
         # object number within its type of each token, -1 for specials and padding
-        token_object = np.where(attention, _fit(np.take_along_axis(np.concatenate(slot_object, 1), order, 1), width),
+        token_object = np.where(attention, fit_width(np.take_along_axis(slots.slot_object, order, 1), width),
                                 -1)
         if return_features:
-            data.update(self._features(feature_blocks, all_valid.shape[1], order, width, attention, n))
-            starts = np.take_along_axis(np.concatenate(slot_start, 1) & all_valid, order, 1)
-            data["object_index"] = np.where(token_object >= 0, np.cumsum(_fit(starts, width), 1) - 1, -1)
+            data.update(self._features(slots.feature_blocks, all_valid.shape[1], order, width, attention, n))
+            starts = np.take_along_axis(slots.slot_start & all_valid, order, 1)
+            data["object_index"] = np.where(token_object >= 0, np.cumsum(fit_width(starts, width), 1) - 1, -1)
         if return_constituents or return_sub_ids:
-            data.update(self._sub_object_outputs(arrays, per_type, data["token_type_ids"], token_object,
+            data.update(sub_object_outputs(self, arrays, per_type, data["token_type_ids"], token_object,
                                                  continuous=return_constituents, ids=return_sub_ids,
                                                  longest=padding in (True, "longest")))
         return BatchEncoding(data, tensor_type=return_tensors)
-
-    def _sub_object_outputs(self, arrays: Mapping[str, np.ndarray], per_type: Mapping[str, tuple],
-                            token_types: np.ndarray, token_object: np.ndarray, *, continuous: bool, ids: bool,
-                            longest: bool) -> dict[str, np.ndarray]:
-        """``constituents``/``hits`` (n, L, N, F), their masks (n, L, N) and ``constituent_ids``/
-        ``hit_ids`` (n, L, N, stages), gathered for each token from its parent object's sub-objects."""
-        if ids and not self.sub_quantizers:
-            raise ValueError("return_sub_ids=True needs a tokenizer with a constituents or hits quantizer "
-                             "(treasure train-tokenizer --types ...,jets,constituents)")
-        wanted = [t for t in schema.SUB_OBJECT_TYPES if schema.GROUPS[t].parent in self.object_types
-                  and (continuous or t in self.sub_quantizers)]
-        if not wanted:
-            parents = sorted({schema.GROUPS[t].parent for t in schema.SUB_OBJECT_TYPES})
-            raise ValueError(f"this tokenizer has none of {parents} in its sequence: there are no sub-objects to "
-                             "align with its tokens")
-        present = [t for t in wanted if schema.key("common", t, schema.MASK) in arrays]
-        if not present:
-            k = schema.key("common", wanted[0], schema.MASK)
-            raise InputError(None, k, f"sub-objects were requested (return_constituents/return_sub_ids) but the "
-                                      f"events carry no {wanted[0]} (common/{wanted[0]}/*)")
-        out: dict[str, np.ndarray] = {}
-        n, length = token_types.shape
-        for t in present:
-            parent = schema.GROUPS[t].parent
-            parent_mask = per_type[parent][1]
-            values, mask = sub_object_values(arrays, t, parent_mask.shape[1], self.max_objects.get(t))
-            mask = np.pad(mask, [(0, 0), (0, parent_mask.shape[1] - mask.shape[1]), (0, 0)])
-            if longest:  # cut to the last sub-object slot any kept parent uses
-                used = np.nonzero(mask.any((0, 1)))[0]
-                mask = mask[..., :int(used[-1]) + 1 if len(used) else 1]
-            n_sub = mask.shape[2]
-            is_parent = (token_types == schema.TOKEN_TYPE_IDS[parent]) & (token_object >= 0)
-            rows = np.arange(n)[:, None]
-            index = np.where(is_parent, token_object, 0)
-            token_mask = mask[rows, index] & is_parent[..., None]  # (n, L, n_sub)
-            out[f"{t}_mask"] = token_mask
-            flat = dict(values)
-            if continuous:
-                scaler = self.sub_scalers.get(t)
-                if scaler is None:
-                    raise ValueError(f"this tokenizer has no fitted {t} scaler for return_constituents=True: train it "
-                                     f"with `treasure train-tokenizer` on data carrying common/{t}/*, or call "
-                                     f"tokenizer.fit_sub_scalers(events) and save it")
-                try:
-                    x = scaler.transform(flat)
-                except InputError as exc:
-                    raise InputError(None, exc.key, exc.message) from None
-                feats = np.zeros((*mask.shape, scaler.n_columns), np.float32)
-                feats[mask] = x
-                out[t] = feats[rows, index] * token_mask[..., None]
-            if ids and t in self.sub_quantizers:
-                q = self.sub_quantizers[t]
-                x = q.scaler.transform(flat)
-                feats = np.zeros((*mask.shape, x.shape[-1]), np.float32)
-                feats[mask] = x
-                with torch.no_grad():
-                    codes = q.tokenize(torch.from_numpy(feats.reshape(-1, n_sub, x.shape[-1])),
-                                       torch.from_numpy(mask.reshape(-1, n_sub))).numpy().reshape(*mask.shape, -1)
-                tok = self._offsets[t] + np.arange(codes.shape[-1]) * q.config.codebook_size + codes
-                tok = np.where(mask[..., None], tok, PAD_ID)
-                out[f"{schema.GROUPS[t].singular}_ids"] = tok[rows, index] * token_mask[..., None]
-        return out
 
     def _features(self, feature_blocks: list[tuple[str, np.ndarray]], n_slots: int, order: np.ndarray, width: int,
                   attention: np.ndarray, n: int) -> dict[str, np.ndarray]:
@@ -516,8 +419,8 @@ class EventTokenizer(PreTrainedTokenizer):
                 kin[:, col:col + m] = self._kinematics(t, block)
             col += m
         keep = attention[..., None]
-        feats = _fit(np.take_along_axis(feats, order[..., None], 1), width) * keep
-        kin = _fit(np.take_along_axis(kin, order[..., None], 1), width) * keep
+        feats = fit_width(np.take_along_axis(feats, order[..., None], 1), width) * keep
+        kin = fit_width(np.take_along_axis(kin, order[..., None], 1), width) * keep
         return {"features": feats.astype(np.float32), "kinematics": kin.astype(np.float32)}
 
     def feature_group_columns(self) -> dict[str, dict[str, list[int]]]:
@@ -556,28 +459,6 @@ class EventTokenizer(PreTrainedTokenizer):
         cols["energy"] = np.sqrt((cols["pt"] * np.cosh(cols["eta"])) ** 2 + cols["mass"] ** 2)
         return np.stack([cols[name] for name in KINEMATICS], -1).reshape(*block.shape[:2], len(KINEMATICS))
 
-    def _truncate(self, ids: np.ndarray, types: np.ndarray, valid: np.ndarray, max_length: int) -> np.ndarray:
-        """Drop whole objects, lowest pT of the most numerous type first, until rows fit."""
-        valid = valid.copy()
-        stage0 = np.zeros_like(valid)
-        for t in self.object_types:
-            stage0 |= (ids >= self._offsets[t]) & (ids < self._offsets[t] + self.quantizers[t].config.codebook_size)
-        while True:
-            over = valid.sum(1) > max_length
-            if not over.any():
-                return valid
-            rows = np.nonzero(over)[0]
-            for r in rows:
-                counts = {tt: int((valid[r] & stage0[r] & (types[r] == schema.TOKEN_TYPE_IDS[tt])).sum())
-                          for tt in self.object_types}
-                tt = max(counts, key=lambda k: (counts[k], schema.GROUPS[k].type_id))
-                if counts[tt] == 0:
-                    raise ValueError(f"max_length={max_length} is shorter than an event with no objects")
-                starts = np.nonzero(valid[r] & stage0[r] & (types[r] == schema.TOKEN_TYPE_IDS[tt]))[0]
-                last = starts[-1]
-                stages = self.quantizers[tt].config.num_stages
-                valid[r, last:last + stages] = False
-
     # --- decoding ------------------------------------------------------------------------------
     def decode_events(self, input_ids: Any, constituent_ids: Any = None, hit_ids: Any = None) -> EventBatch:
         """Token ids (n_events, L) -> physical objects: an :class:`EventBatch` holding, for every
@@ -607,7 +488,7 @@ class EventTokenizer(PreTrainedTokenizer):
                 arrays[schema.key("common", t, schema.COUNT)] = mask.sum(1).astype(np.int32)
         for t, sub_ids in (("constituents", constituent_ids), ("hits", hit_ids)):
             if sub_ids is not None:
-                arrays.update(self._decode_sub_objects(t, ids, _numpy(sub_ids), arrays))
+                arrays.update(decode_sub_objects(self, t, ids, _numpy(sub_ids), arrays))
         return EventBatch(arrays)
 
     def _decoded_objects(self, ids: np.ndarray):
@@ -677,55 +558,21 @@ class EventTokenizer(PreTrainedTokenizer):
                 feats[r, c, :x.shape[1]] = x[tokens[r, c]]
         return feats
 
-    def _decode_sub_objects(self, t: str, ids: np.ndarray, sub_ids: np.ndarray, decoded: Mapping[str, np.ndarray]
-                            ) -> dict[str, np.ndarray]:
-        """Sub-objects of type ``t`` from their ids (n, L, N, stages) at the parent's stage-0 tokens."""
-        if t not in self.sub_quantizers:
-            raise ValueError(f"this tokenizer has no {t} quantizer to decode {schema.GROUPS[t].singular}_ids with")
-        q = self.sub_quantizers[t]
-        cfg = q.config
-        if sub_ids.ndim == 3:
-            sub_ids = sub_ids[None]
-        if sub_ids.shape[:2] != ids.shape or sub_ids.shape[-1] != cfg.num_stages:
-            raise ValueError(f"{schema.GROUPS[t].singular}_ids must have shape (n_events, L, N, {cfg.num_stages}) aligned with "
-                             f"input_ids {ids.shape}, not {sub_ids.shape}")
-        parent = schema.GROUPS[t].parent
-        parent_mask = decoded[schema.key("common", parent, schema.MASK)]
-        first = self.id_range(parent, 0)
-        starts = (ids >= first.start) & (ids < first.stop)
-        obj = np.cumsum(starts, 1) - 1
-        r, c = np.nonzero(starts & (obj < parent_mask.shape[1]))
-        n_sub = sub_ids.shape[2]
-        codes = np.zeros((*parent_mask.shape, n_sub, cfg.num_stages), np.int64)
-        mask = np.zeros((*parent_mask.shape, n_sub), bool)
-        rel = sub_ids[r, c] - self._offsets[t] - np.arange(cfg.num_stages) * cfg.codebook_size  # (k, N, stages)
-        real = np.all((rel >= 0) & (rel < cfg.codebook_size), -1)
-        codes[r, obj[r, c]] = np.where(real[..., None], rel, 0)
-        mask[r, obj[r, c]] = real
-        with torch.no_grad():
-            x = q.decode_codes(torch.from_numpy(codes[mask])).numpy()
-        parents = {f: np.broadcast_to(decoded[schema.key("common", parent, f)][..., None], mask.shape)[mask]
-                   for f in parent_field_names(t)}
-        phys = from_relative(t, q.scaler.inverse(x), parents)
-        out = {}
-        for name, v in phys.items():
-            full = np.zeros(mask.shape, v.dtype)
-            full[mask] = v
-            out[schema.key("common", t, name.split("/")[1])] = full
-        out[schema.key("common", t, schema.MASK)] = mask
-        out[schema.key("common", t, schema.COUNT)] = mask.sum(-1).astype(np.int32)
-        return out
+
+def type_id_ranges(quantizers: Mapping[str, ObjectQuantizer], first_id: int) -> dict[str, range]:
+    """The token ids of each type, in the order of ``quantizers``: ``num_stages * codebook_size``
+    consecutive ids from ``first_id`` on, stage 0's first. The one builder of the vocabulary's
+    ranges: :meth:`EventTokenizer.id_range` and :meth:`EventTokenizer.token_id_ranges` cut them
+    into stages."""
+    ranges, start = {}, first_id
+    for t, q in quantizers.items():
+        ranges[t] = range(start, start + q.config.num_stages * q.config.codebook_size)
+        start = ranges[t].stop
+    return ranges
 
 
 def _numpy(x: Any) -> np.ndarray:
     return np.asarray(x.cpu() if isinstance(x, torch.Tensor) else x, np.int64)
-
-
-def _fit(a: np.ndarray, width: int) -> np.ndarray:
-    """Cut or zero-pad axis 1 to ``width``."""
-    if a.shape[1] >= width:
-        return a[:, :width]
-    return np.pad(a, [(0, 0), (0, width - a.shape[1])] + [(0, 0)] * (a.ndim - 2))
 
 
 def _load_files(layout_file: str, quantizer_file: str
