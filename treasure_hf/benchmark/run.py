@@ -40,7 +40,16 @@ from . import samples as sample_mod
 from .bdt import bdt_scores, train_bdt
 from .config import ENCODER_CHOICE_BITS, ENCODERS, BenchmarkArguments, Budget, budget
 from .observables import FEATURES, feature_matrix, four_lepton_observables, peak_width
-from .rows import SeedResult, cached, finetune_row, pretrain_encoder, shape_for, splits, train_budget_tokenizer
+from .rows import (
+    SeedResult,
+    cached,
+    finetune_pretrained,
+    finetune_row,
+    pretrain_encoder,
+    shape_for,
+    splits,
+    train_budget_tokenizer,
+)
 from .selection import FourLeptons, chosen_p4, select_4l
 
 logger = logging.getLogger(__name__)
@@ -306,14 +315,8 @@ def foundation_rows(p: Prepared, tok: Tokenizers, b: Budget, args: BenchmarkArgu
                         mix = splits(tokenizer, {"train": (unlabelled, np.zeros(unlabelled.n_events, np.int64))})
                         pretrained[s] = pretrain_encoder(mix, tokenizer, shape, args.model, s,
                                                          work / "pretrained" / b.key / f"seed-{s}", progress)
-                    tries = {lr: finetune_row(data, tokenizer, shape, args.model, s, rows_dir / "work",
-                                              model=str(pretrained[s]), encoder_lr=lr, progress=progress)
-                             for lr in args.model.finetune_lrs}
-                    lr = max(tries, key=lambda k: tries[k].val_auc)
-                    best = tries[lr]
-                    best.info.update({"encoder_lr": lr, "validation_auc_per_lr": {str(k): v.val_auc
-                                                                                 for k, v in tries.items()}})
-                    return best
+                    return finetune_pretrained(data, tokenizer, shape, args.model, s, rows_dir / "work",
+                                               str(pretrained[s]), progress)
 
                 row.seeds.append(cached(rows_dir / row.key / f"seed-{s}", train))
             if mode == "fine-tuned":
