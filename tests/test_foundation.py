@@ -149,3 +149,25 @@ def test_cli_builds_the_configuration_and_rejects_unknown_names(capsys):
     args = foundation_arguments(ns)
     assert args.configuration == "medium" and args.labels == (100, 1000) and args.model.pretrain_steps == 77
     assert args.corpus_events * len(args.detectors) >= 200_000 and args.seeds >= 3
+
+
+def test_a_rerun_may_add_seeds_labels_and_tasks_but_not_change_the_model(tmp_path):
+    import dataclasses
+
+    from treasure_hf.benchmark.config import ModelSettings
+    from treasure_hf.benchmark.foundation import RESUMABLE_CHANGES, quick_arguments
+    from treasure_hf.benchmark.run import _claim_settings
+    from treasure_hf.errors import ArgumentError
+
+    args = quick_arguments()
+    kept = tmp_path / "work" / "samples"
+    kept.mkdir(parents=True)
+    derived = (tmp_path / "rows",)
+    _claim_settings(tmp_path, args, False, derived, RESUMABLE_CHANGES)
+    _claim_settings(tmp_path, dataclasses.replace(args, seeds=3, labels=(100, 300, 1000), tasks=("hzz4l",)), False,
+                    derived, RESUMABLE_CHANGES)
+    with pytest.raises(ArgumentError, match="model"):
+        _claim_settings(tmp_path, dataclasses.replace(args, model=ModelSettings()), False, derived, RESUMABLE_CHANGES)
+    (tmp_path / "rows").mkdir()
+    _claim_settings(tmp_path, dataclasses.replace(args, model=ModelSettings()), True, derived, RESUMABLE_CHANGES)
+    assert kept.is_dir() and not (tmp_path / "rows").exists()  # afresh, but the samples stay

@@ -177,6 +177,11 @@ def medium_arguments(**overrides: Any) -> FoundationArguments:
     return replace(base, **overrides)
 
 
+RESUMABLE_CHANGES = ("labels", "transfer_labels", "seeds", "tasks", "objectives", "workers", "threads", "bootstrap")
+"""Settings a later run with the same ``--out`` may change: every (row, seed) and encoder is kept
+under a name of what it depends on (task, detector, labels, model, objective, corpus detectors,
+token, seed number), so these add or drop rows without changing any."""
+
 CONFIGURATIONS = {"quick": quick_arguments, "medium": medium_arguments,
                   "full": lambda **kw: replace(FoundationArguments(), **kw)}
 
@@ -479,7 +484,9 @@ def run_foundation(args: FoundationArguments, out: str | os.PathLike, progress: 
     check_destination(out, PRODUCER, overwrite=overwrite)
     out.mkdir(parents=True, exist_ok=True)
     write_marker(out, PRODUCER)
-    _claim_settings(out, args, overwrite, (out / "work", out / "rows"))
+    # the samples are kept by their own settings and seeds (samples.is_complete): a change keeps them
+    _claim_settings(out, args, overwrite, (out / "work" / "tokenizer", out / "work" / "encoders", out / "rows"),
+                    RESUMABLE_CHANGES)
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     t_start = time.perf_counter()

@@ -413,13 +413,14 @@ RESUMABLE_CHANGES = ("rows", "methods", "bits", "labels", "workers", "threads", 
 or runs faster; everything else a finished row depends on."""
 
 
-def _claim_settings(out: Path, args: BenchmarkArguments, overwrite: bool, derived: Sequence[Path]) -> None:
+def _claim_settings(out: Path, args: Any, overwrite: bool, derived: Sequence[Path],
+                    resumable: Sequence[str] = RESUMABLE_CHANGES) -> None:
     """Record the run's settings in ``OUT/settings.json``; a rerun with other settings would mix
     rows of two runs, so it is refused (or, with ``overwrite``, starts afresh)."""
     from ..data.atomic import remove
     from ..errors import ArgumentError
 
-    settings = {k: v for k, v in _jsonable(asdict(args)).items() if k not in RESUMABLE_CHANGES}
+    settings = {k: v for k, v in _jsonable(asdict(args)).items() if k not in resumable}
     path = out / "settings.json"
     if path.exists():
         old = json.loads(path.read_text())
