@@ -127,7 +127,7 @@ def test_the_published_encoder_card_states_corpus_objective_and_ladder(tokenized
         card = hub.state.repos[("model", "lab/encoder")].files("main")["README.md"].decode()
     meta = card.split("---")[1]
     assert "model-index" in meta and meta.count("ROC AUC") == 2 and "0.87" in meta and "0.7\n" not in meta
-    assert "hzz4l test (atlas-like), 100 labels" in card
+    assert "hzz4l test (atlas-like), 100 labels" in meta and "hzz4l test (atlas-like), 1000 labels" in meta
     assert f"{args.corpus_events:,} per detector" in card and "Objective `codes`" in card
     assert f"{args.model.pretrain_steps} steps of {args.model.pretrain_batch_size} events" in card
 

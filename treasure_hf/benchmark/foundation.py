@@ -338,11 +338,15 @@ class Study:
             return self.encoders[key]
         enc = Encoder(key, objective, detectors, token)
         out = self.work / "encoders" / key
+        clock = out.parent / f"{key}.seconds.json"  # the wall time of the pretraining that made it
         t0 = time.perf_counter()
         shape = replace(self.shape, experiment_token=token)
         enc.path = pretrain_encoder(self.corpus(detectors, objective != "codes"), self.tokenizer, shape,
                                     self.args.model, 0, out, self.progress, objective=objective)
-        enc.seconds = round(time.perf_counter() - t0, 1)
+        if not clock.exists():
+            with atomic_output(clock) as tmp:
+                tmp.write_text(json.dumps({"seconds": round(time.perf_counter() - t0, 1)}))
+        enc.seconds = float(json.loads(clock.read_text())["seconds"])
         self.encoders[key] = enc
         return enc
 
@@ -593,7 +597,8 @@ def card_summary(summary: dict, args: FoundationArguments, best: str, report: Ma
 
     corpus = ", ".join(f"{k} {v:g}" for k, v in processes.MIX_WEIGHTS.items())
     m = args.model
-    return {**summary, "training_data_text": (
+    return {**summary, "tokenizer": f"{args.method.upper()} {args.bits} bits per object, trained on the corpus "
+                                    "(`work/tokenizer` of the run)", "training_data_text": (
         f"Unlabelled simulated pp events at 13 TeV (Pythia 8 + the parametric detectors), {args.corpus_events:,} "
         f"per detector from the ATLAS-like and the CMS-like response ({', '.join(args.detectors)}; "
         f"{args.corpus_events * len(args.detectors):,} in all), process mix {corpus}, seeds {args.corpus_seed} + "
@@ -607,7 +612,7 @@ def card_summary(summary: dict, args: FoundationArguments, best: str, report: Ma
         f"fine-tuned on {args.home}-like labels, the mean of {args.seeds} seeds (`treasure benchmark foundation`)."),
         "eval_results": [
         {"dataset_name": f"{r['task']} test ({r['detector']}-like), {r['labels']} labels",
-         "dataset_type": f"treasure-benchmark-foundation/{r['task']}", "dataset_split": "test",
+         "dataset_type": f"treasure-benchmark-foundation/{r['task']}-{r['labels']}-labels", "dataset_split": "test",
          "metric_name": "ROC AUC", "metric_value": r["auc"]}
         for r in report["ladder"] if r["model"] == f"fine-tuned ({best})"]}
 
