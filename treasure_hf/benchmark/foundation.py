@@ -166,14 +166,15 @@ def quick_arguments(**overrides: Any) -> FoundationArguments:
 
 def medium_arguments(**overrides: Any) -> FoundationArguments:
     """``--medium``: 100,000 corpus events per detector (200,000 in all), the whole label ladder,
-    three seeds; for 2 cores, in pieces (every piece is cached)."""
+    three seeds; for 2 cores, in pieces (every piece is cached). About 860,000 generated events and
+    five encoders of 1,500 steps x 128 events: several hours on 2 free cores (docs/benchmark.md)."""
     base = FoundationArguments(
         configuration="medium", corpus_events=100_000,
         sizes={"hzz4l": TaskSizes(14_000, 56_000, 6000, 24_000), "ljets": TaskSizes(36_000, 160_000, 6000, 27_000)},
         labels=(100, 300, 1000, 3000, 10_000), seeds=3, workers=2, threads=1, bootstrap=1000,
         tokenizer=TokenizerSettings(steps=800, batch_size=1024, hidden_size=64),
         model=ModelSettings(hidden_size=64, layers=2, heads=4, intermediate_size=128, epochs=30, batch_size=128,
-                            patience=5, pretrain_steps=3000, pretrain_batch_size=256, finetune_lrs=(1e-3, 1e-4)))
+                            patience=5, pretrain_steps=1500, pretrain_batch_size=128, finetune_lrs=(1e-3, 1e-4)))
     return replace(base, **overrides)
 
 
