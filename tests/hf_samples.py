@@ -35,6 +35,24 @@ def tiny_tokenizer(data: list[Path], out: Path, steps: int = 30):
     return train_tokenizer(data, out, args, progress=False)
 
 
+def tokenized_pair(root: Path) -> tuple[Path, dict[str, Path]]:
+    """:func:`write_samples` (120 events each) and a :func:`tiny_tokenizer` under ``root``, and the
+    samples tokenized twice: ``plain`` and ``continuous`` (``--with-continuous``, the original
+    kinematics as columns). Returns ``root`` (the tokenizer is ``root/tok``) and the two data sets."""
+    from treasure_hf.cli import main
+
+    samples = write_samples(root / "samples", n_events=120)
+    tiny_tokenizer(list(samples.values()), root / "tok", steps=5)
+    out = {}
+    for name, extra in (("plain", []), ("continuous", ["--with-continuous"])):
+        out[name] = root / name
+        assert main(["-q", "tokenize", "--tokenizer", str(root / "tok"), "--data", str(samples["signal"]),
+                     str(samples["background"]), "--out", str(out[name]), "--split",
+                     "train=0.6,validation=0.2,test=0.2", "--label", f"{samples['signal']}=signal",
+                     "--label", f"{samples['background']}=background", *extra]) == 0
+    return root, out
+
+
 def isolated_hf_cache(directory: Path):
     """A context in which ``datasets`` (here and in child processes) caches under ``directory``,
     not in the user's shared cache where other runs' folders of the same name would collide."""

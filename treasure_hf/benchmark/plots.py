@@ -111,3 +111,51 @@ def plot_label_efficiency(labels: Sequence[int], curves: Mapping[str, tuple[np.n
     fig.tight_layout()
     _save(fig, Path(path))
     plt.close(fig)
+
+
+def plot_label_efficiency_panels(curves: Mapping[str, Mapping[str, Mapping[str, Sequence[float]]]],
+                                 path: str | Path) -> None:
+    """One panel per task: test AUC (mean, seed spread) against labelled training events, one curve
+    per model. ``curves``: {task: {model: {"labels", "auc", "auc_std"}}}."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(curves), figsize=(5.5 * len(curves), 4.5), squeeze=False)
+    for ax, (task, models) in zip(axes[0], curves.items()):
+        for name, c in models.items():
+            ax.errorbar(c["labels"], c["auc"], yerr=c["auc_std"], marker="o", capsize=3, label=name)
+        ax.set_xscale("log")
+        ax.set_xlabel("labelled training events")
+        ax.set_ylabel("test AUC")
+        ax.set_title(task)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    _save(fig, Path(path))
+    plt.close(fig)
+
+
+def plot_transfer_gap(gaps: Sequence[Mapping], settings: Mapping[str, str], path: str | Path) -> None:
+    """The transfer gap (AUC on the target detector, transferred minus own labels) with its 95%
+    interval, per task, direction and setting; ``settings``: {setting: description}."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    groups = sorted({(g["task"], g["source"], g["target"]) for g in gaps})
+    width = 0.8 / max(1, len(settings))
+    for k, (setting, text) in enumerate(settings.items()):
+        xs, ys, lo, hi = [], [], [], []
+        for i, grp in enumerate(groups):
+            g = next((g for g in gaps if (g["task"], g["source"], g["target"]) == grp and g["setting"] == setting), None)
+            if g is None:
+                continue
+            xs.append(i + (k - (len(settings) - 1) / 2) * width)
+            ys.append(g["gap"]["difference"])
+            lo.append(g["gap"]["difference"] - g["gap"]["low"])
+            hi.append(g["gap"]["high"] - g["gap"]["difference"])
+        ax.errorbar(xs, ys, yerr=[lo, hi], fmt="o", capsize=3, label=text)
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_xticks(range(len(groups)), [f"{t}\n{s} -> {d}" for t, s, d in groups])
+    ax.set_ylabel("transfer gap [AUC]")
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    _save(fig, Path(path))
+    plt.close(fig)

@@ -98,16 +98,18 @@ def shape_for(settings: ModelSettings, inputs: str, *, input_mode: str = "tokens
 
 
 def finetune_row(data: Any, tokenizer: Any, shape: ModelShape, settings: ModelSettings, seed: int, work: Path, *,
-                 model: str | None = None, encoder_lr: float | None = None, progress: bool = False) -> SeedResult:
+                 model: str | None = None, encoder_lr: float | None = None, freeze: bool = False,
+                 progress: bool = False) -> SeedResult:
     """Train one seed of a row with the shipped fine-tuning (model initialisation and batch order
-    from ``seed``; the best epoch by validation AUC; early stopping on it)."""
+    from ``seed``; the best epoch by validation AUC; early stopping on it); ``freeze``: a linear
+    probe of the frozen ``model``."""
     from ..training.finetune import finetune
 
     out = work / "trainer"
     args = FinetuneArguments(
         data="", out=str(out), model=model, batch_size=settings.batch_size, lr=settings.lr,
         weight_decay=settings.weight_decay, epochs=settings.epochs, early_stopping_patience=settings.patience,
-        encoder_lr=encoder_lr, seed=seed, report_to="none", save_model=False, save_total_limit=1,
+        encoder_lr=encoder_lr, freeze_encoder=freeze, seed=seed, report_to="none", save_model=False, save_total_limit=1,
         logging_steps=10_000, overwrite=True, progress=progress, shape=shape)
     result = finetune(args, data=data, tokenizer=tokenizer)
     shutil.rmtree(out, ignore_errors=True)  # the Trainer's checkpoints: the scores are what is kept
@@ -117,10 +119,24 @@ def finetune_row(data: Any, tokenizer: Any, shape: ModelShape, settings: ModelSe
                        "parameters": int(sum(p.numel() for p in result.model.parameters()))})
 
 
+def finetune_pretrained(data: Any, tokenizer: Any, shape: ModelShape, settings: ModelSettings, seed: int, work: Path,
+                        model: str, progress: bool = False) -> SeedResult:
+    """The pretrained ``model`` fine-tuned at each encoder rate of ``settings.finetune_lrs``; the
+    one with the best validation AUC is kept (its rate and every rate's validation AUC in ``info``)."""
+    tries = {lr: finetune_row(data, tokenizer, shape, settings, seed, work, model=model, encoder_lr=lr,
+                              progress=progress) for lr in settings.finetune_lrs}
+    lr = max(tries, key=lambda k: tries[k].val_auc)
+    best = tries[lr]
+    best.info.update({"encoder_lr": lr, "validation_auc_per_lr": {str(k): v.val_auc for k, v in tries.items()}})
+    return best
+
+
 def pretrain_encoder(data: Any, tokenizer: Any, shape: ModelShape, settings: ModelSettings, seed: int, out: Path,
-                     progress: bool = False) -> Path:
-    """Masked event modeling with the shipped pretraining, on the ``train`` split of ``data``
-    (unlabelled events); returns the saved model (reused by a rerun)."""
+                     progress: bool = False, objective: str = "codes", stop_at_step: int | None = None) -> Path:
+    """Masked event modeling (``objective``, :data:`~treasure_hf.training.arguments.MASKED_OBJECTIVES`)
+    with the shipped pretraining, on the ``train`` split of ``data`` (unlabelled events); returns
+    the saved model (reused by a rerun; an interrupted one resumes from its last checkpoint)."""
+    from ..training.checkpoint import CHECKPOINTS
     from ..training.pretrain import pretrain
 
     if (out / "config.json").exists() and (out / "model.safetensors").exists():
@@ -128,8 +144,9 @@ def pretrain_encoder(data: Any, tokenizer: Any, shape: ModelShape, settings: Mod
     args = PretrainArguments(
         data="", out=str(out), batch_size=settings.pretrain_batch_size, lr=settings.pretrain_lr,
         weight_decay=settings.weight_decay, max_steps=settings.pretrain_steps, warmup_steps=settings.pretrain_steps // 20,
-        mask_rate=settings.mask_rate, save_steps=0, seed=seed, report_to="none", cpu=True, overwrite=True,
-        progress=progress, logging_steps=max(1, settings.pretrain_steps // 10), shape=shape)
+        mask_rate=settings.mask_rate, save_steps=max(1, settings.pretrain_steps // 5), seed=seed, report_to="none",
+        cpu=True, overwrite=True, resume=(out / CHECKPOINTS).is_dir(), stop_at_step=stop_at_step, objective=objective, progress=progress,
+        logging_steps=max(1, settings.pretrain_steps // 10), shape=shape)
     pretrain(args, data=data, tokenizer=tokenizer)
     return out
 

@@ -41,7 +41,16 @@ from . import samples as sample_mod
 from .bdt import bdt_scores, train_bdt
 from .config import ENCODER_CHOICE_BITS, ENCODERS, BenchmarkArguments, Budget, budget
 from .observables import FEATURES, feature_matrix, four_lepton_observables, peak_width
-from .rows import SeedResult, cached, finetune_row, pretrain_encoder, shape_for, splits, train_budget_tokenizer
+from .rows import (
+    SeedResult,
+    cached,
+    finetune_pretrained,
+    finetune_row,
+    pretrain_encoder,
+    shape_for,
+    splits,
+    train_budget_tokenizer,
+)
 from .selection import FourLeptons, chosen_p4, select_4l
 
 logger = logging.getLogger(__name__)
@@ -307,14 +316,8 @@ def foundation_rows(p: Prepared, tok: Tokenizers, b: Budget, args: BenchmarkArgu
                         mix = splits(tokenizer, {"train": (unlabelled, np.zeros(unlabelled.n_events, np.int64))})
                         pretrained[s] = pretrain_encoder(mix, tokenizer, shape, args.model, s,
                                                          work / "pretrained" / b.key / f"seed-{s}", progress)
-                    tries = {lr: finetune_row(data, tokenizer, shape, args.model, s, rows_dir / "work",
-                                              model=str(pretrained[s]), encoder_lr=lr, progress=progress)
-                             for lr in args.model.finetune_lrs}
-                    lr = max(tries, key=lambda k: tries[k].val_auc)
-                    best = tries[lr]
-                    best.info.update({"encoder_lr": lr, "validation_auc_per_lr": {str(k): v.val_auc
-                                                                                 for k, v in tries.items()}})
-                    return best
+                    return finetune_pretrained(data, tokenizer, shape, args.model, s, rows_dir / "work",
+                                               str(pretrained[s]), progress)
 
                 row.seeds.append(cached(rows_dir / row.key / f"seed-{s}", train))
             if mode == "fine-tuned":
@@ -411,13 +414,14 @@ RESUMABLE_CHANGES = ("rows", "methods", "bits", "labels", "workers", "threads", 
 or runs faster; everything else a finished row depends on."""
 
 
-def _claim_settings(out: Path, args: BenchmarkArguments, overwrite: bool, derived: Sequence[Path]) -> None:
+def _claim_settings(out: Path, args: Any, overwrite: bool, derived: Sequence[Path],
+                    resumable: Sequence[str] = RESUMABLE_CHANGES) -> None:
     """Record the run's settings in ``OUT/settings.json``; a rerun with other settings would mix
     rows of two runs, so it is refused (or, with ``overwrite``, starts afresh)."""
     from ..data.atomic import remove
     from ..errors import ArgumentError
 
-    settings = {k: v for k, v in _jsonable(asdict(args)).items() if k not in RESUMABLE_CHANGES}
+    settings = {k: v for k, v in _jsonable(asdict(args)).items() if k not in resumable}
     path = out / "settings.json"
     if path.exists():
         old = json.loads(path.read_text())

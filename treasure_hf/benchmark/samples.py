@@ -107,12 +107,13 @@ def is_complete(path: Path, r: SampleRequest, detector: str) -> bool:
 
 
 def read_selected(paths: Sequence[str | os.PathLike], select: Callable[[EventBatch], np.ndarray], *,
-                  step: int = 20_000, progress: bool = True
+                  step: int = 20_000, progress: bool = True, signal_process_id: int = SIGNAL_PROCESS_ID
                   ) -> tuple[EventBatch, np.ndarray, dict[str, dict[str, int]]]:
     """Stream every file (HDF5 or PCDF) in chunks of ``step`` events and keep the events where
     ``select(batch)`` (a bool array, or an object with ``passed`` and ``cutflow``) is true: memory
     grows with the selected events only. Returns them, their labels (1 where
-    ``truth/event/process_id`` is that of ``hzz4l``, the signal) and the cutflow summed per class."""
+    ``truth/event/process_id`` is ``signal_process_id``, by default that of ``hzz4l``) and the
+    cutflow summed per class."""
     from tqdm.auto import tqdm
 
     from ..data.io import open_events
@@ -127,7 +128,7 @@ def read_selected(paths: Sequence[str | os.PathLike], select: Callable[[EventBat
             for batch in source.iter_batches(step):
                 if PROCESS_KEY not in batch:
                     raise InputError(p, PROCESS_KEY, "labelled benchmark input needs the generator's process id")
-                y = (np.asarray(batch[PROCESS_KEY]) == SIGNAL_PROCESS_ID).astype(np.int64)
+                y = (np.asarray(batch[PROCESS_KEY]) == signal_process_id).astype(np.int64)
                 for name, lab in (("signal", 1), ("background", 0)):
                     if (y == lab).any():
                         for k, v in select(batch.select(y == lab)).cutflow.items():
@@ -139,10 +140,17 @@ def read_selected(paths: Sequence[str | os.PathLike], select: Callable[[EventBat
             bar.close()
         finally:
             source.close()
-    common = set.intersection(*(set(b.keys()) for b in kept))
-    kept = [EventBatch({k: b[k] for k in b.keys() if k in common}, b.metadata) for b in kept]
-    batch = EventBatch.concat(kept) if len(kept) > 1 else kept[0]
+    batch = concat_common(kept)
     y = np.concatenate(labels)
     if y.all() or not y.any():
-        raise InputError(paths[0], PROCESS_KEY, "the benchmark needs selected signal (hzz4l) and background events")
+        raise InputError(paths[0], PROCESS_KEY, f"the benchmark needs selected signal (process id {signal_process_id}) "
+                                                "and background events")
     return batch, y, cutflow
+
+
+def concat_common(batches: Sequence[EventBatch]) -> EventBatch:
+    """The events of every batch, with the keys all of them hold (samples of two detectors share
+    the common layer, not their experiment layers)."""
+    common = set.intersection(*(set(b.keys()) for b in batches))
+    kept = [EventBatch({k: b[k] for k in b.keys() if k in common}, b.metadata) for b in batches]
+    return EventBatch.concat(kept) if len(kept) > 1 else kept[0]

@@ -1,4 +1,5 @@
-"""``treasure benchmark hzz4l``: the H -> ZZ* -> 4l tokenization benchmark."""
+"""``treasure benchmark hzz4l``: the H -> ZZ* -> 4l tokenization benchmark; ``treasure benchmark
+foundation``: pretraining against scratch on two tasks, and transfer between the detectors."""
 
 from __future__ import annotations
 
@@ -58,9 +59,42 @@ def _hzz4l(args: argparse.Namespace) -> int:
     return 0
 
 
+def foundation_arguments(args: argparse.Namespace):
+    """The :class:`~treasure_hf.benchmark.foundation.FoundationArguments` of the command line."""
+    from ..benchmark.foundation import CONFIGURATIONS, TASKS
+    from ..training.arguments import MASKED_OBJECTIVES
+
+    chosen = [c for c in ("quick", "medium") if getattr(args, c)]
+    if len(chosen) > 1:
+        raise ArgumentError("--quick", "choose one of --quick and --medium")
+    bench = CONFIGURATIONS[chosen[0] if chosen else "full"]()
+    over = {k: getattr(args, k) for k in ("corpus_events", "labels", "transfer_labels", "seeds", "seed", "test_seed",
+                                          "corpus_seed", "workers", "threads", "tasks", "objectives")
+            if getattr(args, k) is not None}
+    for name, allowed in (("tasks", tuple(TASKS)), ("objectives", MASKED_OBJECTIVES)):
+        bad = [v for v in over.get(name, ()) if v not in allowed]
+        if bad:
+            raise ArgumentError(f"--{name}", f"unknown {bad}; choose from {list(allowed)}")
+    model = {k: v for k, v in (("epochs", args.epochs), ("pretrain_steps", args.pretrain_steps)) if v is not None}
+    if model:
+        over["model"] = replace(bench.model, **model)
+    return replace(bench, **over)
+
+
+def _foundation(args: argparse.Namespace) -> int:
+    from ..benchmark.foundation import run_foundation
+
+    report = run_foundation(foundation_arguments(args), args.out, progress=args.progress, overwrite=args.overwrite)
+    json.dump({"goals": report.get("goals"), "out": args.out, "encoder": f"{args.out}/encoder"}, sys.stdout,
+              indent=1, default=str)
+    print()
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("benchmark", help="physics benchmarks of the tokenizations and models",
-                       description="Physics benchmarks. `treasure benchmark hzz4l --help` for the H -> ZZ* -> 4l one.")
+                       description="Physics benchmarks. `treasure benchmark hzz4l --help` for the H -> ZZ* -> 4l one, "
+                                   "`treasure benchmark foundation --help` for pretraining and transfer.")
     bsub = p.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
     h = bsub.add_parser(
         "hzz4l", help="H -> ZZ* -> 4l against ZZ*: which event tokenization keeps the physics",
@@ -102,3 +136,36 @@ def register(sub: argparse._SubParsersAction) -> None:
     h.add_argument("--overwrite", action="store_true",
                    help="start afresh in an --out that holds a run with other settings")
     h.set_defaults(func=_hzz4l)
+
+    f = bsub.add_parser(
+        "foundation", help="does pretraining pay: label efficiency on two tasks, transfer between detectors",
+        description="Generate an unlabelled corpus (the mix preset) on the ATLAS-like and the CMS-like detector and, "
+                    "with their own seeds, the development and test samples of two tasks (H -> ZZ* -> 4l against "
+                    "ZZ*, t tbar -> l + jets against W + jets) on both; train one tokenizer on the corpus; pretrain "
+                    "the same encoder with each objective (--objectives: codes, continuous) on the same corpus and "
+                    "steps; at each label count fine-tune it, train the same architecture from scratch and a linear "
+                    "probe of the frozen encoder over --seeds seeds; then, with the objective the validation events "
+                    "pick, fine-tune on one detector's labels and test on the other's events (with and without the "
+                    "experiment token, pretrained on both detectors or on one). Every training goes through "
+                    "`treasure pretrain` and `treasure finetune`. Writes results.json, report.md, "
+                    "label_efficiency.png/.json, transfer_gap.png/.json and the publishable encoder OUT/encoder "
+                    "(`treasure push OUT/encoder --repo-id ...`). A rerun with the same --out continues where the "
+                    "last one stopped. Configurations: --quick, --medium (2 cores, in pieces), neither: full (a GPU).")
+    f.add_argument("--out", required=True, help="report directory (samples, tokenizer, encoders and rows go below)")
+    f.add_argument("--quick", action="store_true", help="the small configuration")
+    f.add_argument("--medium", action="store_true", help="the medium configuration (>= 200,000 corpus events)")
+    f.add_argument("--corpus-events", type=positive_int, help="unlabelled corpus events per detector")
+    f.add_argument("--labels", type=_ints, help="label counts of the ladder, e.g. 100,1000")
+    f.add_argument("--transfer-labels", type=positive_int, help="label count of the transfer study")
+    f.add_argument("--seeds", type=positive_int, help="fine-tuning seeds per row")
+    f.add_argument("--tasks", type=_names, help="tasks, from hzz4l,ljets")
+    f.add_argument("--objectives", type=_names, help="pretraining objectives, from codes,continuous,codes+continuous")
+    f.add_argument("--seed", type=nonnegative_int, help="seed of the development samples and their split")
+    f.add_argument("--test-seed", type=nonnegative_int, help="seed of the test samples")
+    f.add_argument("--corpus-seed", type=nonnegative_int, help="seed of the corpus")
+    f.add_argument("--workers", type=positive_int, help="generation processes")
+    f.add_argument("--threads", type=positive_int, help="torch threads for training")
+    f.add_argument("--epochs", type=positive_int, help="maximum epochs of each fine-tuning")
+    f.add_argument("--pretrain-steps", type=positive_int, help="pretraining steps of every encoder")
+    f.add_argument("--overwrite", action="store_true", help="start afresh in an --out that holds other settings")
+    f.set_defaults(func=_foundation)

@@ -21,6 +21,7 @@ REMOVED_OPTIONS = {"pooling": "cls", "pair_readout": False, "gate_bias_init": 0.
 """Options of earlier versions and the value that matches today's model."""
 PAIR_FEATURES = ("none", "kinematic")
 INPUT_KINDS = ("ids", "ids+decoded", "continuous", "hybrid")
+MASKED_OBJECTIVES = ("codes", "continuous", "codes+continuous")
 """What the model reads, as the benchmark labels its rows: token ids alone; token ids and what is
 decoded from them (kinematics, features); the original continuous values; token ids with
 continuous constituents."""
@@ -94,6 +95,10 @@ class EventTransformerConfig(PretrainedConfig):
         token_id_ranges: optional {"TYPE_ID:STAGE": [start, stop)} of the tokenizer: masked
             modeling then scores each masked token only over its own type and stage's ids.
         classifier_dropout: dropout before the classification layer (default hidden_dropout_prob).
+        masked_objective: what the masked-modeling head predicts of each masked object (token
+            mode): ``codes`` (its token ids, cross-entropy), ``continuous`` (its kinematics,
+            MSE on log(1+pT), eta, phi, log(1+E), log(1+m), q, as in masked particle modelling
+            with continuous targets, MPMv2) or ``codes+continuous`` (the sum of both losses).
     """
 
     model_type = "treasure_event_transformer"
@@ -117,6 +122,7 @@ class EventTransformerConfig(PretrainedConfig):
                  num_special_tokens: int = 5, num_experiments: int | None = None,
                  experiment_conditioning: bool = True,
                  token_id_ranges: dict[str, list[int]] | None = None, classifier_dropout: float | None = None,
+                 masked_objective: str = "codes",
                  pad_token_id: int = 0, cls_token_id: int = 1, sep_token_id: int = 2, mask_token_id: int = 3,
                  **kwargs: Any):
         if input_mode not in INPUT_MODES:
@@ -191,6 +197,9 @@ class EventTransformerConfig(PretrainedConfig):
         self.experiment_conditioning = bool(experiment_conditioning)
         self.token_id_ranges = {str(k): [int(v[0]), int(v[1])] for k, v in (token_id_ranges or {}).items()}
         self.classifier_dropout = classifier_dropout
+        if masked_objective not in MASKED_OBJECTIVES:
+            raise ValueError(f"masked_objective must be one of {MASKED_OBJECTIVES}, not {masked_objective!r}")
+        self.masked_objective = masked_objective
         self.cls_token_id = int(cls_token_id)
         self.sep_token_id = int(sep_token_id)
         self.mask_token_id = int(mask_token_id)

@@ -828,6 +828,18 @@ class EventTransformerForSequenceClassification(EventTransformerPreTrainedModel)
         return F.binary_cross_entropy_with_logits(logits, labels.float())
 
 
+@dataclass
+class MaskedEventModelingOutput(MaskedLMOutput):
+    """:class:`MaskedLMOutput` plus, per objective, its parts: ``code_loss`` (cross-entropy over
+    the ids), ``continuous_loss`` (MSE over the masked objects' kinematics) and
+    ``kinematics`` (predicted flat kinematics of the scored positions: (B, L, K), or
+    (n_labelled, K) with ``only_labelled_logits``)."""
+
+    code_loss: torch.FloatTensor | None = None
+    continuous_loss: torch.FloatTensor | None = None
+    kinematics: torch.FloatTensor | None = None
+
+
 class EventTransformerForMaskedEventModeling(EventTransformerPreTrainedModel):
     """The foundation model's pretraining head (BERT-style masking of whole objects).
 
@@ -846,7 +858,13 @@ class EventTransformerForMaskedEventModeling(EventTransformerPreTrainedModel):
     ``labels`` (B, L, T) float when given, else against the unmasked inputs themselves.
 
     A stage embedding (position of the token within its object) is added before the head, so
-    the hierarchical variant, where an object's tokens share one state, scores each stage."""
+    the hierarchical variant, where an object's tokens share one state, scores each stage.
+
+    ``config.masked_objective`` (token mode) says what is predicted: ``codes`` (the ids, above),
+    ``continuous`` (a second decoder regresses the flat kinematics of every selected position,
+    log(1+pT), eta, phi, log(1+E), log(1+m), q, against ``target_kinematics`` (B, L, 6), the
+    objects' kinematics before masking: MSE over the positions whose ``labels`` is not -100) or
+    ``codes+continuous`` (both losses summed)."""
 
     def __init__(self, config: EventTransformerConfig):
         super().__init__(config)
@@ -863,6 +881,11 @@ class EventTransformerForMaskedEventModeling(EventTransformerPreTrainedModel):
         else:
             n_out = config.feature_size
         self.decoder = nn.Linear(h, n_out)
+        self.kinematics_decoder = None
+        if config.input_mode == "tokens" and config.masked_objective != "codes":
+            if not config.kinematics_names:
+                raise ValueError("masked_objective with continuous targets needs config.kinematics_names")
+            self.kinematics_decoder = nn.Linear(h, len(config.kinematics_names))
         table = torch.full((config.type_vocab_size, config.max_stages, 2), -1, dtype=torch.long)
         for key, (lo, hi) in config.token_id_ranges.items():
             t, s = (int(v) for v in key.split(":"))
@@ -887,11 +910,14 @@ class EventTransformerForMaskedEventModeling(EventTransformerPreTrainedModel):
                 constituents: torch.Tensor | None = None, constituents_mask: torch.Tensor | None = None,
                 hits: torch.Tensor | None = None, hits_mask: torch.Tensor | None = None,
                 masked_positions: torch.Tensor | None = None, labels: torch.Tensor | None = None,
+                target_kinematics: torch.Tensor | None = None,
                 output_hidden_states: bool | None = None, return_dict: bool | None = None,
-                only_labelled_logits: bool = False) -> MaskedLMOutput:
+                only_labelled_logits: bool = False) -> MaskedEventModelingOutput:
         """``only_labelled_logits`` (token mode, with ``labels``): score only the positions whose
         label is not -100, so ``logits`` is (n_labelled, vocab_size) in row-major order; the loss
-        is the same, and pretraining skips the (B, L, vocab_size) scores it does not use."""
+        is the same, and pretraining skips the (B, L, vocab_size) scores it does not use.
+        ``target_kinematics`` (B, L, 6): the continuous objectives' targets (pT [GeV], eta, phi
+        [rad], E [GeV], mass [GeV], charge of each token's object before masking)."""
         c = self.config
         tokens = c.input_mode == "tokens"
         if tokens and masked_positions is None and input_ids is not None:
@@ -913,15 +939,30 @@ class EventTransformerForMaskedEventModeling(EventTransformerPreTrainedModel):
             where = labels != IGNORE_INDEX
             x, stage, labels = x[where][None], stage[where][None], labels[where][None]
             token_type_ids = None if token_type_ids is None else token_type_ids[where][None]
-        logits = self.decoder(self.head_norm(self.activation(self.dense(x))))
+            target_kinematics = None if target_kinematics is None else target_kinematics[where][None]
+        head = self.head_norm(self.activation(self.dense(x)))
+        logits = self.decoder(head)
         if tokens:
             logits = self._restrict(logits, token_type_ids, stage)
-        loss = None
+        predicted = self.kinematics_decoder(head) if self.kinematics_decoder is not None else None
+        loss = code_loss = continuous_loss = None
         if only_labelled_logits and tokens and labels is not None:
             logits, labels = logits[0], labels[0]
-        if tokens and labels is not None:
-            loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1),
-                                   ignore_index=IGNORE_INDEX)
+            predicted = None if predicted is None else predicted[0]
+            target_kinematics = None if target_kinematics is None else target_kinematics[0]
+        if tokens and labels is not None and c.masked_objective != "continuous":
+            code_loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1),
+                                        ignore_index=IGNORE_INDEX)
+        if tokens and labels is not None and predicted is not None:
+            if target_kinematics is None:
+                raise ValueError(f"masked_objective={c.masked_objective!r} needs `target_kinematics` (B, L, "
+                                 f"{len(c.kinematics_names)}): the objects' kinematics before masking")
+            m = (labels != IGNORE_INDEX)[..., None].to(torch.float32)
+            target = flat_kinematics(target_kinematics.float(), c.kinematics_log_columns)
+            err = (predicted.float() - target) ** 2 * m
+            continuous_loss = err.sum() / (m.sum() * predicted.shape[-1]).clamp_min(1)
+        if code_loss is not None or continuous_loss is not None:
+            loss = sum(v for v in (code_loss, continuous_loss) if v is not None)
         elif not tokens and masked_positions is not None:
             target = labels
             if target is None:
@@ -930,7 +971,8 @@ class EventTransformerForMaskedEventModeling(EventTransformerPreTrainedModel):
             m = masked_positions[..., None].to(torch.float32)
             err = (logits.float() - target.float()) ** 2 * m
             loss = err.sum() / (m.sum() * logits.shape[-1]).clamp_min(1)
-        result = MaskedLMOutput(loss=loss, logits=logits, hidden_states=out.hidden_states)
+        result = MaskedEventModelingOutput(loss=loss, logits=logits, hidden_states=out.hidden_states,
+                                           code_loss=code_loss, continuous_loss=continuous_loss, kinematics=predicted)
         return result.to_tuple() if return_dict is False else result
 
     def _restrict(self, logits: torch.Tensor, token_type_ids: torch.Tensor | None, stage: torch.Tensor) -> torch.Tensor:

@@ -19,6 +19,10 @@ from ..commands.options import fraction, nonnegative_float, nonnegative_int, pos
 T = TypeVar("T")
 
 INPUTS = ("ids", "ids+decoded", "continuous", "hybrid")
+MASKED_OBJECTIVES = ("codes", "continuous", "codes+continuous")
+"""Pretraining objectives (``--objective``): the masked-modeling head's targets, the model config's
+``masked_objective`` (``configuration_event_transformer.MASKED_OBJECTIVES``, which imports nothing
+from here: it travels with saved models)."""
 """What a model reads: token ids alone (token + type + position embeddings); token ids plus the
 kinematics (and features) decoded from them; the original continuous kinematics and features;
 token ids with continuous jet constituents."""
@@ -52,6 +56,9 @@ class ModelShape:
                            choices=("tokens", "flat", "per_type"), default="tokens")
     variant: str = _opt("flat, hierarchical (feature-group sub-tokens per object) or constituent",
                         choices=("flat", "hierarchical", "constituent"), default="flat")
+    experiment_token: bool = _opt("embed the event's experiment context token ([ATLAS], [CMS]) by experiment; "
+                                  "--no-experiment-token embeds every experiment's alike, so the model cannot tell "
+                                  "the detectors apart", flag="--no-experiment-token", default=True)
 
 
 @dataclass
@@ -95,6 +102,12 @@ class PretrainArguments(TrainingRun):
                                     "with a time limit, continued later with --resume", cli_type=positive_int,
                                     default=None)
     split: str = _opt("split to train on", default="train")
+    objective: str = _opt("what is predicted of each masked object: codes (its token ids, cross-entropy), "
+                          "continuous (its kinematics log(1+pT), eta, phi, log(1+E), log(1+m), q before masking, "
+                          "MSE: masked particle modelling with continuous targets, MPMv2; the data set's "
+                          "kinematics column where it has one, treasure tokenize --with-continuous, else decoded "
+                          "from the unmasked ids) or codes+continuous (both losses summed)",
+                          choices=MASKED_OBJECTIVES, default="codes")
 
 
 @dataclass
@@ -115,6 +128,8 @@ class FinetuneArguments(TrainingRun):
     eval_split: str = _opt("split that picks the best model and stops training", default="validation")
     test_split: str = _opt("split of the reported test metrics ('' for none)", default="test")
     save_model: bool = _opt("save the best model to OUT", flag="--no-save-model", default=True)
+    freeze_encoder: bool = _opt("train the classification layer alone on the frozen loaded model (a linear probe "
+                                "of the --model encoder; its pooler keeps its initial weights)", default=False)
 
 
 def _fields(cls: type) -> list[tuple[dataclasses.Field, Any]]:

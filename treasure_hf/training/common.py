@@ -95,7 +95,7 @@ def new_config(tokenizer: Any, args: Any, **kwargs: Any):
         num_attention_heads=shape.heads, intermediate_size=shape.intermediate_size or 4 * shape.hidden_size,
         hidden_dropout_prob=shape.dropout, attention_probs_dropout_prob=shape.dropout, max_position_embeddings=length,
         pair_features=shape.pair_features, kinematic_combinations=shape.combinations, input_mode=shape.input_mode,
-        variant=shape.variant, input_kind=shape.inputs, **kwargs)
+        variant=shape.variant, input_kind=shape.inputs, experiment_conditioning=shape.experiment_token, **kwargs)
 
 
 def model_collator(tokenizer: Any, config: Any, inputs: str, *, max_length: int | None = None,

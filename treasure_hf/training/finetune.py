@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from ..data.atomic import write_json
+from ..errors import ArgumentError
 from .arguments import FinetuneArguments
 from .common import (
     available_trackers,
@@ -119,6 +120,14 @@ class FinetuneResult:
     best_checkpoint: str | None
 
 
+def freeze_encoder(model: Any) -> list[str]:
+    """Leave the classification layer alone trainable (a linear probe of the frozen encoder and
+    pooler); returns the names of the parameters that still train."""
+    for name, p in model.named_parameters():
+        p.requires_grad_(name.startswith("classifier."))
+    return [n for n, p in model.named_parameters() if p.requires_grad]
+
+
 def _optimizer(model: Any, args: FinetuneArguments, loaded: set[str], total_steps: int):
     """AdamW with the loaded weights at ``encoder_lr`` and the rest at ``lr``, linear warm-up and decay."""
     from transformers import get_scheduler
@@ -163,6 +172,10 @@ def finetune(args: FinetuneArguments, *, data: Any = None, tokenizer: Any = None
         check_compatible(model, tokenizer, args.model, tokenizer_path)
         fresh = set(info["missing_keys"]) | set(info.get("mismatched_keys", []))
         loaded = {n for n, _ in model.named_parameters() if n not in fresh}
+        if args.freeze_encoder:
+            freeze_encoder(model)
+    elif args.freeze_encoder:
+        raise ArgumentError("--freeze-encoder", "a linear probe needs a pretrained encoder: give --model")
     else:
         torch.manual_seed(args.seed)
         model = EventTransformerForSequenceClassification(
@@ -226,6 +239,8 @@ def finetune(args: FinetuneArguments, *, data: Any = None, tokenizer: Any = None
             "procedure_text": (f"Fine-tuned with the transformers Trainer for up to {total} steps of "
                                f"{args.batch_size} events (stopped at step {trainer.state.global_step}), AdamW lr "
                                f"{args.lr}" + (f" (loaded weights {args.encoder_lr})" if args.encoder_lr else "")
+                               + (", the loaded encoder frozen (linear probe: the classification layer alone "
+                                  "trained)" if args.freeze_encoder else "")
                                + f", best of the evaluations by validation {args.metric}"
                                + (f" from `{args.model}`." if args.model else " from scratch."))})
         (out / "README.md").write_text(str(model_card_for(out, str(out))))

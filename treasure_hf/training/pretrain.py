@@ -23,6 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..data.atomic import write_json
+from ..errors import ArgumentError
 from .arguments import PretrainArguments
 from .checkpoint import CHECKPOINTS, checkpoints, load_checkpoint, save_checkpoint
 from .common import (
@@ -37,6 +38,12 @@ from .common import (
 )
 
 logger = logging.getLogger(__name__)
+
+OBJECTIVE_TEXT = {"codes": "the masked objects' token ids predicted, cross-entropy",
+                  "continuous": "the masked objects' kinematics regressed, MSE (continuous targets, MPMv2)",
+                  "codes+continuous": "token ids (cross-entropy) and kinematics (MSE) of the masked objects"}
+"""How the card and ``training_summary.json`` describe each ``--objective``."""
+
 
 @dataclass
 class PretrainResult:
@@ -82,16 +89,23 @@ def pretrain(args: PretrainArguments, *, data: Any = None, tokenizer: Any = None
     if args.model:
         model = EventTransformerForMaskedEventModeling.from_pretrained(args.model)
         check_compatible(model, tokenizer, args.model, tokenizer_path)
+        if model.config.masked_objective != args.objective:
+            raise ArgumentError("--objective", f"{args.model} was pretrained with the objective "
+                                               f"{model.config.masked_objective}, not {args.objective}")
     else:
-        model = EventTransformerForMaskedEventModeling(new_config(tokenizer, args))
+        model = EventTransformerForMaskedEventModeling(new_config(tokenizer, args, masked_objective=args.objective))
+    continuous = args.objective != "codes"
+    original_kinematics = continuous and "kinematics" in train.column_names
     decoded = model.config.input_kind == "ids+decoded"
     masker = MaskedEventCollator.from_config(
         model.config, mask_rate=args.mask_rate, mask_fraction=args.mask_fraction, random_fraction=args.random_fraction,
         kinematics_decoder=tokenizer.decode_kinematics if decoded and model.config.uses_kinematics else None,
         features_decoder=tokenizer.decode_features if decoded and model.config.variant == "hierarchical" else None)
-    padder = EventPaddingCollator(model.config.token_id_ranges, max_length=args.max_length, keep=())
+    padder = EventPaddingCollator(model.config.token_id_ranges, max_length=args.max_length, keep=(),
+                                  sequence_columns={"kinematics": len(model.config.kinematics_names)}
+                                  if original_kinematics else {})
     # one Arrow table per batch into the collator's vectorised path (see benchmarks/dataloader.py)
-    batches = ArrowBatches(train, ("input_ids", "token_type_ids"))
+    batches = ArrowBatches(train, ("input_ids", "token_type_ids", *(("kinematics",) if original_kinematics else ())))
     loader = DataLoader(batches, batch_size=args.batch_size, shuffle=True, collate_fn=padder,
                         num_workers=args.num_workers, drop_last=len(train) >= args.batch_size)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
@@ -130,6 +144,10 @@ def pretrain(args: PretrainArguments, *, data: Any = None, tokenizer: Any = None
         for batch in epoch_loader:
             # masks and dropout depend on (seed, batch number, process) only: a resumed run repeats them
             torch.manual_seed(args.seed * 1_000_003 + micro * accelerator.num_processes + accelerator.process_index)
+            if continuous:  # the targets: the objects' kinematics before masking
+                batch["target_kinematics"] = (batch.pop("kinematics") if original_kinematics else torch.as_tensor(
+                    tokenizer.decode_kinematics(batch["input_ids"].cpu()), dtype=torch.float32).to(
+                        batch["input_ids"].device))
             batch = masker.mask(batch)
             with accelerator.accumulate(model):
                 loss = model(**batch).loss
@@ -170,7 +188,10 @@ def pretrain(args: PretrainArguments, *, data: Any = None, tokenizer: Any = None
             "args": {k: v for k, v in dataclasses.asdict(args).items() if not isinstance(v, dict)},
             "model_shape": dataclasses.asdict(args.shape),
             "history": history, "eval_results": [], "num_processes": accelerator.num_processes,
-            "procedure_text": (f"Masked event modeling: {args.mask_rate:.0%} of the objects of each event selected, "
+            "objective": args.objective,
+            "procedure_text": (f"Masked event modeling ({OBJECTIVE_TEXT[args.objective]}"
+                               f"{', original continuous kinematics' if original_kinematics else ''}): "
+                               f"{args.mask_rate:.0%} of the objects of each event selected, "
                                f"{args.mask_fraction:.0%} of them set to [MASK], {args.random_fraction:.0%} to random "
                                f"ids; {args.max_steps} steps of {args.batch_size} events x "
                                f"{args.gradient_accumulation_steps} accumulation x {accelerator.num_processes} "
