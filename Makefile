@@ -25,6 +25,7 @@ pytest: $(STAMP) browser
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # The site, strict: a broken link or a missing docstring reference fails (output in site/).
 docs: $(STAMP)

@@ -49,8 +49,11 @@ FILES = {  # file -> experiment
     "cms_pfnano_10ev.root": "cms",
     "nano_dimuon.root": "cms",
 }
-QUICK_FILES = ("atlas_physlite_mc_100ev.ttree.root", "atlas_physlite_mc_100ev.rntuple.root",
-               "cms_nanoaod_v15_tt_200ev.root")
+QUICK_FILES = (
+    "atlas_physlite_mc_100ev.ttree.root",
+    "atlas_physlite_mc_100ev.rntuple.root",
+    "cms_nanoaod_v15_tt_200ev.root",
+)
 
 
 class Replicated:
@@ -134,8 +137,13 @@ def measure(mode: str, path: str, experiment: str, copies: int, step_size: int, 
                 del arrays
         wall = time.perf_counter() - t0
         concat = replicated.concat_s
-    return {"wall_s": round(wall, 3), "replication_concat_s": round(concat, 3), "peak_rss_mb": round(_peak_rss_mb(), 1),
-            "rss_after_imports_mb": round(rss_before, 1), "events": n}
+    return {
+        "wall_s": round(wall, 3),
+        "replication_concat_s": round(concat, 3),
+        "peak_rss_mb": round(_peak_rss_mb(), 1),
+        "rss_after_imports_mb": round(rss_before, 1),
+        "events": n,
+    }
 
 
 def _run_child(mode: str, path: Path, experiment: str, copies: int, step_size: int, fmt: str) -> dict:
@@ -148,16 +156,20 @@ def _run_child(mode: str, path: Path, experiment: str, copies: int, step_size: i
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true",
-                   help="1e4 events, 3 files (an ATLAS TTree, an ATLAS RNTuple, a NanoAOD v15): a few minutes")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="1e4 events, 3 files (an ATLAS TTree, an ATLAS RNTuple, a NanoAOD v15): a few minutes",
+    )
     p.add_argument("--events", type=int, default=None, help="target events per file (default 1e5, quick 1e4)")
     p.add_argument("--max-copies", type=int, default=None, help="cap on passes over a file (default 2000, quick 200)")
     p.add_argument("--step-size", type=int, default=20_000, help="converter step in events (default %(default)s)")
     p.add_argument("--format", choices=("h5", "pcdf"), default="h5")
     p.add_argument("--files", nargs="+", choices=sorted(FILES), help="only these test files")
     p.add_argument("--testdata", default=os.environ.get("TREASURE_TESTDATA", str(REPO.parent / "shared" / "testdata")))
-    p.add_argument("--child", nargs=6, metavar=("MODE", "PATH", "EXPERIMENT", "COPIES", "STEP", "FORMAT"),
-                   help=argparse.SUPPRESS)
+    p.add_argument(
+        "--child", nargs=6, metavar=("MODE", "PATH", "EXPERIMENT", "COPIES", "STEP", "FORMAT"), help=argparse.SUPPRESS
+    )
     args = p.parse_args(argv)
     if args.child:
         mode, path, experiment, copies, step, fmt = args.child
@@ -173,25 +185,44 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         path = testdata / name
         with uproot.open(path) as f:
-            n_file = f["CollectionTree" if "CollectionTree" in f else "EventData" if "EventData" in f else "Events"].num_entries
+            n_file = f[
+                "CollectionTree" if "CollectionTree" in f else "EventData" if "EventData" in f else "Events"
+            ].num_entries
         copies = max(1, min(max_copies, math.ceil(target / n_file)))
         conv = _run_child("convert", path, FILES[name], copies, args.step_size, args.format)
         base = _run_child("uproot", path, FILES[name], copies, args.step_size, args.format)
-        results.append({"file": name, "events": conv["events"], "copies": copies, "step_size": args.step_size,
-                        "format": args.format, "convert_wall_s": conv["wall_s"], "uproot_wall_s": base["wall_s"],
-                        "ratio": round(conv["wall_s"] / base["wall_s"], 3),
-                        "replication_concat_s": {"convert": conv["replication_concat_s"],
-                                                 "uproot": base["replication_concat_s"]},
-                        "convert_peak_rss_mb": conv["peak_rss_mb"], "uproot_peak_rss_mb": base["peak_rss_mb"],
-                        "rss_after_imports_mb": {"convert": conv["rss_after_imports_mb"],
-                                                 "uproot": base["rss_after_imports_mb"]},
-                        "convert_events_per_s": round(conv["events"] / conv["wall_s"])})
+        results.append(
+            {
+                "file": name,
+                "events": conv["events"],
+                "copies": copies,
+                "step_size": args.step_size,
+                "format": args.format,
+                "convert_wall_s": conv["wall_s"],
+                "uproot_wall_s": base["wall_s"],
+                "ratio": round(conv["wall_s"] / base["wall_s"], 3),
+                "replication_concat_s": {
+                    "convert": conv["replication_concat_s"],
+                    "uproot": base["replication_concat_s"],
+                },
+                "convert_peak_rss_mb": conv["peak_rss_mb"],
+                "uproot_peak_rss_mb": base["peak_rss_mb"],
+                "rss_after_imports_mb": {
+                    "convert": conv["rss_after_imports_mb"],
+                    "uproot": base["rss_after_imports_mb"],
+                },
+                "convert_events_per_s": round(conv["events"] / conv["wall_s"]),
+            }
+        )
         print(f"{name}: {results[-1]['ratio']}x", file=sys.stderr)
-    report = {"benchmark": "treasure convert vs uproot alone", "goal_ratio": 1.3,
-              "replication": "each file read `copies` times in a row (see the module docstring)",
-              "machine": {"python": platform.python_version(), "cpu_count": os.cpu_count()},
-              "files": results,
-              "worst_ratio": max(r["ratio"] for r in results) if results else None}
+    report = {
+        "benchmark": "treasure convert vs uproot alone",
+        "goal_ratio": 1.3,
+        "replication": "each file read `copies` times in a row (see the module docstring)",
+        "machine": {"python": platform.python_version(), "cpu_count": os.cpu_count()},
+        "files": results,
+        "worst_ratio": max(r["ratio"] for r in results) if results else None,
+    }
     print(json.dumps(report, indent=1))
     return 0
 

@@ -39,8 +39,13 @@ from pathlib import Path
 
 import numpy as np
 
-LOADERS = ("datasets_rows", "datasets_arrow", "datasets_arrow_shuffled", "datasets_streaming",
-           "datasets_streaming_shuffled")
+LOADERS = (
+    "datasets_rows",
+    "datasets_arrow",
+    "datasets_arrow_shuffled",
+    "datasets_streaming",
+    "datasets_streaming_shuffled",
+)
 
 
 def build(root: Path, n_events: int) -> Path:
@@ -49,15 +54,28 @@ def build(root: Path, n_events: int) -> Path:
     from treasure_hf.hf.tokenize import tokenize_to_dataset
     from treasure_hf.tokenization.training import TokenizerTrainingArguments, train_tokenizer
 
-    ev = random_events(n_events, 1, layers=("atlas", "truth"), multiplicity={"taus": 0.0, "photons": 0.0, "tracks": 0.0, "jets": 6.0})
+    ev = random_events(
+        n_events, 1, layers=("atlas", "truth"), multiplicity={"taus": 0.0, "photons": 0.0, "tracks": 0.0, "jets": 6.0}
+    )
     pcdf = write_pcdf(root / "events.pcdf", ev, events_per_part=50_000)
-    args = TokenizerTrainingArguments(method="rvq", codebook_size=64, num_stages=3, latent_dim=8, hidden_size=16,
-                                      num_hidden_layers=1, types=("electrons", "muons", "jets", "met"), steps=10,
-                                      batch_size=256, checkpoint_every=0, log_every=1000,
-                                      max_objects_per_type=20_000)
+    args = TokenizerTrainingArguments(
+        method="rvq",
+        codebook_size=64,
+        num_stages=3,
+        latent_dim=8,
+        hidden_size=16,
+        num_hidden_layers=1,
+        types=("electrons", "muons", "jets", "met"),
+        steps=10,
+        batch_size=256,
+        checkpoint_every=0,
+        log_every=1000,
+        max_objects_per_type=20_000,
+    )
     train_tokenizer([pcdf], root / "tok", args, progress=False)
-    return tokenize_to_dataset(root / "tok", [pcdf], root / "data", split="train=0.9,test=0.1", step=20_000,
-                               progress=False)
+    return tokenize_to_dataset(
+        root / "tok", [pcdf], root / "data", split="train=0.9,test=0.1", step=20_000, progress=False
+    )
 
 
 def timed(fn, min_seconds: float = 1.0) -> tuple[float, int]:
@@ -131,16 +149,24 @@ def bench_model(data: Path, collate, batch_size: int, device: str, steps: int) -
     from treasure_hf.tokenization import EventTokenizer
 
     tok = EventTokenizer.from_pretrained(data / "tokenizer")
-    config = EventTransformerConfig(**config_kwargs_from_tokenizer(tok), hidden_size=256, num_hidden_layers=6,
-                                    num_attention_heads=8, intermediate_size=1024,
-                                    max_position_embeddings=tok.model_max_length)
+    config = EventTransformerConfig(
+        **config_kwargs_from_tokenizer(tok),
+        hidden_size=256,
+        num_hidden_layers=6,
+        num_attention_heads=8,
+        intermediate_size=1024,
+        max_position_embeddings=tok.model_max_length,
+    )
     model = EventTransformerForMaskedEventModeling(config).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     masker = MaskedEventCollator.from_config(config)
     ds = datasets.load_dataset(str(data), split="train").with_format("arrow")
     batch = masker.mask(collate(ds[:batch_size]))
-    batch = {k: v.to(device) for k, v in batch.items() if k in ("input_ids", "token_type_ids", "attention_mask",
-                                                                "object_index", "labels")}
+    batch = {
+        k: v.to(device)
+        for k, v in batch.items()
+        if k in ("input_ids", "token_type_ids", "attention_mask", "object_index", "labels")
+    }
 
     def step():
         opt.zero_grad()
@@ -165,8 +191,12 @@ def main() -> None:
     parser.add_argument("--data", help="an existing tokenized data set (skips building one)")
     parser.add_argument("--device", default="cpu", help="device of the model step (default %(default)s)")
     parser.add_argument("--model-steps", type=int, default=5)
-    parser.add_argument("--shuffle-buffer", type=int, default=10_000,
-                        help="events in the streaming shuffle buffer (default %(default)s)")
+    parser.add_argument(
+        "--shuffle-buffer",
+        type=int,
+        default=10_000,
+        help="events in the streaming shuffle buffer (default %(default)s)",
+    )
     parser.add_argument("--repeats", type=int, default=3, help="best of N for each loader (default %(default)s)")
     args = parser.parse_args()
     import datasets
@@ -183,17 +213,24 @@ def main() -> None:
         ranges = EventTokenizer.from_pretrained(data / "tokenizer").token_id_ranges()
         collate = EventPaddingCollator(ranges, keep=("labels",))
         ds = datasets.load_dataset(str(data), split="train").select_columns(["input_ids", "token_type_ids", "labels"])
-        lengths = np.asarray(ds.with_format("arrow")["length"] if "length" in ds.column_names else
-                             datasets.load_dataset(str(data), split="train")["length"])
-        stream = datasets.load_dataset(str(data), split="train", streaming=True,
-                                       columns=["input_ids", "token_type_ids", "labels"]).with_format("arrow")
-        cases = {"pyarrow": lambda: bench_pyarrow(data, args.batch_size),
-                 "datasets_rows": lambda: bench_rows(ds, collate, args.batch_size),
-                 "datasets_arrow": lambda: bench_arrow(ds, collate, args.batch_size, shuffle=False),
-                 "datasets_arrow_shuffled": lambda: bench_arrow(ds, collate, args.batch_size, shuffle=True),
-                 "datasets_streaming": lambda: bench_streaming(stream, collate, args.batch_size),
-                 "datasets_streaming_shuffled": lambda: bench_streaming_shuffled(stream, collate, args.batch_size,
-                                                                                 args.shuffle_buffer)}
+        lengths = np.asarray(
+            ds.with_format("arrow")["length"]
+            if "length" in ds.column_names
+            else datasets.load_dataset(str(data), split="train")["length"]
+        )
+        stream = datasets.load_dataset(
+            str(data), split="train", streaming=True, columns=["input_ids", "token_type_ids", "labels"]
+        ).with_format("arrow")
+        cases = {
+            "pyarrow": lambda: bench_pyarrow(data, args.batch_size),
+            "datasets_rows": lambda: bench_rows(ds, collate, args.batch_size),
+            "datasets_arrow": lambda: bench_arrow(ds, collate, args.batch_size, shuffle=False),
+            "datasets_arrow_shuffled": lambda: bench_arrow(ds, collate, args.batch_size, shuffle=True),
+            "datasets_streaming": lambda: bench_streaming(stream, collate, args.batch_size),
+            "datasets_streaming_shuffled": lambda: bench_streaming_shuffled(
+                stream, collate, args.batch_size, args.shuffle_buffer
+            ),
+        }
         runs: dict[str, list[tuple[float, int]]] = {name: [] for name in cases}
         for _ in range(args.repeats):  # rounds over all cases: a shared machine's load hits each alike
             for name, fn in cases.items():
@@ -207,17 +244,35 @@ def main() -> None:
     for name in LOADERS:
         results[name]["fraction_of_pyarrow"] = round(results[name]["events_per_s"] / base, 3)
         results[name]["times_model_step"] = round(results[name]["events_per_s"] / step_rate, 1)
-    print(json.dumps({
-        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-                    "model_device": args.device},
-        "data": {"path": str(args.data or "built"), "train_events": len(ds), "mean_tokens": float(lengths.mean()),
-                 "build_s": round(build_s, 1)},
-        "batch_size": args.batch_size, "repeats": args.repeats, "loaders": results,
-        "model_step": {"events_per_s": round(step_rate), "model": "6 layers, hidden 256, masked event modeling"},
-        "goal": ">= 0.5 of pyarrow and well above the model step",
-        "goal_met": {k: results[k]["fraction_of_pyarrow"] >= 0.5 and results[k]["times_model_step"] > 2
-                     for k in LOADERS}},
-                     indent=1))
+    print(
+        json.dumps(
+            {
+                "machine": {
+                    "cpu": platform.processor() or platform.machine(),
+                    "cores": os.cpu_count(),
+                    "model_device": args.device,
+                },
+                "data": {
+                    "path": str(args.data or "built"),
+                    "train_events": len(ds),
+                    "mean_tokens": float(lengths.mean()),
+                    "build_s": round(build_s, 1),
+                },
+                "batch_size": args.batch_size,
+                "repeats": args.repeats,
+                "loaders": results,
+                "model_step": {
+                    "events_per_s": round(step_rate),
+                    "model": "6 layers, hidden 256, masked event modeling",
+                },
+                "goal": ">= 0.5 of pyarrow and well above the model step",
+                "goal_met": {
+                    k: results[k]["fraction_of_pyarrow"] >= 0.5 and results[k]["times_model_step"] > 2 for k in LOADERS
+                },
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -82,20 +82,30 @@ def m4l_widths(sim: v.Simulated, detector: str) -> tuple[dict, dict[str, np.ndar
         m = m4l[sel.channel == c]
         w = peak_width(m)
         pub = (published["value"] or {}).get(name)
-        out[name] = {"measured_gev": w["sigma_core"], "stat_error_gev": _width_error(w["sigma_core"], w["n"]),
-                     "sigma68_gev": w["sigma68"], "median_gev": w["median"], "events": w["n"], "published_gev": pub,
-                     "ratio": w["sigma_core"] / pub if pub else None}
+        out[name] = {
+            "measured_gev": w["sigma_core"],
+            "stat_error_gev": _width_error(w["sigma_core"], w["n"]),
+            "sigma68_gev": w["sigma68"],
+            "median_gev": w["median"],
+            "events": w["n"],
+            "published_gev": pub,
+            "ratio": w["sigma_core"] / pub if pub else None,
+        }
         values[name] = m
     n_iso = sel.n_selected
     n_all = select_4l(sim.batch, cuts.without_isolation()).n_selected
     from dataclasses import replace
 
     n_counted = select_4l(sim.batch, replace(cuts, remove_quadruplet_leptons=False)).n_selected
-    iso = {"measured": n_iso / max(n_all, 1), "events_before": n_all, "events_after": n_iso,
-           "with_quadruplet_leptons_counted": n_counted / max(n_all, 1),
-           "published": v.PUBLISHED[detector]["isolation_efficiency"]["value"],
-           "source": v.PUBLISHED[detector]["isolation_efficiency"]["source"],
-           "selection": cuts.describe()}
+    iso = {
+        "measured": n_iso / max(n_all, 1),
+        "events_before": n_all,
+        "events_after": n_iso,
+        "with_quadruplet_leptons_counted": n_counted / max(n_all, 1),
+        "published": v.PUBLISHED[detector]["isolation_efficiency"]["value"],
+        "source": v.PUBLISHED[detector]["isolation_efficiency"]["source"],
+        "selection": cuts.describe(),
+    }
     return {"channels": out, "source": published["source"]}, values, iso
 
 
@@ -103,8 +113,10 @@ def efficiencies(sim: v.Simulated) -> dict:
     """Electron and muon efficiency vs true pT in each |eta| region of the cited curves."""
     det = sim.det
     out = {}
-    for group, table, edges in (("electrons", det.electron_eff, det.electron_eff.pt_edges),
-                                ("muons", det.muon_eff, MUON_PT_EDGES)):
+    for group, table, edges in (
+        ("electrons", det.electron_eff, det.electron_eff.pt_edges),
+        ("muons", det.muon_eff, MUON_PT_EDGES),
+    ):
         t, r = v.truth_leptons(sim, group), v.reco_leptons(sim, group)
         m = v.match(t, r, sim.hard.n_events)
         regions = []
@@ -122,8 +134,11 @@ def efficiencies(sim: v.Simulated) -> dict:
             regions.append({"abs_eta": [lower, upper_cut], "bins": rows})
             lower = upper
         pub = v.PUBLISHED[det.name].get(f"{group[:-1]}_efficiency", {})
-        out[group] = {"regions": regions, "source": pub.get("source"),
-                      **({"published_summary": pub["value"]} if "value" in pub else {})}
+        out[group] = {
+            "regions": regions,
+            "source": pub.get("source"),
+            **({"published_summary": pub["value"]} if "value" in pub else {}),
+        }
     return out
 
 
@@ -139,10 +154,15 @@ def z_peaks(sim: v.Simulated) -> dict:
         central = near_z & (pairs["max_abs_eta"] < 1.05)
         d = pairs["m_reco"] - pairs["m_true"]
         peak = peak_width(pairs["m_reco"], window=(80.0, 100.0))
-        entry = {"pairs": int(near_z.sum()),
-                 "mass_resolution_gev": {"all": v.core_sigma(d[near_z]), "both_central": v.core_sigma(d[central])},
-                 "reco_peak": {"median_gev": peak["median"], "sigma_core_gev": peak["sigma_core"],
-                               "note": "the visible Z peak, the Breit-Wigner width (2.4952 GeV, PDG) included"}}
+        entry = {
+            "pairs": int(near_z.sum()),
+            "mass_resolution_gev": {"all": v.core_sigma(d[near_z]), "both_central": v.core_sigma(d[central])},
+            "reco_peak": {
+                "median_gev": peak["median"],
+                "sigma_core_gev": peak["sigma_core"],
+                "note": "the visible Z peak, the Breit-Wigner width (2.4952 GeV, PDG) included",
+            },
+        }
         resp = v.response(t, r, m)
         key = "pt_ratio" if group == "muons" else "e_ratio"
         in_z = np.isin(t.event[resp["index"]], np.nonzero(np.bincount(t.event, minlength=sim.hard.n_events) >= 2)[0])
@@ -159,10 +179,14 @@ def z_peaks(sim: v.Simulated) -> dict:
                     if group == "muons" and region == "central":
                         entry["mass_resolution_gev"]["published_both_central"] = 91.1876 * value / np.sqrt(2)
                         entry["mass_resolution_gev"]["published_note"] = (
-                            "91.19 GeV x sigma(pT)/pT / sqrt(2): the published muon resolution carried to the pair")
+                            "91.19 GeV x sigma(pT)/pT / sqrt(2): the published muon resolution carried to the pair"
+                        )
                 lepton[region] = row
-            entry["lepton_resolution"] = {"regions": lepton, "source": target["source"],
-                                          "quantity": "sigma(pT)/pT" if group == "muons" else "sigma(E)/E"}
+            entry["lepton_resolution"] = {
+                "regions": lepton,
+                "source": target["source"],
+                "quantity": "sigma(pT)/pT" if group == "muons" else "sigma(E)/E",
+            }
         out["z_" + ("mumu" if group == "muons" else "ee")] = entry
     return out
 
@@ -177,14 +201,23 @@ def met_resolution(sim: v.Simulated, edges: tuple[float, ...] = (0.0, 100.0, 200
     rows = []
     for lo, hi in zip(edges, (*edges[1:], np.inf)):
         inside = (s2 >= lo) & (s2 < hi)
-        rows.append({"sumet_gev": [lo, hi if np.isfinite(hi) else None], "components": int(inside.sum()),
-                     "sigma_gev": v.core_sigma(comps[inside]), "median_sumet_gev": float(np.median(s2[inside]))
-                     if inside.any() else None})
+        rows.append(
+            {
+                "sumet_gev": [lo, hi if np.isfinite(hi) else None],
+                "components": int(inside.sum()),
+                "sigma_gev": v.core_sigma(comps[inside]),
+                "median_sumet_gev": float(np.median(s2[inside])) if inside.any() else None,
+            }
+        )
     ok = [r for r in rows if r["components"] > 50 and np.isfinite(r["sigma_gev"])]
     k = float(np.sqrt(np.mean([r["sigma_gev"] ** 2 / r["median_sumet_gev"] for r in ok]))) if ok else float("nan")
-    return {"bins": rows, "stochastic_k_sqrt_gev": k, "published": None,
-            "note": "MET from the reconstructed objects and soft tracks (the detector's resolutions propagate); "
-                    "no published curve was at hand to set beside it"}
+    return {
+        "bins": rows,
+        "stochastic_k_sqrt_gev": k,
+        "published": None,
+        "note": "MET from the reconstructed objects and soft tracks (the detector's resolutions propagate); "
+        "no published curve was at hand to set beside it",
+    }
 
 
 def goals(result: dict) -> dict:
@@ -220,9 +253,15 @@ def run(detector: str, n_events: int, n_z: int, seed: int) -> tuple[dict, dict[s
     m4l, values, iso = m4l_widths(sim_h, detector)
     eff = efficiencies(sim_h)
     sim_z = v.simulate("zjets", n_z, seed + 1, detector, Z_TO_EE_MUMU)
-    result = {"m4l": m4l, "isolation": iso, "efficiency": eff, "z": z_peaks(sim_z), "met_z": met_resolution(sim_z),
-              "events": {"hzz4l": n_events, "z_to_ee_mumu": n_z, "seed": seed},
-              "seconds": time.perf_counter() - t0}
+    result = {
+        "m4l": m4l,
+        "isolation": iso,
+        "efficiency": eff,
+        "z": z_peaks(sim_z),
+        "met_z": met_resolution(sim_z),
+        "events": {"hzz4l": n_events, "z_to_ee_mumu": n_z, "seed": seed},
+        "seconds": time.perf_counter() - t0,
+    }
     result["goals"] = goals(result)
     return result, values
 
@@ -244,12 +283,18 @@ def plot(values: dict[str, dict[str, np.ndarray]], results: dict, path: Path) ->
             x = np.linspace(bins[0], bins[-1], 400)
             centre = row["median_gev"] or 125.0
             n_core = np.sum(np.abs(m - centre) < 2 * (row["measured_gev"] or 1.0))
-            for sigma, style, label in ((row["measured_gev"], "-", "measured core"),
-                                        (row["published_gev"], "--", "published")):
+            for sigma, style, label in (
+                (row["measured_gev"], "-", "measured core"),
+                (row["published_gev"], "--", "published"),
+            ):
                 if sigma:
                     norm = n_core / 0.9545 * width / (sigma * np.sqrt(2 * np.pi))
-                    ax.plot(x, norm * np.exp(-0.5 * ((x - centre) / sigma) ** 2), style,
-                            label=f"{label}: sigma {sigma:.2f} GeV")
+                    ax.plot(
+                        x,
+                        norm * np.exp(-0.5 * ((x - centre) / sigma) ** 2),
+                        style,
+                        label=f"{label}: sigma {sigma:.2f} GeV",
+                    )
             ax.set_title(f"{det.upper()} {ch}")
             ax.set_xlabel("m4l [GeV]")
             ax.set_ylabel(f"events / {width:.1f} GeV")
@@ -275,8 +320,13 @@ def main() -> None:
         results[det], values[det] = run(det, args.events, args.z_events, args.seed)
     if args.plot:
         plot(values, results, Path(args.plot))
-    doc = {"benchmark": "detector", "python": platform.python_version(), "goal_relative": GOAL_REL,
-           "goal_isolation": GOAL_ISOLATION, "detectors": results}
+    doc = {
+        "benchmark": "detector",
+        "python": platform.python_version(),
+        "goal_relative": GOAL_REL,
+        "goal_isolation": GOAL_ISOLATION,
+        "detectors": results,
+    }
     print(json.dumps(_r(doc), indent=1))
 
 

@@ -36,8 +36,9 @@ import numpy as np
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--events", type=int, default=1000, help="generated ZH events (ZZ and WW: half as many each)")
     parser.add_argument("--seeds", type=int, default=2, help="trainings per learned row")
     parser.add_argument("--seed", type=int, default=0, help="sample and split seed")
@@ -45,8 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tokenizer-steps", type=int, default=200)
     parser.add_argument("--out", default="benchmark_ee_zh", help="work directory (samples are reused)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
     import torch
 
@@ -64,9 +64,11 @@ def main(argv: list[str] | None = None) -> int:
 
     t_start = time.perf_counter()
     out = Path(args.out)
-    requests = [sample_mod.SampleRequest("ee_zh", args.events, args.seed),
-                sample_mod.SampleRequest("ee_zz", args.events // 2, args.seed + 1),
-                sample_mod.SampleRequest("ee_ww", args.events // 2, args.seed + 2)]
+    requests = [
+        sample_mod.SampleRequest("ee_zh", args.events, args.seed),
+        sample_mod.SampleRequest("ee_zz", args.events // 2, args.seed + 1),
+        sample_mod.SampleRequest("ee_ww", args.events // 2, args.seed + 2),
+    ]
     t0 = time.perf_counter()
     paths = sample_mod.generate_samples(requests, out / "samples", detector="idea", progress=False)
     t_samples = time.perf_counter() - t0
@@ -74,8 +76,11 @@ def main(argv: list[str] | None = None) -> int:
     labels = (events["truth/event/process_id"] == processes.PROCESSES["ee_zh"].process_id).astype(np.int64)
     perm = np.random.default_rng(args.seed).permutation(len(labels))
     n_train, n_val = int(0.6 * len(labels)), int(0.2 * len(labels))
-    train, val, test = (np.sort(perm[:n_train]), np.sort(perm[n_train:n_train + n_val]),
-                        np.sort(perm[n_train + n_val:]))
+    train, val, test = (
+        np.sort(perm[:n_train]),
+        np.sort(perm[n_train : n_train + n_val]),
+        np.sort(perm[n_train + n_val :]),
+    )
 
     t0 = time.perf_counter()
     obs = ee.observables(events.arrays, ee.head_on(240.0)[0])
@@ -88,44 +93,83 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.perf_counter()
     tok_args = TokenizerTrainingArguments(
-        method="rvq", codebook_size=256, num_stages=4, encoder_type="identity", pt_loss_weight=3.0,
-        types=("electrons", "muons", "photons", "jets", "tracks", "met", "hits"), steps=args.tokenizer_steps,
-        batch_size=1024, checkpoint_every=0, seed=args.seed,
-        max_objects={"electrons": 4, "muons": 4, "photons": 4, "jets": 6, "tracks": 10, "hits": 12})
+        method="rvq",
+        codebook_size=256,
+        num_stages=4,
+        encoder_type="identity",
+        pt_loss_weight=3.0,
+        types=("electrons", "muons", "photons", "jets", "tracks", "met", "hits"),
+        steps=args.tokenizer_steps,
+        batch_size=1024,
+        checkpoint_every=0,
+        seed=args.seed,
+        max_objects={"electrons": 4, "muons": 4, "photons": 4, "jets": 6, "tracks": 10, "hits": 12},
+    )
     train_file = write_h5(out / "train_events.h5", events.select(train), overwrite=True)  # not the test events
     tokenizer = train_tokenizer([train_file], out / "tokenizer", tok_args, progress=False, overwrite=True)
     t_tok = time.perf_counter() - t0
     t0 = time.perf_counter()
-    data = splits(tokenizer, {"train": (events.select(train), labels[train]),
-                              "validation": (events.select(val), labels[val]),
-                              "test": (events.select(test), labels[test])}, sub_objects=True)
-    timings = {"samples": round(t_samples, 1), "bdt": round(t_bdt, 1), "tokenizer": round(t_tok, 1),
-               "encode": round(time.perf_counter() - t0, 1)}
-    settings = ModelSettings(hidden_size=32, layers=2, heads=4, intermediate_size=64, epochs=args.epochs,
-                             batch_size=128, patience=4, combinations=4)
-    rows = {"tokens": shape_for(settings, "ids+decoded"),  # the RVQ tokens of every object, decoded kinematics
-            "hits": shape_for(settings, "ids+decoded", variant="constituent")}  # + constituents and hits
+    data = splits(
+        tokenizer,
+        {
+            "train": (events.select(train), labels[train]),
+            "validation": (events.select(val), labels[val]),
+            "test": (events.select(test), labels[test]),
+        },
+        sub_objects=True,
+    )
+    timings = {
+        "samples": round(t_samples, 1),
+        "bdt": round(t_bdt, 1),
+        "tokenizer": round(t_tok, 1),
+        "encode": round(time.perf_counter() - t0, 1),
+    }
+    settings = ModelSettings(
+        hidden_size=32,
+        layers=2,
+        heads=4,
+        intermediate_size=64,
+        epochs=args.epochs,
+        batch_size=128,
+        patience=4,
+        combinations=4,
+    )
+    rows = {
+        "tokens": shape_for(settings, "ids+decoded"),  # the RVQ tokens of every object, decoded kinematics
+        "hits": shape_for(settings, "ids+decoded", variant="constituent"),
+    }  # + constituents and hits
     val_auc: dict[str, list[float]] = {}
     for key, shape in rows.items():
         t0 = time.perf_counter()
-        seeds = [finetune_row(data, tokenizer, shape, settings, s, out / "rows" / key / f"seed{s}")
-                 for s in range(args.seeds)]
+        seeds = [
+            finetune_row(data, tokenizer, shape, settings, s, out / "rows" / key / f"seed{s}")
+            for s in range(args.seeds)
+        ]
         scores[key] = [r.test_scores for r in seeds]
         val_auc[key] = [round(r.val_auc, 4) for r in seeds]
         timings[key] = round(time.perf_counter() - t0, 1)
     y = labels[test]
-    result = {"benchmark": "ee_zh", "sqrt_s_gev": 240.0, "detector": "idea",
-              "events": {r.process: r.n_events for r in requests},
-              "split": {"train": int(len(train)), "validation": int(len(val)), "test": int(len(test))},
-              "signal_fraction_test": round(float(y.mean()), 4), "rows": {}}
+    result = {
+        "benchmark": "ee_zh",
+        "sqrt_s_gev": 240.0,
+        "detector": "idea",
+        "events": {r.process: r.n_events for r in requests},
+        "split": {"train": int(len(train)), "validation": int(len(val)), "test": int(len(test))},
+        "signal_fraction_test": round(float(y.mean()), 4),
+        "rows": {},
+    }
     for key, per_seed in scores.items():
         aucs = [metrics.roc_auc(y, s) for s in per_seed]
         _, lo, hi = metrics.bootstrap_ci(metrics.roc_auc, y, per_seed[0])
-        row = {"auc_seeds": [round(a, 4) for a in aucs], "auc": round(float(np.mean(aucs)), 4),
-               "auc_std": round(float(np.std(aucs, ddof=1)) if len(aucs) > 1 else 0.0, 4),
-               "auc_bootstrap_ci68": [round(lo, 4), round(hi, 4)],
-               "rejection_at_50pct": round(float(np.mean([metrics.rejection_at_efficiency(y, s, 0.5)
-                                                          for s in per_seed])), 2)}
+        row = {
+            "auc_seeds": [round(a, 4) for a in aucs],
+            "auc": round(float(np.mean(aucs)), 4),
+            "auc_std": round(float(np.std(aucs, ddof=1)) if len(aucs) > 1 else 0.0, 4),
+            "auc_bootstrap_ci68": [round(lo, 4), round(hi, 4)],
+            "rejection_at_50pct": round(
+                float(np.mean([metrics.rejection_at_efficiency(y, s, 0.5) for s in per_seed])), 2
+            ),
+        }
         if key != "bdt":
             paired = metrics.paired_bootstrap(y, per_seed, scores["bdt"], n_bootstrap=300)
             row["auc_minus_bdt_paired_ci95"] = [round(paired[k], 4) for k in ("difference", "low", "high")]
@@ -134,11 +178,18 @@ def main(argv: list[str] | None = None) -> int:
     recoil = obs["recoil"][labels == 1]
     found = recoil > 0
     peak, width = metrics.gaussian_core(recoil[found & (np.abs(recoil - 125.0) < 15)], k=1.0)
-    result["zh_recoil_core_gev"] = {"mean": round(peak, 3), "sigma": round(width, 3),
-                                    "with_z_to_ll_candidate": round(float(found.mean()), 4)}
+    result["zh_recoil_core_gev"] = {
+        "mean": round(peak, 3),
+        "sigma": round(width, 3),
+        "with_z_to_ll_candidate": round(float(found.mean()), 4),
+    }
     timings["total"] = round(time.perf_counter() - t_start, 1)
-    result.update(timings_seconds=timings, torch_threads=torch.get_num_threads(),
-                  device="cuda" if torch.cuda.is_available() else "cpu", python=platform.python_version())
+    result.update(
+        timings_seconds=timings,
+        torch_threads=torch.get_num_threads(),
+        device="cuda" if torch.cuda.is_available() else "cpu",
+        python=platform.python_version(),
+    )
     print(json.dumps(result, indent=1))
     return 0
 

@@ -75,9 +75,16 @@ def run_numpy_scatter(path: Path, write: bool = False) -> dict:
                 if h5 is not None:
                     name = f"{table}/{c}"
                     if name not in h5:
-                        h5.create_dataset(name, shape=(0, width), maxshape=(None, width), dtype=out.dtype,
-                                          chunks=(max(1, (1 << 20) // (width * out.itemsize)), width),
-                                          compression="gzip", compression_opts=1, shuffle=True)
+                        h5.create_dataset(
+                            name,
+                            shape=(0, width),
+                            maxshape=(None, width),
+                            dtype=out.dtype,
+                            chunks=(max(1, (1 << 20) // (width * out.itemsize)), width),
+                            compression="gzip",
+                            compression_opts=1,
+                            shuffle=True,
+                        )
                     ds = h5[name]
                     ds.resize(ds.shape[0] + n, axis=0)
                     ds[-n:] = out.reshape(n, width)
@@ -117,8 +124,9 @@ def child(mode: str, path: str) -> None:
 
 
 def measure(mode: str, path: Path) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", mode, str(path)], capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", mode, str(path)], capture_output=True, text=True, check=True
+    )
     result = json.loads(out.stdout.strip().splitlines()[-1])
     result["events_per_s"] = result["events"] / result["seconds"]
     return result
@@ -133,22 +141,31 @@ def main() -> None:
     if args.child:
         child(*args.child)
         return
-    report = {"benchmark": "formats: PCDF -> HDF5", "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-              "goal": "treasure within 1.5x of numpy_scatter; peak RSS flat from 1e5 to 1e6", "sizes": []}
+    report = {
+        "benchmark": "formats: PCDF -> HDF5",
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "goal": "treasure within 1.5x of numpy_scatter; peak RSS flat from 1e5 to 1e6",
+        "sizes": [],
+    }
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         for n in args.sizes:
             path = Path(tmp) / f"synthetic_{n}.pcdf"
             t0 = time.perf_counter()
             make_pcdf(path, n)
-            row = {"n_events": n, "make_pcdf_s": round(time.perf_counter() - t0, 2),
-                   "pcdf_bytes": sum(f.stat().st_size for f in path.rglob("*.parquet"))}
+            row = {
+                "n_events": n,
+                "make_pcdf_s": round(time.perf_counter() - t0, 2),
+                "pcdf_bytes": sum(f.stat().st_size for f in path.rglob("*.parquet")),
+            }
             for mode in ("numpy_scatter", "numpy_scatter_h5py_gzip", "treasure_pcdf_to_h5", "treasure_uncompressed"):
                 row[mode] = measure(mode, path)
             row["ratio_vs_scatter"] = row["numpy_scatter"]["events_per_s"] / row["treasure_pcdf_to_h5"]["events_per_s"]
-            row["ratio_vs_scatter_plus_h5py_gzip_write"] = (row["numpy_scatter_h5py_gzip"]["events_per_s"]
-                                                            / row["treasure_pcdf_to_h5"]["events_per_s"])
-            row["ratio_uncompressed_vs_scatter"] = (row["numpy_scatter"]["events_per_s"]
-                                                    / row["treasure_uncompressed"]["events_per_s"])
+            row["ratio_vs_scatter_plus_h5py_gzip_write"] = (
+                row["numpy_scatter_h5py_gzip"]["events_per_s"] / row["treasure_pcdf_to_h5"]["events_per_s"]
+            )
+            row["ratio_uncompressed_vs_scatter"] = (
+                row["numpy_scatter"]["events_per_s"] / row["treasure_uncompressed"]["events_per_s"]
+            )
             report["sizes"].append(row)
             print(json.dumps(row), file=sys.stderr)
             import shutil

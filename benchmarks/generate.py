@@ -43,8 +43,9 @@ def _next_loop(name: str, n_events: int, seed: int, pileup: float) -> tuple[floa
     run.next_only(n_events)
     t_next = time.perf_counter() - t0
     if pileup > 0:
-        pu = PythiaRun([*processes.COMMON_SETTINGS, *processes.PILEUP_SETTINGS],
-                       generator._seed(seed, 0, generator._PILEUP_STREAM))
+        pu = PythiaRun(
+            [*processes.COMMON_SETTINGS, *processes.PILEUP_SETTINGS], generator._seed(seed, 0, generator._PILEUP_STREAM)
+        )
         t0 = time.perf_counter()
         pu.next_only(int(round(pileup * n_events)))
         t_next += time.perf_counter() - t0
@@ -66,8 +67,9 @@ def _full(name: str, n_events: int, seed: int, detector: str, pileup: float, wor
     return timings
 
 
-def bench_process(name: str, n_events: int, seed: int, detector: str, pileup: float, workdir: Path,
-                  repeats: int) -> dict:
+def bench_process(
+    name: str, n_events: int, seed: int, detector: str, pileup: float, workdir: Path, repeats: int
+) -> dict:
     """Pythia's next() loop alone and the full pipeline on the same events, alternated ``repeats``
     times; the fastest of each is kept (the machine may be shared)."""
     nexts, fulls = [], []
@@ -84,10 +86,13 @@ def bench_process(name: str, n_events: int, seed: int, detector: str, pileup: fl
         "full_events_per_s": n_events / full,
         "overhead": full / t_next - 1.0,
         "overhead_detector_and_writing": (timings["detector"] + timings["write"]) / t_next,
-        "seconds": {"pythia_init": round(init, 3), "pythia_next_loop": round(t_next, 3),
-                    "pythia_nextBatch_and_read": round(timings["pythia"], 3),
-                    "detector_jets_isolation_met": round(timings["detector"], 3),
-                    "write_pcdf": round(timings["write"], 3)},
+        "seconds": {
+            "pythia_init": round(init, 3),
+            "pythia_next_loop": round(t_next, 3),
+            "pythia_nextBatch_and_read": round(timings["pythia"], 3),
+            "detector_jets_isolation_met": round(timings["detector"], 3),
+            "write_pcdf": round(timings["write"], 3),
+        },
     }
 
 
@@ -106,13 +111,19 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
-            results[name] = bench_process(name, n, args.seed, args.detector, args.pileup, Path(tmp),
-                                          args.repeats or (2 if args.quick else 3))
+            results[name] = bench_process(
+                name, n, args.seed, args.detector, args.pileup, Path(tmp), args.repeats or (2 if args.quick else 3)
+            )
     report = {
         "benchmark": "treasure generate",
-        "detector": args.detector, "pileup_mu": args.pileup,
-        "machine": {"python": platform.python_version(), "cpu": platform.processor() or platform.machine(),
-                    "cores_visible": os.cpu_count(), "load_average_1min": os.getloadavg()[0]},
+        "detector": args.detector,
+        "pileup_mu": args.pileup,
+        "machine": {
+            "python": platform.python_version(),
+            "cpu": platform.processor() or platform.machine(),
+            "cores_visible": os.cpu_count(),
+            "load_average_1min": os.getloadavg()[0],
+        },
         "goal_overhead": GOAL_OVERHEAD,
         "processes": results,
         "all_within_goal": all(r["overhead"] <= GOAL_OVERHEAD for r in results.values()),

@@ -28,8 +28,9 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--full", action="store_true", help="the full benchmark's sizes (default: --quick)")
     parser.add_argument("--medium", action="store_true", help="the medium configuration (the README's numbers)")
     parser.add_argument("--out", default="benchmark_hzz4l", help="report directory (default: ./benchmark_hzz4l)")
@@ -41,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     from treasure_hf.cli import main as treasure
 
     command = ["--quiet", "benchmark", "hzz4l", "--out", args.out] + (
-        [] if args.full else ["--medium"] if args.medium else ["--quick"])
+        [] if args.full else ["--medium"] if args.medium else ["--quick"]
+    )
     for flag, value in (("--seeds", args.seeds), ("--rows", args.rows), ("--events", args.events)):
         if value is not None:
             command += [flag, str(value)]
@@ -50,23 +52,36 @@ def main(argv: list[str] | None = None) -> int:
     if code:
         return code
     results = json.loads((Path(args.out) / "results.json").read_text())
-    rows = [{"name": r["name"], "inputs": r["inputs"], "bits_per_object": r["bits_per_object"],
-             "auc": round(r["auc"], 4), "auc_std": round(r["auc_std"], 4),
-             "vs_bdt": r.get("paired_vs_bdt"), "vs_best_continuous": r.get("paired_vs_best_continuous")}
-            for r in results["rows"]]
+    rows = [
+        {
+            "name": r["name"],
+            "inputs": r["inputs"],
+            "bits_per_object": r["bits_per_object"],
+            "auc": round(r["auc"], 4),
+            "auc_std": round(r["auc_std"], 4),
+            "vs_bdt": r.get("paired_vs_bdt"),
+            "vs_best_continuous": r.get("paired_vs_best_continuous"),
+        }
+        for r in results["rows"]
+    ]
     m4l = results["m4l_peak"]
     original = m4l["original"]["sigma_core"]
     out = {
-        "benchmark": "hzz4l", "configuration": results["configuration"], "command": "treasure " + " ".join(command),
+        "benchmark": "hzz4l",
+        "configuration": results["configuration"],
+        "command": "treasure " + " ".join(command),
         "limit": "the BDT on engineered observables and the best continuous row, same test events, same run "
-                 "(paired 95% intervals over seeds and events)",
+        "(paired 95% intervals over seeds and events)",
         "rows": rows,
-        "m4l_width_over_original": {d["key"]: [round(w / original, 3) for w in d["m4l_sigma_core_per_seed"]]
-                                    for d in m4l["decoded"]},
+        "m4l_width_over_original": {
+            d["key"]: [round(w / original, 3) for w in d["m4l_sigma_core_per_seed"]] for d in m4l["decoded"]
+        },
         "goals": [{"goal": g["goal"], "met": g["met"]} for g in results["goals"]],
         "timings_seconds": {**results["timings_seconds"], "wall": round(time.perf_counter() - t0, 1)},
-        "device": results.get("device"), "torch_threads": results.get("torch_threads"),
-        "machine": platform.machine(), "python": platform.python_version(),
+        "device": results.get("device"),
+        "torch_threads": results.get("torch_threads"),
+        "machine": platform.machine(),
+        "python": platform.python_version(),
     }
     json.dump(out, sys.stdout, indent=1)
     print()

@@ -36,15 +36,28 @@ import time
 
 import torch
 
-SIZES = {"small": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=256),
-         "large": dict(hidden_size=256, num_hidden_layers=6, num_attention_heads=8, intermediate_size=1024)}
-VARIANTS = {"tokens": dict(input_mode="tokens", variant="flat"),
-            "flat_continuous": dict(input_mode="flat", variant="flat"),
-            "per_type_continuous": dict(input_mode="per_type", variant="flat"),
-            "hierarchical": dict(input_mode="tokens", variant="hierarchical"),
-            "constituent": dict(input_mode="tokens", variant="constituent")}
-DATASHEET_BF16_TFLOPS = {"H100 SXM": 989.0, "H100 80GB HBM3": 989.0, "H100 PCIe": 756.0, "H100 NVL": 835.0,
-                         "H200": 989.0, "A100": 312.0, "L40S": 362.0, "L4": 121.0, "A10": 125.0}
+SIZES = {
+    "small": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=256),
+    "large": dict(hidden_size=256, num_hidden_layers=6, num_attention_heads=8, intermediate_size=1024),
+}
+VARIANTS = {
+    "tokens": dict(input_mode="tokens", variant="flat"),
+    "flat_continuous": dict(input_mode="flat", variant="flat"),
+    "per_type_continuous": dict(input_mode="per_type", variant="flat"),
+    "hierarchical": dict(input_mode="tokens", variant="hierarchical"),
+    "constituent": dict(input_mode="tokens", variant="constituent"),
+}
+DATASHEET_BF16_TFLOPS = {
+    "H100 SXM": 989.0,
+    "H100 80GB HBM3": 989.0,
+    "H100 PCIe": 756.0,
+    "H100 NVL": 835.0,
+    "H200": 989.0,
+    "A100": 312.0,
+    "L40S": 362.0,
+    "L4": 121.0,
+    "A10": 125.0,
+}
 """Dense (no sparsity) bf16 tensor-core peaks from NVIDIA's datasheets, TFLOP/s, by name fragment."""
 LAYOUT = {"electrons": 2, "jets": 6, "tracks": 10}
 STAGES, CODES, N_CONSTITUENTS, N_HITS = 3, 1024, 30, 30
@@ -69,7 +82,7 @@ def matmul_peak(device: torch.device, dtype: torch.dtype) -> float:
         a @ b
         sync(device)
         best = min(best, time.perf_counter() - t0)
-    return 2 * n ** 3 / best
+    return 2 * n**3 / best
 
 
 def synthetic_batch(n: int, config, device: torch.device, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -100,9 +113,15 @@ def synthetic_batch(n: int, config, device: torch.device, seed: int = 0) -> dict
     input_ids = torch.where(is_obj, input_ids + torch.randint(0, CODES, (n, length), generator=g), input_ids)
     features = torch.randn(n, length, config.feature_size, generator=g) * is_obj[..., None]
     kinematics = torch.rand(n, length, 6, generator=g) * 50 * is_obj[..., None]
-    batch = {"input_ids": input_ids, "token_type_ids": token_type_ids, "attention_mask": torch.ones_like(input_ids),
-             "object_index": object_index, "features": features, "kinematics": kinematics,
-             "labels": torch.randint(0, 2, (n,), generator=g)}
+    batch = {
+        "input_ids": input_ids,
+        "token_type_ids": token_type_ids,
+        "attention_mask": torch.ones_like(input_ids),
+        "object_index": object_index,
+        "features": features,
+        "kinematics": kinematics,
+        "labels": torch.randint(0, 2, (n,), generator=g),
+    }
     if config.variant == "constituent":
         jets = token_type_ids == config.constituent_parent_type
         tracks = token_type_ids == config.hit_parent_type
@@ -121,10 +140,14 @@ def flop_counter():
     from torch.utils import flop_counter as fc
 
     aten = torch.ops.aten
-    extra = {aten._scaled_dot_product_flash_attention_for_cpu:
-             lambda q, k, v, *a, out_shape=None, **kw: fc.sdpa_flop_count(q, k, v),
-             aten._scaled_dot_product_flash_attention_for_cpu_backward:
-             lambda g, q, k, v, *a, out_shape=None, **kw: fc.sdpa_backward_flop_count(g, q, k, v)}
+    extra = {
+        aten._scaled_dot_product_flash_attention_for_cpu: lambda q, k, v, *a, out_shape=None, **kw: fc.sdpa_flop_count(
+            q, k, v
+        ),
+        aten._scaled_dot_product_flash_attention_for_cpu_backward: lambda g, q, k, v, *a, out_shape=None, **kw: (
+            fc.sdpa_backward_flop_count(g, q, k, v)
+        ),
+    }
     return fc.FlopCounterMode(display=False, custom_mapping=extra)
 
 
@@ -134,8 +157,9 @@ def run_case(variant: str, size: str, batch_size: int, steps: int, device: torch
     from treasure_hf.modeling import EventTransformerConfig, EventTransformerForSequenceClassification
 
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    config = EventTransformerConfig(vocab_size=7 + 5 * STAGES * CODES, max_stages=STAGES, num_labels=2,
-                                    **SIZES[size], **VARIANTS[variant])
+    config = EventTransformerConfig(
+        vocab_size=7 + 5 * STAGES * CODES, max_stages=STAGES, num_labels=2, **SIZES[size], **VARIANTS[variant]
+    )
     model = EventTransformerForSequenceClassification(config).to(device).train()
     batch = synthetic_batch(batch_size, config, device)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=dtype == "bf16")
@@ -161,19 +185,31 @@ def run_case(variant: str, size: str, batch_size: int, steps: int, device: torch
         sync(device)
         times.append(time.perf_counter() - t0)
     t = statistics.median(times)
-    out = {"variant": variant, "size": size, **SIZES[size], "parameters": sum(p.numel() for p in model.parameters()),
-           "batch_size": batch_size, "tokens_per_event": int(batch["input_ids"].shape[1]), "steps": steps,
-           "step_s_median": t, "step_s_best": min(times), "events_per_s": batch_size / t,
-           "events_per_s_best": batch_size / min(times), "model_flops_per_step": flops,
-           "model_flops_per_s": flops / t, "model_flops_per_s_best": flops / min(times)}
+    out = {
+        "variant": variant,
+        "size": size,
+        **SIZES[size],
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "batch_size": batch_size,
+        "tokens_per_event": int(batch["input_ids"].shape[1]),
+        "steps": steps,
+        "step_s_median": t,
+        "step_s_best": min(times),
+        "events_per_s": batch_size / t,
+        "events_per_s_best": batch_size / min(times),
+        "model_flops_per_step": flops,
+        "model_flops_per_s": flops / t,
+        "model_flops_per_s_best": flops / min(times),
+    }
     if device.type == "cuda":
         out["peak_memory_mb"] = torch.cuda.max_memory_allocated() / 2**20
     else:
         out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         out["rss_before_model_mb"] = rss_before
     model = batch = None  # free them before the matmul peak (step() holds them in its closure)
-    out["matmul_flops_here"] = matmul_peak(device, torch.bfloat16 if dtype == "bf16" and device.type == "cuda"
-                                           else torch.float32)
+    out["matmul_flops_here"] = matmul_peak(
+        device, torch.bfloat16 if dtype == "bf16" and device.type == "cuda" else torch.float32
+    )
     return out
 
 
@@ -208,18 +244,39 @@ def main() -> None:
         return
     peak_dtype = torch.bfloat16 if dtype == "bf16" and device.type == "cuda" else torch.float32
     peak = matmul_peak(device, peak_dtype)
-    report = {"benchmark": "model", "device": args.device, "dtype": dtype, "threads": torch.get_num_threads(),
-              "machine": platform.processor() or platform.machine(), "torch": torch.__version__,
-              "goal": "model FLOP/s as a fraction of the matmul peak measured in the same run",
-              "matmul_peak_flops": peak, "matmul_peak_dtype": str(peak_dtype).removeprefix("torch."), "cases": []}
+    report = {
+        "benchmark": "model",
+        "device": args.device,
+        "dtype": dtype,
+        "threads": torch.get_num_threads(),
+        "machine": platform.processor() or platform.machine(),
+        "torch": torch.__version__,
+        "goal": "model FLOP/s as a fraction of the matmul peak measured in the same run",
+        "matmul_peak_flops": peak,
+        "matmul_peak_dtype": str(peak_dtype).removeprefix("torch."),
+        "cases": [],
+    }
     datasheet = None
     if device.type == "cuda":
         report["gpu"], datasheet = gpu_datasheet_peak(device)
         report["datasheet_bf16_peak_flops"] = datasheet
     for variant in args.variants:
         for size in args.sizes:
-            cmd = [sys.executable, os.path.abspath(__file__), "--case", variant, size, "--device", args.device,
-                   "--dtype", dtype, "--batch-size", str(batch), "--steps", str(steps)]
+            cmd = [
+                sys.executable,
+                os.path.abspath(__file__),
+                "--case",
+                variant,
+                size,
+                "--device",
+                args.device,
+                "--dtype",
+                dtype,
+                "--batch-size",
+                str(batch),
+                "--steps",
+                str(steps),
+            ]
             if args.threads:
                 cmd += ["--threads", str(args.threads)]
             result = subprocess.run(cmd, capture_output=True, text=True)

@@ -32,15 +32,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from service_server import READ_TOKEN, WRITE_TOKEN, Server, write_tokens
 
 
-async def _client(url: str, job_ids: list[str], stop_at: float, seed: int, out: dict[str, list[float]],
-                  errors: list[str]) -> None:
+async def _client(
+    url: str, job_ids: list[str], stop_at: float, seed: int, out: dict[str, list[float]], errors: list[str]
+) -> None:
     import httpx
 
     rng = random.Random(seed)
-    routes = [("datasets", lambda: "/datasets"), ("job", lambda: f"/jobs/{rng.choice(job_ids)}"),
-              ("jobs", lambda: "/jobs")]
-    async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {READ_TOKEN}"},
-                                 timeout=30.0, limits=httpx.Limits(max_connections=1)) as http:
+    routes = [
+        ("datasets", lambda: "/datasets"),
+        ("job", lambda: f"/jobs/{rng.choice(job_ids)}"),
+        ("jobs", lambda: "/jobs"),
+    ]
+    async with httpx.AsyncClient(
+        base_url=url,
+        headers={"Authorization": f"Bearer {READ_TOKEN}"},
+        timeout=30.0,
+        limits=httpx.Limits(max_connections=1),
+    ) as http:
         i = seed
         while time.monotonic() < stop_at:
             name, path = routes[i % len(routes)]
@@ -60,9 +68,13 @@ async def _client(url: str, job_ids: list[str], stop_at: float, seed: int, out: 
 
 def _percentiles(ms: list[float]) -> dict[str, float]:
     a = np.asarray(ms) if ms else np.zeros(1)
-    return {"n": len(ms), "p50_ms": round(float(np.percentile(a, 50)), 2),
-            "p90_ms": round(float(np.percentile(a, 90)), 2), "p99_ms": round(float(np.percentile(a, 99)), 2),
-            "max_ms": round(float(a.max()), 2)}
+    return {
+        "n": len(ms),
+        "p50_ms": round(float(np.percentile(a, 50)), 2),
+        "p90_ms": round(float(np.percentile(a, 90)), 2),
+        "p99_ms": round(float(np.percentile(a, 99)), 2),
+        "max_ms": round(float(a.max()), 2),
+    }
 
 
 def main() -> None:
@@ -83,16 +95,23 @@ def main() -> None:
             write_pcdf(root / "datasets" / name, random_events(args.events, k), events_per_part=args.events // 2)
         with Server(root, write_tokens(Path(tmp) / "tokens.json"), log=Path(tmp) / "serve.log") as server:
             with Client(server.url, WRITE_TOKEN) as c:
-                jobs = [c.submit("a.pcdf", "pcdf-to-h5", step=100), c.submit("b.pcdf", "export", step=100),
-                        c.submit("a.pcdf", "select", step=100)]
+                jobs = [
+                    c.submit("a.pcdf", "pcdf-to-h5", step=100),
+                    c.submit("b.pcdf", "export", step=100),
+                    c.submit("a.pcdf", "select", step=100),
+                ]
             latencies: dict[str, list[float]] = {}
             errors: list[str] = []
             stop_at = time.monotonic() + args.seconds
             t0 = time.monotonic()
 
             async def run() -> None:
-                await asyncio.gather(*(_client(server.url, [j["id"] for j in jobs], stop_at, k, latencies, errors)
-                                       for k in range(args.clients)))
+                await asyncio.gather(
+                    *(
+                        _client(server.url, [j["id"] for j in jobs], stop_at, k, latencies, errors)
+                        for k in range(args.clients)
+                    )
+                )
 
             asyncio.run(run())
             elapsed = time.monotonic() - t0
@@ -101,11 +120,17 @@ def main() -> None:
     everything = [x for v in latencies.values() for x in v]
     total = _percentiles(everything)
     report = {
-        "benchmark": "service_load", "clients": args.clients, "seconds": round(elapsed, 1),
-        "requests": len(everything) + len(errors), "errors": len(errors), "first_errors": errors[:5],
+        "benchmark": "service_load",
+        "clients": args.clients,
+        "seconds": round(elapsed, 1),
+        "requests": len(everything) + len(errors),
+        "errors": len(errors),
+        "first_errors": errors[:5],
         "requests_per_s": round((len(everything) + len(errors)) / elapsed, 1),
-        "latency": total, "routes": {k: _percentiles(v) for k, v in sorted(latencies.items())},
-        "jobs_at_end": states, "target_p99_ms": args.target_p99_ms,
+        "latency": total,
+        "routes": {k: _percentiles(v) for k, v in sorted(latencies.items())},
+        "jobs_at_end": states,
+        "target_p99_ms": args.target_p99_ms,
         "ok": not errors and total["p99_ms"] < args.target_p99_ms,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
     }

@@ -56,24 +56,27 @@ def sgemm(n: int = 2048):
         torch.backends.cuda.matmul.allow_tf32 = False
         n = 8192
     a, b = torch.randn(n, n, device=DEVICE), torch.randn(n, n, device=DEVICE)
-    return (lambda: a @ b), 2 * n ** 3
+    return (lambda: a @ b), 2 * n**3
 
 
 def reference(x: torch.Tensor, book: torch.Tensor) -> torch.Tensor:
     """Argmin of the float64 squared distances sum_i (x_i - c_i)^2, without the matmul expansion."""
     x, book = x.double().cpu(), book.double().cpu()
-    step = max(1, 2 ** 22 // (book.shape[0] * book.shape[1]))
+    step = max(1, 2**22 // (book.shape[0] * book.shape[1]))
     return torch.cat([((part[:, None] - book[None]) ** 2).sum(-1).argmin(-1) for part in x.split(step)])
 
 
 def cold_compile_seconds() -> float | None:
     """First-call time of the kernel in a fresh process with an empty numba cache (the JIT compile)."""
-    code = ("import time, torch; from treasure_hf.tokenization.lookup import nearest_code, kernel_available; "
-            "kernel_available(); x = torch.randn(100, 16); t = time.perf_counter(); "
-            "nearest_code(x, torch.randn(64, 16), method='kernel'); print(time.perf_counter() - t)")
+    code = (
+        "import time, torch; from treasure_hf.tokenization.lookup import nearest_code, kernel_available; "
+        "kernel_available(); x = torch.randn(100, 16); t = time.perf_counter(); "
+        "nearest_code(x, torch.randn(64, 16), method='kernel'); print(time.perf_counter() - t)"
+    )
     with tempfile.TemporaryDirectory() as cache:
-        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                              env={**os.environ, "NUMBA_CACHE_DIR": cache})
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "NUMBA_CACHE_DIR": cache}
+        )
     return float(done.stdout.split()[-1]) if done.returncode == 0 else None
 
 
@@ -102,16 +105,18 @@ def lookup(n_vectors: int, codes: int, dim: int, rounds: int) -> dict:
             best[name] = min(best[name], t)
             per_round[name].append((n_vectors * 2 * codes * dim / t) / (peak_flops / t_peak))
     peak = peak_flops / best["sgemm"]
-    row = {"codes": codes, "dim": dim, "vectors": n_vectors, "flops_per_vector": 2 * codes * dim,
-           "sgemm_flops": peak}
+    row = {"codes": codes, "dim": dim, "vectors": n_vectors, "flops_per_vector": 2 * codes * dim, "sgemm_flops": peak}
     n_check = min(n_vectors, 5000)
     exact = reference(x[:n_check], book)
     for name in methods:
         flops = n_vectors * 2 * codes * dim / best[name]
-        row[name] = {"vectors_per_s": n_vectors / best[name], "flops": flops, "fraction_of_sgemm": flops / peak,
-                     "fraction_of_sgemm_median_round": sorted(per_round[name])[len(per_round[name]) // 2],
-                     "same_codes_as_float64": float((methods[name](x[:n_check], book).cpu() == exact)
-                                                    .float().mean())}
+        row[name] = {
+            "vectors_per_s": n_vectors / best[name],
+            "flops": flops,
+            "fraction_of_sgemm": flops / peak,
+            "fraction_of_sgemm_median_round": sorted(per_round[name])[len(per_round[name]) // 2],
+            "same_codes_as_float64": float((methods[name](x[:n_check], book).cpu() == exact).float().mean()),
+        }
     vq = VectorQuantize(dim=dim, codebook_size=codes).to(DEVICE).eval()
     vq._codebook.embed.copy_(book[None])
     n_lib = min(n_vectors, 20_000 if codes <= 1024 else 5_000)
@@ -135,9 +140,16 @@ def tokenizer_speed(n_events: int, quick: bool) -> dict:
         path = Path(tmp) / "events.h5"
         write_h5(path, random_events(n_events, 0).to_padded())
         steps = 50 if quick else 300
-        args = TokenizerTrainingArguments(method="rvq", codebook_size=1024, num_stages=3, steps=steps,
-                                          batch_size=2048, checkpoint_every=0, max_objects_per_type=50_000,
-                                          mixed_precision="bf16" if DEVICE.type == "cuda" else "no")
+        args = TokenizerTrainingArguments(
+            method="rvq",
+            codebook_size=1024,
+            num_stages=3,
+            steps=steps,
+            batch_size=2048,
+            checkpoint_every=0,
+            max_objects_per_type=50_000,
+            mixed_precision="bf16" if DEVICE.type == "cuda" else "no",
+        )
         t0 = time.perf_counter()
         tokenizer = train_tokenizer([path], Path(tmp) / "tok", args, progress=False)
         train_seconds = time.perf_counter() - t0
@@ -156,12 +168,21 @@ def tokenizer_speed(n_events: int, quick: bool) -> dict:
             same = float((tokenizer(batch, return_tensors="np")["input_ids"] == ids["input_ids"]).mean())
         finally:
             modeling_quantizer.nearest_code = nearest_code
-    return {"events": n_events, "events_per_s": n_events / seconds, "tokens_per_event": tokens / n_events,
-            "events_per_s_matmul_lookup": n_events / matmul_seconds, "same_ids_with_matmul_lookup": same,
-            "method": "rvq", "codebook_size": 1024, "stages": 3, "training_device": DEVICE.type,
-            "training_precision": args.mixed_precision, "training_steps_per_type": steps,
-            "training_seconds_all_types": train_seconds,
-            "final_eval": {t: v["final"] for t, v in log["types"].items()}}
+    return {
+        "events": n_events,
+        "events_per_s": n_events / seconds,
+        "tokens_per_event": tokens / n_events,
+        "events_per_s_matmul_lookup": n_events / matmul_seconds,
+        "same_ids_with_matmul_lookup": same,
+        "method": "rvq",
+        "codebook_size": 1024,
+        "stages": 3,
+        "training_device": DEVICE.type,
+        "training_precision": args.mixed_precision,
+        "training_steps_per_type": steps,
+        "training_seconds_all_types": train_seconds,
+        "final_eval": {t: v["final"] for t, v in log["types"].items()},
+    }
 
 
 def main() -> None:
@@ -175,12 +196,20 @@ def main() -> None:
     DEVICE = torch.device(args.device)
     rounds = args.rounds or (3 if args.quick else 7)
     scale = 1 if args.quick else 4
-    report = {"benchmark": "tokenize", "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                                                   "load_average_1min": os.getloadavg()[0],
-                                                   "python": platform.python_version(), "torch": torch.__version__,
-                                                   "device": torch.cuda.get_device_name() if DEVICE.type == "cuda"
-                                                   else platform.processor() or "cpu"},
-              "goal": "lookup >= 30% of the sgemm FLOP/s bound", "rounds": rounds, "lookup": []}
+    report = {
+        "benchmark": "tokenize",
+        "machine": {
+            "cpus": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "load_average_1min": os.getloadavg()[0],
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "device": torch.cuda.get_device_name() if DEVICE.type == "cuda" else platform.processor() or "cpu",
+        },
+        "goal": "lookup >= 30% of the sgemm FLOP/s bound",
+        "rounds": rounds,
+        "lookup": [],
+    }
     if DEVICE.type == "cpu":
         from treasure_hf.tokenization.lookup import kernel_available, nearest_code
 

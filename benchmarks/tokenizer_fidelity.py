@@ -27,8 +27,10 @@ import platform
 import time
 from pathlib import Path
 
-GOALS = {"pt_sigma68": {"electrons": 0.005, "muons": 0.005, "jets": 0.01}, "utilisation": {"electrons": 0.9,
-                                                                                          "muons": 0.9}}
+GOALS = {
+    "pt_sigma68": {"electrons": 0.005, "muons": 0.005, "jets": 0.01},
+    "utilisation": {"electrons": 0.9, "muons": 0.9},
+}
 
 
 def utilisation_ceiling(n_objects: int, codebook_size: int) -> float:
@@ -58,14 +60,23 @@ def main() -> None:
     from treasure_hf.tokenization.training import TokenizerTrainingArguments, train_tokenizer
 
     out = Path(args.out)
-    result: dict = {"machine": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-                    "cuda": torch.cuda.is_available()}
+    result: dict = {
+        "machine": platform.processor() or platform.machine(),
+        "threads": torch.get_num_threads(),
+        "cuda": torch.cuda.is_available(),
+    }
     tok_dir = Path(args.tokenizer) if args.tokenizer else out / "tokenizer"
     if not args.tokenizer:
-        targs = TokenizerTrainingArguments(method=args.method, codebook_size=args.codebook_size,
-                                           num_stages=args.stages, types=tuple(args.types.split(",")),
-                                           steps=args.steps, batch_size=args.batch_size,
-                                           pt_loss_weight=args.pt_weight, checkpoint_every=0)
+        targs = TokenizerTrainingArguments(
+            method=args.method,
+            codebook_size=args.codebook_size,
+            num_stages=args.stages,
+            types=tuple(args.types.split(",")),
+            steps=args.steps,
+            batch_size=args.batch_size,
+            pt_loss_weight=args.pt_weight,
+            checkpoint_every=0,
+        )
         t0 = time.perf_counter()
         train_tokenizer(args.train, tok_dir, targs, progress=False)
         result["train_seconds"] = round(time.perf_counter() - t0, 1)
@@ -76,12 +87,16 @@ def main() -> None:
     result["n_events"] = report["n_events"]
     types = {}
     for t, r in report["types"].items():
-        row = {"n_objects": r["n_objects"], "method": r["method"], "codebook_size": r["codebook_size"],
-               "sigma68": {f: round(v["sigma68"], 5) for f, v in r["fields"].items()},
-               "utilisation": round(r["utilisation"], 4),
-               "utilisation_per_stage": [round(s["utilisation"], 4) for s in r["stages"]],
-               "perplexity_per_stage": [round(s["perplexity"], 1) for s in r["stages"]],
-               "utilisation_ceiling": round(utilisation_ceiling(r["stages"][0]["tokens"], r["codebook_size"]), 4)}
+        row = {
+            "n_objects": r["n_objects"],
+            "method": r["method"],
+            "codebook_size": r["codebook_size"],
+            "sigma68": {f: round(v["sigma68"], 5) for f, v in r["fields"].items()},
+            "utilisation": round(r["utilisation"], 4),
+            "utilisation_per_stage": [round(s["utilisation"], 4) for s in r["stages"]],
+            "perplexity_per_stage": [round(s["perplexity"], 1) for s in r["stages"]],
+            "utilisation_ceiling": round(utilisation_ceiling(r["stages"][0]["tokens"], r["codebook_size"]), 4),
+        }
         for goal, by_type in GOALS.items():
             if t in by_type:
                 value = row["sigma68"].get("pt") if goal == "pt_sigma68" else row["utilisation"]

@@ -24,10 +24,15 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_FILES = {  # file -> experiment; the tutorial file is no PHYSLITE/NanoAOD
-    "atlas_physlite_mc_100ev.ttree.root": "atlas", "atlas_physlite_mc_100ev.rntuple.root": "atlas",
-    "cms_nanoaod_2015_ttbar_200ev.root": "cms", "cms_nanoaod_2015_ttbar_10ev.rntuple.root": "cms",
-    "cms_nanoaod_dy_40ev.root": "cms", "cms_nanoaod_v15_tt_200ev.root": "cms", "cms_pfnano_10ev.root": "cms",
-    "cms_nanoaod_empty.root": "cms", "nano_dimuon.root": "cms",
+    "atlas_physlite_mc_100ev.ttree.root": "atlas",
+    "atlas_physlite_mc_100ev.rntuple.root": "atlas",
+    "cms_nanoaod_2015_ttbar_200ev.root": "cms",
+    "cms_nanoaod_2015_ttbar_10ev.rntuple.root": "cms",
+    "cms_nanoaod_dy_40ev.root": "cms",
+    "cms_nanoaod_v15_tt_200ev.root": "cms",
+    "cms_pfnano_10ev.root": "cms",
+    "cms_nanoaod_empty.root": "cms",
+    "nano_dimuon.root": "cms",
 }
 
 
@@ -50,9 +55,13 @@ def round_trip_real_files(testdata: Path, out: Path) -> dict:
         pcdf_to_h5(pcdf, again, progress=False)
         first, second = read_events(h5), read_events(again)
         problems = [str(p) for path in (h5, pcdf, again) for p in validate(path)]
-        rows[name] = {"experiment": experiment, "events": first.n_events,
-                      "round_trip_identical": first.equals(second), "problems": problems,
-                      "seconds": round(time.perf_counter() - t0, 2)}
+        rows[name] = {
+            "experiment": experiment,
+            "events": first.n_events,
+            "round_trip_identical": first.equals(second),
+            "problems": problems,
+            "seconds": round(time.perf_counter() - t0, 2),
+        }
         if not rows[name]["round_trip_identical"] or problems:
             raise SystemExit(f"demo failed on {name}: {rows[name]}")
     return rows
@@ -75,8 +84,11 @@ def main() -> None:
     elif testdata.is_dir():
         t0 = time.perf_counter()
         rows = round_trip_real_files(testdata, out)
-        summary["real_files"] = {"files": len(rows), "all_identical_and_valid": True,
-                                 "seconds": round(time.perf_counter() - t0, 1)}
+        summary["real_files"] = {
+            "files": len(rows),
+            "all_identical_and_valid": True,
+            "seconds": round(time.perf_counter() - t0, 1),
+        }
     else:
         summary["real_files"] = f"skipped: no experiment files at {testdata} (set TREASURE_TESTDATA)"
 
@@ -92,9 +104,10 @@ def main() -> None:
         "command": "treasure " + " ".join(argv),
         "auc": {r["name"]: round(r["auc"], 4) for r in content["rows"]},
         "goals": {g["goal"]: g["met"] for g in content["goals"]},
-        "m4l_peak_sigma_gev": {"original": round(content["m4l_peak"]["original"]["sigma_core"], 3),
-                               **{d["key"]: [round(w, 3) for w in d["m4l_sigma_core_per_seed"]]
-                                  for d in content["m4l_peak"]["decoded"]}},
+        "m4l_peak_sigma_gev": {
+            "original": round(content["m4l_peak"]["original"]["sigma_core"], 3),
+            **{d["key"]: [round(w, 3) for w in d["m4l_sigma_core_per_seed"]] for d in content["m4l_peak"]["decoded"]},
+        },
         "selected_events": content["selected"],
         "report": str(bench_out / "report.md"),
         "seconds": content["timings_seconds"]["total"],

@@ -1,7 +1,7 @@
 """Fine-tune an event classifier with the transformers Trainer (the same as ``treasure finetune``).
 
-    python scripts/finetune.py --data tokenized/ --model mem/ --out clf/ --max-steps 2000 --eval-steps 200
-    accelerate launch --num_processes 4 scripts/finetune.py ...      # the Trainer runs data parallel
+python scripts/finetune.py --data tokenized/ --model mem/ --out clf/ --max-steps 2000 --eval-steps 200
+accelerate launch --num_processes 4 scripts/finetune.py ...      # the Trainer runs data parallel
 """
 
 import sys

@@ -19,8 +19,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-FILES = {"atlas_physlite_mc_100ev.ttree.root": "atlas", "atlas_physlite_mc_100ev.rntuple.root": "atlas",
-         "cms_pfnano_10ev.root": "cms"}
+FILES = {
+    "atlas_physlite_mc_100ev.ttree.root": "atlas",
+    "atlas_physlite_mc_100ev.rntuple.root": "atlas",
+    "cms_pfnano_10ev.root": "cms",
+}
 
 
 def main(argv: list[str] | None = None) -> int:

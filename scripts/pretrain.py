@@ -1,8 +1,8 @@
 """Masked-event-modeling pretraining with Accelerate (the same as ``treasure pretrain``).
 
-    accelerate launch --num_processes 4 scripts/pretrain.py --data tokenized/ --out mem/ --max-steps 10000
-    accelerate launch --cpu --num_processes 1 scripts/pretrain.py --data tokenized/ --out mem/ --max-steps 20
-    python scripts/pretrain.py ... --resume        # continues from mem/checkpoints/step-N
+accelerate launch --num_processes 4 scripts/pretrain.py --data tokenized/ --out mem/ --max-steps 10000
+accelerate launch --cpu --num_processes 1 scripts/pretrain.py --data tokenized/ --out mem/ --max-steps 20
+python scripts/pretrain.py ... --resume        # continues from mem/checkpoints/step-N
 """
 
 import sys

@@ -1,7 +1,7 @@
 """Train an EventTokenizer (the same as ``treasure train-tokenizer``; every option of that command).
 
-    python scripts/train_tokenizer.py --data zjets.pcdf --method rvq --codebook-size 1024 --stages 3 --out tok/
-    accelerate launch --mixed_precision bf16 scripts/train_tokenizer.py --data mix.h5 --steps 3000 --out tok/
+python scripts/train_tokenizer.py --data zjets.pcdf --method rvq --codebook-size 1024 --stages 3 --out tok/
+accelerate launch --mixed_precision bf16 scripts/train_tokenizer.py --data mix.h5 --steps 3000 --out tok/
 """
 
 import sys

@@ -48,8 +48,12 @@ def site_packages(venv: Path) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--deps-venv", type=Path, default=ROOT / ".venv",
-                        help="virtual environment whose installed dependencies the fresh one reuses")
+    parser.add_argument(
+        "--deps-venv",
+        type=Path,
+        default=ROOT / ".venv",
+        help="virtual environment whose installed dependencies the fresh one reuses",
+    )
     parser.add_argument("--keep", type=Path, default=None, help="work here and keep it (default: a temporary folder)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
@@ -61,42 +65,127 @@ def main() -> None:
         work = args.keep.resolve() if args.keep else Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         py = str(args.deps_venv.resolve() / "bin" / "python")
-        run([py, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(work / "dist"),
-             str(ROOT)], cwd=work)
+        run(
+            [py, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(work / "dist"), str(ROOT)],
+            cwd=work,
+        )
         wheel = next((work / "dist").glob("treasure_hf-*.whl"))
         venv = work / "venv"
         run([sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=work)
         # Dependencies by path, after the fresh site-packages: the wheel's copy wins.
         (site_packages(venv) / "deps.pth").write_text(f"{deps}\n")
-        run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)],
-            cwd=work)
+        run(
+            [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)],
+            cwd=work,
+        )
 
         bin_ = venv / "bin"
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
         env["PATH"] = f"{bin_}{os.pathsep}{env.get('PATH', '')}"
-        where = json.loads(run([str(bin_ / "python"), "-c",
-                                "import json, treasure_hf, treasure_hf.hf.cards as c; from pathlib import Path; "
-                                "p = Path(treasure_hf.__file__).parent; "
-                                "print(json.dumps({'pkg': str(p), 'templates': sorted(x.name for x in "
-                                "(p / 'hf' / 'templates').glob('*.md')), 'page': sorted(x.name for x in "
-                                "(p / 'service' / 'page').iterdir())}))"], cwd=work, env=env))
+        where = json.loads(
+            run(
+                [
+                    str(bin_ / "python"),
+                    "-c",
+                    "import json, treasure_hf, treasure_hf.hf.cards as c; from pathlib import Path; "
+                    "p = Path(treasure_hf.__file__).parent; "
+                    "print(json.dumps({'pkg': str(p), 'templates': sorted(x.name for x in "
+                    "(p / 'hf' / 'templates').glob('*.md')), 'page': sorted(x.name for x in "
+                    "(p / 'service' / 'page').iterdir())}))",
+                ],
+                cwd=work,
+                env=env,
+            )
+        )
         if not Path(where["pkg"]).is_relative_to(venv):
             sys.exit(f"error: {wheel.name}: treasure_hf: imported from {where['pkg']}, not the wheel")
         if not where["templates"] or not where["page"]:
-            sys.exit(f"error: {wheel.name}: package data: missing (templates {where['templates']}, "
-                     f"page {where['page']})")
+            sys.exit(
+                f"error: {wheel.name}: package data: missing (templates {where['templates']}, page {where['page']})"
+            )
 
         treasure = str(bin_ / "treasure")
         run([treasure, "--help"], cwd=work, env=env)
         for process, seed in (("hzz4l", 1), ("zz4l", 2)):
-            run([treasure, "-q", "generate", process, "--events", "150", "--seed", str(seed),
-                 "--out", f"{process}.pcdf"], cwd=work, env=env)
-        run([treasure, "-q", "train-tokenizer", "--data", "hzz4l.pcdf", "zz4l.pcdf", "--types", "electrons,muons",
-             "--method", "fsq", "--steps", "30", "--out", "tok"], cwd=work, env=env)
-        run([treasure, "-q", "tokenize", "--tokenizer", "tok", "--data", "hzz4l.pcdf", "zz4l.pcdf",
-             "--label", "hzz4l.pcdf=signal", "--label", "zz4l.pcdf=background", "--out", "data"], cwd=work, env=env)
-        run([treasure, "-q", "finetune", "--data", "data", "--out", "clf", "--epochs", "1", "--hidden-size", "16",
-             "--layers", "1", "--heads", "2", "--report-to", "none"], cwd=work, env=env)
+            run(
+                [
+                    treasure,
+                    "-q",
+                    "generate",
+                    process,
+                    "--events",
+                    "150",
+                    "--seed",
+                    str(seed),
+                    "--out",
+                    f"{process}.pcdf",
+                ],
+                cwd=work,
+                env=env,
+            )
+        run(
+            [
+                treasure,
+                "-q",
+                "train-tokenizer",
+                "--data",
+                "hzz4l.pcdf",
+                "zz4l.pcdf",
+                "--types",
+                "electrons,muons",
+                "--method",
+                "fsq",
+                "--steps",
+                "30",
+                "--out",
+                "tok",
+            ],
+            cwd=work,
+            env=env,
+        )
+        run(
+            [
+                treasure,
+                "-q",
+                "tokenize",
+                "--tokenizer",
+                "tok",
+                "--data",
+                "hzz4l.pcdf",
+                "zz4l.pcdf",
+                "--label",
+                "hzz4l.pcdf=signal",
+                "--label",
+                "zz4l.pcdf=background",
+                "--out",
+                "data",
+            ],
+            cwd=work,
+            env=env,
+        )
+        run(
+            [
+                treasure,
+                "-q",
+                "finetune",
+                "--data",
+                "data",
+                "--out",
+                "clf",
+                "--epochs",
+                "1",
+                "--hidden-size",
+                "16",
+                "--layers",
+                "1",
+                "--heads",
+                "2",
+                "--report-to",
+                "none",
+            ],
+            cwd=work,
+            env=env,
+        )
         with LoopbackHub() as hub:
             hub_env = hub.client_env(env)
             for folder, repo in (("tok", "smoke/tokenizer"), ("data", "smoke/events"), ("clf", "smoke/classifier")):

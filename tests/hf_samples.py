@@ -20,8 +20,9 @@ def write_samples(directory: Path, n_events: int = 200, seed: int = 0) -> dict[s
     directory.mkdir(parents=True, exist_ok=True)
     out = {}
     for k, (name, muons) in enumerate((("signal", 2.5), ("background", 0.3))):
-        ev = random_events(n_events, seed + k, layers=("atlas", "truth"),
-                           multiplicity={**NO_EXTRA, "muons": muons, "jets": 3.0})
+        ev = random_events(
+            n_events, seed + k, layers=("atlas", "truth"), multiplicity={**NO_EXTRA, "muons": muons, "jets": 3.0}
+        )
         ev.event["truth/event/process_id"][:] = 1 - k
         out[name] = write_pcdf(directory / f"{name}.pcdf", ev, events_per_part=max(1, n_events // 2))
     return out
@@ -29,9 +30,20 @@ def write_samples(directory: Path, n_events: int = 200, seed: int = 0) -> dict[s
 
 def tiny_tokenizer(data: list[Path], out: Path, steps: int = 30):
     """An RVQ tokenizer with 2 stages of 16 codes per type, trained for a few steps."""
-    args = TokenizerTrainingArguments(method="rvq", codebook_size=16, num_stages=2, latent_dim=4, hidden_size=16,
-                                      num_hidden_layers=1, types=TYPES, steps=steps, batch_size=128,
-                                      learning_rate=3e-3, checkpoint_every=0, log_every=1000)
+    args = TokenizerTrainingArguments(
+        method="rvq",
+        codebook_size=16,
+        num_stages=2,
+        latent_dim=4,
+        hidden_size=16,
+        num_hidden_layers=1,
+        types=TYPES,
+        steps=steps,
+        batch_size=128,
+        learning_rate=3e-3,
+        checkpoint_every=0,
+        log_every=1000,
+    )
     return train_tokenizer(data, out, args, progress=False)
 
 
@@ -46,10 +58,29 @@ def tokenized_pair(root: Path) -> tuple[Path, dict[str, Path]]:
     out = {}
     for name, extra in (("plain", []), ("continuous", ["--with-continuous"])):
         out[name] = root / name
-        assert main(["-q", "tokenize", "--tokenizer", str(root / "tok"), "--data", str(samples["signal"]),
-                     str(samples["background"]), "--out", str(out[name]), "--split",
-                     "train=0.6,validation=0.2,test=0.2", "--label", f"{samples['signal']}=signal",
-                     "--label", f"{samples['background']}=background", *extra]) == 0
+        assert (
+            main(
+                [
+                    "-q",
+                    "tokenize",
+                    "--tokenizer",
+                    str(root / "tok"),
+                    "--data",
+                    str(samples["signal"]),
+                    str(samples["background"]),
+                    "--out",
+                    str(out[name]),
+                    "--split",
+                    "train=0.6,validation=0.2,test=0.2",
+                    "--label",
+                    f"{samples['signal']}=signal",
+                    "--label",
+                    f"{samples['background']}=background",
+                    *extra,
+                ]
+            )
+            == 0
+        )
     return root, out
 
 

@@ -25,8 +25,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import yaml
 
 PREFIX = {"models": "", "datasets": "datasets/", "spaces": "spaces/"}
-API = re.compile(r"^/api/(models|datasets|spaces)/([^/]+/[^/]+)(?:/(preupload|commit|tree|revision|paths-info)"
-                 r"(?:/([^/]+))?(/.*)?)?$")
+API = re.compile(
+    r"^/api/(models|datasets|spaces)/([^/]+/[^/]+)(?:/(preupload|commit|tree|revision|paths-info)"
+    r"(?:/([^/]+))?(/.*)?)?$"
+)
 RESOLVE = re.compile(r"^/(?:(datasets|spaces)/)?([^/]+/[^/]+)/resolve/([^/]+)/(.+)$")
 
 
@@ -83,8 +85,14 @@ class Handler(BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(n) if n else b""
 
-    def _send(self, status: int, payload=None, headers: dict[str, str] | None = None, head: bool = False,
-              raw: bytes | None = None) -> None:
+    def _send(
+        self,
+        status: int,
+        payload=None,
+        headers: dict[str, str] | None = None,
+        head: bool = False,
+        raw: bytes | None = None,
+    ) -> None:
         body = raw if raw is not None else (b"" if payload is None else json.dumps(payload).encode())
         self.send_response(status)
         if raw is None:
@@ -151,8 +159,14 @@ class Handler(BaseHTTPRequestHandler):
             return
         if action == "preupload":
             files = json.loads(body)["files"]
-            return self._send(200, {"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False,
-                                               "oid": None} for f in files]})
+            return self._send(
+                200,
+                {
+                    "files": [
+                        {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False, "oid": None} for f in files
+                    ]
+                },
+            )
         if action == "paths-info":
             form = parse_qs(body.decode()) if body and not body.startswith(b"{") else {}
             wanted = form.get("paths") or (json.loads(body).get("paths", []) if body.startswith(b"{") else [])
@@ -211,7 +225,7 @@ class Handler(BaseHTTPRequestHandler):
         self.server.state.requests.append((self.command, path))
         m = RESOLVE.match(path)
         if m:
-            kind = (m.group(1) or "models")
+            kind = m.group(1) or "models"
             repo = self._repo(kind, m.group(2))
             if repo is None:
                 return
@@ -227,9 +241,17 @@ class Handler(BaseHTTPRequestHandler):
                 return
             content = files[m.group(4)]
             sha = repo.head if revision in ("main", "HEAD") else revision
-            return self._send(200, raw=content, head=head, headers={
-                "ETag": f'"{git_blob_sha(content)}"', "X-Repo-Commit": sha,
-                "Content-Type": "application/octet-stream", "Accept-Ranges": "bytes"})
+            return self._send(
+                200,
+                raw=content,
+                head=head,
+                headers={
+                    "ETag": f'"{git_blob_sha(content)}"',
+                    "X-Repo-Commit": sha,
+                    "Content-Type": "application/octet-stream",
+                    "Accept-Ranges": "bytes",
+                },
+            )
         m = API.match(path)
         if not m or m.group(3) not in (None, "revision", "tree"):
             return self._unhandled()
@@ -249,21 +271,32 @@ class Handler(BaseHTTPRequestHandler):
             for p in sorted(files):
                 if sub and not p.startswith(sub + "/"):
                     continue
-                rest = p[len(sub) + 1:] if sub else p
+                rest = p[len(sub) + 1 :] if sub else p
                 parts = rest.split("/")
                 for i in range(1, len(parts)):
                     d = "/".join(([sub] if sub else []) + parts[:i])
                     if d not in dirs and (recursive or i == 1):
                         dirs.add(d)
-                        entries.append({"type": "directory", "path": d, "oid": hashlib.sha1(d.encode()).hexdigest(),
-                                        "size": 0})
+                        entries.append(
+                            {"type": "directory", "path": d, "oid": hashlib.sha1(d.encode()).hexdigest(), "size": 0}
+                        )
                 if recursive or len(parts) == 1:
                     entries.append(self._entry(p, files[p]))
             return self._send(200, entries, head=head)
-        info = {"id": repo.repo_id, "_id": repo.repo_id, "sha": sha, "private": False, "disabled": False,
-                "gated": False, "downloads": 0, "likes": 0, "tags": [], "lastModified": "2026-01-01T00:00:00.000Z",
-                "createdAt": "2026-01-01T00:00:00.000Z",
-                "siblings": [{"rfilename": p, "size": len(c), "blobId": git_blob_sha(c)} for p, c in sorted(files.items())]}
+        info = {
+            "id": repo.repo_id,
+            "_id": repo.repo_id,
+            "sha": sha,
+            "private": False,
+            "disabled": False,
+            "gated": False,
+            "downloads": 0,
+            "likes": 0,
+            "tags": [],
+            "lastModified": "2026-01-01T00:00:00.000Z",
+            "createdAt": "2026-01-01T00:00:00.000Z",
+            "siblings": [{"rfilename": p, "size": len(c), "blobId": git_blob_sha(c)} for p, c in sorted(files.items())],
+        }
         self._send(200, info, head=head)
 
 
@@ -288,9 +321,18 @@ class LoopbackHub(ThreadingHTTPServer):
 
     def client_env(self, base: dict[str, str]) -> dict[str, str]:
         """Environment for a client process that talks to this hub and nowhere else."""
-        env = {k: v for k, v in base.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE",
-                                                            "HF_DATASETS_OFFLINE")}
-        env.update({"HF_ENDPOINT": self.endpoint, "HF_HUB_DISABLE_XET": "1", "HF_TOKEN": "hf_loopback_token",
-                    "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_ETAG_TIMEOUT": "30", "NO_PROXY": "127.0.0.1,localhost",
-                    "no_proxy": "127.0.0.1,localhost"})
+        env = {
+            k: v for k, v in base.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")
+        }
+        env.update(
+            {
+                "HF_ENDPOINT": self.endpoint,
+                "HF_HUB_DISABLE_XET": "1",
+                "HF_TOKEN": "hf_loopback_token",
+                "HF_HUB_DISABLE_TELEMETRY": "1",
+                "HF_HUB_ETAG_TIMEOUT": "30",
+                "NO_PROXY": "127.0.0.1,localhost",
+                "no_proxy": "127.0.0.1,localhost",
+            }
+        )
         return env

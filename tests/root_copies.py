@@ -35,8 +35,14 @@ def nanoaod_collections(arrays: dict[str, ak.Array]) -> dict[str, ak.Array]:
     return {**scalars, **{c: ak.zip(fields) for c, fields in collections.items()}}
 
 
-def nanoaod_copy(src: Path, dst: Path, rename: dict[str, str] | None = None, drop: tuple[str, ...] = (),
-                 copy: dict[str, str] | None = None, edit: Callable[[dict[str, ak.Array]], None] | None = None) -> Path:
+def nanoaod_copy(
+    src: Path,
+    dst: Path,
+    rename: dict[str, str] | None = None,
+    drop: tuple[str, ...] = (),
+    copy: dict[str, str] | None = None,
+    edit: Callable[[dict[str, ak.Array]], None] | None = None,
+) -> Path:
     """A NanoAOD TTree written with uproot from the branches the converter reads of ``src`` (and
     the simulation markers), with branches renamed (``rename``: old -> new), dropped (by prefix),
     duplicated under a second name (``copy``: new -> old) or changed in place by ``edit``."""
@@ -59,8 +65,11 @@ def physlite_copy(src: Path, dst: Path, drop: tuple[str, ...] = (), data_bitmask
     PHYSLITE file (and the beam spot), without the branches starting with ``drop``; ``data_bitmask``: bit 0 of
     ``eventTypeBitmask`` (IS_SIMULATION) cleared, as in data-taking files."""
     with RootSource(src, AtlasConverter.TREE_NAMES) as source:
-        names = [n for n in sorted(set(AtlasConverter(source).branches()) | {"EventInfoAuxDyn.beamPosZ"})
-                 if not n.startswith(drop)]
+        names = [
+            n
+            for n in sorted(set(AtlasConverter(source).branches()) | {"EventInfoAuxDyn.beamPosZ"})
+            if not n.startswith(drop)
+        ]
         arrays = source.read(names, 0, source.n_events)
     fields: dict[str, ak.Array | dict[str, ak.Array]] = {}
     for name, values in arrays.items():
@@ -97,21 +106,29 @@ def edm4hep_numbered_copy(src: Path, dst: Path, drop: tuple[str, ...] = ()) -> P
     for name, values in arrays.items():
         head, _, member = name.partition(".")
         if head.endswith("_objIdx"):
-            head = head[:-len("_objIdx")] + "#0"
+            head = head[: -len("_objIdx")] + "#0"
         elif head.startswith("_"):
             coll = next(c for c in collections if head.startswith(f"_{c}_"))
-            rel = head[len(coll) + 2:]
+            rel = head[len(coll) + 2 :]
             d = DATATYPES.get(datatypes.get(coll, ""))
             is_relation = member in ("index", "collectionID")
             if is_relation:
                 known = (d.relations if d else ()) + ("from", "to")
-                k = known.index(rel) if rel in known and (d is None or rel not in ("from", "to")) else \
-                    ("from", "to").index(rel) if rel in ("from", "to") else 10 + len(numbers)
+                k = (
+                    known.index(rel)
+                    if rel in known and (d is None or rel not in ("from", "to"))
+                    else ("from", "to").index(rel)
+                    if rel in ("from", "to")
+                    else 10 + len(numbers)
+                )
                 head = f"{coll}#{numbers.setdefault((coll, rel), k)}"
             else:  # EDM4hep 0.10 vector members (Track: subdetectorHitNumbers, trackStates, ...)
                 order = {"Track": ("subdetectorHitNumbers", "trackStates", "subdetectorHoleNumbers")}.get(
-                    datatypes.get(coll, ""), d.vector_members if d else ())
-                head = f"{coll}_{numbers.setdefault((coll, rel), order.index(rel) if rel in order else 5 + len(numbers))}"
+                    datatypes.get(coll, ""), d.vector_members if d else ()
+                )
+                head = (
+                    f"{coll}_{numbers.setdefault((coll, rel), order.index(rel) if rel in order else 5 + len(numbers))}"
+                )
         elif member == "PDG" and datatypes.get(head) == "ReconstructedParticle":
             member = "type"
         renamed[f"{head}.{member}" if member else head] = values
@@ -121,7 +138,11 @@ def edm4hep_numbered_copy(src: Path, dst: Path, drop: tuple[str, ...] = ()) -> P
         groups.setdefault(head, {})[member] = values
     data = {head: ak.zip(fields, depth_limit=2) if "" not in fields else fields[""] for head, fields in groups.items()}
     with uproot.recreate(dst) as f:  # one counter per collection, C#size
-        f.mktree("events", {k: v.type for k, v in data.items()}, counter_name=lambda counted: f"{counted}#size",
-                 field_name=lambda outer, inner: f"{outer}.{inner}" if outer else inner)
+        f.mktree(
+            "events",
+            {k: v.type for k, v in data.items()},
+            counter_name=lambda counted: f"{counted}#size",
+            field_name=lambda outer, inner: f"{outer}.{inner}" if outer else inner,
+        )
         f["events"].extend(data)
     return dst

@@ -43,8 +43,20 @@ class Server:
 
     def start(self, timeout: float = 120.0) -> Server:
         self.port = free_port()
-        cmd = [sys.executable, "-m", "treasure_hf.cli", "serve", "--root", str(self.root), "--port", str(self.port),
-               "--tokens", str(self.tokens), "--workers", str(self.workers)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "treasure_hf.cli",
+            "serve",
+            "--root",
+            str(self.root),
+            "--port",
+            str(self.port),
+            "--tokens",
+            str(self.tokens),
+            "--workers",
+            str(self.workers),
+        ]
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout

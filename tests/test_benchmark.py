@@ -28,7 +28,7 @@ def build_4l(m4l, mz1, mz2, cos_star, cos1, cos2, phi1, phi2) -> np.ndarray:
     """(4, 4) massless leptons (Z1 l-, Z1 l+, Z2 l-, Z2 l+) in the 4l rest frame. Z1 flies along
     u = (sin t*, 0, cos t*); in the right-handed frame (x', y', u) with x' = (cos t*, 0, -sin t*),
     l1- has polar angle t1 around u and azimuth phi1, l2- polar angle t2 around -u, azimuth phi2."""
-    s_star = np.sqrt(1 - cos_star ** 2)
+    s_star = np.sqrt(1 - cos_star**2)
     u = np.array([s_star, 0.0, cos_star])
     x = np.array([cos_star, 0.0, -s_star])
     y = np.cross(u, x)
@@ -149,8 +149,10 @@ def _event_4mu_and_4e() -> dict:
     pair is the one nearest mZ."""
     mu = _leptons_of(boost(build_4l(125.0, 86.0, 30.0, 0.2, 0.4, -0.3, 0.9, -1.8), np.array([0.1, 0.0, 0.1])))
     el = _leptons_of(boost(build_4l(125.0, 91.0, 25.0, -0.4, -0.2, 0.5, 2.1, 0.3), np.array([-0.1, 0.05, -0.2])))
-    return {"muons": [(*mu[0], -1), (*mu[1], 1), (*mu[2], -1), (*mu[3], 1)],
-            "electrons": [(*el[0], -1), (*el[1], 1), (*el[2], -1), (*el[3], 1)]}
+    return {
+        "muons": [(*mu[0], -1), (*mu[1], 1), (*mu[2], -1), (*mu[3], 1)],
+        "electrons": [(*el[0], -1), (*el[1], 1), (*el[2], -1), (*el[3], 1)],
+    }
 
 
 def test_atlas_takes_the_4mu_channel_first_cms_the_z1_nearest_mz():
@@ -173,8 +175,9 @@ def test_isolation_ignores_the_other_leptons_of_the_quadruplet():
     e2 = (e2[0], e1[1] + 0.15, e1[2])  # a boosted, collimated Z2 (mZ2 recomputed below)
     ev = {"muons": [(*m1, -1), (*m2, 1)], "electrons": [(*e1, -1, e2[0] / e1[0]), (*e2, 1, e1[0] / e2[0])]}
     b = _batch([ev])
-    wide = replace(Selection4l(), m4l=(0.0, 1e4), mz2=(0.0, 200.0), mz2_floor_rise=None, jpsi_veto=0.0,
-                   leading_pt=(0.0, 0.0, 0.0))
+    wide = replace(
+        Selection4l(), m4l=(0.0, 1e4), mz2=(0.0, 200.0), mz2_floor_rise=None, jpsi_veto=0.0, leading_pt=(0.0, 0.0, 0.0)
+    )
     assert select_4l(b, wide).passed.tolist() == [True]
     assert select_4l(b, replace(wide, remove_quadruplet_leptons=False)).passed.tolist() == [False]
     # a genuine track of 20% of the electron's pT still fails it
@@ -212,23 +215,47 @@ def test_peak_width_of_a_gaussian_with_tails():
 # --- report and goals ----------------------------------------------------------------------------
 def _rec(key, method, inputs, bits, auc, val, low, high):
     pair = {"difference": (low + high) / 2, "low": low, "high": high}
-    return {"key": key, "name": key, "method": method, "inputs": inputs, "bits_per_object": bits, "auc": auc,
-            "validation_auc": val, "paired_vs_bdt": pair, "paired_vs_best_continuous": pair}
+    return {
+        "key": key,
+        "name": key,
+        "method": method,
+        "inputs": inputs,
+        "bits_per_object": bits,
+        "auc": auc,
+        "validation_auc": val,
+        "paired_vs_bdt": pair,
+        "paired_vs_best_continuous": pair,
+    }
 
 
 def test_goals_are_met_only_where_the_paired_interval_says_so():
     from treasure_hf.benchmark.report import evaluate_goals
 
-    records = [_rec("flat", "continuous", "continuous", None, 0.90, 0.91, -0.004, 0.002),
-               _rec("per_type", "continuous", "continuous", None, 0.91, 0.89, 0.01, 0.02),
-               _rec("rvq32_ids", "rvq", "ids", 32.0, 0.895, 0.90, -0.012, -0.001),
-               _rec("rvq64_decoded", "rvq", "ids+decoded", 64.0, 0.90, 0.95, -0.001, 0.001),
-               _rec("rvq32_decoded", "rvq", "ids+decoded", 32.0, 0.899, 0.90, -0.006, 0.001)]
-    m4l = {"original": {"sigma_core": 1.6}, "validation_original": {"sigma_core": 1.6},
-           "decoded": [{"key": "rvq32", "bits_per_object": 32.0, "m4l_sigma_core_per_seed": [1.65, 1.70],
-                        "validation_m4l_sigma_core_per_seed": [1.66, 1.64]},
-                       {"key": "rvq8", "bits_per_object": 8.0, "m4l_sigma_core_per_seed": [3.0, 3.1],
-                        "validation_m4l_sigma_core_per_seed": [3.0, 3.0]}]}
+    records = [
+        _rec("flat", "continuous", "continuous", None, 0.90, 0.91, -0.004, 0.002),
+        _rec("per_type", "continuous", "continuous", None, 0.91, 0.89, 0.01, 0.02),
+        _rec("rvq32_ids", "rvq", "ids", 32.0, 0.895, 0.90, -0.012, -0.001),
+        _rec("rvq64_decoded", "rvq", "ids+decoded", 64.0, 0.90, 0.95, -0.001, 0.001),
+        _rec("rvq32_decoded", "rvq", "ids+decoded", 32.0, 0.899, 0.90, -0.006, 0.001),
+    ]
+    m4l = {
+        "original": {"sigma_core": 1.6},
+        "validation_original": {"sigma_core": 1.6},
+        "decoded": [
+            {
+                "key": "rvq32",
+                "bits_per_object": 32.0,
+                "m4l_sigma_core_per_seed": [1.65, 1.70],
+                "validation_m4l_sigma_core_per_seed": [1.66, 1.64],
+            },
+            {
+                "key": "rvq8",
+                "bits_per_object": 8.0,
+                "m4l_sigma_core_per_seed": [3.0, 3.1],
+                "validation_m4l_sigma_core_per_seed": [3.0, 3.0],
+            },
+        ],
+    }
     goals = {g["goal"].split(" row")[0]: g for g in evaluate_goals(records, m4l)}
     cont = goals["the best continuous"]
     assert cont["row"] == "flat" and cont["met"]  # the best by validation AUC, not by test AUC
@@ -250,7 +277,7 @@ def test_bit_budgets_are_what_the_report_says():
                 assert m == "vq" and bits > 16  # one codebook of 2^32 codes is not trained
                 continue
             assert b.bits_per_object == pytest.approx(bits)
-            stages, size = (1, 2 ** bits) if m == "vq" else (bits // 8, 256)
+            stages, size = (1, 2**bits) if m == "vq" else (bits // 8, 256)
             assert (b.stages, b.codebook_size) == (stages, size)
 
 
@@ -331,12 +358,32 @@ def tiny_run(tmp_path_factory):
     from treasure_hf.benchmark.config import ModelSettings, TokenizerSettings, quick_arguments
     from treasure_hf.benchmark.run import run_benchmark
 
-    args = quick_arguments(events=250, background_events=1000, test_events=250, unlabelled_events=300, seeds=2,
-                           labels=(40,), bits=(8,), methods=("rvq", "fsq"), bootstrap=50, workers=1,
-                           tokenizer=TokenizerSettings(steps=10, batch_size=256, hidden_size=16),
-                           model=ModelSettings(hidden_size=16, layers=1, heads=2, intermediate_size=32, epochs=2,
-                                               batch_size=64, patience=2, pretrain_steps=3, pretrain_batch_size=32,
-                                               finetune_lrs=(3e-4,), combinations=2))
+    args = quick_arguments(
+        events=250,
+        background_events=1000,
+        test_events=250,
+        unlabelled_events=300,
+        seeds=2,
+        labels=(40,),
+        bits=(8,),
+        methods=("rvq", "fsq"),
+        bootstrap=50,
+        workers=1,
+        tokenizer=TokenizerSettings(steps=10, batch_size=256, hidden_size=16),
+        model=ModelSettings(
+            hidden_size=16,
+            layers=1,
+            heads=2,
+            intermediate_size=32,
+            epochs=2,
+            batch_size=64,
+            patience=2,
+            pretrain_steps=3,
+            pretrain_batch_size=32,
+            finetune_lrs=(3e-4,),
+            combinations=2,
+        ),
+    )
     out = tmp_path_factory.mktemp("bench") / "out"
     return args, out, run_benchmark(args, out, progress=False)
 
@@ -348,8 +395,11 @@ def test_benchmark_runs_every_row_end_to_end(tiny_run):
     assert keys[:5] == ["bdt", "rvq8_ids", "rvq8_decoded", "fsq8_ids", "fsq8_decoded"]
     assert {"flat", "per_type", "hierarchical", "foundation_ft_40", "foundation_scratch_40"} <= set(keys)
     for r in content["rows"]:
-        assert 0.0 <= r["auc"] <= 1.0 and len(r["auc_seeds"]) == 2 and r["inputs"] in (
-            "continuous", "ids", "ids+decoded", "hybrid")
+        assert (
+            0.0 <= r["auc"] <= 1.0
+            and len(r["auc_seeds"]) == 2
+            and r["inputs"] in ("continuous", "ids", "ids+decoded", "hybrid")
+        )
         if r["key"] != "bdt":
             pair = r["paired_vs_bdt"]
             assert pair["low"] <= pair["difference"] <= pair["high"] and pair["seeds"] == 2
@@ -361,7 +411,8 @@ def test_benchmark_runs_every_row_end_to_end(tiny_run):
     for folder in (out / "work" / "tokenizers").glob("*/seed-0"):  # what each trained tokenizer really spends
         method_bits = folder.parent.name.split("-")[0]
         assert tokenizer_budget(EventTokenizer.from_pretrained(folder)) == pytest.approx(
-            by_key[f"{method_bits}_ids"]["bits_per_object"]), folder
+            by_key[f"{method_bits}_ids"]["bits_per_object"]
+        ), folder
     assert content["test_seeds"] == [args.test_seed, args.test_seed + 1]
     for f in ("report.md", "roc.png", "auc_vs_bits.png", "m4l_vs_bits.png", "label_efficiency.png"):
         assert (out / f).stat().st_size > 0
@@ -375,11 +426,16 @@ def test_the_test_events_are_no_event_any_choice_saw(tiny_run):
 
     args, out, _ = tiny_run
     samples = out / "work" / "samples"
-    dev = {json.loads((samples / f"{p}.pcdf" / "pcdf.json").read_text())["metadata"]["generator"]["seed"]
-           for p in ("hzz4l", "zz4l", "mix")}
-    test = {json.loads((samples / f"{p}-test.pcdf" / "pcdf.json").read_text())["metadata"]["generator"]["seed"]
-            for p in ("hzz4l", "zz4l")}
+    dev = {
+        json.loads((samples / f"{p}.pcdf" / "pcdf.json").read_text())["metadata"]["generator"]["seed"]
+        for p in ("hzz4l", "zz4l", "mix")
+    }
+    test = {
+        json.loads((samples / f"{p}-test.pcdf" / "pcdf.json").read_text())["metadata"]["generator"]["seed"]
+        for p in ("hzz4l", "zz4l")
+    }
     assert dev.isdisjoint(test) and test == {args.test_seed, args.test_seed + 1}
+
     def kinematics(p):
         return {tuple(np.round(r, 4)) for r in read_events(p)["common/muons/pt"][:, :2]}
 
@@ -406,16 +462,24 @@ def test_a_model_of_ids_alone_refuses_decoded_inputs():
 
     from treasure_hf.modeling import EventTransformerConfig, EventTransformerForSequenceClassification
 
-    config = EventTransformerConfig(vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                                    intermediate_size=32, input_kind="ids", num_labels=2)
+    config = EventTransformerConfig(
+        vocab_size=64,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        input_kind="ids",
+        num_labels=2,
+    )
     model = EventTransformerForSequenceClassification(config).eval()
     ids = torch.randint(7, 64, (2, 5))
     model(input_ids=ids)
     with pytest.raises(ValueError, match="reads token ids alone"):
         model(input_ids=ids, kinematics=torch.zeros(2, 5, 6))
     with pytest.raises(ValueError, match="input_kind='ids'"):
-        EventTransformerConfig(vocab_size=64, hidden_size=16, num_attention_heads=2, input_kind="ids",
-                               pair_features="kinematic")
+        EventTransformerConfig(
+            vocab_size=64, hidden_size=16, num_attention_heads=2, input_kind="ids", pair_features="kinematic"
+        )
 
 
 def test_cli_rejects_unknown_rows(capsys):

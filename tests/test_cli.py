@@ -31,6 +31,7 @@ def test_conversions_from_the_shell(tmp_path):
     ev = random_events(500, 3, sub_groups=("constituents",))
     write_pcdf(tmp_path / "in.pcdf", ev, events_per_part=200)
     treasure = [sys.executable, "-m", "treasure_hf.cli"]
+
     def run(*a: str) -> subprocess.CompletedProcess:
         return subprocess.run([*treasure, *a], capture_output=True, text=True, timeout=300)
 

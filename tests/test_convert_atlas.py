@@ -93,8 +93,9 @@ def test_rntuple_muons_match_uproot(converted):
     real = batch["common/muons/pt"][batch.mask("muons")]
     assert real.size == 88
     assert real.mean() == pytest.approx(28.218, abs=5e-4)
-    assert float(np.mean(np.concatenate(raw(path, "AnalysisMuonsAuxDyn.pt").to_list() + [[]]))) / 1e3 == \
-        pytest.approx(real.mean(), rel=1e-5)
+    assert float(np.mean(np.concatenate(raw(path, "AnalysisMuonsAuxDyn.pt").to_list() + [[]]))) / 1e3 == pytest.approx(
+        real.mean(), rel=1e-5
+    )
 
 
 def _sorted_by_pt(pt_mev, values):
@@ -112,12 +113,18 @@ def _compare(batch, group, field, expected, rtol=1e-6):
         n = min(len(exp), mask.shape[1])
         got = arr[i][mask[i]]
         assert len(got) == n, (group, field, i)
-        np.testing.assert_allclose(got, np.asarray(exp[:n], np.float64), rtol=rtol, atol=1e-6,
-                                   err_msg=f"{group}/{field} event {i}")
+        np.testing.assert_allclose(
+            got, np.asarray(exp[:n], np.float64), rtol=rtol, atol=1e-6, err_msg=f"{group}/{field} event {i}"
+        )
 
 
-CONTAINERS = {"electrons": "AnalysisElectronsAuxDyn", "muons": "AnalysisMuonsAuxDyn", "taus": "AnalysisTauJetsAuxDyn",
-              "photons": "AnalysisPhotonsAuxDyn", "jets": "AnalysisJetsAuxDyn"}
+CONTAINERS = {
+    "electrons": "AnalysisElectronsAuxDyn",
+    "muons": "AnalysisMuonsAuxDyn",
+    "taus": "AnalysisTauJetsAuxDyn",
+    "photons": "AnalysisPhotonsAuxDyn",
+    "jets": "AnalysisJetsAuxDyn",
+}
 
 
 @pytest.mark.parametrize("kind", FILES)
@@ -131,7 +138,12 @@ def test_common_fields_match_raw_branches(converted, kind):
         if group in ("electrons", "muons", "taus"):
             _compare(batch, group, "charge", _sorted_by_pt(pt, raw(path, f"{c}.charge").to_list()))
     jets_pt = raw(path, "AnalysisJetsAuxDyn.pt").to_list()
-    _compare(batch, "jets", "mass", _sorted_by_pt(jets_pt, [np.asarray(m) / 1e3 for m in raw(path, "AnalysisJetsAuxDyn.m").to_list()]))
+    _compare(
+        batch,
+        "jets",
+        "mass",
+        _sorted_by_pt(jets_pt, [np.asarray(m) / 1e3 for m in raw(path, "AnalysisJetsAuxDyn.m").to_list()]),
+    )
     # taus: one-prong from the decay mode; jets: tracks with pT > 500 MeV at the primary vertex
     taus_pt = raw(path, "AnalysisTauJetsAuxDyn.pt").to_list()
     modes = raw(path, "AnalysisTauJetsAuxDyn.NNDecayMode").to_list()
@@ -139,15 +151,27 @@ def test_common_fields_match_raw_branches(converted, kind):
     vtype = raw(path, "PrimaryVerticesAuxDyn.vertexType").to_list()
     pv = [t.index(1) if 1 in t else -1 for t in vtype]
     ntrk = raw(path, "AnalysisJetsAuxDyn.NumTrkPt500").to_list()
-    _compare(batch, "jets", "n_trk", _sorted_by_pt(jets_pt, [[v[pv[i]] if 0 <= pv[i] < len(v) else -1 for v in ev]
-                                                             for i, ev in enumerate(ntrk)]))
+    _compare(
+        batch,
+        "jets",
+        "n_trk",
+        _sorted_by_pt(jets_pt, [[v[pv[i]] if 0 <= pv[i] < len(v) else -1 for v in ev] for i, ev in enumerate(ntrk)]),
+    )
     # tracks: pT and eta from q/p and theta
-    qop, theta = raw(path, "InDetTrackParticlesAuxDyn.qOverP").to_list(), raw(path, "InDetTrackParticlesAuxDyn.theta").to_list()
+    qop, theta = (
+        raw(path, "InDetTrackParticlesAuxDyn.qOverP").to_list(),
+        raw(path, "InDetTrackParticlesAuxDyn.theta").to_list(),
+    )
     tpt = [[math.sin(t) / abs(q) / 1e3 for q, t in zip(qs, ts)] for qs, ts in zip(qop, theta)]
     tpt_mev = [[p * 1e3 for p in ev] for ev in tpt]
     _compare(batch, "tracks", "pt", _sorted_by_pt(tpt_mev, tpt), rtol=1e-5)
-    _compare(batch, "tracks", "eta", _sorted_by_pt(tpt_mev, [[-math.log(math.tan(t / 2)) for t in ts] for ts in theta]),
-             rtol=1e-5)
+    _compare(
+        batch,
+        "tracks",
+        "eta",
+        _sorted_by_pt(tpt_mev, [[-math.log(math.tan(t / 2)) for t in ts] for ts in theta]),
+        rtol=1e-5,
+    )
     for f in ("phi", "d0", "z0"):
         _compare(batch, "tracks", f, _sorted_by_pt(tpt_mev, raw(path, f"InDetTrackParticlesAuxDyn.{f}").to_list()))
     # event: primary vertex = vertexType 1; pile-up
@@ -164,8 +188,10 @@ def test_common_fields_match_raw_branches(converted, kind):
 def test_met_rebuilt_from_objects_and_track_soft_term(converted, kind):
     path, batch = converted[kind]
     names, mpx, mpy = (raw(path, f"MET_Core_AnalysisMETAuxDyn.{b}").to_list() for b in ("name", "mpx", "mpy"))
-    objs = {g: [raw(path, f"{CONTAINERS[g]}.{f}").to_list() for f in ("pt", "eta", "phi")]
-            for g in ("electrons", "muons", "photons", "jets")}
+    objs = {
+        g: [raw(path, f"{CONTAINERS[g]}.{f}").to_list() for f in ("pt", "eta", "phi")]
+        for g in ("electrons", "muons", "photons", "jets")
+    }
     for i in range(0, 100, 7):
         px = py = 0.0
         eg = []
@@ -196,14 +222,20 @@ def _own_tracks(path, group: str) -> list[list[set[int]]]:
         return {orig[ev][g] for g in gsf if 0 <= g < len(orig[ev]) and orig_key[ev][g]}
 
     if group == "muons":
-        return [[{i} if k else set() for i, k in zip(ix, ky)] for ix, ky in zip(
-            raw(path, f"{c}.inDetTrackParticleLink.m_persIndex").to_list(),
-            raw(path, f"{c}.inDetTrackParticleLink.m_persKey").to_list())]
+        return [
+            [{i} if k else set() for i, k in zip(ix, ky)]
+            for ix, ky in zip(
+                raw(path, f"{c}.inDetTrackParticleLink.m_persIndex").to_list(),
+                raw(path, f"{c}.inDetTrackParticleLink.m_persKey").to_list(),
+            )
+        ]
     if group == "electrons":
         links = raw(path, f"{c}.trackParticleLinks.m_persIndex").to_list()
         keys = raw(path, f"{c}.trackParticleLinks.m_persKey").to_list()
-        return [[indet(ev, [i for i, k in zip(li, ki) if k]) for li, ki in zip(ls, ks)]
-                for ev, (ls, ks) in enumerate(zip(links, keys))]
+        return [
+            [indet(ev, [i for i, k in zip(li, ki) if k]) for li, ki in zip(ls, ks)]
+            for ev, (ls, ks) in enumerate(zip(links, keys))
+        ]
     vertices = raw(path, f"{c}.vertexLinks.m_persIndex").to_list()
     vkeys = raw(path, f"{c}.vertexLinks.m_persKey").to_list()
     conv = raw(path, "GSFConversionVerticesAuxDyn.trackParticleLinks.m_persIndex").to_list()
@@ -212,8 +244,13 @@ def _own_tracks(path, group: str) -> list[list[set[int]]]:
     for ev, (vs, ks) in enumerate(zip(vertices, vkeys)):
         row = []
         for vl, kl in zip(vs, ks):
-            gsf = [g for v, k in zip(vl, kl) if k and 0 <= v < len(conv[ev])
-                   for g, gk in zip(conv[ev][v], ckeys[ev][v]) if gk]
+            gsf = [
+                g
+                for v, k in zip(vl, kl)
+                if k and 0 <= v < len(conv[ev])
+                for g, gk in zip(conv[ev][v], ckeys[ev][v])
+                if gk
+            ]
             row.append(indet(ev, gsf))
         out.append(row)
     return out
@@ -240,8 +277,12 @@ def _slow_iso(path, group: str, own: list[list[set[int]]] | None = None) -> list
                 teta = -math.log(math.tan(th / 2))
                 dphi = (phi[ev][j] - trk["phi"][ev][t] + math.pi) % (2 * math.pi) - math.pi
                 z0st = (trk["z0"][ev][t] + trk["vz"][ev][t] - z_pv) * math.sin(th)
-                if (t not in own[ev][j] and tpt > definition.pt_floor_gev and abs(z0st) < definition.z0sintheta_cut_mm
-                        and (eta[ev][j] - teta) ** 2 + dphi ** 2 < iso.cone ** 2):
+                if (
+                    t not in own[ev][j]
+                    and tpt > definition.pt_floor_gev
+                    and abs(z0st) < definition.z0sintheta_cut_mm
+                    and (eta[ev][j] - teta) ** 2 + dphi**2 < iso.cone**2
+                ):
                     total += tpt
             row.append(total / (pt[ev][j] / 1e3))
         out.append(row)
@@ -318,8 +359,13 @@ def test_missing_atlas_field_is_nan_and_listed(converted):
 def test_missing_common_branch_is_an_error_naming_it(tmp_path):
     path = tmp_path / "lite.root"
     with uproot.recreate(path) as f:
-        f.mkrntuple("EventData", {"EventInfoAuxDyn:averageInteractionsPerCrossing": np.ones(3, np.float32),
-                                  "AnalysisMuonsAuxDyn:pt": ak.Array([[3e4], [], [5e4]])})
+        f.mkrntuple(
+            "EventData",
+            {
+                "EventInfoAuxDyn:averageInteractionsPerCrossing": np.ones(3, np.float32),
+                "AnalysisMuonsAuxDyn:pt": ak.Array([[3e4], [], [5e4]]),
+            },
+        )
     with RootSource(path, AtlasConverter.TREE_NAMES) as source:
         with pytest.raises(InputError, match=r"lite\.root.*InDetTrackParticlesAuxDyn\.qOverP.*missing"):
             AtlasConverter(source)

@@ -16,8 +16,15 @@ from treasure_hf.data.sources.convert import ConvertTask, convert_file
 from treasure_hf.data.sources.reader import RootSource
 from treasure_hf.data.validate import validate
 
-FILES = ("cms_nanoaod_2015_ttbar_200ev.root", "cms_nanoaod_2015_ttbar_10ev.rntuple.root", "cms_nanoaod_dy_40ev.root",
-         "cms_nanoaod_v15_tt_200ev.root", "cms_pfnano_10ev.root", "nano_dimuon.root", "cms_nanoaod_empty.root")
+FILES = (
+    "cms_nanoaod_2015_ttbar_200ev.root",
+    "cms_nanoaod_2015_ttbar_10ev.rntuple.root",
+    "cms_nanoaod_dy_40ev.root",
+    "cms_nanoaod_v15_tt_200ev.root",
+    "cms_pfnano_10ev.root",
+    "nano_dimuon.root",
+    "cms_nanoaod_empty.root",
+)
 NO_CUTS = {g: 0.0 for g in schema.OBJECT_TYPES}
 WIDE = {"electrons": 20, "muons": 20, "taus": 20, "photons": 20, "jets": 80, "tracks": 2000, "constituents": 200}
 COLLECTIONS = {"electrons": "Electron", "muons": "Muon", "taus": "Tau", "photons": "Photon", "jets": "Jet"}
@@ -67,16 +74,23 @@ def test_empty_file_gives_a_valid_empty_output(testdata, tmp_path):
 
 
 def _sorted_by_pt(pt, values):
-    return [np.asarray(v, np.float64)[np.argsort(-np.asarray(p, np.float64), kind="stable")] if len(p) else
-            np.zeros(0) for p, v in zip(pt, values)]
+    return [
+        np.asarray(v, np.float64)[np.argsort(-np.asarray(p, np.float64), kind="stable")] if len(p) else np.zeros(0)
+        for p, v in zip(pt, values)
+    ]
 
 
 def _compare(batch, group, field, expected, rtol=1e-6, layer="common"):
     arr, mask = batch[schema.key(layer, group, field)], batch.mask(group)
     for i, exp in enumerate(expected):
         n = min(len(exp), mask.shape[1])
-        np.testing.assert_allclose(arr[i][mask[i]], np.asarray(exp[:n], np.float64), rtol=rtol, atol=1e-6,
-                                   err_msg=f"{layer}/{group}/{field} event {i}")
+        np.testing.assert_allclose(
+            arr[i][mask[i]],
+            np.asarray(exp[:n], np.float64),
+            rtol=rtol,
+            atol=1e-6,
+            err_msg=f"{layer}/{group}/{field} event {i}",
+        )
 
 
 @pytest.mark.parametrize("name", FILES[:-1])
@@ -95,8 +109,12 @@ def test_common_fields_match_raw_branches(converted, name):
             assert batch.metadata["common_iso_source"][group] == iso
     _compare(batch, "jets", "mass", _sorted_by_pt(raw(path, "Jet_pt"), raw(path, "Jet_mass")))
     modes = raw(path, "Tau_decayMode")
-    _compare(batch, "taus", "is_1prong", _sorted_by_pt(raw(path, "Tau_pt"), [[int(m in (0, 1, 2)) for m in ev]
-                                                                              for ev in modes]))
+    _compare(
+        batch,
+        "taus",
+        "is_1prong",
+        _sorted_by_pt(raw(path, "Tau_pt"), [[int(m in (0, 1, 2)) for m in ev] for ev in modes]),
+    )
     for f, b in (("pvx", "PV_x"), ("pvy", "PV_y"), ("pvz", "PV_z")):
         np.testing.assert_allclose(batch[f"common/event/{f}"], np.asarray(raw(path, b)) * 10.0, rtol=1e-6)  # cm -> mm
     if "Pileup_nTrueInt" in has:
@@ -125,12 +143,27 @@ def test_common_fields_match_raw_branches(converted, name):
 def test_aliases_across_nanoaod_versions(converted):
     old = converted["cms_nanoaod_2015_ttbar_200ev.root"]
     new = converted["cms_nanoaod_v15_tt_200ev.root"]
-    _compare(old[1], "electrons", "mvaIso_WP80", _sorted_by_pt(raw(old[0], "Electron_pt"),
-                                                               raw(old[0], "Electron_mvaFall17V2Iso_WP80")), layer="cms")
-    _compare(new[1], "electrons", "mvaIso_WP80", _sorted_by_pt(raw(new[0], "Electron_pt"),
-                                                               raw(new[0], "Electron_mvaIso_WP80")), layer="cms")
-    _compare(new[1], "taus", "idDeepTauVSjet", _sorted_by_pt(raw(new[0], "Tau_pt"),
-                                                             raw(new[0], "Tau_idDeepTau2018v2p5VSjet")), layer="cms")
+    _compare(
+        old[1],
+        "electrons",
+        "mvaIso_WP80",
+        _sorted_by_pt(raw(old[0], "Electron_pt"), raw(old[0], "Electron_mvaFall17V2Iso_WP80")),
+        layer="cms",
+    )
+    _compare(
+        new[1],
+        "electrons",
+        "mvaIso_WP80",
+        _sorted_by_pt(raw(new[0], "Electron_pt"), raw(new[0], "Electron_mvaIso_WP80")),
+        layer="cms",
+    )
+    _compare(
+        new[1],
+        "taus",
+        "idDeepTauVSjet",
+        _sorted_by_pt(raw(new[0], "Tau_pt"), raw(new[0], "Tau_idDeepTau2018v2p5VSjet")),
+        layer="cms",
+    )
     assert new[1].metadata["common_iso_source"]["photons"] == "Photon_pfRelIso03_chg_quadratic"
     # v15 dropped jetId/puId/qgl: NaN for real jets and listed as missing
     assert {"cms/jets/jetId", "cms/jets/puId", "cms/jets/qgl"} <= set(new[1].metadata["missing_fields"])
@@ -149,18 +182,27 @@ def _slow_pf_iso(path, group):
     for ev in range(len(pt)):
         row = []
         for j in range(len(pt[ev])):
-            own, best = -1, 0.01 ** 2
+            own, best = -1, 0.01**2
             if group != "photons":
                 for t in range(len(cpt[ev])):
-                    d2 = (eta[ev][j] - ceta[ev][t]) ** 2 + ((phi[ev][j] - cphi[ev][t] + math.pi) % (2 * math.pi) - math.pi) ** 2
+                    d2 = (eta[ev][j] - ceta[ev][t]) ** 2 + (
+                        (phi[ev][j] - cphi[ev][t] + math.pi) % (2 * math.pi) - math.pi
+                    ) ** 2
                     if cq[ev][t] != 0 and d2 < best:
                         own, best = t, d2
             total = 0.0
             for t in range(len(cpt[ev])):
                 theta = 2 * math.atan(math.exp(-ceta[ev][t]))
-                d2 = (eta[ev][j] - ceta[ev][t]) ** 2 + ((phi[ev][j] - cphi[ev][t] + math.pi) % (2 * math.pi) - math.pi) ** 2
-                if (t != own and cq[ev][t] != 0 and cpt[ev][t] > iso.pt_floor_gev and d2 < iso.cone ** 2
-                        and abs(cdz[ev][t] * 10 * math.sin(theta)) < iso.z0sintheta_cut_mm):
+                d2 = (eta[ev][j] - ceta[ev][t]) ** 2 + (
+                    (phi[ev][j] - cphi[ev][t] + math.pi) % (2 * math.pi) - math.pi
+                ) ** 2
+                if (
+                    t != own
+                    and cq[ev][t] != 0
+                    and cpt[ev][t] > iso.pt_floor_gev
+                    and d2 < iso.cone**2
+                    and abs(cdz[ev][t] * 10 * math.sin(theta)) < iso.z0sintheta_cut_mm
+                ):
                     total += cpt[ev][t]
             row.append(total / pt[ev][j])
         out.append(row)
@@ -171,8 +213,13 @@ def _slow_pf_iso(path, group):
 def test_pfnano_trk_iso03_matches_a_slow_loop(converted, group):
     path, batch = converted["cms_pfnano_10ev.root"]
     assert batch.metadata["common_iso_source"][group].startswith("recomputed from PFCands")
-    _compare(batch, group, "trk_iso03", _sorted_by_pt(raw(path, f"{COLLECTIONS[group]}_pt"), _slow_pf_iso(path, group)),
-             rtol=1e-4)
+    _compare(
+        batch,
+        group,
+        "trk_iso03",
+        _sorted_by_pt(raw(path, f"{COLLECTIONS[group]}_pt"), _slow_pf_iso(path, group)),
+        rtol=1e-4,
+    )
 
 
 def test_pfnano_tracks_and_constituents(converted):
@@ -192,15 +239,17 @@ def test_pfnano_tracks_and_constituents(converted):
             assert jets_sorted[ev, slot] == pytest.approx(jet_pt[ev][j])
             expected = sorted((pt[ev][c] for jj, c in zip(jidx[ev], cidx[ev]) if jj == j), reverse=True)
             got = cons_pt[ev, slot][mask[ev, slot]]
-            np.testing.assert_allclose(got, expected[:got.size], rtol=1e-6)
+            np.testing.assert_allclose(got, expected[: got.size], rtol=1e-6)
             assert batch.counts("constituents")[ev, slot] == len(expected)
             n_trk = sum(1 for jj, c in zip(jidx[ev], cidx[ev]) if jj == j and q[ev][c] != 0 and pt[ev][c] > 0.5)
             assert batch["common/jets/n_trk"][ev, slot] == n_trk
 
 
 def test_rntuple_and_ttree_share_one_code_path(testdata):
-    with RootSource(testdata / "cms_nanoaod_2015_ttbar_10ev.rntuple.root", CmsConverter.TREE_NAMES) as rn, \
-            RootSource(testdata / "cms_nanoaod_2015_ttbar_200ev.root", CmsConverter.TREE_NAMES) as tt:
+    with (
+        RootSource(testdata / "cms_nanoaod_2015_ttbar_10ev.rntuple.root", CmsConverter.TREE_NAMES) as rn,
+        RootSource(testdata / "cms_nanoaod_2015_ttbar_200ev.root", CmsConverter.TREE_NAMES) as tt,
+    ):
         assert rn.is_rntuple and not tt.is_rntuple
         a, b = CmsConverter(rn), CmsConverter(tt)
         assert a.branches() == b.branches() and a.resolved == b.resolved

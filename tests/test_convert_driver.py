@@ -78,8 +78,24 @@ def test_rerun_skips_complete_outputs_and_redoes_the_rest(testdata, tmp_path):
 
 def test_cli_records_cuts_and_padding(testdata, tmp_path):
     out = tmp_path / "out"
-    status = main(["-q", "convert", "atlas", str(testdata / "atlas_physlite_mc_100ev.rntuple.root"), "--out", str(out),
-                   "--pt-cut", "muons=0", "--max-objects", "muons=12", "--format", "pcdf", "--step-size", "30"])
+    status = main(
+        [
+            "-q",
+            "convert",
+            "atlas",
+            str(testdata / "atlas_physlite_mc_100ev.rntuple.root"),
+            "--out",
+            str(out),
+            "--pt-cut",
+            "muons=0",
+            "--max-objects",
+            "muons=12",
+            "--format",
+            "pcdf",
+            "--step-size",
+            "30",
+        ]
+    )
     assert status == 0
     batch = read_events(out / "atlas_physlite_mc_100ev.rntuple")
     assert batch.metadata["pt_cuts"]["muons"] == 0.0 and batch.metadata["max_objects"]["muons"] == 12
@@ -106,8 +122,10 @@ def _h5_data(path):
 
 
 def _pcdf_data(path):
-    return {str(p.relative_to(path)): pq.read_table(p).replace_schema_metadata(None)
-            for p in sorted(path.rglob("*.parquet"))}
+    return {
+        str(p.relative_to(path)): pq.read_table(p).replace_schema_metadata(None)
+        for p in sorted(path.rglob("*.parquet"))
+    }
 
 
 @pytest.mark.parametrize("fmt", ["h5", "pcdf"])

@@ -43,18 +43,32 @@ def _read(path: Path):
 @pytest.fixture(scope="module")
 def converted(testdata: Path, tmp_path_factory) -> dict[tuple[str, str], Path]:
     out = tmp_path_factory.mktemp("edm4hep")
-    return {(name, fmt): _convert(testdata / name, out / fmt, fmt, **(EXAMPLE_SETTINGS if name == EXAMPLE else {}))
-            for name in (P8, EXAMPLE) for fmt in ("h5", "pcdf")}
+    return {
+        (name, fmt): _convert(testdata / name, out / fmt, fmt, **(EXAMPLE_SETTINGS if name == EXAMPLE else {}))
+        for name in (P8, EXAMPLE)
+        for fmt in ("h5", "pcdf")
+    }
 
 
 @pytest.fixture(scope="module")
 def p8(testdata: Path) -> dict[str, ak.Array]:
     with uproot.open(testdata / P8) as f:
-        return f["events"].arrays(how=dict, filter_name=[
-            "ReconstructedParticles.*", "_ReconstructedParticles_tracks.index", "Electron_objIdx.index",
-            "Muon_objIdx.index", "Jet.momentum.*", "EFlowTrack.trackStates_begin", "EFlowTrack.trackerHits_*",
-            "_EFlowTrack_trackStates.omega", "_EFlowTrack_trackStates.tanLambda",
-            "_EFlowTrack_trackStates.covMatrix*", "magFieldBz"])
+        return f["events"].arrays(
+            how=dict,
+            filter_name=[
+                "ReconstructedParticles.*",
+                "_ReconstructedParticles_tracks.index",
+                "Electron_objIdx.index",
+                "Muon_objIdx.index",
+                "Jet.momentum.*",
+                "EFlowTrack.trackStates_begin",
+                "EFlowTrack.trackerHits_*",
+                "_EFlowTrack_trackStates.omega",
+                "_EFlowTrack_trackStates.tanLambda",
+                "_EFlowTrack_trackStates.covMatrix*",
+                "magFieldBz",
+            ],
+        )
 
 
 def test_both_files_convert_to_both_formats_and_validate(converted):
@@ -81,8 +95,11 @@ def test_missing_four_momentum_is_the_beams_minus_every_reconstructed_particle(c
     px = ak.sum(p8["ReconstructedParticles.momentum.x"], axis=1).to_numpy()
     np.testing.assert_allclose(batch["edm4hep/event/missing_e"], 240.0 - energy, atol=1e-3)
     np.testing.assert_allclose(batch["edm4hep/event/missing_px"], -px, atol=1e-3)
-    np.testing.assert_allclose(batch["common/met/pt"], np.hypot(batch["edm4hep/event/missing_px"],
-                                                                batch["edm4hep/event/missing_py"]), rtol=1e-5)
+    np.testing.assert_allclose(
+        batch["common/met/pt"],
+        np.hypot(batch["edm4hep/event/missing_px"], batch["edm4hep/event/missing_py"]),
+        rtol=1e-5,
+    )
     np.testing.assert_allclose(batch["edm4hep/event/sqrt_s"], 240.0, rtol=1e-6)
 
 
@@ -100,8 +117,9 @@ def test_track_pt_agrees_with_the_linked_particle_within_its_resolution(converte
         begin = p8["ReconstructedParticles.tracks_begin"][e].to_numpy()
         one = (p8["ReconstructedParticles.tracks_end"][e].to_numpy() - begin) == 1
         track = p8["_ReconstructedParticles_tracks.index"][e].to_numpy()[begin[one]]
-        particle_pt = np.hypot(p8["ReconstructedParticles.momentum.x"][e].to_numpy(),
-                               p8["ReconstructedParticles.momentum.y"][e].to_numpy())[one]
+        particle_pt = np.hypot(
+            p8["ReconstructedParticles.momentum.x"][e].to_numpy(), p8["ReconstructedParticles.momentum.y"][e].to_numpy()
+        )[one]
         pulls.append((pt[track] - particle_pt) / sigma[track])
         theirs.append(np.sort(pt[pt >= schema.GROUPS["tracks"].pt_cut_gev])[::-1])
         ours.append(batch["common/tracks/pt"][e][batch["common/tracks/mask"][e]])
@@ -139,10 +157,12 @@ def test_leptons_and_jets_agree_with_independent_uproot_reads(converted, p8):
 def test_every_track_carries_the_hits_its_links_name(converted, p8, testdata):
     # p8: every EFlowTrack links 3 TrackerHits (its point of closest approach, the first layer at
     # r = 12 mm, the calorimeter entrance at r = 2250 mm or |z| = 2500 mm); charged particles have no cluster
-    n_links = (p8["EFlowTrack.trackerHits_end"] - p8["EFlowTrack.trackerHits_begin"])
+    n_links = p8["EFlowTrack.trackerHits_end"] - p8["EFlowTrack.trackerHits_begin"]
     assert set(np.unique(ak.flatten(n_links).to_numpy())) == {3}
     charged = p8["ReconstructedParticles.charge"] != 0
-    assert ak.all((p8["ReconstructedParticles.clusters_end"] - p8["ReconstructedParticles.clusters_begin"])[charged] == 0)
+    assert ak.all(
+        (p8["ReconstructedParticles.clusters_end"] - p8["ReconstructedParticles.clusters_begin"])[charged] == 0
+    )
     batch = _read(converted[(P8, "h5")])
     real = batch["common/tracks/mask"]
     assert np.all(batch["common/hits/n"][real] == 3) and np.all(batch["edm4hep/tracks/n_hits"][real] == 3)
@@ -158,8 +178,8 @@ def test_every_track_carries_the_hits_its_links_name(converted, p8, testdata):
     # edm4hep.root: each track links 1 tracker hit, its particle 1 cluster of 1 calorimeter hit
     with uproot.open(testdata / EXAMPLE) as f:
         t = f["events"]
-        tracker = (t["TrackCollection.trackerHits_end"].array() - t["TrackCollection.trackerHits_begin"].array())
-        calo = (t["ClusterCollection.hits_end"].array() - t["ClusterCollection.hits_begin"].array())
+        tracker = t["TrackCollection.trackerHits_end"].array() - t["TrackCollection.trackerHits_begin"].array()
+        calo = t["ClusterCollection.hits_end"].array() - t["ClusterCollection.hits_begin"].array()
     example = _read(converted[(EXAMPLE, "h5")])
     first = example["common/hits/n"][:, 0]
     assert np.array_equal(first, (ak.sum(tracker, axis=1) + ak.sum(calo, axis=1)).to_numpy()) and np.all(first == 2)
@@ -194,7 +214,10 @@ def test_a_file_without_its_field_needs_one_and_a_wrong_one_is_refused(testdata,
 
 def test_an_unknown_layout_is_one_error_naming_the_collections_looked_for(testdata, tmp_path):
     # the ROOT tutorial's TTree is also called "events", but holds flat Px/Py/Pz branches
-    with pytest.raises(InputError, match="not a supported EDM4hep file.*ReconstructedParticle collection "
-                                         r"\(PandoraPFOs.*Track collection"):
+    with pytest.raises(
+        InputError,
+        match="not a supported EDM4hep file.*ReconstructedParticle collection "
+        r"\(PandoraPFOs.*Track collection",
+    ):
         _convert(testdata / "root_tutorial_hzz_2421ev.root", tmp_path)
     assert not any(tmp_path.iterdir())

@@ -45,6 +45,7 @@ def _convert(src, out, fmt="h5", experiment="cms", **kw):
 
 # --- every file of the test set ---------------------------------------------------------------
 
+
 def test_every_file_in_the_test_set_converts_or_is_refused_clearly(testdata, tmp_path, capsys):
     """Each NanoAOD/PHYSLITE file becomes valid HDF5 and PCDF with the right is_simulation; every
     other file gets one line naming what it lacks and that it is not a supported format."""
@@ -71,6 +72,7 @@ def test_every_file_in_the_test_set_converts_or_is_refused_clearly(testdata, tmp
 
 
 # --- CMS collision data ---------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("fmt", ["h5", "pcdf"])
 def test_cms_collision_data_converts_without_simulation_truth(testdata, tmp_path, fmt):
@@ -109,11 +111,13 @@ def test_validator_accepts_missing_pileup_truth_in_data_only(testdata, tmp_path)
     _convert(testdata / "cms_nanoaod_dy_40ev.root", sim)
     with h5py.File(sim, "r+") as f:
         f["common/event/mu"][3] = np.nan
-    assert [str(p) for p in validate(sim)] == ["common/event/mu: is missing in simulated events (only collision "
-                                               "data may lack it)"]
+    assert [str(p) for p in validate(sim)] == [
+        "common/event/mu: is missing in simulated events (only collision data may lack it)"
+    ]
 
 
 # --- skims --------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("fmt", ["h5", "pcdf"])
 def test_a_skim_without_photons_and_taus_gives_empty_groups_named_in_the_metadata(testdata, tmp_path, fmt):
@@ -163,30 +167,66 @@ RUN2 = "cms_nanoaod_dy_40ev.root"
 _MVA = {f"Electron_mvaFall17V2Iso_{wp}": wp for wp in ("WP80", "WP90")}
 _TAU = {f"Tau_idDeepTau2017v2p1{vs}": vs for vs in ("VSjet", "VSe", "VSmu")}
 _MET = {f"MET_{b}": f"PFMET_{b}" for b in ("pt", "phi", "sumEt")}
-_PHO = {"Photon_pfRelIso03_chg": "Photon_pfRelIso03_chg_quadratic",
-        "Photon_pfRelIso03_all": "Photon_pfRelIso03_all_quadratic"}
+_PHO = {
+    "Photon_pfRelIso03_chg": "Photon_pfRelIso03_chg_quadratic",
+    "Photon_pfRelIso03_all": "Photon_pfRelIso03_all_quadratic",
+}
 VERSIONS = {
     # version: (rename old -> new, extra copies new -> old, dropped prefixes), read off the CMS
     # NanoAOD documentation (see the NanoAOD versions table in docs/sources.md)
-    "v10": ({k: f"Electron_mvaIso_{wp}" for k, wp in _MVA.items()},
-            {f"Tau_idDeepTau2018v2p5{vs}": k for k, vs in _TAU.items()}, ()),
-    "v11": ({**{k: f"Electron_mvaIso_Fall17V2_{wp}" for k, wp in _MVA.items()}, **_PHO},
-            {**{f"Electron_mvaIso_{wp}": k for k, wp in _MVA.items()},
-             **{f"Tau_idDeepTau2018v2p5{vs}": k for k, vs in _TAU.items()}}, ("Jet_puId", "Jet_qgl")),
-    "v12": ({**{k: f"Electron_mvaIso_{wp}" for k, wp in _MVA.items()}, **{k: f"Tau_idDeepTau2018v2p5{vs}"
-             for k, vs in _TAU.items()}, **_PHO}, {}, ("Jet_puId", "Jet_qgl")),
-    "v14": ({**{k: f"Electron_mvaIso_{wp}" for k, wp in _MVA.items()}, **{k: f"Tau_idDeepTau2018v2p5{vs}"
-             for k, vs in _TAU.items()}, **_PHO, **_MET}, {}, ("Jet_puId", "Jet_qgl")),
+    "v10": (
+        {k: f"Electron_mvaIso_{wp}" for k, wp in _MVA.items()},
+        {f"Tau_idDeepTau2018v2p5{vs}": k for k, vs in _TAU.items()},
+        (),
+    ),
+    "v11": (
+        {**{k: f"Electron_mvaIso_Fall17V2_{wp}" for k, wp in _MVA.items()}, **_PHO},
+        {
+            **{f"Electron_mvaIso_{wp}": k for k, wp in _MVA.items()},
+            **{f"Tau_idDeepTau2018v2p5{vs}": k for k, vs in _TAU.items()},
+        },
+        ("Jet_puId", "Jet_qgl"),
+    ),
+    "v12": (
+        {
+            **{k: f"Electron_mvaIso_{wp}" for k, wp in _MVA.items()},
+            **{k: f"Tau_idDeepTau2018v2p5{vs}" for k, vs in _TAU.items()},
+            **_PHO,
+        },
+        {},
+        ("Jet_puId", "Jet_qgl"),
+    ),
+    "v14": (
+        {
+            **{k: f"Electron_mvaIso_{wp}" for k, wp in _MVA.items()},
+            **{k: f"Tau_idDeepTau2018v2p5{vs}" for k, vs in _TAU.items()},
+            **_PHO,
+            **_MET,
+        },
+        {},
+        ("Jet_puId", "Jet_qgl"),
+    ),
 }
 VERSIONS["v13"] = VERSIONS["v12"]
 EXPECTED = {  # schema key -> the branch each version's file must be read from
-    "cms/electrons/mvaIso_WP80": {"v10": "Electron_mvaIso_WP80", "v11": "Electron_mvaIso_WP80",
-                                  "v12": "Electron_mvaIso_WP80", "v13": "Electron_mvaIso_WP80",
-                                  "v14": "Electron_mvaIso_WP80"},
-    "cms/taus/idDeepTauVSjet": {"v10": "Tau_idDeepTau2018v2p5VSjet", "v11": "Tau_idDeepTau2018v2p5VSjet",
-                                "v12": "Tau_idDeepTau2018v2p5VSjet", "v14": "Tau_idDeepTau2018v2p5VSjet"},
-    "common/photons/trk_iso03": {"v10": "Photon_pfRelIso03_chg", "v11": "Photon_pfRelIso03_chg_quadratic",
-                                 "v14": "Photon_pfRelIso03_chg_quadratic"},
+    "cms/electrons/mvaIso_WP80": {
+        "v10": "Electron_mvaIso_WP80",
+        "v11": "Electron_mvaIso_WP80",
+        "v12": "Electron_mvaIso_WP80",
+        "v13": "Electron_mvaIso_WP80",
+        "v14": "Electron_mvaIso_WP80",
+    },
+    "cms/taus/idDeepTauVSjet": {
+        "v10": "Tau_idDeepTau2018v2p5VSjet",
+        "v11": "Tau_idDeepTau2018v2p5VSjet",
+        "v12": "Tau_idDeepTau2018v2p5VSjet",
+        "v14": "Tau_idDeepTau2018v2p5VSjet",
+    },
+    "common/photons/trk_iso03": {
+        "v10": "Photon_pfRelIso03_chg",
+        "v11": "Photon_pfRelIso03_chg_quadratic",
+        "v14": "Photon_pfRelIso03_chg_quadratic",
+    },
     "common/met/pt": {"v10": "MET_pt", "v13": "MET_pt", "v14": "PFMET_pt"},
 }
 
@@ -197,8 +237,10 @@ def _raw(path: str, branch: str) -> list:
 
 
 def _sorted_by_pt(pt, values):
-    return [list(np.asarray(v, np.float64)[np.argsort(-np.asarray(p, np.float64), kind="stable")]) for p, v in
-            zip(pt, values)]
+    return [
+        list(np.asarray(v, np.float64)[np.argsort(-np.asarray(p, np.float64), kind="stable")])
+        for p, v in zip(pt, values)
+    ]
 
 
 @pytest.mark.parametrize("version", ["v10", "v11", "v12", "v13", "v14"])
@@ -211,17 +253,22 @@ def test_nanoaod_versions_without_a_file_read_through_one_alias_table(testdata, 
     used = batch.metadata["source_branches"]
     for k, per_version in EXPECTED.items():
         if version in per_version:
-            assert used.get(k, batch.metadata["common_iso_source"].get(schema.split_key(k)[1])) == per_version[version], k
+            assert (
+                used.get(k, batch.metadata["common_iso_source"].get(schema.split_key(k)[1])) == per_version[version]
+            ), k
     # the values are those of the original branches, whatever their name
-    original = {"cms/electrons/mvaIso_WP80": "Electron_mvaFall17V2Iso_WP80",
-                "cms/taus/idDeepTauVSjet": "Tau_idDeepTau2017v2p1VSjet", "common/photons/trk_iso03": "Photon_pfRelIso03_chg"}
+    original = {
+        "cms/electrons/mvaIso_WP80": "Electron_mvaFall17V2Iso_WP80",
+        "cms/taus/idDeepTauVSjet": "Tau_idDeepTau2017v2p1VSjet",
+        "common/photons/trk_iso03": "Photon_pfRelIso03_chg",
+    }
     for k, branch in original.items():
         group = schema.split_key(k)[1]
         collection = branch.split("_")[0]
         expected = _sorted_by_pt(_raw(str(src), f"{collection}_pt"), _raw(str(src), branch))
         got, mask = batch[k], batch.mask(group)
         for i, exp in enumerate(expected):
-            np.testing.assert_allclose(got[i][mask[i]], exp[:mask.shape[1]], rtol=1e-6, err_msg=f"{k} {i}")
+            np.testing.assert_allclose(got[i][mask[i]], exp[: mask.shape[1]], rtol=1e-6, err_msg=f"{k} {i}")
     np.testing.assert_allclose(batch["common/met/pt"], _raw(str(src), "MET_pt"), rtol=1e-6)
     if drop:  # AK4 PUPPI jets of v11+ carry no pile-up ID: missing, and said so
         assert {"cms/jets/puId", "cms/jets/qgl"} <= set(batch.metadata["missing_fields"])
@@ -238,15 +285,19 @@ def test_the_sources_page_holds_the_version_table_of_the_code():
 
 # --- files that are not NanoAOD ------------------------------------------------------------------
 
+
 def test_a_scouting_nanoaod_is_refused_naming_the_collections_it_lacks(tmp_path, capsys):
     """Run 3 scouting NanoAOD: an Events tree whose collections are Scouting* (no Electron_*, Muon_*,
     Jet_*, ...)."""
     path = tmp_path / "scouting.root"
     pt = ak.Array([[30.0, 12.5], [8.0]])
-    data = {"run": np.array([362695, 362695], np.uint32), "event": np.array([1, 2], np.uint64),
-            "ScoutingMuonVtx": ak.zip({"pt": pt, "eta": pt * 0.01, "phi": pt * 0.02}),
-            "ScoutingPFJet": ak.zip({"pt": pt * 2, "eta": pt * 0.0, "phi": pt * 0.0}),
-            "ScoutingMET_pt": np.array([20.0, 5.0], np.float32)}
+    data = {
+        "run": np.array([362695, 362695], np.uint32),
+        "event": np.array([1, 2], np.uint64),
+        "ScoutingMuonVtx": ak.zip({"pt": pt, "eta": pt * 0.01, "phi": pt * 0.02}),
+        "ScoutingPFJet": ak.zip({"pt": pt * 2, "eta": pt * 0.0, "phi": pt * 0.0}),
+        "ScoutingMET_pt": np.array([20.0, 5.0], np.float32),
+    }
     with uproot.recreate(path) as f:
         f.mktree("Events", {k: (v.type if isinstance(v, ak.Array) else v.dtype) for k, v in data.items()})
         f["Events"].extend(data)
@@ -260,12 +311,14 @@ def test_a_scouting_nanoaod_is_refused_naming_the_collections_it_lacks(tmp_path,
 
 # --- --out ---------------------------------------------------------------------------------------
 
+
 def test_out_ending_in_h5_with_one_input_writes_that_file(testdata, tmp_path, capsys):
     src = str(testdata / "cms_pfnano_10ev.root")
     assert main(["-q", "convert", "cms", src, "--out", str(tmp_path / "a.h5")]) == 0
     assert (tmp_path / "a.h5").is_file() and validate(tmp_path / "a.h5") == []
-    status = main(["-q", "convert", "cms", src, str(testdata / "cms_nanoaod_dy_40ev.root"),
-                   "--out", str(tmp_path / "b.h5")])
+    status = main(
+        ["-q", "convert", "cms", src, str(testdata / "cms_nanoaod_dy_40ev.root"), "--out", str(tmp_path / "b.h5")]
+    )
     err = capsys.readouterr().err
     assert status == 2 and "--out is a directory" in err and not (tmp_path / "b.h5").exists()
     assert main(["-q", "convert", "cms", src, "--out", str(tmp_path / "c.h5"), "--format", "pcdf"]) == 2
@@ -315,8 +368,9 @@ def test_tracks_without_vz_are_placed_by_the_beam_spot_and_the_metadata_says_so(
     assert "InDetTrackParticlesAuxDyn.vz" in with_vz.metadata["iso_z_reference"]
     # in this simulation the beam spot sits at z = 0 and every track's vz is 0: the same isolation
     np.testing.assert_array_equal(batch["common/electrons/trk_iso03"], with_vz["common/electrons/trk_iso03"])
-    neither = physlite_copy(testdata / PHYSLITE, tmp_path / "neither.root",
-                            ("InDetTrackParticlesAuxDyn.vz", "EventInfoAuxDyn.beamPosZ"))
+    neither = physlite_copy(
+        testdata / PHYSLITE, tmp_path / "neither.root", ("InDetTrackParticlesAuxDyn.vz", "EventInfoAuxDyn.beamPosZ")
+    )
     with RootSource(neither, AtlasConverter.TREE_NAMES) as source:
         with pytest.raises(InputError, match=r"InDetTrackParticlesAuxDyn\.vz or EventInfoAuxDyn\.beamPosZ"):
             AtlasConverter(source)

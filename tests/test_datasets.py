@@ -35,11 +35,16 @@ print(json.dumps({"splits": {k: len(v) for k, v in ds.items()}, "features": str(
 
 def stock_load(path, cache, split, row):
     env = {**os.environ, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
-    out = subprocess.run([sys.executable, "-c", STOCK, str(path), str(cache), split, str(row)],
-                         capture_output=True, text=True, env=env, cwd=path, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", STOCK, str(path), str(cache), split, str(row)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=path,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
-
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -75,8 +80,9 @@ def test_load_pcdf_gives_one_row_per_event_with_objects_in_descending_pt(pcdf, t
         assert [j["truth_flavour"] for j in jets] == padded["truth/jets/flavour"][i, :n_jets].tolist()
         for k, j in enumerate(jets):  # constituents nested in their jet, descending pT
             n_c = int(padded.mask("constituents")[i, k].sum())
-            assert np.array_equal(np.float32([c["pt"] for c in j["constituents"]]),
-                                  padded["common/constituents/pt"][i, k, :n_c])
+            assert np.array_equal(
+                np.float32([c["pt"] for c in j["constituents"]]), padded["common/constituents/pt"][i, k, :n_c]
+            )
         assert np.float32(row["met_pt"]) == padded["common/met/pt"][i]
         assert row["truth_process_id"] == padded["truth/event/process_id"][i]
 
@@ -112,16 +118,21 @@ def test_export_is_parquet_that_stock_datasets_loads_without_treasure_hf(pcdf, t
     write_h5(h5, random_events(60, 4, layers=("atlas", "truth")).to_padded())
     out = export_events({"train": [path], "test": [h5]}, tmp_path / "export", rows_per_shard=100, progress=False)
     names = sorted(p.name for p in (out / "data").iterdir())
-    assert names == ["test-00000-of-00001.parquet", "train-00000-of-00003.parquet",
-                     "train-00001-of-00003.parquet", "train-00002-of-00003.parquet"]
+    assert names == [
+        "test-00000-of-00001.parquet",
+        "train-00000-of-00003.parquet",
+        "train-00001-of-00003.parquet",
+        "train-00002-of-00003.parquet",
+    ]
     card = (out / "README.md").read_text()
     assert card.startswith("---\n") and "configs:" in card and "data/train-*.parquet" in card
     got = stock_load(out, tmp_path / "cache", "train", 42)
     assert got["splits"] == {"train": 250, "test": 60}
     assert got["row"]["event_index"] == 42
     n_e = int(padded.mask("electrons")[42].sum())
-    assert np.array_equal(np.float32([e["pt"] for e in got["row"]["electrons"]]),
-                          padded["common/electrons/pt"][42, :n_e])
+    assert np.array_equal(
+        np.float32([e["pt"] for e in got["row"]["electrons"]]), padded["common/electrons/pt"][42, :n_e]
+    )
     assert got["first_stream"]["event_index"] == got["first"]["event_index"] == 0
 
 
@@ -135,10 +146,17 @@ def tokenized(tmp_path_factory):
     samples = write_samples(root / "samples", n_events=150)
     tok_dir = root / "tok"
     tiny_tokenizer(list(samples.values()), tok_dir)
-    out = tokenize_to_dataset(tok_dir, [samples["signal"], samples["background"]], root / "data",
-                              split="train=0.6,validation=0.2,test=0.2",
-                              labels={str(samples["signal"]): "signal", str(samples["background"]): "background"},
-                              seed=5, step=40, rows_per_shard=70, progress=False)
+    out = tokenize_to_dataset(
+        tok_dir,
+        [samples["signal"], samples["background"]],
+        root / "data",
+        split="train=0.6,validation=0.2,test=0.2",
+        labels={str(samples["signal"]): "signal", str(samples["background"]): "background"},
+        seed=5,
+        step=40,
+        rows_per_shard=70,
+        progress=False,
+    )
     return samples, tok_dir, out
 
 
@@ -151,7 +169,9 @@ def test_split_assignment_is_deterministic_and_follows_the_fractions():
     frac = np.bincount(which, minlength=3) / len(idx)
     assert np.allclose(frac, [0.8, 0.1, 0.1], atol=0.005)
     # chunking does not matter, the seed and the file do
-    again = np.concatenate([assign_splits(split_hash(0, idx[:777], 3), fr), assign_splits(split_hash(0, idx[777:], 3), fr)])
+    again = np.concatenate(
+        [assign_splits(split_hash(0, idx[:777], 3), fr), assign_splits(split_hash(0, idx[777:], 3), fr)]
+    )
     assert np.array_equal(which, again)
     assert not np.array_equal(which, assign_splits(split_hash(0, idx, 4), fr))
     assert not np.array_equal(which, assign_splits(split_hash(1, idx, 3), fr))
@@ -217,8 +237,10 @@ def test_shuffled_arrow_batches_are_the_row_batches_of_the_same_order(tokenized,
     _, tok_dir, out = tokenized
     collate = _collator(tok_dir, max_length=max_length, keep=("labels", "process_id"))
     cols = ["input_ids", "token_type_ids", "labels", "process_id"]
-    for ds in (datasets.load_dataset(str(out), split="train"),
-               datasets.load_dataset(str(out), split="train").shuffle(seed=2).select(range(150))):
+    for ds in (
+        datasets.load_dataset(str(out), split="train"),
+        datasets.load_dataset(str(out), split="train").shuffle(seed=2).select(range(150)),
+    ):
         order = [i for batch in IndexBatches(len(ds), 16, seed=11) for i in batch]
         assert sorted(order) == list(range(len(ds))) and order != sorted(order)
         fast = list(arrow_loader(ds, 16, collate, shuffle=True, seed=11, columns=cols))

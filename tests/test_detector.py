@@ -53,8 +53,9 @@ def test_z_mumu_peak_is_the_breit_wigner_smeared_by_the_published_muon_resolutio
     # the same true Z line shape smeared with the published resolution, pair by pair
     sigma_l = np.where(pairs["max_abs_eta"] < 1.05, published["central"], published["forward"])
     rng = np.random.default_rng(0)
-    expected = peak_width(pairs["m_true"] * (1 + rng.normal(size=len(sigma_l)) * sigma_l / np.sqrt(2)),
-                          window=(80.0, 100.0))
+    expected = peak_width(
+        pairs["m_true"] * (1 + rng.normal(size=len(sigma_l)) * sigma_l / np.sqrt(2)), window=(80.0, 100.0)
+    )
     assert 2.0 < reco["sigma_core"] < 3.5  # Gamma_Z = 2.5 GeV and ~1.5-2 GeV of resolution
     assert reco["sigma_core"] == pytest.approx(expected["sigma_core"], rel=0.15)
 
@@ -81,8 +82,10 @@ def test_electron_response_has_a_low_side_tail_that_grows_with_the_material(z_ev
 
 def test_efficiencies_match_the_cited_curves_within_their_bins(higgs_events):
     det = higgs_events.det
-    for group, table, edges in (("electrons", det.electron_eff, (7.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0)),
-                                ("muons", det.muon_eff, (5.0, 10.0, 20.0, 40.0))):
+    for group, table, edges in (
+        ("electrons", det.electron_eff, (7.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0)),
+        ("muons", det.muon_eff, (5.0, 10.0, 20.0, 40.0)),
+    ):
         t, r, m = _matched(higgs_events, group)
         barrel = np.abs(t.eta) < 1.3
         sub = t.take(np.nonzero(barrel)[0])
@@ -103,8 +106,10 @@ def test_fsr_photons_are_recovered_into_muons_and_electrons():
     """Muons radiate: a photon inside the cone of the experiment's criteria joins the lepton."""
     from treasure_hf.data.generate.reco import recover_fsr
 
-    leptons = {11: (np.array([0]), np.array([40.0]), np.array([0.5]), np.array([1.0])),
-               13: (np.array([0, 1]), np.array([30.0, 30.0]), np.array([-1.0, 0.0]), np.array([0.0, 2.0]))}
+    leptons = {
+        11: (np.array([0]), np.array([40.0]), np.array([0.5]), np.array([1.0])),
+        13: (np.array([0, 1]), np.array([30.0, 30.0]), np.array([-1.0, 0.0]), np.array([0.0, 2.0])),
+    }
     g_event, g_pt = np.array([0, 0, 1]), np.array([5.0, 4.0, 1.0])
     g_eta, g_phi = np.array([-1.05, 0.55, 0.02]), np.array([0.05, 1.0, 2.0])
     for det, taken in ((ATLAS, [True, False, False]), (CMS, [True, True, False])):
@@ -123,12 +128,29 @@ def _record(events: list[list[tuple[int, float, float, float]]]) -> Record:
     pt, eta, phi = (np.array([p[k] for p in rows], np.float64) for k in (1, 2, 3))
     mass = np.where(np.abs(ids) == 13, 0.10566, np.where(np.abs(ids) == 211, 0.1396, 0.0))
     px, py, pz = pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)
-    e = np.sqrt(px ** 2 + py ** 2 + pz ** 2 + mass ** 2)
+    e = np.sqrt(px**2 + py**2 + pz**2 + mass**2)
     charge = np.select([ids == 13, ids == -13, ids == 211, ids == -211], [-1.0, 1.0, 1.0, -1.0], 0.0)
     none = np.full(len(ids), -1, np.int64)
     zero = np.zeros(len(ids))
-    return Record(len(events), np.concatenate([[0], np.cumsum(counts)]), ids, np.ones(len(ids), np.int32),
-                  none, none, none, none, px, py, pz, e, zero, zero, zero, charge, np.ones(len(events)))
+    return Record(
+        len(events),
+        np.concatenate([[0], np.cumsum(counts)]),
+        ids,
+        np.ones(len(ids), np.int32),
+        none,
+        none,
+        none,
+        none,
+        px,
+        py,
+        pz,
+        e,
+        zero,
+        zero,
+        zero,
+        charge,
+        np.ones(len(events)),
+    )
 
 
 def _four_muon_events(n: int, rng: np.random.Generator, close: bool) -> list:
@@ -145,15 +167,28 @@ def _four_muon_events(n: int, rng: np.random.Generator, close: bool) -> list:
         for e, p in zip(etas[[1, 3]], phis[[1, 3]]):
             for _ in range(rng.poisson(0.8)):
                 r, a = rng.uniform(0.03, 0.28), rng.uniform(0, 2 * np.pi)
-                ev.append((int(rng.choice([211, -211])), rng.exponential(2.0) + 0.6, e + r * np.cos(a), p + r * np.sin(a)))
+                ev.append(
+                    (int(rng.choice([211, -211])), rng.exponential(2.0) + 0.6, e + r * np.cos(a), p + r * np.sin(a))
+                )
         events.append(ev)
     return events
 
 
 @pytest.mark.parametrize("det, cuts", [(ATLAS, ATLAS_4L), (CMS, CMS_4L)])
 def test_isolation_efficiency_is_unchanged_by_a_second_lepton_at_dr_0p2(det, cuts):
-    loose = replace(cuts, m4l=(0.0, 1e4), mz1=(0.0, 1e4), mz2=(0.0, 1e4), mz2_floor_rise=None, jpsi_veto=0.0,
-                    any_os_min_mass=0.0, smart_cut=False, min_m4l=0.0, leading_pt=(0.0, 0.0, 0.0), min_delta_r=0.05)
+    loose = replace(
+        cuts,
+        m4l=(0.0, 1e4),
+        mz1=(0.0, 1e4),
+        mz2=(0.0, 1e4),
+        mz2_floor_rise=None,
+        jpsi_veto=0.0,
+        any_os_min_mass=0.0,
+        smart_cut=False,
+        min_m4l=0.0,
+        leading_pt=(0.0, 0.0, 0.0),
+        min_delta_r=0.05,
+    )
     passed, base = {}, {}
     for close in (False, True):
         rec = _record(_four_muon_events(300, np.random.default_rng(5), close))

@@ -21,8 +21,7 @@ from treasure_hf.data.pcdf import PCDFSource, PCDFWriter, write_pcdf
 from treasure_hf.data.synthetic import random_events
 from treasure_hf.errors import FormatError, InputError
 
-SMALL_MAX = {"electrons": 2, "muons": 3, "taus": 1, "photons": 2, "jets": 3, "tracks": 4,
-             "constituents": 2, "hits": 3}
+SMALL_MAX = {"electrons": 2, "muons": 3, "taus": 1, "photons": 2, "jets": 3, "tracks": 4, "constituents": 2, "hits": 3}
 
 
 @st.composite
@@ -37,8 +36,9 @@ def ragged_events(draw) -> RaggedEvents:
     for g in (*schema.OBJECT_TYPES, *schema.SUB_OBJECT_TYPES):
         spec = schema.GROUPS[g]
         owners = n_events if spec.kind == "object" else int(counts[spec.parent].sum())
-        counts[g] = np.asarray(draw(st.lists(st.integers(0, SMALL_MAX[g] + 2), min_size=owners, max_size=owners)),
-                               np.int64)
+        counts[g] = np.asarray(
+            draw(st.lists(st.integers(0, SMALL_MAX[g] + 2), min_size=owners, max_size=owners)), np.int64
+        )
     objects = {}
     for k, v in ev.objects.items():
         g = k.split("/")[1]
@@ -47,8 +47,11 @@ def ragged_events(draw) -> RaggedEvents:
         if f.name == "pt":  # few distinct values: ties are common
             objects[k] = rng.integers(1, 4, n_rows).astype(np.float32) * 10
         else:
-            objects[k] = rng.normal(size=n_rows).astype(f.np_dtype) if f.np_dtype.kind == "f" else \
-                rng.integers(-1, 3, n_rows).astype(f.np_dtype)
+            objects[k] = (
+                rng.normal(size=n_rows).astype(f.np_dtype)
+                if f.np_dtype.kind == "f"
+                else rng.integers(-1, 3, n_rows).astype(f.np_dtype)
+            )
     return RaggedEvents(n_events, ev.event, objects, counts, {}, ev.metadata)
 
 
@@ -87,8 +90,12 @@ def test_round_trip_is_exact_for_random_ragged_events(ev: RaggedEvents):
         assert read_events(tmp / "b.h5").equals(padded)
         assert read_events(tmp / "a.pcdf").equals(padded)
         # PCDF keeps every object: written untruncated, it pads to the same events
-        write_pcdf(tmp / "full.pcdf", ev, {**ev.metadata, "max_objects": {**schema.default_max_objects(), **SMALL_MAX}},
-                   events_per_part=3)
+        write_pcdf(
+            tmp / "full.pcdf",
+            ev,
+            {**ev.metadata, "max_objects": {**schema.default_max_objects(), **SMALL_MAX}},
+            events_per_part=3,
+        )
         assert read_events(tmp / "full.pcdf").equals(padded)
         full = PCDFSource(tmp / "full.pcdf").read_ragged()
         for g in schema.OBJECT_TYPES:
@@ -195,7 +202,7 @@ def test_resumed_pcdf_write_gives_the_same_data_set(tmp_path):
     assert not (tmp_path / "r.pcdf").exists()
     with PCDFWriter(tmp_path / "r.pcdf", meta, layout, resume=True) as w:
         assert w.n_events == 60
-        for p in parts[w.n_events // 30:]:
+        for p in parts[w.n_events // 30 :]:
             w.write(p)
     write_pcdf(tmp_path / "once.pcdf", ev, meta, events_per_part=30)
     assert read_events(tmp_path / "r.pcdf").equals(read_events(tmp_path / "once.pcdf"))

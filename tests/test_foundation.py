@@ -41,8 +41,14 @@ def _batch(events):
             for j, obj in enumerate(e[k]):
                 pt[i, j], eta[i, j], mask[i, j] = obj[0], obj[1], 1
                 iso[i, j] = obj[2] if len(obj) > 2 else 0.0
-        arrays.update({f"common/{g}/pt": pt, f"common/{g}/eta": eta, f"common/{g}/mask": mask.astype(bool),
-                       f"common/{g}/n": mask.sum(1).astype(np.int32)})
+        arrays.update(
+            {
+                f"common/{g}/pt": pt,
+                f"common/{g}/eta": eta,
+                f"common/{g}/mask": mask.astype(bool),
+                f"common/{g}/n": mask.sum(1).astype(np.int32),
+            }
+        )
         if g != "jets":
             arrays[f"common/{g}/trk_iso03"] = iso
     return EventBatch(arrays, {"n_events": n})
@@ -52,12 +58,14 @@ def test_lepton_jets_selection_of_hand_built_events():
     from treasure_hf.benchmark.ljets import select_ljets
 
     jets = [(60.0, 0.5), (40.0, -1.0)]
-    events = [([(40.0, 0.1, 0.01)], [], jets),  # e + 2 jets: passes
-              ([], [(30.0, 1.0, 0.0)], jets + [(30.0, 2.0)]),  # mu + 3 jets: passes
-              ([(40.0, 0.1, 0.01)], [(15.0, 0.3, 0.0)], jets),  # a second lepton above 10 GeV: vetoed
-              ([(40.0, 0.1, 0.5)], [], jets),  # not isolated
-              ([(40.0, 2.7, 0.0)], [], jets),  # outside |eta| < 2.5
-              ([(40.0, 0.1, 0.0)], [], [(60.0, 0.5), (20.0, 0.0)])]  # one jet above 25 GeV
+    events = [
+        ([(40.0, 0.1, 0.01)], [], jets),  # e + 2 jets: passes
+        ([], [(30.0, 1.0, 0.0)], jets + [(30.0, 2.0)]),  # mu + 3 jets: passes
+        ([(40.0, 0.1, 0.01)], [(15.0, 0.3, 0.0)], jets),  # a second lepton above 10 GeV: vetoed
+        ([(40.0, 0.1, 0.5)], [], jets),  # not isolated
+        ([(40.0, 2.7, 0.0)], [], jets),  # outside |eta| < 2.5
+        ([(40.0, 0.1, 0.0)], [], [(60.0, 0.5), (20.0, 0.0)]),
+    ]  # one jet above 25 GeV
     sel = select_ljets(_batch(events))
     assert sel.passed.tolist() == [True, True, False, False, False, False]
     assert sel.cutflow == {"all": 6, "one lepton": 4, "no second lepton": 3, ">= 2 jets": 2}
@@ -79,22 +87,40 @@ def test_corpus_development_and_test_samples_have_seeds_of_their_own():
             seen[key] = (role, det)
     roles = {v[0] for v in seen.values()}
     assert roles == {"corpus", "development", "test"}
-    assert all(r.tag == "test" for det in args.detectors for t in args.tasks
-               for r in task_requests(args, TASKS[t], det)["test"])
+    assert all(
+        r.tag == "test"
+        for det in args.detectors
+        for t in args.tasks
+        for r in task_requests(args, TASKS[t], det)["test"]
+    )
 
 
 def _ladder_rec(task, n, diff, low, high):
-    return {"task": task, "labels": n, "model": "fine-tuned (codes)",
-            "paired_vs_scratch": {"difference": diff, "low": low, "high": high}}
+    return {
+        "task": task,
+        "labels": n,
+        "model": "fine-tuned (codes)",
+        "paired_vs_scratch": {"difference": diff, "low": low, "high": high},
+    }
 
 
 def test_goals_are_met_only_where_the_interval_says_so():
     from treasure_hf.benchmark.foundation import goals
 
-    ladder = [_ladder_rec("hzz4l", 1000, 0.03, 0.01, 0.05),  # met
-              _ladder_rec("hzz4l", 100, 0.06, -0.01, 0.12)]  # interval reaches 0: not met
-    gap = lambda setting, d, lo: {"task": "hzz4l", "setting": setting, "source": "atlas", "target": "cms",  # noqa: E731
-                                  "gap": {"difference": d, "low": lo, "high": d + 0.01}}
+    ladder = [
+        _ladder_rec("hzz4l", 1000, 0.03, 0.01, 0.05),  # met
+        _ladder_rec("hzz4l", 100, 0.06, -0.01, 0.12),
+    ]  # interval reaches 0: not met
+
+    def gap(setting, d, lo):
+        return {
+            "task": "hzz4l",
+            "setting": setting,
+            "source": "atlas",
+            "target": "cms",
+            "gap": {"difference": d, "low": lo, "high": d + 0.01},
+        }
+
     transfer = [gap("token_both", -0.002, -0.004), gap("no_token_both", -0.03, -0.05)]
     got = goals(ladder, transfer, "codes", ["hzz4l"])
     assert [g["met"] for g in got] == [True, False, True]
@@ -111,18 +137,48 @@ def test_the_published_encoder_card_states_corpus_objective_and_ladder(tokenized
 
     _, sets = tokenized
     enc = tmp_path / "encoder"
-    assert main(["-q", "pretrain", "--data", str(sets["plain"]), "--out", str(enc), "--max-steps", "2", "--hidden-size",
-                 "16", "--layers", "1", "--heads", "2", "--batch-size", "16", "--report-to", "none"]) == 0
+    assert (
+        main(
+            [
+                "-q",
+                "pretrain",
+                "--data",
+                str(sets["plain"]),
+                "--out",
+                str(enc),
+                "--max-steps",
+                "2",
+                "--hidden-size",
+                "16",
+                "--layers",
+                "1",
+                "--heads",
+                "2",
+                "--batch-size",
+                "16",
+                "--report-to",
+                "none",
+            ]
+        )
+        == 0
+    )
     args = quick_arguments()
-    ladder = [{"task": "hzz4l", "labels": n, "detector": "atlas", "model": m, "auc": auc}
-              for n, m, auc in ((100, "fine-tuned (codes)", 0.81), (1000, "fine-tuned (codes)", 0.87),
-                                (100, "scratch", 0.7))]
+    ladder = [
+        {"task": "hzz4l", "labels": n, "detector": "atlas", "model": m, "auc": auc}
+        for n, m, auc in ((100, "fine-tuned (codes)", 0.81), (1000, "fine-tuned (codes)", 0.87), (100, "scratch", 0.7))
+    ]
     summary = json.loads((enc / "training_summary.json").read_text())
-    (enc / "training_summary.json").write_text(json.dumps(card_summary(
-        summary, args, "codes", {"ladder": ladder, "torch_threads": 1, "device": "cpu"}, 12.0)))
+    (enc / "training_summary.json").write_text(
+        json.dumps(card_summary(summary, args, "codes", {"ladder": ladder, "torch_threads": 1, "device": "cpu"}, 12.0))
+    )
     with LoopbackHub() as hub:
-        push = subprocess.run([sys.executable, "-m", "treasure_hf.cli", "push", str(enc), "--repo-id", "lab/encoder"],
-                              capture_output=True, text=True, env=hub.client_env(dict(os.environ)), timeout=300)
+        push = subprocess.run(
+            [sys.executable, "-m", "treasure_hf.cli", "push", str(enc), "--repo-id", "lab/encoder"],
+            capture_output=True,
+            text=True,
+            env=hub.client_env(dict(os.environ)),
+            timeout=300,
+        )
         assert push.returncode == 0, push.stderr[-3000:]
         card = hub.state.repos[("model", "lab/encoder")].files("main")["README.md"].decode()
     meta = card.split("---")[1]
@@ -143,9 +199,23 @@ def test_cli_builds_the_configuration_and_rejects_unknown_names(capsys):
 
     from treasure_hf.commands.benchmark import foundation_arguments
 
-    ns = argparse.Namespace(quick=False, medium=True, corpus_events=None, labels=(100, 1000), transfer_labels=None,
-                            seeds=None, seed=None, test_seed=None, corpus_seed=None, workers=None, threads=None,
-                            tasks=None, objectives=None, epochs=None, pretrain_steps=77)
+    ns = argparse.Namespace(
+        quick=False,
+        medium=True,
+        corpus_events=None,
+        labels=(100, 1000),
+        transfer_labels=None,
+        seeds=None,
+        seed=None,
+        test_seed=None,
+        corpus_seed=None,
+        workers=None,
+        threads=None,
+        tasks=None,
+        objectives=None,
+        epochs=None,
+        pretrain_steps=77,
+    )
     args = foundation_arguments(ns)
     assert args.configuration == "medium" and args.labels == (100, 1000) and args.model.pretrain_steps == 77
     assert args.corpus_events * len(args.detectors) >= 200_000 and args.seeds >= 3
@@ -164,8 +234,13 @@ def test_a_rerun_may_add_seeds_labels_and_tasks_but_not_change_the_model(tmp_pat
     kept.mkdir(parents=True)
     derived = (tmp_path / "rows",)
     _claim_settings(tmp_path, args, False, derived, RESUMABLE_CHANGES)
-    _claim_settings(tmp_path, dataclasses.replace(args, seeds=3, labels=(100, 300, 1000), tasks=("hzz4l",)), False,
-                    derived, RESUMABLE_CHANGES)
+    _claim_settings(
+        tmp_path,
+        dataclasses.replace(args, seeds=3, labels=(100, 300, 1000), tasks=("hzz4l",)),
+        False,
+        derived,
+        RESUMABLE_CHANGES,
+    )
     with pytest.raises(ArgumentError, match="model"):
         _claim_settings(tmp_path, dataclasses.replace(args, model=ModelSettings()), False, derived, RESUMABLE_CHANGES)
     (tmp_path / "rows").mkdir()

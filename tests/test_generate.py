@@ -60,7 +60,7 @@ def samples(tmp_path_factory) -> dict:
 def _p4(batch, group: str):
     pt, eta, phi = (batch[schema.key("common", group, f)].astype(np.float64) for f in ("pt", "eta", "phi"))
     px, py, pz = pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)
-    e = np.sqrt(px ** 2 + py ** 2 + pz ** 2 + LEPTON_MASS_GEV[group] ** 2)
+    e = np.sqrt(px**2 + py**2 + pz**2 + LEPTON_MASS_GEV[group] ** 2)
     return np.stack([e, px, py, pz], -1)
 
 
@@ -181,8 +181,9 @@ def test_same_seed_same_files_serial_and_on_a_two_worker_dask_cluster(tmp_path):
     _, mismatch, errors = filecmp.cmpfiles(one, two, [str(f) for f in files], shallow=False)
     assert mismatch == [] and errors == []
     other = generator.generate("zjets", 20, 6, tmp_path / "other", **kwargs)
-    assert not filecmp.cmp(one / "events" / "part-00000.parquet", other / "events" / "part-00000.parquet",
-                           shallow=False)
+    assert not filecmp.cmp(
+        one / "events" / "part-00000.parquet", other / "events" / "part-00000.parquet", shallow=False
+    )
 
 
 def test_interrupted_run_resumes(tmp_path, monkeypatch):
@@ -210,8 +211,27 @@ def test_interrupted_run_resumes(tmp_path, monkeypatch):
 
 def test_cli_cms_with_pileup_and_h5(tmp_path, capsys):
     out, h5 = tmp_path / "cms", tmp_path / "cms.h5"
-    rc = main(["-q", "generate", "zjets", "--events", "30", "--seed", "2", "--out", str(out), "--detector", "cms",
-               "--pileup", "6", "--h5", str(h5), "--pythia", "PhaseSpace:mHatMin = 70."])
+    rc = main(
+        [
+            "-q",
+            "generate",
+            "zjets",
+            "--events",
+            "30",
+            "--seed",
+            "2",
+            "--out",
+            str(out),
+            "--detector",
+            "cms",
+            "--pileup",
+            "6",
+            "--h5",
+            str(h5),
+            "--pythia",
+            "PhaseSpace:mHatMin = 70.",
+        ]
+    )
     assert rc == 0
     assert validate(out) == [] and validate(h5) == []
     batch = read_events(h5)
@@ -276,8 +296,10 @@ def test_reordering_events_keeps_the_links():
     old = slice(rec.offsets[0], rec.offsets[1])
     np.testing.assert_array_equal(swapped.id[first], rec.id[old])
     m = swapped.mother1[first]
-    np.testing.assert_array_equal(np.where(m >= 0, m - swapped.offsets[1], -1),
-                                  np.where(rec.mother1[old] >= 0, rec.mother1[old] - rec.offsets[0], -1))
+    np.testing.assert_array_equal(
+        np.where(m >= 0, m - swapped.offsets[1], -1),
+        np.where(rec.mother1[old] >= 0, rec.mother1[old] - rec.offsets[0], -1),
+    )
 
 
 def test_presets_are_accepted_by_pythia():

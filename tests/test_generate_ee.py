@@ -76,8 +76,9 @@ def test_tracks_carry_the_hits_of_the_idea_layers_inside_out():
 
 
 def test_a_generated_ee_sample_validates_and_records_its_initial_state(tmp_path):
-    out = generate("ee_qq", 150, 7, tmp_path / "qq", detector="idea", h5=tmp_path / "qq.h5", progress=False,
-                   shard_size=100)
+    out = generate(
+        "ee_qq", 150, 7, tmp_path / "qq", detector="idea", h5=tmp_path / "qq.h5", progress=False, shard_size=100
+    )
     assert validate.validate(out) == [] and validate.validate(tmp_path / "qq.h5") == []
     source = open_events(tmp_path / "qq.h5")
     try:
@@ -86,8 +87,11 @@ def test_a_generated_ee_sample_validates_and_records_its_initial_state(tmp_path)
         source.close()
     assert meta["experiment"] == "FCC-ee" and meta["layers"] == ["edm4hep", "truth"]
     assert meta["initial_state"]["sqrt_s_gev"] == 240.0 and meta["magnetic_field"]["tesla"] == 2.0
-    assert meta["generator"]["components"]["ee_qq"]["settings"][:3] == ["Beams:idA = 11", "Beams:idB = -11",
-                                                                          "Beams:eCM = 240."]
+    assert meta["generator"]["components"]["ee_qq"]["settings"][:3] == [
+        "Beams:idA = 11",
+        "Beams:idB = -11",
+        "Beams:eCM = 240.",
+    ]
     assert "edm4hep/electrons/pid_likelihood" in meta["missing_fields"]
 
 

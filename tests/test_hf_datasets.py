@@ -26,8 +26,14 @@ def test_load_dataset_hdf5_reads_the_common_format(tmp_path):
     padded = random_events(120, 7, sub_groups=("constituents",)).to_padded()
     write_h5(tmp_path / "events.h5", padded)
     env = {**os.environ, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
-    out = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path / "events.h5"), str(tmp_path / "cache")],
-                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(tmp_path / "events.h5"), str(tmp_path / "cache")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     import json
 

@@ -32,10 +32,20 @@ def samples(testdata, tmp_path_factory):
 @pytest.fixture(scope="module")
 def tokenizer(samples, tmp_path_factory):
     zh, ww, _ = samples
-    args = TokenizerTrainingArguments(method="rvq", codebook_size=32, num_stages=2, latent_dim=8, hidden_size=32,
-                                      types=TYPES, steps=120, batch_size=512, learning_rate=3e-3,
-                                      checkpoint_every=0, log_every=60,
-                                      max_objects={"electrons": 2, "muons": 2, "jets": 4, "tracks": 12})
+    args = TokenizerTrainingArguments(
+        method="rvq",
+        codebook_size=32,
+        num_stages=2,
+        latent_dim=8,
+        hidden_size=32,
+        types=TYPES,
+        steps=120,
+        batch_size=512,
+        learning_rate=3e-3,
+        checkpoint_every=0,
+        log_every=60,
+        max_objects={"electrons": 2, "muons": 2, "jets": 4, "tracks": 12},
+    )
     return train_tokenizer([zh, ww], tmp_path_factory.mktemp("tok") / "tok", args, progress=False)
 
 
@@ -48,14 +58,28 @@ def test_the_tokenizer_reports_on_real_hits_relative_to_their_track(tokenizer, s
         for field in ("eta_rel", "phi_rel"):  # eta - eta(track), phi - phi(track)
             assert np.isfinite(hits["fields"][field]["sigma68"]), (name, field)
     # the Delphes hits: the track's point of closest approach, its first layer, the calorimeter entrance
-    assert report["n_events"] == 10 and report["types"]["hits"]["n_objects"] == 3 * report["types"]["tracks"]["n_objects"]
+    assert (
+        report["n_events"] == 10 and report["types"]["hits"]["n_objects"] == 3 * report["types"]["tracks"]["n_objects"]
+    )
     # and a tokenizer trained on the real hits themselves (287 tracks, 861 hits)
-    args = TokenizerTrainingArguments(method="vq", codebook_size=16, num_stages=1, latent_dim=4, hidden_size=16,
-                                      types=("tracks", "hits"), steps=40, batch_size=256, checkpoint_every=0,
-                                      log_every=20, max_objects={"tracks": 40})
+    args = TokenizerTrainingArguments(
+        method="vq",
+        codebook_size=16,
+        num_stages=1,
+        latent_dim=4,
+        hidden_size=16,
+        types=("tracks", "hits"),
+        steps=40,
+        batch_size=256,
+        checkpoint_every=0,
+        log_every=20,
+        max_objects={"tracks": 40},
+    )
     own = train_tokenizer([real], tmp_path / "real_tok", args, progress=False)
-    assert list(own.sub_quantizers) == ["hits"] and own.sub_quantizers["hits"].scaler.fields[:2] == ["rel/eta",
-                                                                                                    "rel/phi"]
+    assert list(own.sub_quantizers) == ["hits"] and own.sub_quantizers["hits"].scaler.fields[:2] == [
+        "rel/eta",
+        "rel/phi",
+    ]
     report = tokenizer_report(own, [real], tmp_path / "own", plots=False)
     assert report["types"]["hits"]["n_objects"] == 3 * report["types"]["tracks"]["n_objects"] > 0
 
@@ -74,13 +98,25 @@ def test_a_hit_model_trained_on_generated_events_reads_the_real_hits(tokenizer, 
     labels = np.r_[np.ones(300), np.zeros(300)].astype(np.int64)
     perm = np.random.default_rng(0).permutation(600)
     parts = {"train": perm[:360], "validation": perm[360:450], "test": perm[450:]}
-    data = splits(tokenizer, {k: (events.select(np.sort(i)), labels[np.sort(i)]) for k, i in parts.items()},
-                  sub_objects=True)
+    data = splits(
+        tokenizer, {k: (events.select(np.sort(i)), labels[np.sort(i)]) for k, i in parts.items()}, sub_objects=True
+    )
     assert {"hits", "hits_mask", "constituents", "constituents_mask"} <= set(data["train"].column_names)
     shape = ModelShape(hidden_size=32, layers=1, heads=2, intermediate_size=64, dropout=0.0, variant="constituent")
-    args = FinetuneArguments(data="", out=str(tmp_path / "clf"), batch_size=64, lr=1e-3, epochs=4,
-                             early_stopping_patience=4, seed=0, report_to="none", save_model=False,
-                             overwrite=True, progress=False, shape=shape)
+    args = FinetuneArguments(
+        data="",
+        out=str(tmp_path / "clf"),
+        batch_size=64,
+        lr=1e-3,
+        epochs=4,
+        early_stopping_patience=4,
+        seed=0,
+        report_to="none",
+        save_model=False,
+        overwrite=True,
+        progress=False,
+        shape=shape,
+    )
     result = finetune(args, data=data, tokenizer=tokenizer)
     model = result.model
     assert model.config.hit_feature_size == len(tokenizer.sub_scalers["hits"].fields)
@@ -96,7 +132,9 @@ def test_a_hit_model_trained_on_generated_events_reads_the_real_hits(tokenizer, 
     assert torch.all(batch["hits_mask"].sum(-1)[tracks] == 3)  # closest approach, first layer, calorimeter
     assert not batch["hits_mask"][~tracks].any()
     assert torch.all(batch["input_ids"][:, 1] == tokenizer.convert_tokens_to_ids("[FCC-ee]"))
-    rows = collator([dict(zip(real_data.column_names, r)) for r in zip(*[real_data[c] for c in real_data.column_names])])
+    rows = collator(
+        [dict(zip(real_data.column_names, r)) for r in zip(*[real_data[c] for c in real_data.column_names])]
+    )
     assert torch.equal(rows["hits"], batch["hits"]) and torch.equal(rows["hits_mask"], batch["hits_mask"])
     inputs = {k: v for k, v in batch.items() if k != "labels"}
     with torch.no_grad():

@@ -38,7 +38,6 @@ def run(args, env, cwd):
     return out
 
 
-
 @pytest.fixture(scope="module", autouse=True)
 def _hf_cache(tmp_path_factory):
     from hf_samples import isolated_hf_cache
@@ -56,8 +55,14 @@ def artefacts(tmp_path_factory):
     root = tmp_path_factory.mktemp("hub")
     samples = write_samples(root / "samples", n_events=60)
     tiny_tokenizer(list(samples.values()), root / "tok", steps=10)
-    data = tokenize_to_dataset(root / "tok", list(samples.values()), root / "data", split="train=0.5,test=0.5",
-                               labels={str(p): k for k, p in samples.items()}, progress=False)
+    data = tokenize_to_dataset(
+        root / "tok",
+        list(samples.values()),
+        root / "data",
+        split="train=0.5,test=0.5",
+        labels={str(p): k for k, p in samples.items()},
+        progress=False,
+    )
     return root, samples, data
 
 
@@ -68,7 +73,9 @@ def test_tokenizer_and_data_set_go_to_the_hub_and_come_back(artefacts, tmp_path)
         for folder, repo in ((root / "tok", "physicist/tiny-tokenizer"), (data, "physicist/tiny-events")):
             run(["-m", "treasure_hf.cli", "push", str(folder), "--repo-id", repo], env, tmp_path)
         # pushing again is a new commit on the existing repo
-        run(["-m", "treasure_hf.cli", "push", str(root / "tok"), "--repo-id", "physicist/tiny-tokenizer"], env, tmp_path)
+        run(
+            ["-m", "treasure_hf.cli", "push", str(root / "tok"), "--repo-id", "physicist/tiny-tokenizer"], env, tmp_path
+        )
         assert not hub.state.unhandled, hub.state.unhandled
         tok_repo = hub.state.repos[("model", "physicist/tiny-tokenizer")]
         assert len(tok_repo.history) == 3  # creation + two pushes
@@ -80,10 +87,15 @@ def test_tokenizer_and_data_set_go_to_the_hub_and_come_back(artefacts, tmp_path)
         assert config["auto_map"]["AutoTokenizer"][0] == "tokenization_event.EventTokenizer"
         assert {"tokenization_event.py", "schema.py", "modeling_quantizer.py"} <= set(files)
         card = files["README.md"].decode()
-        assert "AutoTokenizer.from_pretrained(\"physicist/tiny-tokenizer\")" in card and "muons" in card
+        assert 'AutoTokenizer.from_pretrained("physicist/tiny-tokenizer")' in card and "muons" in card
 
-        got = json.loads(run(["-c", PULL_TOKENIZER, "physicist/tiny-tokenizer", str(tmp_path / "hf"),
-                              str(samples["signal"])], env, tmp_path).stdout.splitlines()[-1])
+        got = json.loads(
+            run(
+                ["-c", PULL_TOKENIZER, "physicist/tiny-tokenizer", str(tmp_path / "hf"), str(samples["signal"])],
+                env,
+                tmp_path,
+            ).stdout.splitlines()[-1]
+        )
         from treasure_hf import read_events
         from treasure_hf.tokenization import EventTokenizer
 
@@ -93,8 +105,11 @@ def test_tokenizer_and_data_set_go_to_the_hub_and_come_back(artefacts, tmp_path)
 
         ds_files = hub.state.repos[("dataset", "physicist/tiny-events")].files("main")
         assert 'load_dataset("physicist/tiny-events")' in ds_files["README.md"].decode()
-        pulled = json.loads(run(["-c", PULL_DATASET, "physicist/tiny-events", str(tmp_path / "hf")], env,
-                                tmp_path).stdout.splitlines()[-1])
+        pulled = json.loads(
+            run(["-c", PULL_DATASET, "physicist/tiny-events", str(tmp_path / "hf")], env, tmp_path).stdout.splitlines()[
+                -1
+            ]
+        )
         import datasets
 
         here = datasets.load_dataset(str(data), cache_dir=str(tmp_path / "c"))
@@ -106,8 +121,10 @@ def test_tokenizer_and_data_set_go_to_the_hub_and_come_back(artefacts, tmp_path)
 def test_the_loopback_hub_refuses_what_a_hub_refuses(tmp_path):
     with LoopbackHub() as hub:
         env = hub.client_env(dict(os.environ))
-        script = ("from huggingface_hub import hf_hub_download\n"
-                  "from huggingface_hub.errors import RepositoryNotFoundError\n"
-                  "try:\n    hf_hub_download('nobody/nothing', 'config.json')\n"
-                  "except RepositoryNotFoundError:\n    print('not found')\n")
+        script = (
+            "from huggingface_hub import hf_hub_download\n"
+            "from huggingface_hub.errors import RepositoryNotFoundError\n"
+            "try:\n    hf_hub_download('nobody/nothing', 'config.json')\n"
+            "except RepositoryNotFoundError:\n    print('not found')\n"
+        )
         assert run(["-c", script], env, tmp_path).stdout.strip().endswith("not found")

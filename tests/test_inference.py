@@ -17,8 +17,13 @@ import pytest
 from treasure_hf import read_events
 from treasure_hf.cli import main
 
-ROOT_FILES = ("cms_nanoaod_dy_40ev.root", "cms_nanoaod_2015_ttbar_10ev.rntuple.root", "nano_dimuon.root",
-              "atlas_physlite_mc_100ev.rntuple.root", "atlas_physlite_mc_100ev.ttree.root")
+ROOT_FILES = (
+    "cms_nanoaod_dy_40ev.root",
+    "cms_nanoaod_2015_ttbar_10ev.rntuple.root",
+    "nano_dimuon.root",
+    "atlas_physlite_mc_100ev.rntuple.root",
+    "atlas_physlite_mc_100ev.ttree.root",
+)
 """Simulation and collision data (nano_dimuon), TTree and RNTuple, of both experiments."""
 EVENT_NUMBER = {"cms": "event", "atlas": "EventInfoAuxDyn.eventNumber"}
 
@@ -35,18 +40,88 @@ def trained(testdata, tmp_path_factory):
     with isolated_hf_cache(root / "cache"):
         conv = root / "converted"
         for experiment in ("cms", "atlas"):
-            files = [testdata / f for f in (*ROOT_FILES, "cms_nanoaod_v15_tt_200ev.root")
-                     if f.startswith("atlas") == (experiment == "atlas")]
+            files = [
+                testdata / f
+                for f in (*ROOT_FILES, "cms_nanoaod_v15_tt_200ev.root")
+                if f.startswith("atlas") == (experiment == "atlas")
+            ]
             convert_files(experiment, files, conv, progress=False)
         dy, tt = conv / "cms_nanoaod_dy_40ev.h5", conv / "cms_nanoaod_v15_tt_200ev.h5"
-        assert main(["-q", "train-tokenizer", "--data", str(dy), str(tt), "--types", "electrons,muons,jets,met",
-                     "--codebook-size", "16", "--stages", "2", "--latent-dim", "4", "--hidden-size", "16",
-                     "--steps", "20", "--out", str(root / "tok")]) == 0
-        assert main(["-q", "tokenize", "--tokenizer", str(root / "tok"), "--data", str(dy), str(tt),
-                     "--label", f"{dy}=dy", "--label", f"{tt}=tt", "--out", str(root / "data")]) == 0
-        assert main(["-q", "finetune", "--data", str(root / "data"), "--out", str(root / "clf"), "--max-steps", "6",
-                     "--eval-steps", "3", "--hidden-size", "16", "--layers", "1", "--heads", "2", "--batch-size", "16",
-                     "--pair-features", "kinematic", "--report-to", "none"]) == 0
+        assert (
+            main(
+                [
+                    "-q",
+                    "train-tokenizer",
+                    "--data",
+                    str(dy),
+                    str(tt),
+                    "--types",
+                    "electrons,muons,jets,met",
+                    "--codebook-size",
+                    "16",
+                    "--stages",
+                    "2",
+                    "--latent-dim",
+                    "4",
+                    "--hidden-size",
+                    "16",
+                    "--steps",
+                    "20",
+                    "--out",
+                    str(root / "tok"),
+                ]
+            )
+            == 0
+        )
+        assert (
+            main(
+                [
+                    "-q",
+                    "tokenize",
+                    "--tokenizer",
+                    str(root / "tok"),
+                    "--data",
+                    str(dy),
+                    str(tt),
+                    "--label",
+                    f"{dy}=dy",
+                    "--label",
+                    f"{tt}=tt",
+                    "--out",
+                    str(root / "data"),
+                ]
+            )
+            == 0
+        )
+        assert (
+            main(
+                [
+                    "-q",
+                    "finetune",
+                    "--data",
+                    str(root / "data"),
+                    "--out",
+                    str(root / "clf"),
+                    "--max-steps",
+                    "6",
+                    "--eval-steps",
+                    "3",
+                    "--hidden-size",
+                    "16",
+                    "--layers",
+                    "1",
+                    "--heads",
+                    "2",
+                    "--batch-size",
+                    "16",
+                    "--pair-features",
+                    "kinematic",
+                    "--report-to",
+                    "none",
+                ]
+            )
+            == 0
+        )
         yield root, conv
 
 
@@ -55,8 +130,7 @@ def _reference(trained, name, batch_size=32):
 
     root, conv = trained
     model, tok = load_classifier(root / "clf")
-    return score_events(model, tok, read_events(conv / f"{Path(name).stem}.h5"),
-                        batch_size=batch_size)
+    return score_events(model, tok, read_events(conv / f"{Path(name).stem}.h5"), batch_size=batch_size)
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "root", "h5", "pcdf"])
@@ -67,15 +141,38 @@ def test_predict_scores_every_event_of_the_experiments_files(fmt, trained, testd
 
     root, conv = trained
     inputs = [str(testdata / f) for f in ROOT_FILES]
-    assert main(["-q", "predict", *inputs, "--model", str(root / "clf"), "--out", str(tmp_path / "out"),
-                 "--format", fmt, "--batch-size", "32", "--step", "64"]) == 0
+    assert (
+        main(
+            [
+                "-q",
+                "predict",
+                *inputs,
+                "--model",
+                str(root / "clf"),
+                "--out",
+                str(tmp_path / "out"),
+                "--format",
+                fmt,
+                "--batch-size",
+                "32",
+                "--step",
+                "64",
+            ]
+        )
+        == 0
+    )
     for name in ROOT_FILES:
-        stem = name[:-len(".root")]
+        stem = name[: -len(".root")]
         out = tmp_path / "out" / (stem + {"parquet": ".parquet", "root": ".root", "h5": ".h5", "pcdf": ""}[fmt])
         tree = uproot.open(testdata / name)
         experiment = "atlas" if name.startswith("atlas") else "cms"
-        events = tree["EventData" if "rntuple" in name and experiment == "atlas" else
-                      "CollectionTree" if experiment == "atlas" else "Events"]
+        events = tree[
+            "EventData"
+            if "rntuple" in name and experiment == "atlas"
+            else "CollectionTree"
+            if experiment == "atlas"
+            else "Events"
+        ]
         branch = EVENT_NUMBER[experiment].replace(".", ":") if "rntuple" in name else EVENT_NUMBER[experiment]
         expected = _reference(trained, name)
         if fmt in ("parquet", "root"):
@@ -146,8 +243,9 @@ def test_model_and_tokenizer_load_without_the_package(trained, tmp_path):
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=False, symlinks=True).create(env_dir)
     python = env_dir / "bin" / "python"
-    site = subprocess.check_output([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                                   text=True).strip()
+    site = subprocess.check_output(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], text=True
+    ).strip()
     Path(site, "libraries.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     work = tmp_path / "work"
     work.mkdir()
@@ -162,9 +260,12 @@ def test_model_and_tokenizer_load_without_the_package(trained, tmp_path):
     model, tok = load_classifier(root / "clf")
     enc = tok(batch, return_tensors="pt")
     with torch.no_grad():
-        expected = model(input_ids=enc["input_ids"], token_type_ids=enc["token_type_ids"],
-                         attention_mask=enc["attention_mask"],
-                         kinematics=torch.as_tensor(tok.decode_kinematics(enc["input_ids"]), dtype=torch.float32)).logits
+        expected = model(
+            input_ids=enc["input_ids"],
+            token_type_ids=enc["token_type_ids"],
+            attention_mask=enc["attention_mask"],
+            kinematics=torch.as_tensor(tok.decode_kinematics(enc["input_ids"]), dtype=torch.float32),
+        ).logits
     assert np.array_equal(np.load(work / "logits.npy"), expected.numpy())
     # where treasure_hf is imported, the same folder loads the package's classes, no trust_remote_code asked
     from transformers import AutoTokenizer
@@ -215,10 +316,12 @@ def test_events_from_awkward_are_the_converters_events(testdata, trained):
 
 
 def test_the_top_level_api_is_there_and_lazy():
-    code = ("import sys, treasure_hf; assert 'torch' not in sys.modules and 'transformers' not in sys.modules; "
-            "from treasure_hf import EventTokenizer, EventTransformerConfig, EventTransformerModel, "
-            "EventTransformerForSequenceClassification, EventTransformerForMaskedEventModeling, ObjectQuantizer, "
-            "ObjectQuantizerConfig, events_from_awkward, predict; print(EventTokenizer.__module__)")
+    code = (
+        "import sys, treasure_hf; assert 'torch' not in sys.modules and 'transformers' not in sys.modules; "
+        "from treasure_hf import EventTokenizer, EventTransformerConfig, EventTransformerModel, "
+        "EventTransformerForSequenceClassification, EventTransformerForMaskedEventModeling, ObjectQuantizer, "
+        "ObjectQuantizerConfig, events_from_awkward, predict; print(EventTokenizer.__module__)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "treasure_hf.tokenization.tokenization_event"

@@ -88,8 +88,11 @@ def test_near_ties_are_settled_in_float64():
 
 def test_same_tokens_as_the_matmul_path_except_its_float32_near_ties():
     x, book = gaussian(20_000, 512, 16, 7)
-    kernel, matmul, exact = (nearest_code(x, book, method="kernel"), nearest_code(x, book, 777, 100, method="matmul"),
-                             reference(x, book))
+    kernel, matmul, exact = (
+        nearest_code(x, book, method="kernel"),
+        nearest_code(x, book, 777, 100, method="matmul"),
+        reference(x, book),
+    )
     assert torch.equal(kernel, exact)
     differ = kernel != matmul
     assert int(differ.sum()) <= 5  # the matmul path rounds in float32

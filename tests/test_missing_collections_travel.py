@@ -50,8 +50,9 @@ def test_missing_collections_reach_pcdf_the_tokenized_data_set_and_the_model_car
 
     ds = datasets.load_dataset(str(data))
     model = tmp_path / "model"
-    EventTransformerConfig(vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                           intermediate_size=32).save_pretrained(model)
+    EventTransformerConfig(
+        vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32
+    ).save_pretrained(model)
     (model / TRAINING_SUMMARY).write_text(json.dumps({"data": dataset_description(str(data), ds)}))
     text = str(model_card_for(model, "physicist/skim-model"))
     assert f"`{pcdf}`: taus, photons" in text and "Collections missing from the inputs" in text

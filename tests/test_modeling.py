@@ -56,16 +56,32 @@ def id_range(object_type: str, stage: int) -> tuple[int, int]:
 
 
 def tiny_config(name: str = "tokens", **kwargs) -> EventTransformerConfig:
-    params = dict(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                  hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, max_position_embeddings=128,
-                  max_stages=4, num_labels=2)
+    params = dict(
+        vocab_size=VOCAB,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+        max_position_embeddings=128,
+        max_stages=4,
+        num_labels=2,
+    )
     params.update(VARIANTS[name])
     params.update(kwargs)
     return EventTransformerConfig(**params)
 
 
-def make_events(n: int, *, stages: int = 2, seed: int = 0, signal: torch.Tensor | None = None,
-                n_constituents: int = 5, n_hits: int = 4) -> dict[str, torch.Tensor]:
+def make_events(
+    n: int,
+    *,
+    stages: int = 2,
+    seed: int = 0,
+    signal: torch.Tensor | None = None,
+    n_constituents: int = 5,
+    n_hits: int = 4,
+) -> dict[str, torch.Tensor]:
     """Tokenized events in the contract's layout, built directly:
     ``[CLS] [ATLAS|CMS] e.. [SEP] mu.. [SEP] j.. [SEP] trk.. [SEP] MET``, ``stages`` tokens per
     object. Signal events (``signal`` 1) have jets with upper-half codes, shifted features and a
@@ -117,8 +133,21 @@ def make_events(n: int, *, stages: int = 2, seed: int = 0, signal: torch.Tensor 
                 add(2, T["special"], -1)
         rows.append((ids, types, obj, feats, kin, cons, cmask, hits, hmask))
     width = max(len(r[0]) for r in rows)
-    out = {k: [] for k in ("input_ids", "token_type_ids", "attention_mask", "object_index", "features", "kinematics",
-                           "constituents", "constituents_mask", "hits", "hits_mask")}
+    out = {
+        k: []
+        for k in (
+            "input_ids",
+            "token_type_ids",
+            "attention_mask",
+            "object_index",
+            "features",
+            "kinematics",
+            "constituents",
+            "constituents_mask",
+            "hits",
+            "hits_mask",
+        )
+    }
     for ids, types, obj, feats, kin, cons, cmask, hits, hmask in rows:
         pad = width - len(ids)
         out["input_ids"].append(torch.tensor(ids + [0] * pad))
@@ -155,6 +184,7 @@ def pad_more(batch: dict[str, torch.Tensor], extra: int) -> dict[str, torch.Tens
 
 # --- configuration and Auto classes ------------------------------------------------------------
 
+
 def test_config_reads_the_registry_and_the_auto_classes_know_the_models():
     config = AutoConfig.for_model(EventTransformerConfig.model_type)
     assert isinstance(config, EventTransformerConfig)
@@ -175,6 +205,7 @@ def test_config_reads_the_registry_and_the_auto_classes_know_the_models():
 
 
 # --- save / load, padding, ordering ------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", list(VARIANTS))
 def test_save_and_load_give_identical_logits(name, tmp_path):
@@ -203,7 +234,7 @@ def test_padding_does_not_change_the_real_tokens(name):
     with torch.no_grad():
         a = model(**batch)
         b = model(**pad_more(batch, 9))
-    assert torch.allclose(a.last_hidden_state[real], b.last_hidden_state[:, :real.shape[1]][real], atol=1e-5)
+    assert torch.allclose(a.last_hidden_state[real], b.last_hidden_state[:, : real.shape[1]][real], atol=1e-5)
     assert torch.allclose(a.pooler_output, b.pooler_output, atol=1e-5)
 
 
@@ -256,6 +287,7 @@ def test_experiment_conditioning_can_be_switched_off(name):
 
 # --- constituents and hits ---------------------------------------------------------------------
 
+
 def test_closed_gate_reproduces_the_object_only_model():
     torch.manual_seed(0)
     batch = make_events(6, seed=4)
@@ -266,8 +298,13 @@ def test_closed_gate_reproduces_the_object_only_model():
         closed.embeddings.constituent_encoder.gate.bias.fill_(-30.0)
         closed.embeddings.hit_encoder.gate.bias.fill_(-30.0)
     flat = EventTransformerModel(tiny_config("tokens")).eval()
-    missing = flat.load_state_dict({k: v for k, v in closed.state_dict().items()
-                                    if not k.startswith(("embeddings.constituent_encoder", "embeddings.hit_encoder"))})
+    missing = flat.load_state_dict(
+        {
+            k: v
+            for k, v in closed.state_dict().items()
+            if not k.startswith(("embeddings.constituent_encoder", "embeddings.hit_encoder"))
+        }
+    )
     assert not missing.missing_keys and not missing.unexpected_keys
     with torch.no_grad():
         with_const = closed(**batch).last_hidden_state
@@ -293,6 +330,7 @@ def test_wrong_constituent_width_is_a_clear_error():
 
 
 # --- training ----------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", list(VARIANTS))
 def test_each_variant_overfits_a_tiny_batch(name):
@@ -365,12 +403,28 @@ def test_trainer_fine_tunes_and_reports_roc_auc(tmp_path):
         return {"roc_auc": roc_auc(labels, score)}
 
     train, evaluation = dataset(96, 10), dataset(48, 11)
-    args = TrainingArguments(output_dir=str(tmp_path), num_train_epochs=4, per_device_train_batch_size=16,
-                             per_device_eval_batch_size=48, learning_rate=3e-3, eval_strategy="epoch",
-                             save_strategy="no", logging_strategy="no", report_to="none", use_cpu=True,
-                             dataloader_num_workers=0, seed=0, disable_tqdm=True)
-    trainer = Trainer(model=EventTransformerForSequenceClassification(tiny_config("tokens")), args=args,
-                      train_dataset=train, eval_dataset=evaluation, compute_metrics=compute_metrics)
+    args = TrainingArguments(
+        output_dir=str(tmp_path),
+        num_train_epochs=4,
+        per_device_train_batch_size=16,
+        per_device_eval_batch_size=48,
+        learning_rate=3e-3,
+        eval_strategy="epoch",
+        save_strategy="no",
+        logging_strategy="no",
+        report_to="none",
+        use_cpu=True,
+        dataloader_num_workers=0,
+        seed=0,
+        disable_tqdm=True,
+    )
+    trainer = Trainer(
+        model=EventTransformerForSequenceClassification(tiny_config("tokens")),
+        args=args,
+        train_dataset=train,
+        eval_dataset=evaluation,
+        compute_metrics=compute_metrics,
+    )
     trainer.train()
     metrics = trainer.evaluate()
     assert metrics["eval_roc_auc"] > 0.9, metrics
@@ -378,11 +432,13 @@ def test_trainer_fine_tunes_and_reports_roc_auc(tmp_path):
 
 # --- masked event modeling ---------------------------------------------------------------------
 
+
 def test_mask_objects_masks_whole_objects_80_10_10():
     batch = make_events(400, seed=12)
     g = torch.Generator().manual_seed(0)
-    out = mask_objects(batch["input_ids"], batch["object_index"], 0.3, random_token_range=(N_CONTEXT, VOCAB),
-                       generator=g)
+    out = mask_objects(
+        batch["input_ids"], batch["object_index"], 0.3, random_token_range=(N_CONTEXT, VOCAB), generator=g
+    )
     ids, obj, labels = batch["input_ids"], batch["object_index"], out["labels"]
     selected = labels != -100
     assert torch.equal(labels[selected], ids[selected])
@@ -400,8 +456,16 @@ def test_mask_objects_masks_whole_objects_80_10_10():
     assert ((out["input_ids"][changed] >= N_CONTEXT) & (out["input_ids"][changed] < VOCAB)).all()
     assert 0.03 < changed.sum() / selected.sum() < 0.17
     ranges = {f"{T[t]}:{s}": list(id_range(t, s)) for t in SEQ_TYPES for s in range(2)}
-    out = mask_objects(ids, obj, 0.5, mask_fraction=0.0, random_fraction=1.0, token_type_ids=batch["token_type_ids"],
-                       token_id_ranges=ranges, generator=g)
+    out = mask_objects(
+        ids,
+        obj,
+        0.5,
+        mask_fraction=0.0,
+        random_fraction=1.0,
+        token_type_ids=batch["token_type_ids"],
+        token_id_ranges=ranges,
+        generator=g,
+    )
     sel = out["labels"] != -100
     for t in SEQ_TYPES:  # random ids come from the token's own type and stage range
         lo, hi = id_range(t, 0)
@@ -415,9 +479,16 @@ def test_a_randomly_replaced_object_shows_nothing_of_the_original(name):
     kinematics must go too, or the model reads the answer from them."""
     batch = make_events(16, seed=21)
     ranges = {f"{T[t]}:{s}": list(id_range(t, s)) for t in SEQ_TYPES for s in range(2)}
-    out = mask_objects(batch["input_ids"], batch["object_index"], 0.4, mask_fraction=0.0, random_fraction=1.0,
-                       token_type_ids=batch["token_type_ids"], token_id_ranges=ranges,
-                       generator=torch.Generator().manual_seed(3))
+    out = mask_objects(
+        batch["input_ids"],
+        batch["object_index"],
+        0.4,
+        mask_fraction=0.0,
+        random_fraction=1.0,
+        token_type_ids=batch["token_type_ids"],
+        token_id_ranges=ranges,
+        generator=torch.Generator().manual_seed(3),
+    )
     hidden = out["hidden_positions"]
     assert not out["masked_positions"].any() and torch.equal(hidden, out["labels"] != -100)
     torch.manual_seed(0)
@@ -441,8 +512,9 @@ def test_masked_event_modeling_learns_the_masked_codes(name, tmp_path):
     batch = make_events(8, seed=13)
     ranges = {f"{T[t]}:{s}": list(id_range(t, s)) for t in SEQ_TYPES for s in range(2)}
     model = EventTransformerForMaskedEventModeling(tiny_config(name, token_id_ranges=ranges)).train()
-    masked = mask_objects(batch["input_ids"], batch["object_index"], 0.3, random_fraction=0.0,
-                          generator=torch.Generator().manual_seed(1))
+    masked = mask_objects(
+        batch["input_ids"], batch["object_index"], 0.3, random_fraction=0.0, generator=torch.Generator().manual_seed(1)
+    )
     inputs = {**batch, "input_ids": masked["input_ids"]}
     out = model(**inputs, labels=masked["labels"])
     first = out.loss.item()
@@ -452,8 +524,10 @@ def test_masked_event_modeling_learns_the_masked_codes(name, tmp_path):
     assert torch.equal(allowed, torch.full_like(allowed, CODES))  # only the token's own type and stage
     model.eval()
     with torch.no_grad():  # scoring only the labelled positions gives the same scores and loss
-        full, few = model(**inputs, labels=masked["labels"]), model(**inputs, labels=masked["labels"],
-                                                                     only_labelled_logits=True)
+        full, few = (
+            model(**inputs, labels=masked["labels"]),
+            model(**inputs, labels=masked["labels"], only_labelled_logits=True),
+        )
     assert few.logits.shape == (int(sel.sum()), VOCAB)
     assert torch.allclose(few.logits, full.logits[sel], atol=1e-5) and torch.allclose(few.loss, full.loss, atol=1e-6)
     model.train()
@@ -475,18 +549,28 @@ def test_masked_event_modeling_regresses_continuous_inputs(name):
     torch.manual_seed(0)
     batch = make_events(8, seed=14)
     model = EventTransformerForMaskedEventModeling(tiny_config(name)).train()
-    masked = mask_objects(batch["input_ids"], batch["object_index"], 0.3, mask_fraction=1.0, random_fraction=0.0,
-                          generator=torch.Generator().manual_seed(2))["masked_positions"]
+    masked = mask_objects(
+        batch["input_ids"],
+        batch["object_index"],
+        0.3,
+        mask_fraction=1.0,
+        random_fraction=0.0,
+        generator=torch.Generator().manual_seed(2),
+    )["masked_positions"]
     out = model(**batch, masked_positions=masked)
     width = 6 if name == "flat" else tiny_config().feature_size
     assert out.logits.shape == (*batch["input_ids"].shape, width)
     # the masked objects' own values are hidden from the model: changing them changes nothing
-    changed = {**batch, "features": batch["features"] + 5 * masked[..., None],
-               "kinematics": batch["kinematics"] + 5 * masked[..., None]}
+    changed = {
+        **batch,
+        "features": batch["features"] + 5 * masked[..., None],
+        "kinematics": batch["kinematics"] + 5 * masked[..., None],
+    }
     model.eval()
     with torch.no_grad():
-        assert torch.allclose(model(**batch, masked_positions=masked).logits,
-                              model(**changed, masked_positions=masked).logits, atol=1e-6)
+        assert torch.allclose(
+            model(**batch, masked_positions=masked).logits, model(**changed, masked_positions=masked).logits, atol=1e-6
+        )
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     first = out.loss.item()
@@ -544,14 +628,16 @@ def test_saved_folder_loads_with_trust_remote_code_without_treasure_hf(tmp_path)
         expected = model(**batch).logits
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(HF_HOME=str(tmp_path / "hf_home"), HF_HUB_OFFLINE="1", PYTHONNOUSERSITE="1")
-    result = subprocess.run([sys.executable, "-c", REMOTE_SCRIPT], cwd=work, env=env, capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", REMOTE_SCRIPT], cwd=work, env=env, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "transformers_modules" in result.stdout  # the copied code, not treasure_hf
     assert torch.equal(load_file(str(work / "remote_logits.safetensors"))["logits"], expected)
 
 
 # --- metrics -----------------------------------------------------------------------------------
+
 
 def test_roc_auc_counts_pairs_with_ties_and_weights():
     rng = np.random.default_rng(0)
@@ -577,6 +663,7 @@ def test_roc_auc_counts_pairs_with_ties_and_weights():
 
 # --- with the real EventTokenizer --------------------------------------------------------------
 
+
 def test_models_read_what_the_event_tokenizer_returns():
     """An EventTokenizer (untrained quantizers: the layout is what matters here) encodes random
     events with features and constituents; every variant and the masked head read its output
@@ -591,9 +678,20 @@ def test_models_read_what_the_event_tokenizer_returns():
     for t in ("electrons", "muons", "jets", "tracks", "met"):
         names = field_names(t)
         n = FeatureScaler(t, names).n_columns
-        quantizers[t] = ObjectQuantizer(ObjectQuantizerConfig(
-            object_type=t, fields=names, feature_mean=[0.0] * n, feature_std=[1.0] * n, method="rvq",
-            codebook_size=16, num_stages=2, latent_dim=4, hidden_size=16, kmeans_init=False))
+        quantizers[t] = ObjectQuantizer(
+            ObjectQuantizerConfig(
+                object_type=t,
+                fields=names,
+                feature_mean=[0.0] * n,
+                feature_std=[1.0] * n,
+                method="rvq",
+                codebook_size=16,
+                num_stages=2,
+                latent_dim=4,
+                hidden_size=16,
+                kmeans_init=False,
+            )
+        )
     events = random_events(6, 0, sub_groups=("constituents", "hits"), multiplicity={"tracks": 3}).to_padded()
     tokenizer = EventTokenizer.from_quantizers(quantizers, max_objects={"tracks": 3}, ignored_types=("taus", "photons"))
     tokenizer.fit_sub_scalers(events)
@@ -610,10 +708,17 @@ def test_models_read_what_the_event_tokenizer_returns():
         out = EventTransformerForSequenceClassification(config)(**enc, labels=labels)
         assert out.logits.shape == (6, 2) and torch.isfinite(out.loss), name
     config = EventTransformerConfig(**kwargs, **small, **VARIANTS["hierarchical"])
-    masked = mask_objects(enc["input_ids"], enc["object_index"], 0.3, token_type_ids=enc["token_type_ids"],
-                          token_id_ranges=config.token_id_ranges, generator=torch.Generator().manual_seed(0))
-    loss = EventTransformerForMaskedEventModeling(config)(**{**enc, "input_ids": masked["input_ids"]},
-                                                          labels=masked["labels"]).loss
+    masked = mask_objects(
+        enc["input_ids"],
+        enc["object_index"],
+        0.3,
+        token_type_ids=enc["token_type_ids"],
+        token_id_ranges=config.token_id_ranges,
+        generator=torch.Generator().manual_seed(0),
+    )
+    loss = EventTransformerForMaskedEventModeling(config)(
+        **{**enc, "input_ids": masked["input_ids"]}, labels=masked["labels"]
+    ).loss
     assert loss.item() == pytest.approx(np.log(16), rel=0.25)  # each masked token scored over its 16 codes
 
 
@@ -624,4 +729,6 @@ def test_a_config_saved_with_a_removed_option_is_refused_not_misread(removed, tm
     with pytest.raises(ValueError, match="removed"):
         EventTransformerConfig.from_dict(saved)
     # the values that match today's model load as before
-    EventTransformerConfig.from_dict({**config.to_dict(), "pair_readout": False, "pooling": "cls", "gate_bias_init": 0.0})
+    EventTransformerConfig.from_dict(
+        {**config.to_dict(), "pair_readout": False, "pooling": "cls", "gate_bias_init": 0.0}
+    )

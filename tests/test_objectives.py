@@ -10,8 +10,20 @@ import numpy as np
 import pytest
 import torch
 
-SMALL = ["--hidden-size", "16", "--layers", "1", "--heads", "2", "--batch-size", "16", "--report-to", "none",
-         "--logging-steps", "1"]
+SMALL = [
+    "--hidden-size",
+    "16",
+    "--layers",
+    "1",
+    "--heads",
+    "2",
+    "--batch-size",
+    "16",
+    "--report-to",
+    "none",
+    "--logging-steps",
+    "1",
+]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -32,9 +44,15 @@ def tokenized(tmp_path_factory):
 def _tiny_model(objective: str):
     from treasure_hf.modeling import EventTransformerConfig, EventTransformerForMaskedEventModeling
 
-    config = EventTransformerConfig(vocab_size=40, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                                    intermediate_size=32, masked_objective=objective,
-                                    token_id_ranges={"1:0": [10, 25], "2:0": [25, 40]})
+    config = EventTransformerConfig(
+        vocab_size=40,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        masked_objective=objective,
+        token_id_ranges={"1:0": [10, 25], "2:0": [25, 40]},
+    )
     return EventTransformerForMaskedEventModeling(config).eval()
 
 
@@ -47,8 +65,13 @@ def test_continuous_objective_is_the_mse_of_the_masked_objects_kinematics():
     labels = torch.full_like(ids, -100)
     labels[0, 2], labels[1, 3] = 11, 27
     kin = torch.rand(2, 6, 6) * torch.tensor([50.0, 2.0, 3.0, 80.0, 5.0, 1.0])
-    inputs = {"input_ids": ids, "token_type_ids": types, "attention_mask": (ids > 0).long(), "labels": labels,
-              "target_kinematics": kin}
+    inputs = {
+        "input_ids": ids,
+        "token_type_ids": types,
+        "attention_mask": (ids > 0).long(),
+        "labels": labels,
+        "target_kinematics": kin,
+    }
     parts = {}
     for objective in ("codes", "continuous", "codes+continuous"):
         torch.manual_seed(1)
@@ -58,7 +81,11 @@ def test_continuous_objective_is_the_mse_of_the_masked_objects_kinematics():
     cont = parts["continuous"]
     where = labels != -100
     expected = ((cont.kinematics[where] - flat_kinematics(kin, model.config.kinematics_log_columns)[where]) ** 2).mean()
-    assert cont.code_loss is None and torch.allclose(cont.loss, expected) and torch.allclose(cont.continuous_loss, expected)
+    assert (
+        cont.code_loss is None
+        and torch.allclose(cont.loss, expected)
+        and torch.allclose(cont.continuous_loss, expected)
+    )
     codes = parts["codes"]
     assert codes.continuous_loss is None and codes.kinematics is None and torch.allclose(codes.loss, codes.code_loss)
     both = parts["codes+continuous"]  # the sum of the two
@@ -87,8 +114,19 @@ def test_pretrain_continuous_resumes_and_a_probe_trains_the_classifier_alone(tok
 
     _, sets = tokenized
     out = tmp_path / "mem"
-    common = ["--data", str(sets[data]), "--out", str(out), "--max-steps", "4", "--save-steps", "2",
-              "--objective", "continuous", *SMALL]
+    common = [
+        "--data",
+        str(sets[data]),
+        "--out",
+        str(out),
+        "--max-steps",
+        "4",
+        "--save-steps",
+        "2",
+        "--objective",
+        "continuous",
+        *SMALL,
+    ]
     assert main(["-q", "pretrain", *common, "--stop-at-step", "2"]) == 0
     assert not (out / "model.safetensors").exists()
     assert main(["-q", "pretrain", *common, "--resume"]) == 0
@@ -100,20 +138,74 @@ def test_pretrain_continuous_resumes_and_a_probe_trains_the_classifier_alone(tok
     weights = load_file(out / "model.safetensors")
     assert "kinematics_decoder.weight" in weights
     capsys.readouterr()
-    assert main(["-q", "pretrain", "--data", str(sets[data]), "--out", str(tmp_path / "again"), "--model", str(out),
-                 "--max-steps", "2", "--objective", "codes", *SMALL]) != 0  # continuing with another objective
+    assert (
+        main(
+            [
+                "-q",
+                "pretrain",
+                "--data",
+                str(sets[data]),
+                "--out",
+                str(tmp_path / "again"),
+                "--model",
+                str(out),
+                "--max-steps",
+                "2",
+                "--objective",
+                "codes",
+                *SMALL,
+            ]
+        )
+        != 0
+    )  # continuing with another objective
     assert "error: --objective: " in capsys.readouterr().err
     if data == "plain":
         return
     # the linear probe: every loaded weight stays as pretrained, the classification layer learns
-    assert main(["-q", "finetune", "--data", str(sets[data]), "--model", str(out), "--out", str(tmp_path / "probe"),
-                 "--max-steps", "6", "--eval-steps", "3", "--lr", "1e-2", "--freeze-encoder", *SMALL]) == 0
+    assert (
+        main(
+            [
+                "-q",
+                "finetune",
+                "--data",
+                str(sets[data]),
+                "--model",
+                str(out),
+                "--out",
+                str(tmp_path / "probe"),
+                "--max-steps",
+                "6",
+                "--eval-steps",
+                "3",
+                "--lr",
+                "1e-2",
+                "--freeze-encoder",
+                *SMALL,
+            ]
+        )
+        == 0
+    )
     probe = load_file(tmp_path / "probe" / "model.safetensors")
     shared = [k for k in probe if k.startswith("transformer.") and k in weights]
     assert shared and all(torch.equal(probe[k], weights[k]) for k in shared)
     capsys.readouterr()
-    assert main(["-q", "finetune", "--data", str(sets[data]), "--out", str(tmp_path / "p2"), "--max-steps", "2",
-                 "--freeze-encoder", *SMALL]) != 0
+    assert (
+        main(
+            [
+                "-q",
+                "finetune",
+                "--data",
+                str(sets[data]),
+                "--out",
+                str(tmp_path / "p2"),
+                "--max-steps",
+                "2",
+                "--freeze-encoder",
+                *SMALL,
+            ]
+        )
+        != 0
+    )
     assert "error: --freeze-encoder: " in capsys.readouterr().err
 
 
@@ -121,8 +213,16 @@ def test_freeze_encoder_leaves_the_classifier_alone_trainable():
     from treasure_hf.modeling import EventTransformerConfig, EventTransformerForSequenceClassification
     from treasure_hf.training.finetune import freeze_encoder
 
-    model = EventTransformerForSequenceClassification(EventTransformerConfig(
-        vocab_size=40, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, num_labels=2))
+    model = EventTransformerForSequenceClassification(
+        EventTransformerConfig(
+            vocab_size=40,
+            hidden_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=32,
+            num_labels=2,
+        )
+    )
     assert freeze_encoder(model) == ["classifier.weight", "classifier.bias"]
 
 
@@ -141,13 +241,19 @@ def test_without_the_experiment_token_the_model_cannot_tell_the_detectors_apart(
     ids = torch.tensor([[1, atlas, 2]])
     logits = {}
     for flags in ([], ["--no-experiment-token"]):
-        args = from_namespace(FinetuneArguments, parser.parse_args(["--data", "d", "--out", "o", "--hidden-size",
-                                                                     "16", "--heads", "2", "--layers", "1", *flags]))
+        args = from_namespace(
+            FinetuneArguments,
+            parser.parse_args(
+                ["--data", "d", "--out", "o", "--hidden-size", "16", "--heads", "2", "--layers", "1", *flags]
+            ),
+        )
         torch.manual_seed(0)
         model = EventTransformerForSequenceClassification(new_config(tok, args, num_labels=2)).eval()
         assert model.config.experiment_conditioning == (not flags)
         with torch.no_grad():
-            logits[bool(flags)] = [model(input_ids=x, token_type_ids=torch.zeros_like(x)).logits
-                                   for x in (ids, torch.where(ids == atlas, cms, ids))]
+            logits[bool(flags)] = [
+                model(input_ids=x, token_type_ids=torch.zeros_like(x)).logits
+                for x in (ids, torch.where(ids == atlas, cms, ids))
+            ]
     assert not torch.allclose(*logits[False])  # the token tells ATLAS from CMS
     assert torch.equal(*logits[True])  # embedded alike

@@ -31,28 +31,44 @@ VOCAB = 64
 
 
 def config(**kwargs) -> EventTransformerConfig:
-    params = dict(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                  hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, max_position_embeddings=64, num_labels=1,
-                  pair_features="kinematic", kinematic_combinations=2)
+    params = dict(
+        vocab_size=VOCAB,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+        max_position_embeddings=64,
+        num_labels=1,
+        pair_features="kinematic",
+        kinematic_combinations=2,
+    )
     params.update(kwargs)
     return EventTransformerConfig(**params)
 
 
 def event(objects: list[tuple[str, float, float, float, float, float]]) -> dict[str, torch.Tensor]:
     """One event ``[CLS] obj... [SEP]``, one token per object: (type, pT, eta, phi, mass, charge)."""
-    kin = [[0.0] * 6] + [[pt, eta, phi, math.sqrt((pt * math.cosh(eta)) ** 2 + m ** 2), m, q]
-                         for _, pt, eta, phi, m, q in objects] + [[0.0] * 6]
+    kin = (
+        [[0.0] * 6]
+        + [[pt, eta, phi, math.sqrt((pt * math.cosh(eta)) ** 2 + m**2), m, q] for _, pt, eta, phi, m, q in objects]
+        + [[0.0] * 6]
+    )
     n = len(objects)
-    return {"input_ids": torch.tensor([[1] + [10 + i for i in range(n)] + [2]]),
-            "token_type_ids": torch.tensor([[0] + [T[t] for t, *_ in objects] + [0]]),
-            "attention_mask": torch.ones(1, n + 2, dtype=torch.long),
-            "object_index": torch.tensor([[-1] + list(range(n)) + [-1]]),
-            "kinematics": torch.tensor([kin], dtype=torch.float32)}
+    return {
+        "input_ids": torch.tensor([[1] + [10 + i for i in range(n)] + [2]]),
+        "token_type_ids": torch.tensor([[0] + [T[t] for t, *_ in objects] + [0]]),
+        "attention_mask": torch.ones(1, n + 2, dtype=torch.long),
+        "object_index": torch.tensor([[-1] + list(range(n)) + [-1]]),
+        "kinematics": torch.tensor([kin], dtype=torch.float32),
+    }
 
 
 def four_vector(pt: float, eta: float, phi: float, m: float) -> np.ndarray:
-    return np.array([math.sqrt((pt * math.cosh(eta)) ** 2 + m ** 2), pt * math.cos(phi), pt * math.sin(phi),
-                     pt * math.sinh(eta)])
+    return np.array(
+        [math.sqrt((pt * math.cosh(eta)) ** 2 + m**2), pt * math.cos(phi), pt * math.sin(phi), pt * math.sinh(eta)]
+    )
 
 
 def mass(p: np.ndarray) -> float:
@@ -61,8 +77,13 @@ def mass(p: np.ndarray) -> float:
 
 def test_pair_features_of_a_z_decay_into_two_muons():
     # Z at rest: back-to-back muons of pT = mZ/2 at eta 0, opposite charges; a jet far away
-    ev = event([("muons", M_Z / 2, 0.0, 0.3, 0.10566, -1.0), ("muons", M_Z / 2, 0.0, 0.3 - math.pi, 0.10566, 1.0),
-                ("jets", 30.0, 1.2, 2.0, 8.0, 0.0)])
+    ev = event(
+        [
+            ("muons", M_Z / 2, 0.0, 0.3, 0.10566, -1.0),
+            ("muons", M_Z / 2, 0.0, 0.3 - math.pi, 0.10566, 1.0),
+            ("jets", 30.0, 1.2, 2.0, 8.0, 0.0),
+        ]
+    )
     bias = PairFeatureBias(config())
     feats, both = bias.pair_features(ev["kinematics"], ev["token_type_ids"])
     assert feats.shape == (1, 5, 5, PairFeatureBias.NUM_FEATURES)
@@ -93,8 +114,17 @@ def test_pair_features_of_a_z_decay_into_two_muons():
 
 def test_type_sums_give_the_exact_four_lepton_mass():
     rng = np.random.default_rng(1)
-    leptons = [("electrons" if i < 2 else "muons", float(rng.uniform(10, 60)), float(rng.uniform(-2, 2)),
-                float(rng.uniform(-3, 3)), 0.0, (-1.0) ** i) for i in range(4)]
+    leptons = [
+        (
+            "electrons" if i < 2 else "muons",
+            float(rng.uniform(10, 60)),
+            float(rng.uniform(-2, 2)),
+            float(rng.uniform(-3, 3)),
+            0.0,
+            (-1.0) ** i,
+        )
+        for i in range(4)
+    ]
     ev = event(leptons + [("jets", 80.0, 0.5, 1.0, 10.0, 0.0)])
     m4l = mass(sum(four_vector(pt, eta, phi, m) for _, pt, eta, phi, m, _ in leptons))
     cfg = config(token_id_ranges={f"{T[t]}:0": [10, 20] for t in ("electrons", "muons", "jets")})
@@ -140,8 +170,13 @@ def test_the_default_model_is_the_plain_one():
 def test_masked_objects_leak_no_kinematics():
     torch.manual_seed(0)
     model = EventTransformerForMaskedEventModeling(config()).eval()
-    ev = event([("muons", 40.0, 0.1, 0.2, 0.1, 1.0), ("muons", 30.0, -0.4, 2.2, 0.1, -1.0),
-                ("electrons", 25.0, 1.0, -1.0, 0.0, 1.0)])
+    ev = event(
+        [
+            ("muons", 40.0, 0.1, 0.2, 0.1, 1.0),
+            ("muons", 30.0, -0.4, 2.2, 0.1, -1.0),
+            ("electrons", 25.0, 1.0, -1.0, 0.0, 1.0),
+        ]
+    )
     ev["input_ids"][0, 2] = model.config.mask_token_id
     other = {**ev, "kinematics": ev["kinematics"].clone()}
     other["kinematics"][0, 2, :3] = torch.tensor([90.0, -2.0, 0.5])
@@ -163,23 +198,31 @@ def dimuon_events(n: int, seed: int) -> tuple[dict[str, torch.Tensor], torch.Ten
             pt1, pt2 = rng.uniform(40, 60, 2)
             eta1, eta2 = rng.uniform(-1, 1, 2)
             m = rng.normal(M_Z, 2.0) if y[i] else rng.uniform(70, 110)
-            cos_dphi = math.cosh(eta1 - eta2) - m ** 2 / (2 * pt1 * pt2)
+            cos_dphi = math.cosh(eta1 - eta2) - m**2 / (2 * pt1 * pt2)
             if abs(cos_dphi) <= 1:
                 break
         phi1 = rng.uniform(-math.pi, math.pi)
         phi2 = math.remainder(phi1 + math.acos(cos_dphi) * rng.choice([-1, 1]), 2 * math.pi)
         for j, (pt, eta, phi, q) in enumerate(((pt1, eta1, phi1, 1.0), (pt2, eta2, phi2, -1.0))):
             kin[i, j + 1] = [pt, eta, phi, pt * math.cosh(eta), 0.0, q]
-    batch = {"input_ids": torch.tensor([[1, 10, 11, 2]]).repeat(n, 1),
-             "token_type_ids": torch.tensor([[0, T["muons"], T["muons"], 0]]).repeat(n, 1),
-             "attention_mask": torch.ones(n, 4, dtype=torch.long),
-             "object_index": torch.tensor([[-1, 0, 1, -1]]).repeat(n, 1), "kinematics": torch.from_numpy(kin)}
+    batch = {
+        "input_ids": torch.tensor([[1, 10, 11, 2]]).repeat(n, 1),
+        "token_type_ids": torch.tensor([[0, T["muons"], T["muons"], 0]]).repeat(n, 1),
+        "attention_mask": torch.ones(n, 4, dtype=torch.long),
+        "object_index": torch.tensor([[-1, 0, 1, -1]]).repeat(n, 1),
+        "kinematics": torch.from_numpy(kin),
+    }
     return batch, torch.from_numpy(y)
 
 
-@pytest.mark.parametrize("kinematic", [dict(pair_features="kinematic", kinematic_combinations=2),
-                                       dict(pair_features="none", kinematic_combinations=2),
-                                       dict(pair_features="none", kinematic_combinations=0)])
+@pytest.mark.parametrize(
+    "kinematic",
+    [
+        dict(pair_features="kinematic", kinematic_combinations=2),
+        dict(pair_features="none", kinematic_combinations=2),
+        dict(pair_features="none", kinematic_combinations=0),
+    ],
+)
 def test_only_the_kinematic_models_learn_the_pair_mass(kinematic):
     train, y_train = dimuon_events(800, 0)
     test, y_test = dimuon_events(400, 1)

@@ -62,6 +62,7 @@ def user_folder(path: Path) -> Path:
 
 # --- 1. writers refuse, never delete ---------------------------------------------------------
 
+
 def test_h5_to_pcdf_refuses_a_users_folder(events, tmp_path, capsys):
     folder = user_folder(tmp_path / "d")
     line = refused(["h5-to-pcdf", str(events[1]), str(folder)], capsys)
@@ -76,11 +77,13 @@ def test_every_writer_refuses_what_it_did_not_write(command, events, two_tokeniz
     target = tmp_path / "out.h5" if command == "pcdf-to-h5" else user_folder(tmp_path / "d")
     if command == "pcdf-to-h5":
         target.write_text("a user's file")
-    argv = {"tokenize": ["tokenize", "--tokenizer", str(two_tokenizers[0] / "tokA"), "--data", str(pcdf)],
-            "export": ["export", "--data", str(pcdf)],
-            "generate": ["generate", "zjets", "--events", "10", "--seed", "1"],
-            "train-tokenizer": ["train-tokenizer", "--data", str(pcdf)],
-            "pcdf-to-h5": ["pcdf-to-h5", str(pcdf), str(target)]}[command]
+    argv = {
+        "tokenize": ["tokenize", "--tokenizer", str(two_tokenizers[0] / "tokA"), "--data", str(pcdf)],
+        "export": ["export", "--data", str(pcdf)],
+        "generate": ["generate", "zjets", "--events", "10", "--seed", "1"],
+        "train-tokenizer": ["train-tokenizer", "--data", str(pcdf)],
+        "pcdf-to-h5": ["pcdf-to-h5", str(pcdf), str(target)],
+    }[command]
     if command != "pcdf-to-h5":
         argv += ["--out", str(target)]
     line = refused(argv, capsys)
@@ -90,8 +93,18 @@ def test_every_writer_refuses_what_it_did_not_write(command, events, two_tokeniz
 
 def test_convert_refuses_a_foreign_output_of_the_same_name(testdata, tmp_path, capsys):
     user_folder(tmp_path / "out" / "cms_nanoaod_dy_40ev")
-    refused(["convert", "cms", str(testdata / "cms_nanoaod_dy_40ev.root"), "--out", str(tmp_path / "out"),
-             "--format", "pcdf"], capsys)
+    refused(
+        [
+            "convert",
+            "cms",
+            str(testdata / "cms_nanoaod_dy_40ev.root"),
+            "--out",
+            str(tmp_path / "out"),
+            "--format",
+            "pcdf",
+        ],
+        capsys,
+    )
     assert (tmp_path / "out" / "cms_nanoaod_dy_40ev" / "thesis.tex").exists()
 
 
@@ -125,6 +138,7 @@ def test_reruns_replace_their_own_output_and_overwrite_a_foreign_one(events, tmp
 
 # --- 2.-3. results independent of the step; steps that are steps -------------------------------
 
+
 def _break_manifest_count(p: Path) -> None:
     manifest = json.loads((p / MANIFEST).read_text())
     manifest["parts"][1]["n_events"] -= 5
@@ -143,14 +157,17 @@ def _rewrite(p: Path, table: str, part: int, change) -> None:
 def _set(table: str, column: str, row: int, value: int):
     def change(cols):
         cols[column][row] = value
+
     return lambda p: _rewrite(p, table, 1, change)
 
 
 def _constituent_to_another_event(p: Path) -> None:
     jets = pq.read_table(p / "jets" / "part-00001.parquet").to_pydict()
+
     def change(cols):
         other = next(j for j, e in zip(jets["index"], jets["eventIndex"]) if e != cols["eventIndex"][0])
         cols["jetIndex"][0] = other
+
     _rewrite(p, "constituents", 1, change)
 
 
@@ -209,6 +226,7 @@ def test_steps_are_positive_integers(value, events, tmp_path, capsys):
 
 # --- 4. stale outputs --------------------------------------------------------------------------
 
+
 def test_a_changed_input_is_converted_again(testdata, tmp_path, caplog):
     from treasure_hf.data.sources.convert import convert_files
 
@@ -227,6 +245,7 @@ def test_a_changed_input_is_converted_again(testdata, tmp_path, caplog):
 
 # --- 5. empty ranges ---------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("at", [0, 10, 30, 60, 100])
 def test_an_empty_range_is_empty(at, events):
     batch = read_events(events[0], at, at)
@@ -236,9 +255,16 @@ def test_an_empty_range_is_empty(at, events):
 
 # --- 6. silent values --------------------------------------------------------------------------
 
-@pytest.mark.parametrize("key, value, message", [
-    ("common/met/pt", np.inf, "non-finite"), ("common/event/pvz", np.nan, "non-finite"),
-    ("common/met/sumet", 0.5, "below MET"), ("common/met/pt", -3.0, "negative MET")])
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("common/met/pt", np.inf, "non-finite"),
+        ("common/event/pvz", np.nan, "non-finite"),
+        ("common/met/sumet", 0.5, "below MET"),
+        ("common/met/pt", -3.0, "negative MET"),
+    ],
+)
 def test_validate_checks_the_event_fields(key, value, message, tmp_path):
     ev = random_events(20, 4)
     ev.event[key] = ev.event[key].copy()
@@ -290,6 +316,7 @@ def test_a_flipped_bit_in_a_parquet_page_is_refused(events, tmp_path):
 
 # --- 7. a model and a tokenizer that do not belong together ------------------------------------
 
+
 @pytest.fixture(scope="module")
 def two_tokenizers(tmp_path_factory):
     """Tokenizers A (electrons, muons, jets, MET) and B (muons, jets, photons, MET): the same
@@ -307,15 +334,28 @@ def two_tokenizers(tmp_path_factory):
     sample = write_pcdf(root / "s.pcdf", ev)
     tokenizers = {}
     for name, types in (("A", ("electrons", "muons", "jets", "met")), ("B", ("muons", "jets", "photons", "met"))):
-        args = TokenizerTrainingArguments(codebook_size=16, num_stages=2, latent_dim=4, hidden_size=16,
-                                          num_hidden_layers=1, types=types, steps=2, checkpoint_every=0)
+        args = TokenizerTrainingArguments(
+            codebook_size=16,
+            num_stages=2,
+            latent_dim=4,
+            hidden_size=16,
+            num_hidden_layers=1,
+            types=types,
+            steps=2,
+            checkpoint_every=0,
+        )
         tokenizers[name] = train_tokenizer([sample], root / f"tok{name}", args, progress=False)
     assert tokenizers["A"].vocab_size == tokenizers["B"].vocab_size
     with isolated_hf_cache(root / "cache"):
         data = tokenize_to_dataset(root / "tokB", [sample], root / "dataB", progress=False)
-        config = EventTransformerConfig(**config_kwargs_from_tokenizer(tokenizers["A"]), hidden_size=16,
-                                        num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
-                                        num_labels=2)
+        config = EventTransformerConfig(
+            **config_kwargs_from_tokenizer(tokenizers["A"]),
+            hidden_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=32,
+            num_labels=2,
+        )
         model = EventTransformerForSequenceClassification(config)
         model.save_pretrained(root / "modelA")
         tokenizers["A"].save_pretrained(root / "modelA")
@@ -324,8 +364,22 @@ def two_tokenizers(tmp_path_factory):
 
 def test_finetune_refuses_a_model_made_for_another_tokenizer(two_tokenizers, tmp_path, capsys):
     root, _, data, _ = two_tokenizers
-    line = refused(["finetune", "--data", str(data), "--model", str(root / "modelA"), "--out", str(tmp_path / "ft"),
-                    "--max-steps", "2", "--report-to", "none"], capsys)
+    line = refused(
+        [
+            "finetune",
+            "--data",
+            str(data),
+            "--model",
+            str(root / "modelA"),
+            "--out",
+            str(tmp_path / "ft"),
+            "--max-steps",
+            "2",
+            "--report-to",
+            "none",
+        ],
+        capsys,
+    )
     assert "other token ids" in line and "ranges" in line and "tokenizer vocab_size" in line
 
 
@@ -357,6 +411,7 @@ def test_the_collator_refuses_ids_of_another_tokenizer(two_tokenizers):
 
 # --- 8. inputs with the same basename ----------------------------------------------------------
 
+
 def test_inputs_with_the_same_basename_are_told_apart(two_tokenizers, tmp_path):
     import datasets
     from hf_samples import isolated_hf_cache
@@ -376,6 +431,7 @@ def test_inputs_with_the_same_basename_are_told_apart(two_tokenizers, tmp_path):
 
 
 # --- 9. damaged tokenizer configs --------------------------------------------------------------
+
 
 @pytest.mark.parametrize("damage", ["zero scale", "NaN mean", "codebook shape", "truncated weights", "bad JSON"])
 def test_a_damaged_tokenizer_is_refused_naming_the_file_and_key(damage, two_tokenizers, tmp_path):
@@ -401,16 +457,19 @@ def test_a_damaged_tokenizer_is_refused_naming_the_file_and_key(damage, two_toke
         (tok / "quantizers.safetensors").write_bytes(data[: len(data) // 2])
     else:
         (tok / "event_tokenizer.json").write_text("{not json")
-    expected = {"zero scale": r"event_tokenizer\.json: quantizers/muons: .*feature_std .* finite and positive",
-                "NaN mean": r"event_tokenizer\.json: quantizers/jets: .*feature_mean .* not a finite number",
-                "codebook shape": r"quantizers\.safetensors: muons\..*has shape",
-                "truncated weights": r"quantizers\.safetensors: cannot be read as safetensors",
-                "bad JSON": r"event_tokenizer\.json: is not valid JSON"}[damage]
+    expected = {
+        "zero scale": r"event_tokenizer\.json: quantizers/muons: .*feature_std .* finite and positive",
+        "NaN mean": r"event_tokenizer\.json: quantizers/jets: .*feature_mean .* not a finite number",
+        "codebook shape": r"quantizers\.safetensors: muons\..*has shape",
+        "truncated weights": r"quantizers\.safetensors: cannot be read as safetensors",
+        "bad JSON": r"event_tokenizer\.json: is not valid JSON",
+    }[damage]
     with pytest.raises(FormatError, match=expected):
         EventTokenizer.from_pretrained(tok)
 
 
 # --- 10. one-line errors -----------------------------------------------------------------------
+
 
 def test_failures_are_one_line_errors(events, two_tokenizers, tmp_path, capsys, monkeypatch):
     pcdf, h5 = events
@@ -419,30 +478,39 @@ def test_failures_are_one_line_errors(events, two_tokenizers, tmp_path, capsys, 
     if Path("/sys").is_dir():  # a folder nobody may write into, root included
         assert "cannot be written" in refused(["h5-to-pcdf", str(h5), "/sys/treasure-out.pcdf"], capsys)
     assert "is a file" in refused(["h5-to-pcdf", str(h5), str(tmp_path / "file" / "out.pcdf")], capsys)
-    assert "--max-objects" in refused(["pcdf-to-h5", str(pcdf), str(tmp_path / "y.h5"), "--max-objects", "jets=-2"],
-                                      capsys)
-    assert "--max-objects" in refused(["pcdf-to-h5", str(pcdf), str(tmp_path / "y.h5"), "--max-objects", "jet=2"],
-                                      capsys)
+    assert "--max-objects" in refused(
+        ["pcdf-to-h5", str(pcdf), str(tmp_path / "y.h5"), "--max-objects", "jets=-2"], capsys
+    )
+    assert "--max-objects" in refused(
+        ["pcdf-to-h5", str(pcdf), str(tmp_path / "y.h5"), "--max-objects", "jet=2"], capsys
+    )
     assert "--lr" in refused(["finetune", "--data", str(data), "--out", str(tmp_path / "ft"), "--lr", "fast"], capsys)
-    line = refused(["tokenize", "--tokenizer", str(tmp_path / "missing"), "--data", str(pcdf), "--out",
-                    str(tmp_path / "t")], capsys)
+    line = refused(
+        ["tokenize", "--tokenizer", str(tmp_path / "missing"), "--data", str(pcdf), "--out", str(tmp_path / "t")],
+        capsys,
+    )
     assert str(tmp_path / "missing") in line
     broken = shutil.copytree(root / "tokA", tmp_path / "broken-tok")
     (broken / "quantizers.safetensors").unlink()
     assert "quantizers.safetensors: is missing" in refused(
-        ["tokenize", "--tokenizer", str(broken), "--data", str(pcdf), "--out", str(tmp_path / "t")], capsys)
+        ["tokenize", "--tokenizer", str(broken), "--data", str(pcdf), "--out", str(tmp_path / "t")], capsys
+    )
     model = shutil.copytree(root / "modelA", tmp_path / "broken-model")
     (model / "model.safetensors").write_bytes(b"\x00" * 16)
-    refused(["finetune", "--data", str(data), "--model", str(model), "--out", str(tmp_path / "ft2"),
-             "--report-to", "none"], capsys)
+    refused(
+        ["finetune", "--data", str(data), "--model", str(model), "--out", str(tmp_path / "ft2"), "--report-to", "none"],
+        capsys,
+    )
     import huggingface_hub.constants
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)  # a hub nobody answers at
     assert "http://127.0.0.1:9: a/b: cannot reach the hub" in refused(
-        ["push", str(root / "tokA"), "--repo-id", "a/b", "--endpoint", "http://127.0.0.1:9"], capsys)
+        ["push", str(root / "tokA"), "--repo-id", "a/b", "--endpoint", "http://127.0.0.1:9"], capsys
+    )
 
 
 # --- 11. leftovers, whole swaps, file modes -----------------------------------------------------
+
 
 def test_temporaries_of_killed_runs_are_removed_and_logged(events, tmp_path, caplog):
     from treasure_hf.data.atomic import _HOST
@@ -484,8 +552,25 @@ def test_a_killed_tokenizer_training_keeps_the_old_tokenizer_and_resumes_to_the_
     from safetensors.torch import load_file
 
     pcdf = events[0]
-    base = ["train-tokenizer", "--data", str(pcdf), "--types", "muons,jets", "--codebook-size", "16", "--stages", "2",
-            "--latent-dim", "4", "--hidden-size", "16", "--batch-size", "64", "--checkpoint-every", "10"]
+    base = [
+        "train-tokenizer",
+        "--data",
+        str(pcdf),
+        "--types",
+        "muons,jets",
+        "--codebook-size",
+        "16",
+        "--stages",
+        "2",
+        "--latent-dim",
+        "4",
+        "--hidden-size",
+        "16",
+        "--batch-size",
+        "64",
+        "--checkpoint-every",
+        "10",
+    ]
     out = tmp_path / "tok"
     assert main(["-q", *base, "--steps", "5", "--out", str(out)]) == 0
     old = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
@@ -497,8 +582,11 @@ def test_a_killed_tokenizer_training_keeps_the_old_tokenizer_and_resumes_to_the_
     assert main(["-q", *base, "--steps", "400", "--out", str(tmp_path / "straight")]) == 0
     a, b = load_file(out / "quantizers.safetensors"), load_file(tmp_path / "straight" / "quantizers.safetensors")
     assert a.keys() == b.keys()
-    assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a if "codebook_mean" not in k
-               and "codebook_variance" not in k)
+    assert all(
+        np.array_equal(a[k].numpy(), b[k].numpy())
+        for k in a
+        if "codebook_mean" not in k and "codebook_variance" not in k
+    )
 
 
 def test_file_modes_follow_the_umask(two_tokenizers):

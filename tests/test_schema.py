@@ -71,8 +71,18 @@ def test_atlas_layer_is_the_seeds_list():
 
 
 def test_metadata_attributes_of_the_issue_are_declared():
-    for name in ("experiment", "format_version", "input_file", "n_events", "git_hash", "pt_cuts", "max_objects",
-                 "common_iso_cone", "common_iso_pt_floor_gev", "common_iso_z0sintheta_cut_mm"):
+    for name in (
+        "experiment",
+        "format_version",
+        "input_file",
+        "n_events",
+        "git_hash",
+        "pt_cuts",
+        "max_objects",
+        "common_iso_cone",
+        "common_iso_pt_floor_gev",
+        "common_iso_z0sintheta_cut_mm",
+    ):
         assert schema.METADATA[name].required
 
 

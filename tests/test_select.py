@@ -38,21 +38,34 @@ def test_pt_cut_drops_soft_objects_and_their_constituents():
     assert int(cut.counts["jets"].sum()) == int((jets >= 30.0).sum())  # every jet above 30 GeV kept, no other
     assert np.all(cut.objects["common/jets/pt"] >= 30.0)
     kept_parent = np.repeat(jets >= 30.0, ev.counts["constituents"])
-    np.testing.assert_array_equal(cut.objects["common/constituents/pt"], ev.objects["common/constituents/pt"][kept_parent])
+    np.testing.assert_array_equal(
+        cut.objects["common/constituents/pt"], ev.objects["common/constituents/pt"][kept_parent]
+    )
     np.testing.assert_array_equal(cut.counts["muons"], ev.counts["muons"])  # types without a cut untouched
 
 
 def test_pcdf_to_h5_pt_cut_from_the_shell(tmp_path):
     ev = random_events(500, 6)
     write_pcdf(tmp_path / "in.pcdf", ev, events_per_part=200)
-    out = _run("-q", "pcdf-to-h5", str(tmp_path / "in.pcdf"), str(tmp_path / "cut.h5"), "--pt-cut", "jets=35",
-               "--max-objects", "jets=6", "--step", "130")
+    out = _run(
+        "-q",
+        "pcdf-to-h5",
+        str(tmp_path / "in.pcdf"),
+        str(tmp_path / "cut.h5"),
+        "--pt-cut",
+        "jets=35",
+        "--max-objects",
+        "jets=6",
+        "--step",
+        "130",
+    )
     assert out.returncode == 0, out.stderr
     batch = read_events(tmp_path / "cut.h5")
     pt, mask = batch["common/jets/pt"], batch.mask("jets")
     assert pt.shape == (500, 6) and np.all(pt[mask] >= 35.0)
-    expected = np.bincount(np.repeat(np.arange(500), ev.counts["jets"])[ev.objects["common/jets/pt"] >= 35.0],
-                           minlength=500)
+    expected = np.bincount(
+        np.repeat(np.arange(500), ev.counts["jets"])[ev.objects["common/jets/pt"] >= 35.0], minlength=500
+    )
     np.testing.assert_array_equal(batch.counts("jets"), expected)  # n: the jets passing the cut, before the padding
     assert batch.metadata["pt_cuts"]["jets"] == 35.0 and batch.metadata["pt_cuts"]["muons"] == 5.0
     bad = _run("pcdf-to-h5", str(tmp_path / "in.pcdf"), str(tmp_path / "x.h5"), "--pt-cut", "met=10")

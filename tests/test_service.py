@@ -38,9 +38,15 @@ def _classifier(tokenizer, folder: Path) -> None:
     from treasure_hf.modeling.defaults import config_kwargs_from_tokenizer
 
     torch.manual_seed(0)
-    config = EventTransformerConfig(**config_kwargs_from_tokenizer(tokenizer), hidden_size=16, num_hidden_layers=1,
-                                    num_attention_heads=2, intermediate_size=32, num_labels=2,
-                                    id2label={0: "background", 1: "signal"})
+    config = EventTransformerConfig(
+        **config_kwargs_from_tokenizer(tokenizer),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        num_labels=2,
+        id2label={0: "background", 1: "signal"},
+    )
     EventTransformerForSequenceClassification(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
 
@@ -78,15 +84,24 @@ def test_conversion_job_equals_the_cli_output_bit_for_bit(client, server, root, 
     assert job["state"] in ("queued", "running") and job["new"]
     client.wait(job["id"], timeout=120)
     got = client.download(job["id"], tmp_path / "job.h5")
-    _cli("pcdf-to-h5", str(root / "datasets" / "signal.pcdf"), str(tmp_path / "cli.h5"), "--max-objects", "jets=4",
-         "--pt-cut", "jets=30")
+    _cli(
+        "pcdf-to-h5",
+        str(root / "datasets" / "signal.pcdf"),
+        str(tmp_path / "cli.h5"),
+        "--max-objects",
+        "jets=4",
+        "--pt-cut",
+        "jets=30",
+    )
     data = (tmp_path / "cli.h5").read_bytes()
     assert got.read_bytes() == data
     batch = read_events(got)
     assert batch["common/jets/pt"].shape == (N_EVENTS, 4) and np.all(batch["common/jets/pt"][batch.mask("jets")] >= 30)
     # a range request returns those bytes only
-    r = httpx.get(f"{server.url}/jobs/{job['id']}/result", headers={"Authorization": f"Bearer {READ_TOKEN}",
-                                                                    "Range": "bytes=1000-1999"})
+    r = httpx.get(
+        f"{server.url}/jobs/{job['id']}/result",
+        headers={"Authorization": f"Bearer {READ_TOKEN}", "Range": "bytes=1000-1999"},
+    )
     assert r.status_code == 206 and r.content == data[1000:2000]
     assert r.headers["content-range"] == f"bytes 1000-1999/{len(data)}"
 
@@ -101,8 +116,11 @@ def test_tokenize_job_equals_the_cli_output_and_loads_with_datasets(client, root
     _cli("tokenize", "--tokenizer", str(tok), "--data", str(src), "--out", str(tmp_path / "cli"), "--seed", "3")
     with isolated_hf_cache(tmp_path / "hf"):
         ds = client.load_dataset(job["id"], cache_dir=tmp_path / "downloads")
-    assert {s: len(ds[s]) for s in ds} == {"train": pytest.approx(480, abs=40), "validation": pytest.approx(60, abs=25),
-                                           "test": pytest.approx(60, abs=25)}
+    assert {s: len(ds[s]) for s in ds} == {
+        "train": pytest.approx(480, abs=40),
+        "validation": pytest.approx(60, abs=25),
+        "test": pytest.approx(60, abs=25),
+    }
     assert sum(len(ds[s]) for s in ds) == N_EVENTS
     assert ds["train"].features["source"].names == [str(src)]
     local = tmp_path / "downloads" / job["id"]
@@ -121,8 +139,16 @@ def test_predict_job_equals_the_cli_output_bit_for_bit(client, root, tmp_path):
     job = client.submit("signal.pcdf", "predict", model="clf", batch_size=64)
     client.wait(job["id"], timeout=300)
     got = client.download(job["id"], tmp_path / "job.parquet")
-    _cli("predict", str(root / "datasets" / "signal.pcdf"), "--model", str(root / "models" / "clf"),
-         "--out", str(tmp_path / "cli.parquet"), "--batch-size", "64")
+    _cli(
+        "predict",
+        str(root / "datasets" / "signal.pcdf"),
+        "--model",
+        str(root / "models" / "clf"),
+        "--out",
+        str(tmp_path / "cli.parquet"),
+        "--batch-size",
+        "64",
+    )
     assert got.read_bytes() == (tmp_path / "cli.parquet").read_bytes()
 
 
@@ -157,8 +183,9 @@ def test_data_sets_are_described_without_a_full_read(client):
     jets = d["tables"]["jets"]
     stats = jets["statistics"]["pt"]
     assert jets["rows"] == stats["values"] and stats["nulls"] == 0 and 0 < stats["min"] <= stats["max"]
-    assert {"name": "pt", "type": "float", "key": "common/jets/pt", "unit": "GeV"}.items() <= \
-        next(c for c in jets["columns"] if c["name"] == "pt").items()
+    assert {"name": "pt", "type": "float", "key": "common/jets/pt", "unit": "GeV"}.items() <= next(
+        c for c in jets["columns"] if c["name"] == "pt"
+    ).items()
     mult = client.multiplicity("signal.pcdf")["histograms"]
     assert sum(mult["muons"]["counts"]) == N_EVENTS
     assert mult["muons"]["mean"] == pytest.approx(2.5, abs=0.3)  # the signal sample's Poisson mean
@@ -189,35 +216,67 @@ def test_bad_requests_get_a_clear_4xx(server, root):
         detail = r.json()["detail"]
         assert all(w in detail for w in words), detail
 
-    refused(post_job({"dataset": "signal.pcdf", "transformation": "tokenise"}), 404, "unknown transformation",
-            "tokenise", "tokenize")
+    refused(
+        post_job({"dataset": "signal.pcdf", "transformation": "tokenise"}),
+        404,
+        "unknown transformation",
+        "tokenise",
+        "tokenize",
+    )
     refused(post_job({"dataset": "nothing", "transformation": "export"}), 404, "nothing")
-    refused(post_job({"dataset": "signal.pcdf", "transformation": "pcdf-to-h5", "params": {"max_objects": {"jets": 0}}}),
-            422, "max_objects")
-    refused(post_job({"dataset": "signal.pcdf", "transformation": "pcdf-to-h5", "params": {"pt_cuts": {"jets": -5}}}),
-            422, "pt_cuts")
+    refused(
+        post_job({"dataset": "signal.pcdf", "transformation": "pcdf-to-h5", "params": {"max_objects": {"jets": 0}}}),
+        422,
+        "max_objects",
+    )
+    refused(
+        post_job({"dataset": "signal.pcdf", "transformation": "pcdf-to-h5", "params": {"pt_cuts": {"jets": -5}}}),
+        422,
+        "pt_cuts",
+    )
     refused(post_job({"dataset": "signal.pcdf", "transformation": "pcdf-to-h5", "params": {"bogus": 1}}), 422, "bogus")
     refused(post_job({"dataset": "signal.pcdf", "transformation": "h5-to-pcdf"}), 422, "h5-to-pcdf takes h5")
-    refused(post_job({"dataset": "signal.pcdf", "transformation": "tokenize", "params": {"tokenizer": "absent"}}),
-            422, "absent")
-    refused(post_job({"dataset": "signal.pcdf", "transformation": "export", "params": {"split": "../../x"}}), 422, "split")
+    refused(
+        post_job({"dataset": "signal.pcdf", "transformation": "tokenize", "params": {"tokenizer": "absent"}}),
+        422,
+        "absent",
+    )
+    refused(
+        post_job({"dataset": "signal.pcdf", "transformation": "export", "params": {"split": "../../x"}}), 422, "split"
+    )
     # paths that leave the root
-    refused(post_job({"dataset": "signal.pcdf", "transformation": "tokenize", "params": {"tokenizer": "../../etc"}}),
-            400, "not a valid name")
+    refused(
+        post_job({"dataset": "signal.pcdf", "transformation": "tokenize", "params": {"tokenizer": "../../etc"}}),
+        400,
+        "not a valid name",
+    )
     refused(httpx.post(f"{url}/datasets", json={"name": "up", "path": "../outside.pcdf"}, headers=write), 400, "'..'")
     refused(httpx.post(f"{url}/datasets", json={"name": "abs", "path": "/etc"}, headers=write), 400, "absolute")
-    refused(httpx.post(f"{url}/datasets", json={"name": "link", "path": "datasets/escape"}, headers=write), 400,
-            "leads out of the served root")
+    refused(
+        httpx.post(f"{url}/datasets", json={"name": "link", "path": "datasets/escape"}, headers=write),
+        400,
+        "leads out of the served root",
+    )
     refused(httpx.get(f"{url}/datasets/escape", headers=read), 400, "leads out of the served root")
     refused(post_job({"dataset": "escape", "transformation": "export"}), 400, "leads out")
-    refused(httpx.post(f"{url}/datasets", json={"name": "state", "path": ".treasure-service/jobs"}, headers=write), 400,
-            "own folder")
+    refused(
+        httpx.post(f"{url}/datasets", json={"name": "state", "path": ".treasure-service/jobs"}, headers=write),
+        400,
+        "own folder",
+    )
     # tokens
     refused(post_job({"dataset": "signal.pcdf", "transformation": "export"}, headers={}), 401, "bearer token")
-    refused(post_job({"dataset": "signal.pcdf", "transformation": "export"},
-                     headers={"Authorization": "Bearer not-a-token"}), 401, "unknown token")
+    refused(
+        post_job(
+            {"dataset": "signal.pcdf", "transformation": "export"}, headers={"Authorization": "Bearer not-a-token"}
+        ),
+        401,
+        "unknown token",
+    )
     refused(post_job({"dataset": "signal.pcdf", "transformation": "export"}, headers=read), 403, "read scope")
-    refused(httpx.post(f"{url}/datasets", json={"name": "x", "path": "elsewhere/background.h5"}, headers=read), 403, "read")
+    refused(
+        httpx.post(f"{url}/datasets", json={"name": "x", "path": "elsewhere/background.h5"}, headers=read), 403, "read"
+    )
     refused(httpx.get(f"{url}/datasets"), 401, "bearer token")
     # sizes and states
     big = {"dataset": "signal.pcdf", "transformation": "export", "params": {"split": "x" * 100_000}}
@@ -248,9 +307,11 @@ def test_a_running_job_is_cancelled_and_a_token_has_a_job_limit(server, client):
 
 
 def test_importing_the_package_and_its_cli_leaves_the_service_out():
-    code = ("import sys, treasure_hf, treasure_hf.cli; treasure_hf.cli.build_parser(); "
-            "print([m for m in sys.modules if m.split('.')[0] in ('fastapi', 'uvicorn', 'sqlalchemy', 'httpx') "
-            "or m.startswith('treasure_hf.service')])")
+    code = (
+        "import sys, treasure_hf, treasure_hf.cli; treasure_hf.cli.build_parser(); "
+        "print([m for m in sys.modules if m.split('.')[0] in ('fastapi', 'uvicorn', 'sqlalchemy', 'httpx') "
+        "or m.startswith('treasure_hf.service')])"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr
 
@@ -266,13 +327,16 @@ def test_the_job_registry_gives_one_row_and_one_run_per_request(backend, tmp_pat
     else:
         url = os.environ.get("TREASURE_TEST_DATABASE", "")
         if not url.startswith("postgresql"):
-            pytest.skip("set TREASURE_TEST_DATABASE=postgresql://USER@HOST:PORT/DB (a scratch database) to test PostgreSQL")
+            pytest.skip(
+                "set TREASURE_TEST_DATABASE=postgresql://USER@HOST:PORT/DB (a scratch database) to test PostgreSQL"
+            )
     registry = Registry(url)
     job_id = f"test{os.getpid()}{abs(hash(str(tmp_path))) % 10**9}"
 
     def create(_):
-        return registry.create(job_id, dataset="d", transformation="export", params={"step": 1}, input_version="v",
-                               owner="o")
+        return registry.create(
+            job_id, dataset="d", transformation="export", params={"step": 1}, input_version="v", owner="o"
+        )
 
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         created = list(pool.map(create, range(8)))

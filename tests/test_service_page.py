@@ -19,15 +19,32 @@ from treasure_hf.data.pcdf import write_pcdf
 from treasure_hf.data.synthetic import random_events
 
 CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no headless Chromium installed (Debian: apt-get install "
-                                                         "chromium; `make test` installs it where it can)")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="no headless Chromium installed (Debian: apt-get install chromium; `make test` installs it where it can)",
+)
 
 
 def render(url: str, shot, profile) -> str:
     """The page's DOM after its scripts ran, and its screenshot in ``shot``."""
-    out = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                          f"--user-data-dir={profile}", "--window-size=1280,900", "--virtual-time-budget=4000",
-                          f"--screenshot={shot}", "--dump-dom", url], capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            f"--user-data-dir={profile}",
+            "--window-size=1280,900",
+            "--virtual-time-budget=4000",
+            f"--screenshot={shot}",
+            "--dump-dom",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
     return out.stdout

@@ -57,8 +57,24 @@ def test_a_restart_mid_job_resumes_it_or_fails_it_cleanly(tmp_path):
         assert failed["state"] == "failed" and "changed" in failed["message"]
         c.wait(slow["id"], timeout=300)
         got = c.download(slow["id"], tmp_path / "job.h5")
-    out = subprocess.run([sys.executable, "-m", "treasure_hf.cli", "-q", "pcdf-to-h5", "--step", "100",
-                          str(root / "datasets" / "big.pcdf"), str(tmp_path / "cli.h5")], capture_output=True, text=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "treasure_hf.cli",
+            "-q",
+            "pcdf-to-h5",
+            "--step",
+            "100",
+            str(root / "datasets" / "big.pcdf"),
+            str(tmp_path / "cli.h5"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stderr
     assert got.read_bytes() == (tmp_path / "cli.h5").read_bytes()
-    assert sorted(p.name for p in work.iterdir()) == ["progress.json", "result.h5"]  # the killed run's temporary is gone
+    assert sorted(p.name for p in work.iterdir()) == [
+        "progress.json",
+        "result.h5",
+    ]  # the killed run's temporary is gone

@@ -37,9 +37,19 @@ def events_file(tmp_path_factory):
 @pytest.fixture(scope="module")
 def trained(events_file, tmp_path_factory):
     out = tmp_path_factory.mktemp("tokenizer")
-    args = TokenizerTrainingArguments(method="rvq", codebook_size=64, num_stages=3, latent_dim=8, hidden_size=64,
-                                      types=TYPES, steps=300, batch_size=512, learning_rate=3e-3,
-                                      checkpoint_every=0, log_every=100)
+    args = TokenizerTrainingArguments(
+        method="rvq",
+        codebook_size=64,
+        num_stages=3,
+        latent_dim=8,
+        hidden_size=64,
+        types=TYPES,
+        steps=300,
+        batch_size=512,
+        learning_rate=3e-3,
+        checkpoint_every=0,
+        log_every=100,
+    )
     tokenizer = train_tokenizer([events_file], out, args, progress=False)
     return tokenizer, out
 
@@ -53,10 +63,20 @@ def test_nearest_code_is_the_argmin_of_the_distances():
 
 @pytest.mark.parametrize("method", ["vq", "fsq", "rvq", "pq"])
 def test_each_method_learns_and_its_lookup_agrees_with_training(method, events_file, tmp_path):
-    data = collect_objects([events_file], ["jets"], per_event=False, max_objects={"jets": 20}, cap=20_000,
-                           progress=False)["jets"]
-    args = TokenizerTrainingArguments(method=method, codebook_size=64, num_stages=2, latent_dim=8, hidden_size=64,
-                                      steps=150, batch_size=512, learning_rate=3e-3, checkpoint_every=0)
+    data = collect_objects(
+        [events_file], ["jets"], per_event=False, max_objects={"jets": 20}, cap=20_000, progress=False
+    )["jets"]
+    args = TokenizerTrainingArguments(
+        method=method,
+        codebook_size=64,
+        num_stages=2,
+        latent_dim=8,
+        hidden_size=64,
+        steps=150,
+        batch_size=512,
+        learning_rate=3e-3,
+        checkpoint_every=0,
+    )
     from accelerate import Accelerator
 
     train, evaluation = data.split(0.2, 0)
@@ -105,7 +125,7 @@ def test_padding_truncation_and_tensors(trained, events_file):
     assert longest["attention_mask"].sum(1).max() == longest["input_ids"].shape[1]
     fixed = tokenizer(batch, padding="max_length", max_length=64, **kw)
     assert fixed["input_ids"].shape == (16, 64)
-    assert np.array_equal(fixed["input_ids"][:, :longest["input_ids"].shape[1]], longest["input_ids"].numpy())
+    assert np.array_equal(fixed["input_ids"][:, : longest["input_ids"].shape[1]], longest["input_ids"].numpy())
     ragged = tokenizer(batch, padding=False, **kw)
     assert [len(r) for r in ragged["input_ids"]] == longest["attention_mask"].sum(1).tolist()
     cut = tokenizer(batch, truncation=True, max_length=14, padding="max_length", **kw)
@@ -143,13 +163,14 @@ def test_decode_recovers_the_physics_within_the_measured_resolution(trained, eve
     assert report["types"]["jets"]["utilisation"] > 0.5
     batch = read_events(events_file, 3000, 3500)  # not used for the report above
     decoded = tokenizer.decode_events(tokenizer(batch, skip_types=("tracks", "taus", "photons"))["input_ids"])
-    mask = batch.mask("muons")[:, :tokenizer.max_objects["muons"]]
-    assert np.array_equal(decoded.mask("muons")[:, :mask.shape[1]], mask)
-    rel = (decoded["common/muons/pt"][:, :mask.shape[1]][mask] - batch["common/muons/pt"][:, :mask.shape[1]][mask]) \
-        / batch["common/muons/pt"][:, :mask.shape[1]][mask]
+    mask = batch.mask("muons")[:, : tokenizer.max_objects["muons"]]
+    assert np.array_equal(decoded.mask("muons")[:, : mask.shape[1]], mask)
+    rel = (
+        decoded["common/muons/pt"][:, : mask.shape[1]][mask] - batch["common/muons/pt"][:, : mask.shape[1]][mask]
+    ) / batch["common/muons/pt"][:, : mask.shape[1]][mask]
     assert np.mean(np.abs(rel) < 3 * muon_pt["sigma68"]) > 0.9
-    charge = decoded["common/muons/charge"][:, :mask.shape[1]][mask]
-    assert np.mean(charge == batch["common/muons/charge"][:, :mask.shape[1]][mask]) > 0.9
+    charge = decoded["common/muons/charge"][:, : mask.shape[1]][mask]
+    assert np.mean(charge == batch["common/muons/charge"][:, : mask.shape[1]][mask]) > 0.9
     assert np.array_equal(decoded["common/event/experiment_id"], batch["common/event/experiment_id"])
 
 
@@ -181,11 +202,11 @@ def test_kinematics_decoded_from_tokens_follow_the_objects_and_hide_masked_ones(
     ev = int(np.nonzero(first.sum(1) >= 2)[0][0])
     start = int(np.nonzero(first[ev])[0][0])
     stages = tokenizer.quantizers["muons"].config.num_stages
-    ids[ev, start:start + stages] = tokenizer.mask_token_id
+    ids[ev, start : start + stages] = tokenizer.mask_token_id
     masked = tokenizer.decode_kinematics(ids)
-    assert np.all(masked[ev, start:start + stages] == 0)
+    assert np.all(masked[ev, start : start + stages] == 0)
     keep = np.ones(ids.shape[1], bool)
-    keep[start:start + stages] = False
+    keep[start : start + stages] = False
     assert np.array_equal(masked[ev, keep], kin[ev, keep])
     assert np.array_equal(np.delete(masked, ev, 0), np.delete(kin, ev, 0))
 
@@ -193,8 +214,15 @@ def test_kinematics_decoded_from_tokens_follow_the_objects_and_hide_masked_ones(
 def test_rows_of_an_hf_dataset_are_tokenized_like_the_batch(trained, events_file):
     tokenizer, _ = trained
     batch = read_events(events_file, 0, 5)
-    rows = [{"common": {g: {k.split("/")[2]: batch[k][i] for k in batch.keys() if k.split("/")[:2] == ["common", g]}
-                        for g in ("electrons", "muons", "jets", "met", "event")}} for i in range(5)]
+    rows = [
+        {
+            "common": {
+                g: {k.split("/")[2]: batch[k][i] for k in batch.keys() if k.split("/")[:2] == ["common", g]}
+                for g in ("electrons", "muons", "jets", "met", "event")
+            }
+        }
+        for i in range(5)
+    ]
     a = tokenizer(rows, return_tensors="np")["input_ids"]
     b = tokenizer(batch, skip_types=("tracks", "taus", "photons"), return_tensors="np")["input_ids"]
     assert np.array_equal(a, b)
@@ -217,8 +245,9 @@ def test_bad_input_is_refused_with_the_key_named(trained, events_file):
     with pytest.raises(InputError, match="common/bosons/pt"):
         tokenizer({**batch.arrays, "common/bosons/pt": batch["common/jets/pt"]}, **kw)
     # a tokenizer whose training data had no taus (not one that left them out on purpose)
-    no_taus = EventTokenizer.from_quantizers(tokenizer.quantizers, tokenizer.max_objects,
-                                             ignored_types=("tracks", "photons"))
+    no_taus = EventTokenizer.from_quantizers(
+        tokenizer.quantizers, tokenizer.max_objects, ignored_types=("tracks", "photons")
+    )
     with pytest.raises(InputError, match="common/taus/mask.*trained without"):
         no_taus(batch)
     assert tokenizer(batch)["input_ids"].shape[0] == 20  # the trained one left taus out on purpose
@@ -229,10 +258,19 @@ def test_identity_rvq_is_residual_kmeans_whose_error_falls_with_every_stage(even
     stage shrinks the error (an MLP autoencoder's levels off at its decoder's precision)."""
     from accelerate import Accelerator
 
-    data = collect_objects([events_file], ["muons"], per_event=False, max_objects={"muons": 4}, cap=20_000,
-                           progress=False)["muons"]
-    args = TokenizerTrainingArguments(method="rvq", codebook_size=64, num_stages=6, encoder_type="identity",
-                                      pt_loss_weight=3.0, steps=60, batch_size=1024, checkpoint_every=0)
+    data = collect_objects(
+        [events_file], ["muons"], per_event=False, max_objects={"muons": 4}, cap=20_000, progress=False
+    )["muons"]
+    args = TokenizerTrainingArguments(
+        method="rvq",
+        codebook_size=64,
+        num_stages=6,
+        encoder_type="identity",
+        pt_loss_weight=3.0,
+        steps=60,
+        batch_size=1024,
+        checkpoint_every=0,
+    )
     train, evaluation = data.split(0.2, 0)
     model, history = train_quantizer("muons", train, evaluation, args, Accelerator(cpu=True), progress=False)
     assert not list(model.parameters())  # the codebooks alone, updated by EMA
@@ -253,8 +291,18 @@ def test_identity_rvq_is_residual_kmeans_whose_error_falls_with_every_stage(even
 
 
 def test_tokenizer_training_resumes_to_the_same_weights(events_file, tmp_path):
-    args = TokenizerTrainingArguments(method="rvq", codebook_size=32, num_stages=2, latent_dim=4, hidden_size=32,
-                                      types=("muons",), steps=40, batch_size=256, checkpoint_every=20, log_every=10)
+    args = TokenizerTrainingArguments(
+        method="rvq",
+        codebook_size=32,
+        num_stages=2,
+        latent_dim=4,
+        hidden_size=32,
+        types=("muons",),
+        steps=40,
+        batch_size=256,
+        checkpoint_every=20,
+        log_every=10,
+    )
     train_tokenizer([events_file], tmp_path / "a", args, progress=False)
     checkpoints = tmp_path / "a" / "checkpoints" / "muons"
     assert sorted(p.name for p in checkpoints.iterdir()) == ["step-0000020", "step-0000040"]
@@ -267,8 +315,9 @@ def test_tokenizer_training_resumes_to_the_same_weights(events_file, tmp_path):
     from safetensors.torch import load_file
 
     a, b = load_file(tmp_path / "a" / "quantizers.safetensors"), load_file(tmp_path / "b" / "quantizers.safetensors")
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a if "codebook_mean" not in k
-                                        and "codebook_variance" not in k)
+    assert a.keys() == b.keys() and all(
+        torch.equal(a[k], b[k]) for k in a if "codebook_mean" not in k and "codebook_variance" not in k
+    )
     log = json.loads((tmp_path / "b" / "training_log.json").read_text())
     assert {"reconstruction_mse", "utilisation", "perplexity"} <= set(log["types"]["muons"]["final"])
 
@@ -281,8 +330,9 @@ def test_feature_scaler_round_trip_is_exact_for_angles_and_integers():
     assert np.allclose(back["common/pt"], values["common/pt"], rtol=1e-5)
     assert np.allclose(back["common/phi"], values["common/phi"], atol=1e-5)
     assert np.array_equal(back["common/charge"], values["common/charge"])
-    cfg = ObjectQuantizerConfig("electrons", scaler.fields, scaler.mean, scaler.std, method="pq", num_stages=3,
-                                latent_dim=10)
+    cfg = ObjectQuantizerConfig(
+        "electrons", scaler.fields, scaler.mean, scaler.std, method="pq", num_stages=3, latent_dim=10
+    )
     assert cfg.latent_dim % 3 == 0
 
 
@@ -321,11 +371,22 @@ def test_training_stops_when_the_held_out_loss_stops_improving(events_file):
 
     from treasure_hf.tokenization.training import codebook_metrics
 
-    data = collect_objects([events_file], ["jets"], per_event=False, max_objects={"jets": 20}, cap=400,
-                           progress=False)["jets"]  # a small sample: its held-out loss levels off early
+    data = collect_objects([events_file], ["jets"], per_event=False, max_objects={"jets": 20}, cap=400, progress=False)[
+        "jets"
+    ]  # a small sample: its held-out loss levels off early
     train, evaluation = data.split(0.2, 0)
-    base = dict(method="rvq", codebook_size=32, num_stages=2, latent_dim=6, hidden_size=32, steps=2000,
-                batch_size=512, learning_rate=3e-3, checkpoint_every=0, log_every=500)
+    base = dict(
+        method="rvq",
+        codebook_size=32,
+        num_stages=2,
+        latent_dim=6,
+        hidden_size=32,
+        steps=2000,
+        batch_size=512,
+        learning_rate=3e-3,
+        checkpoint_every=0,
+        log_every=500,
+    )
     full_args = TokenizerTrainingArguments(**base, patience=0)
     early_args = TokenizerTrainingArguments(**base)
     full, full_history = train_quantizer("jets", train, evaluation, full_args, Accelerator(cpu=True), progress=False)
@@ -338,12 +399,21 @@ def test_training_stops_when_the_held_out_loss_stops_improving(events_file):
     assert loss == pytest.approx(stop["best_eval_reconstruction_loss"], rel=1e-5)  # the best weights are kept
     assert loss < 1.15 * full_loss, (loss, full_loss, stop)  # measured: 0.132 against 0.118 after 2,000 steps
 
-    muons = collect_objects([events_file], ["muons"], per_event=False, max_objects={"muons": 4}, cap=20_000,
-                            progress=False)["muons"]
+    muons = collect_objects(
+        [events_file], ["muons"], per_event=False, max_objects={"muons": 4}, cap=20_000, progress=False
+    )["muons"]
     train, evaluation = muons.split(0.2, 0)
-    args = TokenizerTrainingArguments(method="rvq", codebook_size=32, num_stages=2, encoder_type="identity",
-                                      steps=2000, batch_size=100_000, checkpoint_every=0, eval_every=5,
-                                      patience=0)  # the codes alone decide
+    args = TokenizerTrainingArguments(
+        method="rvq",
+        codebook_size=32,
+        num_stages=2,
+        encoder_type="identity",
+        steps=2000,
+        batch_size=100_000,
+        checkpoint_every=0,
+        eval_every=5,
+        patience=0,
+    )  # the codes alone decide
     _, history = train_quantizer("muons", train, evaluation, args, Accelerator(cpu=True), progress=False)
     stop = history[-1]["stopping"]
     assert stop["reason"] == "kmeans_converged" and stop["steps"] < 500 and stop["last_code_change"] <= 0.02, stop

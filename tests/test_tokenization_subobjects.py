@@ -41,14 +41,26 @@ STAGES = 3
 @pytest.fixture(scope="module")
 def ttbar(tmp_path_factory):
     """200 generated ttbar events (jets with up to 50 FastJet constituents each)."""
-    path = generator.generate("ttbar", 200, 5, tmp_path_factory.mktemp("ttbar") / "ttbar", shard_size=200,
-                              progress=False)
+    path = generator.generate(
+        "ttbar", 200, 5, tmp_path_factory.mktemp("ttbar") / "ttbar", shard_size=200, progress=False
+    )
     return path
 
 
 def _args(types, **kw):
-    base = dict(method="rvq", codebook_size=64, num_stages=STAGES, latent_dim=8, hidden_size=64, types=types,
-                steps=200, batch_size=512, learning_rate=3e-3, checkpoint_every=0, log_every=100)
+    base = dict(
+        method="rvq",
+        codebook_size=64,
+        num_stages=STAGES,
+        latent_dim=8,
+        hidden_size=64,
+        types=types,
+        steps=200,
+        batch_size=512,
+        learning_rate=3e-3,
+        checkpoint_every=0,
+        log_every=100,
+    )
     return TokenizerTrainingArguments(**{**base, **kw})
 
 
@@ -65,14 +77,21 @@ def without_constituents(ttbar, tmp_path_factory):
 
 
 def test_relative_features_are_an_exact_inverse_and_wrap_at_pi():
-    jet = {"pt": np.array([50.0, 200.0, 31.0]), "eta": np.array([0.3, -2.1, 1.0]),
-           "phi": np.array([3.10, -3.12, 0.5])}
-    cons = {"common/pt": np.array([5.0, 20.0, 0.6]), "common/eta": np.array([0.35, -2.0, 1.1]),
-            "common/phi": np.array([-3.10, 3.13, 0.4]), "common/charge": np.array([1, -1, 0], np.int8),
-            "common/d0": np.array([0.01, -0.2, 0.0], np.float32), "common/z0": np.array([0.1, 0.3, 0.0], np.float32)}
+    jet = {"pt": np.array([50.0, 200.0, 31.0]), "eta": np.array([0.3, -2.1, 1.0]), "phi": np.array([3.10, -3.12, 0.5])}
+    cons = {
+        "common/pt": np.array([5.0, 20.0, 0.6]),
+        "common/eta": np.array([0.35, -2.0, 1.1]),
+        "common/phi": np.array([-3.10, 3.13, 0.4]),
+        "common/charge": np.array([1, -1, 0], np.int8),
+        "common/d0": np.array([0.01, -0.2, 0.0], np.float32),
+        "common/z0": np.array([0.1, 0.3, 0.0], np.float32),
+    }
     rel = to_relative("constituents", cons, jet)
-    assert list(rel) == field_names("constituents") == ["rel/pt", "rel/eta", "rel/phi", "common/charge",
-                                                         "common/d0", "common/z0"]
+    assert (
+        list(rel)
+        == field_names("constituents")
+        == ["rel/pt", "rel/eta", "rel/phi", "common/charge", "common/d0", "common/z0"]
+    )
     assert np.allclose(rel["rel/pt"], [0.1, 0.1, 0.6 / 31.0])
     assert np.allclose(rel["rel/eta"], [0.05, 0.1, 0.1])
     # across the +-pi boundary the azimuthal distance is small, not ~2 pi
@@ -98,11 +117,15 @@ def test_constituent_quantizer_round_trip_within_resolution(with_constituents, t
     enc = tokenizer(batch, skip_types=SKIP, return_sub_ids=True)
     decoded = tokenizer.decode_events(enc["input_ids"], constituent_ids=enc["constituent_ids"])
     rel, mask = sub_object_values(batch.arrays, "constituents", tokenizer.max_objects["jets"])
-    assert np.array_equal(decoded.mask("constituents")[:, :mask.shape[1], :mask.shape[2]], mask)
-    dec_values = {f"common/{f.name}": decoded[f"common/constituents/{f.name}"][:, :mask.shape[1], :mask.shape[2]][mask]
-                  for f in schema.fields("common", "constituents")}
-    jets = {f: np.broadcast_to(decoded[f"common/jets/{f}"][:, :mask.shape[1], None], mask.shape)[mask]
-            for f in ("pt", "eta", "phi")}
+    assert np.array_equal(decoded.mask("constituents")[:, : mask.shape[1], : mask.shape[2]], mask)
+    dec_values = {
+        f"common/{f.name}": decoded[f"common/constituents/{f.name}"][:, : mask.shape[1], : mask.shape[2]][mask]
+        for f in schema.fields("common", "constituents")
+    }
+    jets = {
+        f: np.broadcast_to(decoded[f"common/jets/{f}"][:, : mask.shape[1], None], mask.shape)[mask]
+        for f in ("pt", "eta", "phi")
+    }
     dec_rel = to_relative("constituents", dec_values, jets)
     spread = {k: float(np.std(rel[k])) for k in ("rel/eta", "rel/phi")}
     eta_res = sigma68(dec_rel["rel/eta"] - rel["rel/eta"])
@@ -130,8 +153,12 @@ def _one_event() -> dict[str, np.ndarray]:
         width = 5
         for f in schema.fields("common", t):
             v = np.zeros((1, width), f.np_dtype)
-            fill = {"pt": np.sort(rng.uniform(30, 90, n))[::-1], "eta": rng.uniform(-2, 2, n),
-                    "phi": rng.uniform(-3, 3, n), "charge": rng.choice([-1, 1], n)}
+            fill = {
+                "pt": np.sort(rng.uniform(30, 90, n))[::-1],
+                "eta": rng.uniform(-2, 2, n),
+                "phi": rng.uniform(-3, 3, n),
+                "charge": rng.choice([-1, 1], n),
+            }
             v[0, :n] = fill.get(f.name, rng.uniform(0, 1, n))
             a[f"common/{t}/{f.name}"] = v
         a[f"common/{t}/mask"] = np.arange(5)[None] < n
@@ -188,9 +215,10 @@ def test_object_index_and_constituents_on_a_known_layout(with_constituents):
 def test_constituents_are_aligned_with_their_jets_tokens(with_constituents, ttbar):
     tokenizer, _ = with_constituents
     batch = read_events(ttbar, 100, 160)
-    enc = tokenizer(batch, skip_types=SKIP, return_features=True, return_constituents=True, return_sub_ids=True,
-                    return_tensors="np")
-    n_jets = batch.mask("jets")[:, :tokenizer.max_objects["jets"]].sum(1)
+    enc = tokenizer(
+        batch, skip_types=SKIP, return_features=True, return_constituents=True, return_sub_ids=True, return_tensors="np"
+    )
+    n_jets = batch.mask("jets")[:, : tokenizer.max_objects["jets"]].sum(1)
     jet_tokens = enc["token_type_ids"] == schema.TOKEN_TYPE_IDS["jets"]
     assert np.array_equal(jet_tokens.sum(1), STAGES * n_jets)
     n_cons = np.minimum(batch.counts("constituents"), 50)
@@ -205,8 +233,10 @@ def test_constituents_are_aligned_with_their_jets_tokens(with_constituents, ttba
                 assert np.array_equal(enc["constituent_ids"][i, pos + s], enc["constituent_ids"][i, pos])
     real = enc["constituent_ids"][enc["constituents_mask"]]
     for s in range(STAGES):
-        assert np.all((real[:, s] >= tokenizer.id_range("constituents", s).start)
-                      & (real[:, s] < tokenizer.id_range("constituents", s).stop))
+        assert np.all(
+            (real[:, s] >= tokenizer.id_range("constituents", s).start)
+            & (real[:, s] < tokenizer.id_range("constituents", s).stop)
+        )
     assert not enc["constituents_mask"][~jet_tokens].any()
     assert enc["features"].shape[:2] == enc["kinematics"].shape[:2] == enc["object_index"].shape
 
@@ -217,18 +247,23 @@ def test_hits_are_aligned_with_their_tracks_tokens(tmp_path):
     args = _args(("tracks", "hits"), codebook_size=16, num_stages=1, method="vq", steps=20)
     tokenizer = train_tokenizer([path], tmp_path / "tok", args, progress=False)
     batch = read_events(path, 0, 20)
-    enc = tokenizer(batch, skip_types=("electrons", "muons", "jets", "taus", "photons"), return_features=True,
-                    return_constituents=True, return_sub_ids=True)
+    enc = tokenizer(
+        batch,
+        skip_types=("electrons", "muons", "jets", "taus", "photons"),
+        return_features=True,
+        return_constituents=True,
+        return_sub_ids=True,
+    )
     assert "constituents" not in enc and enc["hits"].shape[-1] == len(field_names("hits"))
     tracks = enc["token_type_ids"] == schema.TOKEN_TYPE_IDS["tracks"]
     hits_per_token = enc["hits_mask"].sum(-1)
-    n_hits = np.minimum(batch.counts("hits")[:, :tokenizer.max_objects["tracks"]], 30)
+    n_hits = np.minimum(batch.counts("hits")[:, : tokenizer.max_objects["tracks"]], 30)
     for i in range(20):
         assert np.array_equal(hits_per_token[i][tracks[i]], n_hits[i][batch.mask("tracks")[i, :30]])
     assert np.array_equal(enc["hit_ids"][..., 0] > 0, enc["hits_mask"])
     decoded = tokenizer.decode_events(enc["input_ids"], hit_ids=enc["hit_ids"])
-    kept = batch.mask("tracks")[:, :tokenizer.max_objects["tracks"]]
-    assert np.array_equal(decoded["common/hits/n"][:, :kept.shape[1]][kept], n_hits[kept])
+    kept = batch.mask("tracks")[:, : tokenizer.max_objects["tracks"]]
+    assert np.array_equal(decoded["common/hits/n"][:, : kept.shape[1]][kept], n_hits[kept])
 
 
 def test_feature_group_columns_follow_the_registry(with_constituents):
@@ -253,8 +288,7 @@ def test_save_load_identity_with_a_constituent_quantizer(with_constituents, ttba
 
     tokenizer, out = with_constituents
     batch = read_events(ttbar, 0, 50)
-    kw = dict(skip_types=SKIP, return_features=True, return_constituents=True, return_sub_ids=True,
-              return_tensors="np")
+    kw = dict(skip_types=SKIP, return_features=True, return_constituents=True, return_sub_ids=True, return_tensors="np")
     reference = tokenizer(batch, **kw)
     loaded = AutoTokenizer.from_pretrained(out)
     assert type(loaded) is EventTokenizer and list(loaded.sub_quantizers) == ["constituents"]
@@ -267,8 +301,9 @@ def test_save_load_identity_with_a_constituent_quantizer(with_constituents, ttba
     assert not any(name.endswith((".bin", ".pkl", ".pt")) for name in files)
     layout = json.loads((tmp_path / "again" / "event_tokenizer.json").read_text())
     assert set(layout["sub_quantizers"]) == {"constituents"} and "constituents" not in layout["quantizers"]
-    assert np.array_equal(EventTokenizer.from_pretrained(tmp_path / "again")(batch, **kw)["constituent_ids"],
-                          reference["constituent_ids"])
+    assert np.array_equal(
+        EventTokenizer.from_pretrained(tmp_path / "again")(batch, **kw)["constituent_ids"], reference["constituent_ids"]
+    )
     text = loaded.convert_ids_to_tokens(reference["constituent_ids"][reference["constituents_mask"]][0].tolist())
     assert [t.split(":")[:2] for t in text] == [["constituents", str(s)] for s in range(STAGES)]
 
@@ -288,8 +323,9 @@ def test_constituent_scaler_is_saved_without_a_constituent_quantizer(without_con
     with pytest.raises(ValueError, match="fit_sub_scalers"):
         bare(batch, skip_types=SKIP, return_constituents=True)
     bare.fit_sub_scalers(read_events(ttbar))
-    assert np.allclose(bare.sub_scalers["constituents"].mean, tokenizer.sub_scalers["constituents"].mean, rtol=0.05,
-                       atol=0.05)
+    assert np.allclose(
+        bare.sub_scalers["constituents"].mean, tokenizer.sub_scalers["constituents"].mean, rtol=0.05, atol=0.05
+    )
     with pytest.raises(ValueError, match="constituents or hits quantizer"):
         bare(batch, skip_types=SKIP, return_sub_ids=True)
 
@@ -318,10 +354,14 @@ def test_ragged_rows_with_constituents_tokenize_like_the_padded_batch(with_const
     rows = []
     for i in range(6):
         jets, cons = batch.mask("jets")[i], batch.mask("constituents")[i]
-        row = {g: {f.name: batch[f"common/{g}/{f.name}"][i][batch.mask(g)[i]].tolist()
-                   for f in schema.fields("common", g)} for g in ("electrons", "muons", "jets")}
-        row["constituents"] = {f.name: [batch[f"common/constituents/{f.name}"][i, j][cons[j]].tolist()
-                                        for j in np.nonzero(jets)[0]] for f in schema.fields("common", "constituents")}
+        row = {
+            g: {f.name: batch[f"common/{g}/{f.name}"][i][batch.mask(g)[i]].tolist() for f in schema.fields("common", g)}
+            for g in ("electrons", "muons", "jets")
+        }
+        row["constituents"] = {
+            f.name: [batch[f"common/constituents/{f.name}"][i, j][cons[j]].tolist() for j in np.nonzero(jets)[0]]
+            for f in schema.fields("common", "constituents")
+        }
         row["met"] = {f.name: batch[f"common/met/{f.name}"][i] for f in schema.fields("common", "met")}
         row["event"] = {f.name: batch[f"common/event/{f.name}"][i] for f in schema.fields("common", "event")}
         rows.append({"common": row})

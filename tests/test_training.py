@@ -26,12 +26,14 @@ def pickled_files(root: Path) -> list[str]:
     bad = []
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         head = path.read_bytes()[:9]
-        pickle = head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05") and not (
-            path.suffix == ".safetensors" and head[8:9] == b"{")
+        pickle = (
+            head[:1] == b"\x80"
+            and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")
+            and not (path.suffix == ".safetensors" and head[8:9] == b"{")
+        )
         if path.suffix in PICKLE_SUFFIXES or pickle or head[:2] == b"PK":
             bad.append(str(path.relative_to(root)))
     return bad
-
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -55,13 +57,33 @@ def tiny(tmp_path_factory):
     samples = {}
     for name, process, seed in (("signal", "hzz4l", 1), ("background", "zjets", 2)):
         samples[name] = root / "samples" / f"{name}.pcdf"
-        assert main(["-q", "generate", process, "--events", "120", "--seed", str(seed),
-                     "--out", str(samples[name])]) == 0
+        assert (
+            main(["-q", "generate", process, "--events", "120", "--seed", str(seed), "--out", str(samples[name])]) == 0
+        )
     tiny_tokenizer(list(samples.values()), root / "tok", steps=10)
     data = root / "data"
-    assert main(["-q", "tokenize", "--tokenizer", str(root / "tok"), "--data", str(samples["signal"]),
-                 str(samples["background"]), "--out", str(data), "--split", "train=0.6,validation=0.2,test=0.2",
-                 "--label", f"{samples['signal']}=signal", "--label", f"{samples['background']}=background"]) == 0
+    assert (
+        main(
+            [
+                "-q",
+                "tokenize",
+                "--tokenizer",
+                str(root / "tok"),
+                "--data",
+                str(samples["signal"]),
+                str(samples["background"]),
+                "--out",
+                str(data),
+                "--split",
+                "train=0.6,validation=0.2,test=0.2",
+                "--label",
+                f"{samples['signal']}=signal",
+                "--label",
+                f"{samples['background']}=background",
+            ]
+        )
+        == 0
+    )
     return root, samples, data
 
 
@@ -101,8 +123,9 @@ def test_masked_collator_decodes_kinematics_after_masking(tiny):
     root, _, data = tiny
     tok = EventTokenizer.from_pretrained(root / "tok")
     rows = list(datasets.load_dataset(str(data), split="train"))[:32]
-    collate = MaskedEventCollator(tok.token_id_ranges(), mask_rate=0.3, seed=2, keep=(),
-                                  kinematics_decoder=tok.decode_kinematics)
+    collate = MaskedEventCollator(
+        tok.token_id_ranges(), mask_rate=0.3, seed=2, keep=(), kinematics_decoder=tok.decode_kinematics
+    )
     b = collate(rows)
     masked = b["input_ids"] == tok.mask_token_id
     assert masked.any() and torch.all(b["kinematics"][masked] == 0)  # a masked object shows nothing
@@ -147,8 +170,9 @@ def test_masking_selects_whole_objects_in_bert_proportions(tiny):
                     masked = b["input_ids"][i][tokens] == tok.mask_token_id
                     assert masked.all() or not masked.any()
                     actions["mask" if masked.all() else "random_or_kept"] += 1
-                    for t_id, t_orig, t_type in zip(b["input_ids"][i][tokens], clean["input_ids"][i][tokens],
-                                                    clean["token_type_ids"][i][tokens]):
+                    for t_id, t_orig, t_type in zip(
+                        b["input_ids"][i][tokens], clean["input_ids"][i][tokens], clean["token_type_ids"][i][tokens]
+                    ):
                         if t_id != tok.mask_token_id:  # a random id stays in its own type's id range
                             t = next(k for k, v in ranges.items() if v[0] <= t_orig < v[1])
                             assert ranges[t][0] <= t_id < ranges[t][1] and int(t.split(":")[0]) == t_type
@@ -203,36 +227,111 @@ def test_generate_tokenize_pretrain_resume_finetune_push_and_load_back(tiny, tmp
     assert sum(len(v) for v in ds.values()) == 240
 
     # pretrain 4 steps under `accelerate launch` on CPU, stopped after 2 and resumed
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "1",
-              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-              "--num_cpu_threads_per_process", "1", str(REPO / "scripts" / "pretrain.py"), "-q"]
-    common = ["--data", str(data), "--max-steps", "4", "--save-steps", "2", "--batch-size", "16",
-              "--gradient-accumulation-steps", "2", "--hidden-size", "16", "--layers", "1", "--heads", "2",
-              "--logging-steps", "1", "--report-to", "none"]
+    launch = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--cpu",
+        "--num_processes",
+        "1",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--num_cpu_threads_per_process",
+        "1",
+        str(REPO / "scripts" / "pretrain.py"),
+        "-q",
+    ]
+    common = [
+        "--data",
+        str(data),
+        "--max-steps",
+        "4",
+        "--save-steps",
+        "2",
+        "--batch-size",
+        "16",
+        "--gradient-accumulation-steps",
+        "2",
+        "--hidden-size",
+        "16",
+        "--layers",
+        "1",
+        "--heads",
+        "2",
+        "--logging-steps",
+        "1",
+        "--report-to",
+        "none",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     for extra in (["--stop-at-step", "2"], ["--resume"]):
-        out = subprocess.run(launch + common + ["--out", str(tmp_path / "mem")] + extra, capture_output=True,
-                             text=True, env=env, timeout=600)
+        out = subprocess.run(
+            launch + common + ["--out", str(tmp_path / "mem")] + extra,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
+        )
         assert out.returncode == 0, out.stderr[-4000:]
         if extra[0] == "--stop-at-step":
             assert not (tmp_path / "mem" / "model.safetensors").exists()  # stopped, not finished
             assert (tmp_path / "mem" / "checkpoints" / "step-2" / "complete").exists()
     step2 = tmp_path / "mem" / "checkpoints" / "step-2"
     assert {p.name for p in step2.iterdir()} == {
-        "model.safetensors", "optimizer.safetensors", "optimizer.json", "scheduler.json", "rng-0.safetensors",
-        "rng-0.json", "state.json", "complete"}
+        "model.safetensors",
+        "optimizer.safetensors",
+        "optimizer.json",
+        "scheduler.json",
+        "rng-0.safetensors",
+        "rng-0.json",
+        "state.json",
+        "complete",
+    }
     assert json.loads((step2 / "state.json").read_text())["micro_batches"] == 4  # 2 steps x 2 accumulated batches
     summary = json.loads((tmp_path / "mem" / "training_summary.json").read_text())
     assert [h["step"] for h in summary["history"]] == [3, 4]  # the resumed run logged steps 3 and 4
     # the same 4 steps without interruption, in this process: identical weights
     assert main(["-q", "pretrain", *common, "--out", str(tmp_path / "mem_straight")]) == 0
-    resumed, straight = load_file(tmp_path / "mem" / "model.safetensors"), load_file(tmp_path / "mem_straight" / "model.safetensors")
+    resumed, straight = (
+        load_file(tmp_path / "mem" / "model.safetensors"),
+        load_file(tmp_path / "mem_straight" / "model.safetensors"),
+    )
     assert resumed.keys() == straight.keys() and all(torch.equal(resumed[k], straight[k]) for k in resumed)
 
     # fine-tune from the pretrained encoder with the Trainer
-    assert main(["-q", "finetune", "--data", str(data), "--model", str(tmp_path / "mem"), "--out", str(tmp_path / "clf"),
-                 "--max-steps", "24", "--eval-steps", "6", "--batch-size", "16", "--lr", "3e-3", "--logging-steps", "6",
-                 "--early-stopping-patience", "2", "--report-to", "none"]) == 0
+    assert (
+        main(
+            [
+                "-q",
+                "finetune",
+                "--data",
+                str(data),
+                "--model",
+                str(tmp_path / "mem"),
+                "--out",
+                str(tmp_path / "clf"),
+                "--max-steps",
+                "24",
+                "--eval-steps",
+                "6",
+                "--batch-size",
+                "16",
+                "--lr",
+                "3e-3",
+                "--logging-steps",
+                "6",
+                "--early-stopping-patience",
+                "2",
+                "--report-to",
+                "none",
+            ]
+        )
+        == 0
+    )
     clf_summary = json.loads((tmp_path / "clf" / "training_summary.json").read_text())
     assert {r["metric_name"] for r in clf_summary["eval_results"]} == {"ROC AUC", "accuracy"}
     assert clf_summary["metrics"]["test"]["test_roc_auc"] > 0.7  # the lepton count separates the classes
@@ -249,17 +348,38 @@ def test_generate_tokenize_pretrain_resume_finetune_push_and_load_back(tiny, tmp
 
     with LoopbackHub() as hub:
         client = hub.client_env(dict(os.environ))
-        push = subprocess.run([sys.executable, "-m", "treasure_hf.cli", "push", str(tmp_path / "clf"), "--repo-id",
-                               "physicist/tiny-classifier"], capture_output=True, text=True, env=client, timeout=300)
+        push = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "treasure_hf.cli",
+                "push",
+                str(tmp_path / "clf"),
+                "--repo-id",
+                "physicist/tiny-classifier",
+            ],
+            capture_output=True,
+            text=True,
+            env=client,
+            timeout=300,
+        )
         assert push.returncode == 0, push.stderr[-4000:]
         files = hub.state.repos[("model", "physicist/tiny-classifier")].files("main")
         assert not any(p.startswith("checkpoint-") or p.endswith((".bin", ".pt", ".pkl")) for p in files)
         card = files["README.md"].decode()
         auc = clf_summary["metrics"]["test"]["test_roc_auc"]
         assert "ROC AUC" in card and f"{auc:.4f}" in card and "model-index" in card
-        assert "signal.pcdf" in card and "AutoModelForSequenceClassification.from_pretrained(\"physicist/tiny-classifier\")" in card
-        pulled = subprocess.run([sys.executable, "-c", PULL, "physicist/tiny-classifier", str(data)],
-                                capture_output=True, text=True, env=client, timeout=300)
+        assert (
+            "signal.pcdf" in card
+            and 'AutoModelForSequenceClassification.from_pretrained("physicist/tiny-classifier")' in card
+        )
+        pulled = subprocess.run(
+            [sys.executable, "-c", PULL, "physicist/tiny-classifier", str(data)],
+            capture_output=True,
+            text=True,
+            env=client,
+            timeout=300,
+        )
         assert pulled.returncode == 0, pulled.stderr[-4000:]
         assert not hub.state.unhandled, hub.state.unhandled
     got = json.loads(pulled.stdout.strip().splitlines()[-1])
@@ -275,14 +395,66 @@ def test_pretrain_and_finetune_a_model_with_pair_features_and_combinations(tiny,
     from treasure_hf.cli import main
 
     _, _, data = tiny
-    small = ["--hidden-size", "16", "--layers", "1", "--heads", "2", "--batch-size", "16", "--report-to", "none",
-             "--pair-features", "kinematic", "--combinations", "2", "--logging-steps", "2"]
-    assert main(["-q", "pretrain", "--data", str(data), "--out", str(tmp_path / "mem"), "--max-steps", "4",
-                 "--save-steps", "4", *small]) == 0
+    small = [
+        "--hidden-size",
+        "16",
+        "--layers",
+        "1",
+        "--heads",
+        "2",
+        "--batch-size",
+        "16",
+        "--report-to",
+        "none",
+        "--pair-features",
+        "kinematic",
+        "--combinations",
+        "2",
+        "--logging-steps",
+        "2",
+    ]
+    assert (
+        main(
+            [
+                "-q",
+                "pretrain",
+                "--data",
+                str(data),
+                "--out",
+                str(tmp_path / "mem"),
+                "--max-steps",
+                "4",
+                "--save-steps",
+                "4",
+                *small,
+            ]
+        )
+        == 0
+    )
     config = json.loads((tmp_path / "mem" / "config.json").read_text())
     assert config["pair_features"] == "kinematic" and config["kinematic_combinations"] == 2
-    assert main(["-q", "finetune", "--data", str(data), "--model", str(tmp_path / "mem"), "--out", str(tmp_path / "clf"),
-                 "--max-steps", "12", "--eval-steps", "6", "--lr", "3e-3", *small]) == 0
+    assert (
+        main(
+            [
+                "-q",
+                "finetune",
+                "--data",
+                str(data),
+                "--model",
+                str(tmp_path / "mem"),
+                "--out",
+                str(tmp_path / "clf"),
+                "--max-steps",
+                "12",
+                "--eval-steps",
+                "6",
+                "--lr",
+                "3e-3",
+                *small,
+            ]
+        )
+        == 0
+    )
     summary = json.loads((tmp_path / "clf" / "training_summary.json").read_text())
     assert 0.0 <= summary["metrics"]["test"]["test_roc_auc"] <= 1.0
     assert json.loads((tmp_path / "clf" / "config.json").read_text())["pair_features"] == "kinematic"
@@ -302,8 +474,9 @@ def test_optimizer_and_generators_round_trip_through_safetensors_and_json(tmp_pa
 
     torch.manual_seed(0)
     params = [torch.nn.Parameter(torch.randn(3, 4)), torch.nn.Parameter(torch.randn(5))]
-    opt = torch.optim.AdamW([{"params": params[:1]}, {"params": params[1:], "lr": 0.01}], lr=0.05,
-                            betas=(0.8, 0.95), amsgrad=True)
+    opt = torch.optim.AdamW(
+        [{"params": params[:1]}, {"params": params[1:], "lr": 0.01}], lr=0.05, betas=(0.8, 0.95), amsgrad=True
+    )
     run(opt, params, 3)
     save_optimizer(opt, tmp_path)
     assert pickled_files(tmp_path) == []
@@ -354,8 +527,9 @@ def test_arrow_loader_gives_the_batches_of_the_row_loader(tiny):
     collate = EventPaddingCollator(EventTokenizer.from_pretrained(root / "tok").token_id_ranges(), keep=("labels",))
     ds = datasets.load_dataset(str(data), split="train").shuffle(seed=3)  # an indices mapping, flattened once
     fast = list(arrow_loader(ds, 32, collate, shuffle=False))
-    slow = list(DataLoader(ds.select_columns(["input_ids", "token_type_ids", "labels"]), batch_size=32,
-                           collate_fn=collate))
+    slow = list(
+        DataLoader(ds.select_columns(["input_ids", "token_type_ids", "labels"]), batch_size=32, collate_fn=collate)
+    )
     assert len(fast) == len(slow) == -(-len(ds) // 32)
     for a, b in zip(fast, slow):
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

@@ -41,26 +41,57 @@ def _first_padding(mask):
 
 H5_BREAKAGES = {
     "missing key": (lambda f: f.__delitem__("common/jets/eta"), "common/jets/eta", "missing"),
-    "wrong dtype": (lambda f: (f.__delitem__("common/muons/charge"),
-                               f.create_dataset("common/muons/charge", data=np.zeros((400, 8), np.float32))),
-                    "common/muons/charge", "dtype"),
-    "mask and n disagree": (lambda f: f["common/electrons/n"].__setitem__(0, f["common/electrons/n"][0] + 1),
-                            "common/electrons/mask", "mask and n disagree"),
-    "non-zero padding": (lambda f: f["common/jets/mass"].__setitem__(_first_padding(f["common/jets/mask"][:]), 3.0),
-                         "common/jets/mass", "padding"),
-    "MeV units": (lambda f: f["common/jets/pt"].__setitem__(slice(None), f["common/jets/pt"][:] * 1000),
-                  "common/jets/pt", "MeV"),
-    "missing metadata attribute": (lambda f: f["metadata"].attrs.__delitem__("git_hash"),
-                                   "metadata/git_hash", "missing"),
-    "wrong format_version": (lambda f: f["metadata"].attrs.__setitem__("format_version", "9.9"),
-                             "metadata/format_version", "9.9"),
-    "unsorted objects": (lambda f: f["common/tracks/pt"].__setitem__((0, slice(0, 2)), [1.0, 50.0]),
-                         "common/tracks/pt", "sorted"),
-    "experiment disagrees": (lambda f: f["common/event/experiment_id"].__setitem__(3, 1),
-                             "common/event/experiment_id", "experiment"),
-    "wrong shape": (lambda f: (f.__delitem__("common/taus/pt"),
-                               f.create_dataset("common/taus/pt", data=np.zeros((400, 7), np.float32))),
-                    "common/taus/pt", "shape"),
+    "wrong dtype": (
+        lambda f: (
+            f.__delitem__("common/muons/charge"),
+            f.create_dataset("common/muons/charge", data=np.zeros((400, 8), np.float32)),
+        ),
+        "common/muons/charge",
+        "dtype",
+    ),
+    "mask and n disagree": (
+        lambda f: f["common/electrons/n"].__setitem__(0, f["common/electrons/n"][0] + 1),
+        "common/electrons/mask",
+        "mask and n disagree",
+    ),
+    "non-zero padding": (
+        lambda f: f["common/jets/mass"].__setitem__(_first_padding(f["common/jets/mask"][:]), 3.0),
+        "common/jets/mass",
+        "padding",
+    ),
+    "MeV units": (
+        lambda f: f["common/jets/pt"].__setitem__(slice(None), f["common/jets/pt"][:] * 1000),
+        "common/jets/pt",
+        "MeV",
+    ),
+    "missing metadata attribute": (
+        lambda f: f["metadata"].attrs.__delitem__("git_hash"),
+        "metadata/git_hash",
+        "missing",
+    ),
+    "wrong format_version": (
+        lambda f: f["metadata"].attrs.__setitem__("format_version", "9.9"),
+        "metadata/format_version",
+        "9.9",
+    ),
+    "unsorted objects": (
+        lambda f: f["common/tracks/pt"].__setitem__((0, slice(0, 2)), [1.0, 50.0]),
+        "common/tracks/pt",
+        "sorted",
+    ),
+    "experiment disagrees": (
+        lambda f: f["common/event/experiment_id"].__setitem__(3, 1),
+        "common/event/experiment_id",
+        "experiment",
+    ),
+    "wrong shape": (
+        lambda f: (
+            f.__delitem__("common/taus/pt"),
+            f.create_dataset("common/taus/pt", data=np.zeros((400, 7), np.float32)),
+        ),
+        "common/taus/pt",
+        "shape",
+    ),
 }
 
 

@@ -75,8 +75,9 @@ def optimizer_state(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.T
     return tensors, {"param_groups": groups, "state": other}
 
 
-def load_optimizer_state(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor],
-                         meta: dict[str, Any]) -> None:
+def load_optimizer_state(
+    optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict[str, Any]
+) -> None:
     """Inverse of :func:`optimizer_state`: load its two parts into ``optimizer`` (tensors are moved
     to the parameters' devices by ``load_state_dict``)."""
     state: dict[int | str, dict[str, Any]] = {}
@@ -87,14 +88,15 @@ def load_optimizer_state(optimizer: torch.optim.Optimizer, tensors: dict[str, to
     for name, value in tensors.items():
         if not name.startswith(TENSOR_PREFIX):
             raise ValueError(f"optimizer tensor {name!r}: expected names {TENSOR_PREFIX}<param>.<state name>")
-        index, field = name[len(TENSOR_PREFIX):].split(".", 1)
+        index, field = name[len(TENSOR_PREFIX) :].split(".", 1)
         state.setdefault(key(index), {})[field] = value
     for index, fields in meta.get("state", {}).items():
         state.setdefault(key(index), {}).update(fields)
     current = optimizer.param_groups
     if len(meta["param_groups"]) != len(current):
-        raise ValueError(f"the checkpoint has {len(meta['param_groups'])} optimizer parameter groups, "
-                         f"the optimizer {len(current)}")
+        raise ValueError(
+            f"the checkpoint has {len(meta['param_groups'])} optimizer parameter groups, the optimizer {len(current)}"
+        )
     groups = [{k: _like(now.get(k), v) for k, v in saved.items()} for now, saved in zip(current, meta["param_groups"])]
     optimizer.load_state_dict({"state": state, "param_groups": groups})
 
@@ -111,8 +113,9 @@ def save_optimizer(optimizer: torch.optim.Optimizer, directory: Path, name: str 
 def load_optimizer(optimizer: torch.optim.Optimizer, directory: Path, name: str = "optimizer") -> None:
     from safetensors.torch import load_file
 
-    load_optimizer_state(optimizer, load_file(Path(directory) / f"{name}.safetensors"),
-                         read_json(Path(directory) / f"{name}.json"))
+    load_optimizer_state(
+        optimizer, load_file(Path(directory) / f"{name}.safetensors"), read_json(Path(directory) / f"{name}.json")
+    )
 
 
 def rng_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -123,9 +126,16 @@ def rng_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         tensors.update({f"cuda.{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
     version, internal, gauss = random.getstate()
     kind, keys, pos, has_gauss, cached = np.random.get_state()
-    meta = {"python": {"version": version, "state": list(internal), "gauss_next": gauss},
-            "numpy": {"kind": kind, "keys": np.asarray(keys).tolist(), "pos": int(pos), "has_gauss": int(has_gauss),
-                      "cached_gaussian": float(cached)}}
+    meta = {
+        "python": {"version": version, "state": list(internal), "gauss_next": gauss},
+        "numpy": {
+            "kind": kind,
+            "keys": np.asarray(keys).tolist(),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
+    }
     return tensors, meta
 
 
@@ -142,8 +152,15 @@ def set_rng_state(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> Non
     random.setstate((py["version"], tuple(py["state"]), py["gauss_next"]))
     n = meta["numpy"]
     cached = n["cached_gaussian"]
-    np.random.set_state((n["kind"], np.asarray(n["keys"], dtype=np.uint32), n["pos"], n["has_gauss"],
-                         0.0 if cached is None or (isinstance(cached, float) and math.isnan(cached)) else cached))
+    np.random.set_state(
+        (
+            n["kind"],
+            np.asarray(n["keys"], dtype=np.uint32),
+            n["pos"],
+            n["has_gauss"],
+            0.0 if cached is None or (isinstance(cached, float) and math.isnan(cached)) else cached,
+        )
+    )
 
 
 def save_rng(directory: Path, name: str = "rng") -> None:

@@ -47,10 +47,12 @@ class ArgumentParser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(
-        prog="treasure", description="treasure-hf: collider events made AI-ready on the Hugging Face stack.")
+        prog="treasure", description="treasure-hf: collider events made AI-ready on the Hugging Face stack."
+    )
     parser.add_argument("--version", action="version", version=f"treasure-hf {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0,
-                        help="more logging and the traceback of an error (-vv for debug)")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more logging and the traceback of an error (-vv for debug)"
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors, no progress bars")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:

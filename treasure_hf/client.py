@@ -64,8 +64,9 @@ class Client:
                 detail = response.json().get("detail", response.text)
             except ValueError:
                 detail = response.text
-            raise ServiceError(f"{method} {self.url}{path}: HTTP {response.status_code}: {detail}",
-                               response.status_code)
+            raise ServiceError(
+                f"{method} {self.url}{path}: HTTP {response.status_code}: {detail}", response.status_code
+            )
         return response.json()
 
     # --- data sets and transformations -----------------------------------------------------------
@@ -92,8 +93,9 @@ class Client:
     # --- jobs ------------------------------------------------------------------------------------
     def submit(self, dataset: str, transformation: str, **params: Any) -> dict[str, Any]:
         """Start ``transformation`` on ``dataset`` (or get the job that already ran or runs it)."""
-        return self._call("POST", "/jobs", json={"dataset": dataset, "transformation": transformation,
-                                                 "params": params})
+        return self._call(
+            "POST", "/jobs", json={"dataset": dataset, "transformation": transformation, "params": params}
+        )
 
     def job(self, job_id: str) -> dict[str, Any]:
         return self._call("GET", f"/jobs/{job_id}")
@@ -125,8 +127,12 @@ class Client:
         if job["result"]["kind"] == "directory":
             return self._call("GET", f"/jobs/{job_id}/result")
         r = job["result"]
-        return {"kind": "file", "name": r["name"], "bytes": r["bytes"],
-                "files": [{"path": r["name"], "bytes": r["bytes"], "sha256": r["sha256"], "url": f"/jobs/{job_id}/result"}]}
+        return {
+            "kind": "file",
+            "name": r["name"],
+            "bytes": r["bytes"],
+            "files": [{"path": r["name"], "bytes": r["bytes"], "sha256": r["sha256"], "url": f"/jobs/{job_id}/result"}],
+        }
 
     def _fetch(self, url: str, dst: Path, size: int, sha256: str | None) -> None:
         """Download ``url`` to ``dst``, continuing a partial ``dst`` with a range request."""
@@ -181,8 +187,10 @@ class Client:
             entry = man["files"][0]
             return dst.is_file() and dst.stat().st_size == entry["bytes"] and _sha256(dst) == entry["sha256"]
         try:
-            return all((dst / e["path"]).stat().st_size == e["bytes"] and _sha256(dst / e["path"]) == e["sha256"]
-                       for e in man["files"])
+            return all(
+                (dst / e["path"]).stat().st_size == e["bytes"] and _sha256(dst / e["path"]) == e["sha256"]
+                for e in man["files"]
+            )
         except OSError:
             return False
 

@@ -10,8 +10,9 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 
-def _prepare(labels: np.ndarray, scores: np.ndarray, weights: np.ndarray | None
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _prepare(
+    labels: np.ndarray, scores: np.ndarray, weights: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     y = np.asarray(labels).reshape(-1)
     s = np.asarray(scores, np.float64).reshape(-1)
     if y.shape != s.shape:
@@ -40,8 +41,9 @@ def roc_auc(labels: np.ndarray, scores: np.ndarray, weights: np.ndarray | None =
     return float(np.sum(sig * (bkg_below + 0.5 * bkg)) / (w_sig * w_bkg))
 
 
-def roc_curve(labels: np.ndarray, scores: np.ndarray, weights: np.ndarray | None = None
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def roc_curve(
+    labels: np.ndarray, scores: np.ndarray, weights: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(background efficiency, signal efficiency, thresholds)`` for every distinct score, from
     the highest threshold (inf: nothing selected) down, as scikit-learn's ``roc_curve``
     (without dropping intermediate points): an event passes when score >= threshold."""
@@ -55,8 +57,9 @@ def roc_curve(labels: np.ndarray, scores: np.ndarray, weights: np.ndarray | None
     return np.r_[0.0, fpr], np.r_[0.0, tpr], np.r_[np.inf, -thresholds]
 
 
-def rejection_at_efficiency(labels: np.ndarray, scores: np.ndarray, signal_efficiency: float,
-                            weights: np.ndarray | None = None) -> float:
+def rejection_at_efficiency(
+    labels: np.ndarray, scores: np.ndarray, signal_efficiency: float, weights: np.ndarray | None = None
+) -> float:
     """Background rejection 1 / eps_bkg at the loosest threshold whose signal efficiency reaches
     ``signal_efficiency`` (inf where no background passes)."""
     fpr, tpr, _ = roc_curve(labels, scores, weights)
@@ -65,9 +68,16 @@ def rejection_at_efficiency(labels: np.ndarray, scores: np.ndarray, signal_effic
     return float(np.inf) if eps_bkg <= 0 else float(1.0 / eps_bkg)
 
 
-def bootstrap_ci(metric: Callable[..., float], labels: np.ndarray, scores: np.ndarray,
-                 weights: np.ndarray | None = None, *, n_bootstrap: int = 200, confidence: float = 0.68,
-                 seed: int = 0) -> tuple[float, float, float]:
+def bootstrap_ci(
+    metric: Callable[..., float],
+    labels: np.ndarray,
+    scores: np.ndarray,
+    weights: np.ndarray | None = None,
+    *,
+    n_bootstrap: int = 200,
+    confidence: float = 0.68,
+    seed: int = 0,
+) -> tuple[float, float, float]:
     """``(value, low, high)``: ``metric(labels, scores, weights)`` on the full sample and the
     central ``confidence`` interval of its values over ``n_bootstrap`` resamplings of the
     events with replacement (resamples lacking a class are drawn again)."""
@@ -142,8 +152,15 @@ def fast_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     return float((ranks[y].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
-def paired_bootstrap(labels: np.ndarray, scores_a: Sequence[np.ndarray], scores_b: Sequence[np.ndarray], *,
-                     n_bootstrap: int = 1000, confidence: float = 0.95, seed: int = 0) -> dict[str, float]:
+def paired_bootstrap(
+    labels: np.ndarray,
+    scores_a: Sequence[np.ndarray],
+    scores_b: Sequence[np.ndarray],
+    *,
+    n_bootstrap: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict[str, float]:
     """The difference AUC(a) - AUC(b) of two rows scored on the same test events, each trained
     with several seeds (``scores_a[s]``, ``scores_b[s]``: (n,) scores of seed s, pairs of the same
     seed), as the mean over seeds, with its ``confidence`` interval from resampling the seeds and
@@ -161,5 +178,11 @@ def paired_bootstrap(labels: np.ndarray, scores_a: Sequence[np.ndarray], scores_
         seeds = seed_rng.integers(0, n_seeds, n_seeds)
         values.append(np.mean([fast_auc(y[events], a[s][events]) - fast_auc(y[events], b[s][events]) for s in seeds]))
     low, high = np.quantile(values, [(1 - confidence) / 2, (1 + confidence) / 2])
-    return {"difference": point, "low": float(low), "high": float(high), "confidence": confidence,
-            "seeds": n_seeds, "bootstrap": n_bootstrap}
+    return {
+        "difference": point,
+        "low": float(low),
+        "high": float(high),
+        "confidence": confidence,
+        "seeds": n_seeds,
+        "bootstrap": n_bootstrap,
+    }

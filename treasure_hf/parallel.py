@@ -48,9 +48,17 @@ def dask_client(workers: int, scheduler: str | None):
             cluster.close()
 
 
-def iter_tasks(fn: Callable[[T], Any], tasks: Sequence[T], *, workers: int = 1, scheduler: str | None = None,
-               keep_going: bool = False, max_in_flight: int | None = None, desc: str = "tasks",
-               progress: bool = True) -> Iterator[TaskResult[T]]:
+def iter_tasks(
+    fn: Callable[[T], Any],
+    tasks: Sequence[T],
+    *,
+    workers: int = 1,
+    scheduler: str | None = None,
+    keep_going: bool = False,
+    max_in_flight: int | None = None,
+    desc: str = "tasks",
+    progress: bool = True,
+) -> Iterator[TaskResult[T]]:
     """Apply ``fn`` to every task; yield the results **in task order**, keeping at most
     ``max_in_flight`` tasks submitted but not yet yielded (bounding memory when results are big).
 

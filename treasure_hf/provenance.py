@@ -20,8 +20,13 @@ def git_hash() -> str:
     if out.returncode != 0:
         return "unknown"
     sha = out.stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", str(here)],
-                           cwd=here, capture_output=True, text=True, timeout=5)
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no", "--", str(here)],
+        cwd=here,
+        capture_output=True,
+        text=True,
+        timeout=5,
+    )
     return sha + ("-dirty" if dirty.returncode == 0 and dirty.stdout.strip() else "")
 
 

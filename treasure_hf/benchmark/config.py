@@ -25,8 +25,12 @@ FSQ_LEVELS: tuple[int, ...] = (8, 8, 4)
 """FSQ levels of one 8-bit codebook (8 x 8 x 4 = 256 codes exactly)."""
 MAX_CODEBOOK = 1 << 16
 """The largest single codebook trained (VQ at 16 bits)."""
-ENCODERS: dict[str, tuple[str, ...]] = {"vq": ("mlp", "identity"), "rvq": ("mlp", "identity"),
-                                        "pq": ("mlp", "identity"), "fsq": ("mlp",)}
+ENCODERS: dict[str, tuple[str, ...]] = {
+    "vq": ("mlp", "identity"),
+    "rvq": ("mlp", "identity"),
+    "pq": ("mlp", "identity"),
+    "fsq": ("mlp",),
+}
 """Encoders each method may use, chosen per method on the validation events (the decoded m4l
 width of the validation signal, at :data:`ENCODER_CHOICE_BITS`); FSQ's rounding grid needs a
 learned encoder that maps into its bounded levels."""
@@ -141,19 +145,43 @@ class BenchmarkArguments:
         return [b for m in self.methods for bits in self.bits if (b := budget(m, bits)) is not None]
 
     def skipped_budgets(self) -> list[dict[str, Any]]:
-        return [{"method": m, "bits": bits, "why": f"one codebook of 2^{bits} codes (more than {MAX_CODEBOOK})"}
-                for m in self.methods for bits in self.bits if budget(m, bits) is None]
+        return [
+            {"method": m, "bits": bits, "why": f"one codebook of 2^{bits} codes (more than {MAX_CODEBOOK})"}
+            for m in self.methods
+            for bits in self.bits
+            if budget(m, bits) is None
+        ]
 
 
 def quick_arguments(**overrides: Any) -> BenchmarkArguments:
     """``--quick`` (``make demo``): a few thousand selected events, two budgets, two seeds, small
     models; about a quarter of an hour on 2 cores. Its test sample is smaller than the protocol's."""
     base = BenchmarkArguments(
-        configuration="quick", events=3000, background_events=12_000, test_events=2000, unlabelled_events=3000,
-        labels=(100, 1000), seeds=2, bits=(8, 32), workers=2, threads=1, bootstrap=300,
+        configuration="quick",
+        events=3000,
+        background_events=12_000,
+        test_events=2000,
+        unlabelled_events=3000,
+        labels=(100, 1000),
+        seeds=2,
+        bits=(8, 32),
+        workers=2,
+        threads=1,
+        bootstrap=300,
         tokenizer=TokenizerSettings(steps=400, batch_size=1024, hidden_size=64),
-        model=ModelSettings(hidden_size=32, layers=2, heads=4, intermediate_size=64, epochs=15, batch_size=128,
-                            patience=4, pretrain_steps=200, pretrain_batch_size=128, finetune_lrs=(3e-4,)))
+        model=ModelSettings(
+            hidden_size=32,
+            layers=2,
+            heads=4,
+            intermediate_size=64,
+            epochs=15,
+            batch_size=128,
+            patience=4,
+            pretrain_steps=200,
+            pretrain_batch_size=128,
+            finetune_lrs=(3e-4,),
+        ),
+    )
     return replace(base, **overrides)
 
 
@@ -161,13 +189,35 @@ def medium_arguments(**overrides: Any) -> BenchmarkArguments:
     """``--medium``: the README's numbers; every budget, three seeds, a test sample of more than
     10,000 selected events; at most two hours on 2 cores, resumable in pieces."""
     base = BenchmarkArguments(
-        configuration="medium", events=12_000, background_events=48_000, test_events=24_000,
-        unlabelled_events=20_000, labels=(100, 300, 1000, 3000), seeds=3, workers=2, threads=1, bootstrap=1000,
+        configuration="medium",
+        events=12_000,
+        background_events=48_000,
+        test_events=24_000,
+        unlabelled_events=20_000,
+        labels=(100, 300, 1000, 3000),
+        seeds=3,
+        workers=2,
+        threads=1,
+        bootstrap=1000,
         tokenizer=TokenizerSettings(steps=800, batch_size=1024, hidden_size=64),
-        model=ModelSettings(hidden_size=64, layers=2, heads=4, intermediate_size=128, epochs=30, batch_size=128,
-                            patience=5, pretrain_steps=1500, pretrain_batch_size=128, finetune_lrs=(1e-3, 1e-4)))
+        model=ModelSettings(
+            hidden_size=64,
+            layers=2,
+            heads=4,
+            intermediate_size=128,
+            epochs=30,
+            batch_size=128,
+            patience=5,
+            pretrain_steps=1500,
+            pretrain_batch_size=128,
+            finetune_lrs=(1e-3, 1e-4),
+        ),
+    )
     return replace(base, **overrides)
 
 
-CONFIGURATIONS = {"quick": quick_arguments, "medium": medium_arguments,
-                  "full": lambda **kw: replace(BenchmarkArguments(), **kw)}
+CONFIGURATIONS = {
+    "quick": quick_arguments,
+    "medium": medium_arguments,
+    "full": lambda **kw: replace(BenchmarkArguments(), **kw),
+}

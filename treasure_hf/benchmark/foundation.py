@@ -100,12 +100,29 @@ class Task:
     seed_offset: int
 
 
-TASKS: dict[str, Task] = {t.name: t for t in (
-    Task("hzz4l", sample_mod.SIGNAL, sample_mod.BACKGROUND, sample_mod.BACKGROUND_SETTINGS,
-         lambda b, det: select_4l(b, SELECTIONS[det]), lambda det: SELECTIONS[det].describe(), 0),
-    Task("ljets", "ttbar", "wjets", ljets.WJETS_SETTINGS, lambda b, det: ljets.select_ljets(b),
-         lambda det: ljets.describe(), 3),
-)}
+TASKS: dict[str, Task] = {
+    t.name: t
+    for t in (
+        Task(
+            "hzz4l",
+            sample_mod.SIGNAL,
+            sample_mod.BACKGROUND,
+            sample_mod.BACKGROUND_SETTINGS,
+            lambda b, det: select_4l(b, SELECTIONS[det]),
+            lambda det: SELECTIONS[det].describe(),
+            0,
+        ),
+        Task(
+            "ljets",
+            "ttbar",
+            "wjets",
+            ljets.WJETS_SETTINGS,
+            lambda b, det: ljets.select_ljets(b),
+            lambda det: ljets.describe(),
+            3,
+        ),
+    )
+}
 """The two tasks: H -> ZZ* -> 4l against ZZ*, and t tbar -> l + jets against W + jets."""
 
 
@@ -126,8 +143,12 @@ class FoundationArguments:
     configuration: str = "full"
     corpus_events: int = 500_000
     """Unlabelled corpus events per detector."""
-    sizes: dict[str, TaskSizes] = field(default_factory=lambda: {
-        "hzz4l": TaskSizes(40_000, 160_000, 20_000, 80_000), "ljets": TaskSizes(60_000, 300_000, 20_000, 100_000)})
+    sizes: dict[str, TaskSizes] = field(
+        default_factory=lambda: {
+            "hzz4l": TaskSizes(40_000, 160_000, 20_000, 80_000),
+            "ljets": TaskSizes(60_000, 300_000, 20_000, 100_000),
+        }
+    )
     tasks: tuple[str, ...] = ("hzz4l", "ljets")
     detectors: tuple[str, ...] = ("atlas", "cms")
     home: str = "atlas"
@@ -155,12 +176,29 @@ def quick_arguments(**overrides: Any) -> FoundationArguments:
     """``--quick``: a few thousand events per sample, labels 100 and 1000, two seeds, a small
     model; roughly an hour on one free core."""
     base = FoundationArguments(
-        configuration="quick", corpus_events=6000,
+        configuration="quick",
+        corpus_events=6000,
         sizes={"hzz4l": TaskSizes(2500, 10_000, 1500, 6000), "ljets": TaskSizes(4000, 14_000, 1500, 6000)},
-        labels=(100, 1000), transfer_labels=1000, seeds=2, workers=1, threads=1, bootstrap=300,
+        labels=(100, 1000),
+        transfer_labels=1000,
+        seeds=2,
+        workers=1,
+        threads=1,
+        bootstrap=300,
         tokenizer=TokenizerSettings(steps=300, batch_size=1024, hidden_size=64),
-        model=ModelSettings(hidden_size=32, layers=2, heads=4, intermediate_size=64, epochs=12, batch_size=64,
-                            patience=3, pretrain_steps=400, pretrain_batch_size=128, finetune_lrs=(3e-4,)))
+        model=ModelSettings(
+            hidden_size=32,
+            layers=2,
+            heads=4,
+            intermediate_size=64,
+            epochs=12,
+            batch_size=64,
+            patience=3,
+            pretrain_steps=400,
+            pretrain_batch_size=128,
+            finetune_lrs=(3e-4,),
+        ),
+    )
     return replace(base, **overrides)
 
 
@@ -169,12 +207,28 @@ def medium_arguments(**overrides: Any) -> FoundationArguments:
     three seeds; for 2 cores, in pieces (every piece is cached). About 860,000 generated events and
     five encoders of 1,500 steps x 128 events: several hours on 2 free cores (docs/benchmark.md)."""
     base = FoundationArguments(
-        configuration="medium", corpus_events=100_000,
+        configuration="medium",
+        corpus_events=100_000,
         sizes={"hzz4l": TaskSizes(14_000, 56_000, 6000, 24_000), "ljets": TaskSizes(36_000, 160_000, 6000, 27_000)},
-        labels=(100, 300, 1000, 3000, 10_000), seeds=3, workers=2, threads=1, bootstrap=1000,
+        labels=(100, 300, 1000, 3000, 10_000),
+        seeds=3,
+        workers=2,
+        threads=1,
+        bootstrap=1000,
         tokenizer=TokenizerSettings(steps=800, batch_size=1024, hidden_size=64),
-        model=ModelSettings(hidden_size=64, layers=2, heads=4, intermediate_size=128, epochs=30, batch_size=128,
-                            patience=5, pretrain_steps=1500, pretrain_batch_size=128, finetune_lrs=(1e-3, 1e-4)))
+        model=ModelSettings(
+            hidden_size=64,
+            layers=2,
+            heads=4,
+            intermediate_size=128,
+            epochs=30,
+            batch_size=128,
+            patience=5,
+            pretrain_steps=1500,
+            pretrain_batch_size=128,
+            finetune_lrs=(1e-3, 1e-4),
+        ),
+    )
     return replace(base, **overrides)
 
 
@@ -183,26 +237,36 @@ RESUMABLE_CHANGES = ("labels", "transfer_labels", "seeds", "tasks", "objectives"
 under a name of what it depends on (task, detector, labels, model, objective, corpus detectors,
 token, seed number), so these add or drop rows without changing any."""
 
-CONFIGURATIONS = {"quick": quick_arguments, "medium": medium_arguments,
-                  "full": lambda **kw: replace(FoundationArguments(), **kw)}
+CONFIGURATIONS = {
+    "quick": quick_arguments,
+    "medium": medium_arguments,
+    "full": lambda **kw: replace(FoundationArguments(), **kw),
+}
 
 
 # --- samples ----------------------------------------------------------------------------------------
 def corpus_request(args: FoundationArguments, detector: str) -> sample_mod.SampleRequest:
-    return sample_mod.SampleRequest(processes.MIX, args.corpus_events,
-                                    args.corpus_seed + DETECTOR_SEED_OFFSET[detector], tag="corpus")
+    return sample_mod.SampleRequest(
+        processes.MIX, args.corpus_events, args.corpus_seed + DETECTOR_SEED_OFFSET[detector], tag="corpus"
+    )
 
 
 def task_requests(args: FoundationArguments, task: Task, detector: str) -> dict[str, list[sample_mod.SampleRequest]]:
     """``{"development": [signal, background], "test": [...]}`` of ``task`` on ``detector``."""
     n = args.sizes[task.name]
     off = DETECTOR_SEED_OFFSET[detector] + task.seed_offset
-    return {"development": [sample_mod.SampleRequest(task.signal, n.signal, args.seed + off),
-                            sample_mod.SampleRequest(task.background, n.background, args.seed + off + 1,
-                                                     task.background_extra)],
-            "test": [sample_mod.SampleRequest(task.signal, n.test_signal, args.test_seed + off, tag="test"),
-                     sample_mod.SampleRequest(task.background, n.test_background, args.test_seed + off + 1,
-                                              task.background_extra, tag="test")]}
+    return {
+        "development": [
+            sample_mod.SampleRequest(task.signal, n.signal, args.seed + off),
+            sample_mod.SampleRequest(task.background, n.background, args.seed + off + 1, task.background_extra),
+        ],
+        "test": [
+            sample_mod.SampleRequest(task.signal, n.test_signal, args.test_seed + off, tag="test"),
+            sample_mod.SampleRequest(
+                task.background, n.test_background, args.test_seed + off + 1, task.background_extra, tag="test"
+            ),
+        ],
+    }
 
 
 def generate_all(args: FoundationArguments, work: Path, progress: bool) -> tuple[dict[str, Path], dict]:
@@ -213,8 +277,9 @@ def generate_all(args: FoundationArguments, work: Path, progress: bool) -> tuple
         for name in args.tasks:
             for group in task_requests(args, TASKS[name], det).values():
                 reqs += group
-        paths = sample_mod.generate_samples(reqs, work / "samples" / det, detector=det, workers=args.workers,
-                                            progress=progress)
+        paths = sample_mod.generate_samples(
+            reqs, work / "samples" / det, detector=det, workers=args.workers, progress=progress
+        )
         corpus[det] = paths[reqs[0].name]
         described += [{**r.describe(), "detector": det} for r in reqs]
     return corpus, {"requests": described}
@@ -236,15 +301,18 @@ def select_task(args: FoundationArguments, task: Task, detector: str, work: Path
     folder = work / "samples" / detector
     pid = processes.PROCESSES[task.signal].process_id
     select = lambda b: task.select(b, detector)  # noqa: E731
-    dev, y, dev_flow = sample_mod.read_selected([folder / f"{r.name}.pcdf" for r in reqs["development"]], select,
-                                                progress=progress, signal_process_id=pid)
-    test, y_test, test_flow = sample_mod.read_selected([folder / f"{r.name}.pcdf" for r in reqs["test"]], select,
-                                                       progress=progress, signal_process_id=pid)
+    dev, y, dev_flow = sample_mod.read_selected(
+        [folder / f"{r.name}.pcdf" for r in reqs["development"]], select, progress=progress, signal_process_id=pid
+    )
+    test, y_test, test_flow = sample_mod.read_selected(
+        [folder / f"{r.name}.pcdf" for r in reqs["test"]], select, progress=progress, signal_process_id=pid
+    )
     perm = np.random.default_rng([args.seed, task.seed_offset, DETECTOR_SEED_OFFSET[detector]]).permutation(len(y))
     n_val = int(args.validation_fraction * len(perm))
     tr, va = np.sort(perm[n_val:]), np.sort(perm[:n_val])
-    return TaskData((dev.select(tr), y[tr]), (dev.select(va), y[va]), (test, y_test),
-                    {"development": dev_flow, "test": test_flow})
+    return TaskData(
+        (dev.select(tr), y[tr]), (dev.select(va), y[va]), (test, y_test), {"development": dev_flow, "test": test_flow}
+    )
 
 
 # --- models -----------------------------------------------------------------------------------------
@@ -278,13 +346,23 @@ class Study:
         self.timings["samples"] = round(time.perf_counter() - t0, 1)
         t0 = time.perf_counter()
         b = budget(self.args.method, self.args.bits)
-        self.tokenizer = train_budget_tokenizer(b, self.args.encoder, 0, [self.corpus_paths[d] for d in
-                                                                          self.args.detectors],
-                                                self.work / "tokenizer", self.args, TOKEN_TYPES, self.progress)
+        self.tokenizer = train_budget_tokenizer(
+            b,
+            self.args.encoder,
+            0,
+            [self.corpus_paths[d] for d in self.args.detectors],
+            self.work / "tokenizer",
+            self.args,
+            TOKEN_TYPES,
+            self.progress,
+        )
         self.timings["tokenizer"] = round(time.perf_counter() - t0, 1)
         t0 = time.perf_counter()
-        self.data = {(t, d): select_task(self.args, TASKS[t], d, self.work, self.progress)
-                     for t in self.args.tasks for d in self.args.detectors}
+        self.data = {
+            (t, d): select_task(self.args, TASKS[t], d, self.work, self.progress)
+            for t in self.args.tasks
+            for d in self.args.detectors
+        }
         self.timings["selection"] = round(time.perf_counter() - t0, 1)
 
     # tokenized data sets, encoded once and then selected from
@@ -315,9 +393,10 @@ class Study:
         val = self._dataset(("validation", task, detector), *td.validation)
         rng = np.random.default_rng([self.args.seed, 17, seed, TASKS[task].seed_offset, DETECTOR_SEED_OFFSET[detector]])
         tr = np.sort(rng.permutation(len(train))[:n])
-        va = np.sort(rng.permutation(len(val))[:max(100, n // 3)])
-        return datasets.DatasetDict({"train": train.select(tr), "validation": val.select(va),
-                                     "test": self.test_split(task)[0]})
+        va = np.sort(rng.permutation(len(val))[: max(100, n // 3)])
+        return datasets.DatasetDict(
+            {"train": train.select(tr), "validation": val.select(va), "test": self.test_split(task)[0]}
+        )
 
     def corpus(self, detectors: tuple[str, ...], continuous: bool) -> Any:
         """The tokenized corpus of ``detectors`` (``train`` split; with ``continuous``, the original
@@ -342,8 +421,16 @@ class Study:
         clock = out.parent / f"{key}.seconds.json"  # the wall time of the pretraining that made it
         t0 = time.perf_counter()
         shape = replace(self.shape, experiment_token=token)
-        enc.path = pretrain_encoder(self.corpus(detectors, objective != "codes"), self.tokenizer, shape,
-                                    self.args.model, 0, out, self.progress, objective=objective)
+        enc.path = pretrain_encoder(
+            self.corpus(detectors, objective != "codes"),
+            self.tokenizer,
+            shape,
+            self.args.model,
+            0,
+            out,
+            self.progress,
+            objective=objective,
+        )
         if not clock.exists():
             with atomic_output(clock) as tmp:
                 tmp.write_text(json.dumps({"seconds": round(time.perf_counter() - t0, 1)}))
@@ -358,8 +445,9 @@ class Study:
             logger.info("%s seed %d: validation AUC %.4f", key, s, results[-1].val_auc)
         return results
 
-    def finetuned(self, task: str, detector: str, n: int, mode: str, enc: Encoder | None,
-                  token: bool = True) -> list[SeedResult]:
+    def finetuned(
+        self, task: str, detector: str, n: int, mode: str, enc: Encoder | None, token: bool = True
+    ) -> list[SeedResult]:
         """Seeds of one fine-tuning: ``mode`` ``scratch``, ``fine-tuned`` or ``probe``."""
         key = f"{task}/{detector}-{n}/{mode}" + (f"-{enc.key}" if enc else ("" if token else "-no_token"))
         shape = replace(self.shape, experiment_token=token if enc is None else enc.experiment_token)
@@ -370,10 +458,20 @@ class Study:
             if mode == "scratch":
                 return finetune_row(data, self.tokenizer, shape, self.args.model, s, work, progress=self.progress)
             if mode == "probe":
-                return finetune_row(data, self.tokenizer, shape, self.args.model, s, work, model=str(enc.path),
-                                    freeze=True, progress=self.progress)
-            return finetune_pretrained(data, self.tokenizer, shape, self.args.model, s, work, str(enc.path),
-                                       self.progress)
+                return finetune_row(
+                    data,
+                    self.tokenizer,
+                    shape,
+                    self.args.model,
+                    s,
+                    work,
+                    model=str(enc.path),
+                    freeze=True,
+                    progress=self.progress,
+                )
+            return finetune_pretrained(
+                data, self.tokenizer, shape, self.args.model, s, work, str(enc.path), self.progress
+            )
 
         return self.row(key, train)
 
@@ -383,10 +481,16 @@ def _auc(y: np.ndarray, results: Sequence[SeedResult], where: slice) -> list[flo
     return [metrics.roc_auc(y[where], r.test_scores[where]) for r in results]
 
 
-def _pair(y: np.ndarray, a: Sequence[SeedResult], b: Sequence[SeedResult], where: slice, n_bootstrap: int,
-          seed: int) -> dict[str, float]:
-    return metrics.paired_bootstrap(y[where], [r.test_scores[where] for r in a], [r.test_scores[where] for r in b],
-                                    n_bootstrap=n_bootstrap, seed=seed)
+def _pair(
+    y: np.ndarray, a: Sequence[SeedResult], b: Sequence[SeedResult], where: slice, n_bootstrap: int, seed: int
+) -> dict[str, float]:
+    return metrics.paired_bootstrap(
+        y[where],
+        [r.test_scores[where] for r in a],
+        [r.test_scores[where] for r in b],
+        n_bootstrap=n_bootstrap,
+        seed=seed,
+    )
 
 
 def ladder(study: Study, task: str) -> tuple[list[dict], dict[str, list[float]]]:
@@ -410,9 +514,17 @@ def ladder(study: Study, task: str) -> tuple[list[dict], dict[str, list[float]]]
             val[o] += [r.val_auc for r in rows[f"fine-tuned ({o})"]]
         for name, res in rows.items():
             aucs = _auc(y, res, home)
-            rec = {"task": task, "labels": n, "detector": args.home, "model": name, "auc": float(np.mean(aucs)),
-                   "auc_seeds": aucs, "auc_std": float(np.std(aucs, ddof=1)) if len(aucs) > 1 else 0.0,
-                   "validation_auc": float(np.mean([r.val_auc for r in res])), "seeds": [r.info for r in res]}
+            rec = {
+                "task": task,
+                "labels": n,
+                "detector": args.home,
+                "model": name,
+                "auc": float(np.mean(aucs)),
+                "auc_seeds": aucs,
+                "auc_std": float(np.std(aucs, ddof=1)) if len(aucs) > 1 else 0.0,
+                "validation_auc": float(np.mean([r.val_auc for r in res])),
+                "seeds": [r.info for r in res],
+            }
             if name != "scratch":
                 rec["paired_vs_scratch"] = _pair(y, res, scratch, home, args.bootstrap, n)
             recs.append(rec)
@@ -439,12 +551,21 @@ def transfer(study: Study, task: str, best: str) -> list[dict]:
                 moved = study.finetuned(task, src, n, mode, enc)
                 own = study.finetuned(task, dst, n, mode, enc)
                 gap = _pair(y, moved, own, where[dst], args.bootstrap, len(out))
-                out.append({"task": task, "setting": setting, "description": TRANSFER_SETTINGS[setting],
-                            "source": src, "target": dst, "labels": n, "encoder": enc.key if enc else None,
-                            "auc_transferred": float(np.mean(_auc(y, moved, where[dst]))),
-                            "auc_own": float(np.mean(_auc(y, own, where[dst]))),
-                            "auc_source_on_source": float(np.mean(_auc(y, moved, where[src]))),
-                            "gap": gap})
+                out.append(
+                    {
+                        "task": task,
+                        "setting": setting,
+                        "description": TRANSFER_SETTINGS[setting],
+                        "source": src,
+                        "target": dst,
+                        "labels": n,
+                        "encoder": enc.key if enc else None,
+                        "auc_transferred": float(np.mean(_auc(y, moved, where[dst]))),
+                        "auc_own": float(np.mean(_auc(y, own, where[dst]))),
+                        "auc_source_on_source": float(np.mean(_auc(y, moved, where[src]))),
+                        "gap": gap,
+                    }
+                )
     return out
 
 
@@ -453,29 +574,56 @@ def goals(ladder_recs: Sequence[dict], transfer_recs: Sequence[dict], best: str,
     out = []
     for task in tasks:
         for n, line in ((1000, GOAL_AT_1000), (100, GOAL_AT_100)):
-            rec = next((r for r in ladder_recs if r["task"] == task and r["labels"] == n
-                        and r["model"] == f"fine-tuned ({best})"), None)
+            rec = next(
+                (
+                    r
+                    for r in ladder_recs
+                    if r["task"] == task and r["labels"] == n and r["model"] == f"fine-tuned ({best})"
+                ),
+                None,
+            )
             if rec is None:
-                out.append({"goal": f"{task}: fine-tuned beats scratch by >= {line} AUC at {n} labels", "met": None,
-                            "why": f"{n} labels not run"})
+                out.append(
+                    {
+                        "goal": f"{task}: fine-tuned beats scratch by >= {line} AUC at {n} labels",
+                        "met": None,
+                        "why": f"{n} labels not run",
+                    }
+                )
                 continue
             p = rec["paired_vs_scratch"]
-            out.append({"goal": f"{task}: fine-tuned ({best}) beats scratch by >= {line} AUC at {n} labels, the 95% "
-                                "interval excluding 0", **p, "met": bool(p["difference"] >= line and p["low"] > 0),
-                        "short_by": max(0.0, line - p["difference"])})
+            out.append(
+                {
+                    "goal": f"{task}: fine-tuned ({best}) beats scratch by >= {line} AUC at {n} labels, the 95% "
+                    "interval excluding 0",
+                    **p,
+                    "met": bool(p["difference"] >= line and p["low"] > 0),
+                    "short_by": max(0.0, line - p["difference"]),
+                }
+            )
         for r in transfer_recs:
             if r["task"] == task and r["setting"] == "token_both":
                 g = r["gap"]
-                out.append({"goal": f"{task}: transfer gap {r['source']} -> {r['target']} >= -{GOAL_GAP} AUC with "
-                                    "the experiment token and two-detector pretraining (the whole 95% interval)",
-                            **g, "met": bool(g["low"] >= -GOAL_GAP), "short_by": max(0.0, -GOAL_GAP - g["low"]),
-                            "beside": {x["setting"]: x["gap"] for x in transfer_recs if x["task"] == task
-                                       and x["source"] == r["source"] and x["setting"] != "token_both"}})
+                out.append(
+                    {
+                        "goal": f"{task}: transfer gap {r['source']} -> {r['target']} >= -{GOAL_GAP} AUC with "
+                        "the experiment token and two-detector pretraining (the whole 95% interval)",
+                        **g,
+                        "met": bool(g["low"] >= -GOAL_GAP),
+                        "short_by": max(0.0, -GOAL_GAP - g["low"]),
+                        "beside": {
+                            x["setting"]: x["gap"]
+                            for x in transfer_recs
+                            if x["task"] == task and x["source"] == r["source"] and x["setting"] != "token_both"
+                        },
+                    }
+                )
     return out
 
 
-def run_foundation(args: FoundationArguments, out: str | os.PathLike, progress: bool = True,
-                   overwrite: bool = False) -> dict:
+def run_foundation(
+    args: FoundationArguments, out: str | os.PathLike, progress: bool = True, overwrite: bool = False
+) -> dict:
     """Run the study (skipping what a previous run of the same ``out`` finished), write the report
     and the publishable encoder ``OUT/encoder``; returns the report dict."""
     from ..data.outputs import check_destination, write_marker
@@ -483,15 +631,20 @@ def run_foundation(args: FoundationArguments, out: str | os.PathLike, progress: 
 
     bad = [t for t in args.tasks if t not in TASKS] + [d for d in args.detectors if d not in DETECTOR_SEED_OFFSET]
     if bad or args.home not in args.detectors or len(args.detectors) != 2:
-        raise InputError(None, "tasks", f"tasks from {list(TASKS)}, two detectors from {list(DETECTOR_SEED_OFFSET)} "
-                                        f"with the home detector among them; got {bad or list(args.detectors)}")
+        raise InputError(
+            None,
+            "tasks",
+            f"tasks from {list(TASKS)}, two detectors from {list(DETECTOR_SEED_OFFSET)} "
+            f"with the home detector among them; got {bad or list(args.detectors)}",
+        )
     out = Path(out)
     check_destination(out, PRODUCER, overwrite=overwrite)
     out.mkdir(parents=True, exist_ok=True)
     write_marker(out, PRODUCER)
     # the samples are kept by their own settings and seeds (samples.is_complete): a change keeps them
-    _claim_settings(out, args, overwrite, (out / "work" / "tokenizer", out / "work" / "encoders", out / "rows"),
-                    RESUMABLE_CHANGES)
+    _claim_settings(
+        out, args, overwrite, (out / "work" / "tokenizer", out / "work" / "encoders", out / "rows"), RESUMABLE_CHANGES
+    )
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     t_start = time.perf_counter()
@@ -511,20 +664,41 @@ def run_foundation(args: FoundationArguments, out: str | os.PathLike, progress: 
     study.timings["transfer"] = round(time.perf_counter() - t0, 1)
     study.timings["total"] = round(time.perf_counter() - t_start, 1)
     report = {
-        "configuration": args.configuration, "arguments": _jsonable(asdict(args)), "samples": study.samples,
+        "configuration": args.configuration,
+        "arguments": _jsonable(asdict(args)),
+        "samples": study.samples,
         "selections": {t: {d: TASKS[t].describe(d) for d in args.detectors} for t in args.tasks},
-        "selected": {f"{t}/{d}": {k: int(len(getattr(td, k)[1])) for k in ("train", "validation", "test")}
-                     for (t, d), td in study.data.items()},
+        "selected": {
+            f"{t}/{d}": {k: int(len(getattr(td, k)[1])) for k in ("train", "validation", "test")}
+            for (t, d), td in study.data.items()
+        },
         "cutflow": {f"{t}/{d}": td.cutflow for (t, d), td in study.data.items()},
-        "tokenizer": {"method": args.method, "bits": args.bits, "encoder": args.encoder,
-                      "trained_on": "the unlabelled corpus of both detectors"},
-        "objective_choice_on_validation": {"mean_validation_auc": {o: float(np.mean(v)) if v else None
-                                                                   for o, v in val.items()}, "chosen": best},
-        "encoders": {k: {"objective": e.objective, "detectors": list(e.detectors), "experiment_token":
-                         e.experiment_token, "pretrain_seconds": e.seconds, "steps": args.model.pretrain_steps,
-                         "batch_size": args.model.pretrain_batch_size} for k, e in study.encoders.items()},
-        "ladder": ladder_recs, "transfer": transfer_recs, "goals": goals(ladder_recs, transfer_recs, best, args.tasks),
-        "timings_seconds": study.timings, "torch_threads": torch.get_num_threads(),
+        "tokenizer": {
+            "method": args.method,
+            "bits": args.bits,
+            "encoder": args.encoder,
+            "trained_on": "the unlabelled corpus of both detectors",
+        },
+        "objective_choice_on_validation": {
+            "mean_validation_auc": {o: float(np.mean(v)) if v else None for o, v in val.items()},
+            "chosen": best,
+        },
+        "encoders": {
+            k: {
+                "objective": e.objective,
+                "detectors": list(e.detectors),
+                "experiment_token": e.experiment_token,
+                "pretrain_seconds": e.seconds,
+                "steps": args.model.pretrain_steps,
+                "batch_size": args.model.pretrain_batch_size,
+            }
+            for k, e in study.encoders.items()
+        },
+        "ladder": ladder_recs,
+        "transfer": transfer_recs,
+        "goals": goals(ladder_recs, transfer_recs, best, args.tasks),
+        "timings_seconds": study.timings,
+        "torch_threads": torch.get_num_threads(),
         "device": "cuda" if torch.cuda.is_available() else "cpu",
     }
     write_report(report, out)
@@ -551,8 +725,10 @@ def write_report(report: dict, out: Path) -> None:
         c["auc"].append(r["auc"])
         c["auc_std"].append(r["auc_std"])
     dump("label_efficiency.json", curves)
-    gaps = [{k: r[k] for k in ("task", "setting", "source", "target", "gap", "auc_transferred", "auc_own")}
-            for r in report["transfer"]]
+    gaps = [
+        {k: r[k] for k in ("task", "setting", "source", "target", "gap", "auc_transferred", "auc_own")}
+        for r in report["transfer"]
+    ]
     dump("transfer_gap.json", gaps)
     if curves:
         plot_label_efficiency_panels(curves, out / "label_efficiency.png")
@@ -568,29 +744,49 @@ def _iv(p: Mapping[str, float]) -> str:
 
 def markdown(report: Mapping[str, Any]) -> str:
     """The report as Markdown tables."""
-    lines = [f"# Foundation model study ({report['configuration']})", "",
-             f"Objective chosen on the validation events: **{report['objective_choice_on_validation']['chosen']}** "
-             f"(mean validation AUC {json.dumps(report['objective_choice_on_validation']['mean_validation_auc'])}).",
-             "", "## Label efficiency (test AUC on the home detector)", "",
-             "| task | labels | model | AUC | std | minus scratch [95% interval] |", "|---|---|---|---|---|---|"]
+    lines = [
+        f"# Foundation model study ({report['configuration']})",
+        "",
+        f"Objective chosen on the validation events: **{report['objective_choice_on_validation']['chosen']}** "
+        f"(mean validation AUC {json.dumps(report['objective_choice_on_validation']['mean_validation_auc'])}).",
+        "",
+        "## Label efficiency (test AUC on the home detector)",
+        "",
+        "| task | labels | model | AUC | std | minus scratch [95% interval] |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in report["ladder"]:
-        lines.append(f"| {r['task']} | {r['labels']} | {r['model']} | {r['auc']:.4f} | {r['auc_std']:.4f} | "
-                     f"{_iv(r['paired_vs_scratch']) if 'paired_vs_scratch' in r else ''} |")
-    lines += ["", "## Transfer gap (AUC on the target detector: transferred minus fine-tuned on its own labels)", "",
-              "| task | setting | source -> target | transferred | own | gap [95% interval] |", "|---|---|---|---|---|---|"]
+        lines.append(
+            f"| {r['task']} | {r['labels']} | {r['model']} | {r['auc']:.4f} | {r['auc_std']:.4f} | "
+            f"{_iv(r['paired_vs_scratch']) if 'paired_vs_scratch' in r else ''} |"
+        )
+    lines += [
+        "",
+        "## Transfer gap (AUC on the target detector: transferred minus fine-tuned on its own labels)",
+        "",
+        "| task | setting | source -> target | transferred | own | gap [95% interval] |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in report["transfer"]:
-        lines.append(f"| {r['task']} | {r['description']} | {r['source']} -> {r['target']} | "
-                     f"{r['auc_transferred']:.4f} | {r['auc_own']:.4f} | {_iv(r['gap'])} |")
+        lines.append(
+            f"| {r['task']} | {r['description']} | {r['source']} -> {r['target']} | "
+            f"{r['auc_transferred']:.4f} | {r['auc_own']:.4f} | {_iv(r['gap'])} |"
+        )
     lines += ["", "## Goals", "", "| goal | difference [95% interval] | met |", "|---|---|---|"]
     for g in report["goals"]:
         lines.append(f"| {g['goal']} | {_iv(g) if 'difference' in g else g.get('why', '')} | {g['met']} |")
-    lines += ["", f"**Timings** [s]: {json.dumps(report['timings_seconds'])}; {report['torch_threads']} torch "
-                  f"threads on {report['device']}.", ""]
+    lines += [
+        "",
+        f"**Timings** [s]: {json.dumps(report['timings_seconds'])}; {report['torch_threads']} torch "
+        f"threads on {report['device']}.",
+        "",
+    ]
     return "\n".join(lines)
 
 
-def card_summary(summary: dict, args: FoundationArguments, best: str, report: Mapping[str, Any],
-                 seconds: float) -> dict:
+def card_summary(
+    summary: dict, args: FoundationArguments, best: str, report: Mapping[str, Any], seconds: float
+) -> dict:
     """The encoder's ``training_summary.json`` for its card: the corpus, the objective, steps and
     compute (``seconds`` of pretraining) and, as ``eval_results`` (the card's model-index), the
     test AUC of the encoder fine-tuned at each label count of the ladder."""
@@ -598,24 +794,36 @@ def card_summary(summary: dict, args: FoundationArguments, best: str, report: Ma
 
     corpus = ", ".join(f"{k} {v:g}" for k, v in processes.MIX_WEIGHTS.items())
     m = args.model
-    return {**summary, "tokenizer": f"{args.method.upper()} {args.bits} bits per object, trained on the corpus "
-                                    "(`work/tokenizer` of the run)", "training_data_text": (
-        f"Unlabelled simulated pp events at 13 TeV (Pythia 8 + the parametric detectors), {args.corpus_events:,} "
-        f"per detector from the ATLAS-like and the CMS-like response ({', '.join(args.detectors)}; "
-        f"{args.corpus_events * len(args.detectors):,} in all), process mix {corpus}, seeds {args.corpus_seed} + "
-        f"{DETECTOR_SEED_OFFSET}; no labelled or test event of the downstream tasks."),
+    return {
+        **summary,
+        "tokenizer": f"{args.method.upper()} {args.bits} bits per object, trained on the corpus "
+        "(`work/tokenizer` of the run)",
+        "training_data_text": (
+            f"Unlabelled simulated pp events at 13 TeV (Pythia 8 + the parametric detectors), {args.corpus_events:,} "
+            f"per detector from the ATLAS-like and the CMS-like response ({', '.join(args.detectors)}; "
+            f"{args.corpus_events * len(args.detectors):,} in all), process mix {corpus}, seeds {args.corpus_seed} + "
+            f"{DETECTOR_SEED_OFFSET}; no labelled or test event of the downstream tasks."
+        ),
         "procedure_text": (
-        f"{summary.get('procedure_text', '')} Objective `{best}` ({OBJECTIVE_TEXT[best]}), chosen on validation "
-        f"events among {list(args.objectives)}; {m.pretrain_steps} steps of {m.pretrain_batch_size} events "
-        f"({m.pretrain_steps * m.pretrain_batch_size:,} events seen), {seconds:.0f} s on "
-        f"{report['torch_threads']} CPU thread(s) ({report['device']}). Tokenizer {args.method.upper()} "
-        f"{args.bits} bits per object trained on the corpus. Results below: test ROC AUC of this encoder "
-        f"fine-tuned on {args.home}-like labels, the mean of {args.seeds} seeds (`treasure benchmark foundation`)."),
+            f"{summary.get('procedure_text', '')} Objective `{best}` ({OBJECTIVE_TEXT[best]}), chosen on validation "
+            f"events among {list(args.objectives)}; {m.pretrain_steps} steps of {m.pretrain_batch_size} events "
+            f"({m.pretrain_steps * m.pretrain_batch_size:,} events seen), {seconds:.0f} s on "
+            f"{report['torch_threads']} CPU thread(s) ({report['device']}). Tokenizer {args.method.upper()} "
+            f"{args.bits} bits per object trained on the corpus. Results below: test ROC AUC of this encoder "
+            f"fine-tuned on {args.home}-like labels, the mean of {args.seeds} seeds (`treasure benchmark foundation`)."
+        ),
         "eval_results": [
-        {"dataset_name": f"{r['task']} test ({r['detector']}-like), {r['labels']} labels",
-         "dataset_type": f"treasure-benchmark-foundation/{r['task']}-{r['labels']}-labels", "dataset_split": "test",
-         "metric_name": "ROC AUC", "metric_value": r["auc"]}
-        for r in report["ladder"] if r["model"] == f"fine-tuned ({best})"]}
+            {
+                "dataset_name": f"{r['task']} test ({r['detector']}-like), {r['labels']} labels",
+                "dataset_type": f"treasure-benchmark-foundation/{r['task']}-{r['labels']}-labels",
+                "dataset_split": "test",
+                "metric_name": "ROC AUC",
+                "metric_value": r["auc"],
+            }
+            for r in report["ladder"]
+            if r["model"] == f"fine-tuned ({best})"
+        ],
+    }
 
 
 def publishable(study: Study, best: str, report: Mapping[str, Any], folder: Path) -> Path:
@@ -627,7 +835,8 @@ def publishable(study: Study, best: str, report: Mapping[str, Any], folder: Path
     summary = json.loads((enc.path / "training_summary.json").read_text())
     tmp = temporary_directory(folder)
     shutil.copytree(enc.path, tmp, ignore=shutil.ignore_patterns("checkpoints", ".*"), dirs_exist_ok=True)
-    (tmp / "training_summary.json").write_text(json.dumps(card_summary(summary, study.args, best, report, enc.seconds),
-                                                          indent=1, default=str))
+    (tmp / "training_summary.json").write_text(
+        json.dumps(card_summary(summary, study.args, best, report, enc.seconds), indent=1, default=str)
+    )
     commit(tmp, folder)
     return folder

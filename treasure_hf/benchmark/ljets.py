@@ -20,8 +20,12 @@ from ..errors import InputError
 
 LEPTON_PT_GEV, VETO_PT_GEV, JET_PT_GEV, ETA_MAX, ISOLATION = 25.0, 10.0, 25.0, 2.5, 0.15
 MIN_JETS = 2
-WJETS_SETTINGS: tuple[str, ...] = ("WeakSingleBoson:ffbar2W = off", "WeakBosonAndParton:qqbar2Wg = on",
-                                   "WeakBosonAndParton:qg2Wq = on", "PhaseSpace:pTHatMin = 30.")
+WJETS_SETTINGS: tuple[str, ...] = (
+    "WeakSingleBoson:ffbar2W = off",
+    "WeakBosonAndParton:qqbar2Wg = on",
+    "WeakBosonAndParton:qg2Wq = on",
+    "PhaseSpace:pTHatMin = 30.",
+)
 """Pythia settings added to the ``wjets`` preset (after it, so they win): W + one hard parton."""
 
 
@@ -53,12 +57,18 @@ def select_ljets(batch: EventBatch) -> LeptonJets:
     one = good == 1
     veto = one & (loose == 1)
     passed = veto & (jets >= MIN_JETS)
-    cutflow = {"all": int(batch.n_events), "one lepton": int(one.sum()), "no second lepton": int(veto.sum()),
-               f">= {MIN_JETS} jets": int(passed.sum())}
+    cutflow = {
+        "all": int(batch.n_events),
+        "one lepton": int(one.sum()),
+        "no second lepton": int(veto.sum()),
+        f">= {MIN_JETS} jets": int(passed.sum()),
+    }
     return LeptonJets(passed, cutflow)
 
 
 def describe() -> str:
-    return (f"exactly one isolated (trk_iso03 < {ISOLATION:g}) electron or muon with pT > {LEPTON_PT_GEV:g} GeV, "
-            f"|eta| < {ETA_MAX:g}, none other above {VETO_PT_GEV:g} GeV; >= {MIN_JETS} jets with pT > "
-            f"{JET_PT_GEV:g} GeV, |eta| < {ETA_MAX:g}")
+    return (
+        f"exactly one isolated (trk_iso03 < {ISOLATION:g}) electron or muon with pT > {LEPTON_PT_GEV:g} GeV, "
+        f"|eta| < {ETA_MAX:g}, none other above {VETO_PT_GEV:g} GeV; >= {MIN_JETS} jets with pT > "
+        f"{JET_PT_GEV:g} GeV, |eta| < {ETA_MAX:g}"
+    )

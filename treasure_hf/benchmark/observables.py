@@ -24,14 +24,24 @@ import numpy as np
 from ..metrics import gaussian_core, sigma68
 from .selection import invariant_mass
 
-FEATURES: tuple[str, ...] = ("m4l", "mZ1", "mZ2", "pT4l", "y4l", "cos_theta_star", "cos_theta1", "cos_theta2",
-                             "Phi", "Phi1")
+FEATURES: tuple[str, ...] = (
+    "m4l",
+    "mZ1",
+    "mZ2",
+    "pT4l",
+    "y4l",
+    "cos_theta_star",
+    "cos_theta1",
+    "cos_theta2",
+    "Phi",
+    "Phi1",
+)
 """The BDT's engineered features, in order (GeV for masses and pT4l)."""
 
 
 def boost(p4: np.ndarray, beta: np.ndarray) -> np.ndarray:
     """Lorentz-boost (..., 4) four-momenta (E, px, py, pz) by velocity ``beta`` (..., 3)."""
-    b2 = np.sum(beta ** 2, -1, keepdims=True)
+    b2 = np.sum(beta**2, -1, keepdims=True)
     gamma = 1.0 / np.sqrt(np.clip(1.0 - b2, 1e-12, None))
     bp = np.sum(beta * p4[..., 1:], -1, keepdims=True)
     g2 = np.where(b2 > 0, (gamma - 1.0) / np.where(b2 > 0, b2, 1.0), 0.0)
@@ -69,10 +79,13 @@ def decay_angles(leptons: np.ndarray) -> dict[str, np.ndarray]:
     l11_in_z1 = to_rest_frame(leptons[:, 0], z1)
     z1_in_z2 = to_rest_frame(z1, z2)
     l21_in_z2 = to_rest_frame(leptons[:, 2], z2)
-    return {"cos_theta_star": _cos(q1, nz),
-            "cos_theta1": -_cos(z2_in_z1[:, 1:], l11_in_z1[:, 1:]),
-            "cos_theta2": -_cos(z1_in_z2[:, 1:], l21_in_z2[:, 1:]),
-            "Phi": phi, "Phi1": phi1}
+    return {
+        "cos_theta_star": _cos(q1, nz),
+        "cos_theta1": -_cos(z2_in_z1[:, 1:], l11_in_z1[:, 1:]),
+        "cos_theta2": -_cos(z1_in_z2[:, 1:], l21_in_z2[:, 1:]),
+        "Phi": phi,
+        "Phi1": phi1,
+    }
 
 
 def four_lepton_observables(leptons: np.ndarray) -> dict[str, np.ndarray]:
@@ -80,9 +93,13 @@ def four_lepton_observables(leptons: np.ndarray) -> dict[str, np.ndarray]:
     ordered (Z1 l-, Z1 l+, Z2 l-, Z2 l+)."""
     x = leptons.sum(1)
     pz, e = x[:, 3], x[:, 0]
-    out = {"m4l": invariant_mass(x), "mZ1": invariant_mass(leptons[:, 0] + leptons[:, 1]),
-           "mZ2": invariant_mass(leptons[:, 2] + leptons[:, 3]), "pT4l": np.hypot(x[:, 1], x[:, 2]),
-           "y4l": 0.5 * np.log(np.clip(e + pz, 1e-12, None) / np.clip(e - pz, 1e-12, None))}
+    out = {
+        "m4l": invariant_mass(x),
+        "mZ1": invariant_mass(leptons[:, 0] + leptons[:, 1]),
+        "mZ2": invariant_mass(leptons[:, 2] + leptons[:, 3]),
+        "pT4l": np.hypot(x[:, 1], x[:, 2]),
+        "y4l": 0.5 * np.log(np.clip(e + pz, 1e-12, None) / np.clip(e - pz, 1e-12, None)),
+    }
     out.update(decay_angles(leptons))
     return out
 
@@ -102,5 +119,10 @@ def peak_width(m: np.ndarray, window: tuple[float, float] = (100.0, 150.0), iter
     if len(m) < 10:
         return {"sigma_core": float("nan"), "sigma68": float("nan"), "median": float("nan"), "n": int(len(m))}
     centre, sigma = gaussian_core(m, 1.5, iterations)
-    return {"sigma_core": sigma, "sigma68": sigma68(m), "median": float(np.median(m)), "mean_core": centre,
-            "n": int(len(m))}
+    return {
+        "sigma_core": sigma,
+        "sigma68": sigma68(m),
+        "median": float(np.median(m)),
+        "mean_core": centre,
+        "n": int(len(m)),
+    }

@@ -45,8 +45,13 @@ def plot_roc(curves: Mapping[str, tuple[np.ndarray, np.ndarray, float]], path: s
     plt.close(fig)
 
 
-def plot_bits(token_records: Sequence[Mapping], m4l: Mapping, auc_path: str | Path, m4l_path: str | Path,
-              reference: Mapping[str, float] | None = None) -> None:
+def plot_bits(
+    token_records: Sequence[Mapping],
+    m4l: Mapping,
+    auc_path: str | Path,
+    m4l_path: str | Path,
+    reference: Mapping[str, float] | None = None,
+) -> None:
     """The study's answer: test AUC against bits per object, one line per method and family
     (ids: dashed, ids+decoded: solid; the continuous rows and the BDT as horizontal lines); and
     the m4l core width from decoded tokens against bits, with the original's width."""
@@ -56,12 +61,16 @@ def plot_bits(token_records: Sequence[Mapping], m4l: Mapping, auc_path: str | Pa
     colours = {m: f"C{i}" for i, m in enumerate(methods)}
     for m in methods:
         for family, style in (("ids", "--"), ("ids+decoded", "-")):
-            pts = sorted((r["bits_per_object"], r["auc"], r["auc_std"]) for r in token_records
-                         if r["method"] == m and r["inputs"] == family)
+            pts = sorted(
+                (r["bits_per_object"], r["auc"], r["auc_std"])
+                for r in token_records
+                if r["method"] == m and r["inputs"] == family
+            )
             if pts:
                 x, y, e = map(np.asarray, zip(*pts))
-                ax.errorbar(x, y, yerr=e, marker="o", ls=style, color=colours[m], capsize=3,
-                            label=f"{m.upper()} {family}")
+                ax.errorbar(
+                    x, y, yerr=e, marker="o", ls=style, color=colours[m], capsize=3, label=f"{m.upper()} {family}"
+                )
     for i, (name, auc) in enumerate((reference or {}).items()):
         ax.axhline(auc, color="grey", ls=(":", "-.", "--")[i % 3], lw=1, label=name)
     ax.set_xscale("log", base=2)
@@ -75,8 +84,11 @@ def plot_bits(token_records: Sequence[Mapping], m4l: Mapping, auc_path: str | Pa
 
     fig, ax = plt.subplots(figsize=(7, 5))
     for m in methods:
-        pts = sorted((d["bits_per_object"], np.mean(w), np.std(w)) for d in m4l["decoded"] if d["method"] == m
-                     and len(w := [v for v in d["m4l_sigma_core_per_seed"] if np.isfinite(v)]))
+        pts = sorted(
+            (d["bits_per_object"], np.mean(w), np.std(w))
+            for d in m4l["decoded"]
+            if d["method"] == m and len(w := [v for v in d["m4l_sigma_core_per_seed"] if np.isfinite(v)])
+        )
         if pts:
             x, y, e = map(np.asarray, zip(*pts))
             ax.errorbar(x, y, yerr=e, marker="o", color=colours[m], capsize=3, label=f"{m.upper()} decoded")
@@ -96,8 +108,9 @@ def plot_bits(token_records: Sequence[Mapping], m4l: Mapping, auc_path: str | Pa
     plt.close(fig)
 
 
-def plot_label_efficiency(labels: Sequence[int], curves: Mapping[str, tuple[np.ndarray, np.ndarray]],
-                          path: str | Path) -> None:
+def plot_label_efficiency(
+    labels: Sequence[int], curves: Mapping[str, tuple[np.ndarray, np.ndarray]], path: str | Path
+) -> None:
     """AUC (mean, spread) against the number of labelled training events, one curve per model."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4.5))
@@ -113,8 +126,9 @@ def plot_label_efficiency(labels: Sequence[int], curves: Mapping[str, tuple[np.n
     plt.close(fig)
 
 
-def plot_label_efficiency_panels(curves: Mapping[str, Mapping[str, Mapping[str, Sequence[float]]]],
-                                 path: str | Path) -> None:
+def plot_label_efficiency_panels(
+    curves: Mapping[str, Mapping[str, Mapping[str, Sequence[float]]]], path: str | Path
+) -> None:
     """One panel per task: test AUC (mean, seed spread) against labelled training events, one curve
     per model. ``curves``: {task: {model: {"labels", "auc", "auc_std"}}}."""
     plt = _pyplot()
@@ -143,7 +157,9 @@ def plot_transfer_gap(gaps: Sequence[Mapping], settings: Mapping[str, str], path
     for k, (setting, text) in enumerate(settings.items()):
         xs, ys, lo, hi = [], [], [], []
         for i, grp in enumerate(groups):
-            g = next((g for g in gaps if (g["task"], g["source"], g["target"]) == grp and g["setting"] == setting), None)
+            g = next(
+                (g for g in gaps if (g["task"], g["source"], g["target"]) == grp and g["setting"] == setting), None
+            )
             if g is None:
                 continue
             xs.append(i + (k - (len(settings) - 1) / 2) * width)

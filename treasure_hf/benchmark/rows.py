@@ -53,8 +53,9 @@ def cached(directory: Path, train: Callable[[], SeedResult]) -> SeedResult:
     return out
 
 
-def encode_dataset(tokenizer: Any, events: EventBatch, labels: np.ndarray, *, continuous: bool = False,
-                   sub_objects: bool = False):
+def encode_dataset(
+    tokenizer: Any, events: EventBatch, labels: np.ndarray, *, continuous: bool = False, sub_objects: bool = False
+):
     """A ``datasets.Dataset`` of the events in the layout of ``treasure tokenize`` (plus the
     original kinematics and features with ``continuous``, the jets' constituents and the tracks'
     hits with ``sub_objects``), tokenized ``ENCODE_STEP`` at a time."""
@@ -68,38 +69,66 @@ def encode_dataset(tokenizer: Any, events: EventBatch, labels: np.ndarray, *, co
     for lo in range(0, events.n_events, ENCODE_STEP):
         batch = events.slice(lo, min(lo + ENCODE_STEP, events.n_events))
         enc = tokenizer(batch, padding="longest", return_features=continuous, return_constituents=bool(subs))
-        tables.append(encoded_rows(batch, enc, labels[lo:lo + ENCODE_STEP], 0, lo, continuous=continuous,
-                                   sub_objects=subs))
+        tables.append(
+            encoded_rows(batch, enc, labels[lo : lo + ENCODE_STEP], 0, lo, continuous=continuous, sub_objects=subs)
+        )
     table = pa.concat_tables(tables)
     features = datasets.Features.from_arrow_schema(table.schema)
     features["labels"] = datasets.ClassLabel(names=list(CLASSES))
-    return datasets.Dataset(datasets.table.InMemoryTable(table.cast(features.arrow_schema)),
-                            info=datasets.DatasetInfo(features=features))
+    return datasets.Dataset(
+        datasets.table.InMemoryTable(table.cast(features.arrow_schema)), info=datasets.DatasetInfo(features=features)
+    )
 
 
-def splits(tokenizer: Any, parts: Mapping[str, tuple[EventBatch, np.ndarray]], *, continuous: bool = False,
-           sub_objects: bool = False):
+def splits(
+    tokenizer: Any,
+    parts: Mapping[str, tuple[EventBatch, np.ndarray]],
+    *,
+    continuous: bool = False,
+    sub_objects: bool = False,
+):
     """``DatasetDict`` of ``{split: (events, labels)}``."""
     import datasets
 
-    return datasets.DatasetDict({name: encode_dataset(tokenizer, ev, y, continuous=continuous, sub_objects=sub_objects)
-                                 for name, (ev, y) in parts.items()})
+    return datasets.DatasetDict(
+        {
+            name: encode_dataset(tokenizer, ev, y, continuous=continuous, sub_objects=sub_objects)
+            for name, (ev, y) in parts.items()
+        }
+    )
 
 
 def shape_for(settings: ModelSettings, inputs: str, *, input_mode: str = "tokens", variant: str = "flat") -> ModelShape:
     """The model of a row reading ``inputs``: a model of ids alone has neither pair features nor
     combinations, since it reads nothing decoded."""
     reads_kinematics = inputs != "ids"
-    return ModelShape(hidden_size=settings.hidden_size, layers=settings.layers, heads=settings.heads,
-                      intermediate_size=settings.intermediate_size, dropout=settings.dropout,
-                      pair_features=settings.pair_features if reads_kinematics else "none",
-                      combinations=settings.combinations if reads_kinematics else 0, inputs=inputs,
-                      input_mode=input_mode, variant=variant)
+    return ModelShape(
+        hidden_size=settings.hidden_size,
+        layers=settings.layers,
+        heads=settings.heads,
+        intermediate_size=settings.intermediate_size,
+        dropout=settings.dropout,
+        pair_features=settings.pair_features if reads_kinematics else "none",
+        combinations=settings.combinations if reads_kinematics else 0,
+        inputs=inputs,
+        input_mode=input_mode,
+        variant=variant,
+    )
 
 
-def finetune_row(data: Any, tokenizer: Any, shape: ModelShape, settings: ModelSettings, seed: int, work: Path, *,
-                 model: str | None = None, encoder_lr: float | None = None, freeze: bool = False,
-                 progress: bool = False) -> SeedResult:
+def finetune_row(
+    data: Any,
+    tokenizer: Any,
+    shape: ModelShape,
+    settings: ModelSettings,
+    seed: int,
+    work: Path,
+    *,
+    model: str | None = None,
+    encoder_lr: float | None = None,
+    freeze: bool = False,
+    progress: bool = False,
+) -> SeedResult:
     """Train one seed of a row with the shipped fine-tuning (model initialisation and batch order
     from ``seed``; the best epoch by validation AUC; early stopping on it); ``freeze``: a linear
     probe of the frozen ``model``."""
@@ -107,32 +136,72 @@ def finetune_row(data: Any, tokenizer: Any, shape: ModelShape, settings: ModelSe
 
     out = work / "trainer"
     args = FinetuneArguments(
-        data="", out=str(out), model=model, batch_size=settings.batch_size, lr=settings.lr,
-        weight_decay=settings.weight_decay, epochs=settings.epochs, early_stopping_patience=settings.patience,
-        encoder_lr=encoder_lr, freeze_encoder=freeze, seed=seed, report_to="none", save_model=False, save_total_limit=1,
-        logging_steps=10_000, overwrite=True, progress=progress, shape=shape)
+        data="",
+        out=str(out),
+        model=model,
+        batch_size=settings.batch_size,
+        lr=settings.lr,
+        weight_decay=settings.weight_decay,
+        epochs=settings.epochs,
+        early_stopping_patience=settings.patience,
+        encoder_lr=encoder_lr,
+        freeze_encoder=freeze,
+        seed=seed,
+        report_to="none",
+        save_model=False,
+        save_total_limit=1,
+        logging_steps=10_000,
+        overwrite=True,
+        progress=progress,
+        shape=shape,
+    )
     result = finetune(args, data=data, tokenizer=tokenizer)
     shutil.rmtree(out, ignore_errors=True)  # the Trainer's checkpoints: the scores are what is kept
     val = result.metrics["validation"]
-    return SeedResult(result.test_scores[:, 1], float(val["eval_roc_auc"]),
-                      {"steps": result.steps, "val_loss": float(val["eval_loss"]),
-                       "parameters": int(sum(p.numel() for p in result.model.parameters()))})
+    return SeedResult(
+        result.test_scores[:, 1],
+        float(val["eval_roc_auc"]),
+        {
+            "steps": result.steps,
+            "val_loss": float(val["eval_loss"]),
+            "parameters": int(sum(p.numel() for p in result.model.parameters())),
+        },
+    )
 
 
-def finetune_pretrained(data: Any, tokenizer: Any, shape: ModelShape, settings: ModelSettings, seed: int, work: Path,
-                        model: str, progress: bool = False) -> SeedResult:
+def finetune_pretrained(
+    data: Any,
+    tokenizer: Any,
+    shape: ModelShape,
+    settings: ModelSettings,
+    seed: int,
+    work: Path,
+    model: str,
+    progress: bool = False,
+) -> SeedResult:
     """The pretrained ``model`` fine-tuned at each encoder rate of ``settings.finetune_lrs``; the
     one with the best validation AUC is kept (its rate and every rate's validation AUC in ``info``)."""
-    tries = {lr: finetune_row(data, tokenizer, shape, settings, seed, work, model=model, encoder_lr=lr,
-                              progress=progress) for lr in settings.finetune_lrs}
+    tries = {
+        lr: finetune_row(data, tokenizer, shape, settings, seed, work, model=model, encoder_lr=lr, progress=progress)
+        for lr in settings.finetune_lrs
+    }
     lr = max(tries, key=lambda k: tries[k].val_auc)
     best = tries[lr]
     best.info.update({"encoder_lr": lr, "validation_auc_per_lr": {str(k): v.val_auc for k, v in tries.items()}})
     return best
 
 
-def pretrain_encoder(data: Any, tokenizer: Any, shape: ModelShape, settings: ModelSettings, seed: int, out: Path,
-                     progress: bool = False, objective: str = "codes", stop_at_step: int | None = None) -> Path:
+def pretrain_encoder(
+    data: Any,
+    tokenizer: Any,
+    shape: ModelShape,
+    settings: ModelSettings,
+    seed: int,
+    out: Path,
+    progress: bool = False,
+    objective: str = "codes",
+    stop_at_step: int | None = None,
+) -> Path:
     """Masked event modeling (``objective``, :data:`~treasure_hf.training.arguments.MASKED_OBJECTIVES`)
     with the shipped pretraining, on the ``train`` split of ``data`` (unlabelled events); returns
     the saved model (reused by a rerun; an interrupted one resumes from its last checkpoint)."""
@@ -142,27 +211,53 @@ def pretrain_encoder(data: Any, tokenizer: Any, shape: ModelShape, settings: Mod
     if (out / "config.json").exists() and (out / "model.safetensors").exists():
         return out
     args = PretrainArguments(
-        data="", out=str(out), batch_size=settings.pretrain_batch_size, lr=settings.pretrain_lr,
-        weight_decay=settings.weight_decay, max_steps=settings.pretrain_steps, warmup_steps=settings.pretrain_steps // 20,
-        mask_rate=settings.mask_rate, save_steps=max(1, settings.pretrain_steps // 5), seed=seed, report_to="none",
-        cpu=True, overwrite=True, resume=(out / CHECKPOINTS).is_dir(), stop_at_step=stop_at_step, objective=objective, progress=progress,
-        logging_steps=max(1, settings.pretrain_steps // 10), shape=shape)
+        data="",
+        out=str(out),
+        batch_size=settings.pretrain_batch_size,
+        lr=settings.pretrain_lr,
+        weight_decay=settings.weight_decay,
+        max_steps=settings.pretrain_steps,
+        warmup_steps=settings.pretrain_steps // 20,
+        mask_rate=settings.mask_rate,
+        save_steps=max(1, settings.pretrain_steps // 5),
+        seed=seed,
+        report_to="none",
+        cpu=True,
+        overwrite=True,
+        resume=(out / CHECKPOINTS).is_dir(),
+        stop_at_step=stop_at_step,
+        objective=objective,
+        progress=progress,
+        logging_steps=max(1, settings.pretrain_steps // 10),
+        shape=shape,
+    )
     pretrain(args, data=data, tokenizer=tokenizer)
     return out
 
 
 def tokenizer_budget(tokenizer: Any) -> float:
     """Bits per object of a tokenizer (the same for each of its sequence types, by construction)."""
-    bits = {t: q.config.num_stages * float(np.log2(np.prod(q.config.fsq_levels) if q.config.fsq_levels
-                                                  else q.config.codebook_size)) for t, q in tokenizer.quantizers.items()}
+    bits = {
+        t: q.config.num_stages
+        * float(np.log2(np.prod(q.config.fsq_levels) if q.config.fsq_levels else q.config.codebook_size))
+        for t, q in tokenizer.quantizers.items()
+    }
     values = set(round(v, 6) for v in bits.values())
     if len(values) != 1:
         raise ValueError(f"the tokenizer's types spend different budgets: {bits}")
     return values.pop()
 
 
-def train_budget_tokenizer(b: Budget, encoder: str, seed: int, paths: list[Path], out: Path, args: BenchmarkArguments,
-                           types: tuple[str, ...], progress: bool) -> Any:
+def train_budget_tokenizer(
+    b: Budget,
+    encoder: str,
+    seed: int,
+    paths: list[Path],
+    out: Path,
+    args: BenchmarkArguments,
+    types: tuple[str, ...],
+    progress: bool,
+) -> Any:
     """The tokenizer of budget ``b`` and ``encoder`` for ``seed`` (trained once, then read back)."""
     from ..tokenization import EventTokenizer
     from ..tokenization.training import TokenizerTrainingArguments, train_tokenizer
@@ -171,8 +266,19 @@ def train_budget_tokenizer(b: Budget, encoder: str, seed: int, paths: list[Path]
         return EventTokenizer.from_pretrained(out)
     ts = args.tokenizer
     targs = TokenizerTrainingArguments(
-        method=b.method, codebook_size=b.codebook_size, num_stages=b.stages, fsq_levels=b.fsq_levels,
-        types=types, steps=ts.steps, batch_size=ts.batch_size, pt_loss_weight=ts.pt_weight, encoder_type=encoder,
-        latent_dim=ts.latent_dim, hidden_size=ts.hidden_size, max_objects_per_type=ts.max_objects_per_type,
-        checkpoint_every=0, seed=seed)
+        method=b.method,
+        codebook_size=b.codebook_size,
+        num_stages=b.stages,
+        fsq_levels=b.fsq_levels,
+        types=types,
+        steps=ts.steps,
+        batch_size=ts.batch_size,
+        pt_loss_weight=ts.pt_weight,
+        encoder_type=encoder,
+        latent_dim=ts.latent_dim,
+        hidden_size=ts.hidden_size,
+        max_objects_per_type=ts.max_objects_per_type,
+        checkpoint_every=0,
+        seed=seed,
+    )
     return train_tokenizer(paths, out, targs, progress=progress, overwrite=True)

@@ -74,9 +74,12 @@ class Split:
 
     def take(self, index: np.ndarray) -> Split:
         c = self.chosen
-        return Split(self.events.select(index), self.labels[index],
-                     FourLeptons(np.ones(len(index), bool), c.flavour[index], c.slot[index], c.channel[index]),
-                     self.features[index])
+        return Split(
+            self.events.select(index),
+            self.labels[index],
+            FourLeptons(np.ones(len(index), bool), c.flavour[index], c.slot[index], c.channel[index]),
+            self.features[index],
+        )
 
 
 @dataclass
@@ -120,25 +123,38 @@ def prepare(args: BenchmarkArguments, work: Path, progress: bool) -> Prepared:
     """Generate (or reuse, by their settings and seeds) the development and test samples, select,
     and split the development events into training and validation."""
     t0 = time.perf_counter()
-    dev = sample_mod.sample_requests(args.events, args.background_events,
-                                     args.unlabelled_events if "foundation" in args.rows else 0, args.seed)
+    dev = sample_mod.sample_requests(
+        args.events, args.background_events, args.unlabelled_events if "foundation" in args.rows else 0, args.seed
+    )
     test = sample_mod.test_requests(args.test_events, 4 * args.test_events, args.test_seed)
-    paths = sample_mod.generate_samples([*dev, *test], work / "samples", detector=args.detector,
-                                        workers=args.workers, progress=progress)
+    paths = sample_mod.generate_samples(
+        [*dev, *test], work / "samples", detector=args.detector, workers=args.workers, progress=progress
+    )
     development, dev_cutflow = _selected([paths[sample_mod.SIGNAL], paths[sample_mod.BACKGROUND]], args, progress)
     tested, test_cutflow = _selected([paths[r.name] for r in test], args, progress)
     for what, split in (("development", development), ("test", tested)):
         if split.labels.sum() < 10 or (1 - split.labels).sum() < 10:
-            raise InputError(None, "events", f"only {int(split.labels.sum())} signal and "
-                                             f"{int((1 - split.labels).sum())} background {what} events pass the "
-                                             "selection: generate more (--events)")
+            raise InputError(
+                None,
+                "events",
+                f"only {int(split.labels.sum())} signal and "
+                f"{int((1 - split.labels).sum())} background {what} events pass the "
+                "selection: generate more (--events)",
+            )
     perm = np.random.default_rng(args.seed).permutation(len(development.labels))
     n_val = int(args.validation_fraction * len(perm))
-    return Prepared(development.take(np.sort(perm[n_val:])), development.take(np.sort(perm[:n_val])), tested,
-                    [paths[sample_mod.UNLABELLED]] if sample_mod.UNLABELLED in paths else [],
-                    {"requests": [r.describe() for r in (*dev, *test)], "detector": args.detector,
-                     "generation_seconds": round(time.perf_counter() - t0, 1)},
-                    {"development": dev_cutflow, "test": test_cutflow})
+    return Prepared(
+        development.take(np.sort(perm[n_val:])),
+        development.take(np.sort(perm[:n_val])),
+        tested,
+        [paths[sample_mod.UNLABELLED]] if sample_mod.UNLABELLED in paths else [],
+        {
+            "requests": [r.describe() for r in (*dev, *test)],
+            "detector": args.detector,
+            "generation_seconds": round(time.perf_counter() - t0, 1),
+        },
+        {"development": dev_cutflow, "test": test_cutflow},
+    )
 
 
 # --- tokenizers -------------------------------------------------------------------------------------
@@ -168,8 +184,9 @@ class Tokenizers:
     def get(self, b: Budget, seed: int, encoder: str | None = None) -> Any:
         encoder = encoder or self.encoder(b.method)
         out = self.work / "tokenizers" / f"{b.key}-{encoder}" / f"seed-{seed}"
-        return train_budget_tokenizer(b, encoder, seed, [self.train_file, *self.p.unlabelled], out, self.args,
-                                      TOKEN_TYPES, self.progress)
+        return train_budget_tokenizer(
+            b, encoder, seed, [self.train_file, *self.p.unlabelled], out, self.args, TOKEN_TYPES, self.progress
+        )
 
     def encoder(self, method: str) -> str:
         """The method's encoder, chosen on the validation events: the candidate whose decoded m4l
@@ -187,11 +204,17 @@ class Tokenizers:
         bits = max((b for b in runs if b <= ENCODER_CHOICE_BITS), default=min(runs))
         b = budget(method, bits)
         original = peak_width(four_lepton_observables(chosen_p4(*self._signal(self.p.validation)))["m4l"])["sigma_core"]
-        widths = {e: peak_width(m4l_from_tokens(self.get(b, 0, e), self.p.validation))["sigma_core"] for e in candidates}
+        widths = {
+            e: peak_width(m4l_from_tokens(self.get(b, 0, e), self.p.validation))["sigma_core"] for e in candidates
+        }
         best = min(candidates, key=lambda e: abs(widths[e] / original - 1))
         self.encoders[method] = best
-        self.choices[method] = {"bits": bits, "validation_m4l_sigma_original": original, "validation_m4l_sigma": widths,
-                                "chosen": best}
+        self.choices[method] = {
+            "bits": bits,
+            "validation_m4l_sigma_original": original,
+            "validation_m4l_sigma": widths,
+            "chosen": best,
+        }
         logger.info("%s: encoder %s chosen on the validation events (%s)", method, best, widths)
         return best
 
@@ -210,8 +233,11 @@ def _seeds(row: Row, args: BenchmarkArguments, rows_dir: Path, train: Callable[[
 
 
 def _parts(p: Prepared) -> dict[str, tuple[EventBatch, np.ndarray]]:
-    return {"train": (p.train.events, p.train.labels), "validation": (p.validation.events, p.validation.labels),
-            "test": (p.test.events, p.test.labels)}
+    return {
+        "train": (p.train.events, p.train.labels),
+        "validation": (p.validation.events, p.validation.labels),
+        "test": (p.test.events, p.test.labels),
+    }
 
 
 def bdt_row(p: Prepared, args: BenchmarkArguments, rows_dir: Path) -> Row:
@@ -220,66 +246,114 @@ def bdt_row(p: Prepared, args: BenchmarkArguments, rows_dir: Path) -> Row:
         val = metrics.roc_auc(p.validation.labels, bdt_scores(clf, p.validation.features))
         return SeedResult(bdt_scores(clf, p.test.features), val, {"iterations": int(clf.n_iter_)})
 
-    return _seeds(Row("bdt", "BDT on engineered observables (m4l, mZ1, mZ2, pT4l, y4l, 5 angles)", "bdt",
-                      "continuous"), args, rows_dir, train)
+    return _seeds(
+        Row("bdt", "BDT on engineered observables (m4l, mZ1, mZ2, pT4l, y4l, 5 angles)", "bdt", "continuous"),
+        args,
+        rows_dir,
+        train,
+    )
 
 
-def continuous_rows(p: Prepared, tok: Tokenizers, first: Budget, args: BenchmarkArguments, rows_dir: Path,
-                    progress: bool) -> list[Row]:
+def continuous_rows(
+    p: Prepared, tok: Tokenizers, first: Budget, args: BenchmarkArguments, rows_dir: Path, progress: bool
+) -> list[Row]:
     """``flat`` and ``per_type``: transformers of the original kinematics and features (the
     tokenizer only lays out the sequence; nothing of its codes is read)."""
     rows = []
-    for key, mode, name in (("flat", "flat", "flat continuous (one projection of the kinematics + one-hot type)"),
-                            ("per_type", "per_type", "per-type continuous projection of the features")):
+    for key, mode, name in (
+        ("flat", "flat", "flat continuous (one projection of the kinematics + one-hot type)"),
+        ("per_type", "per_type", "per-type continuous projection of the features"),
+    ):
+
         def train(s: int, mode: str = mode) -> SeedResult:
             tokenizer = tok.get(first, s)
             data = splits(tokenizer, _parts(p), continuous=True)
-            return finetune_row(data, tokenizer, shape_for(args.model, "continuous", input_mode=mode), args.model, s,
-                                rows_dir / "work", progress=progress)
+            return finetune_row(
+                data,
+                tokenizer,
+                shape_for(args.model, "continuous", input_mode=mode),
+                args.model,
+                s,
+                rows_dir / "work",
+                progress=progress,
+            )
 
         rows.append(_seeds(Row(key, name, "continuous", "continuous"), args, rows_dir, train))
     return rows
 
 
-def token_rows(p: Prepared, tok: Tokenizers, b: Budget, args: BenchmarkArguments, rows_dir: Path,
-               progress: bool) -> tuple[list[Row], dict]:
+def token_rows(
+    p: Prepared, tok: Tokenizers, b: Budget, args: BenchmarkArguments, rows_dir: Path, progress: bool
+) -> tuple[list[Row], dict]:
     """Both token families of budget ``b`` (and the decoded m4l width of the test signal, per seed)."""
     widths, val_widths = [], []
-    rows = {inputs: Row(f"{b.key}_{'ids' if inputs == 'ids' else 'decoded'}",
-                        f"{b.method.upper()} {b.bits} bits, {inputs}", b.method, inputs, b.bits_per_object)
-            for inputs in ("ids", "ids+decoded")}
+    rows = {
+        inputs: Row(
+            f"{b.key}_{'ids' if inputs == 'ids' else 'decoded'}",
+            f"{b.method.upper()} {b.bits} bits, {inputs}",
+            b.method,
+            inputs,
+            b.bits_per_object,
+        )
+        for inputs in ("ids", "ids+decoded")
+    }
     for s in range(args.seeds):
         tokenizer = tok.get(b, s)
         widths.append(peak_width(m4l_from_tokens(tokenizer, p.test))["sigma_core"])
         val_widths.append(peak_width(m4l_from_tokens(tokenizer, p.validation))["sigma_core"])
         data = None
         for inputs, row in rows.items():
+
             def train(s: int = s, inputs: str = inputs) -> SeedResult:
                 nonlocal data
                 data = data if data is not None else splits(tokenizer, _parts(p))
-                return finetune_row(data, tokenizer, shape_for(args.model, inputs), args.model, s, rows_dir / "work",
-                                    progress=progress)
+                return finetune_row(
+                    data, tokenizer, shape_for(args.model, inputs), args.model, s, rows_dir / "work", progress=progress
+                )
 
             row.seeds.append(cached(rows_dir / row.key / f"seed-{s}", train))
-    return list(rows.values()), {"key": b.key, "method": b.method, "bits_per_object": b.bits_per_object,
-                                 "encoder": tok.encoder(b.method), "m4l_sigma_core_per_seed": widths,
-                                 "validation_m4l_sigma_core_per_seed": val_widths}
+    return list(rows.values()), {
+        "key": b.key,
+        "method": b.method,
+        "bits_per_object": b.bits_per_object,
+        "encoder": tok.encoder(b.method),
+        "m4l_sigma_core_per_seed": widths,
+        "validation_m4l_sigma_core_per_seed": val_widths,
+    }
 
 
-def hierarchical_row(p: Prepared, tok: Tokenizers, b: Budget, args: BenchmarkArguments, rows_dir: Path,
-                     progress: bool) -> Row:
+def hierarchical_row(
+    p: Prepared, tok: Tokenizers, b: Budget, args: BenchmarkArguments, rows_dir: Path, progress: bool
+) -> Row:
     def train(s: int) -> SeedResult:
         tokenizer = tok.get(b, s)
-        return finetune_row(splits(tokenizer, _parts(p)), tokenizer,
-                            shape_for(args.model, "ids+decoded", variant="hierarchical"), args.model, s,
-                            rows_dir / "work", progress=progress)
+        return finetune_row(
+            splits(tokenizer, _parts(p)),
+            tokenizer,
+            shape_for(args.model, "ids+decoded", variant="hierarchical"),
+            args.model,
+            s,
+            rows_dir / "work",
+            progress=progress,
+        )
 
-    return _seeds(Row("hierarchical", f"hierarchical feature groups on {b.method.upper()} {b.bits} bits, ids+decoded",
-                      b.method, "ids+decoded", b.bits_per_object), args, rows_dir, train)
+    return _seeds(
+        Row(
+            "hierarchical",
+            f"hierarchical feature groups on {b.method.upper()} {b.bits} bits, ids+decoded",
+            b.method,
+            "ids+decoded",
+            b.bits_per_object,
+        ),
+        args,
+        rows_dir,
+        train,
+    )
 
 
-def foundation_rows(p: Prepared, tok: Tokenizers, b: Budget, args: BenchmarkArguments, rows_dir: Path, work: Path,
-                    progress: bool) -> tuple[list[Row], dict]:
+def foundation_rows(
+    p: Prepared, tok: Tokenizers, b: Budget, args: BenchmarkArguments, rows_dir: Path, work: Path, progress: bool
+) -> tuple[list[Row], dict]:
     """Pretraining on the unlabelled sample, then at each label count the pretrained encoder
     fine-tuned (at the rate the validation events pick among ``finetune_lrs``) against the same
     architecture from scratch. The validation events of a label count are capped at a third of
@@ -297,16 +371,24 @@ def foundation_rows(p: Prepared, tok: Tokenizers, b: Budget, args: BenchmarkArgu
         if n > len(train_perm):
             logger.warning("skipping %d labels: only %d training events", n, len(train_perm))
             continue
-        tr, va = np.sort(train_perm[:n]), np.sort(val_perm[:max(100, n // 3)])
-        parts = {"train": (p.train.events.select(tr), p.train.labels[tr]),
-                 "validation": (p.validation.events.select(va), p.validation.labels[va]),
-                 "test": (p.test.events, p.test.labels)}
+        tr, va = np.sort(train_perm[:n]), np.sort(val_perm[: max(100, n // 3)])
+        parts = {
+            "train": (p.train.events.select(tr), p.train.labels[tr]),
+            "validation": (p.validation.events.select(va), p.validation.labels[va]),
+            "test": (p.test.events, p.test.labels),
+        }
         for mode in ("fine-tuned", "scratch"):
-            row = Row(f"foundation_{'ft' if mode == 'fine-tuned' else 'scratch'}_{n}",
-                      f"{'foundation fine-tuned' if mode == 'fine-tuned' else 'scratch'} ({b.method.upper()} {b.bits} "
-                      f"bits), {n} labels", b.method, "ids+decoded", b.bits_per_object,
-                      extra={"labels": n, "mode": mode, "validation_events": int(len(va))})
+            row = Row(
+                f"foundation_{'ft' if mode == 'fine-tuned' else 'scratch'}_{n}",
+                f"{'foundation fine-tuned' if mode == 'fine-tuned' else 'scratch'} ({b.method.upper()} {b.bits} "
+                f"bits), {n} labels",
+                b.method,
+                "ids+decoded",
+                b.bits_per_object,
+                extra={"labels": n, "mode": mode, "validation_events": int(len(va))},
+            )
             for s in range(args.seeds):
+
                 def train(s: int = s, mode: str = mode) -> SeedResult:
                     tokenizer = tok.get(b, s)
                     data = splits(tokenizer, parts)
@@ -314,22 +396,29 @@ def foundation_rows(p: Prepared, tok: Tokenizers, b: Budget, args: BenchmarkArgu
                         return finetune_row(data, tokenizer, shape, args.model, s, rows_dir / "work", progress=progress)
                     if s not in pretrained:
                         mix = splits(tokenizer, {"train": (unlabelled, np.zeros(unlabelled.n_events, np.int64))})
-                        pretrained[s] = pretrain_encoder(mix, tokenizer, shape, args.model, s,
-                                                         work / "pretrained" / b.key / f"seed-{s}", progress)
-                    return finetune_pretrained(data, tokenizer, shape, args.model, s, rows_dir / "work",
-                                               str(pretrained[s]), progress)
+                        pretrained[s] = pretrain_encoder(
+                            mix, tokenizer, shape, args.model, s, work / "pretrained" / b.key / f"seed-{s}", progress
+                        )
+                    return finetune_pretrained(
+                        data, tokenizer, shape, args.model, s, rows_dir / "work", str(pretrained[s]), progress
+                    )
 
                 row.seeds.append(cached(rows_dir / row.key / f"seed-{s}", train))
             if mode == "fine-tuned":
                 chosen_lrs[n] = [s.info.get("encoder_lr") for s in row.seeds]
             rows.append(row)
-    return rows, {"budget": b.key, "unlabelled_events": int(unlabelled.n_events), "pretrain_steps":
-                  args.model.pretrain_steps, "encoder_lr_chosen_on_validation": chosen_lrs}
+    return rows, {
+        "budget": b.key,
+        "unlabelled_events": int(unlabelled.n_events),
+        "pretrain_steps": args.model.pretrain_steps,
+        "encoder_lr_chosen_on_validation": chosen_lrs,
+    }
 
 
 # --- the whole benchmark ------------------------------------------------------------------------
-def run_benchmark(args: BenchmarkArguments, out: str | os.PathLike, progress: bool = True,
-                  overwrite: bool = False) -> dict:
+def run_benchmark(
+    args: BenchmarkArguments, out: str | os.PathLike, progress: bool = True, overwrite: bool = False
+) -> dict:
     """Run every requested row (skipping those a previous run of the same ``out`` finished) and
     write the report to ``out``; returns the report dict."""
     from ..data.outputs import check_destination, write_marker
@@ -369,7 +458,7 @@ def run_benchmark(args: BenchmarkArguments, out: str | os.PathLike, progress: bo
     best_budget = None
     if decoded:  # chosen on the validation events: the best token row with decoded kinematics
         best = max(decoded, key=lambda r: r.val_auc)
-        best_budget = budget(best.method, int(best.key[len(best.method):].split("_")[0]))
+        best_budget = budget(best.method, int(best.key[len(best.method) :].split("_")[0]))
     elif any(r in args.rows for r in ("hierarchical", "foundation")):
         best_budget = budget("rvq", 32)
     if "hierarchical" in args.rows:
@@ -392,14 +481,23 @@ def run_benchmark(args: BenchmarkArguments, out: str | os.PathLike, progress: bo
         "features": list(FEATURES),
         "samples": p.samples,
         "cutflow": p.cutflow,
-        "selected": {"train": int(len(p.train.labels)), "validation": int(len(p.validation.labels)),
-                     "test": int(len(p.test.labels)), "test_signal": int(p.test.labels.sum()),
-                     "test_background": int((1 - p.test.labels).sum())},
-        "choices_on_validation": {"encoders": tok.choices, "tokenizer_of_later_rows": best_budget.key if best_budget
-                                  else None},
+        "selected": {
+            "train": int(len(p.train.labels)),
+            "validation": int(len(p.validation.labels)),
+            "test": int(len(p.test.labels)),
+            "test_signal": int(p.test.labels.sum()),
+            "test_background": int((1 - p.test.labels).sum()),
+        },
+        "choices_on_validation": {
+            "encoders": tok.choices,
+            "tokenizer_of_later_rows": best_budget.key if best_budget else None,
+        },
         "skipped_budgets": args.skipped_budgets(),
-        "m4l_peak": {"original": peak_width(original), "validation_original": peak_width(val_original),
-                     "decoded": decoded_widths},
+        "m4l_peak": {
+            "original": peak_width(original),
+            "validation_original": peak_width(val_original),
+            "decoded": decoded_widths,
+        },
         "pretraining": pretraining,
         "timings_seconds": timings,
         "torch_threads": torch.get_num_threads(),
@@ -414,8 +512,9 @@ RESUMABLE_CHANGES = ("rows", "methods", "bits", "labels", "workers", "threads", 
 or runs faster; everything else a finished row depends on."""
 
 
-def _claim_settings(out: Path, args: Any, overwrite: bool, derived: Sequence[Path],
-                    resumable: Sequence[str] = RESUMABLE_CHANGES) -> None:
+def _claim_settings(
+    out: Path, args: Any, overwrite: bool, derived: Sequence[Path], resumable: Sequence[str] = RESUMABLE_CHANGES
+) -> None:
     """Record the run's settings in ``OUT/settings.json``; a rerun with other settings would mix
     rows of two runs, so it is refused (or, with ``overwrite``, starts afresh)."""
     from ..data.atomic import remove
@@ -426,11 +525,17 @@ def _claim_settings(out: Path, args: Any, overwrite: bool, derived: Sequence[Pat
     if path.exists():
         old = json.loads(path.read_text())
         if old != json.loads(json.dumps(settings, default=str)):
-            changed = sorted(k for k in set(old) | set(settings) if old.get(k) != json.loads(json.dumps(
-                settings.get(k), default=str)))
+            changed = sorted(
+                k
+                for k in set(old) | set(settings)
+                if old.get(k) != json.loads(json.dumps(settings.get(k), default=str))
+            )
             if not overwrite:
-                raise ArgumentError("--out", f"{out} holds a run with other settings ({', '.join(changed)}): give "
-                                             "another --out, or --overwrite to start afresh")
+                raise ArgumentError(
+                    "--out",
+                    f"{out} holds a run with other settings ({', '.join(changed)}): give "
+                    "another --out, or --overwrite to start afresh",
+                )
             logger.warning("%s: settings changed (%s): starting afresh", out, ", ".join(changed))
             for d in derived:
                 remove(d)

@@ -48,17 +48,27 @@ class SampleRequest:
         return f"{self.process}-{self.tag}" if self.tag else self.process
 
     def describe(self) -> dict:
-        return {"process": self.process, "events": self.n_events, "seed": self.seed, "role": self.tag or "development",
-                "doc": processes.PROCESSES[self.process].doc if self.process in processes.PROCESSES
-                else "weighted blend: " + ", ".join(f"{k} {v:g}" for k, v in processes.MIX_WEIGHTS.items()),
-                "pythia_settings": [*(processes.PROCESSES[self.process].settings
-                                      if self.process in processes.PROCESSES else ()), *self.extra]}
+        return {
+            "process": self.process,
+            "events": self.n_events,
+            "seed": self.seed,
+            "role": self.tag or "development",
+            "doc": processes.PROCESSES[self.process].doc
+            if self.process in processes.PROCESSES
+            else "weighted blend: " + ", ".join(f"{k} {v:g}" for k, v in processes.MIX_WEIGHTS.items()),
+            "pythia_settings": [
+                *(processes.PROCESSES[self.process].settings if self.process in processes.PROCESSES else ()),
+                *self.extra,
+            ],
+        }
 
 
 def sample_requests(n_signal: int, n_background: int, n_unlabelled: int, seed: int) -> list[SampleRequest]:
     """The three generated samples, each seeded from ``seed`` (signal seed, +1, +2)."""
-    out = [SampleRequest(SIGNAL, n_signal, seed),
-           SampleRequest(BACKGROUND, n_background, seed + 1, BACKGROUND_SETTINGS)]
+    out = [
+        SampleRequest(SIGNAL, n_signal, seed),
+        SampleRequest(BACKGROUND, n_background, seed + 1, BACKGROUND_SETTINGS),
+    ]
     if n_unlabelled > 0:
         out.append(SampleRequest(UNLABELLED, n_unlabelled, seed + 2))
     return out
@@ -67,12 +77,20 @@ def sample_requests(n_signal: int, n_background: int, n_unlabelled: int, seed: i
 def test_requests(n_signal: int, n_background: int, seed: int) -> list[SampleRequest]:
     """The test samples: signal and background generated from their own ``seed`` (and +1),
     written apart from the development samples and read for the test scores alone."""
-    return [SampleRequest(SIGNAL, n_signal, seed, tag="test"),
-            SampleRequest(BACKGROUND, n_background, seed + 1, BACKGROUND_SETTINGS, tag="test")]
+    return [
+        SampleRequest(SIGNAL, n_signal, seed, tag="test"),
+        SampleRequest(BACKGROUND, n_background, seed + 1, BACKGROUND_SETTINGS, tag="test"),
+    ]
 
 
-def generate_samples(requests: Sequence[SampleRequest], out_dir: str | os.PathLike, *, detector: str = "atlas",
-                     workers: int = 1, progress: bool = True) -> dict[str, Path]:
+def generate_samples(
+    requests: Sequence[SampleRequest],
+    out_dir: str | os.PathLike,
+    *,
+    detector: str = "atlas",
+    workers: int = 1,
+    progress: bool = True,
+) -> dict[str, Path]:
     """Generate each request into ``out_dir/PROCESS.pcdf`` (resumed where a run stopped; a complete
     sample with the same settings is reused)."""
     from ..data.generate.generator import generate
@@ -81,8 +99,16 @@ def generate_samples(requests: Sequence[SampleRequest], out_dir: str | os.PathLi
     for r in requests:
         path = Path(out_dir) / f"{r.name}.pcdf"
         if not is_complete(path, r, detector):
-            generate(r.process, r.n_events, r.seed, path, detector=detector, extra=r.extra, workers=workers,
-                     progress=progress)
+            generate(
+                r.process,
+                r.n_events,
+                r.seed,
+                path,
+                detector=detector,
+                extra=r.extra,
+                workers=workers,
+                progress=progress,
+            )
         else:
             logger.info("reusing %s (generated before with the same settings)", path)
         paths[r.name] = path
@@ -106,9 +132,14 @@ def is_complete(path: Path, r: SampleRequest, detector: str) -> bool:
     return json.loads(json.dumps(old)) == json.loads(json.dumps(want))
 
 
-def read_selected(paths: Sequence[str | os.PathLike], select: Callable[[EventBatch], np.ndarray], *,
-                  step: int = 20_000, progress: bool = True, signal_process_id: int = SIGNAL_PROCESS_ID
-                  ) -> tuple[EventBatch, np.ndarray, dict[str, dict[str, int]]]:
+def read_selected(
+    paths: Sequence[str | os.PathLike],
+    select: Callable[[EventBatch], np.ndarray],
+    *,
+    step: int = 20_000,
+    progress: bool = True,
+    signal_process_id: int = SIGNAL_PROCESS_ID,
+) -> tuple[EventBatch, np.ndarray, dict[str, dict[str, int]]]:
     """Stream every file (HDF5 or PCDF) in chunks of ``step`` events and keep the events where
     ``select(batch)`` (a bool array, or an object with ``passed`` and ``cutflow``) is true: memory
     grows with the selected events only. Returns them, their labels (1 where
@@ -123,8 +154,9 @@ def read_selected(paths: Sequence[str | os.PathLike], select: Callable[[EventBat
     for p in paths:
         source = open_events(p)
         try:
-            bar = tqdm(total=source.n_events, desc=f"select {Path(p).name}", unit="ev", disable=not progress,
-                       leave=False)
+            bar = tqdm(
+                total=source.n_events, desc=f"select {Path(p).name}", unit="ev", disable=not progress, leave=False
+            )
             for batch in source.iter_batches(step):
                 if PROCESS_KEY not in batch:
                     raise InputError(p, PROCESS_KEY, "labelled benchmark input needs the generator's process id")
@@ -143,8 +175,11 @@ def read_selected(paths: Sequence[str | os.PathLike], select: Callable[[EventBat
     batch = concat_common(kept)
     y = np.concatenate(labels)
     if y.all() or not y.any():
-        raise InputError(paths[0], PROCESS_KEY, f"the benchmark needs selected signal (process id {signal_process_id}) "
-                                                "and background events")
+        raise InputError(
+            paths[0],
+            PROCESS_KEY,
+            f"the benchmark needs selected signal (process id {signal_process_id}) and background events",
+        )
     return batch, y, cutflow
 
 

@@ -39,10 +39,16 @@ class Preset:
     passes: Callable[[EventBatch], np.ndarray]
 
 
-PRESETS: dict[str, Preset] = {p.name: p for p in (
-    Preset("4l", "H -> ZZ* -> 4l four-lepton selection: " + Selection4l().describe(),
-           lambda batch: select_4l(batch).passed),
-)}
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in (
+        Preset(
+            "4l",
+            "H -> ZZ* -> 4l four-lepton selection: " + Selection4l().describe(),
+            lambda batch: select_4l(batch).passed,
+        ),
+    )
+}
 
 
 @dataclass(frozen=True)
@@ -52,8 +58,15 @@ class SelectionResult:
     n_selected: int
 
 
-def select_events(src: str | os.PathLike, dst: str | os.PathLike, *, preset: str = "4l", step: int = DEFAULT_STEP,
-                  progress: bool = True, overwrite: bool = False) -> SelectionResult:
+def select_events(
+    src: str | os.PathLike,
+    dst: str | os.PathLike,
+    *,
+    preset: str = "4l",
+    step: int = DEFAULT_STEP,
+    progress: bool = True,
+    overwrite: bool = False,
+) -> SelectionResult:
     """Write the events of ``src`` (PCDF directory or HDF5 file) that pass ``preset`` to ``dst``,
     in the same format. ``step`` sets the memory, never the events kept. An existing ``dst`` is
     replaced only if ``treasure select`` wrote it, or with ``overwrite``."""
@@ -70,15 +83,18 @@ def select_events(src: str | os.PathLike, dst: str | os.PathLike, *, preset: str
             layout = source.layout
         else:
             layout = source.read(0, 0).layout
-            layout = Layout(layout.layers, layout.sub_groups,
-                            {**layout.max_objects, **source.metadata.get("max_objects", {})})
+            layout = Layout(
+                layout.layers, layout.sub_groups, {**layout.max_objects, **source.metadata.get("max_objects", {})}
+            )
         metadata = dict(source.metadata)
         notes = metadata.get("notes")
         notes = dict(notes) if isinstance(notes, dict) else ({"notes": notes} if notes else {})
         metadata["notes"] = {**notes, "selection": f"treasure select --preset {preset}: {chosen.description}"}
         writer_cls = PCDFWriter if ragged else H5Writer
-        with writer_cls(dst, metadata, layout, producer=PRODUCER, inputs=(src,), overwrite=overwrite) as writer, \
-                tqdm(total=source.n_events, unit="ev", desc=f"select {preset}", disable=not progress) as bar:
+        with (
+            writer_cls(dst, metadata, layout, producer=PRODUCER, inputs=(src,), overwrite=overwrite) as writer,
+            tqdm(total=source.n_events, unit="ev", desc=f"select {preset}", disable=not progress) as bar,
+        ):
             for lo, hi in source.ranges(step):
                 if ragged:
                     events = source.read_ragged(lo, hi)

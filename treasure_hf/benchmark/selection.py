@@ -92,12 +92,16 @@ class Selection4l:
         return replace(self, isolation=False)
 
     def describe(self) -> str:
-        iso = ("no isolation" if not self.isolation else
-               f"relative PF isolation < {self.pf_isolation:g}" if np.isfinite(self.pf_isolation) else
-               f"track isolation ({'ptvarcone30, cone min(0.3, 10 GeV/pT)' if self.variable_cone else 'cone 0.3'}) "
-               f"< {self.track_isolation:g} pT and calorimeter isolation (topoetcone20) < "
-               f"{self.calo_isolation[0]:g} pT (e), {self.calo_isolation[1]:g} pT (mu)")
-        prio = (f"the first channel of {', '.join(self.channel_priority)}, then " if self.channel_priority else "")
+        iso = (
+            "no isolation"
+            if not self.isolation
+            else f"relative PF isolation < {self.pf_isolation:g}"
+            if np.isfinite(self.pf_isolation)
+            else f"track isolation ({'ptvarcone30, cone min(0.3, 10 GeV/pT)' if self.variable_cone else 'cone 0.3'}) "
+            f"< {self.track_isolation:g} pT and calorimeter isolation (topoetcone20) < "
+            f"{self.calo_isolation[0]:g} pT (e), {self.calo_isolation[1]:g} pT (mu)"
+        )
+        prio = f"the first channel of {', '.join(self.channel_priority)}, then " if self.channel_priority else ""
         tie = "mZ2 closest to mZ" if self.tie_break == "mz2" else "the largest Z2 scalar pT sum"
         vetoes = [f"alternative SFOS pairs > {self.jpsi_veto:g} GeV in 4e/4mu"] if self.jpsi_veto > 0 else []
         if self.any_os_min_mass > 0:
@@ -105,12 +109,14 @@ class Selection4l:
         if self.smart_cut:
             vetoes.append("the smart cut on the alternative 4e/4mu pairing")
         lead = ", ".join(f"{x:g}" for x in self.leading_pt if x > 0)
-        return (f"{self.experiment}: electrons pT > {self.electron_pt:g} GeV, |eta| < {self.electron_eta}; muons pT > "
-                f"{self.muon_pt:g} GeV, |eta| < {self.muon_eta}; two same-flavour opposite-sign pairs (4e, 4mu, "
-                f"2e2mu); leading lepton pT > {lead} GeV; dR(l, l') > {self.min_delta_r:g}; Z1 = pair closest to mZ, "
-                f"{self.mz1[0]:g} < mZ1 < {self.mz1[1]:g} GeV; {self.mz2[0]:g} < mZ2 < {self.mz2[1]:g} GeV; "
-                f"{'; '.join(vetoes)}; {iso}, each with the other leptons of the quadruplet removed; best "
-                f"quadruplet: {prio}mZ1 closest to mZ, then {tie}; {self.m4l[0]:g} < m4l < {self.m4l[1]:g} GeV")
+        return (
+            f"{self.experiment}: electrons pT > {self.electron_pt:g} GeV, |eta| < {self.electron_eta}; muons pT > "
+            f"{self.muon_pt:g} GeV, |eta| < {self.muon_eta}; two same-flavour opposite-sign pairs (4e, 4mu, "
+            f"2e2mu); leading lepton pT > {lead} GeV; dR(l, l') > {self.min_delta_r:g}; Z1 = pair closest to mZ, "
+            f"{self.mz1[0]:g} < mZ1 < {self.mz1[1]:g} GeV; {self.mz2[0]:g} < mZ2 < {self.mz2[1]:g} GeV; "
+            f"{'; '.join(vetoes)}; {iso}, each with the other leptons of the quadruplet removed; best "
+            f"quadruplet: {prio}mZ1 closest to mZ, then {tie}; {self.m4l[0]:g} < m4l < {self.m4l[1]:g} GeV"
+        )
 
 
 ATLAS_4L = Selection4l()
@@ -118,15 +124,27 @@ ATLAS_4L = Selection4l()
 
 CMS_4L = Selection4l(
     experiment="CMS",
-    electron_pt=7.0, electron_eta=2.5, muon_pt=5.0, muon_eta=2.4,  # arXiv:1706.09936 Sec. 3
+    electron_pt=7.0,
+    electron_eta=2.5,
+    muon_pt=5.0,
+    muon_eta=2.4,  # arXiv:1706.09936 Sec. 3
     leading_pt=(20.0, 10.0, 0.0),  # one lepton above 20 GeV, another above 10 GeV
     min_delta_r=0.02,  # dR > 0.02 between any two leptons
-    mz1=(40.0, 120.0), mz2=(12.0, 120.0), mz2_floor_rise=None,  # 12 < mll < 120 GeV, mZ1 > 40 GeV
-    jpsi_veto=0.0, any_os_min_mass=4.0, smart_cut=True, min_m4l=70.0,
+    mz1=(40.0, 120.0),
+    mz2=(12.0, 120.0),
+    mz2_floor_rise=None,  # 12 < mll < 120 GeV, mZ1 > 40 GeV
+    jpsi_veto=0.0,
+    any_os_min_mass=4.0,
+    smart_cut=True,
+    min_m4l=70.0,
     m4l=(105.0, 140.0),  # the fiducial window (arXiv:1706.09936 Sec. 9)
-    track_isolation=0.35, variable_cone=False, calo_isolation=(INF, INF),  # used only without the cms layer
+    track_isolation=0.35,
+    variable_cone=False,
+    calo_isolation=(INF, INF),  # used only without the cms layer
     pf_isolation=0.35,  # RelPFiso (dR = 0.3) < 0.35, FSR photons removed from the sums
-    channel_priority=None, tie_break="z2_pt")
+    channel_priority=None,
+    tie_break="z2_pt",
+)
 """CMS, JHEP 11 (2017) 047, arXiv:1706.09936, Sec. 3."""
 
 SELECTIONS: dict[str, Selection4l] = {"atlas": ATLAS_4L, "cms": CMS_4L}
@@ -171,8 +189,10 @@ def _quadruplets() -> np.ndarray:
 
 QUADRUPLETS = _quadruplets()
 
-_ISO_FIELDS = {"ATLAS": {"track": "atlas/{g}/ptvarcone30", "calo": "atlas/{g}/topoetcone20"},
-               "CMS": {"pf": {"electrons": "cms/electrons/pfRelIso03_all", "muons": "cms/muons/pfRelIso04_all"}}}
+_ISO_FIELDS = {
+    "ATLAS": {"track": "atlas/{g}/ptvarcone30", "calo": "atlas/{g}/topoetcone20"},
+    "CMS": {"pf": {"electrons": "cms/electrons/pfRelIso03_all", "muons": "cms/muons/pfRelIso04_all"}},
+}
 """Experiment-layer isolation variables (absolute GeV for ATLAS, relative for CMS). The CMS layer
 holds NanoAOD's cone 0.3 for electrons and 0.4 for muons (CMS H -> 4l uses 0.3 for both; 0.4 is
 the stricter)."""
@@ -195,9 +215,11 @@ def _leptons(batch: EventBatch) -> dict[str, np.ndarray]:
         cols["flavour"].append(np.full((n_events, MAX_PER_FLAVOUR), flav))
         cols["slot"].append(np.broadcast_to(np.arange(MAX_PER_FLAVOUR), (n_events, MAX_PER_FLAVOUR)))
     out = {k: np.concatenate(v, 1) for k, v in cols.items()}
-    extra = {"trk_var": [_ISO_FIELDS["ATLAS"]["track"].format(g=g) for g in ("electrons", "muons")],
-             "calo": [_ISO_FIELDS["ATLAS"]["calo"].format(g=g) for g in ("electrons", "muons")],
-             "pf": [_ISO_FIELDS["CMS"]["pf"][g] for g in ("electrons", "muons")]}
+    extra = {
+        "trk_var": [_ISO_FIELDS["ATLAS"]["track"].format(g=g) for g in ("electrons", "muons")],
+        "calo": [_ISO_FIELDS["ATLAS"]["calo"].format(g=g) for g in ("electrons", "muons")],
+        "pf": [_ISO_FIELDS["CMS"]["pf"][g] for g in ("electrons", "muons")],
+    }
     for name, keys in extra.items():
         if all(k in batch for k in keys):
             out[name] = np.concatenate([_width(np.asarray(batch[k], np.float64), MAX_PER_FLAVOUR) for k in keys], 1)
@@ -214,7 +236,7 @@ def lepton_p4(pt: np.ndarray, eta: np.ndarray, phi: np.ndarray, flavour: np.ndar
     """(..., 4) four-momenta (E, px, py, pz) in GeV of leptons given pT [GeV], eta, phi [rad]."""
     mass = np.where(flavour == 0, ELECTRON_MASS_GEV, MUON_MASS_GEV)
     px, py, pz = pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)
-    e = np.sqrt(px ** 2 + py ** 2 + pz ** 2 + mass ** 2)
+    e = np.sqrt(px**2 + py**2 + pz**2 + mass**2)
     return np.stack([e, px, py, pz], -1)
 
 
@@ -276,8 +298,10 @@ def select_4l(batch: EventBatch, cuts: Selection4l | None = None) -> FourLeptons
     n_events = batch.n_events
     is_e = lep["flavour"] == 0
     good = lep["mask"] & np.where(
-        is_e, (lep["pt"] > cuts.electron_pt) & (np.abs(lep["eta"]) < cuts.electron_eta),
-        (lep["pt"] > cuts.muon_pt) & (np.abs(lep["eta"]) < cuts.muon_eta))
+        is_e,
+        (lep["pt"] > cuts.electron_pt) & (np.abs(lep["eta"]) < cuts.electron_eta),
+        (lep["pt"] > cuts.muon_pt) & (np.abs(lep["eta"]) < cuts.muon_eta),
+    )
     q = QUADRUPLETS
     p4 = lepton_p4(lep["pt"], lep["eta"], lep["phi"], lep["flavour"])  # (n, 8, 4)
     ok = good[:, q].all(-1)
@@ -353,8 +377,15 @@ def select_4l(batch: EventBatch, cuts: Selection4l | None = None) -> FourLeptons
     return FourLeptons(passed, flavour.astype(np.int64), slot.astype(np.int64), channel.astype(np.int64), cutflow)
 
 
-def _best_quadruplet(ok: np.ndarray, lep: dict[str, np.ndarray], q: np.ndarray, first_is_z1: np.ndarray,
-                     mz1: np.ndarray, mz2: np.ndarray, cuts: Selection4l) -> np.ndarray:
+def _best_quadruplet(
+    ok: np.ndarray,
+    lep: dict[str, np.ndarray],
+    q: np.ndarray,
+    first_is_z1: np.ndarray,
+    mz1: np.ndarray,
+    mz2: np.ndarray,
+    cuts: Selection4l,
+) -> np.ndarray:
     """(n,) index into ``q`` of the kept quadruplet of each event (meaningful where ``ok.any(1)``)."""
     n, n_q = ok.shape
     keys = [np.abs(mz1 - MZ_GEV)]
@@ -366,8 +397,11 @@ def _best_quadruplet(ok: np.ndarray, lep: dict[str, np.ndarray], q: np.ndarray, 
     if cuts.channel_priority:
         fl = lep["flavour"][:, q]  # (n, Q, 4)
         z1_mu, z2_mu = np.where(first_is_z1, fl[..., 0], fl[..., 2]), np.where(first_is_z1, fl[..., 2], fl[..., 0])
-        sub = np.select([~z1_mu.astype(bool) & ~z2_mu.astype(bool), z1_mu.astype(bool) & z2_mu.astype(bool),
-                         ~z1_mu.astype(bool)], [0, 1, 2], 3)  # index into SUB_CHANNELS
+        sub = np.select(
+            [~z1_mu.astype(bool) & ~z2_mu.astype(bool), z1_mu.astype(bool) & z2_mu.astype(bool), ~z1_mu.astype(bool)],
+            [0, 1, 2],
+            3,
+        )  # index into SUB_CHANNELS
         rank = np.array([cuts.channel_priority.index(c) for c in SUB_CHANNELS])
         keys.append(rank[sub])
     keys.append(~ok)

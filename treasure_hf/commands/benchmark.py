@@ -33,9 +33,26 @@ def arguments(args: argparse.Namespace):
     if len(chosen) > 1:
         raise ArgumentError("--quick", "choose one of --quick and --medium")
     bench = CONFIGURATIONS[chosen[0] if chosen else "full"]()
-    over = {k: getattr(args, k) for k in ("events", "background_events", "test_events", "unlabelled_events",
-                                          "labels", "seeds", "seed", "test_seed", "detector", "workers", "threads",
-                                          "bits", "methods", "rows") if getattr(args, k) is not None}
+    over = {
+        k: getattr(args, k)
+        for k in (
+            "events",
+            "background_events",
+            "test_events",
+            "unlabelled_events",
+            "labels",
+            "seeds",
+            "seed",
+            "test_seed",
+            "detector",
+            "workers",
+            "threads",
+            "bits",
+            "methods",
+            "rows",
+        )
+        if getattr(args, k) is not None
+    }
     for name, allowed in (("rows", FAMILIES), ("methods", METHODS), ("bits", BIT_BUDGETS)):
         bad = [v for v in over.get(name, ()) if v not in allowed]
         if bad:
@@ -68,9 +85,23 @@ def foundation_arguments(args: argparse.Namespace):
     if len(chosen) > 1:
         raise ArgumentError("--quick", "choose one of --quick and --medium")
     bench = CONFIGURATIONS[chosen[0] if chosen else "full"]()
-    over = {k: getattr(args, k) for k in ("corpus_events", "labels", "transfer_labels", "seeds", "seed", "test_seed",
-                                          "corpus_seed", "workers", "threads", "tasks", "objectives")
-            if getattr(args, k) is not None}
+    over = {
+        k: getattr(args, k)
+        for k in (
+            "corpus_events",
+            "labels",
+            "transfer_labels",
+            "seeds",
+            "seed",
+            "test_seed",
+            "corpus_seed",
+            "workers",
+            "threads",
+            "tasks",
+            "objectives",
+        )
+        if getattr(args, k) is not None
+    }
     for name, allowed in (("tasks", tuple(TASKS)), ("objectives", MASKED_OBJECTIVES)):
         bad = [v for v in over.get(name, ()) if v not in allowed]
         if bad:
@@ -85,32 +116,41 @@ def _foundation(args: argparse.Namespace) -> int:
     from ..benchmark.foundation import run_foundation
 
     report = run_foundation(foundation_arguments(args), args.out, progress=args.progress, overwrite=args.overwrite)
-    json.dump({"goals": report.get("goals"), "out": args.out, "encoder": f"{args.out}/encoder"}, sys.stdout,
-              indent=1, default=str)
+    json.dump(
+        {"goals": report.get("goals"), "out": args.out, "encoder": f"{args.out}/encoder"},
+        sys.stdout,
+        indent=1,
+        default=str,
+    )
     print()
     return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("benchmark", help="physics benchmarks of the tokenizations and models",
-                       description="Physics benchmarks. `treasure benchmark hzz4l --help` for the H -> ZZ* -> 4l one, "
-                                   "`treasure benchmark foundation --help` for pretraining and transfer.")
+    p = sub.add_parser(
+        "benchmark",
+        help="physics benchmarks of the tokenizations and models",
+        description="Physics benchmarks. `treasure benchmark hzz4l --help` for the H -> ZZ* -> 4l one, "
+        "`treasure benchmark foundation --help` for pretraining and transfer.",
+    )
     bsub = p.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
     h = bsub.add_parser(
-        "hzz4l", help="H -> ZZ* -> 4l against ZZ*: which event tokenization keeps the physics",
+        "hzz4l",
+        help="H -> ZZ* -> 4l against ZZ*: which event tokenization keeps the physics",
         description="Generate hzz4l (signal), zz4l (background) and mix (unlabelled) development samples and, "
-                    "apart, with their own seeds, the test samples, with Pythia 8 and the parametric detector; apply "
-                    "the four-lepton selection of the detector's experiment; split the development events into "
-                    "training and validation; then train every row over --seeds seeds (tokenizer, initialisation "
-                    "and batch order): a BDT on engineered observables, continuous transformers, and for every "
-                    "tokenization method (VQ, FSQ, RVQ, PQ) and bit budget (8, 16, 32, 64 bits per object) a "
-                    "transformer of the token ids alone and one of the ids with the kinematics decoded from them, "
-                    "the hierarchical variant and a pretrained foundation model against scratch on the tokenizer "
-                    "the validation events pick. Every learned row is trained by the shipped `treasure finetune` "
-                    "and `treasure pretrain` functions. Writes results.json, report.md, auc_vs_bits.png, "
-                    "m4l_vs_bits.png, roc.png and label_efficiency.png to --out; a rerun with the same --out "
-                    "skips what is done. Configurations: --quick (make demo, about 15 minutes on 2 cores), "
-                    "--medium (the README's numbers, at most 2 hours on 2 cores), neither: full (for a GPU).")
+        "apart, with their own seeds, the test samples, with Pythia 8 and the parametric detector; apply "
+        "the four-lepton selection of the detector's experiment; split the development events into "
+        "training and validation; then train every row over --seeds seeds (tokenizer, initialisation "
+        "and batch order): a BDT on engineered observables, continuous transformers, and for every "
+        "tokenization method (VQ, FSQ, RVQ, PQ) and bit budget (8, 16, 32, 64 bits per object) a "
+        "transformer of the token ids alone and one of the ids with the kinematics decoded from them, "
+        "the hierarchical variant and a pretrained foundation model against scratch on the tokenizer "
+        "the validation events pick. Every learned row is trained by the shipped `treasure finetune` "
+        "and `treasure pretrain` functions. Writes results.json, report.md, auc_vs_bits.png, "
+        "m4l_vs_bits.png, roc.png and label_efficiency.png to --out; a rerun with the same --out "
+        "skips what is done. Configurations: --quick (make demo, about 15 minutes on 2 cores), "
+        "--medium (the README's numbers, at most 2 hours on 2 cores), neither: full (for a GPU).",
+    )
     h.add_argument("--out", required=True, help="report directory (samples, tokenizers and rows go below it)")
     h.add_argument("--quick", action="store_true", help="the demo configuration")
     h.add_argument("--medium", action="store_true", help="the README's configuration")
@@ -122,9 +162,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     h.add_argument("--seeds", type=positive_int, help="seeds per row (tokenizer, initialisation, batch order)")
     h.add_argument("--bits", type=_ints, help="bit budgets per object, from 8,16,32,64")
     h.add_argument("--methods", type=_names, help="tokenization methods, from vq,fsq,rvq,pq")
-    h.add_argument("--rows", type=_names,
-                   help="row families, from bdt,continuous,tokens,hierarchical,foundation (a later run with the "
-                        "same --out adds the others)")
+    h.add_argument(
+        "--rows",
+        type=_names,
+        help="row families, from bdt,continuous,tokens,hierarchical,foundation (a later run with the "
+        "same --out adds the others)",
+    )
     h.add_argument("--seed", type=nonnegative_int, help="seed of the development samples and their split")
     h.add_argument("--test-seed", type=nonnegative_int, help="seed of the test samples (and +1)")
     h.add_argument("--detector", choices=("atlas", "cms"), help="detector response of the generated samples")
@@ -133,24 +176,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     h.add_argument("--epochs", type=positive_int, help="maximum epochs of each classifier training")
     h.add_argument("--pretrain-steps", type=positive_int, help="masked-modeling pretraining steps")
     h.add_argument("--tokenizer-steps", type=positive_int, help="optimisation steps of each tokenizer type")
-    h.add_argument("--overwrite", action="store_true",
-                   help="start afresh in an --out that holds a run with other settings")
+    h.add_argument(
+        "--overwrite", action="store_true", help="start afresh in an --out that holds a run with other settings"
+    )
     h.set_defaults(func=_hzz4l)
 
     f = bsub.add_parser(
-        "foundation", help="does pretraining pay: label efficiency on two tasks, transfer between detectors",
+        "foundation",
+        help="does pretraining pay: label efficiency on two tasks, transfer between detectors",
         description="Generate an unlabelled corpus (the mix preset) on the ATLAS-like and the CMS-like detector and, "
-                    "with their own seeds, the development and test samples of two tasks (H -> ZZ* -> 4l against "
-                    "ZZ*, t tbar -> l + jets against W + jets) on both; train one tokenizer on the corpus; pretrain "
-                    "the same encoder with each objective (--objectives: codes, continuous) on the same corpus and "
-                    "steps; at each label count fine-tune it, train the same architecture from scratch and a linear "
-                    "probe of the frozen encoder over --seeds seeds; then, with the objective the validation events "
-                    "pick, fine-tune on one detector's labels and test on the other's events (with and without the "
-                    "experiment token, pretrained on both detectors or on one). Every training goes through "
-                    "`treasure pretrain` and `treasure finetune`. Writes results.json, report.md, "
-                    "label_efficiency.png/.json, transfer_gap.png/.json and the publishable encoder OUT/encoder "
-                    "(`treasure push OUT/encoder --repo-id ...`). A rerun with the same --out continues where the "
-                    "last one stopped. Configurations: --quick, --medium (2 cores, in pieces), neither: full (a GPU).")
+        "with their own seeds, the development and test samples of two tasks (H -> ZZ* -> 4l against "
+        "ZZ*, t tbar -> l + jets against W + jets) on both; train one tokenizer on the corpus; pretrain "
+        "the same encoder with each objective (--objectives: codes, continuous) on the same corpus and "
+        "steps; at each label count fine-tune it, train the same architecture from scratch and a linear "
+        "probe of the frozen encoder over --seeds seeds; then, with the objective the validation events "
+        "pick, fine-tune on one detector's labels and test on the other's events (with and without the "
+        "experiment token, pretrained on both detectors or on one). Every training goes through "
+        "`treasure pretrain` and `treasure finetune`. Writes results.json, report.md, "
+        "label_efficiency.png/.json, transfer_gap.png/.json and the publishable encoder OUT/encoder "
+        "(`treasure push OUT/encoder --repo-id ...`). A rerun with the same --out continues where the "
+        "last one stopped. Configurations: --quick, --medium (2 cores, in pieces), neither: full (a GPU).",
+    )
     f.add_argument("--out", required=True, help="report directory (samples, tokenizer, encoders and rows go below)")
     f.add_argument("--quick", action="store_true", help="the small configuration")
     f.add_argument("--medium", action="store_true", help="the medium configuration (>= 200,000 corpus events)")

@@ -53,7 +53,8 @@ def typed_item(kinds: tuple[str, ...], cast: type, minimum: float) -> Callable[[
             number = None
         if not sep or name not in groups or number is None or not number >= minimum:
             raise argparse.ArgumentTypeError(
-                f"takes TYPE=VALUE with TYPE in {groups} and VALUE {cast.__name__} >= {minimum:g}, got {item!r}")
+                f"takes TYPE=VALUE with TYPE in {groups} and VALUE {cast.__name__} >= {minimum:g}, got {item!r}"
+            )
         return name, number
 
     parse.__name__ = "TYPE=VALUE"
@@ -76,6 +77,9 @@ def object_types(text: str) -> tuple[str, ...]:
 
 
 def add_overwrite(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace an existing output that this command did not write (without it, such an output "
-                        "is refused and left untouched; this command's own earlier outputs are always replaced)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing output that this command did not write (without it, such an output "
+        "is refused and left untouched; this command's own earlier outputs are always replaced)",
+    )

@@ -178,8 +178,9 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     commit(tmp, final)
 
 
-def write_json(path: str | os.PathLike, obj: Any, *, sort_keys: bool = True, default: Any = None,
-               allow_nan: bool = True) -> Path:
+def write_json(
+    path: str | os.PathLike, obj: Any, *, sort_keys: bool = True, default: Any = None, allow_nan: bool = True
+) -> Path:
     """``obj`` as indented JSON at ``path``, through a temporary sibling swapped in whole (the one
     JSON writer of the package); ``default`` converts what json cannot (e.g. ``str``)."""
     with atomic_output(path) as tmp:

@@ -75,9 +75,13 @@ def branches_of(collections: Mapping[str, Any], experiment: str = "cms") -> dict
     return out
 
 
-def events_from_awkward(collections: Mapping[str, Any], *, experiment: str = "cms",
-                        pt_cuts: Mapping[str, float] | None = None,
-                        max_objects: Mapping[str, int] | None = None) -> EventBatch:
+def events_from_awkward(
+    collections: Mapping[str, Any],
+    *,
+    experiment: str = "cms",
+    pt_cuts: Mapping[str, float] | None = None,
+    max_objects: Mapping[str, int] | None = None,
+) -> EventBatch:
     """A padded :class:`EventBatch` (``batch["common/jets/pt"]`` is ``(n_events, max_jets)`` in
     GeV) from awkward collections, e.g.::
 
@@ -93,15 +97,18 @@ def events_from_awkward(collections: Mapping[str, Any], *, experiment: str = "cm
     from .sources.convert import converter_class
 
     if experiment not in SEPARATOR:
-        raise ValueError(f"events_from_awkward reads {sorted(SEPARATOR)} collections, not {experiment!r} (EDM4hep "
-                         "files go through treasure convert edm4hep)")
+        raise ValueError(
+            f"events_from_awkward reads {sorted(SEPARATOR)} collections, not {experiment!r} (EDM4hep "
+            "files go through treasure convert edm4hep)"
+        )
     cls = converter_class(experiment)
     source = ArraySource(branches_of(collections, experiment))
     conv = cls(source, pt_cuts, max_objects)
     ragged = conv.convert(source.read(conv.branches(), 0, source.n_events), source.n_events)
     batch = ragged.to_padded(conv.layout.max_objects)
-    batch.metadata.update({"experiment": cls.EXPERIMENT, "n_events": batch.n_events,
-                           "missing_fields": conv.missing_fields})
+    batch.metadata.update(
+        {"experiment": cls.EXPERIMENT, "n_events": batch.n_events, "missing_fields": conv.missing_fields}
+    )
     return batch
 
 

@@ -30,8 +30,13 @@ def missing_four_momentum(initial: np.ndarray, visible: np.ndarray) -> dict[str,
     """``initial - visible`` (both (n, 4)) as the registry's ``missing_*`` fields: ``missing_px``,
     ``missing_py``, ``missing_pz``, ``missing_e`` and ``missing_mass`` (signed, see :func:`signed_mass`)."""
     miss = np.asarray(initial, np.float64) - np.asarray(visible, np.float64)
-    return {"missing_px": miss[:, 0], "missing_py": miss[:, 1], "missing_pz": miss[:, 2], "missing_e": miss[:, 3],
-            "missing_mass": signed_mass(miss)}
+    return {
+        "missing_px": miss[:, 0],
+        "missing_py": miss[:, 1],
+        "missing_pz": miss[:, 2],
+        "missing_e": miss[:, 3],
+        "missing_mass": signed_mass(miss),
+    }
 
 
 def recoil_mass(initial: np.ndarray, system: np.ndarray) -> np.ndarray:
@@ -44,7 +49,7 @@ def p4_from_pt_eta_phi(pt: np.ndarray, eta: np.ndarray, phi: np.ndarray, mass: n
     """(..., 4) four-momenta from pT [GeV], eta, phi [rad] and mass [GeV]."""
     pt, eta, phi = (np.asarray(x, np.float64) for x in (pt, eta, phi))
     px, py, pz = pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)
-    e = np.sqrt(px ** 2 + py ** 2 + pz ** 2 + np.asarray(mass, np.float64) ** 2)
+    e = np.sqrt(px**2 + py**2 + pz**2 + np.asarray(mass, np.float64) ** 2)
     return np.stack([px, py, pz, e], -1)
 
 
@@ -65,8 +70,9 @@ def z_recoil(arrays: Mapping[str, np.ndarray], initial: np.ndarray, max_leptons:
     for group, pdg in (("electrons", 11), ("muons", 13)):
         k = min(max_leptons, arrays[f"common/{group}/mask"].shape[1])
         mask, q = arrays[f"common/{group}/mask"][:, :k], arrays[f"common/{group}/charge"][:, :k]
-        p4 = p4_from_pt_eta_phi(*(arrays[f"common/{group}/{f}"][:, :k] for f in ("pt", "eta", "phi")),
-                                LEPTON_MASSES_GEV[group])
+        p4 = p4_from_pt_eta_phi(
+            *(arrays[f"common/{group}/{f}"][:, :k] for f in ("pt", "eta", "phi")), LEPTON_MASSES_GEV[group]
+        )
         for i in range(k):
             for j in range(i + 1, k):
                 pair = p4[:, i] + p4[:, j]
@@ -79,8 +85,17 @@ def z_recoil(arrays: Mapping[str, np.ndarray], initial: np.ndarray, max_leptons:
     return {"mll": best_mll, "recoil": best_recoil, "flavour": flavour}
 
 
-OBSERVABLES: tuple[str, ...] = ("recoil", "mll", "missing_mass", "missing_e", "missing_pt", "n_leptons", "n_jets",
-                                "mjj", "jj_recoil")
+OBSERVABLES: tuple[str, ...] = (
+    "recoil",
+    "mll",
+    "missing_mass",
+    "missing_e",
+    "missing_pt",
+    "n_leptons",
+    "n_jets",
+    "mjj",
+    "jj_recoil",
+)
 """The engineered e+e- observables of :func:`observables` (GeV where they have a unit)."""
 
 
@@ -90,15 +105,20 @@ def observables(arrays: Mapping[str, np.ndarray], initial: np.ndarray) -> dict[s
     jets, and the two leading jets' mass and recoil (-1 with fewer than two) against ``initial``."""
     z = z_recoil(arrays, initial)
     n = len(z["mll"])
-    jets = p4_from_pt_eta_phi(*(arrays[f"common/jets/{f}"][:, :2] for f in ("pt", "eta", "phi")),
-                              arrays["common/jets/mass"][:, :2])
+    jets = p4_from_pt_eta_phi(
+        *(arrays[f"common/jets/{f}"][:, :2] for f in ("pt", "eta", "phi")), arrays["common/jets/mass"][:, :2]
+    )
     two = arrays["common/jets/mask"][:, :2].all(1) if arrays["common/jets/mask"].shape[1] >= 2 else np.zeros(n, bool)
     jj = jets.sum(1) if jets.shape[1] == 2 else np.zeros((n, 4))
     initial = np.broadcast_to(np.asarray(initial, np.float64), (n, 4))
-    return {"recoil": np.nan_to_num(z["recoil"], nan=-1.0), "mll": np.nan_to_num(z["mll"], nan=-1.0),
-            "missing_mass": arrays["edm4hep/event/missing_mass"].astype(np.float64),
-            "missing_e": arrays["edm4hep/event/missing_e"].astype(np.float64),
-            "missing_pt": arrays["common/met/pt"].astype(np.float64),
-            "n_leptons": (arrays["common/electrons/mask"].sum(1) + arrays["common/muons/mask"].sum(1)).astype(float),
-            "n_jets": arrays["common/jets/mask"].sum(1).astype(float),
-            "mjj": np.where(two, signed_mass(jj), -1.0), "jj_recoil": np.where(two, recoil_mass(initial, jj), -1.0)}
+    return {
+        "recoil": np.nan_to_num(z["recoil"], nan=-1.0),
+        "mll": np.nan_to_num(z["mll"], nan=-1.0),
+        "missing_mass": arrays["edm4hep/event/missing_mass"].astype(np.float64),
+        "missing_e": arrays["edm4hep/event/missing_e"].astype(np.float64),
+        "missing_pt": arrays["common/met/pt"].astype(np.float64),
+        "n_leptons": (arrays["common/electrons/mask"].sum(1) + arrays["common/muons/mask"].sum(1)).astype(float),
+        "n_jets": arrays["common/jets/mask"].sum(1).astype(float),
+        "mjj": np.where(two, signed_mass(jj), -1.0),
+        "jj_recoil": np.where(two, recoil_mass(initial, jj), -1.0),
+    }

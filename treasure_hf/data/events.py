@@ -131,7 +131,7 @@ class EventBatch:
     def group(self, g: str, layer: str = "common") -> dict[str, np.ndarray]:
         """``{field: array}`` of one group of one layer (with ``mask`` and ``n`` for common)."""
         prefix = f"{layer}/{g}/"
-        return {k[len(prefix):]: v for k, v in self.arrays.items() if k.startswith(prefix)}
+        return {k[len(prefix) :]: v for k, v in self.arrays.items() if k.startswith(prefix)}
 
     def mask(self, g: str) -> np.ndarray:
         return self.arrays[_mask_key(g)]
@@ -165,8 +165,10 @@ class EventBatch:
         """Bit-for-bit equality of every array (NaN equal to NaN)."""
         if set(self.arrays) != set(other.arrays):
             return False
-        return all(a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
-                   for a, b in ((self.arrays[k], other.arrays[k]) for k in self.arrays))
+        return all(
+            a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+            for a, b in ((self.arrays[k], other.arrays[k]) for k in self.arrays)
+        )
 
     # --- conversion --------------------------------------------------------------------------
     def to_ragged(self) -> RaggedEvents:
@@ -344,8 +346,7 @@ class RaggedEvents:
         return EventBatch(ordered, metadata)
 
 
-def _slots(counts: np.ndarray, sort_values: np.ndarray | None
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def _slots(counts: np.ndarray, sort_values: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """For rows grouped by owner (``counts`` rows each): the owner of each row, and, after sorting
     by owner then descending ``sort_values`` (stable), each sorted row's slot within its owner and
     the sorting permutation (None when the rows already are in that order, the common case)."""

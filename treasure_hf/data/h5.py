@@ -47,17 +47,29 @@ class H5Writer(AtomicWriter):
     part of writing, runs on every core.
     """
 
-    def __init__(self, path: str | os.PathLike, metadata: Mapping[str, Any], layout: Layout | None = None,
-                 *, compression: str | None = "gzip", compression_opts: int | None = 1, threads: int | None = None,
-                 producer: str = "write_h5", inputs: Sequence[str | os.PathLike] = (), overwrite: bool = False,
-                 scores: Sequence[str] = ()):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        metadata: Mapping[str, Any],
+        layout: Layout | None = None,
+        *,
+        compression: str | None = "gzip",
+        compression_opts: int | None = 1,
+        threads: int | None = None,
+        producer: str = "write_h5",
+        inputs: Sequence[str | os.PathLike] = (),
+        overwrite: bool = False,
+        scores: Sequence[str] = (),
+    ):
         self.path = Path(path)
         self.scores = tuple(scores)
         self.producer, self.inputs, self.overwrite = producer, tuple(inputs), overwrite
         check_destination(self.path, producer, inputs=self.inputs, overwrite=overwrite)
         self.metadata = dict(metadata)
-        self.layout = layout or Layout(tuple(self.metadata.get("layers", ())),
-                                       max_objects=self.metadata.get("max_objects", schema.default_max_objects()))
+        self.layout = layout or Layout(
+            tuple(self.metadata.get("layers", ())),
+            max_objects=self.metadata.get("max_objects", schema.default_max_objects()),
+        )
         self.metadata["layers"] = list(self.layout.layers)
         self.metadata["max_objects"] = self.layout.metadata_max_objects()
         self.n_events = 0
@@ -76,13 +88,26 @@ class H5Writer(AtomicWriter):
                 shape = self.layout.shape(k, 0)
                 row_bytes = max(1, int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize)
                 chunk_rows = int(max(1, min(65536, CHUNK_BYTES // row_bytes)))
-                self._file.create_dataset(k, shape=shape, maxshape=(None, *shape[1:]), dtype=dtype,
-                                          chunks=(chunk_rows, *shape[1:]), compression=compression,
-                                          compression_opts=compression_opts if compression == "gzip" else None,
-                                          shuffle=compression is not None and dtype.itemsize > 1)
+                self._file.create_dataset(
+                    k,
+                    shape=shape,
+                    maxshape=(None, *shape[1:]),
+                    dtype=dtype,
+                    chunks=(chunk_rows, *shape[1:]),
+                    compression=compression,
+                    compression_opts=compression_opts if compression == "gzip" else None,
+                    shuffle=compression is not None and dtype.itemsize > 1,
+                )
             for k in self.scores:
-                self._file.create_dataset(k, shape=(0,), maxshape=(None,), dtype=np.float32, chunks=(65536,),
-                                          compression=compression, shuffle=compression is not None)
+                self._file.create_dataset(
+                    k,
+                    shape=(0,),
+                    maxshape=(None,),
+                    dtype=np.float32,
+                    chunks=(65536,),
+                    compression=compression,
+                    shuffle=compression is not None,
+                )
             self._file.create_group(METADATA_GROUP)
             self._file.attrs[H5_PRODUCER_ATTR] = producer
         except BaseException:
@@ -98,8 +123,11 @@ class H5Writer(AtomicWriter):
         extra = [k for k in batch.keys() if k not in self._keys]
         if missing or extra:
             key = (missing or extra)[0]
-            raise InputError(self.path, key, f"batch does not match the file layout "
-                             f"(missing {missing[:5]}, not expected {extra[:5]})")
+            raise InputError(
+                self.path,
+                key,
+                f"batch does not match the file layout (missing {missing[:5]}, not expected {extra[:5]})",
+            )
         n = batch.n_events
         given = set(scores or {})
         if given != set(self.scores):
@@ -112,7 +140,7 @@ class H5Writer(AtomicWriter):
                 raise InputError(self.path, k, f"has shape {values.shape}, expected ({n},)")
             ds = self._file[k]
             ds.resize(self.n_events + n, axis=0)
-            ds[self.n_events:] = values
+            ds[self.n_events :] = values
         jobs: list[tuple[h5py.Dataset, int, Future]] = []
         for k, dtype in self._keys.items():
             arr = batch[k]
@@ -123,7 +151,7 @@ class H5Writer(AtomicWriter):
             ds.resize(self.n_events + n, axis=0)
             arr = np.ascontiguousarray(arr, dtype=dtype)
             if self._pool is None:
-                ds[self.n_events:] = arr
+                ds[self.n_events :] = arr
             else:
                 jobs += self._compress_chunks(k, arr, final=False)
         self.n_events += n
@@ -142,17 +170,19 @@ class H5Writer(AtomicWriter):
         data = np.concatenate(pending) if len(pending) > 1 else pending[0]
         first = self.n_events + (len(arr) if arr is not None else 0) - n_pending  # row of pending[0]
         n_full = len(data) // rows * rows
-        blocks = [data[i:i + rows] for i in range(0, n_full, rows)]
+        blocks = [data[i : i + rows] for i in range(0, n_full, rows)]
         rest = data[n_full:]
         if final and len(rest):
             padded = np.zeros((rows, *data.shape[1:]), data.dtype)
-            padded[:len(rest)] = rest
+            padded[: len(rest)] = rest
             blocks.append(padded)
             rest = rest[:0]
         self._pending[k] = [rest.copy()] if len(rest) else []
         shuffle = data.dtype.itemsize > 1
-        return [(ds, first + i * rows, self._pool.submit(_deflate, b, self._gzip_level, shuffle))
-                for i, b in enumerate(blocks)]
+        return [
+            (ds, first + i * rows, self._pool.submit(_deflate, b, self._gzip_level, shuffle))
+            for i, b in enumerate(blocks)
+        ]
 
     def _store(self, jobs: list[tuple[h5py.Dataset, int, Future]]) -> None:
         for ds, offset, future in jobs:
@@ -188,15 +218,15 @@ class H5Writer(AtomicWriter):
         remove(self._tmp)
 
 
-
 def _deflate(block: np.ndarray, level: int, shuffle: bool) -> bytes:
     """HDF5's shuffle then deflate filters applied to one chunk (zlib releases the GIL)."""
     raw = block.view(np.uint8).reshape(-1, block.dtype.itemsize).T.tobytes() if shuffle else block.tobytes()
     return zlib.compress(raw, level)
 
 
-def write_h5(path: str | os.PathLike, batch: EventBatch | RaggedEvents, metadata: Mapping[str, Any] | None = None,
-             **kwargs: Any) -> Path:
+def write_h5(
+    path: str | os.PathLike, batch: EventBatch | RaggedEvents, metadata: Mapping[str, Any] | None = None, **kwargs: Any
+) -> Path:
     """Write one batch as a complete file."""
     meta = dict(batch.metadata if metadata is None else metadata)
     if isinstance(batch, RaggedEvents):
@@ -224,8 +254,11 @@ class H5Source:
             raise FormatError(self.path, METADATA_GROUP, str(exc)) from None
         version = self.metadata.get("format_version")
         if version != schema.FORMAT_VERSION:
-            raise FormatError(self.path, "metadata/format_version",
-                              f"is {version!r}; this version of treasure_hf reads {schema.FORMAT_VERSION!r}")
+            raise FormatError(
+                self.path,
+                "metadata/format_version",
+                f"is {version!r}; this version of treasure_hf reads {schema.FORMAT_VERSION!r}",
+            )
         found: list[str] = []
         self._file.visititems(lambda name, obj: found.append(name) if isinstance(obj, h5py.Dataset) else None)
         self.score_keys = [k for k in found if k.split("/", 1)[0] == schema.SCORES]
@@ -253,7 +286,7 @@ class H5Source:
     def read_scores(self, start: int | None = None, stop: int | None = None) -> dict[str, np.ndarray]:
         """``scores/MODEL/CLASS`` -> ``(n_events,)`` of events ``[start, stop)`` (those the file holds)."""
         start, stop, _ = slice(start, stop).indices(self.n_events)
-        return {k: self._file[k][start:max(start, stop)] for k in self.score_keys}
+        return {k: self._file[k][start : max(start, stop)] for k in self.score_keys}
 
     def ranges(self, step: int) -> Iterator[tuple[int, int]]:
         """Event ranges ``[lo, hi)`` of at most ``step`` events."""

@@ -23,9 +23,17 @@ def omega_from_pt(pt: np.ndarray, charge: np.ndarray, bz: float) -> np.ndarray:
     return np.sign(charge) * GEV_PER_TESLA_MM * abs(bz) / np.maximum(pt, 1e-9)
 
 
-def cylinder_crossings(pt: np.ndarray, eta: np.ndarray, phi: np.ndarray, charge: np.ndarray, energy: np.ndarray,
-                       bz: float, layers: tuple[tuple[float, float], ...], vz: np.ndarray | None = None,
-                       r0: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def cylinder_crossings(
+    pt: np.ndarray,
+    eta: np.ndarray,
+    phi: np.ndarray,
+    charge: np.ndarray,
+    energy: np.ndarray,
+    bz: float,
+    layers: tuple[tuple[float, float], ...],
+    vz: np.ndarray | None = None,
+    r0: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
     """Outgoing crossings of helices from the beam line (at ``vz`` [mm] along it) with barrel layers
     ``(radius, half-length)`` [mm], innermost first: flat ``track`` (row of the input), ``layer``
     (the crossing's rank along the track), ``x``, ``y``, ``z`` [mm] and ``time`` [ns] (path length

@@ -44,9 +44,18 @@ def read_events(path: str | os.PathLike, start: int | None = None, stop: int | N
         source.close()
 
 
-def pcdf_to_h5(src: str | os.PathLike, dst: str | os.PathLike, *, step: int = DEFAULT_STEP,
-               max_objects: Mapping[str, int] | None = None, pt_cuts: Mapping[str, float] | None = None,
-               progress: bool = True, overwrite: bool = False, producer: str = "pcdf-to-h5", **h5_options) -> Path:
+def pcdf_to_h5(
+    src: str | os.PathLike,
+    dst: str | os.PathLike,
+    *,
+    step: int = DEFAULT_STEP,
+    max_objects: Mapping[str, int] | None = None,
+    pt_cuts: Mapping[str, float] | None = None,
+    progress: bool = True,
+    overwrite: bool = False,
+    producer: str = "pcdf-to-h5",
+    **h5_options,
+) -> Path:
     """Convert a PCDF directory to common HDF5, chunk by chunk (objects beyond ``max_objects``
     are dropped; ``n`` keeps their count). ``pt_cuts`` (type -> GeV) drops the objects below
     their cut first; the metadata ``pt_cuts`` records the tighter of the old and new cut.
@@ -70,9 +79,12 @@ def pcdf_to_h5(src: str | os.PathLike, dst: str | os.PathLike, *, step: int = DE
         if pt_cuts:
             old = dict(metadata.get("pt_cuts") or {})
             metadata["pt_cuts"] = {**old, **{g: max(float(old.get(g, 0.0)), float(c)) for g, c in pt_cuts.items()}}
-        with H5Writer(dst, metadata, layout, producer=producer, inputs=(src,), overwrite=overwrite,
-                      **h5_options) as writer, \
-                tqdm(total=source.n_events, unit="ev", desc="pcdf->h5", disable=not progress) as bar:
+        with (
+            H5Writer(
+                dst, metadata, layout, producer=producer, inputs=(src,), overwrite=overwrite, **h5_options
+            ) as writer,
+            tqdm(total=source.n_events, unit="ev", desc="pcdf->h5", disable=not progress) as bar,
+        ):
             for lo, hi in source.ranges(step):
                 events = source.read_ragged(lo, hi)
                 if pt_cuts:
@@ -82,8 +94,16 @@ def pcdf_to_h5(src: str | os.PathLike, dst: str | os.PathLike, *, step: int = DE
     return Path(dst)
 
 
-def h5_to_pcdf(src: str | os.PathLike, dst: str | os.PathLike, *, step: int = DEFAULT_STEP,
-               progress: bool = True, overwrite: bool = False, producer: str = "h5-to-pcdf", **pcdf_options) -> Path:
+def h5_to_pcdf(
+    src: str | os.PathLike,
+    dst: str | os.PathLike,
+    *,
+    step: int = DEFAULT_STEP,
+    progress: bool = True,
+    overwrite: bool = False,
+    producer: str = "h5-to-pcdf",
+    **pcdf_options,
+) -> Path:
     """Convert a common HDF5 file to a PCDF directory, reading ``step`` events at a time (memory;
     the parts are set by ``events_per_part`` and ``rows_per_part`` of :class:`PCDFWriter`). An
     existing ``dst`` is replaced only if ``producer`` wrote it, or with ``overwrite``."""
@@ -92,11 +112,15 @@ def h5_to_pcdf(src: str | os.PathLike, dst: str | os.PathLike, *, step: int = DE
     with H5Source(src) as source:
         first = source.read(0, 0)
         layout = first.layout
-        layout = Layout(layout.layers, layout.sub_groups,
-                        {**layout.max_objects, **source.metadata.get("max_objects", {})})
-        with PCDFWriter(dst, source.metadata, layout, producer=producer, inputs=(src,), overwrite=overwrite,
-                        **pcdf_options) as writer, \
-                tqdm(total=source.n_events, unit="ev", desc="h5->pcdf", disable=not progress) as bar:
+        layout = Layout(
+            layout.layers, layout.sub_groups, {**layout.max_objects, **source.metadata.get("max_objects", {})}
+        )
+        with (
+            PCDFWriter(
+                dst, source.metadata, layout, producer=producer, inputs=(src,), overwrite=overwrite, **pcdf_options
+            ) as writer,
+            tqdm(total=source.n_events, unit="ev", desc="h5->pcdf", disable=not progress) as bar,
+        ):
             for batch in source.iter_batches(step):
                 writer.write(batch)
                 bar.update(batch.n_events)

@@ -11,10 +11,18 @@ from .. import provenance
 from . import schema
 
 
-def make_metadata(experiment: str, input_file: str, *, layers: tuple[str, ...] = (),
-                  max_objects: Mapping[str, int] | None = None, pt_cuts: Mapping[str, float] | None = None,
-                  met_definition: str = "", common_iso_source: Mapping[str, str] | None = None,
-                  missing_fields: list[str] | None = None, **extra: Any) -> dict[str, Any]:
+def make_metadata(
+    experiment: str,
+    input_file: str,
+    *,
+    layers: tuple[str, ...] = (),
+    max_objects: Mapping[str, int] | None = None,
+    pt_cuts: Mapping[str, float] | None = None,
+    met_definition: str = "",
+    common_iso_source: Mapping[str, str] | None = None,
+    missing_fields: list[str] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
     """Every required attribute, filled from the registry where the caller gives nothing."""
     if experiment not in schema.EXPERIMENTS:
         raise ValueError(f"experiment must be one of {sorted(schema.EXPERIMENTS)}, not {experiment!r}")

@@ -56,8 +56,9 @@ def _within(inner: Path, outer: Path) -> bool:
     return inner == outer or outer in inner.parents
 
 
-def check_destination(dst: str | os.PathLike, producer: str, *, inputs: Iterable[str | os.PathLike] = (),
-                      overwrite: bool = False) -> None:
+def check_destination(
+    dst: str | os.PathLike, producer: str, *, inputs: Iterable[str | os.PathLike] = (), overwrite: bool = False
+) -> None:
     """Raise :class:`OutputError` unless ``producer`` may write ``dst``: never an input, inside
     one or around one; an existing ``dst`` only if ``producer`` wrote it, it is an empty
     directory, or ``overwrite`` is given."""
@@ -84,14 +85,18 @@ def check_destination(dst: str | os.PathLike, producer: str, *, inputs: Iterable
     if overwrite:
         logger.warning("replacing %s (overwrite requested)", dst)
         return
-    what = (f"was written by `treasure {owner}`, not by `treasure {producer}`" if owner
-            else "exists and was not written by treasure_hf")
+    what = (
+        f"was written by `treasure {owner}`, not by `treasure {producer}`"
+        if owner
+        else "exists and was not written by treasure_hf"
+    )
     raise OutputError(dst, None, f"{what}: it is left untouched (pass --overwrite to replace it)")
 
 
 @contextlib.contextmanager
-def output_directory(dst: str | os.PathLike, producer: str, *, inputs: Iterable[str | os.PathLike] = (),
-                     overwrite: bool = False) -> Iterator[Path]:
+def output_directory(
+    dst: str | os.PathLike, producer: str, *, inputs: Iterable[str | os.PathLike] = (), overwrite: bool = False
+) -> Iterator[Path]:
     """Yield an empty temporary directory beside ``dst`` to fill; when the block ends without an
     error it is marked as ``producer``'s and swapped in as ``dst`` whole, after
     :func:`check_destination` (before and again at the end); on an error it is removed."""

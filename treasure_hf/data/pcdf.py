@@ -91,8 +91,9 @@ def arrow_schema(layout: Layout, table: str) -> pa.Schema:
     return pa.schema([(c, pa.from_numpy_dtype(dt)) for c, (_, dt) in table_columns(layout, table).items()])
 
 
-def _ragged_tables(ev: RaggedEvents, layout: Layout, first_event: int,
-                   first_index: Mapping[str, int]) -> dict[str, dict[str, np.ndarray]]:
+def _ragged_tables(
+    ev: RaggedEvents, layout: Layout, first_event: int, first_index: Mapping[str, int]
+) -> dict[str, dict[str, np.ndarray]]:
     """Column arrays of every table for one part."""
     out: dict[str, dict[str, np.ndarray]] = {}
     event_index = np.arange(first_event, first_event + ev.n_events, dtype=np.int64)
@@ -141,18 +142,31 @@ class PCDFWriter(AtomicWriter):
     written with CRC checksums, which :class:`PCDFSource` verifies.
     """
 
-    def __init__(self, directory: str | os.PathLike, metadata: Mapping[str, Any], layout: Layout | None = None,
-                 *, events_per_part: int = EVENTS_PER_PART, rows_per_part: int | None = ROWS_PER_PART,
-                 row_group_size: int = 1 << 17, resume: bool = False,
-                 compression: str = "zstd", producer: str = "write_pcdf", inputs: Sequence[str | os.PathLike] = (),
-                 overwrite: bool = False, scores: Sequence[str] = ()):
+    def __init__(
+        self,
+        directory: str | os.PathLike,
+        metadata: Mapping[str, Any],
+        layout: Layout | None = None,
+        *,
+        events_per_part: int = EVENTS_PER_PART,
+        rows_per_part: int | None = ROWS_PER_PART,
+        row_group_size: int = 1 << 17,
+        resume: bool = False,
+        compression: str = "zstd",
+        producer: str = "write_pcdf",
+        inputs: Sequence[str | os.PathLike] = (),
+        overwrite: bool = False,
+        scores: Sequence[str] = (),
+    ):
         self.directory = Path(directory)
         self.scores = tuple(scores)
         self.producer, self.inputs, self.overwrite = producer, tuple(inputs), overwrite
         check_destination(self.directory, producer, inputs=self.inputs, overwrite=overwrite)
         self.metadata = dict(metadata)
-        self.layout = layout or Layout(tuple(self.metadata.get("layers", ())),
-                                       max_objects=self.metadata.get("max_objects", schema.default_max_objects()))
+        self.layout = layout or Layout(
+            tuple(self.metadata.get("layers", ())),
+            max_objects=self.metadata.get("max_objects", schema.default_max_objects()),
+        )
         self.metadata["layers"] = list(self.layout.layers)
         self.metadata["max_objects"] = self.layout.metadata_max_objects()
         self.events_per_part = int(positive("events_per_part", events_per_part))
@@ -171,7 +185,9 @@ class PCDFWriter(AtomicWriter):
                 if state.get("layout") == self._layout_json():
                     self.parts = state["parts"]
                     self.n_events = sum(p["n_events"] for p in self.parts)
-                    logger.info("resuming %s after %d parts (%d events)", self.directory, len(self.parts), self.n_events)
+                    logger.info(
+                        "resuming %s after %d parts (%d events)", self.directory, len(self.parts), self.n_events
+                    )
                 else:
                     logger.warning("discarding partial output %s: it was written with another layout", self._tmp)
                     remove(self._tmp)
@@ -189,8 +205,11 @@ class PCDFWriter(AtomicWriter):
         self._next_index = {t: sum(p["rows"].get(t, 0) for p in self.parts) for t in tables(self.layout)}
 
     def _layout_json(self) -> dict[str, Any]:
-        return {"layers": list(self.layout.layers), "sub_groups": list(self.layout.sub_groups),
-                "max_objects": self.layout.metadata_max_objects()}
+        return {
+            "layers": list(self.layout.layers),
+            "sub_groups": list(self.layout.sub_groups),
+            "max_objects": self.layout.metadata_max_objects(),
+        }
 
     def write(self, events: EventBatch | RaggedEvents, scores: Mapping[str, np.ndarray] | None = None) -> None:
         """Add events. Parts are cut at the first event that reaches ``events_per_part`` events or
@@ -202,15 +221,17 @@ class PCDFWriter(AtomicWriter):
             events = events.to_ragged()
         self._check(events)
         if set(scores or {}) != set(self.scores):
-            raise InputError(self.directory, schema.SCORES, f"expected scores {sorted(self.scores)}, "
-                                                            f"got {sorted(scores or {})}")
+            raise InputError(
+                self.directory, schema.SCORES, f"expected scores {sorted(self.scores)}, got {sorted(scores or {})}"
+            )
         if self.scores:  # carried as event fields, so that parts are cut through them alike
             values = {k: np.asarray(v, np.float32) for k, v in scores.items()}
             bad = [k for k, v in values.items() if v.shape != (events.n_events,)]
             if bad:
                 raise InputError(self.directory, bad[0], f"needs one value per event ({events.n_events})")
-            events = RaggedEvents(events.n_events, {**events.event, **values}, events.objects, events.counts,
-                                  events.n, events.metadata)
+            events = RaggedEvents(
+                events.n_events, {**events.event, **values}, events.objects, events.counts, events.n, events.metadata
+            )
         if events.n_events:
             self._pending.append(events)
         while self._pending:
@@ -243,33 +264,55 @@ class PCDFWriter(AtomicWriter):
         present = {k for k in ev.event if k not in self.scores} | set(ev.objects)
         missing, extra = sorted(expected - present), sorted(present - expected)
         if missing or extra:
-            raise InputError(self.directory, (missing or extra)[0],
-                             f"events do not match the layout (missing {missing[:5]}, not expected {extra[:5]})")
+            raise InputError(
+                self.directory,
+                (missing or extra)[0],
+                f"events do not match the layout (missing {missing[:5]}, not expected {extra[:5]})",
+            )
         ev.check(str(self.directory))
 
     def _write_part(self, ev: RaggedEvents) -> None:
         name = part_name(len(self.parts))
         scores = {k: ev.event[k] for k in self.scores}
         if scores:
-            ev = RaggedEvents(ev.n_events, {k: v for k, v in ev.event.items() if k not in scores}, ev.objects,
-                              ev.counts, ev.n, ev.metadata)
+            ev = RaggedEvents(
+                ev.n_events,
+                {k: v for k, v in ev.event.items() if k not in scores},
+                ev.objects,
+                ev.counts,
+                ev.n,
+                ev.metadata,
+            )
         cols = _ragged_tables(ev, self.layout, self.n_events, self._next_index)
         if scores:
-            cols[schema.SCORES] = {schema.PCDF_EVENT_INDEX: cols["events"][schema.PCDF_EVENT_INDEX],
-                                   **{score_column(k): v for k, v in scores.items()}}
-        kv_meta = {KV_VERSION: schema.FORMAT_VERSION.encode(),
-                   KV_METADATA: md.to_json({k: v for k, v in self.metadata.items() if k != "n_events"}).encode(),
-                   KV_PART: json.dumps({"part": name, "first_event": self.n_events, "n_events": ev.n_events}).encode()}
+            cols[schema.SCORES] = {
+                schema.PCDF_EVENT_INDEX: cols["events"][schema.PCDF_EVENT_INDEX],
+                **{score_column(k): v for k, v in scores.items()},
+            }
+        kv_meta = {
+            KV_VERSION: schema.FORMAT_VERSION.encode(),
+            KV_METADATA: md.to_json({k: v for k, v in self.metadata.items() if k != "n_events"}).encode(),
+            KV_PART: json.dumps({"part": name, "first_event": self.n_events, "n_events": ev.n_events}).encode(),
+        }
         rows = {}
         for table, columns in cols.items():
-            table_schema = (arrow_schema(self.layout, table) if table != schema.SCORES else
-                            pa.schema([(c, pa.from_numpy_dtype(np.asarray(v).dtype)) for c, v in columns.items()]))
+            table_schema = (
+                arrow_schema(self.layout, table)
+                if table != schema.SCORES
+                else pa.schema([(c, pa.from_numpy_dtype(np.asarray(v).dtype)) for c, v in columns.items()])
+            )
             arrow = pa.table(columns, schema=table_schema.with_metadata(kv_meta))
             final = self._tmp / table / f"{name}.parquet"
             tmp = temporary_sibling(final)
             try:
-                pq.write_table(arrow, tmp, compression=self.compression, write_statistics=True,
-                               row_group_size=self.row_group_size, write_page_checksum=True)
+                pq.write_table(
+                    arrow,
+                    tmp,
+                    compression=self.compression,
+                    write_statistics=True,
+                    row_group_size=self.row_group_size,
+                    write_page_checksum=True,
+                )
             except BaseException:
                 remove(tmp)
                 raise
@@ -291,8 +334,14 @@ class PCDFWriter(AtomicWriter):
             if not self.parts:  # an empty data set still has every table, with its schema
                 self._write_part(empty_ragged(self.layout))
             self.metadata["n_events"] = self.n_events
-            manifest = {"format": "PCDF", "format_version": schema.FORMAT_VERSION, "metadata": self.metadata,
-                        "layout": self._layout_json(), "tables": list(tables(self.layout)), "parts": self.parts}
+            manifest = {
+                "format": "PCDF",
+                "format_version": schema.FORMAT_VERSION,
+                "metadata": self.metadata,
+                "layout": self._layout_json(),
+                "tables": list(tables(self.layout)),
+                "parts": self.parts,
+            }
             if self.scores:
                 manifest["tables"].append(schema.SCORES)
                 manifest["scores"] = list(self.scores)
@@ -362,17 +411,26 @@ def _slice_ragged(ev: RaggedEvents, start: int, stop: int) -> RaggedEvents:
         counts[g] = c[lo:hi]
         n[g] = np.asarray(ev.original_counts(g))[lo:hi]
     objects = {k: v[slice(*row_range[k.split("/")[1]])] for k, v in ev.objects.items()}
-    return RaggedEvents(stop - start, {k: v[start:stop] for k, v in ev.event.items()}, objects, counts, n,
-                        ev.metadata)
+    return RaggedEvents(stop - start, {k: v[start:stop] for k, v in ev.event.items()}, objects, counts, n, ev.metadata)
 
 
-def write_pcdf(directory: str | os.PathLike, events: EventBatch | RaggedEvents,
-               metadata: Mapping[str, Any] | None = None, **kwargs: Any) -> Path:
+def write_pcdf(
+    directory: str | os.PathLike,
+    events: EventBatch | RaggedEvents,
+    metadata: Mapping[str, Any] | None = None,
+    **kwargs: Any,
+) -> Path:
     """Write one batch as a complete PCDF data set."""
     meta = dict(events.metadata if metadata is None else metadata)
-    layout = events.layout if isinstance(events, EventBatch) else Layout(
-        events.layers, tuple(g for g in events.groups if schema.GROUPS[g].kind == "sub"),
-        {**schema.default_max_objects(), **meta.get("max_objects", {})})
+    layout = (
+        events.layout
+        if isinstance(events, EventBatch)
+        else Layout(
+            events.layers,
+            tuple(g for g in events.groups if schema.GROUPS[g].kind == "sub"),
+            {**schema.default_max_objects(), **meta.get("max_objects", {})},
+        )
+    )
     with PCDFWriter(directory, meta, layout, **kwargs) as w:
         w.write(events)
     return Path(directory)
@@ -411,20 +469,27 @@ class PCDFSource:
             self.aligned = False
         version = self.metadata.get("format_version")
         if version != schema.FORMAT_VERSION:
-            raise FormatError(self.path, "metadata/format_version",
-                              f"is {version!r}; this version of treasure_hf reads {schema.FORMAT_VERSION!r}")
+            raise FormatError(
+                self.path,
+                "metadata/format_version",
+                f"is {version!r}; this version of treasure_hf reads {schema.FORMAT_VERSION!r}",
+            )
         try:
-            self.layout = Layout(tuple(layout.get("layers", self.metadata.get("layers", ()))),
-                                 tuple(layout.get("sub_groups", ())),
-                                 {**schema.default_max_objects(), **layout.get("max_objects", {}),
-                                  **self.metadata.get("max_objects", {})})
+            self.layout = Layout(
+                tuple(layout.get("layers", self.metadata.get("layers", ()))),
+                tuple(layout.get("sub_groups", ())),
+                {
+                    **schema.default_max_objects(),
+                    **layout.get("max_objects", {}),
+                    **self.metadata.get("max_objects", {}),
+                },
+            )
         except Exception as exc:
             raise FormatError(self.path, MANIFEST, str(exc)) from None
         self._check_manifest()
         self.n_events = int(sum(p["n_events"] for p in self.parts))
         self._starts = np.cumsum([0] + [p["n_events"] for p in self.parts])
-        self._first_row = {t: np.cumsum([0] + [p.get("rows", {}).get(t, 0) for p in self.parts])
-                           for t in self.tables}
+        self._first_row = {t: np.cumsum([0] + [p.get("rows", {}).get(t, 0) for p in self.parts]) for t in self.tables}
         self._cached: tuple[int, RaggedEvents] | None = None
 
     # --- opening ---------------------------------------------------------------------------
@@ -455,8 +520,9 @@ class PCDFSource:
             if not isinstance(part, dict) or not {"name", "n_events"} <= set(part):
                 raise FormatError(self.path, MANIFEST, f"part entry {part!r} lacks its name or n_events")
             if int(part.get("first_event", first)) != first:
-                raise FormatError(self.path, MANIFEST, f"part {part['name']} starts at event {part['first_event']}, "
-                                                       f"expected {first}")
+                raise FormatError(
+                    self.path, MANIFEST, f"part {part['name']} starts at event {part['first_event']}, expected {first}"
+                )
             for table in (*self.tables, *((schema.SCORES,) if self.score_keys else ())):
                 path = self.path / table / f"{part['name']}.parquet"
                 if not path.exists():
@@ -468,8 +534,9 @@ class PCDFSource:
             first += int(part["n_events"])
         stated = self.metadata.get("n_events")
         if stated is not None and int(stated) != first:
-            raise FormatError(self.path, f"{MANIFEST}: metadata/n_events",
-                              f"says {stated} but the parts hold {first} events")
+            raise FormatError(
+                self.path, f"{MANIFEST}: metadata/n_events", f"says {stated} but the parts hold {first} events"
+            )
 
     @property
     def tables(self) -> tuple[str, ...]:
@@ -489,7 +556,7 @@ class PCDFSource:
         # object tables of a foreign PCDF need not follow the events' parts: each part takes the
         # rows from its first event index up to the next part's, so every row belongs to one part
         lo = self.parts[i]["first_index"] if i > 0 else None
-        hi = next((p["first_index"] for p in self.parts[i + 1:] if p["first_index"] is not None), None)
+        hi = next((p["first_index"] for p in self.parts[i + 1 :] if p["first_index"] is not None), None)
         return _read_filtered(self.files(table), self.path / table, wanted, optional, lo, hi)
 
     def _decode_part(self, i: int) -> RaggedEvents:
@@ -500,8 +567,9 @@ class PCDFSource:
         if self.aligned:
             first = int(self._starts[i])
             if not np.array_equal(event_index, np.arange(first, first + len(event_index))):
-                raise FormatError(where, schema.PCDF_EVENT_INDEX,
-                                  f"must count the events of the part from {first} without gaps")
+                raise FormatError(
+                    where, schema.PCDF_EVENT_INDEX, f"must count the events of the part from {first} without gaps"
+                )
         elif np.any(np.diff(event_index) <= 0):
             raise FormatError(where, schema.PCDF_EVENT_INDEX, "must be unique and increasing")
         n_events = len(event_index)
@@ -523,14 +591,18 @@ class PCDFSource:
                 n_owners, count_col = n_events, events.get(schema.pcdf_count_column(table))
             else:
                 p_index, p_event, p_counts = rows_of[spec.parent]
-                owner = _lookup(p_index, data[spec.index_column], where, spec.index_column,
-                                f"{spec.parent} of its part")
+                owner = _lookup(
+                    p_index, data[spec.index_column], where, spec.index_column, f"{spec.parent} of its part"
+                )
                 moved = p_event[owner] != row_event
                 if np.any(moved):
                     k = int(np.argmax(moved))
-                    raise FormatError(where, spec.index_column,
-                                      f"row with {schema.PCDF_INDEX} {int(index[k])} belongs to event "
-                                      f"{int(row_event[k])} but its {spec.parent[:-1]} to event {int(p_event[owner[k]])}")
+                    raise FormatError(
+                        where,
+                        spec.index_column,
+                        f"row with {schema.PCDF_INDEX} {int(index[k])} belongs to event "
+                        f"{int(row_event[k])} but its {spec.parent[:-1]} to event {int(p_event[owner[k]])}",
+                    )
                 n_owners, count_col = len(p_index), p_counts.get(table)
             order = np.argsort(owner, kind="stable") if np.any(np.diff(owner) < 0) else None
             counts[table] = np.bincount(owner, minlength=n_owners).astype(np.int64)
@@ -538,18 +610,27 @@ class PCDFSource:
                 n[table] = count_col.astype(np.int64)
                 short = n[table] < counts[table]
                 if np.any(short):
-                    raise FormatError(where, schema.pcdf_count_column(table),
-                                      f"counts {int(n[table][short][0])} {table} where "
-                                      f"{int(counts[table][short][0])} rows are present")
+                    raise FormatError(
+                        where,
+                        schema.pcdf_count_column(table),
+                        f"counts {int(n[table][short][0])} {table} where "
+                        f"{int(counts[table][short][0])} rows are present",
+                    )
             tcols = table_columns(self.layout, table)
             for c, v in data.items():
                 k = tcols.get(c, (None, None))[0]
                 if k is not None:
                     objects[k] = v if order is None else v[order]
             reorder = (lambda a: a) if order is None else (lambda a: a[order])
-            rows_of[table] = (reorder(index), reorder(row_event),
-                              {s: reorder(data[schema.pcdf_count_column(s)]) for s in schema.sub_groups_of(table)
-                               if schema.pcdf_count_column(s) in data})
+            rows_of[table] = (
+                reorder(index),
+                reorder(row_event),
+                {
+                    s: reorder(data[schema.pcdf_count_column(s)])
+                    for s in schema.sub_groups_of(table)
+                    if schema.pcdf_count_column(s) in data
+                },
+            )
         return RaggedEvents(n_events, ev_fields, objects, counts, n, {**self.metadata, "n_events": n_events})
 
     def _check_index(self, index: np.ndarray, table: str, i: int, where: Path) -> None:
@@ -561,9 +642,13 @@ class PCDFSource:
         if self.aligned and "rows" in self.parts[i]:
             first = int(self._first_row[table][i])
             if len(ordered) and (ordered[0] != first or ordered[-1] != first + len(ordered) - 1):
-                raise FormatError(where, schema.PCDF_INDEX, f"must number the rows of the part {first} to "
-                                                            f"{first + len(ordered) - 1}, found {int(ordered[0])} to "
-                                                            f"{int(ordered[-1])}")
+                raise FormatError(
+                    where,
+                    schema.PCDF_INDEX,
+                    f"must number the rows of the part {first} to "
+                    f"{first + len(ordered) - 1}, found {int(ordered[0])} to "
+                    f"{int(ordered[-1])}",
+                )
 
     def _part(self, i: int) -> RaggedEvents:
         if self._cached is None or self._cached[0] != i:
@@ -612,11 +697,12 @@ class PCDFSource:
             if not np.array_equal(data[schema.PCDF_EVENT_INDEX], np.arange(lo, hi)):
                 raise FormatError(path, schema.PCDF_EVENT_INDEX, f"must count the events of the part from {lo}")
             for k in self.score_keys:
-                out[k].append(data[score_column(k)][max(start, lo) - lo:min(stop, hi) - lo])
+                out[k].append(data[score_column(k)][max(start, lo) - lo : min(stop, hi) - lo])
         return {k: np.concatenate(v) if v else np.zeros(0, np.float32) for k, v in out.items()}
 
-    def read(self, start: int | None = None, stop: int | None = None,
-             max_objects: Mapping[str, int] | None = None) -> EventBatch:
+    def read(
+        self, start: int | None = None, stop: int | None = None, max_objects: Mapping[str, int] | None = None
+    ) -> EventBatch:
         ragged = self.read_ragged(start, stop)
         return ragged.to_padded({**self.layout.max_objects, **(max_objects or {})})
 
@@ -629,8 +715,9 @@ class PCDFSource:
             for s in range(lo, hi, size):
                 yield s, min(s + size, hi)
 
-    def iter_batches(self, step: int | None = None, max_objects: Mapping[str, int] | None = None
-                     ) -> Iterator[EventBatch]:
+    def iter_batches(
+        self, step: int | None = None, max_objects: Mapping[str, int] | None = None
+    ) -> Iterator[EventBatch]:
         for lo, hi in self.ranges(step):
             yield self.read(lo, hi, max_objects)
 
@@ -648,14 +735,16 @@ def _concat_ragged(pieces: Sequence[RaggedEvents], metadata: dict[str, Any]) -> 
     """Consecutive slices of events as one (rows stay grouped by event and by parent)."""
     first = pieces[0]
     if len(pieces) == 1:
-        return RaggedEvents(first.n_events, dict(first.event), dict(first.objects), dict(first.counts),
-                            dict(first.n), metadata)
+        return RaggedEvents(
+            first.n_events, dict(first.event), dict(first.objects), dict(first.counts), dict(first.n), metadata
+        )
 
     def cat(name: str) -> dict[str, np.ndarray]:
         return {k: np.concatenate([getattr(p, name)[k] for p in pieces]) for k in getattr(first, name)}
 
-    return RaggedEvents(sum(p.n_events for p in pieces), cat("event"), cat("objects"), cat("counts"), cat("n"),
-                        metadata)
+    return RaggedEvents(
+        sum(p.n_events for p in pieces), cat("event"), cat("objects"), cat("counts"), cat("n"), metadata
+    )
 
 
 def _footer(path: Path, table: str) -> pq.ParquetFile:
@@ -665,8 +754,9 @@ def _footer(path: Path, table: str) -> pq.ParquetFile:
         raise FormatError(path, table, f"cannot be read as Parquet (truncated or corrupt): {exc}") from None
 
 
-def _read_file(path: Path, table: str, columns: Sequence[str], optional: set[str] = frozenset()
-               ) -> dict[str, np.ndarray]:
+def _read_file(
+    path: Path, table: str, columns: Sequence[str], optional: set[str] = frozenset()
+) -> dict[str, np.ndarray]:
     """Columns of one Parquet file, every page's checksum verified."""
     try:
         f = pq.ParquetFile(path, page_checksum_verification=True)
@@ -679,17 +769,20 @@ def _read_file(path: Path, table: str, columns: Sequence[str], optional: set[str
     except FormatError:
         raise
     except (pa.ArrowInvalid, OSError) as exc:
-        raise _damage(path, table, exc, lambda c: pq.ParquetFile(path, page_checksum_verification=True)
-                      .read(columns=[c]), columns) from None
+        raise _damage(
+            path, table, exc, lambda c: pq.ParquetFile(path, page_checksum_verification=True).read(columns=[c]), columns
+        ) from None
     return {c: _to_numpy(arrow.column(c), path, c) for c in arrow.column_names}
 
 
-_VERIFY = pads.ParquetFileFormat(default_fragment_scan_options=pads.ParquetFragmentScanOptions(
-    page_checksum_verification=True))
+_VERIFY = pads.ParquetFileFormat(
+    default_fragment_scan_options=pads.ParquetFragmentScanOptions(page_checksum_verification=True)
+)
 
 
-def _read_filtered(paths: Sequence[Path], where: Path, columns: Sequence[str], optional: set[str],
-                   lo: int | None, hi: int | None) -> dict[str, np.ndarray]:
+def _read_filtered(
+    paths: Sequence[Path], where: Path, columns: Sequence[str], optional: set[str], lo: int | None, hi: int | None
+) -> dict[str, np.ndarray]:
     """Rows of all ``paths`` whose eventIndex lies in ``[lo, hi)`` (None: unbounded)."""
     if not paths:
         raise FormatError(where, None, "table has no part files")

@@ -131,8 +131,15 @@ class Group:
         return f"{GROUPS[self.parent].singular}Index"
 
 
-def _f(name: str, dtype: str = "float32", unit: str = "", group: str = "kinematics",
-       transform: str = "linear", doc: str = "", absent_in_data: bool = False) -> Field:
+def _f(
+    name: str,
+    dtype: str = "float32",
+    unit: str = "",
+    group: str = "kinematics",
+    transform: str = "linear",
+    doc: str = "",
+    absent_in_data: bool = False,
+) -> Field:
     return Field(name, dtype, unit, group, transform, doc, absent_in_data)
 
 
@@ -141,25 +148,47 @@ _PT = _f("pt", unit="GeV", transform="log", doc="transverse momentum")
 _ETA = _f("eta", doc="pseudorapidity")
 _PHI = _f("phi", unit="rad", transform="angle", doc="azimuth in [-pi, pi)")
 _CHARGE = _f("charge", "int8", transform="category", doc="electric charge in units of e")
-_TRK_ISO = _f("trk_iso03", group="id", transform="log1p",
-              doc="sum pT of tracks with dR < 0.3 (see ISOLATION), divided by the object's pT")
+_TRK_ISO = _f(
+    "trk_iso03",
+    group="id",
+    transform="log1p",
+    doc="sum pT of tracks with dR < 0.3 (see ISOLATION), divided by the object's pT",
+)
 _D0 = _f("d0", unit="mm", group="impact", doc="transverse impact parameter")
 _Z0 = _f("z0", unit="mm", group="impact", doc="longitudinal impact parameter")
 
-GROUPS: dict[str, Group] = {g.name: g for g in (
-    Group("event", "event", type_id=1, singular="event", doc="event context: primary vertex, pile-up, experiment"),
-    Group("electrons", "object", type_id=2, max_objects=8, pt_cut_gev=5.0, singular="electron", sequence_cap=4),
-    Group("muons", "object", type_id=3, max_objects=8, pt_cut_gev=5.0, singular="muon", sequence_cap=4),
-    Group("jets", "object", type_id=4, max_objects=20, pt_cut_gev=20.0, singular="jet", sequence_cap=10),
-    Group("taus", "object", type_id=5, max_objects=4, pt_cut_gev=20.0, singular="tau", sequence_cap=2),
-    Group("photons", "object", type_id=6, max_objects=8, pt_cut_gev=10.0, singular="photon", sequence_cap=4),
-    Group("tracks", "object", type_id=7, max_objects=100, pt_cut_gev=0.5, singular="track", sequence_cap=30),
-    Group("met", "event", type_id=8, singular="met", doc="missing transverse momentum, one value per event"),
-    Group("constituents", "sub", type_id=9, max_objects=50, parent="jets", singular="constituent",
-          doc="jet constituents, up to 50 per jet"),
-    Group("hits", "sub", type_id=10, max_objects=30, parent="tracks", sort_field=None, singular="hit",
-          doc="track hits, up to 30 per track, in the order the source gives (inside out)"),
-)}
+GROUPS: dict[str, Group] = {
+    g.name: g
+    for g in (
+        Group("event", "event", type_id=1, singular="event", doc="event context: primary vertex, pile-up, experiment"),
+        Group("electrons", "object", type_id=2, max_objects=8, pt_cut_gev=5.0, singular="electron", sequence_cap=4),
+        Group("muons", "object", type_id=3, max_objects=8, pt_cut_gev=5.0, singular="muon", sequence_cap=4),
+        Group("jets", "object", type_id=4, max_objects=20, pt_cut_gev=20.0, singular="jet", sequence_cap=10),
+        Group("taus", "object", type_id=5, max_objects=4, pt_cut_gev=20.0, singular="tau", sequence_cap=2),
+        Group("photons", "object", type_id=6, max_objects=8, pt_cut_gev=10.0, singular="photon", sequence_cap=4),
+        Group("tracks", "object", type_id=7, max_objects=100, pt_cut_gev=0.5, singular="track", sequence_cap=30),
+        Group("met", "event", type_id=8, singular="met", doc="missing transverse momentum, one value per event"),
+        Group(
+            "constituents",
+            "sub",
+            type_id=9,
+            max_objects=50,
+            parent="jets",
+            singular="constituent",
+            doc="jet constituents, up to 50 per jet",
+        ),
+        Group(
+            "hits",
+            "sub",
+            type_id=10,
+            max_objects=30,
+            parent="tracks",
+            sort_field=None,
+            singular="hit",
+            doc="track hits, up to 30 per track, in the order the source gives (inside out)",
+        ),
+    )
+}
 """Every group, in token-type order. ``type_id`` 0 is reserved for special tokens."""
 
 SPECIAL_TYPE_ID = 0
@@ -190,159 +219,356 @@ _flag_id = dict(dtype="float32", group="id", transform="flag")
 _score = dict(dtype="float32", group="id", transform="score")
 _iso_gev = dict(unit="GeV", group="id", transform="log1p")
 
-COMMON = Layer("common", required=True, doc="the experiment-independent core of every file", fields={
-    "electrons": (_PT, _ETA, _PHI, _CHARGE, _TRK_ISO),
-    "muons": (_PT, _ETA, _PHI, _CHARGE, _TRK_ISO),
-    "taus": (_PT, _ETA, _PHI, _CHARGE,
-             _f("is_1prong", "int8", group="substructure", transform="flag", doc="1 for a one-prong decay")),
-    "photons": (_PT, _ETA, _PHI, _TRK_ISO),
-    "jets": (_PT, _ETA, _PHI, _f("mass", unit="GeV", transform="log1p"),
-             _f("n_trk", "int16", group="substructure", transform="count",
-                doc="number of tracks with pT > 0.5 GeV")),
-    "tracks": (_PT, _ETA, _PHI, _D0, _Z0),
-    "met": (_f("pt", unit="GeV", transform="log1p"), _PHI,
-            _f("sumet", unit="GeV", transform="log1p", doc="scalar sum of transverse energy")),
-    "event": (_f("pvx", unit="mm", doc="primary vertex x"), _f("pvy", unit="mm", doc="primary vertex y"),
-              _f("pvz", unit="mm", doc="primary vertex z"),
-              _f("mu", transform="log1p", absent_in_data=True,
-                 doc="average interactions per bunch crossing (pile-up): the simulated mean in simulation; in "
-                     "collision data the luminosity-based mean where the file has one (ATLAS), else missing "
-                     "(CMS NanoAOD data has no per-event pile-up)"),
-              _f("experiment_id", "int8", transform="category", doc="0 = ATLAS, 1 = CMS, 2 = FCC-ee (see EXPERIMENTS)"),
-              _f("is_simulation", "int8", transform="flag", doc="1 = Monte Carlo, 0 = data")),
-    "constituents": (_PT, _ETA, _PHI, _CHARGE, _D0, _Z0),
-    "hits": (_ETA, _PHI, _f("energy", unit="GeV", transform="log1p"),
-             _f("layer", "int16", group="quality", transform="category"),
-             _f("time", unit="ns")),
-})
+COMMON = Layer(
+    "common",
+    required=True,
+    doc="the experiment-independent core of every file",
+    fields={
+        "electrons": (_PT, _ETA, _PHI, _CHARGE, _TRK_ISO),
+        "muons": (_PT, _ETA, _PHI, _CHARGE, _TRK_ISO),
+        "taus": (
+            _PT,
+            _ETA,
+            _PHI,
+            _CHARGE,
+            _f("is_1prong", "int8", group="substructure", transform="flag", doc="1 for a one-prong decay"),
+        ),
+        "photons": (_PT, _ETA, _PHI, _TRK_ISO),
+        "jets": (
+            _PT,
+            _ETA,
+            _PHI,
+            _f("mass", unit="GeV", transform="log1p"),
+            _f("n_trk", "int16", group="substructure", transform="count", doc="number of tracks with pT > 0.5 GeV"),
+        ),
+        "tracks": (_PT, _ETA, _PHI, _D0, _Z0),
+        "met": (
+            _f("pt", unit="GeV", transform="log1p"),
+            _PHI,
+            _f("sumet", unit="GeV", transform="log1p", doc="scalar sum of transverse energy"),
+        ),
+        "event": (
+            _f("pvx", unit="mm", doc="primary vertex x"),
+            _f("pvy", unit="mm", doc="primary vertex y"),
+            _f("pvz", unit="mm", doc="primary vertex z"),
+            _f(
+                "mu",
+                transform="log1p",
+                absent_in_data=True,
+                doc="average interactions per bunch crossing (pile-up): the simulated mean in simulation; in "
+                "collision data the luminosity-based mean where the file has one (ATLAS), else missing "
+                "(CMS NanoAOD data has no per-event pile-up)",
+            ),
+            _f("experiment_id", "int8", transform="category", doc="0 = ATLAS, 1 = CMS, 2 = FCC-ee (see EXPERIMENTS)"),
+            _f("is_simulation", "int8", transform="flag", doc="1 = Monte Carlo, 0 = data"),
+        ),
+        "constituents": (_PT, _ETA, _PHI, _CHARGE, _D0, _Z0),
+        "hits": (
+            _ETA,
+            _PHI,
+            _f("energy", unit="GeV", transform="log1p"),
+            _f("layer", "int16", group="quality", transform="category"),
+            _f("time", unit="ns"),
+        ),
+    },
+)
 
 _topoetcone20 = _f("topoetcone20", **_iso_gev, doc="calorimeter isolation, cone 0.2")
 _ptvarcone30 = _f("ptvarcone30", **_iso_gev, doc="track isolation, variable cone up to 0.3")
-_event_ids = (_f("event_number", "int64", group="quality", doc="event number"),
-              _f("run_number", "int64", group="quality", doc="run number"))
+_event_ids = (
+    _f("event_number", "int64", group="quality", doc="event number"),
+    _f("run_number", "int64", group="quality", doc="run number"),
+)
 
-ATLAS = Layer("atlas", doc="ATLAS PHYSLITE variables; floats so that a missing decoration can be NaN", fields={
-    "electrons": (_f("LHLoose", **_flag_id), _f("LHMedium", **_flag_id), _f("LHTight", **_flag_id),
-                  _topoetcone20, _ptvarcone30, _f("mass", unit="GeV")),
-    "muons": (_f("quality", group="quality", transform="category", doc="0 Tight, 1 Medium, 2 Loose, 3 VeryLoose"),
-              _f("muonType", group="quality", transform="category"),
-              _f("passIDCuts", **_flag_id), _f("passPresel", **_flag_id), _topoetcone20, _ptvarcone30),
-    "taus": (_f("NNDecayMode", group="substructure", transform="category"),
-             _f("RNNJetScore", **_score), _f("RNNEleScore", **_score),
-             _f("EleRNNLoose_v1", **_flag_id), _f("EleRNNMedium_v1", **_flag_id), _f("EleRNNTight_v1", **_flag_id)),
-    "photons": (_f("isLoose", **_flag_id), _f("isTight", **_flag_id),
-                _f("isCleaning", group="quality", transform="flag"),
-                _f("author", group="quality", transform="category"),
-                _topoetcone20, _f("topoetcone40", **_iso_gev), _f("ptcone20", **_iso_gev)),
-    "jets": (_f("DL1d_pb", group="btagging", transform="score"), _f("DL1d_pc", group="btagging", transform="score"),
-             _f("DL1d_pu", group="btagging", transform="score"), _f("GN2_pb", group="btagging", transform="score"),
-             _f("GN2_pc", group="btagging", transform="score"), _f("GN2_pu", group="btagging", transform="score"),
-             _f("QG_nTracks", group="substructure", transform="count"),
-             _f("QG_tracksWidth", group="substructure"), _f("QG_tracksC1", group="substructure")),
-    "tracks": (_f("q0verP", unit="1/GeV", doc="charge over momentum"),
-               _f("chiSquared", group="quality", transform="log1p"),
-               _f("nDoF", group="quality", transform="count")),
-    "event": (*_event_ids, _f("mcChannelNumber", "int64", group="quality", absent_in_data=True,
-                              doc="MC dataset id; -1 (missing) in collision data")),
-})
+ATLAS = Layer(
+    "atlas",
+    doc="ATLAS PHYSLITE variables; floats so that a missing decoration can be NaN",
+    fields={
+        "electrons": (
+            _f("LHLoose", **_flag_id),
+            _f("LHMedium", **_flag_id),
+            _f("LHTight", **_flag_id),
+            _topoetcone20,
+            _ptvarcone30,
+            _f("mass", unit="GeV"),
+        ),
+        "muons": (
+            _f("quality", group="quality", transform="category", doc="0 Tight, 1 Medium, 2 Loose, 3 VeryLoose"),
+            _f("muonType", group="quality", transform="category"),
+            _f("passIDCuts", **_flag_id),
+            _f("passPresel", **_flag_id),
+            _topoetcone20,
+            _ptvarcone30,
+        ),
+        "taus": (
+            _f("NNDecayMode", group="substructure", transform="category"),
+            _f("RNNJetScore", **_score),
+            _f("RNNEleScore", **_score),
+            _f("EleRNNLoose_v1", **_flag_id),
+            _f("EleRNNMedium_v1", **_flag_id),
+            _f("EleRNNTight_v1", **_flag_id),
+        ),
+        "photons": (
+            _f("isLoose", **_flag_id),
+            _f("isTight", **_flag_id),
+            _f("isCleaning", group="quality", transform="flag"),
+            _f("author", group="quality", transform="category"),
+            _topoetcone20,
+            _f("topoetcone40", **_iso_gev),
+            _f("ptcone20", **_iso_gev),
+        ),
+        "jets": (
+            _f("DL1d_pb", group="btagging", transform="score"),
+            _f("DL1d_pc", group="btagging", transform="score"),
+            _f("DL1d_pu", group="btagging", transform="score"),
+            _f("GN2_pb", group="btagging", transform="score"),
+            _f("GN2_pc", group="btagging", transform="score"),
+            _f("GN2_pu", group="btagging", transform="score"),
+            _f("QG_nTracks", group="substructure", transform="count"),
+            _f("QG_tracksWidth", group="substructure"),
+            _f("QG_tracksC1", group="substructure"),
+        ),
+        "tracks": (
+            _f("q0verP", unit="1/GeV", doc="charge over momentum"),
+            _f("chiSquared", group="quality", transform="log1p"),
+            _f("nDoF", group="quality", transform="count"),
+        ),
+        "event": (
+            *_event_ids,
+            _f(
+                "mcChannelNumber",
+                "int64",
+                group="quality",
+                absent_in_data=True,
+                doc="MC dataset id; -1 (missing) in collision data",
+            ),
+        ),
+    },
+)
 
-CMS = Layer("cms", doc="CMS NanoAOD variables; floats so that a missing branch can be NaN", fields={
-    "electrons": (_f("cutBased", group="id", transform="category", doc="0 fail .. 4 tight"),
-                  _f("mvaIso_WP80", **_flag_id), _f("mvaIso_WP90", **_flag_id),
-                  _f("pfRelIso03_all", group="id", transform="log1p"), _f("mass", unit="GeV")),
-    "muons": (_f("looseId", **_flag_id), _f("mediumId", **_flag_id), _f("tightId", **_flag_id),
-              _f("pfRelIso04_all", group="id", transform="log1p"),
-              _f("isGlobal", group="quality", transform="flag"), _f("isTracker", group="quality", transform="flag")),
-    "taus": (_f("decayMode", group="substructure", transform="category"),
-             _f("idDeepTauVSjet", group="id", transform="category"),
-             _f("idDeepTauVSe", group="id", transform="category"),
-             _f("idDeepTauVSmu", group="id", transform="category")),
-    "photons": (_f("cutBased", group="id", transform="category"),
-                _f("mvaID_WP80", **_flag_id), _f("mvaID_WP90", **_flag_id),
-                _f("pfRelIso03_all", group="id", transform="log1p")),
-    "jets": (_f("btagDeepFlavB", group="btagging", transform="score"),
-             _f("btagDeepFlavCvL", group="btagging", transform="score"),
-             _f("jetId", group="quality", transform="category"), _f("puId", group="quality", transform="category"),
-             _f("qgl", group="substructure", transform="score")),
-    "tracks": (_f("charge", group="kinematics", transform="category"),
-               _f("fromPV", group="quality", transform="category"),
-               _f("pdgId", group="quality", transform="category")),
-    "event": (*_event_ids, _f("luminosity_block", "int64", group="quality"),
-              _f("npvsGood", "int16", group="quality", transform="count",
-                 doc="good reconstructed primary vertices (PV_npvsGood): a measured pile-up proxy in data and "
-                     "simulation alike, not the same quantity as common mu")),
-})
+CMS = Layer(
+    "cms",
+    doc="CMS NanoAOD variables; floats so that a missing branch can be NaN",
+    fields={
+        "electrons": (
+            _f("cutBased", group="id", transform="category", doc="0 fail .. 4 tight"),
+            _f("mvaIso_WP80", **_flag_id),
+            _f("mvaIso_WP90", **_flag_id),
+            _f("pfRelIso03_all", group="id", transform="log1p"),
+            _f("mass", unit="GeV"),
+        ),
+        "muons": (
+            _f("looseId", **_flag_id),
+            _f("mediumId", **_flag_id),
+            _f("tightId", **_flag_id),
+            _f("pfRelIso04_all", group="id", transform="log1p"),
+            _f("isGlobal", group="quality", transform="flag"),
+            _f("isTracker", group="quality", transform="flag"),
+        ),
+        "taus": (
+            _f("decayMode", group="substructure", transform="category"),
+            _f("idDeepTauVSjet", group="id", transform="category"),
+            _f("idDeepTauVSe", group="id", transform="category"),
+            _f("idDeepTauVSmu", group="id", transform="category"),
+        ),
+        "photons": (
+            _f("cutBased", group="id", transform="category"),
+            _f("mvaID_WP80", **_flag_id),
+            _f("mvaID_WP90", **_flag_id),
+            _f("pfRelIso03_all", group="id", transform="log1p"),
+        ),
+        "jets": (
+            _f("btagDeepFlavB", group="btagging", transform="score"),
+            _f("btagDeepFlavCvL", group="btagging", transform="score"),
+            _f("jetId", group="quality", transform="category"),
+            _f("puId", group="quality", transform="category"),
+            _f("qgl", group="substructure", transform="score"),
+        ),
+        "tracks": (
+            _f("charge", group="kinematics", transform="category"),
+            _f("fromPV", group="quality", transform="category"),
+            _f("pdgId", group="quality", transform="category"),
+        ),
+        "event": (
+            *_event_ids,
+            _f("luminosity_block", "int64", group="quality"),
+            _f(
+                "npvsGood",
+                "int16",
+                group="quality",
+                transform="count",
+                doc="good reconstructed primary vertices (PV_npvsGood): a measured pile-up proxy in data and "
+                "simulation alike, not the same quantity as common mu",
+            ),
+        ),
+    },
+)
 
-_pdg = _f("pdg", "int32", group="id", transform="category",
-          doc="PDG id the reconstruction assigned to the particle (0: none; the Delphes FCC-ee output sets only "
-              "photons 22 and neutral hadrons 130)")
+_pdg = _f(
+    "pdg",
+    "int32",
+    group="id",
+    transform="category",
+    doc="PDG id the reconstruction assigned to the particle (0: none; the Delphes FCC-ee output sets only "
+    "photons 22 and neutral hadrons 130)",
+)
 _goodness = _f("goodness_of_pid", **_score, doc="the reconstructed particle's goodnessOfPID, in [0, 1]")
-_pid_likelihood = _f("pid_likelihood", group="id", doc="likelihood of the highest-likelihood ParticleID linked to "
-                                                         "the particle; NaN where none is linked")
-_isolation_var = _f("isolation_var", group="id", transform="log1p",
-                    doc="the producer's own relative isolation (Delphes IsolationVar: sum pT of particle-flow "
-                        "candidates in dR < 0.5 over the object's pT); NaN where the file has none")
-_cluster = (_f("cluster_energy", unit="GeV", group="substructure", transform="log1p",
-               doc="energy of the calorimeter clusters linked to the particle (sum)"),
-            _f("cluster_n_hits", "int16", group="substructure", transform="count",
-               doc="calorimeter hits of those clusters, counted through the podio links"),
-            _f("cluster_width", unit="rad", group="substructure", transform="log1p",
-               doc="energy-weighted rms angle of the clusters' hits around the cluster direction (unweighted "
-                   "where the hit energies sum to 0); NaN without hits"),
-            _f("shape_parameter_0", group="substructure",
-               doc="first of the cluster's shapeParameters (their names, where the file gives them, are in the "
-                   "metadata notes); NaN where the producer stores none"),
-            _f("shape_parameter_1", group="substructure", doc="second of the cluster's shapeParameters"))
+_pid_likelihood = _f(
+    "pid_likelihood",
+    group="id",
+    doc="likelihood of the highest-likelihood ParticleID linked to the particle; NaN where none is linked",
+)
+_isolation_var = _f(
+    "isolation_var",
+    group="id",
+    transform="log1p",
+    doc="the producer's own relative isolation (Delphes IsolationVar: sum pT of particle-flow "
+    "candidates in dR < 0.5 over the object's pT); NaN where the file has none",
+)
+_cluster = (
+    _f(
+        "cluster_energy",
+        unit="GeV",
+        group="substructure",
+        transform="log1p",
+        doc="energy of the calorimeter clusters linked to the particle (sum)",
+    ),
+    _f(
+        "cluster_n_hits",
+        "int16",
+        group="substructure",
+        transform="count",
+        doc="calorimeter hits of those clusters, counted through the podio links",
+    ),
+    _f(
+        "cluster_width",
+        unit="rad",
+        group="substructure",
+        transform="log1p",
+        doc="energy-weighted rms angle of the clusters' hits around the cluster direction (unweighted "
+        "where the hit energies sum to 0); NaN without hits",
+    ),
+    _f(
+        "shape_parameter_0",
+        group="substructure",
+        doc="first of the cluster's shapeParameters (their names, where the file gives them, are in the "
+        "metadata notes); NaN where the producer stores none",
+    ),
+    _f("shape_parameter_1", group="substructure", doc="second of the cluster's shapeParameters"),
+)
 
-EDM4HEP = Layer("edm4hep", doc="EDM4hep (key4hep) quantities of e+e- events: reconstructed-particle PDG ids, "
-                               "particle-ID likelihoods, cluster shapes, helix parameters, and the event's "
-                               "centre-of-mass energy and missing four-momentum", fields={
-    "electrons": (_pdg, _goodness, _pid_likelihood, _isolation_var, *_cluster),
-    "muons": (_pdg, _goodness, _pid_likelihood, _isolation_var),
-    "photons": (_pdg, _goodness, _pid_likelihood, _isolation_var, *_cluster),
-    "jets": (_f("n_particles", "int16", group="substructure", transform="count",
-                doc="reconstructed particles of the jet, counted through its podio links"),
-             _f("charge", group="substructure", doc="the jet's charge as the producer stores it")),
-    "tracks": (_f("charge", "int8", transform="category", doc="sign of the helix curvature omega"),
-               _f("omega", unit="1/mm", doc="signed curvature of the track state at the interaction point"),
-               _f("tan_lambda", doc="dip angle tan(lambda) = cot(theta) of that track state"),
-               _f("pt_rel_error", group="quality", transform="log1p",
-                  doc="sigma(pT)/pT = sigma(omega)/|omega| from the track state's covariance; NaN without one"),
-               _f("chi2", group="quality", transform="log1p"),
-               _f("ndf", "int16", group="quality", transform="count"),
-               _f("n_hits", "int16", group="quality", transform="count",
-                  doc="tracker hits linked to the track (all of them, also those beyond the hits padding)"),
-               _f("dqdx", group="quality", transform="log1p",
-                  doc="dE/dx or dN/dx of the track (RecDqdx linked to it); NaN without one")),
-    "hits": (_f("kind", "int8", group="quality", transform="category",
-                doc="0: a tracker hit of the track, 1: a calorimeter hit of a cluster of the track's particle"),
-             _f("r", unit="mm", doc="transverse distance of the hit from the beam line"),
-             _f("z", unit="mm", doc="position of the hit along the beam")),
-    "event": (*_event_ids,
-              _f("sqrt_s", unit="GeV", doc="centre-of-mass energy of the collision (see metadata initial_state)"),
-              _f("bz", unit="T", group="quality", doc="solenoid field used for the tracks' pT"),
-              _f("missing_e", unit="GeV", doc="initial-state energy minus the sum over reconstructed particles"),
-              _f("missing_px", unit="GeV", doc="initial-state px minus the sum over reconstructed particles"),
-              _f("missing_py", unit="GeV", doc="initial-state py minus the sum over reconstructed particles"),
-              _f("missing_pz", unit="GeV", doc="initial-state pz minus the sum over reconstructed particles"),
-              _f("missing_mass", unit="GeV",
-                 doc="invariant mass of the missing four-momentum, sign(m^2) sqrt(|m^2|); the recoil mass of "
-                     "everything reconstructed")),
-})
+EDM4HEP = Layer(
+    "edm4hep",
+    doc="EDM4hep (key4hep) quantities of e+e- events: reconstructed-particle PDG ids, "
+    "particle-ID likelihoods, cluster shapes, helix parameters, and the event's "
+    "centre-of-mass energy and missing four-momentum",
+    fields={
+        "electrons": (_pdg, _goodness, _pid_likelihood, _isolation_var, *_cluster),
+        "muons": (_pdg, _goodness, _pid_likelihood, _isolation_var),
+        "photons": (_pdg, _goodness, _pid_likelihood, _isolation_var, *_cluster),
+        "jets": (
+            _f(
+                "n_particles",
+                "int16",
+                group="substructure",
+                transform="count",
+                doc="reconstructed particles of the jet, counted through its podio links",
+            ),
+            _f("charge", group="substructure", doc="the jet's charge as the producer stores it"),
+        ),
+        "tracks": (
+            _f("charge", "int8", transform="category", doc="sign of the helix curvature omega"),
+            _f("omega", unit="1/mm", doc="signed curvature of the track state at the interaction point"),
+            _f("tan_lambda", doc="dip angle tan(lambda) = cot(theta) of that track state"),
+            _f(
+                "pt_rel_error",
+                group="quality",
+                transform="log1p",
+                doc="sigma(pT)/pT = sigma(omega)/|omega| from the track state's covariance; NaN without one",
+            ),
+            _f("chi2", group="quality", transform="log1p"),
+            _f("ndf", "int16", group="quality", transform="count"),
+            _f(
+                "n_hits",
+                "int16",
+                group="quality",
+                transform="count",
+                doc="tracker hits linked to the track (all of them, also those beyond the hits padding)",
+            ),
+            _f(
+                "dqdx",
+                group="quality",
+                transform="log1p",
+                doc="dE/dx or dN/dx of the track (RecDqdx linked to it); NaN without one",
+            ),
+        ),
+        "hits": (
+            _f(
+                "kind",
+                "int8",
+                group="quality",
+                transform="category",
+                doc="0: a tracker hit of the track, 1: a calorimeter hit of a cluster of the track's particle",
+            ),
+            _f("r", unit="mm", doc="transverse distance of the hit from the beam line"),
+            _f("z", unit="mm", doc="position of the hit along the beam"),
+        ),
+        "event": (
+            *_event_ids,
+            _f("sqrt_s", unit="GeV", doc="centre-of-mass energy of the collision (see metadata initial_state)"),
+            _f("bz", unit="T", group="quality", doc="solenoid field used for the tracks' pT"),
+            _f("missing_e", unit="GeV", doc="initial-state energy minus the sum over reconstructed particles"),
+            _f("missing_px", unit="GeV", doc="initial-state px minus the sum over reconstructed particles"),
+            _f("missing_py", unit="GeV", doc="initial-state py minus the sum over reconstructed particles"),
+            _f("missing_pz", unit="GeV", doc="initial-state pz minus the sum over reconstructed particles"),
+            _f(
+                "missing_mass",
+                unit="GeV",
+                doc="invariant mass of the missing four-momentum, sign(m^2) sqrt(|m^2|); the recoil mass of "
+                "everything reconstructed",
+            ),
+        ),
+    },
+)
 
 TRUTH_ORIGINS: dict[str, int] = {"prompt": 0, "heavy_flavour": 1, "tau": 2, "fake": 3}
 """Codes of ``truth/*/origin``: prompt lepton/photon, from a b or c hadron, from a tau, fake or other."""
 
 _truth = dict(absent_in_data=True)
-TRUTH = Layer("truth", doc="generator truth of simulated samples (absent in collision data)", fields={
-    **{t: (_f("origin", "int8", group="quality", transform="category",
-              doc="see TRUTH_ORIGINS; -1 unknown", **_truth),) for t in ("electrons", "muons", "taus", "photons")},
-    "jets": (_f("flavour", "int8", group="btagging", transform="category",
-                doc="5 b, 4 c, 15 tau, 0 light, by ghost-matched hadrons", **_truth),),
-    "tracks": (_f("is_pileup", "int8", group="quality", transform="flag", **_truth),),
-    "event": (_f("process_id", "int16", group="quality", transform="category", **_truth),
-              _f("weight", doc="event weight", **_truth)),
-})
+TRUTH = Layer(
+    "truth",
+    doc="generator truth of simulated samples (absent in collision data)",
+    fields={
+        **{
+            t: (
+                _f(
+                    "origin",
+                    "int8",
+                    group="quality",
+                    transform="category",
+                    doc="see TRUTH_ORIGINS; -1 unknown",
+                    **_truth,
+                ),
+            )
+            for t in ("electrons", "muons", "taus", "photons")
+        },
+        "jets": (
+            _f(
+                "flavour",
+                "int8",
+                group="btagging",
+                transform="category",
+                doc="5 b, 4 c, 15 tau, 0 light, by ghost-matched hadrons",
+                **_truth,
+            ),
+        ),
+        "tracks": (_f("is_pileup", "int8", group="quality", transform="flag", **_truth),),
+        "event": (
+            _f("process_id", "int16", group="quality", transform="category", **_truth),
+            _f("weight", doc="event weight", **_truth),
+        ),
+    },
+)
 
 LAYERS: dict[str, Layer] = {layer.name: layer for layer in (COMMON, ATLAS, CMS, EDM4HEP, TRUTH)}
 EXPERIMENT_LAYERS: dict[str, str] = {"ATLAS": "atlas", "CMS": "cms", "FCC-ee": "edm4hep"}
@@ -383,57 +609,100 @@ class MetadataAttribute:
     doc: str = ""
 
 
-METADATA: dict[str, MetadataAttribute] = {a.name: a for a in (
-    MetadataAttribute("experiment", "str", doc="a name of EXPERIMENTS (ATLAS, CMS, FCC-ee)"),
-    MetadataAttribute("format_version", "str", doc="FORMAT_VERSION of the writer"),
-    MetadataAttribute("input_file", "str", doc="where the events came from (file names, or a generator)"),
-    MetadataAttribute("n_events", "int"),
-    MetadataAttribute("git_hash", "str", doc="commit of treasure_hf that wrote the file, or 'unknown'"),
-    MetadataAttribute("pt_cuts", "json", doc="object type -> pT cut in GeV"),
-    MetadataAttribute("max_objects", "json", doc="group -> padding size"),
-    MetadataAttribute("common_iso_cone", "float"),
-    MetadataAttribute("common_iso_pt_floor_gev", "float"),
-    MetadataAttribute("common_iso_z0sintheta_cut_mm", "float"),
-    MetadataAttribute("creator", "str", doc="treasure_hf version that wrote the file"),
-    MetadataAttribute("met_definition", "str", doc="how common/met was obtained"),
-    MetadataAttribute("common_iso_source", "json", doc="object type -> where its trk_iso03 came from"),
-    MetadataAttribute("missing_fields", "json", doc="layer keys the input lacked (filled with NaN or -1)"),
-    MetadataAttribute("layers", "json", doc="layers present besides common"),
-    MetadataAttribute("tracks_source", "str", required=False, doc="where common/tracks came from"),
-    MetadataAttribute("is_simulation", "int", required=False,
-                      doc="1 simulation, 0 collision data, as detected from the input (see simulation_evidence)"),
-    MetadataAttribute("simulation_evidence", "str", required=False,
-                      doc="which branches decided is_simulation"),
-    MetadataAttribute("missing_collections", "json", required=False,
-                      doc="object types whose collection the input lacks entirely (a skim): their groups are empty"),
-    MetadataAttribute("source_branches", "json", required=False,
-                      doc="layer key -> the input branch it was read from (which alias of the table matched)"),
-    MetadataAttribute("iso_z_reference", "str", required=False,
-                      doc="how the tracks' z0 was placed relative to the primary vertex for trk_iso03"),
-    MetadataAttribute("generator", "json", required=False, doc="generator settings of simulated samples"),
-    MetadataAttribute("notes", "json", required=False, doc="free-form provenance remarks"),
-    MetadataAttribute("input_fingerprint", "json", required=False,
-                      doc="size, modification time and a hash of the first and last MiB of the converted file"),
-    MetadataAttribute("initial_state", "json", required=False,
-                      doc="e+e- experiments: the colliding beams, sqrt_s_gev and the initial four-momentum p4_gev "
-                          "[px, py, pz, E], and where they came from (the file's beam particles or generator "
-                          "parameters, the generator settings, or --sqrt-s)"),
-    MetadataAttribute("magnetic_field", "json", required=False,
-                      doc="the solenoid field (tesla) used to turn track curvatures into pT, and its source"),
-    MetadataAttribute("podio_layout", "json", required=False,
-                      doc="EDM4hep inputs: the EDM4hep/podio versions the file records, the branch form of its "
-                          "relations (_Collection_relation or Collection#N) and the collection each role was read "
-                          "from"),
-    MetadataAttribute("converter_options", "json", required=False,
-                      doc="settings of the converter that change the output (e.g. --bfield, --sqrt-s)"),
-    MetadataAttribute("dropped_invalid", "json", required=False,
-                      doc="object type -> objects dropped for a NaN, infinite or negative pT (--drop-invalid)"),
-)}
+METADATA: dict[str, MetadataAttribute] = {
+    a.name: a
+    for a in (
+        MetadataAttribute("experiment", "str", doc="a name of EXPERIMENTS (ATLAS, CMS, FCC-ee)"),
+        MetadataAttribute("format_version", "str", doc="FORMAT_VERSION of the writer"),
+        MetadataAttribute("input_file", "str", doc="where the events came from (file names, or a generator)"),
+        MetadataAttribute("n_events", "int"),
+        MetadataAttribute("git_hash", "str", doc="commit of treasure_hf that wrote the file, or 'unknown'"),
+        MetadataAttribute("pt_cuts", "json", doc="object type -> pT cut in GeV"),
+        MetadataAttribute("max_objects", "json", doc="group -> padding size"),
+        MetadataAttribute("common_iso_cone", "float"),
+        MetadataAttribute("common_iso_pt_floor_gev", "float"),
+        MetadataAttribute("common_iso_z0sintheta_cut_mm", "float"),
+        MetadataAttribute("creator", "str", doc="treasure_hf version that wrote the file"),
+        MetadataAttribute("met_definition", "str", doc="how common/met was obtained"),
+        MetadataAttribute("common_iso_source", "json", doc="object type -> where its trk_iso03 came from"),
+        MetadataAttribute("missing_fields", "json", doc="layer keys the input lacked (filled with NaN or -1)"),
+        MetadataAttribute("layers", "json", doc="layers present besides common"),
+        MetadataAttribute("tracks_source", "str", required=False, doc="where common/tracks came from"),
+        MetadataAttribute(
+            "is_simulation",
+            "int",
+            required=False,
+            doc="1 simulation, 0 collision data, as detected from the input (see simulation_evidence)",
+        ),
+        MetadataAttribute("simulation_evidence", "str", required=False, doc="which branches decided is_simulation"),
+        MetadataAttribute(
+            "missing_collections",
+            "json",
+            required=False,
+            doc="object types whose collection the input lacks entirely (a skim): their groups are empty",
+        ),
+        MetadataAttribute(
+            "source_branches",
+            "json",
+            required=False,
+            doc="layer key -> the input branch it was read from (which alias of the table matched)",
+        ),
+        MetadataAttribute(
+            "iso_z_reference",
+            "str",
+            required=False,
+            doc="how the tracks' z0 was placed relative to the primary vertex for trk_iso03",
+        ),
+        MetadataAttribute("generator", "json", required=False, doc="generator settings of simulated samples"),
+        MetadataAttribute("notes", "json", required=False, doc="free-form provenance remarks"),
+        MetadataAttribute(
+            "input_fingerprint",
+            "json",
+            required=False,
+            doc="size, modification time and a hash of the first and last MiB of the converted file",
+        ),
+        MetadataAttribute(
+            "initial_state",
+            "json",
+            required=False,
+            doc="e+e- experiments: the colliding beams, sqrt_s_gev and the initial four-momentum p4_gev "
+            "[px, py, pz, E], and where they came from (the file's beam particles or generator "
+            "parameters, the generator settings, or --sqrt-s)",
+        ),
+        MetadataAttribute(
+            "magnetic_field",
+            "json",
+            required=False,
+            doc="the solenoid field (tesla) used to turn track curvatures into pT, and its source",
+        ),
+        MetadataAttribute(
+            "podio_layout",
+            "json",
+            required=False,
+            doc="EDM4hep inputs: the EDM4hep/podio versions the file records, the branch form of its "
+            "relations (_Collection_relation or Collection#N) and the collection each role was read "
+            "from",
+        ),
+        MetadataAttribute(
+            "converter_options",
+            "json",
+            required=False,
+            doc="settings of the converter that change the output (e.g. --bfield, --sqrt-s)",
+        ),
+        MetadataAttribute(
+            "dropped_invalid",
+            "json",
+            required=False,
+            doc="object type -> objects dropped for a NaN, infinite or negative pT (--drop-invalid)",
+        ),
+    )
+}
 
 
 # ---------------------------------------------------------------------------------------------
 # Lookups. Everything below derives from the declarations above.
 # ---------------------------------------------------------------------------------------------
+
 
 def group(name: str) -> Group:
     try:
@@ -550,8 +819,10 @@ class DerivedColumn:
 
 
 PCDF_DERIVED: dict[str, tuple[DerivedColumn, ...]] = {
-    "tracks": (DerivedColumn("theta", "rad", _theta, "polar angle from eta"),
-               DerivedColumn("q_p", "1/GeV", _q_over_p, "charge over momentum (NaN where the charge is unknown)")),
+    "tracks": (
+        DerivedColumn("theta", "rad", _theta, "polar angle from eta"),
+        DerivedColumn("q_p", "1/GeV", _q_over_p, "charge over momentum (NaN where the charge is unknown)"),
+    ),
 }
 
 

@@ -15,8 +15,16 @@ from . import schema
 from .events import RaggedEvents
 from .metadata import make_metadata
 
-MEAN_MULTIPLICITY: dict[str, float] = {"electrons": 1.0, "muons": 1.0, "taus": 0.3, "photons": 0.8, "jets": 5.0,
-                                       "tracks": 40.0, "constituents": 15.0, "hits": 12.0}
+MEAN_MULTIPLICITY: dict[str, float] = {
+    "electrons": 1.0,
+    "muons": 1.0,
+    "taus": 0.3,
+    "photons": 0.8,
+    "jets": 5.0,
+    "tracks": 40.0,
+    "constituents": 15.0,
+    "hits": 12.0,
+}
 
 
 def _values(f: schema.Field, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -39,9 +47,15 @@ def _values(f: schema.Field, n: int, rng: np.random.Generator) -> np.ndarray:
     return v.astype(f.np_dtype)
 
 
-def random_events(n_events: int, seed: int = 0, *, layers: tuple[str, ...] = ("atlas",),
-                  sub_groups: tuple[str, ...] = (), multiplicity: Mapping[str, float] | None = None,
-                  experiment: str = "ATLAS") -> RaggedEvents:
+def random_events(
+    n_events: int,
+    seed: int = 0,
+    *,
+    layers: tuple[str, ...] = ("atlas",),
+    sub_groups: tuple[str, ...] = (),
+    multiplicity: Mapping[str, float] | None = None,
+    experiment: str = "ATLAS",
+) -> RaggedEvents:
     """``n_events`` random events with every field of ``common`` and ``layers``."""
     rng = np.random.default_rng(seed)
     mult = {**MEAN_MULTIPLICITY, **(multiplicity or {})}
@@ -71,7 +85,12 @@ def random_events(n_events: int, seed: int = 0, *, layers: tuple[str, ...] = ("a
     event["common/met/sumet"] += event["common/met/pt"]  # a scalar sum is never below the vector sum
     event["common/event/experiment_id"][:] = schema.EXPERIMENTS[experiment]
     event["common/event/is_simulation"][:] = 1
-    meta = make_metadata(experiment, f"synthetic(seed={seed})", layers=layers,
-                         met_definition="synthetic", common_iso_source={"electrons": "synthetic"})
+    meta = make_metadata(
+        experiment,
+        f"synthetic(seed={seed})",
+        layers=layers,
+        met_definition="synthetic",
+        common_iso_source={"electrons": "synthetic"},
+    )
     meta["n_events"] = n_events
     return RaggedEvents(n_events, event, objects, counts, {}, meta)

@@ -64,6 +64,7 @@ def validate(path: str | os.PathLike) -> list[Problem]:
 
 # --- content checks shared by both formats --------------------------------------------------
 
+
 def _check_content(batch: EventBatch, first_event: int, meta: dict, report: _Report) -> None:
     for g in batch.groups:
         spec = schema.GROUPS[g]
@@ -83,8 +84,12 @@ def _check_content(batch: EventBatch, first_event: int, meta: dict, report: _Rep
                 report.add(n_key, "sub-objects counted for a padding parent", "orphan")
         bad = np.any((mask != expected).reshape(len(mask), -1), axis=1)
         if np.any(bad):
-            report.add(mask_key, f"mask and n disagree (mask must be the first min(n, {width}) slots), "
-                                 f"first at event {first_event + int(np.argmax(bad))}", "mask")
+            report.add(
+                mask_key,
+                f"mask and n disagree (mask must be the first min(n, {width}) slots), "
+                f"first at event {first_event + int(np.argmax(bad))}",
+                "mask",
+            )
         for k in batch.keys():
             layer, grp, name = schema.split_key(k)
             if grp != g or name in (schema.MASK, schema.COUNT):
@@ -155,7 +160,9 @@ def _check_absent_in_data(batch: EventBatch, meta: dict, report: _Report) -> Non
             if np.any(real & ~_missing(values)):
                 report.add(k, "is listed in metadata missing_fields but holds values", "absent-listed")
         elif np.any(missing & ~event_simulated) and layer == "common":
-            report.add(k, "is missing in collision-data events but not listed in metadata missing_fields", "absent-data")
+            report.add(
+                k, "is missing in collision-data events but not listed in metadata missing_fields", "absent-data"
+            )
         if layer == "common" and np.any(missing & event_simulated):
             report.add(k, "is missing in simulated events (only collision data may lack it)", "absent-sim")
 
@@ -189,8 +196,11 @@ def _check_event_fields(batch: EventBatch, first_event: int, meta: dict, report:
             short = sumet < met * (1 - SUMET_TOLERANCE)
             if np.any(short):
                 i = int(np.argmax(short))
-                report.add("common/met/sumet", f"sumET {float(sumet[i]):.6g} GeV below MET {float(met[i]):.6g} GeV at "
-                                               f"event {first_event + i}", "sumet")
+                report.add(
+                    "common/met/sumet",
+                    f"sumET {float(sumet[i]):.6g} GeV below MET {float(met[i]):.6g} GeV at event {first_event + i}",
+                    "sumet",
+                )
 
 
 def _check_units(report: _Report) -> None:
@@ -199,8 +209,11 @@ def _check_units(report: _Report) -> None:
         if values.size:
             median = float(np.median(values))
             if median > MEV_SUSPICION_GEV:
-                report.add(schema.key("common", g, "pt"),
-                           f"median pT is {median:.4g} GeV: MeV units slipped through (GeV expected)", "units")
+                report.add(
+                    schema.key("common", g, "pt"),
+                    f"median pT is {median:.4g} GeV: MeV units slipped through (GeV expected)",
+                    "units",
+                )
 
 
 def _check_metadata(meta: dict, report: _Report, n_events: int | None) -> None:
@@ -211,8 +224,11 @@ def _check_metadata(meta: dict, report: _Report, n_events: int | None) -> None:
 
 
 def _layout_from(meta: dict, sub_groups: tuple[str, ...], report: _Report) -> Layout | None:
-    layers = tuple(x for x in meta.get("layers", []) if isinstance(meta.get("layers"), list)
-                   and x in schema.LAYERS and x != "common")
+    layers = tuple(
+        x
+        for x in meta.get("layers", [])
+        if isinstance(meta.get("layers"), list) and x in schema.LAYERS and x != "common"
+    )
     max_objects = meta.get("max_objects") if isinstance(meta.get("max_objects"), dict) else {}
     merged = {**schema.default_max_objects(), **max_objects}
     missing = [g for g in (*schema.OBJECT_TYPES, *sub_groups) if g not in max_objects]
@@ -222,6 +238,7 @@ def _layout_from(meta: dict, sub_groups: tuple[str, ...], report: _Report) -> La
 
 
 # --- HDF5 -----------------------------------------------------------------------------------
+
 
 def _validate_h5(path: Path) -> list[Problem]:
     report = _Report()
@@ -286,6 +303,7 @@ def _validate_h5(path: Path) -> list[Problem]:
 
 # --- PCDF -----------------------------------------------------------------------------------
 
+
 def _where(exc: FormatError, root: Path) -> str:
     """``table/part-00000.parquet: column`` of an error, relative to the data set."""
     if exc.path is None:
@@ -339,8 +357,9 @@ def _validate_pcdf(path: Path) -> list[Problem]:
                 if fld.name not in got.names:
                     report.add(f"{table}/{fld.name}", "column is missing")
                 elif got.field(fld.name).type != fld.type:
-                    report.add(f"{table}/{fld.name}",
-                               f"has type {got.field(fld.name).type}, the registry declares {fld.type}")
+                    report.add(
+                        f"{table}/{fld.name}", f"has type {got.field(fld.name).type}, the registry declares {fld.type}"
+                    )
             known = set(table_columns(layout, table))
             for name in got.names:
                 if name not in known:
@@ -355,4 +374,3 @@ def _validate_pcdf(path: Path) -> list[Problem]:
         report.add(_where(exc, path), exc.message, "read")
     _check_units(report)
     return report.problems
-

@@ -26,7 +26,8 @@ COLUMNS = ("input_ids", "token_type_ids", "labels")
 
 def _is_list(t: pa.DataType) -> bool:
     return (pa.types.is_list(t) or pa.types.is_large_list(t)) and (
-        pa.types.is_integer(t.value_type) or pa.types.is_floating(t.value_type))
+        pa.types.is_integer(t.value_type) or pa.types.is_floating(t.value_type)
+    )
 
 
 def _flat_list(column: pa.ChunkedArray, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -37,11 +38,14 @@ def _flat_list(column: pa.ChunkedArray, name: str) -> tuple[np.ndarray, np.ndarr
         if chunk.null_count:
             raise ValueError(f"column {name!r} has {chunk.null_count} missing rows: cannot batch it")
         o = chunk.offsets.to_numpy().astype(np.int64)
-        values.append(chunk.values.to_numpy(zero_copy_only=False)[o[0]:o[-1]])
+        values.append(chunk.values.to_numpy(zero_copy_only=False)[o[0] : o[-1]])
         offsets.append(o[1:] - o[0] + base)
         base += int(o[-1] - o[0])
-    flat = values[0] if len(values) == 1 else (
-        np.concatenate(values) if values else np.zeros(0, column.type.value_type.to_pandas_dtype()))
+    flat = (
+        values[0]
+        if len(values) == 1
+        else (np.concatenate(values) if values else np.zeros(0, column.type.value_type.to_pandas_dtype()))
+    )
     return flat, np.concatenate(offsets)
 
 
@@ -81,8 +85,9 @@ class ArrowBatches(torch.utils.data.Dataset):
                 values, offsets = _flat_list(col, f.name)
                 same = next((o for _, o in self.lists.values() if o is offsets or np.array_equal(o, offsets)), None)
                 self.lists[f.name] = (values, offsets if same is None else same)  # shared: one gather
-            elif (pa.types.is_integer(f.type) or pa.types.is_floating(f.type) or pa.types.is_boolean(f.type)) \
-                    and col.null_count == 0:
+            elif (
+                pa.types.is_integer(f.type) or pa.types.is_floating(f.type) or pa.types.is_boolean(f.type)
+            ) and col.null_count == 0:
                 self.scalars[f.name] = col.to_numpy()
 
     def __len__(self) -> int:
@@ -106,7 +111,7 @@ class ArrowBatches(torch.utils.data.Dataset):
                 values, offsets = self.lists[f.name]
                 if contiguous:
                     a, b = int(idx[0]), int(idx[-1]) + 1
-                    vals, offs = values[offsets[a]:offsets[b]], offsets[a:b + 1] - offsets[a]
+                    vals, offs = values[offsets[a] : offsets[b]], offsets[a : b + 1] - offsets[a]
                 else:
                     key = id(offsets)
                     if key not in gathered:
@@ -118,7 +123,7 @@ class ArrowBatches(torch.utils.data.Dataset):
                 arrays.append(cls.from_arrays(pa.array(offs, otype), pa.array(vals, f.type.value_type), type=f.type))
             elif f.name in self.scalars:
                 v = self.scalars[f.name]
-                arrays.append(pa.array(v[idx[0]:idx[-1] + 1] if contiguous else v[idx], f.type))
+                arrays.append(pa.array(v[idx[0] : idx[-1] + 1] if contiguous else v[idx], f.type))
             else:
                 arrays.append(self.table.column(f.name).take(pa.array(idx)).combine_chunks())
         return pa.Table.from_arrays(arrays, schema=self.schema)
@@ -149,21 +154,32 @@ class IndexBatches(torch.utils.data.Sampler):
         else:
             order = np.arange(self.n, dtype=np.int64)
         for start in range(0, len(self) * self.batch_size, self.batch_size):
-            yield order[start:start + self.batch_size].tolist()
+            yield order[start : start + self.batch_size].tolist()
         self.epoch += 1
 
 
-def arrow_loader(dataset: Any, batch_size: int, collate_fn: Callable, *, shuffle: bool = True, seed: int = 0,
-                 drop_last: bool = False, num_workers: int = 0,
-                 columns: Sequence[str] = COLUMNS) -> DataLoader:
+def arrow_loader(
+    dataset: Any,
+    batch_size: int,
+    collate_fn: Callable,
+    *,
+    shuffle: bool = True,
+    seed: int = 0,
+    drop_last: bool = False,
+    num_workers: int = 0,
+    columns: Sequence[str] = COLUMNS,
+) -> DataLoader:
     """A ``DataLoader`` of padded batches through :class:`ArrowBatches` and :class:`IndexBatches`
     (``collate_fn`` is an :class:`~treasure_hf.hf.collators.EventPaddingCollator` or one of its
     subclasses). A plain ``DataLoader`` with a ``batch_sampler``: ``accelerate.prepare`` shards it
     like any other, and its ``set_epoch`` reseeds the order."""
     batches = ArrowBatches(dataset, columns)
-    return DataLoader(batches, batch_sampler=IndexBatches(len(batches), batch_size, shuffle=shuffle, seed=seed,
-                                                          drop_last=drop_last),
-                      collate_fn=collate_fn, num_workers=num_workers)
+    return DataLoader(
+        batches,
+        batch_sampler=IndexBatches(len(batches), batch_size, shuffle=shuffle, seed=seed, drop_last=drop_last),
+        collate_fn=collate_fn,
+        num_workers=num_workers,
+    )
 
 
 def _tables(stream: Any, batch_size: int) -> Iterable[pa.Table]:
@@ -174,8 +190,15 @@ def _tables(stream: Any, batch_size: int) -> Iterable[pa.Table]:
     return stream
 
 
-def stream_batches(stream: Any, batch_size: int, collate_fn: Callable, *, shuffle_buffer: int = 0,
-                   seed: int = 0, drop_last: bool = False) -> Iterator[dict[str, torch.Tensor]]:
+def stream_batches(
+    stream: Any,
+    batch_size: int,
+    collate_fn: Callable,
+    *,
+    shuffle_buffer: int = 0,
+    seed: int = 0,
+    drop_last: bool = False,
+) -> Iterator[dict[str, torch.Tensor]]:
     """Padded batches from a ``streaming=True`` data set (or an iterable of Arrow tables).
 
     ``shuffle_buffer`` > 0: a block shuffle: the stream is read in windows of ``shuffle_buffer``
@@ -199,7 +222,7 @@ def stream_batches(stream: Any, batch_size: int, collate_fn: Callable, *, shuffl
         order = rng.permutation(block.num_rows)
         cut = block.num_rows if final else block.num_rows - block.num_rows % batch_size
         for start in range(0, cut, batch_size):
-            part = order[start:start + batch_size]
+            part = order[start : start + batch_size]
             if len(part) == batch_size or not drop_last:
                 yield collate_fn(rows.__getitems__(part))
         if cut < block.num_rows:

@@ -37,8 +37,12 @@ def _lookup_tables(ranges: Mapping[str, Sequence[int]]) -> tuple[np.ndarray, np.
     return inside, start, type_of
 
 
-def check_token_types(ids: np.ndarray, types: np.ndarray, ranges: Mapping[str, Sequence[int]],
-                      tables: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> None:
+def check_token_types(
+    ids: np.ndarray,
+    types: np.ndarray,
+    ranges: Mapping[str, Sequence[int]],
+    tables: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> None:
     """Refuse tokens whose id lies outside the range ``ranges`` gives their token type (or inside
     another type's): the data were tokenized with another tokenizer than the model was made for.
     ``ids``, ``types``: real tokens (any shape, the same)."""
@@ -58,13 +62,18 @@ def check_token_types(ids: np.ndarray, types: np.ndarray, ranges: Mapping[str, S
             spans[t] = [min(spans.get(t, [lo])[0], int(lo)), max(spans.get(t, [0, hi])[1], int(hi))]
         token, kind = int(ids.reshape(-1)[i]), int(types.reshape(-1)[i])
         where = f"a token of type {int(expected.reshape(-1)[i])}" if expected.reshape(-1)[i] >= 0 else "no token"
-        raise CompatibilityError(None, "input_ids", f"token id {token} comes with token type {kind}, but the model's "
-                                 f"token ranges make it {where}: model ranges by token type {spans}; the data were "
-                                 "tokenized with another tokenizer than the model was made for")
+        raise CompatibilityError(
+            None,
+            "input_ids",
+            f"token id {token} comes with token type {kind}, but the model's "
+            f"token ranges make it {where}: model ranges by token type {spans}; the data were "
+            "tokenized with another tokenizer than the model was made for",
+        )
 
 
-def object_index_numpy(input_ids: np.ndarray, ranges: Mapping[str, Sequence[int]],
-                       tables: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+def object_index_numpy(
+    input_ids: np.ndarray, ranges: Mapping[str, Sequence[int]], tables: tuple[np.ndarray, np.ndarray] | None = None
+) -> np.ndarray:
     """:func:`object_index` on numpy arrays (two table lookups and a cumulative sum)."""
     inside, start = (tables or _lookup_tables(ranges))[:2]
     ids = np.clip(input_ids, 0, len(inside) - 1)
@@ -125,8 +134,9 @@ class EventPaddingCollator:
                 batch[name] = torch.as_tensor(decode(ids.cpu()), dtype=torch.float32).to(ids.device)
         return batch
 
-    def _sequence_values(self, name: str, flat: np.ndarray, lengths: np.ndarray, full: np.ndarray,
-                         width: int) -> torch.Tensor:
+    def _sequence_values(
+        self, name: str, flat: np.ndarray, lengths: np.ndarray, full: np.ndarray, width: int
+    ) -> torch.Tensor:
         """One ``sequence_columns`` entry: flat per-token values of every row (``full`` tokens
         each) -> (B, width, dim), the first ``lengths`` tokens of each row kept."""
         dim = self.sequence_columns[name]
@@ -138,8 +148,15 @@ class EventPaddingCollator:
         out[row[kept], token[kept]] = per_token[kept]
         return torch.from_numpy(out)
 
-    def _sub_objects(self, name: str, values: Sequence[np.ndarray], masks: Sequence[np.ndarray], lengths: np.ndarray,
-                     full: np.ndarray, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def _sub_objects(
+        self,
+        name: str,
+        values: Sequence[np.ndarray],
+        masks: Sequence[np.ndarray],
+        lengths: np.ndarray,
+        full: np.ndarray,
+        width: int,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """One ``sub_object_columns`` entry: per row, ``full`` tokens x N slots x F values and the
         slots' mask -> (B, width, N_max, F), (B, width, N_max), the first ``lengths`` tokens kept."""
         dim = self.sub_object_columns[name]
@@ -181,15 +198,19 @@ class EventPaddingCollator:
         types[mask] = np.concatenate([np.asarray(r["token_type_ids"][:w]) for r, w in zip(rows, lengths)])
         if self.token_id_ranges:
             check_token_types(ids[mask], types[mask], self.token_id_ranges, self._lookup())
-        batch = {"input_ids": torch.from_numpy(ids), "token_type_ids": torch.from_numpy(types),
-                 "attention_mask": torch.from_numpy(mask.astype(np.int64))}
+        batch = {
+            "input_ids": torch.from_numpy(ids),
+            "token_type_ids": torch.from_numpy(types),
+            "attention_mask": torch.from_numpy(mask.astype(np.int64)),
+        }
         if self.token_id_ranges:
             batch["object_index"] = self._object_index(ids)
         for k in self.keep:
             if rows and k in rows[0]:
                 v = np.asarray([r[k] for r in rows])
-                batch[k] = torch.from_numpy(v).to(self.label_dtype if k == "labels" else
-                                                  (torch.float32 if k == "weight" else torch.long))
+                batch[k] = torch.from_numpy(v).to(
+                    self.label_dtype if k == "labels" else (torch.float32 if k == "weight" else torch.long)
+                )
         full = np.fromiter((len(r["input_ids"]) for r in rows), np.int64, len(rows))
         for name in self.sequence_columns:
             flat = np.concatenate([np.asarray(r[name], np.float32).reshape(-1) for r in rows]) if rows else np.zeros(0)
@@ -197,7 +218,8 @@ class EventPaddingCollator:
         for name in self.sub_object_columns:
             if rows and name in rows[0]:
                 batch[name], batch[f"{name}_mask"] = self._sub_objects(
-                    name, [r[name] for r in rows], [r[f"{name}_mask"] for r in rows], lengths, full, width)
+                    name, [r[name] for r in rows], [r[f"{name}_mask"] for r in rows], lengths, full, width
+                )
         return self._add_kinematics(batch)
 
     def _pad_arrow(self, table: Any) -> dict[str, torch.Tensor]:
@@ -211,7 +233,7 @@ class EventPaddingCollator:
             o = col.offsets.to_numpy()
             if offsets is None:
                 offsets = o.astype(np.int64)
-            flat[name] = col.values.to_numpy(zero_copy_only=False)[o[0]:o[-1]]
+            flat[name] = col.values.to_numpy(zero_copy_only=False)[o[0] : o[-1]]
         full = np.diff(offsets)
         n = len(full)
         lengths = full if self.max_length is None else np.minimum(full, self.max_length)
@@ -219,8 +241,12 @@ class EventPaddingCollator:
         if self.pad_to_multiple_of:
             width = -(-width // self.pad_to_multiple_of) * self.pad_to_multiple_of
         mask = np.arange(width)[None, :] < lengths[:, None]
-        keep = None if self.max_length is None else (
-            np.arange(offsets[-1] - offsets[0]) - np.repeat(offsets[:-1] - offsets[0], full)) < np.repeat(lengths, full)
+        keep = (
+            None
+            if self.max_length is None
+            else (np.arange(offsets[-1] - offsets[0]) - np.repeat(offsets[:-1] - offsets[0], full))
+            < np.repeat(lengths, full)
+        )
         if self.token_id_ranges:
             check_token_types(flat["input_ids"], flat["token_type_ids"], self.token_id_ranges, self._lookup())
             inside, start, _ = self._lookup()
@@ -239,22 +265,35 @@ class EventPaddingCollator:
         for k in self.keep:
             if k in names:
                 v = np.array(table.column(k).to_numpy())  # a writable copy
-                batch[k] = torch.from_numpy(v).to(self.label_dtype if k == "labels" else
-                                                  (torch.float32 if k == "weight" else torch.long))
+                batch[k] = torch.from_numpy(v).to(
+                    self.label_dtype if k == "labels" else (torch.float32 if k == "weight" else torch.long)
+                )
         for name in self.sequence_columns:
             chunked = table.column(name)
             col = chunked.chunk(0) if chunked.num_chunks == 1 else chunked.combine_chunks()
             o = col.offsets.to_numpy()
-            values = col.values.to_numpy(zero_copy_only=False)[o[0]:o[-1]].astype(np.float32)
+            values = col.values.to_numpy(zero_copy_only=False)[o[0] : o[-1]].astype(np.float32)
             batch[name] = self._sequence_values(name, values, lengths, full, width)
         subs = [name for name in self.sub_object_columns if name in names]
         for name in subs:
             per_row = [_row_arrays(table.column(column)) for column in (name, f"{name}_mask")]
             batch[name], batch[f"{name}_mask"] = self._sub_objects(name, *per_row, lengths, full, width)
-        return self._add_kinematics({k: batch[k] for k in ("input_ids", "token_type_ids", "attention_mask",
-                                                           "object_index", *self.keep, *self.sequence_columns,
-                                                           *subs, *(f"{n}_mask" for n in subs))
-                                     if k in batch})
+        return self._add_kinematics(
+            {
+                k: batch[k]
+                for k in (
+                    "input_ids",
+                    "token_type_ids",
+                    "attention_mask",
+                    "object_index",
+                    *self.keep,
+                    *self.sequence_columns,
+                    *subs,
+                    *(f"{n}_mask" for n in subs),
+                )
+                if k in batch
+            }
+        )
 
     def __call__(self, rows: Sequence[Mapping[str, Any]] | Any) -> dict[str, torch.Tensor]:
         return self.pad(rows)
@@ -289,18 +328,24 @@ class MaskedEventCollator(EventPaddingCollator):
     def __call__(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
         return self.mask(self.pad(rows))
 
-    def mask(self, batch: dict[str, torch.Tensor], generator: torch.Generator | None = None
-             ) -> dict[str, torch.Tensor]:
+    def mask(self, batch: dict[str, torch.Tensor], generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         """Mask an already padded batch (on any device); ``generator`` overrides the collator's."""
         from ..modeling.masking import mask_objects
 
         batch = dict(batch)
         if "object_index" not in batch:
             batch["object_index"] = object_index(batch["input_ids"], self.token_id_ranges)
-        masked = mask_objects(batch["input_ids"], batch["object_index"], self.mask_rate,
-                              mask_token_id=self.mask_token_id, mask_fraction=self.mask_fraction,
-                              random_fraction=self.random_fraction, token_type_ids=batch["token_type_ids"],
-                              token_id_ranges=self.token_id_ranges, generator=generator or self.generator)
+        masked = mask_objects(
+            batch["input_ids"],
+            batch["object_index"],
+            self.mask_rate,
+            mask_token_id=self.mask_token_id,
+            mask_fraction=self.mask_fraction,
+            random_fraction=self.random_fraction,
+            token_type_ids=batch["token_type_ids"],
+            token_id_ranges=self.token_id_ranges,
+            generator=generator or self.generator,
+        )
         batch["input_ids"] = masked["input_ids"]
         batch["labels"] = masked["labels"]
         batch["masked_positions"] = masked["hidden_positions"]

@@ -27,8 +27,11 @@ def _layers(layers: Sequence[str]) -> tuple[str, ...]:
 
 def _group_fields(group: str, layers: Sequence[str]) -> list[tuple[str, str, np.dtype]]:
     """``(column, key, dtype)`` of one group's fields across layers, registry order."""
-    return [(schema.pcdf_column(layer, group, f.name), schema.key(layer, group, f.name), f.np_dtype)
-            for layer in _layers(layers) for f in schema.fields(layer, group)]
+    return [
+        (schema.pcdf_column(layer, group, f.name), schema.key(layer, group, f.name), f.np_dtype)
+        for layer in _layers(layers)
+        for f in schema.fields(layer, group)
+    ]
 
 
 def struct_type(group: str, layers: Sequence[str], sub_groups: Sequence[str] = ()) -> pa.StructType:
@@ -98,8 +101,9 @@ def _list_of(ev: RaggedEvents, group: str, layers: Sequence[str], sub_groups: Se
     return pa.ListArray.from_arrays(_offsets(counts), rows)
 
 
-def events_to_arrow(ev: RaggedEvents, types: Sequence[str], layers: Sequence[str],
-                    sub_groups: Sequence[str] = (), first_event: int = 0) -> pa.Table:
+def events_to_arrow(
+    ev: RaggedEvents, types: Sequence[str], layers: Sequence[str], sub_groups: Sequence[str] = (), first_event: int = 0
+) -> pa.Table:
     """Ragged events -> an Arrow table of :func:`arrow_schema`, one row per event.
 
     ``first_event`` is the ``event_index`` of the first row (its position in the data set)."""

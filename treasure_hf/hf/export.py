@@ -48,9 +48,18 @@ class ParquetShardWriter:
     """Append Arrow tables to per-split Parquet shards of at most ``rows_per_shard`` rows, in a
     temporary directory; :meth:`close` names the shards ``-of-N``, writes the card and renames."""
 
-    def __init__(self, directory: str | os.PathLike, schema_: pa.Schema, *, rows_per_shard: int = ROWS_PER_SHARD,
-                 row_group_size: int = ROW_GROUP_SIZE, compression: str = "zstd", producer: str = "export",
-                 inputs: Sequence[str | os.PathLike] = (), overwrite: bool = False):
+    def __init__(
+        self,
+        directory: str | os.PathLike,
+        schema_: pa.Schema,
+        *,
+        rows_per_shard: int = ROWS_PER_SHARD,
+        row_group_size: int = ROW_GROUP_SIZE,
+        compression: str = "zstd",
+        producer: str = "export",
+        inputs: Sequence[str | os.PathLike] = (),
+        overwrite: bool = False,
+    ):
         self.directory = Path(directory)
         self.producer, self.inputs, self.overwrite = producer, tuple(inputs), overwrite
         check_destination(self.directory, producer, inputs=self.inputs, overwrite=overwrite)
@@ -76,8 +85,9 @@ class ParquetShardWriter:
             writer, rows = self._writers.get(split, (None, 0))
             if writer is None:
                 path = self.tmp / DATA_DIR / f"{split}-{len(self.shards[split]):05d}.parquet"
-                writer = pq.ParquetWriter(path, self.schema, compression=self.compression, write_statistics=True,
-                                          write_page_checksum=True)
+                writer = pq.ParquetWriter(
+                    path, self.schema, compression=self.compression, write_statistics=True, write_page_checksum=True
+                )
                 self.shards[split].append(path)
             take = min(table.num_rows, self.rows_per_shard - rows)
             writer.write_table(table.slice(0, take), row_group_size=self.row_group_size)
@@ -94,8 +104,10 @@ class ParquetShardWriter:
         """The card's ``dataset_info`` (after the shards are final): splits with their events and
         bytes on disk. It also keys ``datasets``' cache of a local folder, so a folder written
         again with other events is not served from the old cache."""
-        splits = [{"name": s, "num_examples": self.rows[s], "num_bytes": sum(p.stat().st_size for p in paths)}
-                  for s, paths in self.shards.items()]
+        splits = [
+            {"name": s, "num_examples": self.rows[s], "num_bytes": sum(p.stat().st_size for p in paths)}
+            for s, paths in self.shards.items()
+        ]
         return {"config_name": "default", "splits": splits, "download_size": sum(x["num_bytes"] for x in splits)}
 
     def close(self, card: str | Callable[[ParquetShardWriter], str] | None = None) -> Path:
@@ -111,8 +123,9 @@ class ParquetShardWriter:
                     pq.write_table(self.schema.empty_table(), path)
                     paths.append(path)
                 n = len(paths)
-                self.shards[split] = [p.rename(p.with_name(f"{split}-{i:05d}-of-{n:05d}.parquet"))
-                                      for i, p in enumerate(paths)]
+                self.shards[split] = [
+                    p.rename(p.with_name(f"{split}-{i:05d}-of-{n:05d}.parquet")) for i, p in enumerate(paths)
+                ]
             if card is not None:
                 (self.tmp / "README.md").write_text(card if isinstance(card, str) else card(self))
             write_marker(self.tmp, self.producer)
@@ -140,8 +153,13 @@ class ParquetShardWriter:
 
 def configs_yaml(splits: Iterable[str]) -> list[dict[str, Any]]:
     """The card's ``configs:`` entry: one default config, one glob per split."""
-    return [{"config_name": "default", "default": True,
-             "data_files": [{"split": s, "path": f"{DATA_DIR}/{s}-*.parquet"} for s in splits]}]
+    return [
+        {
+            "config_name": "default",
+            "default": True,
+            "data_files": [{"split": s, "path": f"{DATA_DIR}/{s}-*.parquet"} for s in splits],
+        }
+    ]
 
 
 def describe_columns(schema_: pa.Schema, docs: Mapping[str, str]) -> list[dict[str, str]]:
@@ -183,18 +201,25 @@ def describe_inputs(paths: Sequence[str | os.PathLike]) -> dict[str, dict[str, A
             meta = source.metadata
         finally:
             source.close()
-        out[os.fspath(p)] = {"experiment": meta.get("experiment"), "is_simulation": meta.get("is_simulation"),
-                             "missing_collections": list(meta.get("missing_collections", []))}
+        out[os.fspath(p)] = {
+            "experiment": meta.get("experiment"),
+            "is_simulation": meta.get("is_simulation"),
+            "missing_collections": list(meta.get("missing_collections", [])),
+        }
     return out
 
 
 def inputs_text(inputs: Mapping[str, Mapping[str, Any]]) -> str:
     """One sentence naming the inputs that lack collections or hold collision data ('' if none)."""
-    skims = [f"`{name}`: {', '.join(i['missing_collections'])}" for name, i in inputs.items() if i["missing_collections"]]
+    skims = [
+        f"`{name}`: {', '.join(i['missing_collections'])}" for name, i in inputs.items() if i["missing_collections"]
+    ]
     data = [f"`{name}`" for name, i in inputs.items() if i.get("is_simulation") == 0]
     parts = []
     if skims:
-        parts.append("Collections missing from the inputs (empty in every event of that file): " + "; ".join(skims) + ".")
+        parts.append(
+            "Collections missing from the inputs (empty in every event of that file): " + "; ".join(skims) + "."
+        )
     if data:
         parts.append("Collision data (not simulation): " + ", ".join(data) + ".")
     return " ".join(parts)
@@ -213,10 +238,18 @@ def layers_of(path: str | os.PathLike) -> tuple[str, ...]:
         source.close()
 
 
-def export_events(paths: Mapping[str, Sequence[str | os.PathLike]], out: str | os.PathLike, *,
-                  types: Sequence[str] = schema.OBJECT_TYPES, layers: Sequence[str] | None = None,
-                  sub_groups: Sequence[str] = (), step: int = 10_000, rows_per_shard: int = ROWS_PER_SHARD,
-                  progress: bool = True, overwrite: bool = False) -> Path:
+def export_events(
+    paths: Mapping[str, Sequence[str | os.PathLike]],
+    out: str | os.PathLike,
+    *,
+    types: Sequence[str] = schema.OBJECT_TYPES,
+    layers: Sequence[str] | None = None,
+    sub_groups: Sequence[str] = (),
+    step: int = 10_000,
+    rows_per_shard: int = ROWS_PER_SHARD,
+    progress: bool = True,
+    overwrite: bool = False,
+) -> Path:
     """Export events ({split: PCDF dirs or HDF5 files}) as Parquet shards, one row per event with a
     list per object type (the rows of :func:`treasure_hf.load_pcdf`), plus the dataset card. An
     existing ``out`` is replaced only if ``treasure export`` wrote it, or with ``overwrite``."""
@@ -229,8 +262,9 @@ def export_events(paths: Mapping[str, Sequence[str | os.PathLike]], out: str | o
         layers = layers_of(next(p for ps in paths.values() for p in ps))
     target = arrow_schema(types, layers, sub_groups)
     described = describe_inputs(inputs)
-    with ParquetShardWriter(out, hf_schema(target), rows_per_shard=rows_per_shard, producer="export", inputs=inputs,
-                            overwrite=overwrite) as writer:
+    with ParquetShardWriter(
+        out, hf_schema(target), rows_per_shard=rows_per_shard, producer="export", inputs=inputs, overwrite=overwrite
+    ) as writer:
         write_inputs(writer.tmp, described)
         for split, ps in paths.items():
             writer.add_split(split)
@@ -249,11 +283,17 @@ def export_events(paths: Mapping[str, Sequence[str | os.PathLike]], out: str | o
         def card(w: Any) -> str:
             return dataset_card(
                 pretty_name=f"treasure-hf events: {', '.join(Path(p).name for ps in paths.values() for p in ps)}",
-                description=("Collider events in the treasure-hf common format, one row per event, one list of "
-                             "objects per type (descending pT). " + inputs_text(described)).strip(),
-                splits=w.rows, columns=describe_columns(target, event_column_docs(types)),
-                sources=[os.fspath(p) for ps in paths.values() for p in ps], repo_or_path=os.fspath(out),
-                tags=["physics", "collider", "treasure-hf"], dataset_info=w.dataset_info(),
-                provenance={"inputs": described})
+                description=(
+                    "Collider events in the treasure-hf common format, one row per event, one list of "
+                    "objects per type (descending pT). " + inputs_text(described)
+                ).strip(),
+                splits=w.rows,
+                columns=describe_columns(target, event_column_docs(types)),
+                sources=[os.fspath(p) for ps in paths.values() for p in ps],
+                repo_or_path=os.fspath(out),
+                tags=["physics", "collider", "treasure-hf"],
+                dataset_info=w.dataset_info(),
+                provenance={"inputs": described},
+            )
 
         return writer.close(card)

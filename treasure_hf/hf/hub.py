@@ -49,23 +49,46 @@ def tokenizer_card(folder: str | os.PathLike, repo_or_path: str, training_data: 
     log_path = folder / "training_log.json"
     log = json.loads(log_path.read_text()) if log_path.exists() else {}
     types = log.get("types", {})
-    quantizers = sorted(({"type": t, "method": q.get("method", "?"), "stages": q.get("num_stages", "?"),
-                          "codebook_size": q.get("codebook_size", "?"), "first": layout["id_ranges"][t][0],
-                          "last": layout["id_ranges"][t][1] - 1} for t, q in layout["quantizers"].items()),
-                        key=lambda q: q["first"])
+    quantizers = sorted(
+        (
+            {
+                "type": t,
+                "method": q.get("method", "?"),
+                "stages": q.get("num_stages", "?"),
+                "codebook_size": q.get("codebook_size", "?"),
+                "first": layout["id_ranges"][t][0],
+                "last": layout["id_ranges"][t][1] - 1,
+            }
+            for t, q in layout["quantizers"].items()
+        ),
+        key=lambda q: q["first"],
+    )
     if training_data is None:
-        counts = [f"{t}: {v['n_train']} objects for training, {v['n_eval']} held out (utilisation "
-                  f"{v['final']['utilisation']:.2f}, reconstruction MSE {v['final']['reconstruction_mse']:.3g} in "
-                  "standardised units)" for t, v in types.items() if "n_train" in v and "final" in v]
-        training_data = ("Per type, from `training_log.json`:\n\n" + "\n".join(f"- {c}" for c in counts)
-                         if counts else "Not recorded with the tokenizer (see `training_log.json`).")
-    data = ModelCardData(license="other", library_name="transformers", tags=["physics", "collider", "treasure-hf",
-                                                                                "tokenizer"])
+        counts = [
+            f"{t}: {v['n_train']} objects for training, {v['n_eval']} held out (utilisation "
+            f"{v['final']['utilisation']:.2f}, reconstruction MSE {v['final']['reconstruction_mse']:.3g} in "
+            "standardised units)"
+            for t, v in types.items()
+            if "n_train" in v and "final" in v
+        ]
+        training_data = (
+            "Per type, from `training_log.json`:\n\n" + "\n".join(f"- {c}" for c in counts)
+            if counts
+            else "Not recorded with the tokenizer (see `training_log.json`)."
+        )
+    data = ModelCardData(
+        license="other", library_name="transformers", tags=["physics", "collider", "treasure-hf", "tokenizer"]
+    )
     return ModelCard.from_template(
-        data, template_path=_template(TEMPLATES / "tokenizer_card_template.md"),
-        model_name=f"EventTokenizer {repo_or_path}", repo_or_path=repo_or_path, quantizers=quantizers,
+        data,
+        template_path=_template(TEMPLATES / "tokenizer_card_template.md"),
+        model_name=f"EventTokenizer {repo_or_path}",
+        repo_or_path=repo_or_path,
+        quantizers=quantizers,
         description="An EventTokenizer of treasure-hf: one learned quantizer per object type turns each "
-                    "physics object into tokens.", training_data=training_data)
+        "physics object into tokens.",
+        training_data=training_data,
+    )
 
 
 def model_card_for(folder: str | os.PathLike, repo_or_path: str):
@@ -93,18 +116,25 @@ def model_card_for(folder: str | os.PathLike, repo_or_path: str):
             training_data = (training_data + " " + inputs_text(data["inputs"])).strip()
     else:
         training_data = "Not recorded."
-    arch_to_auto = {"EventTransformerForSequenceClassification": "AutoModelForSequenceClassification",
-                    "EventTransformerForMaskedEventModeling": "AutoModelForMaskedLM"}
+    arch_to_auto = {
+        "EventTransformerForSequenceClassification": "AutoModelForSequenceClassification",
+        "EventTransformerForMaskedEventModeling": "AutoModelForMaskedLM",
+    }
     results = summary.get("eval_results", [])
     procedure = summary.get("procedure_text") or json.dumps(summary.get("args", {}), indent=1)
     return model_card(
-        model_name=repo_or_path.rsplit("/", 1)[-1], repo_or_path=repo_or_path,
+        model_name=repo_or_path.rsplit("/", 1)[-1],
+        repo_or_path=repo_or_path,
         description=f"A treasure-hf `{arch}` ({config.get('num_hidden_layers', '?')} layers, hidden size "
-                    f"{config.get('hidden_size', '?')}) on tokenized collider events.",
-        training_data=training_data, tokenizer=summary.get("tokenizer", "saved with the model"),
-        training_procedure=procedure, eval_results=results,
-        datasets=[d for d in [data.get("repo_id")] if d], base_model=summary.get("base_model"),
-        auto_class=arch_to_auto.get(arch, "AutoModel"))
+        f"{config.get('hidden_size', '?')}) on tokenized collider events.",
+        training_data=training_data,
+        tokenizer=summary.get("tokenizer", "saved with the model"),
+        training_procedure=procedure,
+        eval_results=results,
+        datasets=[d for d in [data.get("repo_id")] if d],
+        base_model=summary.get("base_model"),
+        auto_class=arch_to_auto.get(arch, "AutoModel"),
+    )
 
 
 def _dataset_readme(folder: Path, repo_id: str) -> str:
@@ -113,7 +143,8 @@ def _dataset_readme(folder: Path, repo_id: str) -> str:
         raise FormatError(folder, "README.md", "a data set needs its card (written by treasure tokenize)")
     # the card names the folder it was written to: point it at the repo instead
     return text.replace(f'load_dataset("{folder}")', f'load_dataset("{repo_id}")').replace(
-        f'load_dataset("{os.fspath(folder.resolve())}")', f'load_dataset("{repo_id}")')
+        f'load_dataset("{os.fspath(folder.resolve())}")', f'load_dataset("{repo_id}")'
+    )
 
 
 @contextlib.contextmanager
@@ -131,8 +162,16 @@ def _hub_errors(endpoint: str, repo_id: str) -> Iterator[None]:
         raise OutputError(endpoint, repo_id, f"{what}: {' '.join(str(exc).split()[:30])}") from None
 
 
-def push_to_hub(folder: str | os.PathLike, repo_id: str, *, kind: str | None = None, private: bool | None = None,
-                commit_message: str | None = None, token: str | None = None, endpoint: str | None = None) -> str:
+def push_to_hub(
+    folder: str | os.PathLike,
+    repo_id: str,
+    *,
+    kind: str | None = None,
+    private: bool | None = None,
+    commit_message: str | None = None,
+    token: str | None = None,
+    endpoint: str | None = None,
+) -> str:
     """Push a saved tokenizer, model or tokenized data set with a generated card. Returns the
     commit URL. ``endpoint``: another hub than ``HF_ENDPOINT``."""
     from huggingface_hub import HfApi
@@ -157,7 +196,11 @@ def push_to_hub(folder: str | os.PathLike, repo_id: str, *, kind: str | None = N
         if kind != "dataset":
             add_remote_code(stage)
         (stage / "README.md").write_text(card)
-        info = api.upload_folder(folder_path=stage, repo_id=repo_id, repo_type=repo_type,
-                                 commit_message=commit_message or f"Upload {kind} with treasure-hf")
+        info = api.upload_folder(
+            folder_path=stage,
+            repo_id=repo_id,
+            repo_type=repo_type,
+            commit_message=commit_message or f"Upload {kind} with treasure-hf",
+        )
     logger.info("pushed %s %s to %s", kind, folder, info.commit_url if hasattr(info, "commit_url") else info)
     return str(getattr(info, "commit_url", info))

@@ -13,17 +13,27 @@ from ..errors import FormatError
 
 def _paths(path: Any) -> dict[str, list[str]]:
     if isinstance(path, Mapping):
-        return {str(split): [os.fspath(p) for p in ([ps] if isinstance(ps, (str, os.PathLike)) else ps)]
-                for split, ps in path.items()}
+        return {
+            str(split): [os.fspath(p) for p in ([ps] if isinstance(ps, (str, os.PathLike)) else ps)]
+            for split, ps in path.items()
+        }
     if isinstance(path, (str, os.PathLike)):
         return {"train": [os.fspath(path)]}
     return {"train": [os.fspath(p) for p in path]}
 
 
-def load_pcdf(path: str | os.PathLike | Sequence[str | os.PathLike] | Mapping[str, Any], *,
-              split: str | None = None, types: Sequence[str] | None = None, layers: Sequence[str] | None = None,
-              sub_groups: Sequence[str] = (), streaming: bool = False, cache_dir: str | os.PathLike | None = None,
-              step: int | None = None, num_proc: int | None = None):
+def load_pcdf(
+    path: str | os.PathLike | Sequence[str | os.PathLike] | Mapping[str, Any],
+    *,
+    split: str | None = None,
+    types: Sequence[str] | None = None,
+    layers: Sequence[str] | None = None,
+    sub_groups: Sequence[str] = (),
+    streaming: bool = False,
+    cache_dir: str | os.PathLike | None = None,
+    step: int | None = None,
+    num_proc: int | None = None,
+):
     """Load events as a ``datasets`` data set: one row per event, a list of structs per object type.
 
     ``path``: a PCDF directory or common HDF5 file, a list of them (one ``train`` split), or a
@@ -48,8 +58,12 @@ def load_pcdf(path: str | os.PathLike | Sequence[str | os.PathLike] | Mapping[st
         kwargs["layers"] = tuple(layers)
     if step:
         kwargs["step"] = int(step)
-    builder = module.PCDFEvents(cache_dir=os.fspath(cache_dir) if cache_dir else None,
-                                hash=module.fingerprint(paths), dataset_name="pcdf_events", **kwargs)
+    builder = module.PCDFEvents(
+        cache_dir=os.fspath(cache_dir) if cache_dir else None,
+        hash=module.fingerprint(paths),
+        dataset_name="pcdf_events",
+        **kwargs,
+    )
     if split is not None and split not in paths:
         raise FormatError(None, split, f"no such split; the data have {sorted(paths)}")
     if streaming:

@@ -66,7 +66,8 @@ class PCDFEvents(datasets.ArrowBasedBuilder):
             raise ValueError("PCDFEvents needs paths={'split': [PCDF directories or HDF5 files]}")
         self._resolved_layers = self._layers()
         features = datasets.Features.from_arrow_schema(
-            arrow_schema(self.config.types, self._resolved_layers, self.config.sub_groups))
+            arrow_schema(self.config.types, self._resolved_layers, self.config.sub_groups)
+        )
         return datasets.DatasetInfo(description="treasure-hf events, one row per event", features=features)
 
     def _split_generators(self, dl_manager: datasets.DownloadManager) -> list[datasets.SplitGenerator]:
@@ -94,10 +95,15 @@ class PCDFEvents(datasets.ArrowBasedBuilder):
             try:
                 for batch_id, start in enumerate(range(lo, hi, self.config.step)):
                     stop = min(start + self.config.step, hi)
-                    ragged = (source.read_ragged(start, stop) if isinstance(source, PCDFSource)
-                              else source.read(start, stop).to_ragged())
-                    yield Key(shard_id, batch_id), events_to_arrow(ragged, self.config.types, layers,
-                                                                   self.config.sub_groups, first_event=start)
+                    ragged = (
+                        source.read_ragged(start, stop)
+                        if isinstance(source, PCDFSource)
+                        else source.read(start, stop).to_ragged()
+                    )
+                    yield (
+                        Key(shard_id, batch_id),
+                        events_to_arrow(ragged, self.config.types, layers, self.config.sub_groups, first_event=start),
+                    )
             finally:
                 source.close()
 

@@ -32,7 +32,10 @@ logger = logging.getLogger(__name__)
 
 PACKAGE = "treasure_hf"
 TOKENIZER_MODULE = "treasure_hf.tokenization.tokenization_event"
-MODEL_MODULES = ("treasure_hf.modeling.configuration_event_transformer", "treasure_hf.modeling.modeling_event_transformer")
+MODEL_MODULES = (
+    "treasure_hf.modeling.configuration_event_transformer",
+    "treasure_hf.modeling.modeling_event_transformer",
+)
 MODEL_AUTO_MAP = {
     "AutoConfig": "configuration_event_transformer.EventTransformerConfig",
     "AutoModel": "modeling_event_transformer.EventTransformerModel",
@@ -69,8 +72,9 @@ def _relative_imports(module: str) -> list[tuple[ast.ImportFrom, str, list[tuple
             continue
         base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
         target = f"{base}.{node.module}" if node.module else base
-        names = [(a.name, a.asname, f"{target}.{a.name}" if _is_module(f"{target}.{a.name}") else "")
-                 for a in node.names]
+        names = [
+            (a.name, a.asname, f"{target}.{a.name}" if _is_module(f"{target}.{a.name}") else "") for a in node.names
+        ]
         out.append((node, target, names))
     return out
 
@@ -105,14 +109,19 @@ def flattened_source(module: str) -> str:
         elif all(m for _, _, m in names):
             text = f"from . import {alias}"
         else:
-            raise FormatError(_source(module), f"line {node.lineno}",
-                              f"imports a name of the package {target}, which cannot travel with a saved folder")
-        indent = lines[node.lineno - 1][:node.col_offset]
+            raise FormatError(
+                _source(module),
+                f"line {node.lineno}",
+                f"imports a name of the package {target}, which cannot travel with a saved folder",
+            )
+        indent = lines[node.lineno - 1][: node.col_offset]
         edits.append((node.lineno, node.end_lineno, f"{indent}{text}\n"))
     for start, end, text in sorted(edits, reverse=True):
-        lines[start - 1:end] = [text]
-    header = (f"# Copied by treasure_hf {__version__} from {module} (imports made relative to this folder) so that\n"
-              "# this folder loads with trust_remote_code=True where treasure_hf is not installed. Edit the package.\n")
+        lines[start - 1 : end] = [text]
+    header = (
+        f"# Copied by treasure_hf {__version__} from {module} (imports made relative to this folder) so that\n"
+        "# this folder loads with trust_remote_code=True where treasure_hf is not installed. Edit the package.\n"
+    )
     return header + "".join(lines)
 
 

@@ -41,8 +41,11 @@ DEFAULT_SPLIT = {"train": 0.8, "validation": 0.1, "test": 0.1}
 TOKENIZER_SUBDIR = "tokenizer"
 COLUMN_DOCS = {
     "input_ids": "token ids: [CLS] [ATLAS|CMS] e1 e2 [SEP] mu1 [SEP] j1 j2 [SEP] ... [SEP] MET, one per quantizer stage",
-    "token_type_ids": ", ".join(f"{i} {'event context' if t == 'event' else t}" for t, i in schema.TOKEN_TYPE_IDS.items()
-                                if schema.GROUPS.get(t) is None or schema.GROUPS[t].kind != "sub"),
+    "token_type_ids": ", ".join(
+        f"{i} {'event context' if t == 'event' else t}"
+        for t, i in schema.TOKEN_TYPE_IDS.items()
+        if schema.GROUPS.get(t) is None or schema.GROUPS[t].kind != "sub"
+    ),
     "length": "number of tokens (attention_mask = first `length` positions)",
     "labels": "class of the event (see Classes)",
     "process_id": "truth/event/process_id of the generator, -1 where unknown",
@@ -50,10 +53,10 @@ COLUMN_DOCS = {
     "source": "input the event comes from (its path as given to treasure tokenize)",
     "event_index": "position of the event in its input file",
     "kinematics": "with --with-continuous: pT, eta, phi, E, mass, charge of each token's object (GeV, rad, e), "
-                  "length x 6 values",
+    "length x 6 values",
     "features": "with --with-continuous: the standardised columns of each token's object, length x F values",
     "constituents": "with --with-sub-objects: the standardised constituents of each jet token's jet (eta, phi "
-                    "relative to the jet, pT / pT(jet)), length x N x F values, zero for other tokens",
+    "relative to the jet, pT / pT(jet)), length x N x F values, zero for other tokens",
     "constituents_mask": "with --with-sub-objects: which of the N constituent slots of each token hold one, length x N",
     "hits": "with --with-sub-objects: the standardised hits of each track token's track, length x N x F values",
     "hits_mask": "with --with-sub-objects: which of the N hit slots of each token hold one, length x N",
@@ -79,8 +82,11 @@ def parse_split(text: str | Mapping[str, float]) -> dict[str, float]:
 def split_hash(source: int, event_index: np.ndarray, seed: int) -> np.ndarray:
     """Uniform numbers in [0, 1) from (seed, source, event index): splitmix64, vectorised."""
     with np.errstate(over="ignore"):
-        x = (np.asarray(event_index, np.uint64) + np.uint64(source) * np.uint64(0x9E3779B97F4A7C15)
-             + np.uint64(seed) * np.uint64(0xD1B54A32D192ED03))
+        x = (
+            np.asarray(event_index, np.uint64)
+            + np.uint64(source) * np.uint64(0x9E3779B97F4A7C15)
+            + np.uint64(seed) * np.uint64(0xD1B54A32D192ED03)
+        )
         x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
         x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
         x = x ^ (x >> np.uint64(31))
@@ -109,9 +115,16 @@ columns of each token's parent's sub-objects, as ``return_constituents=True`` gi
 
 
 def tokenized_schema(continuous: bool = False, sub_objects: Sequence[str] = ()) -> pa.Schema:
-    fields = [("input_ids", pa.list_(pa.int32())), ("token_type_ids", pa.list_(pa.int8())),
-              ("length", pa.int32()), ("labels", pa.int64()), ("process_id", pa.int32()),
-              ("weight", pa.float32()), ("source", pa.int64()), ("event_index", pa.int64())]
+    fields = [
+        ("input_ids", pa.list_(pa.int32())),
+        ("token_type_ids", pa.list_(pa.int8())),
+        ("length", pa.int32()),
+        ("labels", pa.int64()),
+        ("process_id", pa.int32()),
+        ("weight", pa.float32()),
+        ("source", pa.int64()),
+        ("event_index", pa.int64()),
+    ]
     if continuous:
         fields += [(name, pa.list_(pa.float32())) for name in CONTINUOUS_COLUMNS]
     for name in sub_objects:
@@ -122,12 +135,23 @@ def tokenized_schema(continuous: bool = False, sub_objects: Sequence[str] = ()) 
 def sub_object_columns(tokenizer: Any) -> tuple[str, ...]:
     """The sub-object types whose parents are in ``tokenizer``'s sequence (jets: constituents,
     tracks: hits) and for which it has a fitted scaler."""
-    return tuple(t for t in SUB_OBJECT_COLUMNS if schema.GROUPS[t].parent in tokenizer.object_types
-                 and t in tokenizer.sub_scalers)
+    return tuple(
+        t
+        for t in SUB_OBJECT_COLUMNS
+        if schema.GROUPS[t].parent in tokenizer.object_types and t in tokenizer.sub_scalers
+    )
 
 
-def encoded_rows(batch: Any, enc: Mapping[str, Any], labels: np.ndarray, source: int, first_event: int, *,
-                 continuous: bool = False, sub_objects: Sequence[str] = ()) -> pa.Table:
+def encoded_rows(
+    batch: Any,
+    enc: Mapping[str, Any],
+    labels: np.ndarray,
+    source: int,
+    first_event: int,
+    *,
+    continuous: bool = False,
+    sub_objects: Sequence[str] = (),
+) -> pa.Table:
     """The rows of a tokenized data set for one tokenized batch of events: ``enc`` is the
     tokenizer's padded output (with ``return_features`` for ``continuous``, ``return_constituents``
     for ``sub_objects``), ``labels`` (n,) the class of each event, ``source`` the input's number;
@@ -142,25 +166,34 @@ def encoded_rows(batch: Any, enc: Mapping[str, Any], labels: np.ndarray, source:
         flat = np.asarray(values)[attention].astype(dtype).reshape(-1)
         return pa.ListArray.from_arrays(pa.array((np.asarray(offsets) * per_token).astype(np.int32)), pa.array(flat))
 
-    process = (batch["truth/event/process_id"].astype(np.int32) if "truth/event/process_id" in batch
-               else np.full(n, -1, np.int32))
-    weight = (batch["truth/event/weight"].astype(np.float32) if "truth/event/weight" in batch
-              else np.ones(n, np.float32))
-    columns = [ragged(enc["input_ids"], np.int32), ragged(enc["token_type_ids"], np.int8), pa.array(length),
-               pa.array(np.asarray(labels, np.int64)), pa.array(process), pa.array(weight),
-               pa.array(np.full(n, source, np.int64)), pa.array(np.arange(first_event, first_event + n, dtype=np.int64))]
+    process = (
+        batch["truth/event/process_id"].astype(np.int32)
+        if "truth/event/process_id" in batch
+        else np.full(n, -1, np.int32)
+    )
+    weight = batch["truth/event/weight"].astype(np.float32) if "truth/event/weight" in batch else np.ones(n, np.float32)
+    columns = [
+        ragged(enc["input_ids"], np.int32),
+        ragged(enc["token_type_ids"], np.int8),
+        pa.array(length),
+        pa.array(np.asarray(labels, np.int64)),
+        pa.array(process),
+        pa.array(weight),
+        pa.array(np.full(n, source, np.int64)),
+        pa.array(np.arange(first_event, first_event + n, dtype=np.int64)),
+    ]
     if continuous:
         columns += [ragged(enc[name], np.float32, np.asarray(enc[name]).shape[-1]) for name in CONTINUOUS_COLUMNS]
     for name in sub_objects:
         values = np.asarray(enc[name]) if name in enc else np.zeros((*attention.shape, 0, 0), np.float32)
         mask = np.asarray(enc[f"{name}_mask"]) if name in enc else np.zeros((*attention.shape, 0), bool)
-        columns += [ragged(values, np.float32, int(np.prod(values.shape[2:]))),
-                    ragged(mask, np.int8, mask.shape[-1])]
+        columns += [ragged(values, np.float32, int(np.prod(values.shape[2:]))), ragged(mask, np.int8, mask.shape[-1])]
     return pa.table(columns, schema=tokenized_schema(continuous, sub_objects))
 
 
-def _features(label_names: Sequence[str], sources: Sequence[str], continuous: bool = False,
-              sub_objects: Sequence[str] = ()):
+def _features(
+    label_names: Sequence[str], sources: Sequence[str], continuous: bool = False, sub_objects: Sequence[str] = ()
+):
     import datasets
 
     feats = datasets.Features.from_arrow_schema(tokenized_schema(continuous, sub_objects))
@@ -170,12 +203,23 @@ def _features(label_names: Sequence[str], sources: Sequence[str], continuous: bo
     return feats
 
 
-def tokenize_to_dataset(tokenizer, data: Sequence[str | os.PathLike], out: str | os.PathLike, *,
-                        split: str | Mapping[str, float] = DEFAULT_SPLIT, labels: Mapping[str, str] | None = None,
-                        seed: int = 0, step: int = 10_000, max_length: int | None = None,
-                        rows_per_shard: int = 250_000, skip_types: Sequence[str] = (),
-                        progress: bool = True, overwrite: bool = False, continuous: bool = False,
-                        sub_objects: bool = False) -> Path:
+def tokenize_to_dataset(
+    tokenizer,
+    data: Sequence[str | os.PathLike],
+    out: str | os.PathLike,
+    *,
+    split: str | Mapping[str, float] = DEFAULT_SPLIT,
+    labels: Mapping[str, str] | None = None,
+    seed: int = 0,
+    step: int = 10_000,
+    max_length: int | None = None,
+    rows_per_shard: int = 250_000,
+    skip_types: Sequence[str] = (),
+    progress: bool = True,
+    overwrite: bool = False,
+    continuous: bool = False,
+    sub_objects: bool = False,
+) -> Path:
     """Tokenize events of ``data`` (PCDF directories or HDF5 files) into ``out``.
 
     ``tokenizer``: an :class:`EventTokenizer` or its directory (saved again under
@@ -213,14 +257,22 @@ def tokenize_to_dataset(tokenizer, data: Sequence[str | os.PathLike], out: str |
     sources = list(paths)  # the paths as given: unique, where basenames need not be
     subs = sub_object_columns(tokenizer) if sub_objects else ()
     if sub_objects and not subs:
-        raise ValueError("--with-sub-objects: the tokenizer has no jets or tracks with fitted constituent or hit "
-                         "scalers (train it on events carrying common/constituents/* or common/hits/*)")
+        raise ValueError(
+            "--with-sub-objects: the tokenizer has no jets or tracks with fitted constituent or hit "
+            "scalers (train it on events carrying common/constituents/* or common/hits/*)"
+        )
     features = _features(label_names, sources, continuous, subs)
     target = tokenized_schema(continuous, subs)
     rows = {s: 0 for s in names}
     described = describe_inputs(paths)
-    with ParquetShardWriter(out, hf_schema(target, features), rows_per_shard=rows_per_shard, producer="tokenize",
-                            inputs=[*paths, *tok_inputs], overwrite=overwrite) as writer:
+    with ParquetShardWriter(
+        out,
+        hf_schema(target, features),
+        rows_per_shard=rows_per_shard,
+        producer="tokenize",
+        inputs=[*paths, *tok_inputs],
+        overwrite=overwrite,
+    ) as writer:
         write_inputs(writer.tmp, described)
         for s in names:
             writer.add_split(s)
@@ -231,19 +283,27 @@ def tokenize_to_dataset(tokenizer, data: Sequence[str | os.PathLike], out: str |
                 start = 0
                 for batch in source.iter_batches(step):
                     n = batch.n_events
-                    enc = tokenizer(batch, padding="longest", truncation=max_length is not None,
-                                    max_length=max_length, skip_types=skip_types, return_features=continuous,
-                                    return_constituents=bool(subs))
+                    enc = tokenizer(
+                        batch,
+                        padding="longest",
+                        truncation=max_length is not None,
+                        max_length=max_length,
+                        skip_types=skip_types,
+                        return_features=continuous,
+                        return_constituents=bool(subs),
+                    )
                     if labels:
                         label = np.full(n, label_names.index(labels[path]), np.int64)
                     elif "truth/event/process_id" in batch:
                         label = batch["truth/event/process_id"].astype(np.int64)
                     else:
-                        raise InputError(path, "truth/event/process_id",
-                                         "is needed as the class without --label PATH=CLASS")
+                        raise InputError(
+                            path, "truth/event/process_id", "is needed as the class without --label PATH=CLASS"
+                        )
                     event_index = np.arange(start, start + n, dtype=np.int64)
-                    table = encoded_rows(batch, enc, label, src_id, start, continuous=continuous,
-                                         sub_objects=subs).cast(target)
+                    table = encoded_rows(
+                        batch, enc, label, src_id, start, continuous=continuous, sub_objects=subs
+                    ).cast(target)
                     which = assign_splits(split_hash(src_id, event_index, seed), fractions)
                     for k, s in enumerate(names):
                         sel = np.nonzero(which == k)[0]
@@ -260,13 +320,28 @@ def tokenize_to_dataset(tokenizer, data: Sequence[str | os.PathLike], out: str |
         def card(w: Any) -> str:
             return dataset_card(
                 pretty_name=f"treasure-hf tokenized events: {', '.join(sources)}",
-                description=("Collider events tokenized with a treasure-hf EventTokenizer, one row per event, split by "
-                             f"a hash of (file, event index) with seed {seed}: "
-                             + ", ".join(f"{s} {f:g}" for s, f in fractions.items()) + ". " + inputs_text(described)).strip(),
-                splits=rows, columns=describe_columns(target, COLUMN_DOCS), sources=paths, dataset_info=w.dataset_info(),
-                tokenizer=tok_source or f"{TOKENIZER_SUBDIR}/ (saved with the data)", label_names=label_names,
-                repo_or_path=os.fspath(out), tags=["physics", "collider", "treasure-hf", "tokenized"],
-                provenance={"seed": seed, "split": fractions, "max_length": max_length,
-                            "labels": dict(labels) if labels else "truth/event/process_id", "inputs": described})
+                description=(
+                    "Collider events tokenized with a treasure-hf EventTokenizer, one row per event, split by "
+                    f"a hash of (file, event index) with seed {seed}: "
+                    + ", ".join(f"{s} {f:g}" for s, f in fractions.items())
+                    + ". "
+                    + inputs_text(described)
+                ).strip(),
+                splits=rows,
+                columns=describe_columns(target, COLUMN_DOCS),
+                sources=paths,
+                dataset_info=w.dataset_info(),
+                tokenizer=tok_source or f"{TOKENIZER_SUBDIR}/ (saved with the data)",
+                label_names=label_names,
+                repo_or_path=os.fspath(out),
+                tags=["physics", "collider", "treasure-hf", "tokenized"],
+                provenance={
+                    "seed": seed,
+                    "split": fractions,
+                    "max_length": max_length,
+                    "labels": dict(labels) if labels else "truth/event/process_id",
+                    "inputs": described,
+                },
+            )
 
         return writer.close(card)

@@ -43,8 +43,9 @@ def is_experiment_file(path: str | os.PathLike) -> bool:
 
 
 @contextlib.contextmanager
-def open_stream(path: str | os.PathLike, step: int, *, experiment: str | None = None,
-                progress: bool = False) -> Iterator[EventStream]:
+def open_stream(
+    path: str | os.PathLike, step: int, *, experiment: str | None = None, progress: bool = False
+) -> Iterator[EventStream]:
     """Open ``path`` for reading ``step`` events at a time: a ROOT file of the experiments
     (``experiment`` ``atlas``/``cms``, told from the file when None) or a common-format file."""
     positive("step", step)
@@ -55,8 +56,13 @@ def open_stream(path: str | os.PathLike, step: int, *, experiment: str | None = 
         cls = converter_class(experiment or experiment_of(path))
         with RootSource(path, cls.TREE_NAMES) as source:
             conv = cls(source)
-            yield EventStream(os.fspath(path), source.n_events, converted_metadata(conv, path), conv.layout,
-                              stream_converted(source, conv, step, progress=progress))
+            yield EventStream(
+                os.fspath(path),
+                source.n_events,
+                converted_metadata(conv, path),
+                conv.layout,
+                stream_converted(source, conv, step, progress=progress),
+            )
         return
     from tqdm.auto import tqdm
 
@@ -73,7 +79,9 @@ def open_stream(path: str | os.PathLike, step: int, *, experiment: str | None = 
                     bar.update(hi - lo)
 
         layout = first.layout
-        layout = Layout(layout.layers, layout.sub_groups, {**layout.max_objects, **source.metadata.get("max_objects", {})})
+        layout = Layout(
+            layout.layers, layout.sub_groups, {**layout.max_objects, **source.metadata.get("max_objects", {})}
+        )
         yield EventStream(os.fspath(path), source.n_events, dict(source.metadata), layout, steps())
     finally:
         source.close()
@@ -99,10 +107,17 @@ def model_inputs(tokenizer: Any, config: Any, events: Any, max_length: int | Non
 
     limit = max_length or config.max_position_embeddings
     collate = model_collator(tokenizer, config, config.input_kind, max_length=limit, keep=())
-    enc = tokenizer(events, padding="longest", truncation=True, max_length=limit,
-                    return_features=bool(collate.sequence_columns))
+    enc = tokenizer(
+        events, padding="longest", truncation=True, max_length=limit, return_features=bool(collate.sequence_columns)
+    )
     ids, types = np.asarray(enc["input_ids"]), np.asarray(enc["token_type_ids"])
     lengths = np.asarray(enc["attention_mask"], bool).sum(1)
-    rows = [{"input_ids": ids[i, :n], "token_type_ids": types[i, :n],
-             **{c: np.asarray(enc[c])[i, :n] for c in collate.sequence_columns}} for i, n in enumerate(lengths)]
+    rows = [
+        {
+            "input_ids": ids[i, :n],
+            "token_type_ids": types[i, :n],
+            **{c: np.asarray(enc[c])[i, :n] for c in collate.sequence_columns},
+        }
+        for i, n in enumerate(lengths)
+    ]
     return collate(rows)

@@ -67,8 +67,13 @@ def _classifier_graph(model: Any):
             self.inner = inner
 
         def forward(self, input_ids, token_type_ids, attention_mask, object_index, kinematics):
-            return self.inner(input_ids=input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask,
-                              object_index=object_index, kinematics=kinematics).logits
+            return self.inner(
+                input_ids=input_ids,
+                token_type_ids=token_type_ids,
+                attention_mask=attention_mask,
+                object_index=object_index,
+                kinematics=kinematics,
+            ).logits
 
     return Logits(model).eval()
 
@@ -80,8 +85,12 @@ def _quantizer_graph(quantizer: Any):
     from ..tokenization.lookup import nearest_code_dense
 
     if quantizer.config.encoder_type == "transformer":
-        raise FormatError(None, quantizer.config.object_type, "a transformer encoder reads the objects of an event "
-                                                               "together: export supports the mlp and identity encoders")
+        raise FormatError(
+            None,
+            quantizer.config.object_type,
+            "a transformer encoder reads the objects of an event "
+            "together: export supports the mlp and identity encoders",
+        )
 
     class Codes(torch.nn.Module):
         def __init__(self, q: Any):
@@ -118,8 +127,15 @@ def _check_events(tokenizer: Any, n_events: int):
     return random_events(n_events, 7, layers=tuple(layers), experiment=experiments[0]).to_padded(tokenizer.max_objects)
 
 
-def export_onnx(model: str | os.PathLike, out: str | os.PathLike, *, tokenizer: str | os.PathLike | None = None,
-                opset: int = 18, check_events: int = 64, overwrite: bool = False) -> Path:
+def export_onnx(
+    model: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    tokenizer: str | os.PathLike | None = None,
+    opset: int = 18,
+    check_events: int = 64,
+    overwrite: bool = False,
+) -> Path:
     """Export ``model`` (a saved classifier) and its tokenizer to ``out`` (see the module
     docstring); returns ``out``."""
     import onnxruntime
@@ -133,20 +149,37 @@ def export_onnx(model: str | os.PathLike, out: str | os.PathLike, *, tokenizer: 
     events = _check_events(tok, check_events)
     inputs = model_inputs(tok, clf.config, events)
     batch, length = next(iter(inputs.values())).shape[:2]
-    full = {"input_ids": inputs["input_ids"], "token_type_ids": inputs["token_type_ids"],
-            "attention_mask": inputs["attention_mask"],
-            "object_index": inputs.get("object_index", torch.full((batch, length), -1, dtype=torch.long)),
-            "kinematics": inputs.get("kinematics", torch.zeros(batch, length, 6))}
-    description: dict[str, Any] = {"model": os.fspath(model), "classes": labels_of(clf), "opset": opset,
-                                   "vocab_size": int(tok.vocab_size), "quantizers": {}}
+    full = {
+        "input_ids": inputs["input_ids"],
+        "token_type_ids": inputs["token_type_ids"],
+        "attention_mask": inputs["attention_mask"],
+        "object_index": inputs.get("object_index", torch.full((batch, length), -1, dtype=torch.long)),
+        "kinematics": inputs.get("kinematics", torch.zeros(batch, length, 6)),
+    }
+    description: dict[str, Any] = {
+        "model": os.fspath(model),
+        "classes": labels_of(clf),
+        "opset": opset,
+        "vocab_size": int(tok.vocab_size),
+        "quantizers": {},
+    }
     sources = [p for p in (model, tokenizer) if p and os.path.exists(p)]
     with output_directory(out, PRODUCER, inputs=sources, overwrite=overwrite) as tmp, warnings.catch_warnings():
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)  # shape checks the trace fixes: dynamic axes cover them
+        warnings.simplefilter(
+            "ignore", torch.jit.TracerWarning
+        )  # shape checks the trace fixes: dynamic axes cover them
         graph = _classifier_graph(clf)
         dynamic = {n: ({0: "batch", 1: "sequence"}) for n in MODEL_INPUTS}
-        torch.onnx.export(graph, tuple(full[n] for n in MODEL_INPUTS), str(tmp / "model.onnx"),
-                          input_names=list(MODEL_INPUTS), output_names=["logits"],
-                          dynamic_axes={**dynamic, "logits": {0: "batch"}}, opset_version=opset, dynamo=False)
+        torch.onnx.export(
+            graph,
+            tuple(full[n] for n in MODEL_INPUTS),
+            str(tmp / "model.onnx"),
+            input_names=list(MODEL_INPUTS),
+            output_names=["logits"],
+            dynamic_axes={**dynamic, "logits": {0: "batch"}},
+            opset_version=opset,
+            dynamo=False,
+        )
         session = onnxruntime.InferenceSession(str(tmp / "model.onnx"), providers=["CPUExecutionProvider"])
         used = [i.name for i in session.get_inputs()]
         with torch.no_grad():
@@ -155,33 +188,60 @@ def export_onnx(model: str | os.PathLike, out: str | os.PathLike, *, tokenizer: 
         error = float(np.abs(got - expected).max()) if got.size else 0.0
         if not error <= LOGIT_TOLERANCE:
             raise FormatError(tmp / "model.onnx", "logits", f"onnxruntime differs from torch by {error:.3g}")
-        description["model_graph"] = {"file": "model.onnx", "inputs": {
-            n: {"dtype": "float32" if n == "kinematics" else "int64",
-                "shape": ["batch", "sequence", 6] if n == "kinematics" else ["batch", "sequence"]} for n in used},
+        description["model_graph"] = {
+            "file": "model.onnx",
+            "inputs": {
+                n: {
+                    "dtype": "float32" if n == "kinematics" else "int64",
+                    "shape": ["batch", "sequence", 6] if n == "kinematics" else ["batch", "sequence"],
+                }
+                for n in used
+            },
             "outputs": {"logits": {"dtype": "float32", "shape": ["batch", clf.config.num_labels]}},
-            "max_logit_difference": error}
+            "max_logit_difference": error,
+        }
         for t, q in tok.quantizers.items():
             values, mask = tok._object_arrays(events.arrays, t, tok.max_objects.get(t))
             fields = [torch.from_numpy(np.asarray(values[f][mask], np.float64)) for f in q.config.fields]
             graph = _quantizer_graph(q)
             names = [_input_name(f) for f in q.config.fields]
             path = tmp / f"quantizer_{t}.onnx"
-            torch.onnx.export(graph, tuple(fields), str(path), input_names=names, output_names=["codes"],
-                              dynamic_axes={**{n: {0: "objects"} for n in names}, "codes": {0: "objects"}},
-                              opset_version=opset, dynamo=False)
+            torch.onnx.export(
+                graph,
+                tuple(fields),
+                str(path),
+                input_names=names,
+                output_names=["codes"],
+                dynamic_axes={**{n: {0: "objects"} for n in names}, "codes": {0: "objects"}},
+                opset_version=opset,
+                dynamo=False,
+            )
             codes = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
-                None, {n: f.numpy() for n, f in zip(names, fields)})[0]
+                None, {n: f.numpy() for n, f in zip(names, fields)}
+            )[0]
             flat = {k: v[mask] for k, v in values.items()}
-            reference = q.tokenize(torch.from_numpy(q.scaler.transform(flat))[:, None, :]).reshape(len(codes), -1).numpy()
+            reference = (
+                q.tokenize(torch.from_numpy(q.scaler.transform(flat))[:, None, :]).reshape(len(codes), -1).numpy()
+            )
             if not np.array_equal(codes, reference):
-                raise FormatError(path, "codes", f"{int((codes != reference).any(-1).sum())} of {len(codes)} objects "
-                                                 "get other codes from onnxruntime than from the tokenizer")
+                raise FormatError(
+                    path,
+                    "codes",
+                    f"{int((codes != reference).any(-1).sum())} of {len(codes)} objects "
+                    "get other codes from onnxruntime than from the tokenizer",
+                )
             description["quantizers"][t] = {
-                "file": path.name, "inputs": {n: {"field": f, "dtype": "float64", "shape": ["objects"]}
-                                              for n, f in zip(names, q.config.fields)},
+                "file": path.name,
+                "inputs": {
+                    n: {"field": f, "dtype": "float64", "shape": ["objects"]} for n, f in zip(names, q.config.fields)
+                },
                 "outputs": {"codes": {"dtype": "int64", "shape": ["objects", q.config.num_stages]}},
-                "first_id": tok.id_range(t, 0).start, "codebook_size": q.config.codebook_size,
-                "stages": q.config.num_stages, "max_objects": tok.max_objects.get(t, 1), "checked_objects": len(codes)}
+                "first_id": tok.id_range(t, 0).start,
+                "codebook_size": q.config.codebook_size,
+                "stages": q.config.num_stages,
+                "max_objects": tok.max_objects.get(t, 1),
+                "checked_objects": len(codes),
+            }
         write_json(tmp / "onnx_export.json", description, sort_keys=False)
     logger.info("exported %s to %s (logits within %.2g of torch)", model, out, error)
     return Path(out)

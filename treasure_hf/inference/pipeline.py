@@ -31,8 +31,14 @@ class EventClassificationPipeline(Pipeline):
     _load_feature_extractor = False
     _load_tokenizer = True
 
-    def _sanitize_parameters(self, top_k: Any = "", function_to_apply: str | None = None, batch_events: int | None = None,
-                             step: int | None = None, **kwargs: Any):
+    def _sanitize_parameters(
+        self,
+        top_k: Any = "",
+        function_to_apply: str | None = None,
+        batch_events: int | None = None,
+        step: int | None = None,
+        **kwargs: Any,
+    ):
         preprocess, forward, post = {}, {}, {}
         if step is not None:
             preprocess["step"] = step
@@ -67,8 +73,9 @@ class EventClassificationPipeline(Pipeline):
     def _forward(self, model_inputs: dict[str, Any], batch_events: int = 256) -> dict[str, Any]:
         return {"logits": event_logits(self.model, self.tokenizer, model_inputs["events"], batch_size=batch_events)}
 
-    def postprocess(self, model_outputs: dict[str, Any], function_to_apply: str | None = None, top_k: int | None = 1
-                    ) -> list:
+    def postprocess(
+        self, model_outputs: dict[str, Any], function_to_apply: str | None = None, top_k: int | None = 1
+    ) -> list:
         logits = np.asarray(model_outputs["logits"], np.float64)
         if function_to_apply is None:
             function_to_apply = "sigmoid" if self.model.config.num_labels == 1 else "softmax"
@@ -93,5 +100,6 @@ def register() -> None:
     from transformers import AutoModelForSequenceClassification
     from transformers.pipelines import PIPELINE_REGISTRY
 
-    PIPELINE_REGISTRY.register_pipeline(TASK, pipeline_class=EventClassificationPipeline,
-                                        pt_model=AutoModelForSequenceClassification, type="multimodal")
+    PIPELINE_REGISTRY.register_pipeline(
+        TASK, pipeline_class=EventClassificationPipeline, pt_model=AutoModelForSequenceClassification, type="multimodal"
+    )

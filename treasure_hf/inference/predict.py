@@ -61,8 +61,9 @@ class PredictArguments:
             raise ArgumentError("INPUT", "give at least one input file")
 
 
-def load_classifier(model: str | os.PathLike, tokenizer: str | os.PathLike | None = None,
-                    device: str = "cpu") -> tuple[Any, Any]:
+def load_classifier(
+    model: str | os.PathLike, tokenizer: str | os.PathLike | None = None, device: str = "cpu"
+) -> tuple[Any, Any]:
     """A saved event classifier (eval mode, on ``device``) and its tokenizer (saved with it, or
     ``tokenizer``), refusing a pair made for other token ids."""
     from ..modeling import EventTransformerForSequenceClassification
@@ -75,7 +76,9 @@ def load_classifier(model: str | os.PathLike, tokenizer: str | os.PathLike | Non
     return clf, tok
 
 
-def event_logits(model: Any, tokenizer: Any, events: Any, *, batch_size: int = 256, dtype: str = "float32") -> np.ndarray:
+def event_logits(
+    model: Any, tokenizer: Any, events: Any, *, batch_size: int = 256, dtype: str = "float32"
+) -> np.ndarray:
     """(n_events, num_labels) logits of ``model`` for ``events`` (an EventBatch), ``batch_size``
     events per forward pass."""
     import torch
@@ -90,7 +93,9 @@ def event_logits(model: Any, tokenizer: Any, events: Any, *, batch_size: int = 2
     return np.concatenate(out) if out else np.zeros((0, int(model.config.num_labels)), np.float32)
 
 
-def score_events(model: Any, tokenizer: Any, events: Any, *, batch_size: int = 256, dtype: str = "float32") -> np.ndarray:
+def score_events(
+    model: Any, tokenizer: Any, events: Any, *, batch_size: int = 256, dtype: str = "float32"
+) -> np.ndarray:
     """(n_events, n_classes) class probabilities (softmax; sigmoid for one logit) of ``model``
     for ``events``: what ``treasure predict`` writes."""
     from ..metrics import class_scores

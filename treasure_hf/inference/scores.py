@@ -49,8 +49,16 @@ def score_columns(labels: Sequence[str]) -> list[str]:
 class ScoreWriter:
     """Append ``(events, identity, scores)`` step by step; :meth:`close` swaps the output in."""
 
-    def __init__(self, path: Path, fmt: str, stream: EventStream, model_name: str, labels: Sequence[str],
-                 inputs: Sequence[str | os.PathLike], overwrite: bool = False):
+    def __init__(
+        self,
+        path: Path,
+        fmt: str,
+        stream: EventStream,
+        model_name: str,
+        labels: Sequence[str],
+        inputs: Sequence[str | os.PathLike],
+        overwrite: bool = False,
+    ):
         if fmt not in FORMATS:
             raise ValueError(f"format must be one of {FORMATS}, not {fmt!r}")
         self.path, self.fmt, self.labels = Path(path), fmt, list(labels)
@@ -92,8 +100,11 @@ class ScoreWriter:
 
             if self._tree is None:
                 self._file = uproot.recreate(self._tmp)
-                self._file.mktree(ROOT_TREE, {k: v.dtype for k, v in columns.items()},
-                                  title="treasure predict scores, one entry per entry of the input")
+                self._file.mktree(
+                    ROOT_TREE,
+                    {k: v.dtype for k, v in columns.items()},
+                    title="treasure predict scores, one entry per entry of the input",
+                )
                 self._tree = self._file[ROOT_TREE]
             self._tree.extend(columns)
 
@@ -106,8 +117,11 @@ class ScoreWriter:
             if self._tree is not None:
                 self._file.close()
             if self._table is None and self._tree is None:  # no events: an empty output with its columns
-                self.write(EventBatch({}), {schema.PCDF_EVENT_INDEX: np.zeros(0, np.int64)},
-                           np.zeros((0, len(self.labels)), np.float32))
+                self.write(
+                    EventBatch({}),
+                    {schema.PCDF_EVENT_INDEX: np.zeros(0, np.int64)},
+                    np.zeros((0, len(self.labels)), np.float32),
+                )
                 return self.close()
             check_destination(self.path, **self._where)
         except BaseException:

@@ -21,10 +21,18 @@ from .modeling_event_transformer import (
 
 AutoConfig.register(EventTransformerConfig.model_type, EventTransformerConfig, exist_ok=True)
 AutoModel.register(EventTransformerConfig, EventTransformerModel, exist_ok=True)
-AutoModelForSequenceClassification.register(EventTransformerConfig, EventTransformerForSequenceClassification,
-                                            exist_ok=True)
+AutoModelForSequenceClassification.register(
+    EventTransformerConfig, EventTransformerForSequenceClassification, exist_ok=True
+)
 AutoModelForMaskedLM.register(EventTransformerConfig, EventTransformerForMaskedEventModeling, exist_ok=True)
 
-__all__ = ["EventTransformerConfig", "EventTransformerForMaskedEventModeling",
-           "EventTransformerForSequenceClassification", "EventTransformerModel", "EventTransformerPreTrainedModel",
-           "config_kwargs_from_tokenizer", "mask_objects", "registry_defaults"]
+__all__ = [
+    "EventTransformerConfig",
+    "EventTransformerForMaskedEventModeling",
+    "EventTransformerForSequenceClassification",
+    "EventTransformerModel",
+    "EventTransformerPreTrainedModel",
+    "config_kwargs_from_tokenizer",
+    "mask_objects",
+    "registry_defaults",
+]

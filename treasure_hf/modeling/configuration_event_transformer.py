@@ -103,49 +103,90 @@ class EventTransformerConfig(PretrainedConfig):
 
     model_type = "treasure_event_transformer"
 
-    def __init__(self, vocab_size: int = 8192, hidden_size: int = 128, num_hidden_layers: int = 4,
-                 num_attention_heads: int = 4, intermediate_size: int = 512, hidden_act: str = "gelu",
-                 hidden_dropout_prob: float = 0.1, attention_probs_dropout_prob: float = 0.1,
-                 max_position_embeddings: int = 512, type_vocab_size: int | None = None,
-                 layer_norm_eps: float = 1e-5, initializer_range: float = 0.02,
-                 input_mode: str = "tokens", variant: str = "flat", position_embedding_type: str = "absolute",
-                 unordered_token_types: list[int] | None = None,
-                 pair_features: str = "none", pair_embedding_size: int = 64, kinematic_combinations: int = 0,
-                 input_kind: str = "ids+decoded",
-                 inner_num_hidden_layers: int = 1, max_stages: int = 8,
-                 token_type_names: dict[str, int] | None = None,
-                 feature_groups: dict[str, dict[str, list[int]]] | None = None,
-                 feature_group_names: list[str] | None = None, feature_size: int | None = None,
-                 kinematics_names: list[str] | None = None, kinematics_log_columns: list[int] | None = None,
-                 constituent_feature_size: int | None = None, hit_feature_size: int | None = None,
-                 constituent_parent_type: int | None = None, hit_parent_type: int | None = None,
-                 num_special_tokens: int = 5, num_experiments: int | None = None,
-                 experiment_conditioning: bool = True,
-                 token_id_ranges: dict[str, list[int]] | None = None, classifier_dropout: float | None = None,
-                 masked_objective: str = "codes",
-                 pad_token_id: int = 0, cls_token_id: int = 1, sep_token_id: int = 2, mask_token_id: int = 3,
-                 **kwargs: Any):
+    def __init__(
+        self,
+        vocab_size: int = 8192,
+        hidden_size: int = 128,
+        num_hidden_layers: int = 4,
+        num_attention_heads: int = 4,
+        intermediate_size: int = 512,
+        hidden_act: str = "gelu",
+        hidden_dropout_prob: float = 0.1,
+        attention_probs_dropout_prob: float = 0.1,
+        max_position_embeddings: int = 512,
+        type_vocab_size: int | None = None,
+        layer_norm_eps: float = 1e-5,
+        initializer_range: float = 0.02,
+        input_mode: str = "tokens",
+        variant: str = "flat",
+        position_embedding_type: str = "absolute",
+        unordered_token_types: list[int] | None = None,
+        pair_features: str = "none",
+        pair_embedding_size: int = 64,
+        kinematic_combinations: int = 0,
+        input_kind: str = "ids+decoded",
+        inner_num_hidden_layers: int = 1,
+        max_stages: int = 8,
+        token_type_names: dict[str, int] | None = None,
+        feature_groups: dict[str, dict[str, list[int]]] | None = None,
+        feature_group_names: list[str] | None = None,
+        feature_size: int | None = None,
+        kinematics_names: list[str] | None = None,
+        kinematics_log_columns: list[int] | None = None,
+        constituent_feature_size: int | None = None,
+        hit_feature_size: int | None = None,
+        constituent_parent_type: int | None = None,
+        hit_parent_type: int | None = None,
+        num_special_tokens: int = 5,
+        num_experiments: int | None = None,
+        experiment_conditioning: bool = True,
+        token_id_ranges: dict[str, list[int]] | None = None,
+        classifier_dropout: float | None = None,
+        masked_objective: str = "codes",
+        pad_token_id: int = 0,
+        cls_token_id: int = 1,
+        sep_token_id: int = 2,
+        mask_token_id: int = 3,
+        **kwargs: Any,
+    ):
         if input_mode not in INPUT_MODES:
             raise ValueError(f"input_mode must be one of {INPUT_MODES}, not {input_mode!r}")
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}, not {variant!r}")
         if position_embedding_type not in POSITION_EMBEDDING_TYPES:
-            raise ValueError(f"position_embedding_type must be one of {POSITION_EMBEDDING_TYPES}, "
-                             f"not {position_embedding_type!r}")
+            raise ValueError(
+                f"position_embedding_type must be one of {POSITION_EMBEDDING_TYPES}, not {position_embedding_type!r}"
+            )
         for name, default in REMOVED_OPTIONS.items():  # a saved config that used them is refused, not misread
             if kwargs.get(name, default) != default:
-                raise ValueError(f"{name}={kwargs[name]!r}: this option was removed (it did nothing measurable); "
-                                 "the model cannot be rebuilt as it was trained")
+                raise ValueError(
+                    f"{name}={kwargs[name]!r}: this option was removed (it did nothing measurable); "
+                    "the model cannot be rebuilt as it was trained"
+                )
             kwargs.pop(name, None)
         if pair_features not in PAIR_FEATURES:
             raise ValueError(f"pair_features must be one of {PAIR_FEATURES}, not {pair_features!r}")
         if hidden_size % num_attention_heads:
-            raise ValueError(f"hidden_size={hidden_size} is not a multiple of "
-                             f"num_attention_heads={num_attention_heads}")
-        need_registry = any(v is None for v in (token_type_names, feature_groups, feature_group_names, feature_size,
-                                                 kinematics_names, kinematics_log_columns, constituent_feature_size,
-                                                 hit_feature_size, constituent_parent_type, hit_parent_type,
-                                                 num_experiments, type_vocab_size))
+            raise ValueError(
+                f"hidden_size={hidden_size} is not a multiple of num_attention_heads={num_attention_heads}"
+            )
+        need_registry = any(
+            v is None
+            for v in (
+                token_type_names,
+                feature_groups,
+                feature_group_names,
+                feature_size,
+                kinematics_names,
+                kinematics_log_columns,
+                constituent_feature_size,
+                hit_feature_size,
+                constituent_parent_type,
+                hit_parent_type,
+                num_experiments,
+                type_vocab_size,
+            )
+        )
         reg = _registry_defaults() if need_registry else {}
 
         def pick(value: Any, name: str, empty: Any) -> Any:
@@ -171,20 +212,31 @@ class EventTransformerConfig(PretrainedConfig):
         self.kinematic_combinations = int(kinematic_combinations)
         if input_kind not in INPUT_KINDS:
             raise ValueError(f"input_kind must be one of {INPUT_KINDS}, not {input_kind!r}")
-        if input_kind == "ids" and (input_mode != "tokens" or pair_features != "none" or kinematic_combinations
-                                    or variant == "hierarchical"):
-            raise ValueError("input_kind='ids' reads token ids alone: input_mode 'tokens', no pair features, "
-                             "combinations or hierarchical feature groups")
+        if input_kind == "ids" and (
+            input_mode != "tokens" or pair_features != "none" or kinematic_combinations or variant == "hierarchical"
+        ):
+            raise ValueError(
+                "input_kind='ids' reads token ids alone: input_mode 'tokens', no pair features, "
+                "combinations or hierarchical feature groups"
+            )
         self.input_kind = input_kind
         self.inner_num_hidden_layers = int(inner_num_hidden_layers)
         self.max_stages = int(max_stages)
         self.token_type_names = {str(k): int(v) for k, v in pick(token_type_names, "token_type_names", {}).items()}
-        self.type_vocab_size = int(pick(type_vocab_size, "type_vocab_size",
-                                        max(self.token_type_names.values(), default=0) + 1))
-        self.feature_groups = {str(t): {str(g): [int(c) for c in cols] for g, cols in groups.items()}
-                               for t, groups in pick(feature_groups, "feature_groups", {}).items()}
-        self.feature_group_names = list(pick(feature_group_names, "feature_group_names",
-                                             sorted({g for gs in self.feature_groups.values() for g in gs})))
+        self.type_vocab_size = int(
+            pick(type_vocab_size, "type_vocab_size", max(self.token_type_names.values(), default=0) + 1)
+        )
+        self.feature_groups = {
+            str(t): {str(g): [int(c) for c in cols] for g, cols in groups.items()}
+            for t, groups in pick(feature_groups, "feature_groups", {}).items()
+        }
+        self.feature_group_names = list(
+            pick(
+                feature_group_names,
+                "feature_group_names",
+                sorted({g for gs in self.feature_groups.values() for g in gs}),
+            )
+        )
         self.feature_size = int(pick(feature_size, "feature_size", 0))
         self.kinematics_names = list(pick(kinematics_names, "kinematics_names", []))
         self.kinematics_log_columns = [int(c) for c in pick(kinematics_log_columns, "kinematics_log_columns", [])]
@@ -226,9 +278,11 @@ class EventTransformerConfig(PretrainedConfig):
         vocab = max((int(hi) for _, hi in layout.get("id_ranges", {}).values()), default=self.vocab_size)
         if ours == theirs and vocab == self.vocab_size:
             return None
-        return (f"the model was made for other token ids than this tokenizer's: model vocab_size {self.vocab_size}, "
-                f"ranges {ours}; tokenizer vocab_size {vocab}, ranges {theirs} (keys: TOKEN_TYPE_ID:STAGE or "
-                "TOKEN_TYPE_ID, values [first id, last id + 1))")
+        return (
+            f"the model was made for other token ids than this tokenizer's: model vocab_size {self.vocab_size}, "
+            f"ranges {ours}; tokenizer vocab_size {vocab}, ranges {theirs} (keys: TOKEN_TYPE_ID:STAGE or "
+            "TOKEN_TYPE_ID, values [first id, last id + 1))"
+        )
 
     @property
     def uses_kinematics(self) -> bool:

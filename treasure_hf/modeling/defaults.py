@@ -55,12 +55,14 @@ def config_kwargs_from_tokenizer(tokenizer: Any) -> dict[str, Any]:
     sub_columns = {t: q.scaler.n_columns for t, q in tokenizer.quantizers.items() if t in sub_types}
     sub_columns.update({t: sc.n_columns for t, sc in getattr(tokenizer, "sub_scalers", {}).items()})
     ranges = tokenizer.token_id_ranges()
-    out = {"vocab_size": int(tokenizer.vocab_size),
-           "feature_size": max((q.scaler.n_columns for q in sequence.values()), default=0),
-           "feature_groups": {t: _groups(t, list(q.scaler.fields)) for t, q in sequence.items()},
-           "token_id_ranges": ranges,
-           "num_experiments": len(getattr(tokenizer, "experiment_tokens", schema.EXPERIMENTS)),
-           "max_stages": max((q.config.num_stages for q in sequence.values()), default=1)}
+    out = {
+        "vocab_size": int(tokenizer.vocab_size),
+        "feature_size": max((q.scaler.n_columns for q in sequence.values()), default=0),
+        "feature_groups": {t: _groups(t, list(q.scaler.fields)) for t, q in sequence.items()},
+        "token_id_ranges": ranges,
+        "num_experiments": len(getattr(tokenizer, "experiment_tokens", schema.EXPERIMENTS)),
+        "max_stages": max((q.config.num_stages for q in sequence.values()), default=1),
+    }
     if "constituents" in sub_columns:
         out["constituent_feature_size"] = sub_columns["constituents"]
     if "hits" in sub_columns:

@@ -17,11 +17,20 @@ import torch
 IGNORE_INDEX = -100
 
 
-def mask_objects(input_ids: torch.Tensor, object_index: torch.Tensor, mask_rate: float = 0.15, *,
-                 mask_token_id: int = 3, mask_fraction: float = 0.8, random_fraction: float = 0.1,
-                 random_token_range: tuple[int, int] | None = None, token_type_ids: torch.Tensor | None = None,
-                 token_id_ranges: Mapping[str, list[int]] | None = None, at_least_one: bool = True,
-                 generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+def mask_objects(
+    input_ids: torch.Tensor,
+    object_index: torch.Tensor,
+    mask_rate: float = 0.15,
+    *,
+    mask_token_id: int = 3,
+    mask_fraction: float = 0.8,
+    random_fraction: float = 0.1,
+    random_token_range: tuple[int, int] | None = None,
+    token_type_ids: torch.Tensor | None = None,
+    token_id_ranges: Mapping[str, list[int]] | None = None,
+    at_least_one: bool = True,
+    generator: torch.Generator | None = None,
+) -> dict[str, torch.Tensor]:
     """Mask whole objects of a batch.
 
     Args:
@@ -57,8 +66,12 @@ def mask_objects(input_ids: torch.Tensor, object_index: torch.Tensor, mask_rate:
     in_object = object_index >= 0
     n_objects = int(object_index.max()) + 1 if in_object.any() else 0
     if n_objects == 0:
-        return {"input_ids": input_ids.clone(), "labels": torch.full_like(input_ids, IGNORE_INDEX),
-                "masked_positions": torch.zeros_like(in_object), "hidden_positions": torch.zeros_like(in_object)}
+        return {
+            "input_ids": input_ids.clone(),
+            "labels": torch.full_like(input_ids, IGNORE_INDEX),
+            "masked_positions": torch.zeros_like(in_object),
+            "hidden_positions": torch.zeros_like(in_object),
+        }
     real = torch.zeros(b, n_objects, dtype=torch.bool, device=device)
     real[torch.nonzero(in_object, as_tuple=True)[0], object_index[in_object]] = True
     selected = (torch.rand(b, n_objects, generator=generator, device=device) < mask_rate) & real
@@ -78,16 +91,27 @@ def mask_objects(input_ids: torch.Tensor, object_index: torch.Tensor, mask_rate:
     out = input_ids.clone()
     out[token_masked] = mask_token_id
     if token_random.any():
-        out[token_random] = _random_ids(input_ids, object_index, token_random, random_token_range, token_type_ids,
-                                        token_id_ranges, generator)
+        out[token_random] = _random_ids(
+            input_ids, object_index, token_random, random_token_range, token_type_ids, token_id_ranges, generator
+        )
     labels = torch.where(token_selected, input_ids, torch.full_like(input_ids, IGNORE_INDEX))
-    return {"input_ids": out, "labels": labels, "masked_positions": token_masked,
-            "hidden_positions": token_masked | token_random}
+    return {
+        "input_ids": out,
+        "labels": labels,
+        "masked_positions": token_masked,
+        "hidden_positions": token_masked | token_random,
+    }
 
 
-def _random_ids(input_ids: torch.Tensor, object_index: torch.Tensor, where: torch.Tensor,
-                random_token_range: tuple[int, int] | None, token_type_ids: torch.Tensor | None,
-                token_id_ranges: Mapping[str, list[int]] | None, generator: torch.Generator | None) -> torch.Tensor:
+def _random_ids(
+    input_ids: torch.Tensor,
+    object_index: torch.Tensor,
+    where: torch.Tensor,
+    random_token_range: tuple[int, int] | None,
+    token_type_ids: torch.Tensor | None,
+    token_id_ranges: Mapping[str, list[int]] | None,
+    generator: torch.Generator | None,
+) -> torch.Tensor:
     n = int(where.sum())
     u = torch.rand(n, generator=generator, device=input_ids.device)
     if token_id_ranges and token_type_ids is not None:

@@ -48,6 +48,7 @@ and tokenizer belong together."""
 # Sequence bookkeeping
 # ---------------------------------------------------------------------------------------------
 
+
 def running_max(values: torch.Tensor) -> torch.Tensor:
     """``values.cummax(1).values`` of (B, L) integers; exported to ONNX (which has no cummax) as
     the maximum over the lower triangle, (B, L, L) in memory."""
@@ -138,8 +139,10 @@ def kinematic_columns(config: EventTransformerConfig) -> dict[str, int]:
     names = list(config.kinematics_names)
     missing = [n for n in ("pt", "eta", "phi", "mass", "charge") if n not in names]
     if missing:
-        raise ValueError(f"config.kinematics_names {names} lacks {missing}: pair features and four-vector "
-                         "combinations need pt, eta, phi, mass and charge")
+        raise ValueError(
+            f"config.kinematics_names {names} lacks {missing}: pair features and four-vector "
+            "combinations need pt, eta, phi, mass and charge"
+        )
     return {n: names.index(n) for n in ("pt", "eta", "phi", "mass", "charge")}
 
 
@@ -149,7 +152,7 @@ def four_momenta(kinematics: torch.Tensor, columns: dict[str, int]) -> torch.Ten
     k = kinematics.float()
     pt, eta, phi, m = (k[..., columns[n]] for n in ("pt", "eta", "phi", "mass"))
     pz = pt * torch.sinh(eta)
-    energy = torch.sqrt((pt * torch.cosh(eta)) ** 2 + m ** 2)
+    energy = torch.sqrt((pt * torch.cosh(eta)) ** 2 + m**2)
     return torch.stack([energy, pt * torch.cos(phi), pt * torch.sin(phi), pz], -1)
 
 
@@ -157,8 +160,8 @@ def invariants(p: torch.Tensor) -> dict[str, torch.Tensor]:
     """(..., 4) four-momenta (E, px, py, pz) [GeV] -> mass^2 [GeV^2] (may be slightly negative
     from rounding), pT [GeV] and rapidity y (0 where the system has no transverse mass)."""
     e, px, py, pz = p.unbind(-1)
-    m2 = e ** 2 - px ** 2 - py ** 2 - pz ** 2
-    pt2 = px ** 2 + py ** 2
+    m2 = e**2 - px**2 - py**2 - pz**2
+    pt2 = px**2 + py**2
     mt = torch.sqrt((pt2 + m2.clamp_min(0)).clamp_min(1e-12))
     return {"m2": m2, "pt": torch.sqrt(pt2 + 1e-12), "rapidity": torch.asinh(pz / mt)}
 
@@ -171,8 +174,9 @@ def fourier_features(x: torch.Tensor, octaves: int) -> torch.Tensor:
     return torch.cat([torch.sin(scaled), torch.cos(scaled)], -1)
 
 
-def pair_kinematic_features(ki: torch.Tensor, kj: torch.Tensor, ti: torch.Tensor, tj: torch.Tensor,
-                            columns: dict[str, int]) -> torch.Tensor:
+def pair_kinematic_features(
+    ki: torch.Tensor, kj: torch.Tensor, ti: torch.Tensor, tj: torch.Tensor, columns: dict[str, int]
+) -> torch.Tensor:
     """(..., NUM_PAIR_FEATURES) features of pairs of objects with kinematics ``ki``, ``kj``
     (..., 6) and token types ``ti``, ``tj``: ln dR (rapidity-azimuth), ln kT, ln z, ln m^2,
     q_i q_j, 1[same type], Fourier features of ln m (PAIR_MASS_OCTAVES)."""
@@ -182,13 +186,20 @@ def pair_kinematic_features(ki: torch.Tensor, kj: torch.Tensor, ti: torch.Tensor
     pt_i, pt_j = ki[..., c["pt"]], kj[..., c["pt"]]
     dy = invariants(pi)["rapidity"] - invariants(pj)["rapidity"]
     dphi = torch.remainder(ki[..., c["phi"]] - kj[..., c["phi"]] + math.pi, 2 * math.pi) - math.pi
-    dr = torch.sqrt(dy ** 2 + dphi ** 2)
+    dr = torch.sqrt(dy**2 + dphi**2)
     pt_min = torch.minimum(pt_i, pt_j)
     log_m2 = torch.log(invariants(pi + pj)["m2"].clamp_min(_LOG_EPS))
-    feats = torch.stack([
-        torch.log(dr.clamp_min(_LOG_EPS)), torch.log((pt_min * dr).clamp_min(_LOG_EPS)),
-        torch.log((pt_min / (pt_i + pt_j).clamp_min(_LOG_EPS)).clamp_min(_LOG_EPS)), log_m2,
-        ki[..., c["charge"]] * kj[..., c["charge"]], (ti == tj).float()], -1)
+    feats = torch.stack(
+        [
+            torch.log(dr.clamp_min(_LOG_EPS)),
+            torch.log((pt_min * dr).clamp_min(_LOG_EPS)),
+            torch.log((pt_min / (pt_i + pt_j).clamp_min(_LOG_EPS)).clamp_min(_LOG_EPS)),
+            log_m2,
+            ki[..., c["charge"]] * kj[..., c["charge"]],
+            (ti == tj).float(),
+        ],
+        -1,
+    )
     return torch.cat([feats, fourier_features(0.5 * log_m2, PAIR_MASS_OCTAVES)], -1)
 
 
@@ -210,21 +221,31 @@ class PairFeatureBias(nn.Module):
         self.columns = kinematic_columns(config)
         self.input_scale = nn.Parameter(torch.ones(self.NUM_FEATURES))  # learned affine of the inputs
         self.input_shift = nn.Parameter(torch.zeros(self.NUM_FEATURES))
-        self.mlp = nn.Sequential(nn.Linear(self.NUM_FEATURES, d), ACT2FN[config.hidden_act], nn.Linear(d, d),
-                                 ACT2FN[config.hidden_act], nn.Linear(d, config.num_attention_heads))
+        self.mlp = nn.Sequential(
+            nn.Linear(self.NUM_FEATURES, d),
+            ACT2FN[config.hidden_act],
+            nn.Linear(d, d),
+            ACT2FN[config.hidden_act],
+            nn.Linear(d, config.num_attention_heads),
+        )
 
     def features(self, ki: torch.Tensor, kj: torch.Tensor, ti: torch.Tensor, tj: torch.Tensor) -> torch.Tensor:
         """Pair features (..., NUM_FEATURES) of objects with kinematics ``ki``, ``kj`` (..., 6)
         and token types ``ti``, ``tj`` (...): :func:`pair_kinematic_features`."""
         return pair_kinematic_features(ki, kj, ti, tj, self.columns)
 
-    def pair_features(self, kinematics: torch.Tensor, token_type_ids: torch.Tensor
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    def pair_features(
+        self, kinematics: torch.Tensor, token_type_ids: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, L, L, NUM_FEATURES) features of every pair of tokens and (B, L, L) pT of both > 0."""
         length = kinematics.shape[1]
         k, t = kinematics, token_type_ids
-        feats = self.features(k[:, :, None].expand(-1, -1, length, -1), k[:, None].expand(-1, length, -1, -1),
-                              t[:, :, None].expand(-1, -1, length), t[:, None].expand(-1, length, -1))
+        feats = self.features(
+            k[:, :, None].expand(-1, -1, length, -1),
+            k[:, None].expand(-1, length, -1, -1),
+            t[:, :, None].expand(-1, -1, length),
+            t[:, None].expand(-1, length, -1),
+        )
         pt = kinematics[..., self.columns["pt"]]
         return feats, (pt[:, :, None] > 0) & (pt[:, None, :] > 0)
 
@@ -252,6 +273,7 @@ class PairFeatureBias(nn.Module):
 # Encoder layer (used by the event encoder and the inner object / constituent encoders)
 # ---------------------------------------------------------------------------------------------
 
+
 class EventTransformerLayer(GradientCheckpointingLayer):
     """Pre-LN transformer layer: x + Attn(LN(x)), then x + MLP(LN(x)); attention through
     ``scaled_dot_product_attention`` with ``key_mask`` (B, L) bool, True for keys to attend to,
@@ -271,16 +293,21 @@ class EventTransformerLayer(GradientCheckpointingLayer):
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
         self.attention_dropout = config.attention_probs_dropout_prob
 
-    def forward(self, hidden_states: torch.Tensor, key_mask: torch.Tensor,
-                attention_bias: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, hidden_states: torch.Tensor, key_mask: torch.Tensor, attention_bias: torch.Tensor | None = None
+    ) -> torch.Tensor:
         b, length, h = hidden_states.shape
-        q, k, v = (self.qkv(self.attention_norm(hidden_states))
-                   .view(b, length, 3, self.num_heads, h // self.num_heads).permute(2, 0, 3, 1, 4))
+        q, k, v = (
+            self.qkv(self.attention_norm(hidden_states))
+            .view(b, length, 3, self.num_heads, h // self.num_heads)
+            .permute(2, 0, 3, 1, 4)
+        )
         mask = key_mask[:, None, None, :]
         if attention_bias is not None:
             mask = attention_bias.to(q.dtype).masked_fill(~mask, float("-inf"))
-        a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
-                                           dropout_p=self.attention_dropout if self.training else 0.0)
+        a = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, dropout_p=self.attention_dropout if self.training else 0.0
+        )
         hidden_states = hidden_states + self.dropout(self.attention_output(a.transpose(1, 2).reshape(b, length, h)))
         mlp = self.output(self.activation(self.intermediate(self.mlp_norm(hidden_states))))
         return hidden_states + self.dropout(mlp)
@@ -310,6 +337,7 @@ class SmallEncoder(nn.Module):
 # ---------------------------------------------------------------------------------------------
 # Input embeddings
 # ---------------------------------------------------------------------------------------------
+
 
 class TokenContent(nn.Module):
     """Per-token content vectors (B, L, H) of the input mode, before positions:
@@ -341,8 +369,9 @@ class TokenContent(nn.Module):
         elif mode == "per_type":
             if config.feature_size <= 0:
                 raise ValueError("input_mode='per_type' needs config.feature_size > 0 (width of `features`)")
-            self.type_projections = nn.ModuleList(nn.Linear(config.feature_size, h)
-                                                  for _ in range(config.type_vocab_size))
+            self.type_projections = nn.ModuleList(
+                nn.Linear(config.feature_size, h) for _ in range(config.type_vocab_size)
+            )
 
     def _ids(self, input_ids: torch.Tensor) -> torch.Tensor:
         c = self.config
@@ -351,9 +380,15 @@ class TokenContent(nn.Module):
         is_context = (input_ids >= c.num_special_tokens) & (input_ids < c.num_context_tokens)
         return torch.where(is_context, torch.full_like(input_ids, c.num_special_tokens), input_ids)
 
-    def forward(self, input_ids: torch.Tensor | None, token_type_ids: torch.Tensor, features: torch.Tensor | None,
-                kinematics: torch.Tensor | None, is_object: torch.Tensor,
-                masked_positions: torch.Tensor | None) -> torch.Tensor:
+    def forward(
+        self,
+        input_ids: torch.Tensor | None,
+        token_type_ids: torch.Tensor,
+        features: torch.Tensor | None,
+        kinematics: torch.Tensor | None,
+        is_object: torch.Tensor,
+        masked_positions: torch.Tensor | None,
+    ) -> torch.Tensor:
         c = self.config
         if self.mode == "tokens":
             return self.token_embeddings(self._ids(input_ids)) + self.token_type_embeddings(token_type_ids)
@@ -404,8 +439,9 @@ class HierarchicalObjectEncoder(nn.Module):
         self.slot_embeddings = nn.Embedding(len(self.group_names) + config.max_stages, h)
         self.encoder = SmallEncoder(config, config.inner_num_hidden_layers)
 
-    def forward(self, content: torch.Tensor, features: torch.Tensor | None, token_type_ids: torch.Tensor,
-                layout: ObjectLayout) -> torch.Tensor:
+    def forward(
+        self, content: torch.Tensor, features: torch.Tensor | None, token_type_ids: torch.Tensor, layout: ObjectLayout
+    ) -> torch.Tensor:
         b, pos = layout.is_start.nonzero(as_tuple=True)
         n_obj, length, h = b.numel(), content.shape[1], content.shape[2]
         if n_obj == 0:
@@ -428,7 +464,7 @@ class HierarchicalObjectEncoder(nn.Module):
                 projected = self.projections[key](feats[sel][:, cols]).to(groups.dtype)
                 groups = groups.index_put((sel, slot_index), projected)
                 group_valid = group_valid.index_put((sel, slot_index), torch.ones_like(sel, dtype=torch.bool))
-        x = torch.cat([groups, tokens], 1) + self.slot_embeddings.weight[:n_groups + stages].to(content.dtype)
+        x = torch.cat([groups, tokens], 1) + self.slot_embeddings.weight[: n_groups + stages].to(content.dtype)
         valid = torch.cat([group_valid, token_valid], 1)
         x = self.encoder(x, valid)
         w = valid[..., None].to(x.dtype)
@@ -476,36 +512,59 @@ class EventEmbeddings(nn.Module):
                 raise ValueError("variant='constituent' needs config.constituent_feature_size and hit_feature_size")
             self.constituent_encoder = SubObjectEncoder(config, config.constituent_feature_size)
             self.hit_encoder = SubObjectEncoder(config, config.hit_feature_size)
-        self.position_embeddings = (nn.Embedding(config.max_position_embeddings, config.hidden_size)
-                                    if config.position_embedding_type == "absolute" else None)
+        self.position_embeddings = (
+            nn.Embedding(config.max_position_embeddings, config.hidden_size)
+            if config.position_embedding_type == "absolute"
+            else None
+        )
         self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
-    def _enrich(self, encoder: SubObjectEncoder, content: torch.Tensor, sub: torch.Tensor | None,
-                mask: torch.Tensor | None, parent_type: int, token_type_ids: torch.Tensor,
-                layout: ObjectLayout, name: str) -> torch.Tensor:
+    def _enrich(
+        self,
+        encoder: SubObjectEncoder,
+        content: torch.Tensor,
+        sub: torch.Tensor | None,
+        mask: torch.Tensor | None,
+        parent_type: int,
+        token_type_ids: torch.Tensor,
+        layout: ObjectLayout,
+        name: str,
+    ) -> torch.Tensor:
         """Gated residual on the tokens of parents that carry sub-objects; computed once per
         object (at its first token) and added to each of its tokens."""
         if sub is None:
             return content
         if sub.shape[-1] != encoder.n_features:
             field = "constituent_feature_size" if name == "constituents" else "hit_feature_size"
-            raise ValueError(f"`{name}` has {sub.shape[-1]} features per sub-object; the config says "
-                             f"{encoder.n_features} ({field})")
+            raise ValueError(
+                f"`{name}` has {sub.shape[-1]} features per sub-object; the config says {encoder.n_features} ({field})"
+            )
         mask = torch.ones(sub.shape[:-1], dtype=torch.bool, device=sub.device) if mask is None else mask.bool()
         has = mask.any(-1) & (token_type_ids == parent_type)
         b, pos = (has & layout.is_start).nonzero(as_tuple=True)
         if b.numel() == 0:
             return content  # no constituents/hits in this batch: the object-only model
         parent = content[b, pos]
-        delta = content.new_zeros(content.shape).index_put((b, pos), encoder(parent, sub[b, pos], mask[b, pos]) - parent)
+        delta = content.new_zeros(content.shape).index_put(
+            (b, pos), encoder(parent, sub[b, pos], mask[b, pos]) - parent
+        )
         return content + layout.broadcast(delta) * has[..., None].to(content.dtype)
 
-    def forward(self, input_ids: torch.Tensor | None, token_type_ids: torch.Tensor, features: torch.Tensor | None,
-                kinematics: torch.Tensor | None, constituents: torch.Tensor | None,
-                constituents_mask: torch.Tensor | None, hits: torch.Tensor | None, hits_mask: torch.Tensor | None,
-                layout: ObjectLayout, masked_positions: torch.Tensor | None,
-                position_ids: torch.Tensor | None) -> torch.Tensor:
+    def forward(
+        self,
+        input_ids: torch.Tensor | None,
+        token_type_ids: torch.Tensor,
+        features: torch.Tensor | None,
+        kinematics: torch.Tensor | None,
+        constituents: torch.Tensor | None,
+        constituents_mask: torch.Tensor | None,
+        hits: torch.Tensor | None,
+        hits_mask: torch.Tensor | None,
+        layout: ObjectLayout,
+        masked_positions: torch.Tensor | None,
+        position_ids: torch.Tensor | None,
+    ) -> torch.Tensor:
         """(B, L, H) input vectors of the event encoder."""
         c = self.config
         if masked_positions is not None:  # hide what a masked object carries besides its ids
@@ -515,20 +574,36 @@ class EventEmbeddings(nn.Module):
                 constituents_mask = constituents_mask.bool() & keep[..., None]
             if hits_mask is not None:
                 hits_mask = hits_mask.bool() & keep[..., None]
-        x = self.content(input_ids, token_type_ids, features, kinematics, layout.in_object,
-                         None if c.input_mode == "tokens" else masked_positions)
+        x = self.content(
+            input_ids,
+            token_type_ids,
+            features,
+            kinematics,
+            layout.in_object,
+            None if c.input_mode == "tokens" else masked_positions,
+        )
         if self.hierarchical is not None:
             x = self.hierarchical(x, features, token_type_ids, layout)
         if c.variant == "constituent":
-            x = self._enrich(self.constituent_encoder, x, constituents, constituents_mask, c.constituent_parent_type,
-                             token_type_ids, layout, "constituents")
+            x = self._enrich(
+                self.constituent_encoder,
+                x,
+                constituents,
+                constituents_mask,
+                c.constituent_parent_type,
+                token_type_ids,
+                layout,
+                "constituents",
+            )
             x = self._enrich(self.hit_encoder, x, hits, hits_mask, c.hit_parent_type, token_type_ids, layout, "hits")
         if self.position_embeddings is not None:
             if position_ids is None:
                 position_ids = position_ids_for(token_type_ids, layout, c.unordered_token_types)
             if int(position_ids.max()) >= c.max_position_embeddings:
-                raise ValueError(f"sequence positions reach {int(position_ids.max())}, beyond "
-                                 f"max_position_embeddings={c.max_position_embeddings}")
+                raise ValueError(
+                    f"sequence positions reach {int(position_ids.max())}, beyond "
+                    f"max_position_embeddings={c.max_position_embeddings}"
+                )
             x = x + self.position_embeddings(position_ids)
         return self.dropout(self.norm(x))
 
@@ -536,6 +611,7 @@ class EventEmbeddings(nn.Module):
 # ---------------------------------------------------------------------------------------------
 # Models
 # ---------------------------------------------------------------------------------------------
+
 
 class EventTransformerPreTrainedModel(PreTrainedModel):
     config_class = EventTransformerConfig
@@ -550,15 +626,19 @@ class EventTransformerPreTrainedModel(PreTrainedModel):
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
         """``PreTrainedModel.from_pretrained``, refusing a folder whose saved tokenizer
         (``event_tokenizer.json`` beside ``config.json``) has other token ids than the model reads."""
-        folder = os.fspath(pretrained_model_name_or_path) if isinstance(pretrained_model_name_or_path,
-                                                                       (str, os.PathLike)) else None
+        folder = (
+            os.fspath(pretrained_model_name_or_path)
+            if isinstance(pretrained_model_name_or_path, (str, os.PathLike))
+            else None
+        )
         try:
             model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
         except Exception as exc:
             if type(exc).__name__ != "SafetensorError":
                 raise
-            raise ValueError(f"{folder}: its weights cannot be read as safetensors (damaged or truncated): "
-                             f"{exc}") from None
+            raise ValueError(
+                f"{folder}: its weights cannot be read as safetensors (damaged or truncated): {exc}"
+            ) from None
         layout_file = os.path.join(folder, TOKENIZER_LAYOUT_FILE) if folder and os.path.isdir(folder) else None
         if layout_file and os.path.isfile(layout_file):
             try:
@@ -583,7 +663,7 @@ class EventTransformerPreTrainedModel(PreTrainedModel):
         elif isinstance(module, FourVectorCombinations):  # a buffer not saved: rebuilt on loading
             init.copy_(module.type_sets, type_set_membership(self.config))
         elif isinstance(module, PairFeatureBias):  # PyTorch's own init, as ParT: std 0.02 in three
-            init.ones_(module.input_scale)           # layers in a row would leave the bias ~1e-4
+            init.ones_(module.input_scale)  # layers in a row would leave the bias ~1e-4
             init.zeros_(module.input_shift)
             for layer in module.mlp:
                 if isinstance(layer, nn.Linear):
@@ -599,7 +679,7 @@ def object_type_sets(config: EventTransformerConfig) -> list[tuple[int, ...]]:
         types = sorted({int(key.split(":")[0]) for key in config.token_id_ranges})
     else:
         types = sorted(v for k, v in config.token_type_names.items() if k not in ("special", "event"))
-    return [(t,) for t in types] + [(a, b) for i, a in enumerate(types) for b in types[i + 1:]]
+    return [(t,) for t in types] + [(a, b) for i, a in enumerate(types) for b in types[i + 1 :]]
 
 
 def type_set_membership(config: EventTransformerConfig) -> torch.Tensor:
@@ -634,19 +714,22 @@ class FourVectorCombinations(nn.Module):
         self.weights = nn.Linear(h, k)
         membership = type_set_membership(config)
         self.register_buffer("type_sets", membership, persistent=False)  # derived from the config
-        self.projection = nn.Sequential(nn.Linear((k + membership.shape[1]) * self.NUM_FEATURES, h),
-                                        ACT2FN[config.hidden_act], nn.Linear(h, h))
+        self.projection = nn.Sequential(
+            nn.Linear((k + membership.shape[1]) * self.NUM_FEATURES, h), ACT2FN[config.hidden_act], nn.Linear(h, h)
+        )
 
-    def combination_weights(self, hidden_states: torch.Tensor, token_type_ids: torch.Tensor,
-                            counted: torch.Tensor) -> torch.Tensor:
+    def combination_weights(
+        self, hidden_states: torch.Tensor, token_type_ids: torch.Tensor, counted: torch.Tensor
+    ) -> torch.Tensor:
         """(B, L, K + n_type_sets) weight of each token's object in each combination, learned
         then fixed (0 for tokens not counted)."""
         learned = (1.1 * torch.sigmoid(self.weights(hidden_states).float()) - 0.05).clamp(0.0, 1.0)
         fixed = self.type_sets[token_type_ids.clamp(max=self.type_sets.shape[0] - 1)]
         return torch.cat([learned, fixed], -1) * counted[..., None].float()
 
-    def combination_features(self, hidden_states: torch.Tensor, kinematics: torch.Tensor,
-                             token_type_ids: torch.Tensor, counted: torch.Tensor) -> torch.Tensor:
+    def combination_features(
+        self, hidden_states: torch.Tensor, kinematics: torch.Tensor, token_type_ids: torch.Tensor, counted: torch.Tensor
+    ) -> torch.Tensor:
         """(B, K + n_type_sets, NUM_FEATURES) features of the combinations; ``counted`` (B, L)
         bool: tokens whose four-momentum enters (one per object)."""
         p = four_momenta(kinematics, self.columns)  # (B, L, 4) float32
@@ -654,11 +737,18 @@ class FourVectorCombinations(nn.Module):
         inv = invariants(torch.einsum("blk,blc->bkc", w, p))
         m = torch.sqrt(inv["m2"].clamp_min(1e-6))
         log_m, log_pt = torch.log(m.clamp_min(1e-3)), torch.log(inv["pt"].clamp_min(1e-3))
-        return torch.cat([torch.stack([torch.log1p(m), torch.log1p(inv["pt"]), inv["rapidity"]], -1),
-                          fourier_features(log_m, self.MASS_OCTAVES), fourier_features(log_pt, self.PT_OCTAVES)], -1)
+        return torch.cat(
+            [
+                torch.stack([torch.log1p(m), torch.log1p(inv["pt"]), inv["rapidity"]], -1),
+                fourier_features(log_m, self.MASS_OCTAVES),
+                fourier_features(log_pt, self.PT_OCTAVES),
+            ],
+            -1,
+        )
 
-    def forward(self, hidden_states: torch.Tensor, kinematics: torch.Tensor, token_type_ids: torch.Tensor,
-                counted: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, hidden_states: torch.Tensor, kinematics: torch.Tensor, token_type_ids: torch.Tensor, counted: torch.Tensor
+    ) -> torch.Tensor:
         feats = self.combination_features(hidden_states, kinematics, token_type_ids, counted)
         return self.projection(feats.flatten(1).to(self.projection[0].weight.dtype))
 
@@ -672,8 +762,13 @@ class EventTransformerPooler(nn.Module):
         self.dense = nn.Linear(config.hidden_size, config.hidden_size)
         self.combinations = FourVectorCombinations(config) if config.kinematic_combinations > 0 else None
 
-    def forward(self, hidden_states: torch.Tensor, kinematics: torch.Tensor | None = None,
-                token_type_ids: torch.Tensor | None = None, counted: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        kinematics: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        counted: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """``hidden_states`` (B, L, H); ``kinematics`` (B, L, 6), ``token_type_ids`` and ``counted``
         (B, L) bool (one token per real object) for the combinations."""
         x = self.dense(hidden_states[:, 0])
@@ -696,46 +791,74 @@ class EventTransformerModel(EventTransformerPreTrainedModel):
         self.gradient_checkpointing = False
         self.post_init()
 
-    def _check_inputs(self, input_ids: torch.Tensor | None, token_type_ids: torch.Tensor | None,
-                      features: torch.Tensor | None, kinematics: torch.Tensor | None,
-                      object_index: torch.Tensor | None) -> tuple[int, int]:
+    def _check_inputs(
+        self,
+        input_ids: torch.Tensor | None,
+        token_type_ids: torch.Tensor | None,
+        features: torch.Tensor | None,
+        kinematics: torch.Tensor | None,
+        object_index: torch.Tensor | None,
+    ) -> tuple[int, int]:
         """(batch, length), after checking that the inputs the config needs are there."""
         c = self.config
-        need = {"tokens": ("input_ids", input_ids), "flat": ("kinematics", kinematics),
-                "per_type": ("features", features)}[c.input_mode]
+        need = {
+            "tokens": ("input_ids", input_ids),
+            "flat": ("kinematics", kinematics),
+            "per_type": ("features", features),
+        }[c.input_mode]
         if need[1] is None:
             raise ValueError(f"input_mode={c.input_mode!r} needs `{need[0]}`")
         if c.input_mode != "tokens" and token_type_ids is None:
             raise ValueError(f"input_mode={c.input_mode!r} needs `token_type_ids`")
         if c.uses_kinematics:
-            why = ("pair_features" if c.pair_features != "none" else
-                   "kinematic_combinations" if c.kinematic_combinations > 0 else "input_mode='flat'")
+            why = (
+                "pair_features"
+                if c.pair_features != "none"
+                else "kinematic_combinations"
+                if c.kinematic_combinations > 0
+                else "input_mode='flat'"
+            )
             if kinematics is None:
-                raise ValueError(f"{why} needs `kinematics` (B, L, {len(c.kinematics_names)}): "
-                                 "the tokenizer's return_features=True, or decode_kinematics(input_ids)")
+                raise ValueError(
+                    f"{why} needs `kinematics` (B, L, {len(c.kinematics_names)}): "
+                    "the tokenizer's return_features=True, or decode_kinematics(input_ids)"
+                )
             if kinematics.shape[-1] != len(c.kinematics_names):
-                raise ValueError(f"`kinematics` has {kinematics.shape[-1]} columns; config.kinematics_names has "
-                                 f"{len(c.kinematics_names)}")
+                raise ValueError(
+                    f"`kinematics` has {kinematics.shape[-1]} columns; config.kinematics_names has "
+                    f"{len(c.kinematics_names)}"
+                )
         if c.variant == "hierarchical" and object_index is None:
             raise ValueError("variant='hierarchical' needs `object_index` to find the objects")
         if c.input_kind == "ids":
             given = [n for n, v in (("kinematics", kinematics), ("features", features)) if v is not None]
             if given:
-                raise ValueError(f"this model reads token ids alone (config.input_kind='ids'): it takes no "
-                                 f"`{given[0]}`, decoded or continuous")
+                raise ValueError(
+                    f"this model reads token ids alone (config.input_kind='ids'): it takes no "
+                    f"`{given[0]}`, decoded or continuous"
+                )
         uses_features = c.input_mode == "per_type" or c.variant == "hierarchical"
         if uses_features and features is not None and features.shape[-1] != c.feature_size:
             raise ValueError(f"`features` has {features.shape[-1]} columns; config.feature_size is {c.feature_size}")
         return tuple(need[1].shape[:2])
 
-    def forward(self, input_ids: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None,
-                attention_mask: torch.Tensor | None = None, features: torch.Tensor | None = None,
-                kinematics: torch.Tensor | None = None, object_index: torch.Tensor | None = None,
-                constituents: torch.Tensor | None = None, constituents_mask: torch.Tensor | None = None,
-                hits: torch.Tensor | None = None, hits_mask: torch.Tensor | None = None,
-                masked_positions: torch.Tensor | None = None, position_ids: torch.Tensor | None = None,
-                output_hidden_states: bool | None = None, return_dict: bool | None = None
-                ) -> BaseModelOutputWithPooling:
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        features: torch.Tensor | None = None,
+        kinematics: torch.Tensor | None = None,
+        object_index: torch.Tensor | None = None,
+        constituents: torch.Tensor | None = None,
+        constituents_mask: torch.Tensor | None = None,
+        hits: torch.Tensor | None = None,
+        hits_mask: torch.Tensor | None = None,
+        masked_positions: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> BaseModelOutputWithPooling:
         """See the module docstring for the inputs; ``masked_positions`` (B, L) bool hides the
         features, kinematics, constituents and hits of masked objects (and, in the continuous
         modes, adds a learned mask vector to their content); hidden kinematics enter no pair
@@ -746,12 +869,26 @@ class EventTransformerModel(EventTransformerPreTrainedModel):
             token_type_ids = torch.zeros((b, length), dtype=torch.long, device=device)
         if attention_mask is None:
             attention_mask = torch.ones((b, length), dtype=torch.long, device=device)
-        layout = (ObjectLayout.from_object_index(object_index) if object_index is not None
-                  else ObjectLayout.no_objects(token_type_ids.shape, token_type_ids.device))
+        layout = (
+            ObjectLayout.from_object_index(object_index)
+            if object_index is not None
+            else ObjectLayout.no_objects(token_type_ids.shape, token_type_ids.device)
+        )
         if masked_positions is not None and kinematics is not None:
             kinematics = kinematics * (~masked_positions.bool())[..., None].to(kinematics.dtype)
-        x = self.embeddings(input_ids, token_type_ids, features, kinematics, constituents, constituents_mask, hits,
-                            hits_mask, layout, masked_positions, position_ids)
+        x = self.embeddings(
+            input_ids,
+            token_type_ids,
+            features,
+            kinematics,
+            constituents,
+            constituents_mask,
+            hits,
+            hits_mask,
+            layout,
+            masked_positions,
+            position_ids,
+        )
         real = attention_mask.bool()
         if self.config.variant == "hierarchical":  # one vector per object, at its first token
             real = real & ~(layout.in_object & ~layout.is_start)
@@ -772,8 +909,11 @@ class EventTransformerModel(EventTransformerPreTrainedModel):
                 pt = kinematics[..., kinematic_columns(self.config)["pt"]]
                 counted = attention_mask.bool() & layout.is_start & layout.in_object & (pt > 0)
             pooled = self.pooler(x, kinematics, token_type_ids, counted)
-        out = BaseModelOutputWithPooling(last_hidden_state=x, pooler_output=pooled,
-                                         hidden_states=tuple(all_hidden) if all_hidden is not None else None)
+        out = BaseModelOutputWithPooling(
+            last_hidden_state=x,
+            pooler_output=pooled,
+            hidden_states=tuple(all_hidden) if all_hidden is not None else None,
+        )
         return out.to_tuple() if return_dict is False else out
 
 
@@ -793,17 +933,35 @@ class EventTransformerForSequenceClassification(EventTransformerPreTrainedModel)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
-    def forward(self, input_ids: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None,
-                attention_mask: torch.Tensor | None = None, features: torch.Tensor | None = None,
-                kinematics: torch.Tensor | None = None, object_index: torch.Tensor | None = None,
-                constituents: torch.Tensor | None = None, constituents_mask: torch.Tensor | None = None,
-                hits: torch.Tensor | None = None, hits_mask: torch.Tensor | None = None,
-                labels: torch.Tensor | None = None, output_hidden_states: bool | None = None,
-                return_dict: bool | None = None) -> SequenceClassifierOutput:
-        out = self.transformer(input_ids=input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask,
-                               features=features, kinematics=kinematics, object_index=object_index,
-                               constituents=constituents, constituents_mask=constituents_mask, hits=hits,
-                               hits_mask=hits_mask, output_hidden_states=output_hidden_states)
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        features: torch.Tensor | None = None,
+        kinematics: torch.Tensor | None = None,
+        object_index: torch.Tensor | None = None,
+        constituents: torch.Tensor | None = None,
+        constituents_mask: torch.Tensor | None = None,
+        hits: torch.Tensor | None = None,
+        hits_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> SequenceClassifierOutput:
+        out = self.transformer(
+            input_ids=input_ids,
+            token_type_ids=token_type_ids,
+            attention_mask=attention_mask,
+            features=features,
+            kinematics=kinematics,
+            object_index=object_index,
+            constituents=constituents,
+            constituents_mask=constituents_mask,
+            hits=hits,
+            hits_mask=hits_mask,
+            output_hidden_states=output_hidden_states,
+        )
         logits = self.classifier(self.dropout(out.pooler_output))
         loss = None if labels is None else self._loss(logits, labels)
         result = SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=out.hidden_states)
@@ -904,15 +1062,25 @@ class EventTransformerForMaskedEventModeling(EventTransformerPreTrainedModel):
                     table[t, s] = torch.tensor([lo, hi])
             init.copy_(self.id_ranges, table)
 
-    def forward(self, input_ids: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None,
-                attention_mask: torch.Tensor | None = None, features: torch.Tensor | None = None,
-                kinematics: torch.Tensor | None = None, object_index: torch.Tensor | None = None,
-                constituents: torch.Tensor | None = None, constituents_mask: torch.Tensor | None = None,
-                hits: torch.Tensor | None = None, hits_mask: torch.Tensor | None = None,
-                masked_positions: torch.Tensor | None = None, labels: torch.Tensor | None = None,
-                target_kinematics: torch.Tensor | None = None,
-                output_hidden_states: bool | None = None, return_dict: bool | None = None,
-                only_labelled_logits: bool = False) -> MaskedEventModelingOutput:
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        features: torch.Tensor | None = None,
+        kinematics: torch.Tensor | None = None,
+        object_index: torch.Tensor | None = None,
+        constituents: torch.Tensor | None = None,
+        constituents_mask: torch.Tensor | None = None,
+        hits: torch.Tensor | None = None,
+        hits_mask: torch.Tensor | None = None,
+        masked_positions: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        target_kinematics: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        only_labelled_logits: bool = False,
+    ) -> MaskedEventModelingOutput:
         """``only_labelled_logits`` (token mode, with ``labels``): score only the positions whose
         label is not -100, so ``logits`` is (n_labelled, vocab_size) in row-major order; the loss
         is the same, and pretraining skips the (B, L, vocab_size) scores it does not use.
@@ -924,11 +1092,20 @@ class EventTransformerForMaskedEventModeling(EventTransformerPreTrainedModel):
             masked_positions = input_ids == c.mask_token_id
         if masked_positions is not None:
             masked_positions = masked_positions.bool()
-        out = self.transformer(input_ids=input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask,
-                               features=features, kinematics=kinematics, object_index=object_index,
-                               constituents=constituents, constituents_mask=constituents_mask, hits=hits,
-                               hits_mask=hits_mask, masked_positions=masked_positions,
-                               output_hidden_states=output_hidden_states)
+        out = self.transformer(
+            input_ids=input_ids,
+            token_type_ids=token_type_ids,
+            attention_mask=attention_mask,
+            features=features,
+            kinematics=kinematics,
+            object_index=object_index,
+            constituents=constituents,
+            constituents_mask=constituents_mask,
+            hits=hits,
+            hits_mask=hits_mask,
+            masked_positions=masked_positions,
+            output_hidden_states=output_hidden_states,
+        )
         x = out.last_hidden_state
         if object_index is not None:
             stage = ObjectLayout.from_object_index(object_index).stage.clamp(max=c.max_stages - 1)
@@ -951,12 +1128,15 @@ class EventTransformerForMaskedEventModeling(EventTransformerPreTrainedModel):
             predicted = None if predicted is None else predicted[0]
             target_kinematics = None if target_kinematics is None else target_kinematics[0]
         if tokens and labels is not None and c.masked_objective != "continuous":
-            code_loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1),
-                                        ignore_index=IGNORE_INDEX)
+            code_loss = F.cross_entropy(
+                logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE_INDEX
+            )
         if tokens and labels is not None and predicted is not None:
             if target_kinematics is None:
-                raise ValueError(f"masked_objective={c.masked_objective!r} needs `target_kinematics` (B, L, "
-                                 f"{len(c.kinematics_names)}): the objects' kinematics before masking")
+                raise ValueError(
+                    f"masked_objective={c.masked_objective!r} needs `target_kinematics` (B, L, "
+                    f"{len(c.kinematics_names)}): the objects' kinematics before masking"
+                )
             m = (labels != IGNORE_INDEX)[..., None].to(torch.float32)
             target = flat_kinematics(target_kinematics.float(), c.kinematics_log_columns)
             err = (predicted.float() - target) ** 2 * m
@@ -966,13 +1146,20 @@ class EventTransformerForMaskedEventModeling(EventTransformerPreTrainedModel):
         elif not tokens and masked_positions is not None:
             target = labels
             if target is None:
-                target = (features if c.input_mode == "per_type"
-                          else flat_kinematics(kinematics, c.kinematics_log_columns))
+                target = (
+                    features if c.input_mode == "per_type" else flat_kinematics(kinematics, c.kinematics_log_columns)
+                )
             m = masked_positions[..., None].to(torch.float32)
             err = (logits.float() - target.float()) ** 2 * m
             loss = err.sum() / (m.sum() * logits.shape[-1]).clamp_min(1)
-        result = MaskedEventModelingOutput(loss=loss, logits=logits, hidden_states=out.hidden_states,
-                                           code_loss=code_loss, continuous_loss=continuous_loss, kinematics=predicted)
+        result = MaskedEventModelingOutput(
+            loss=loss,
+            logits=logits,
+            hidden_states=out.hidden_states,
+            code_loss=code_loss,
+            continuous_loss=continuous_loss,
+            kinematics=predicted,
+        )
         return result.to_tuple() if return_dict is False else result
 
     def _restrict(self, logits: torch.Tensor, token_type_ids: torch.Tensor | None, stage: torch.Tensor) -> torch.Tensor:

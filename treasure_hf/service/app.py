@@ -34,8 +34,12 @@ from .transformations import TRANSFORMATIONS
 logger = logging.getLogger(__name__)
 
 PAGE = Path(__file__).resolve().parent / "page"
-MEDIA_TYPES = {".h5": "application/x-hdf5", ".parquet": "application/vnd.apache.parquet", ".json": "application/json",
-               ".md": "text/markdown"}
+MEDIA_TYPES = {
+    ".h5": "application/x-hdf5",
+    ".parquet": "application/vnd.apache.parquet",
+    ".json": "application/json",
+    ".md": "text/markdown",
+}
 
 
 class JobRequest(BaseModel):
@@ -68,9 +72,13 @@ def create_app(settings: ServiceSettings) -> FastAPI:
             await anyio.to_thread.run_sync(manager.stop)
             registry.close()
 
-    app = FastAPI(title="treasure-hf PCDF transformation service", version=__version__, lifespan=lifespan,
-                  description="Pre-determined transformations of registered collider data sets, run on Dask, "
-                              "cached by content, resumable, behind bearer tokens.")
+    app = FastAPI(
+        title="treasure-hf PCDF transformation service",
+        version=__version__,
+        lifespan=lifespan,
+        description="Pre-determined transformations of registered collider data sets, run on Dask, "
+        "cached by content, resumable, behind bearer tokens.",
+    )
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     app.state.manager = manager
 
@@ -102,8 +110,10 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
         text = "; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in errors)
-        return JSONResponse({"detail": f"bad request: {text}", "errors": [{k: e[k] for k in ("loc", "msg", "type")}
-                                                                         for e in errors]}, status_code=422)
+        return JSONResponse(
+            {"detail": f"bad request: {text}", "errors": [{k: e[k] for k in ("loc", "msg", "type")} for e in errors]},
+            status_code=422,
+        )
 
     # --- page and health -------------------------------------------------------------------------
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -161,8 +171,12 @@ def create_app(settings: ServiceSettings) -> FastAPI:
             out.append(d)
         return out
 
-    @app.post("/jobs", tags=["jobs"], status_code=201,
-              responses={200: {"description": "the same request exists already (running, or done and cached)"}})
+    @app.post(
+        "/jobs",
+        tags=["jobs"],
+        status_code=201,
+        responses={200: {"description": "the same request exists already (running, or done and cached)"}},
+    )
     def post_job(body: JobRequest, owner: str = writer) -> JSONResponse:
         view, created = manager.request(body.dataset, body.transformation, body.params, owner)
         return JSONResponse({**view, "new": created}, status_code=201 if created else 200)
@@ -188,22 +202,35 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         man = row["result"]
         target = served_file(manager.work_dir(row["id"]), man, path)
         entry = next(e for e in man["files"] if e["path"] == path)
-        name = f"{row['dataset']}.{row['transformation']}.{row['id'][:8]}{target.suffix}" if man["kind"] == "file" \
+        name = (
+            f"{row['dataset']}.{row['transformation']}.{row['id'][:8]}{target.suffix}"
+            if man["kind"] == "file"
             else Path(path).name
-        return FileResponse(target, media_type=MEDIA_TYPES.get(target.suffix, "application/octet-stream"),
-                            filename=name, headers={"X-Content-SHA256": entry["sha256"]})
+        )
+        return FileResponse(
+            target,
+            media_type=MEDIA_TYPES.get(target.suffix, "application/octet-stream"),
+            filename=name,
+            headers={"X-Content-SHA256": entry["sha256"]},
+        )
 
-    @app.get("/jobs/{job_id}/result", tags=["jobs"],
-             responses={200: {"description": "the file itself (HTTP ranges supported), or the manifest of a "
-                                             "directory result: its files with sizes, SHA-256 and URLs"}})
+    @app.get(
+        "/jobs/{job_id}/result",
+        tags=["jobs"],
+        responses={
+            200: {
+                "description": "the file itself (HTTP ranges supported), or the manifest of a "
+                "directory result: its files with sizes, SHA-256 and URLs"
+            }
+        },
+    )
     def get_result(job_id: str, _: str = reader):
         row = finished(job_id)
         man = row["result"]
         if man["kind"] == "file":
             return file_response(row, man["files"][0]["path"])
         files = [{**e, "url": f"/jobs/{job_id}/files/{e['path']}"} for e in man["files"]]
-        return {"job": job_id, "kind": "directory", "name": man["name"], "bytes": man["bytes"],
-                "files": files}
+        return {"job": job_id, "kind": "directory", "name": man["name"], "bytes": man["bytes"], "files": files}
 
     @app.get("/jobs/{job_id}/files/{path:path}", tags=["jobs"])
     def get_result_file(job_id: str, path: str, _: str = reader) -> FileResponse:

@@ -54,8 +54,10 @@ def parquet_statistics(files: list[Path]) -> dict[str, dict[str, Any]]:
             group = meta.row_group(r)
             for j in range(group.num_columns):
                 col = group.column(j)
-                s = stats.setdefault(col.path_in_schema, {"values": 0, "nulls": 0, "min": None, "max": None,
-                                                          "compressed_bytes": 0, "bytes": 0})
+                s = stats.setdefault(
+                    col.path_in_schema,
+                    {"values": 0, "nulls": 0, "min": None, "max": None, "compressed_bytes": 0, "bytes": 0},
+                )
                 s["compressed_bytes"] += col.total_compressed_size
                 s["bytes"] += col.total_uncompressed_size
                 st = col.statistics
@@ -92,12 +94,23 @@ def _pcdf(entry: Entry) -> dict[str, Any]:
                     f = schema.field_of(key)
                     c.update(key=key, unit=f.unit, doc=f.doc)
                 columns.append(c)
-            tables[t] = {"files": len(files), "rows": sum(p.get("rows", {}).get(t, 0) for p in source.parts),
-                         "columns": columns, "statistics": parquet_statistics(files)}
-        return {"n_events": source.n_events, "metadata": source.metadata, "parts": len(source.parts),
-                "layout": {"layers": list(source.layout.layers), "sub_groups": list(source.layout.sub_groups),
-                           "max_objects": source.layout.metadata_max_objects()},
-                "tables": tables}
+            tables[t] = {
+                "files": len(files),
+                "rows": sum(p.get("rows", {}).get(t, 0) for p in source.parts),
+                "columns": columns,
+                "statistics": parquet_statistics(files),
+            }
+        return {
+            "n_events": source.n_events,
+            "metadata": source.metadata,
+            "parts": len(source.parts),
+            "layout": {
+                "layers": list(source.layout.layers),
+                "sub_groups": list(source.layout.sub_groups),
+                "max_objects": source.layout.metadata_max_objects(),
+            },
+            "tables": tables,
+        }
 
 
 def _h5(entry: Entry) -> dict[str, Any]:
@@ -111,8 +124,13 @@ def _h5(entry: Entry) -> dict[str, Any]:
     with h5py.File(entry.path, "r") as f:
         for k in keys:
             ds = f[k]
-            info = {"shape": list(ds.shape), "dtype": str(ds.dtype), "chunks": list(ds.chunks or ()),
-                    "compression": ds.compression, "stored_bytes": int(ds.id.get_storage_size())}
+            info = {
+                "shape": list(ds.shape),
+                "dtype": str(ds.dtype),
+                "chunks": list(ds.chunks or ()),
+                "compression": ds.compression,
+                "stored_bytes": int(ds.id.get_storage_size()),
+            }
             if not k.endswith(("/mask", "/n")):
                 field = schema.field_of(k)
                 info.update(unit=field.unit, doc=field.doc)
@@ -130,10 +148,16 @@ def shards(entry: Entry) -> dict[str, list[Path]]:
 
 def _parquet(entry: Entry) -> dict[str, Any]:
     by_split = shards(entry)
-    splits = {s: {"files": len(fs), "rows": sum(pq.read_metadata(f).num_rows for f in fs)} for s, fs in by_split.items()}
+    splits = {
+        s: {"files": len(fs), "rows": sum(pq.read_metadata(f).num_rows for f in fs)} for s, fs in by_split.items()
+    }
     files = [f for fs in by_split.values() for f in fs]
-    out = {"n_events": sum(s["rows"] for s in splits.values()), "splits": splits, "columns": _arrow_columns(files),
-           "statistics": parquet_statistics(files)}
+    out = {
+        "n_events": sum(s["rows"] for s in splits.values()),
+        "splits": splits,
+        "columns": _arrow_columns(files),
+        "statistics": parquet_statistics(files),
+    }
     if (entry.path / TOKENIZER_SUBDIR).is_dir():
         out["tokenizer"] = sorted(p.name for p in (entry.path / TOKENIZER_SUBDIR).iterdir())
     return out
@@ -173,14 +197,23 @@ def multiplicity(entry: Entry) -> dict[str, Any]:
     return {"what": "not stored per event in this kind of data set", "histograms": {}}
 
 
-_DESCRIBE: dict[str, Callable[[Entry], dict[str, Any]]] = {"pcdf": _pcdf, "h5": _h5, "tokenized": _parquet,
-                                                           "parquet": _parquet}
+_DESCRIBE: dict[str, Callable[[Entry], dict[str, Any]]] = {
+    "pcdf": _pcdf,
+    "h5": _h5,
+    "tokenized": _parquet,
+    "parquet": _parquet,
+}
 
 
 def describe(entry: Entry) -> dict[str, Any]:
     """The full description of a data set (no full read)."""
-    out = {"name": entry.name, "kind": entry.kind, "path": entry.relative, "registered": entry.registered,
-           "bytes": _bytes(entry.path)}
+    out = {
+        "name": entry.name,
+        "kind": entry.kind,
+        "path": entry.relative,
+        "registered": entry.registered,
+        "bytes": _bytes(entry.path),
+    }
     out.update(_DESCRIBE[entry.kind](entry))
     return _json_safe(out)
 
@@ -189,9 +222,13 @@ def summary(description: dict[str, Any]) -> dict[str, Any]:
     """The line of a data set in ``GET /datasets``."""
     meta = description.get("metadata") or {}
     keys = ("name", "kind", "path", "registered", "bytes", "n_events")
-    return {**{k: description.get(k) for k in keys}, "experiment": meta.get("experiment"),
-            "layers": meta.get("layers"), "input_file": meta.get("input_file"),
-            "splits": description.get("splits")}
+    return {
+        **{k: description.get(k) for k in keys},
+        "experiment": meta.get("experiment"),
+        "layers": meta.get("layers"),
+        "input_file": meta.get("input_file"),
+        "splits": description.get("splits"),
+    }
 
 
 class DescriptionCache:

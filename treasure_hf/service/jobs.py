@@ -86,14 +86,20 @@ class JobManager:
         try:
             p = t.params.model_validate(params)
         except ValidationError as exc:
-            raise Unprocessable(f"bad parameters for {t.name}: {_validation_message(exc)}",
-                                errors=json.loads(exc.json(include_url=False, include_input=False))) from None
-        resources = {param: str(getattr(self.catalog, folder)(getattr(p, param)))
-                     for param, folder in t.resources.items()}
+            raise Unprocessable(
+                f"bad parameters for {t.name}: {_validation_message(exc)}",
+                errors=json.loads(exc.json(include_url=False, include_input=False)),
+            ) from None
+        resources = {
+            param: str(getattr(self.catalog, folder)(getattr(p, param))) for param, folder in t.resources.items()
+        }
         normalized = p.model_dump(mode="json")
         input_version = self.versions.version(entry.path)
-        determined = {"src": str(entry.path), "kind": entry.kind,
-                      **{f"resource:{k}": [v, self.versions.version(Path(v))] for k, v in resources.items()}}
+        determined = {
+            "src": str(entry.path),
+            "kind": entry.kind,
+            **{f"resource:{k}": [v, self.versions.version(Path(v))] for k, v in resources.items()},
+        }
         key = job_key(t.name, input_version, normalized, determined)
         return Prepared(t, entry, normalized, resources, input_version, key)
 
@@ -105,11 +111,18 @@ class JobManager:
             if row is not None and (row["state"] in UNFINISHED or (row["state"] == "done" and self.intact(row))):
                 return self.view(row), False
             if self.registry.active_jobs_of(owner) >= self.settings.max_jobs_per_token:
-                raise TooManyJobs(f"this token has {self.settings.max_jobs_per_token} unfinished jobs already: "
-                                  "wait for one to finish or cancel one")
-            if row is None and not self.registry.create(prep.key, dataset=dataset, transformation=prep.transformation.name,
-                                                        params=prep.params, input_version=prep.input_version,
-                                                        owner=owner):
+                raise TooManyJobs(
+                    f"this token has {self.settings.max_jobs_per_token} unfinished jobs already: "
+                    "wait for one to finish or cancel one"
+                )
+            if row is None and not self.registry.create(
+                prep.key,
+                dataset=dataset,
+                transformation=prep.transformation.name,
+                params=prep.params,
+                input_version=prep.input_version,
+                owner=owner,
+            ):
                 return self.view(self.registry.job(prep.key)), False
             attempts = 0 if row is None else row["attempts"]
             if not self.registry.start_attempt(prep.key, attempts, owner=owner):
@@ -127,9 +140,16 @@ class JobManager:
         for name in (CANCEL_FILE, PROGRESS_FILE):
             (work / name).unlink(missing_ok=True)
         attempt = row["attempts"]
-        spec = {"id": row["id"], "transformation": prep.transformation.name, "src": str(prep.entry.path),
-                "work": str(work), "result": prep.transformation.result(prep.entry.kind), "params": prep.params,
-                "resources": prep.resources, "attempt": attempt}
+        spec = {
+            "id": row["id"],
+            "transformation": prep.transformation.name,
+            "src": str(prep.entry.path),
+            "work": str(work),
+            "result": prep.transformation.result(prep.entry.kind),
+            "params": prep.params,
+            "resources": prep.resources,
+            "attempt": attempt,
+        }
         future = self.client.submit(run_job, spec, key=f"treasure-job-{row['id']}-{attempt}", pure=False)
         self._futures[row["id"]] = future
         future.add_done_callback(lambda f: self._finished(row["id"], attempt, f))
@@ -141,7 +161,10 @@ class JobManager:
         try:
             outcome = future.result()
         except Exception as exc:
-            outcome = {"state": "failed", "message": f"the Dask worker running it was lost: {type(exc).__name__}: {exc}"}
+            outcome = {
+                "state": "failed",
+                "message": f"the Dask worker running it was lost: {type(exc).__name__}: {exc}",
+            }
         if self._stopping:
             return
         values: dict[str, Any] = {"state": outcome["state"], "message": outcome.get("message"), "finished": time.time()}
@@ -159,8 +182,9 @@ class JobManager:
         work = self.work_dir(job_id)
         work.mkdir(parents=True, exist_ok=True)
         (work / CANCEL_FILE).touch()
-        self.registry.update(job_id, expect_states=UNFINISHED, state="cancelled", message="cancelled by request",
-                             finished=time.time())
+        self.registry.update(
+            job_id, expect_states=UNFINISHED, state="cancelled", message="cancelled by request", finished=time.time()
+        )
         future = self._futures.pop(job_id, None)
         if future is not None:
             future.cancel()
@@ -182,15 +206,22 @@ class JobManager:
                     reason = f"cannot resume after a restart of the server: {getattr(exc, 'detail', exc)}"
                 else:
                     if prep.key != row["id"]:
-                        reason = ("its input, a tokenizer or the code changed while it was unfinished: request it "
-                                  "again for the new version")
+                        reason = (
+                            "its input, a tokenizer or the code changed while it was unfinished: request it "
+                            "again for the new version"
+                        )
             if reason is not None:
-                self.registry.update(row["id"], expect_states=UNFINISHED, state="failed", message=reason,
-                                     finished=time.time())
+                self.registry.update(
+                    row["id"], expect_states=UNFINISHED, state="failed", message=reason, finished=time.time()
+                )
                 logger.warning("job %s failed: %s", row["id"], reason)
                 continue
-            if self.registry.start_attempt(row["id"], row["attempts"], restarts=restarts,
-                                           message=f"resumed after a restart of the server (run {row['attempts'] + 1})"):
+            if self.registry.start_attempt(
+                row["id"],
+                row["attempts"],
+                restarts=restarts,
+                message=f"resumed after a restart of the server (run {row['attempts'] + 1})",
+            ):
                 self._submit(self.registry.job(row["id"]), prep)
 
     # --- views -----------------------------------------------------------------------------------
@@ -222,21 +253,41 @@ class JobManager:
 
     def view(self, row: dict[str, Any]) -> dict[str, Any]:
         """The job as the API shows it, with its live progress while it runs."""
-        out = {k: row[k] for k in ("id", "dataset", "transformation", "params", "state", "progress", "message",
-                                   "attempts", "created", "updated", "finished")}
+        out = {
+            k: row[k]
+            for k in (
+                "id",
+                "dataset",
+                "transformation",
+                "params",
+                "state",
+                "progress",
+                "message",
+                "attempts",
+                "created",
+                "updated",
+                "finished",
+            )
+        }
         if row["state"] in UNFINISHED:
             live = self.live_progress(row)
             if live is not None:
                 out["progress"] = float(live.get("fraction", 0.0))
                 out["step"] = live.get("step")
                 if row["state"] == "queued":
-                    self.registry.update(row["id"], expect_states=("queued",), expect_attempts=row["attempts"],
-                                         state="running")
+                    self.registry.update(
+                        row["id"], expect_states=("queued",), expect_attempts=row["attempts"], state="running"
+                    )
                     out["state"] = "running"
         out["links"] = {"self": f"/jobs/{row['id']}"}
         if row["state"] == "done" and row["result"]:
             man = row["result"]
-            out["result"] = {"kind": man["kind"], "name": man["name"], "bytes": man["bytes"], "files": len(man["files"])}
+            out["result"] = {
+                "kind": man["kind"],
+                "name": man["name"],
+                "bytes": man["bytes"],
+                "files": len(man["files"]),
+            }
             if man["kind"] == "file":
                 out["result"]["sha256"] = man["files"][0]["sha256"]
             out["links"]["result"] = f"/jobs/{row['id']}/result"

@@ -13,8 +13,13 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 async def _refuse(send: Send, limit: int) -> None:
     body = json.dumps({"detail": f"the request body exceeds the limit of {limit} bytes"}).encode()
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 

@@ -18,7 +18,8 @@ RETRYABLE = ("failed", "cancelled")
 
 _meta = sa.MetaData()
 JOBS = sa.Table(
-    "jobs", _meta,
+    "jobs",
+    _meta,
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("dataset", sa.String(128), nullable=False),
     sa.Column("transformation", sa.String(64), nullable=False),
@@ -36,7 +37,8 @@ JOBS = sa.Table(
     sa.Column("result", sa.Text),
 )
 DATASETS = sa.Table(
-    "datasets", _meta,
+    "datasets",
+    _meta,
     sa.Column("name", sa.String(128), primary_key=True),
     sa.Column("path", sa.Text, nullable=False),
     sa.Column("owner", sa.String(32), nullable=False),
@@ -58,12 +60,14 @@ class Registry:
             kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
         self.engine = sa.create_engine(url, **kwargs)
         if url.startswith("sqlite"):
+
             @sa.event.listens_for(self.engine, "connect")
             def _pragmas(conn, _):  # readers never wait for the writer; commits survive a crash
                 cur = conn.cursor()
                 cur.execute("PRAGMA journal_mode=WAL")
                 cur.execute("PRAGMA synchronous=NORMAL")
                 cur.close()
+
         _meta.create_all(self.engine)
 
     # --- jobs ------------------------------------------------------------------------------------
@@ -79,22 +83,41 @@ class Registry:
         with self.engine.connect() as c:
             return [_job(r) for r in c.execute(q)]
 
-    def create(self, job_id: str, *, dataset: str, transformation: str, params: dict, input_version: str,
-               owner: str) -> bool:
+    def create(
+        self, job_id: str, *, dataset: str, transformation: str, params: dict, input_version: str, owner: str
+    ) -> bool:
         """Insert a queued job; False when a job with this id exists already."""
         now = time.time()
         try:
             with self.engine.begin() as c:
-                c.execute(JOBS.insert().values(
-                    id=job_id, dataset=dataset, transformation=transformation, params=json.dumps(params),
-                    input_version=input_version, state="queued", progress=0.0, owner=owner, attempts=0, restarts=0,
-                    created=now, updated=now))
+                c.execute(
+                    JOBS.insert().values(
+                        id=job_id,
+                        dataset=dataset,
+                        transformation=transformation,
+                        params=json.dumps(params),
+                        input_version=input_version,
+                        state="queued",
+                        progress=0.0,
+                        owner=owner,
+                        attempts=0,
+                        restarts=0,
+                        created=now,
+                        updated=now,
+                    )
+                )
         except sa.exc.IntegrityError:
             return False
         return True
 
-    def update(self, job_id: str, *, expect_states: Iterable[str] | None = None, expect_attempts: int | None = None,
-               **values: Any) -> bool:
+    def update(
+        self,
+        job_id: str,
+        *,
+        expect_states: Iterable[str] | None = None,
+        expect_attempts: int | None = None,
+        **values: Any,
+    ) -> bool:
         """Set ``values`` of a job, only if it is in one of ``expect_states`` (and at run
         ``expect_attempts``); True when the row changed. The condition makes each transition
         happen once, whoever else tries it at the same moment."""
@@ -109,12 +132,20 @@ class Registry:
         with self.engine.begin() as c:
             return c.execute(q).rowcount == 1
 
-    def start_attempt(self, job_id: str, attempts: int, *, restarts: int = 0, owner: str | None = None,
-                      message: str | None = None) -> bool:
+    def start_attempt(
+        self, job_id: str, attempts: int, *, restarts: int = 0, owner: str | None = None, message: str | None = None
+    ) -> bool:
         """Queue run ``attempts + 1`` of a job now at ``attempts`` runs (conditional: once);
         ``restarts`` counts the runs in a row that a restart of the server interrupted."""
-        values: dict[str, Any] = {"state": "queued", "attempts": attempts + 1, "restarts": restarts, "progress": 0.0,
-                                  "message": message, "finished": None, "result": None}
+        values: dict[str, Any] = {
+            "state": "queued",
+            "attempts": attempts + 1,
+            "restarts": restarts,
+            "progress": 0.0,
+            "message": message,
+            "finished": None,
+            "result": None,
+        }
         if owner is not None:
             values["owner"] = owner
         return self.update(job_id, expect_attempts=attempts, **values)

@@ -25,8 +25,10 @@ def load_tokens(path: str | os.PathLike | None = None) -> dict[str, str]:
     elif os.environ.get(ENV):
         where, text = f"${ENV}", os.environ[ENV]
     else:
-        raise ArgumentError("--tokens", f"no tokens: give --tokens FILE or set {ENV} (a JSON object mapping "
-                                        "each token to 'read' or 'write')")
+        raise ArgumentError(
+            "--tokens",
+            f"no tokens: give --tokens FILE or set {ENV} (a JSON object mapping each token to 'read' or 'write')",
+        )
     try:
         tokens = json.loads(text)
     except json.JSONDecodeError as exc:

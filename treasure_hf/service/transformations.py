@@ -67,11 +67,13 @@ class H5ToPcdfParams(Params):
 
 class TokenizeParams(Params):
     tokenizer: str = Field(description="name of a tokenizer in ROOT/tokenizers")
-    split: dict[str, float] = Field(dict(DEFAULT_SPLIT),
-                                    description="split name -> fraction (adding up to 1), by a seeded hash of the event")
-    label: str | None = Field(None, max_length=128,
-                                 description="class of every event (default: truth/event/process_id)")
-    seed: int = Field(0, ge=0, le=2 ** 32 - 1, description="seed of the split hash")
+    split: dict[str, float] = Field(
+        dict(DEFAULT_SPLIT), description="split name -> fraction (adding up to 1), by a seeded hash of the event"
+    )
+    label: str | None = Field(
+        None, max_length=128, description="class of every event (default: truth/event/process_id)"
+    )
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="seed of the split hash")
     max_length: int | None = Field(None, gt=0, le=1_000_000, description="truncate longer events")
     skip_types: list[ObjectType] = Field([], description="object types to leave out")
     rows_per_shard: int = Field(250_000, gt=0, le=10_000_000)
@@ -132,18 +134,34 @@ def _run_h5_to_pcdf(src: Path, out: Path, p: H5ToPcdfParams, res: Resources) -> 
 def _run_tokenize(src: Path, out: Path, p: TokenizeParams, res: Resources) -> None:
     from ..hf.tokenize import tokenize_to_dataset
 
-    tokenize_to_dataset(str(res["tokenizer"]), [str(src)], out, split=dict(p.split),
-                        labels={str(src): p.label} if p.label else None, seed=p.seed, step=p.step,
-                        max_length=p.max_length, rows_per_shard=p.rows_per_shard, skip_types=tuple(p.skip_types),
-                        progress=False)
+    tokenize_to_dataset(
+        str(res["tokenizer"]),
+        [str(src)],
+        out,
+        split=dict(p.split),
+        labels={str(src): p.label} if p.label else None,
+        seed=p.seed,
+        step=p.step,
+        max_length=p.max_length,
+        rows_per_shard=p.rows_per_shard,
+        skip_types=tuple(p.skip_types),
+        progress=False,
+    )
 
 
 def _run_export(src: Path, out: Path, p: ExportParams, res: Resources) -> None:
     from ..hf.export import export_events
 
     kwargs = {"types": tuple(p.types)} if p.types else {}
-    export_events({p.split: [str(src)]}, out, sub_groups=tuple(p.sub_objects), step=p.step,
-                  rows_per_shard=p.rows_per_shard, progress=False, **kwargs)
+    export_events(
+        {p.split: [str(src)]},
+        out,
+        sub_groups=tuple(p.sub_objects),
+        step=p.step,
+        rows_per_shard=p.rows_per_shard,
+        progress=False,
+        **kwargs,
+    )
 
 
 def _run_select(src: Path, out: Path, p: SelectParams, res: Resources) -> None:
@@ -155,8 +173,17 @@ def _run_select(src: Path, out: Path, p: SelectParams, res: Resources) -> None:
 def _run_predict(src: Path, out: Path, p: PredictParams, res: Resources) -> None:
     from ..inference.predict import PredictArguments, predict
 
-    predict(PredictArguments(model=str(res["model"]), inputs=[str(src)], out=str(out), format="parquet",
-                             batch_size=p.batch_size, step=p.step, progress=False))
+    predict(
+        PredictArguments(
+            model=str(res["model"]),
+            inputs=[str(src)],
+            out=str(out),
+            format="parquet",
+            batch_size=p.batch_size,
+            step=p.step,
+            progress=False,
+        )
+    )
 
 
 def _parquet_file(input_kind: str) -> str:
@@ -190,8 +217,13 @@ class Transformation:
     """Parameter -> catalog folder (``tokenizer``, ``model``) its value names."""
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "description": self.description, "inputs": list(self.inputs),
-                "resources": dict(self.resources), "params": self.params.model_json_schema()}
+        return {
+            "name": self.name,
+            "description": self.description,
+            "inputs": list(self.inputs),
+            "resources": dict(self.resources),
+            "params": self.params.model_json_schema(),
+        }
 
 
 TRANSFORMATIONS: dict[str, Transformation] = {}
@@ -202,18 +234,68 @@ def register(t: Transformation) -> Transformation:
     return t
 
 
-register(Transformation("pcdf-to-h5", "padded common HDF5 (one .h5 file), with max_objects and pT cuts",
-                        ("pcdf",), PcdfToH5Params, _run_pcdf_to_h5, _h5_file))
-register(Transformation("h5-to-pcdf", "a PCDF directory (a manifest of Parquet parts)",
-                        ("h5",), H5ToPcdfParams, _run_h5_to_pcdf, _directory))
-register(Transformation("tokenize", "tokenized with a named tokenizer: a Hugging Face data set of Parquet shards "
-                                    "with its card (datasets.load_dataset reads it)",
-                        ("pcdf", "h5"), TokenizeParams, _run_tokenize, _directory, {"tokenizer": "tokenizer"}))
-register(Transformation("export", "events as Parquet shards, one row per event, with a dataset card",
-                        ("pcdf", "h5"), ExportParams, _run_export, _directory))
-register(Transformation("select", "the events that pass a registered selection preset (4l: the H -> ZZ* -> 4l "
-                                  "four-lepton selection), in the input's format",
-                        ("pcdf", "h5"), SelectParams, _run_select, _same_format))
-register(Transformation("predict", "scores of a named classifier for every event: a Parquet table keyed by eventIndex "
-                                   "(and run, luminosity block, event number), one score_CLASS column per class",
-                        ("pcdf", "h5"), PredictParams, _run_predict, _parquet_file, {"model": "model"}))
+register(
+    Transformation(
+        "pcdf-to-h5",
+        "padded common HDF5 (one .h5 file), with max_objects and pT cuts",
+        ("pcdf",),
+        PcdfToH5Params,
+        _run_pcdf_to_h5,
+        _h5_file,
+    )
+)
+register(
+    Transformation(
+        "h5-to-pcdf",
+        "a PCDF directory (a manifest of Parquet parts)",
+        ("h5",),
+        H5ToPcdfParams,
+        _run_h5_to_pcdf,
+        _directory,
+    )
+)
+register(
+    Transformation(
+        "tokenize",
+        "tokenized with a named tokenizer: a Hugging Face data set of Parquet shards "
+        "with its card (datasets.load_dataset reads it)",
+        ("pcdf", "h5"),
+        TokenizeParams,
+        _run_tokenize,
+        _directory,
+        {"tokenizer": "tokenizer"},
+    )
+)
+register(
+    Transformation(
+        "export",
+        "events as Parquet shards, one row per event, with a dataset card",
+        ("pcdf", "h5"),
+        ExportParams,
+        _run_export,
+        _directory,
+    )
+)
+register(
+    Transformation(
+        "select",
+        "the events that pass a registered selection preset (4l: the H -> ZZ* -> 4l "
+        "four-lepton selection), in the input's format",
+        ("pcdf", "h5"),
+        SelectParams,
+        _run_select,
+        _same_format,
+    )
+)
+register(
+    Transformation(
+        "predict",
+        "scores of a named classifier for every event: a Parquet table keyed by eventIndex "
+        "(and run, luminosity block, event number), one score_CLASS column per class",
+        ("pcdf", "h5"),
+        PredictParams,
+        _run_predict,
+        _parquet_file,
+        {"model": "model"},
+    )
+)

@@ -58,9 +58,14 @@ def version_of(path: str | os.PathLike) -> str:
     return hashlib.sha256(json.dumps(prints, sort_keys=True).encode()).hexdigest()
 
 
-def job_key(transformation: str, input_version: str, params: Mapping[str, Any],
-            resources: Mapping[str, str]) -> str:
+def job_key(transformation: str, input_version: str, params: Mapping[str, Any], resources: Mapping[str, str]) -> str:
     """The id of a job: 32 hex digits of the SHA-256 of what determines its result."""
-    what = {"transformation": transformation, "input": input_version, "params": params, "resources": resources,
-            "treasure_hf": __version__, "code": git_hash()}
+    what = {
+        "transformation": transformation,
+        "input": input_version,
+        "params": params,
+        "resources": resources,
+        "treasure_hf": __version__,
+        "code": git_hash(),
+    }
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:32]

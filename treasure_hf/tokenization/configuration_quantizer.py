@@ -14,8 +14,16 @@ ENCODERS = ("mlp", "transformer", "identity")
 def fsq_levels_for(codebook_size: int) -> list[int]:
     """FSQ levels whose product is close to ``codebook_size`` (the FSQ paper's table, Mentzer et al.
     2023, Table 1, extended by the same rule: levels of 5 to 8, largest first)."""
-    table = {2**6: [8, 8], 2**8: [8, 6, 5], 2**9: [8, 8, 8], 2**10: [8, 5, 5, 5], 2**11: [8, 8, 6, 5],
-             2**12: [7, 5, 5, 5, 5], 2**14: [8, 8, 8, 6, 5], 2**16: [8, 8, 8, 5, 5, 5]}
+    table = {
+        2**6: [8, 8],
+        2**8: [8, 6, 5],
+        2**9: [8, 8, 8],
+        2**10: [8, 5, 5, 5],
+        2**11: [8, 8, 6, 5],
+        2**12: [7, 5, 5, 5, 5],
+        2**14: [8, 8, 8, 6, 5],
+        2**16: [8, 8, 8, 5, 5, 5],
+    }
     if codebook_size in table:
         return table[codebook_size]
     n = max(1, round(math.log(codebook_size) / math.log(6)))
@@ -49,13 +57,28 @@ class ObjectQuantizerConfig(PretrainedConfig):
 
     model_type = "treasure_object_quantizer"
 
-    def __init__(self, object_type: str = "jets", fields: list[str] | None = None,
-                 feature_mean: list[float] | None = None, feature_std: list[float] | None = None,
-                 method: str = "rvq", codebook_size: int = 1024, num_stages: int = 3, latent_dim: int = 12,
-                 hidden_size: int = 128, num_hidden_layers: int = 2, encoder_type: str = "mlp",
-                 num_attention_heads: int = 4, commitment_weight: float = 0.25, ema_decay: float = 0.9,
-                 kmeans_init: bool = True, dead_code_threshold: float = 1.0, fsq_levels: list[int] | None = None,
-                 pt_loss_weight: float = 1.0, **kwargs: Any):
+    def __init__(
+        self,
+        object_type: str = "jets",
+        fields: list[str] | None = None,
+        feature_mean: list[float] | None = None,
+        feature_std: list[float] | None = None,
+        method: str = "rvq",
+        codebook_size: int = 1024,
+        num_stages: int = 3,
+        latent_dim: int = 12,
+        hidden_size: int = 128,
+        num_hidden_layers: int = 2,
+        encoder_type: str = "mlp",
+        num_attention_heads: int = 4,
+        commitment_weight: float = 0.25,
+        ema_decay: float = 0.9,
+        kmeans_init: bool = True,
+        dead_code_threshold: float = 1.0,
+        fsq_levels: list[int] | None = None,
+        pt_loss_weight: float = 1.0,
+        **kwargs: Any,
+    ):
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, not {method!r}")
         if encoder_type not in ENCODERS:

@@ -57,11 +57,15 @@ class RelativeField:
 
 
 RELATIVE_FIELDS: dict[str, tuple[RelativeField, ...]] = {
-    "constituents": (RelativeField("pt", "ratio", "log", "pT / pT(jet)"),
-                     RelativeField("eta", "difference", "linear", "eta - eta(jet): eta_rel"),
-                     RelativeField("phi", "angle", "linear", "phi - phi(jet) wrapped into [-pi, pi): phi_rel, rad")),
-    "hits": (RelativeField("eta", "difference", "linear", "eta - eta(track): eta_rel"),
-             RelativeField("phi", "angle", "linear", "phi - phi(track) wrapped into [-pi, pi): phi_rel, rad")),
+    "constituents": (
+        RelativeField("pt", "ratio", "log", "pT / pT(jet)"),
+        RelativeField("eta", "difference", "linear", "eta - eta(jet): eta_rel"),
+        RelativeField("phi", "angle", "linear", "phi - phi(jet) wrapped into [-pi, pi): phi_rel, rad"),
+    ),
+    "hits": (
+        RelativeField("eta", "difference", "linear", "eta - eta(track): eta_rel"),
+        RelativeField("phi", "angle", "linear", "phi - phi(track) wrapped into [-pi, pi): phi_rel, rad"),
+    ),
 }
 """Per sub-object type (``schema.SUB_OBJECT_TYPES``), the fields taken relative to the parent
 (``schema.GROUPS[type].parent``); the sub-object's other common fields are used as they are."""
@@ -71,8 +75,11 @@ def field_names(object_type: str, layers: tuple[str, ...] = ("common",)) -> list
     """``layer/field`` names a tokenizer of ``object_type`` encodes, in registry order; for a
     sub-object type the fields of :data:`RELATIVE_FIELDS` become ``rel/FIELD``."""
     relative = {r.name for r in RELATIVE_FIELDS.get(object_type, ())}
-    return [f"{RELATIVE}/{f.name}" if layer == "common" and f.name in relative else f"{layer}/{f.name}"
-            for layer in layers for f in schema.fields(layer, object_type)]
+    return [
+        f"{RELATIVE}/{f.name}" if layer == "common" and f.name in relative else f"{layer}/{f.name}"
+        for layer in layers
+        for f in schema.fields(layer, object_type)
+    ]
 
 
 def parent_field_names(object_type: str) -> list[str]:
@@ -80,8 +87,9 @@ def parent_field_names(object_type: str) -> list[str]:
     return [r.name for r in RELATIVE_FIELDS.get(object_type, ())]
 
 
-def to_relative(object_type: str, values: Mapping[str, np.ndarray], parent: Mapping[str, np.ndarray]
-                ) -> dict[str, np.ndarray]:
+def to_relative(
+    object_type: str, values: Mapping[str, np.ndarray], parent: Mapping[str, np.ndarray]
+) -> dict[str, np.ndarray]:
     """Sub-object values ``{common/FIELD: array}`` and their parents' ``{FIELD: array}`` (same
     shape, broadcast) -> ``{rel/FIELD or common/FIELD: array}`` as :func:`field_names` lists."""
     out = {}
@@ -102,8 +110,9 @@ def to_relative(object_type: str, values: Mapping[str, np.ndarray], parent: Mapp
     return out
 
 
-def from_relative(object_type: str, values: Mapping[str, np.ndarray], parent: Mapping[str, np.ndarray]
-                  ) -> dict[str, np.ndarray]:
+def from_relative(
+    object_type: str, values: Mapping[str, np.ndarray], parent: Mapping[str, np.ndarray]
+) -> dict[str, np.ndarray]:
     """Inverse of :func:`to_relative`: ``{common/FIELD: array}`` physical values (GeV, rad, mm)."""
     out = {}
     rel = {r.name: r for r in RELATIVE_FIELDS.get(object_type, ())}
@@ -125,8 +134,9 @@ def from_relative(object_type: str, values: Mapping[str, np.ndarray], parent: Ma
     return out
 
 
-def sub_object_values(arrays: Mapping[str, np.ndarray], object_type: str, parent_width: int | None = None,
-                      width: int | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def sub_object_values(
+    arrays: Mapping[str, np.ndarray], object_type: str, parent_width: int | None = None, width: int | None = None
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """The :func:`field_names` values of the real sub-objects of real parents in padded event arrays.
 
     ``arrays``: ``layer/group/field`` -> padded arrays (``common/constituents/pt`` of shape
@@ -142,14 +152,16 @@ def sub_object_values(arrays: Mapping[str, np.ndarray], object_type: str, parent
         return np.asarray(arrays[k])
 
     parent_mask = get(schema.key("common", parent, schema.MASK)).astype(bool)[:, :parent_width]
-    mask = get(schema.key("common", object_type, schema.MASK)).astype(bool)[:, :parent_mask.shape[1], :width]
-    mask = mask & parent_mask[:, :mask.shape[1], None]
+    mask = get(schema.key("common", object_type, schema.MASK)).astype(bool)[:, : parent_mask.shape[1], :width]
+    mask = mask & parent_mask[:, : mask.shape[1], None]
     p = mask.shape[1]
     values = {}
     for name in field_names(object_type):
-        values[_key(object_type, name)] = get(_key(object_type, name))[:, :p, :mask.shape[2]][mask]
-    parents = {f: np.broadcast_to(get(schema.key("common", parent, f))[:, :p, None], mask.shape)[mask]
-               for f in parent_field_names(object_type)}
+        values[_key(object_type, name)] = get(_key(object_type, name))[:, :p, : mask.shape[2]][mask]
+    parents = {
+        f: np.broadcast_to(get(schema.key("common", parent, f))[:, :p, None], mask.shape)[mask]
+        for f in parent_field_names(object_type)
+    }
     relative = to_relative(object_type, {f"common/{k.split('/')[2]}": v for k, v in values.items()}, parents)
     return relative, mask
 
@@ -219,14 +231,17 @@ class FeatureScaler:
             return
         n = self.n_columns
         if len(self.mean) != n or len(self.std) != n:
-            raise ValueError(f"{self.object_type} scaler: feature_mean and feature_std need {n} values (one per "
-                             f"column {self.columns}), got {len(self.mean)} and {len(self.std)}")
+            raise ValueError(
+                f"{self.object_type} scaler: feature_mean and feature_std need {n} values (one per "
+                f"column {self.columns}), got {len(self.mean)} and {len(self.std)}"
+            )
         for c, m, s in zip(self.columns, self.mean, self.std):
             if not (isinstance(m, (int, float)) and math.isfinite(m)):
                 raise ValueError(f"{self.object_type} scaler: feature_mean of {c} is {m!r}, not a finite number")
             if not (isinstance(s, (int, float)) and math.isfinite(s) and s > 0):
-                raise ValueError(f"{self.object_type} scaler: feature_std of {c} is {s!r}; scales must be finite "
-                                 "and positive")
+                raise ValueError(
+                    f"{self.object_type} scaler: feature_std of {c} is {s!r}; scales must be finite and positive"
+                )
 
     @property
     def columns(self) -> list[str]:
@@ -241,13 +256,17 @@ class FeatureScaler:
         cols = []
         for name in self.fields:
             if name not in values:
-                raise InputError(None, _key(self.object_type, name),
-                                 f"the {self.object_type} tokenizer needs this field and the data lack it")
+                raise InputError(
+                    None,
+                    _key(self.object_type, name),
+                    f"the {self.object_type} tokenizer needs this field and the data lack it",
+                )
             x = np.asarray(values[name], np.float64)
             if not np.all(np.isfinite(x)):
                 bad = int(np.count_nonzero(~np.isfinite(x)))
-                raise InputError(None, _key(self.object_type, name),
-                                 f"{bad} non-finite values (NaN or inf) in real objects")
+                raise InputError(
+                    None, _key(self.object_type, name), f"{bad} non-finite values (NaN or inf) in real objects"
+                )
             cols += self._columns_of(name, x, np.log, np.log1p, np.sin, np.cos, np.maximum)
         return np.stack(cols, axis=-1) if cols else np.zeros((0, 0))
 
@@ -273,8 +292,9 @@ class FeatureScaler:
 
         cols = []
         for name in self.fields:
-            cols += self._columns_of(name, values[name].to(torch.float64), torch.log, torch.log1p, torch.sin,
-                                     torch.cos, maximum)
+            cols += self._columns_of(
+                name, values[name].to(torch.float64), torch.log, torch.log1p, torch.sin, torch.cos, maximum
+            )
         raw = torch.stack(cols, dim=-1)
         mean = torch.tensor(self.mean, dtype=torch.float64)
         std = torch.tensor(self.std, dtype=torch.float64)
@@ -330,8 +350,12 @@ class FeatureScaler:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"object_type": self.object_type, "fields": list(self.fields), "mean": list(self.mean),
-                "std": list(self.std)}
+        return {
+            "object_type": self.object_type,
+            "fields": list(self.fields),
+            "mean": list(self.mean),
+            "std": list(self.std),
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> FeatureScaler:

@@ -57,8 +57,8 @@ def _pad(values: Any, key: str) -> tuple[np.ndarray, np.ndarray | None]:
     out = np.zeros((len(rows), width), dtype)
     mask = np.zeros((len(rows), width), bool)
     for i, r in enumerate(rows):
-        out[i, :len(r)] = r
-        mask[i, :len(r)] = True
+        out[i, : len(r)] = r
+        mask[i, : len(r)] = True
     return out, mask
 
 
@@ -72,8 +72,8 @@ def _pad_nested(values: Any) -> tuple[np.ndarray, np.ndarray]:
     mask = np.zeros((len(rows), parents, width), bool)
     for i, r in enumerate(rows):
         for j, sub in enumerate(r):
-            out[i, j, :len(sub)] = sub
-            mask[i, j, :len(sub)] = True
+            out[i, j, : len(sub)] = sub
+            mask[i, j, : len(sub)] = True
     return out, mask
 
 
@@ -86,13 +86,22 @@ def as_event_arrays(events: Any) -> dict[str, np.ndarray]:
         data = _stack_rows(events)
     elif isinstance(events, Mapping):
         data = _flatten(events)
-        event_level = [v for k, v in data.items() if len(k.split("/")) == 3 and k.split("/")[1] in schema.GROUPS
-                       and schema.GROUPS[k.split("/")[1]].kind == "event"]
+        event_level = [
+            v
+            for k, v in data.items()
+            if len(k.split("/")) == 3
+            and k.split("/")[1] in schema.GROUPS
+            and schema.GROUPS[k.split("/")[1]].kind == "event"
+        ]
         if event_level and np.ndim(event_level[0]) == 0:  # one event, not a batch
             data = {k: [v] for k, v in data.items()}
     else:
-        raise InputError(None, None, f"cannot tokenize a {type(events).__name__}: pass an EventBatch, a mapping "
-                                     "of 'layer/group/field' arrays, or dataset rows")
+        raise InputError(
+            None,
+            None,
+            f"cannot tokenize a {type(events).__name__}: pass an EventBatch, a mapping "
+            "of 'layer/group/field' arrays, or dataset rows",
+        )
     out: dict[str, np.ndarray] = {}
     ragged_masks: dict[str, np.ndarray] = {}
     for k, v in data.items():

@@ -51,7 +51,7 @@ MIN_ROWS_PER_THREAD = 2048
 TASKS_PER_THREAD = 8
 """Pieces per thread that the vectors are cut into (balances threads on a shared machine)."""
 
-_EPS = 2.0 ** -24  # float32 unit roundoff
+_EPS = 2.0**-24  # float32 unit roundoff
 _HUGE = 1e30  # scores beyond this could overflow float32: such vectors are searched in float64 only
 _METHODS = ("auto", "kernel", "matmul")
 
@@ -215,7 +215,7 @@ def _padded(a: np.ndarray, dim: int) -> np.ndarray:
     if a.shape[1] == dim and a.flags.c_contiguous:
         return a
     out = np.zeros((a.shape[0], dim), dtype=np.float32)
-    out[:, :a.shape[1]] = a
+    out[:, : a.shape[1]] = a
     return out
 
 
@@ -254,11 +254,16 @@ def _nearest_code_matmul(x: torch.Tensor, codebook: torch.Tensor, rows: int, col
     out = torch.empty(x.shape[0], dtype=torch.long, device=x.device)
     n_codes = codebook.shape[0]
     for start in range(0, x.shape[0], rows):
-        block = x[start:start + rows]
+        block = x[start : start + rows]
         best_value, best_index = None, None
         for first in range(0, n_codes, cols):
-            scores = torch.addmm(half_norm[first:first + cols].unsqueeze(0), block, book_t[:, first:first + cols],
-                                 beta=1.0, alpha=-1.0)
+            scores = torch.addmm(
+                half_norm[first : first + cols].unsqueeze(0),
+                block,
+                book_t[:, first : first + cols],
+                beta=1.0,
+                alpha=-1.0,
+            )
             value, index = scores.min(dim=-1)
             if best_value is None:
                 best_value, best_index = value, index
@@ -266,7 +271,7 @@ def _nearest_code_matmul(x: torch.Tensor, codebook: torch.Tensor, rows: int, col
                 better = value < best_value
                 best_value = torch.where(better, value, best_value)
                 best_index = torch.where(better, index + first, best_index)
-        out[start:start + rows] = best_index
+        out[start : start + rows] = best_index
     return out
 
 
@@ -276,7 +281,7 @@ def _kernel_applies(x: torch.Tensor, codebook: torch.Tensor) -> str | None:
         return "the kernel runs on CPU tensors only"
     if codebook.dtype != torch.float32:
         return f"the kernel needs a float32 codebook, not {codebook.dtype}"
-    if codebook.shape[0] >= 2 ** 24:
+    if codebook.shape[0] >= 2**24:
         return "the kernel handles fewer than 2^24 codes"
     if not bool(torch.isfinite(codebook).all()) or float(codebook.abs().max()) > 1e15:
         return "the codebook has non-finite or huge (> 1e15) entries"
@@ -295,8 +300,9 @@ def nearest_code_dense(x: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def nearest_code(x: torch.Tensor, codebook: torch.Tensor, rows: int = ROWS, cols: int = COLS,
-                 method: str = "auto") -> torch.Tensor:
+def nearest_code(
+    x: torch.Tensor, codebook: torch.Tensor, rows: int = ROWS, cols: int = COLS, method: str = "auto"
+) -> torch.Tensor:
     """Index of the nearest codebook row for each row of ``x``.
 
     ``x``: (n, d); ``codebook``: (K, d). Returns (n,) int64 on ``x``'s device. ``method``:

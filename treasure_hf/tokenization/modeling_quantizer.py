@@ -60,7 +60,7 @@ class ColumnScaling(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         scale = torch.tensor(self.weights, dtype=x.dtype, device=x.device).sqrt()
         if self.inverse:
-            return x[..., :len(self.weights)] / scale
+            return x[..., : len(self.weights)] / scale
         return nn.functional.pad(x * scale, (0, self.latent_dim - len(self.weights)))
 
 
@@ -82,9 +82,14 @@ class ObjectEncoder(nn.Module):
             self.net = _mlp(n_columns, config.hidden_size, config.latent_dim, config.num_hidden_layers)
         else:
             self.proj_in = nn.Linear(n_columns, config.hidden_size)
-            layer = nn.TransformerEncoderLayer(config.hidden_size, config.num_attention_heads,
-                                               dim_feedforward=2 * config.hidden_size, dropout=0.0,
-                                               batch_first=True, norm_first=True)
+            layer = nn.TransformerEncoderLayer(
+                config.hidden_size,
+                config.num_attention_heads,
+                dim_feedforward=2 * config.hidden_size,
+                dropout=0.0,
+                batch_first=True,
+                norm_first=True,
+            )
             self.net = nn.TransformerEncoder(layer, config.num_hidden_layers, enable_nested_tensor=False)
             self.proj_out = nn.Linear(config.hidden_size, config.latent_dim)
 
@@ -125,8 +130,9 @@ class ObjectQuantizer(PreTrainedModel):
     def dtype(self) -> torch.dtype:
         """Floating dtype of the weights, or of the codebooks where there is no parameter
         (``identity`` encoder with VQ, RVQ or PQ)."""
-        return next((t.dtype for t in (*self.parameters(), *self.buffers()) if t.is_floating_point()),
-                    torch.get_default_dtype())
+        return next(
+            (t.dtype for t in (*self.parameters(), *self.buffers()) if t.is_floating_point()), torch.get_default_dtype()
+        )
 
     @property
     def column_weights(self) -> list[float]:
@@ -152,8 +158,13 @@ class ObjectQuantizer(PreTrainedModel):
         m = mask.unsqueeze(-1).to(recon.dtype)
         w = torch.tensor(self._column_weights, dtype=recon.dtype, device=recon.device)
         recon_loss = (((recon - features) ** 2) * w * m).sum() / (m.sum() * w.sum()).clamp_min(1e-12)
-        return QuantizerOutput(loss=recon_loss + commit, reconstruction=recon * m, codes=codes,
-                               reconstruction_loss=recon_loss.detach(), commitment_loss=commit.detach())
+        return QuantizerOutput(
+            loss=recon_loss + commit,
+            reconstruction=recon * m,
+            codes=codes,
+            reconstruction_loss=recon_loss.detach(),
+            commitment_loss=commit.detach(),
+        )
 
     # --- inference -----------------------------------------------------------------------------
     def codebooks(self) -> list[torch.Tensor]:

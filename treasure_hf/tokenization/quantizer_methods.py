@@ -20,8 +20,13 @@ from .lookup import nearest_code
 
 def _library_options(config: ObjectQuantizerConfig) -> dict[str, object]:
     """EMA updates, k-means initialisation, dead-code restart and commitment loss."""
-    return dict(decay=config.ema_decay, kmeans_init=config.kmeans_init, kmeans_iters=10,
-                threshold_ema_dead_code=config.dead_code_threshold, commitment_weight=config.commitment_weight)
+    return dict(
+        decay=config.ema_decay,
+        kmeans_init=config.kmeans_init,
+        kmeans_iters=10,
+        threshold_ema_dead_code=config.dead_code_threshold,
+        commitment_weight=config.commitment_weight,
+    )
 
 
 class MethodAdapter:
@@ -69,9 +74,14 @@ class PQAdapter(MethodAdapter):
     """The latent split into ``num_stages`` groups, one codebook each (separate heads)."""
 
     def build(self, config: ObjectQuantizerConfig) -> nn.Module:
-        return VectorQuantize(dim=config.latent_dim, codebook_size=config.codebook_size, heads=config.num_stages,
-                              separate_codebook_per_head=True, codebook_dim=config.latent_dim // config.num_stages,
-                              **_library_options(config))
+        return VectorQuantize(
+            dim=config.latent_dim,
+            codebook_size=config.codebook_size,
+            heads=config.num_stages,
+            separate_codebook_per_head=True,
+            codebook_dim=config.latent_dim // config.num_stages,
+            **_library_options(config),
+        )
 
     def codebooks(self, module: nn.Module) -> list[torch.Tensor]:
         embed = module._codebook.embed
@@ -89,8 +99,12 @@ class RVQAdapter(MethodAdapter):
     """``num_stages`` residual codebooks: each quantizes what the earlier ones left."""
 
     def build(self, config: ObjectQuantizerConfig) -> nn.Module:
-        return ResidualVQ(dim=config.latent_dim, num_quantizers=config.num_stages, codebook_size=config.codebook_size,
-                          **_library_options(config))
+        return ResidualVQ(
+            dim=config.latent_dim,
+            num_quantizers=config.num_stages,
+            codebook_size=config.codebook_size,
+            **_library_options(config),
+        )
 
     def codebooks(self, module: nn.Module) -> list[torch.Tensor]:
         return [layer._codebook.embed[0] for layer in module.layers]

@@ -33,8 +33,7 @@ from .tokenization_event import EventTokenizer
 logger = logging.getLogger(__name__)
 
 
-def residuals(f: schema.Field, original: np.ndarray, decoded: np.ndarray, wrap: bool = False
-              ) -> tuple[np.ndarray, str]:
+def residuals(f: schema.Field, original: np.ndarray, decoded: np.ndarray, wrap: bool = False) -> tuple[np.ndarray, str]:
     """Decoded minus original: relative for ``log`` fields (pT), wrapped for angles (and with
     ``wrap``, for relative azimuths), else absolute."""
     o, r = original.astype(np.float64), decoded.astype(np.float64)
@@ -55,18 +54,24 @@ def _spec(t: str, name: str) -> tuple[schema.Field, bool, str]:
 def resolution(f: schema.Field, original: np.ndarray, decoded: np.ndarray, wrap: bool = False) -> dict[str, Any]:
     resid, kind = residuals(f, original, decoded, wrap)
     empty = len(resid) == 0
-    return {"resolution": kind, "sigma68": sigma68(resid), "std": float("nan") if empty else float(resid.std()),
-            "bias": float("nan") if empty else float(np.median(resid)), "unit": "" if kind == "relative" else f.unit}
+    return {
+        "resolution": kind,
+        "sigma68": sigma68(resid),
+        "std": float("nan") if empty else float(resid.std()),
+        "bias": float("nan") if empty else float(np.median(resid)),
+        "unit": "" if kind == "relative" else f.unit,
+    }
 
 
-def matched_values(tokenizer: EventTokenizer, original: EventBatch, decoded: EventBatch
-                   ) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
+def matched_values(
+    tokenizer: EventTokenizer, original: EventBatch, decoded: EventBatch
+) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
     """``{type: {layer/field: (original, decoded)}}`` over the objects the tokenizer keeps (the
     first ``max_objects`` of each type, in the same order in both)."""
     out: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
     for t, q in tokenizer.quantizers.items():
         event_level = schema.GROUPS[t].kind == "event"
-        mask = None if event_level else original.mask(t)[:, :tokenizer.max_objects[t]]
+        mask = None if event_level else original.mask(t)[:, : tokenizer.max_objects[t]]
         out[t] = {}
         for name in q.config.fields:
             layer, fname = name.split("/")
@@ -79,26 +84,34 @@ def matched_values(tokenizer: EventTokenizer, original: EventBatch, decoded: Eve
     return out
 
 
-def matched_sub_values(tokenizer: EventTokenizer, t: str, original: EventBatch, decoded: EventBatch
-                       ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def matched_sub_values(
+    tokenizer: EventTokenizer, t: str, original: EventBatch, decoded: EventBatch
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """``{name: (original, decoded)}`` over the sub-objects of type ``t`` the tokenizer keeps: the
     absolute common fields (``common/pt`` ...; decoded ones sit on the decoded parent) and the
     relative ones (``rel/pt`` ...; each on its own parent)."""
     parent = schema.GROUPS[t].parent
     dmask = decoded.mask(t)
     shape = dmask.shape
-    omask = _pad_to(original.mask(t)[:, :shape[1], :shape[2]] & original.mask(parent)[:, :shape[1], None], shape)
+    omask = _pad_to(original.mask(t)[:, : shape[1], : shape[2]] & original.mask(parent)[:, : shape[1], None], shape)
     both = omask & dmask
     if not np.array_equal(omask, dmask):
         logger.warning("%s: %d decoded and original sub-objects differ in position", t, int((omask != dmask).sum()))
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     absolute = {}
     for side, batch in (("o", original), ("d", decoded)):
-        values = {f"common/{f.name}": _pad_to(batch[schema.key("common", t, f.name)][:, :shape[1], :shape[2]],
-                                              shape)[both] for f in schema.fields("common", t)}
-        parents = {name.split("/")[1]: np.broadcast_to(
-            _pad_to(batch[schema.key("common", parent, name.split("/")[1])][:, :shape[1]], shape[:2])[..., None],
-            shape)[both] for name in field_names(t) if name.startswith(RELATIVE + "/")}
+        values = {
+            f"common/{f.name}": _pad_to(batch[schema.key("common", t, f.name)][:, : shape[1], : shape[2]], shape)[both]
+            for f in schema.fields("common", t)
+        }
+        parents = {
+            name.split("/")[1]: np.broadcast_to(
+                _pad_to(batch[schema.key("common", parent, name.split("/")[1])][:, : shape[1]], shape[:2])[..., None],
+                shape,
+            )[both]
+            for name in field_names(t)
+            if name.startswith(RELATIVE + "/")
+        }
         absolute[side] = (values, to_relative(t, values, parents))
     for name in values:
         out[name] = (absolute["o"][0][name], absolute["d"][0][name])
@@ -126,11 +139,20 @@ def code_usage(tokenizer: EventTokenizer, input_ids: np.ndarray) -> dict[str, di
             hist = np.bincount(codes, minlength=q.config.codebook_size).astype(np.float64)
             p = hist / max(hist.sum(), 1)
             entropy = -(p[p > 0] * np.log(p[p > 0])).sum()
-            stages.append({"utilisation": float((hist > 0).mean()), "perplexity": float(np.exp(entropy)),
-                           "tokens": int(hist.sum())})
-        out[t] = {"codebook_size": q.config.codebook_size, "method": q.config.method, "stages": stages,
-                  "utilisation": float(np.mean([s["utilisation"] for s in stages])),
-                  "perplexity": float(np.mean([s["perplexity"] for s in stages]))}
+            stages.append(
+                {
+                    "utilisation": float((hist > 0).mean()),
+                    "perplexity": float(np.exp(entropy)),
+                    "tokens": int(hist.sum()),
+                }
+            )
+        out[t] = {
+            "codebook_size": q.config.codebook_size,
+            "method": q.config.method,
+            "stages": stages,
+            "utilisation": float(np.mean([s["utilisation"] for s in stages])),
+            "perplexity": float(np.mean([s["perplexity"] for s in stages])),
+        }
     return out
 
 
@@ -147,7 +169,7 @@ def _plot(t: str, values: dict[str, tuple[np.ndarray, np.ndarray]], fields: dict
         o, r = values[name]
         f, wrap, fname = _spec(t, name)
         log_x = f.transform == "log" and len(o) and o.min() > 0
-        lo, hi = (np.percentile(o, [0.5, 99.5]) if len(o) else (0, 1))
+        lo, hi = np.percentile(o, [0.5, 99.5]) if len(o) else (0, 1)
         bins = np.geomspace(max(lo, 1e-3), max(hi, 1e-2), 50) if log_x else np.linspace(lo, hi + 1e-9, 50)
         ax = axes[0, i]
         ax.hist(o, bins=bins, histtype="step", label="original", color="k")
@@ -170,9 +192,16 @@ def _plot(t: str, values: dict[str, tuple[np.ndarray, np.ndarray]], fields: dict
     plt.close(fig)
 
 
-def tokenizer_report(tokenizer: EventTokenizer | str | os.PathLike, data: Sequence[str | os.PathLike],
-                     out_dir: str | os.PathLike, *, n_events: int = 20_000, batch: int = 4096,
-                     plots: bool = True, overwrite: bool = False) -> dict[str, Any]:
+def tokenizer_report(
+    tokenizer: EventTokenizer | str | os.PathLike,
+    data: Sequence[str | os.PathLike],
+    out_dir: str | os.PathLike,
+    *,
+    n_events: int = 20_000,
+    batch: int = 4096,
+    plots: bool = True,
+    overwrite: bool = False,
+) -> dict[str, Any]:
     """Tokenize and decode up to ``n_events`` events of ``data``; write ``report.json`` and one PNG
     per type to ``out_dir`` (swapped in whole); return the report."""
     inputs = [*data] + ([tokenizer] if isinstance(tokenizer, (str, os.PathLike)) else [])
@@ -182,8 +211,15 @@ def tokenizer_report(tokenizer: EventTokenizer | str | os.PathLike, data: Sequen
     return report
 
 
-def _report(tokenizer: EventTokenizer | str | os.PathLike, data: Sequence[str | os.PathLike], out_dir: Path, *,
-            n_events: int, batch: int, plots: bool) -> dict[str, Any]:
+def _report(
+    tokenizer: EventTokenizer | str | os.PathLike,
+    data: Sequence[str | os.PathLike],
+    out_dir: Path,
+    *,
+    n_events: int,
+    batch: int,
+    plots: bool,
+) -> dict[str, Any]:
     if not isinstance(tokenizer, EventTokenizer):
         tokenizer = EventTokenizer.from_pretrained(tokenizer)
     merged: dict[str, dict[str, tuple[list, list]]] = {}
@@ -200,7 +236,8 @@ def _report(tokenizer: EventTokenizer | str | os.PathLike, data: Sequence[str | 
                 all_ids.append(ids.reshape(-1))
                 sub_ids = {t: np.asarray(enc[f"{schema.GROUPS[t].singular}_ids"]) for t in subs}
                 decoded = tokenizer.decode_events(
-                    ids, **{f"{schema.GROUPS[t].singular}_ids": v for t, v in sub_ids.items()})
+                    ids, **{f"{schema.GROUPS[t].singular}_ids": v for t, v in sub_ids.items()}
+                )
                 matched = matched_values(tokenizer, chunk, decoded)
                 for t in subs:
                     first = tokenizer.id_range(schema.GROUPS[t].parent, 0)

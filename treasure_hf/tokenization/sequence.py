@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from .tokenization_event import EventTokenizer
 
+
 @dataclass
 class Slots:
     """Every possible slot of the layout, real ones marked ``valid``; ``feature_blocks``: per block
@@ -31,8 +32,9 @@ class Slots:
     feature_blocks: list[tuple[str, np.ndarray]]
 
 
-def assemble_slots(tokenizer: EventTokenizer, per_type: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
-                   experiment: np.ndarray) -> Slots:
+def assemble_slots(
+    tokenizer: EventTokenizer, per_type: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]], experiment: np.ndarray
+) -> Slots:
     """The slots of ``n`` events from each type's (codes (n, m, stages), mask (n, m), features)
     and the experiment ids (n,)."""
     n = len(experiment)
@@ -62,33 +64,43 @@ def assemble_slots(tokenizer: EventTokenizer, per_type: Mapping[str, tuple[np.nd
             slot_object.append(np.full((n, 1), -1))
             slot_start.append(np.zeros((n, 1), bool))
             feature_blocks.append(("", np.zeros((n, 1, 0), np.float32)))
-    return Slots(np.concatenate(ids, 1).astype(np.int64), np.concatenate(types, 1).astype(np.int64),
-                 np.concatenate(valid, 1), np.concatenate(slot_object, 1), np.concatenate(slot_start, 1),
-                 feature_blocks)
+    return Slots(
+        np.concatenate(ids, 1).astype(np.int64),
+        np.concatenate(types, 1).astype(np.int64),
+        np.concatenate(valid, 1),
+        np.concatenate(slot_object, 1),
+        np.concatenate(slot_start, 1),
+        feature_blocks,
+    )
 
 
-def truncate_objects(tokenizer: EventTokenizer, ids: np.ndarray, types: np.ndarray, valid: np.ndarray,
-                     max_length: int) -> np.ndarray:
+def truncate_objects(
+    tokenizer: EventTokenizer, ids: np.ndarray, types: np.ndarray, valid: np.ndarray, max_length: int
+) -> np.ndarray:
     """Drop whole objects, lowest pT of the most numerous type first, until rows fit."""
     valid = valid.copy()
     stage0 = np.zeros_like(valid)
     for t in tokenizer.object_types:
-        stage0 |= (ids >= tokenizer._offsets[t]) & (ids < tokenizer._offsets[t] + tokenizer.quantizers[t].config.codebook_size)
+        stage0 |= (ids >= tokenizer._offsets[t]) & (
+            ids < tokenizer._offsets[t] + tokenizer.quantizers[t].config.codebook_size
+        )
     while True:
         over = valid.sum(1) > max_length
         if not over.any():
             return valid
         rows = np.nonzero(over)[0]
         for r in rows:
-            counts = {tt: int((valid[r] & stage0[r] & (types[r] == schema.TOKEN_TYPE_IDS[tt])).sum())
-                      for tt in tokenizer.object_types}
+            counts = {
+                tt: int((valid[r] & stage0[r] & (types[r] == schema.TOKEN_TYPE_IDS[tt])).sum())
+                for tt in tokenizer.object_types
+            }
             tt = max(counts, key=lambda k: (counts[k], schema.GROUPS[k].type_id))
             if counts[tt] == 0:
                 raise ValueError(f"max_length={max_length} is shorter than an event with no objects")
             starts = np.nonzero(valid[r] & stage0[r] & (types[r] == schema.TOKEN_TYPE_IDS[tt]))[0]
             last = starts[-1]
             stages = tokenizer.quantizers[tt].config.num_stages
-            valid[r, last:last + stages] = False
+            valid[r, last : last + stages] = False
 
 
 def fit_width(a: np.ndarray, width: int) -> np.ndarray:

@@ -82,49 +82,68 @@ class EventTokenizer(PreTrainedTokenizer):
     model_input_names = ["input_ids", "token_type_ids", "attention_mask"]
     padding_side = "right"
 
-    def __init__(self, layout_file: str | None = None, quantizer_file: str | None = None, *,
-                 quantizers: Mapping[str, ObjectQuantizer] | None = None,
-                 max_objects: Mapping[str, int] | None = None, ignored_types: Sequence[str] = (),
-                 sub_scalers: Mapping[str, FeatureScaler] | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        layout_file: str | None = None,
+        quantizer_file: str | None = None,
+        *,
+        quantizers: Mapping[str, ObjectQuantizer] | None = None,
+        max_objects: Mapping[str, int] | None = None,
+        ignored_types: Sequence[str] = (),
+        sub_scalers: Mapping[str, FeatureScaler] | None = None,
+        **kwargs: Any,
+    ):
         if quantizers is None:
             if layout_file is None or quantizer_file is None:
                 raise ValueError("EventTokenizer needs its files (from_pretrained) or quantizers (from_quantizers)")
-            quantizers, max_objects, ignored_types, sub_scalers, experiments = _load_files(layout_file,
-                                                                                           quantizer_file)
+            quantizers, max_objects, ignored_types, sub_scalers, experiments = _load_files(layout_file, quantizer_file)
             kwargs["experiment_tokens"] = experiments
         unknown = [t for t in quantizers if t not in schema.GROUPS or t == "event"]
         if unknown:
             raise InputError(None, unknown[0], "is not an object type, sub-object type or MET in the schema registry")
         order = sorted(quantizers, key=lambda t: schema.GROUPS[t].type_id)
-        self.quantizers: dict[str, ObjectQuantizer] = {t: quantizers[t].eval() for t in order
-                                                       if schema.GROUPS[t].kind != "sub"}
-        self.sub_quantizers: dict[str, ObjectQuantizer] = {t: quantizers[t].eval() for t in order
-                                                           if schema.GROUPS[t].kind == "sub"}
+        self.quantizers: dict[str, ObjectQuantizer] = {
+            t: quantizers[t].eval() for t in order if schema.GROUPS[t].kind != "sub"
+        }
+        self.sub_quantizers: dict[str, ObjectQuantizer] = {
+            t: quantizers[t].eval() for t in order if schema.GROUPS[t].kind == "sub"
+        }
         self.object_types = [t for t in order if schema.GROUPS[t].kind == "object"]
         for t in self.sub_quantizers:
             if schema.GROUPS[t].parent not in self.object_types:
                 raise InputError(None, t, f"a {t} quantizer needs one for their parent {schema.GROUPS[t].parent}")
             if self.sub_quantizers[t].config.encoder_type == "transformer":
-                raise ValueError(f"the {t} quantizer must encode each sub-object alone (encoder_type 'mlp' or "
-                                 "'identity')")
+                raise ValueError(
+                    f"the {t} quantizer must encode each sub-object alone (encoder_type 'mlp' or 'identity')"
+                )
         self.has_met = "met" in self.quantizers
         self.ignored_types = [t for t in ignored_types if t not in self.quantizers]
-        self.max_objects = {t: int((max_objects or {}).get(t, schema.SEQUENCE_CAPS.get(t, 8))) for t in self.object_types}
+        self.max_objects = {
+            t: int((max_objects or {}).get(t, schema.SEQUENCE_CAPS.get(t, 8))) for t in self.object_types
+        }
         self.sub_scalers: dict[str, FeatureScaler] = {t: q.scaler for t, q in self.sub_quantizers.items()}
         self.sub_scalers.update(dict(sub_scalers or {}))
         for t, sc in self.sub_scalers.items():
             if t not in schema.SUB_OBJECT_TYPES or not sc.mean:
                 raise ValueError(f"sub_scalers[{t!r}] must be a fitted scaler of a sub-object type")
-        self.max_objects.update({t: int((max_objects or {}).get(t, schema.GROUPS[t].max_objects))
-                                 for t in schema.SUB_OBJECT_TYPES if t in self.sub_scalers})
+        self.max_objects.update(
+            {
+                t: int((max_objects or {}).get(t, schema.GROUPS[t].max_objects))
+                for t in schema.SUB_OBJECT_TYPES
+                if t in self.sub_scalers
+            }
+        )
         self.experiment_tokens: tuple[str, ...] = tuple(kwargs.pop("experiment_tokens", None) or EXPERIMENT_TOKENS)
-        if self.experiment_tokens != EXPERIMENT_TOKENS[:len(self.experiment_tokens)]:
-            raise ValueError(f"experiment tokens {list(self.experiment_tokens)} are not a prefix of the registry's "
-                             f"{list(EXPERIMENT_TOKENS)}")
+        if self.experiment_tokens != EXPERIMENT_TOKENS[: len(self.experiment_tokens)]:
+            raise ValueError(
+                f"experiment tokens {list(self.experiment_tokens)} are not a prefix of the registry's "
+                f"{list(EXPERIMENT_TOKENS)}"
+            )
         self._ranges = type_id_ranges(self.all_quantizers, len(SPECIAL_TOKENS) + len(self.experiment_tokens))
         self._offsets: dict[str, int] = {t: r.start for t, r in self._ranges.items()}
-        self._vocab_size = max((r.stop for r in self._ranges.values()), default=len(SPECIAL_TOKENS) +
-                               len(self.experiment_tokens))
+        self._vocab_size = max(
+            (r.stop for r in self._ranges.values()), default=len(SPECIAL_TOKENS) + len(self.experiment_tokens)
+        )
         kwargs.setdefault("pad_token", "[PAD]")
         kwargs.setdefault("cls_token", "[CLS]")
         kwargs.setdefault("sep_token", "[SEP]")
@@ -136,9 +155,13 @@ class EventTokenizer(PreTrainedTokenizer):
         self.init_kwargs.pop("sub_scalers", None)
 
     @classmethod
-    def from_quantizers(cls, quantizers: Mapping[str, ObjectQuantizer], max_objects: Mapping[str, int] | None = None,
-                        ignored_types: Sequence[str] = (), sub_scalers: Mapping[str, FeatureScaler] | None = None
-                        ) -> EventTokenizer:
+    def from_quantizers(
+        cls,
+        quantizers: Mapping[str, ObjectQuantizer],
+        max_objects: Mapping[str, int] | None = None,
+        ignored_types: Sequence[str] = (),
+        sub_scalers: Mapping[str, FeatureScaler] | None = None,
+    ) -> EventTokenizer:
         """A tokenizer from trained quantizers. ``ignored_types``: object types deliberately left out
         (their objects are skipped); any other type the data hold and no quantizer knows is an error.
 
@@ -149,32 +172,40 @@ class EventTokenizer(PreTrainedTokenizer):
         return cls(quantizers=quantizers, max_objects=max_objects, ignored_types=ignored_types, sub_scalers=sub_scalers)
 
     @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *args: Any, **kwargs: Any
-                        ) -> EventTokenizer:
+    def from_pretrained(
+        cls, pretrained_model_name_or_path: str | os.PathLike, *args: Any, **kwargs: Any
+    ) -> EventTokenizer:
         """Load a saved tokenizer (a directory, or a hub repo id). A directory that lacks its files
         is a :class:`FormatError` naming the file, not a hub look-up."""
         path = os.fspath(pretrained_model_name_or_path)
         if os.path.isdir(path):
             for name in (LAYOUT_FILE, QUANTIZER_FILE):
                 if not os.path.isfile(os.path.join(path, name)):
-                    raise FormatError(os.path.join(path, name), None, "is missing: the directory is not a saved "
-                                                                      "EventTokenizer")
+                    raise FormatError(
+                        os.path.join(path, name), None, "is missing: the directory is not a saved EventTokenizer"
+                    )
         elif os.path.exists(path) or path.startswith((".", "/", "~")) or path.count("/") > 1:
             raise FormatError(path, None, "is not a saved EventTokenizer directory")
         return super().from_pretrained(path, *args, **kwargs)
 
     def layout(self) -> dict[str, Any]:
         """What ``event_tokenizer.json`` holds: sequence types, padding, quantizer configs, id ranges."""
-        layout = {"format_version": schema.FORMAT_VERSION, "sequence_types": list(self.quantizers),
-                  "experiment_tokens": list(self.experiment_tokens),
-                  "max_objects": self.max_objects, "ignored_types": self.ignored_types,
-                  "quantizers": {t: q.config.to_diff_dict() | {"model_type": q.config.model_type}
-                                 for t, q in self.quantizers.items()},
-                  "id_ranges": {t: [r.start, r.stop] for t, r in self._ranges.items()},
-                  "token_id_ranges": self.token_id_ranges()}
+        layout = {
+            "format_version": schema.FORMAT_VERSION,
+            "sequence_types": list(self.quantizers),
+            "experiment_tokens": list(self.experiment_tokens),
+            "max_objects": self.max_objects,
+            "ignored_types": self.ignored_types,
+            "quantizers": {
+                t: q.config.to_diff_dict() | {"model_type": q.config.model_type} for t, q in self.quantizers.items()
+            },
+            "id_ranges": {t: [r.start, r.stop] for t, r in self._ranges.items()},
+            "token_id_ranges": self.token_id_ranges(),
+        }
         if self.sub_quantizers:
-            layout["sub_quantizers"] = {t: q.config.to_diff_dict() | {"model_type": q.config.model_type}
-                                        for t, q in self.sub_quantizers.items()}
+            layout["sub_quantizers"] = {
+                t: q.config.to_diff_dict() | {"model_type": q.config.model_type} for t, q in self.sub_quantizers.items()
+            }
         if self.sub_scalers:
             layout["sub_scalers"] = {t: sc.to_dict() for t, sc in self.sub_scalers.items()}
         return layout
@@ -182,8 +213,11 @@ class EventTokenizer(PreTrainedTokenizer):
     def token_id_ranges(self) -> dict[str, list[int]]:
         """``{"TYPE_ID:STAGE": [start, stop)}`` of the sequence types: what a model's
         ``EventTransformerConfig.token_id_ranges`` must equal to read this tokenizer's ids."""
-        return {f"{schema.TOKEN_TYPE_IDS[t]}:{s}": [self.id_range(t, s).start, self.id_range(t, s).stop]
-                for t, q in self.quantizers.items() for s in range(q.config.num_stages)}
+        return {
+            f"{schema.TOKEN_TYPE_IDS[t]}:{s}": [self.id_range(t, s).start, self.id_range(t, s).stop]
+            for t, q in self.quantizers.items()
+            for s in range(q.config.num_stages)
+        }
 
     @property
     def all_quantizers(self) -> dict[str, ObjectQuantizer]:
@@ -258,29 +292,57 @@ class EventTokenizer(PreTrainedTokenizer):
         weights_path = os.path.join(save_directory, prefix + QUANTIZER_FILE)
         with open(layout_path, "w") as f:
             json.dump(self.layout(), f, indent=1, sort_keys=True)
-        state = {f"{t}.{k}": v.detach().cpu().contiguous() for t, q in self.all_quantizers.items()
-                 for k, v in q.state_dict().items()}
+        state = {
+            f"{t}.{k}": v.detach().cpu().contiguous()
+            for t, q in self.all_quantizers.items()
+            for k, v in q.state_dict().items()
+        }
         save_file(state, weights_path, metadata={"format": "pt"})
         return layout_path, weights_path
 
     # --- encoding ------------------------------------------------------------------------------
-    def __call__(self, events: Any = None, *args: Any, padding: bool | str = "longest", truncation: bool = False,
-                 max_length: int | None = None, return_tensors: str | None = None, return_features: bool = False,
-                 return_constituents: bool = False, return_sub_ids: bool = False,
-                 skip_types: Sequence[str] = (), **kwargs: Any) -> BatchEncoding:
+    def __call__(
+        self,
+        events: Any = None,
+        *args: Any,
+        padding: bool | str = "longest",
+        truncation: bool = False,
+        max_length: int | None = None,
+        return_tensors: str | None = None,
+        return_features: bool = False,
+        return_constituents: bool = False,
+        return_sub_ids: bool = False,
+        skip_types: Sequence[str] = (),
+        **kwargs: Any,
+    ) -> BatchEncoding:
         """Tokenize a batch of events (see :mod:`.inputs` for what is accepted); text (token
         strings separated by spaces) goes to the usual transformers path. See :meth:`encode_events`
         for the optional outputs."""
         if isinstance(events, str) or (isinstance(events, list) and events and isinstance(events[0], str)):
-            return super().__call__(events, *args, padding=padding, truncation=truncation, max_length=max_length,
-                                    return_tensors=return_tensors, **kwargs)
-        return self.encode_events(events, padding=padding, truncation=truncation, max_length=max_length,
-                                  return_tensors=return_tensors, return_features=return_features,
-                                  return_constituents=return_constituents, return_sub_ids=return_sub_ids,
-                                  skip_types=skip_types)
+            return super().__call__(
+                events,
+                *args,
+                padding=padding,
+                truncation=truncation,
+                max_length=max_length,
+                return_tensors=return_tensors,
+                **kwargs,
+            )
+        return self.encode_events(
+            events,
+            padding=padding,
+            truncation=truncation,
+            max_length=max_length,
+            return_tensors=return_tensors,
+            return_features=return_features,
+            return_constituents=return_constituents,
+            return_sub_ids=return_sub_ids,
+            skip_types=skip_types,
+        )
 
-    def _object_arrays(self, arrays: Mapping[str, np.ndarray], t: str, width: int | None
-                       ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    def _object_arrays(
+        self, arrays: Mapping[str, np.ndarray], t: str, width: int | None
+    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
         q = self.quantizers[t]
         kind = schema.GROUPS[t].kind
         n_events = len(next(iter(arrays.values())))
@@ -301,8 +363,9 @@ class EventTokenizer(PreTrainedTokenizer):
             values[name] = v[:, None] if kind == "event" else v[:, :width]
         return values, mask
 
-    def _encode_object_codes(self, arrays: Mapping[str, np.ndarray], skip_types: Sequence[str] = ()
-                             ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], np.ndarray]:
+    def _encode_object_codes(
+        self, arrays: Mapping[str, np.ndarray], skip_types: Sequence[str] = ()
+    ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], np.ndarray]:
         """Per type: (codes (n_events, max_objects, stages), mask, standardised features), and the
         experiment ids (n_events,)."""
         if not arrays:
@@ -312,17 +375,25 @@ class EventTokenizer(PreTrainedTokenizer):
             mask_key = schema.key("common", g, schema.MASK)
             known = g in self.quantizers or g in self.ignored_types or g in skip_types
             if not known and mask_key in arrays and np.any(arrays[mask_key]):
-                raise InputError(None, mask_key, f"the data hold {g} but this tokenizer was trained without them "
-                                                 f"(it knows {list(self.quantizers)}); pass skip_types=('{g}',) "
-                                                 "to leave them out")
+                raise InputError(
+                    None,
+                    mask_key,
+                    f"the data hold {g} but this tokenizer was trained without them "
+                    f"(it knows {list(self.quantizers)}); pass skip_types=('{g}',) "
+                    "to leave them out",
+                )
         exp_key = "common/event/experiment_id"
         if exp_key not in arrays:
             raise InputError(None, exp_key, "needed for the event-context token")
         experiment = np.asarray(arrays[exp_key]).astype(np.int64).reshape(n_events)
         if np.any((experiment < 0) | (experiment >= len(self.experiment_tokens))):
             known = {name: i for i, name in enumerate(schema.EXPERIMENTS) if i < len(self.experiment_tokens)}
-            raise InputError(None, exp_key, f"must be one of the ids this tokenizer knows {known} (it was saved "
-                                            f"with {len(self.experiment_tokens)} experiment tokens)")
+            raise InputError(
+                None,
+                exp_key,
+                f"must be one of the ids this tokenizer knows {known} (it was saved "
+                f"with {len(self.experiment_tokens)} experiment tokens)",
+            )
         out = {}
         for t, q in self.quantizers.items():
             values, mask = self._object_arrays(arrays, t, self.max_objects.get(t))
@@ -338,10 +409,19 @@ class EventTokenizer(PreTrainedTokenizer):
             out[t] = (codes, mask, feats)
         return out, experiment
 
-    def encode_events(self, events: Any, *, padding: bool | str = "longest", truncation: bool = False,
-                      max_length: int | None = None, return_tensors: str | None = None,
-                      return_features: bool = False, return_constituents: bool = False, return_sub_ids: bool = False,
-                      skip_types: Sequence[str] = ()) -> BatchEncoding:
+    def encode_events(
+        self,
+        events: Any,
+        *,
+        padding: bool | str = "longest",
+        truncation: bool = False,
+        max_length: int | None = None,
+        return_tensors: str | None = None,
+        return_features: bool = False,
+        return_constituents: bool = False,
+        return_sub_ids: bool = False,
+        skip_types: Sequence[str] = (),
+    ) -> BatchEncoding:
         """Tokenize events. Always: ``input_ids``, ``token_type_ids``, ``attention_mask`` (n, L).
 
         ``return_features``: also ``features`` (n, L, F) float32, the standardised columns of each
@@ -380,31 +460,50 @@ class EventTokenizer(PreTrainedTokenizer):
             data: dict[str, Any] = {
                 "input_ids": [row[:k].tolist() for row, k in zip(sorted_ids, lengths)],
                 "token_type_ids": [row[:k].tolist() for row, k in zip(sorted_types, lengths)],
-                "attention_mask": [[1] * int(k) for k in lengths]}
+                "attention_mask": [[1] * int(k) for k in lengths],
+            }
             return BatchEncoding(data)
         width = int(lengths.max()) if padding in (True, "longest") and n else int(max_length or self.model_max_length)
         if n and lengths.max() > width:
-            raise ValueError(f"events need up to {int(lengths.max())} tokens, more than max_length={width}: "
-                             "pass truncation=True")
+            raise ValueError(
+                f"events need up to {int(lengths.max())} tokens, more than max_length={width}: pass truncation=True"
+            )
         attention = np.arange(width)[None, :] < lengths[:, None]
-        data = {"input_ids": np.where(attention, fit_width(sorted_ids, width), PAD_ID),
-                "token_type_ids": np.where(attention, fit_width(sorted_types, width), 0),
-                "attention_mask": attention.astype(np.int64)}
+        data = {
+            "input_ids": np.where(attention, fit_width(sorted_ids, width), PAD_ID),
+            "token_type_ids": np.where(attention, fit_width(sorted_types, width), 0),
+            "attention_mask": attention.astype(np.int64),
+        }
         # object number within its type of each token, -1 for specials and padding
-        token_object = np.where(attention, fit_width(np.take_along_axis(slots.slot_object, order, 1), width),
-                                -1)
+        token_object = np.where(attention, fit_width(np.take_along_axis(slots.slot_object, order, 1), width), -1)
         if return_features:
             data.update(self._features(slots.feature_blocks, all_valid.shape[1], order, width, attention, n))
             starts = np.take_along_axis(slots.slot_start & all_valid, order, 1)
             data["object_index"] = np.where(token_object >= 0, np.cumsum(fit_width(starts, width), 1) - 1, -1)
         if return_constituents or return_sub_ids:
-            data.update(sub_object_outputs(self, arrays, per_type, data["token_type_ids"], token_object,
-                                                 continuous=return_constituents, ids=return_sub_ids,
-                                                 longest=padding in (True, "longest")))
+            data.update(
+                sub_object_outputs(
+                    self,
+                    arrays,
+                    per_type,
+                    data["token_type_ids"],
+                    token_object,
+                    continuous=return_constituents,
+                    ids=return_sub_ids,
+                    longest=padding in (True, "longest"),
+                )
+            )
         return BatchEncoding(data, tensor_type=return_tensors)
 
-    def _features(self, feature_blocks: list[tuple[str, np.ndarray]], n_slots: int, order: np.ndarray, width: int,
-                  attention: np.ndarray, n: int) -> dict[str, np.ndarray]:
+    def _features(
+        self,
+        feature_blocks: list[tuple[str, np.ndarray]],
+        n_slots: int,
+        order: np.ndarray,
+        width: int,
+        attention: np.ndarray,
+        n: int,
+    ) -> dict[str, np.ndarray]:
         """Per-token continuous features, aligned with ``input_ids``: ``features`` (n, L, F) the
         standardised columns of each object's own type (zero-padded to the widest type);
         ``kinematics`` (n, L, 6): pT, eta, phi, E, mass, charge in GeV, rad, e (0 for specials)."""
@@ -415,8 +514,8 @@ class EventTokenizer(PreTrainedTokenizer):
         for t, block in feature_blocks:
             m = block.shape[1]
             if t:
-                feats[:, col:col + m, :block.shape[2]] = block
-                kin[:, col:col + m] = self._kinematics(t, block)
+                feats[:, col : col + m, : block.shape[2]] = block
+                kin[:, col : col + m] = self._kinematics(t, block)
             col += m
         keep = attention[..., None]
         feats = fit_width(np.take_along_axis(feats, order[..., None], 1), width) * keep
@@ -437,8 +536,11 @@ class EventTokenizer(PreTrainedTokenizer):
         a quantizer keep the quantizer's own. Save the tokenizer afterwards to keep them."""
         arrays = as_event_arrays(events)
         if types is None:
-            types = [t for t in schema.SUB_OBJECT_TYPES if schema.GROUPS[t].parent in self.object_types
-                     and schema.key("common", t, schema.MASK) in arrays]
+            types = [
+                t
+                for t in schema.SUB_OBJECT_TYPES
+                if schema.GROUPS[t].parent in self.object_types and schema.key("common", t, schema.MASK) in arrays
+            ]
         for t in types:
             if t in self.sub_quantizers:
                 continue
@@ -473,8 +575,9 @@ class EventTokenizer(PreTrainedTokenizer):
             ids = ids[None]
         arrays: dict[str, np.ndarray] = {}
         ctx = (ids >= len(SPECIAL_TOKENS)) & (ids < len(SPECIAL_TOKENS) + len(self.experiment_tokens))
-        arrays["common/event/experiment_id"] = np.where(ctx.any(1), (ids * ctx).max(1) - len(SPECIAL_TOKENS), -1
-                                                        ).astype(np.int8)
+        arrays["common/event/experiment_id"] = np.where(
+            ctx.any(1), (ids * ctx).max(1) - len(SPECIAL_TOKENS), -1
+        ).astype(np.int8)
         for t, q, tokens, mask, x in self._decoded_objects(ids):
             phys = q.scaler.inverse(x)
             kind = schema.GROUPS[t].kind
@@ -555,7 +658,7 @@ class EventTokenizer(PreTrainedTokenizer):
         for _, q, tokens, mask, x in self._decoded_objects(ids):
             if len(x):
                 r, c = np.nonzero(tokens >= 0)
-                feats[r, c, :x.shape[1]] = x[tokens[r, c]]
+                feats[r, c, : x.shape[1]] = x[tokens[r, c]]
         return feats
 
 
@@ -575,9 +678,9 @@ def _numpy(x: Any) -> np.ndarray:
     return np.asarray(x.cpu() if isinstance(x, torch.Tensor) else x, np.int64)
 
 
-def _load_files(layout_file: str, quantizer_file: str
-                ) -> tuple[dict[str, ObjectQuantizer], dict[str, int], list[str], dict[str, FeatureScaler],
-                           tuple[str, ...]]:
+def _load_files(
+    layout_file: str, quantizer_file: str
+) -> tuple[dict[str, ObjectQuantizer], dict[str, int], list[str], dict[str, FeatureScaler], tuple[str, ...]]:
     """Quantizers, padding, ignored types, sub-object scalers and experiment tokens of a saved
     tokenizer; a damaged or hand-edited file is a :class:`FormatError` naming the file and the key."""
     try:
@@ -588,8 +691,9 @@ def _load_files(layout_file: str, quantizer_file: str
     try:
         state = load_file(quantizer_file)
     except Exception as exc:
-        raise FormatError(quantizer_file, None, f"cannot be read as safetensors (damaged or truncated): "
-                                                f"{' '.join(str(exc).split())}") from None
+        raise FormatError(
+            quantizer_file, None, f"cannot be read as safetensors (damaged or truncated): {' '.join(str(exc).split())}"
+        ) from None
     for key in ("quantizers", "max_objects"):
         if not isinstance(layout, dict) or not isinstance(layout.get(key), dict):
             raise FormatError(layout_file, key, "is missing or not a JSON object")
@@ -599,7 +703,7 @@ def _load_files(layout_file: str, quantizer_file: str
             q = ObjectQuantizer(ObjectQuantizerConfig(**cfg))
         except (TypeError, ValueError) as exc:
             raise FormatError(layout_file, f"quantizers/{t}", " ".join(str(exc).split())) from None
-        own = {k[len(t) + 1:]: v for k, v in state.items() if k.startswith(t + ".")}
+        own = {k[len(t) + 1 :]: v for k, v in state.items() if k.startswith(t + ".")}
         expected = q.state_dict()
         missing = sorted(set(expected) - set(own))
         if missing:
@@ -608,9 +712,13 @@ def _load_files(layout_file: str, quantizer_file: str
             if k not in expected:
                 raise FormatError(quantizer_file, f"{t}.{k}", "tensor is not part of the declared quantizer")
             if tuple(v.shape) != tuple(expected[k].shape):
-                raise FormatError(quantizer_file, f"{t}.{k}", f"has shape {tuple(v.shape)}, the configuration in "
-                                                              f"{os.path.basename(layout_file)} declares "
-                                                              f"{tuple(expected[k].shape)}")
+                raise FormatError(
+                    quantizer_file,
+                    f"{t}.{k}",
+                    f"has shape {tuple(v.shape)}, the configuration in "
+                    f"{os.path.basename(layout_file)} declares "
+                    f"{tuple(expected[k].shape)}",
+                )
             if v.is_floating_point() and not bool(torch.isfinite(v).all()):
                 raise FormatError(quantizer_file, f"{t}.{k}", "holds NaN or infinite values")
         q.load_state_dict(own, strict=True)
@@ -620,7 +728,10 @@ def _load_files(layout_file: str, quantizer_file: str
     except (TypeError, ValueError, KeyError) as exc:
         raise FormatError(layout_file, "sub_scalers", " ".join(str(exc).split())) from None
     experiments = tuple(layout.get("experiment_tokens", LEGACY_EXPERIMENT_TOKENS))
-    if experiments != EXPERIMENT_TOKENS[:len(experiments)]:
-        raise FormatError(layout_file, "experiment_tokens", f"is {list(experiments)}, not a prefix of the registry's "
-                                                            f"{list(EXPERIMENT_TOKENS)}")
+    if experiments != EXPERIMENT_TOKENS[: len(experiments)]:
+        raise FormatError(
+            layout_file,
+            "experiment_tokens",
+            f"is {list(experiments)}, not a prefix of the registry's {list(EXPERIMENT_TOKENS)}",
+        )
     return quantizers, layout["max_objects"], layout.get("ignored_types", []), sub_scalers, experiments

@@ -120,13 +120,23 @@ class TypeData:
         perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
         n_eval = max(1, int(n * eval_fraction)) if n > 1 else 0
         ev, tr = perm[:n_eval], perm[n_eval:]
-        return (TypeData(self.scaler, self.features[tr], self.mask[tr]),
-                TypeData(self.scaler, self.features[ev], self.mask[ev]))
+        return (
+            TypeData(self.scaler, self.features[tr], self.mask[tr]),
+            TypeData(self.scaler, self.features[ev], self.mask[ev]),
+        )
 
 
-def collect_objects(paths: Sequence[str | os.PathLike], types: Sequence[str], *, per_event: bool,
-                    max_objects: dict[str, int], cap: int, step: int = 50_000,
-                    scalers: dict[str, FeatureScaler] | None = None, progress: bool = True) -> dict[str, TypeData]:
+def collect_objects(
+    paths: Sequence[str | os.PathLike],
+    types: Sequence[str],
+    *,
+    per_event: bool,
+    max_objects: dict[str, int],
+    cap: int,
+    step: int = 50_000,
+    scalers: dict[str, FeatureScaler] | None = None,
+    progress: bool = True,
+) -> dict[str, TypeData]:
     """Gather up to ``cap`` objects (or events, with ``per_event``) of each type from the files.
 
     With ``scalers`` given (evaluation), they are used as they are; otherwise each is fitted."""
@@ -151,8 +161,9 @@ def collect_objects(paths: Sequence[str | os.PathLike], types: Sequence[str], *,
                             continue
                         seen.add(t)
                         parent = schema.GROUPS[t].parent
-                        values, mask = sub_object_values(batch.arrays, t, max_objects.get(parent),
-                                                         max_objects.get(t, schema.GROUPS[t].max_objects))
+                        values, mask = sub_object_values(
+                            batch.arrays, t, max_objects.get(parent), max_objects.get(t, schema.GROUPS[t].max_objects)
+                        )
                         for n in names[t]:
                             raw[t][n].append(values[n][: cap - count[t]])
                         count[t] += min(int(mask.sum()), cap - count[t])
@@ -160,20 +171,20 @@ def collect_objects(paths: Sequence[str | os.PathLike], types: Sequence[str], *,
                     if kind == "event":
                         mask = np.ones((batch.n_events, 1), bool)
                     else:
-                        mask = batch.mask(t)[:, :max_objects.get(t, batch.mask(t).shape[1])]
+                        mask = batch.mask(t)[:, : max_objects.get(t, batch.mask(t).shape[1])]
                     if per_event and kind != "event":
                         keep = mask.any(1)
                         mask = mask[keep][: cap - count[t]]
                         for n in names[t]:
                             layer, fname = n.split("/")
-                            raw[t][n].append(batch[schema.key(layer, t, fname)][:, :mask.shape[1]][keep][:len(mask)])
+                            raw[t][n].append(batch[schema.key(layer, t, fname)][:, : mask.shape[1]][keep][: len(mask)])
                         masks[t].append(mask)
                         count[t] += len(mask)
                     else:
                         for n in names[t]:
                             layer, fname = n.split("/")
                             v = batch[schema.key(layer, t, fname)]
-                            v = v[:, None] if kind == "event" else v[:, :mask.shape[1]]
+                            v = v[:, None] if kind == "event" else v[:, : mask.shape[1]]
                             raw[t][n].append(v[mask][: cap - count[t]])
                         count[t] += min(int(mask.sum()), cap - count[t])
             bar.close()
@@ -208,8 +219,9 @@ EVAL_OBJECTS = 16_384
 
 
 @torch.no_grad()
-def heldout_evaluation(model: ObjectQuantizer, data: TypeData, batch: int = 16384
-                       ) -> tuple[dict[str, float], torch.Tensor]:
+def heldout_evaluation(
+    model: ObjectQuantizer, data: TypeData, batch: int = 16384
+) -> tuple[dict[str, float], torch.Tensor]:
     """:func:`codebook_metrics` and the codes of the real objects, (n_real, num_stages) int64."""
     model.eval()
     cfg = model.config
@@ -219,7 +231,7 @@ def heldout_evaluation(model: ObjectQuantizer, data: TypeData, batch: int = 1638
     se, wse, count = 0.0, 0.0, 0
     all_codes = []
     for i in range(0, len(data.features), batch):
-        f, m = data.features[i:i + batch].to(device), data.mask[i:i + batch].to(device)
+        f, m = data.features[i : i + batch].to(device), data.mask[i : i + batch].to(device)
         codes = model.tokenize(f, m)
         err = ((model.decode_codes(codes).float() - f) ** 2)[m].double().cpu()  # (n_real, n_columns)
         se += float(err.sum())
@@ -231,10 +243,12 @@ def heldout_evaluation(model: ObjectQuantizer, data: TypeData, batch: int = 1638
             hist[s] += torch.bincount(real[:, s], minlength=cfg.codebook_size).double()
     p = hist / hist.sum(-1, keepdim=True).clamp_min(1)
     entropy = -(p * torch.log(p.clamp_min(1e-12))).sum(-1)
-    metrics = {"reconstruction_mse": se / max(count * data.features.shape[-1], 1),
-               "reconstruction_loss": wse / max(count * float(weights.sum()), 1e-12),
-               "utilisation": float((hist > 0).double().mean(-1).mean()),
-               "perplexity": float(torch.exp(entropy).mean())}
+    metrics = {
+        "reconstruction_mse": se / max(count * data.features.shape[-1], 1),
+        "reconstruction_loss": wse / max(count * float(weights.sum()), 1e-12),
+        "utilisation": float((hist > 0).double().mean(-1).mean()),
+        "perplexity": float(torch.exp(entropy).mean()),
+    }
     codes = torch.cat(all_codes) if all_codes else torch.zeros((0, cfg.num_stages), dtype=torch.long)
     return metrics, codes
 
@@ -271,13 +285,33 @@ class EarlyStopping:
 
     @classmethod
     def from_arguments(cls, args: TokenizerTrainingArguments, kmeans: bool) -> EarlyStopping:
-        return cls(args.steps, max(1, args.eval_every), args.patience, args.min_delta, args.cooldown,
-                   args.kmeans_tolerance, args.patience_fraction, kmeans)
+        return cls(
+            args.steps,
+            max(1, args.eval_every),
+            args.patience,
+            args.min_delta,
+            args.cooldown,
+            args.kmeans_tolerance,
+            args.patience_fraction,
+            kmeans,
+        )
 
     def state(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if k not in ("steps", "eval_every", "patience", "min_delta",
-                                                                   "cooldown", "kmeans_tolerance", "patience_fraction",
-                                                                   "kmeans")}
+        return {
+            k: v
+            for k, v in asdict(self).items()
+            if k
+            not in (
+                "steps",
+                "eval_every",
+                "patience",
+                "min_delta",
+                "cooldown",
+                "kmeans_tolerance",
+                "patience_fraction",
+                "kmeans",
+            )
+        }
 
     def load(self, state: dict[str, Any]) -> None:
         for k, v in state.items():
@@ -308,8 +342,11 @@ class EarlyStopping:
             return
         if self.kmeans and code_change is not None and code_change <= self.kmeans_tolerance:
             self.reason, self.stop_step = "kmeans_converged", step
-        elif self.patience and self.bad_evaluations >= self.patience \
-                and step - self.best_step >= self.patience_fraction * step:
+        elif (
+            self.patience
+            and self.bad_evaluations >= self.patience
+            and step - self.best_step >= self.patience_fraction * step
+        ):
             if self.kmeans:  # no learning rate to cool down
                 self.reason, self.stop_step = "plateau", step
             elif step < self.final_decay_start:  # later, the final cooldown is already under way
@@ -318,14 +355,28 @@ class EarlyStopping:
 
     def summary(self, steps_taken: int) -> dict[str, Any]:
         """What ``training_log.json`` records of the stop (``best_step``: the weights kept)."""
-        return {"reason": self.reason or "max_steps", "steps": steps_taken, "max_steps": self.steps,
-                "best_eval_reconstruction_loss": self.best, "best_step": self.best_step,
-                "cooldown_start": self.decay_start, "last_code_change": self.code_change}
+        return {
+            "reason": self.reason or "max_steps",
+            "steps": steps_taken,
+            "max_steps": self.steps,
+            "best_eval_reconstruction_loss": self.best,
+            "best_step": self.best_step,
+            "cooldown_start": self.decay_start,
+            "last_code_change": self.code_change,
+        }
 
 
-def _save_checkpoint(directory: Path, model: ObjectQuantizer, optimizer: torch.optim.Optimizer | None, step: int,
-                     history: list[dict[str, Any]], generator: torch.Generator, stopping: EarlyStopping,
-                     last_codes: torch.Tensor | None, best_state: dict[str, torch.Tensor] | None) -> None:
+def _save_checkpoint(
+    directory: Path,
+    model: ObjectQuantizer,
+    optimizer: torch.optim.Optimizer | None,
+    step: int,
+    history: list[dict[str, Any]],
+    generator: torch.Generator,
+    stopping: EarlyStopping,
+    last_codes: torch.Tensor | None,
+    best_state: dict[str, torch.Tensor] | None,
+) -> None:
     """Model, best-evaluation model and optimizer tensors in safetensors, the rest in JSON;
     written atomically."""
     from ..checkpoint import optimizer_state
@@ -341,13 +392,20 @@ def _save_checkpoint(directory: Path, model: ObjectQuantizer, optimizer: torch.o
         if last_codes is not None:
             tensors["eval_codes"] = last_codes.contiguous()
         save_file(tensors, tmp / "optimizer.safetensors")
-        (tmp / "state.json").write_text(json.dumps({"step": step, "optimizer": opt, "history": history,
-                                                    "stopping": stopping.state()}, default=float))
+        (tmp / "state.json").write_text(
+            json.dumps(
+                {"step": step, "optimizer": opt, "history": history, "stopping": stopping.state()}, default=float
+            )
+        )
 
 
-def _load_checkpoint(directory: Path, model: ObjectQuantizer, optimizer: torch.optim.Optimizer | None,
-                     generator: torch.Generator, stopping: EarlyStopping
-                     ) -> tuple[int, list[dict[str, Any]], torch.Tensor | None, dict[str, torch.Tensor] | None]:
+def _load_checkpoint(
+    directory: Path,
+    model: ObjectQuantizer,
+    optimizer: torch.optim.Optimizer | None,
+    generator: torch.Generator,
+    stopping: EarlyStopping,
+) -> tuple[int, list[dict[str, Any]], torch.Tensor | None, dict[str, torch.Tensor] | None]:
     from ..checkpoint import load_optimizer_state
 
     model.load_state_dict(load_file(directory / "model.safetensors"))
@@ -363,21 +421,37 @@ def _load_checkpoint(directory: Path, model: ObjectQuantizer, optimizer: torch.o
     return int(meta["step"]), meta["history"], last_codes, best
 
 
-def train_quantizer(object_type: str, train: TypeData, evaluation: TypeData, args: TokenizerTrainingArguments,
-                    accelerator: Accelerator, checkpoint_dir: Path | None = None, resume: bool = False,
-                    progress: bool = True) -> tuple[ObjectQuantizer, list[dict[str, Any]]]:
+def train_quantizer(
+    object_type: str,
+    train: TypeData,
+    evaluation: TypeData,
+    args: TokenizerTrainingArguments,
+    accelerator: Accelerator,
+    checkpoint_dir: Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> tuple[ObjectQuantizer, list[dict[str, Any]]]:
     """Train one type's quantizer until its held-out loss stops improving (or its k-means codes
     stop changing, or ``args.steps``); returns it (on CPU, in eval mode) and its logged history,
     whose last record holds ``stopping``: why and when it stopped (:meth:`EarlyStopping.summary`)."""
     torch.manual_seed(args.seed + schema.GROUPS[object_type].type_id)
     cfg = ObjectQuantizerConfig(
-        object_type=object_type, fields=train.scaler.fields, feature_mean=train.scaler.mean,
-        feature_std=train.scaler.std, method=args.method, codebook_size=args.codebook_size,
-        num_stages=args.num_stages, latent_dim=args.latent_dim, hidden_size=args.hidden_size,
-        num_hidden_layers=args.num_hidden_layers, pt_loss_weight=args.pt_loss_weight,
+        object_type=object_type,
+        fields=train.scaler.fields,
+        feature_mean=train.scaler.mean,
+        feature_std=train.scaler.std,
+        method=args.method,
+        codebook_size=args.codebook_size,
+        num_stages=args.num_stages,
+        latent_dim=args.latent_dim,
+        hidden_size=args.hidden_size,
+        num_hidden_layers=args.num_hidden_layers,
+        pt_loss_weight=args.pt_loss_weight,
         fsq_levels=list(args.fsq_levels) if args.fsq_levels else None,
-        encoder_type=args.encoder_type if schema.GROUPS[object_type].kind == "object" or args.encoder_type == "identity"
-        else "mlp")
+        encoder_type=args.encoder_type
+        if schema.GROUPS[object_type].kind == "object" or args.encoder_type == "identity"
+        else "mlp",
+    )
     model = ObjectQuantizer(cfg)
     trainable = [p for p in model.parameters() if p.requires_grad]  # none: identity encoder, EMA codebooks
     optimizer = torch.optim.AdamW(trainable, lr=args.learning_rate, weight_decay=0.0) if trainable else None
@@ -405,8 +479,12 @@ def train_quantizer(object_type: str, train: TypeData, evaluation: TypeData, arg
     batch_size = min(args.batch_size, len(train.features))
     monitor = TypeData(evaluation.scaler, evaluation.features[:EVAL_OBJECTS], evaluation.mask[:EVAL_OBJECTS])
     end = stopping.stop_step if stopping.stop_step is not None else args.steps
-    bar = tqdm(total=args.steps, desc=f"train {object_type}", disable=not progress or
-               not accelerator.is_local_main_process, initial=start)
+    bar = tqdm(
+        total=args.steps,
+        desc=f"train {object_type}",
+        disable=not progress or not accelerator.is_local_main_process,
+        initial=start,
+    )
     unwrapped = accelerator.unwrap_model(model)
     step, began = start, time.perf_counter()
     while step < end:
@@ -428,12 +506,18 @@ def train_quantizer(object_type: str, train: TypeData, evaluation: TypeData, arg
         bar.update(1)
         record: dict[str, Any] = {}
         if step % args.log_every == 0 or step == args.steps:
-            record = {"step": step, "loss": float(out.loss.detach()),
-                      "reconstruction_loss": float(out.reconstruction_loss)}
+            record = {
+                "step": step,
+                "loss": float(out.loss.detach()),
+                "reconstruction_loss": float(out.reconstruction_loss),
+            }
         if step % stopping.eval_every == 0 or step == end:
             metrics, codes = heldout_evaluation(unwrapped, monitor)
-            change = float((codes != last_codes).any(-1).double().mean()) \
-                if last_codes is not None and len(codes) and codes.shape == last_codes.shape else None
+            change = (
+                float((codes != last_codes).any(-1).double().mean())
+                if last_codes is not None and len(codes) and codes.shape == last_codes.shape
+                else None
+            )
             last_codes = codes
             stopping.update(step, metrics["reconstruction_loss"], change)
             if stopping.best_step == step:
@@ -445,17 +529,38 @@ def train_quantizer(object_type: str, train: TypeData, evaluation: TypeData, arg
         if step == end:
             record.setdefault("step", step)
             record["stopping"] = stopping.summary(step) | {"seconds": round(time.perf_counter() - began, 2)}
-            logger.info("%s: stopped after %d of at most %d steps (%s): held-out reconstruction loss %.4g, best "
-                        "%.4g at step %d", object_type, step, args.steps, record["stopping"]["reason"],
-                        record.get("eval_reconstruction_loss", math.nan), stopping.best, stopping.best_step)
+            logger.info(
+                "%s: stopped after %d of at most %d steps (%s): held-out reconstruction loss %.4g, best "
+                "%.4g at step %d",
+                object_type,
+                step,
+                args.steps,
+                record["stopping"]["reason"],
+                record.get("eval_reconstruction_loss", math.nan),
+                stopping.best,
+                stopping.best_step,
+            )
         if record:
             history.append(record)
             bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if isinstance(v, float)})
             logger.info("%s %s", object_type, record)
-        if checkpoint_dir and args.checkpoint_every and (step % args.checkpoint_every == 0 or step == end) \
-                and accelerator.is_main_process:
-            _save_checkpoint(checkpoint_dir / f"step-{step:07d}", unwrapped, optimizer, step, history,
-                             generator, stopping, last_codes, best_state)
+        if (
+            checkpoint_dir
+            and args.checkpoint_every
+            and (step % args.checkpoint_every == 0 or step == end)
+            and accelerator.is_main_process
+        ):
+            _save_checkpoint(
+                checkpoint_dir / f"step-{step:07d}",
+                unwrapped,
+                optimizer,
+                step,
+                history,
+                generator,
+                stopping,
+                last_codes,
+                best_state,
+            )
     bar.close()
     model = accelerator.unwrap_model(model).to("cpu").eval()
     if best_state is not None and stopping.best_step != step:
@@ -471,18 +576,39 @@ def _latest_checkpoint(directory: Path | None) -> Path | None:
     return done[-1] if done else None
 
 
-def _train_type(t: str, data: TypeData, args: TokenizerTrainingArguments, accelerator: Accelerator, work: Path,
-                resume: bool, progress: bool) -> tuple[ObjectQuantizer, TypeData, TypeData, list[dict[str, Any]]]:
+def _train_type(
+    t: str,
+    data: TypeData,
+    args: TokenizerTrainingArguments,
+    accelerator: Accelerator,
+    work: Path,
+    resume: bool,
+    progress: bool,
+) -> tuple[ObjectQuantizer, TypeData, TypeData, list[dict[str, Any]]]:
     """Split one type's objects and train its quantizer (checkpoints under ``work``)."""
     train, evaluation = data.split(args.eval_fraction, args.seed)
-    model, history = train_quantizer(t, train, evaluation, args, accelerator, checkpoint_dir=work / "checkpoints" / t,
-                                     resume=resume, progress=progress)
+    model, history = train_quantizer(
+        t,
+        train,
+        evaluation,
+        args,
+        accelerator,
+        checkpoint_dir=work / "checkpoints" / t,
+        resume=resume,
+        progress=progress,
+    )
     return model, train, evaluation, history
 
 
-def train_tokenizer(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
-                    args: TokenizerTrainingArguments | None = None, *, resume: bool = False,
-                    progress: bool = True, overwrite: bool = False) -> EventTokenizer:
+def train_tokenizer(
+    paths: Sequence[str | os.PathLike],
+    out_dir: str | os.PathLike,
+    args: TokenizerTrainingArguments | None = None,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    overwrite: bool = False,
+) -> EventTokenizer:
     """Train a quantizer per type on the events in ``paths`` and save the tokenizer to ``out_dir``.
 
     Checkpoints are written to ``.OUT.partial/checkpoints/TYPE`` while training runs (``resume``
@@ -502,10 +628,17 @@ def train_tokenizer(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLi
     for t in args.types:
         if schema.GROUPS[t].kind == "sub" and schema.GROUPS[t].parent not in args.types:
             raise ValueError(f"a {t} quantizer needs their parent {schema.GROUPS[t].parent} in the types too")
-    scaled_only = tuple(t for t in schema.SUB_OBJECT_TYPES
-                        if t not in args.types and schema.GROUPS[t].parent in args.types)
-    data = collect_objects(paths, (*args.types, *scaled_only), per_event=args.encoder_type == "transformer",
-                           max_objects=args.max_objects, cap=args.max_objects_per_type, progress=progress)
+    scaled_only = tuple(
+        t for t in schema.SUB_OBJECT_TYPES if t not in args.types and schema.GROUPS[t].parent in args.types
+    )
+    data = collect_objects(
+        paths,
+        (*args.types, *scaled_only),
+        per_event=args.encoder_type == "transformer",
+        max_objects=args.max_objects,
+        cap=args.max_objects_per_type,
+        progress=progress,
+    )
     sub_scalers = {t: data.pop(t).scaler for t in scaled_only if t in data}
     quantizers, log = {}, {"arguments": asdict(args), "types": {}}
     threads = torch.get_num_threads()
@@ -517,12 +650,17 @@ def train_tokenizer(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLi
         torch.set_num_threads(threads)
     for t, (model, train, evaluation, history) in trained.items():
         quantizers[t] = model
-        log["types"][t] = {"history": history, "final": codebook_metrics(model, evaluation),
-                           "stopping": next((h["stopping"] for h in reversed(history) if "stopping" in h), None),
-                           "n_train": int(train.mask.sum()), "n_eval": int(evaluation.mask.sum())}
+        log["types"][t] = {
+            "history": history,
+            "final": codebook_metrics(model, evaluation),
+            "stopping": next((h["stopping"] for h in reversed(history) if "stopping" in h), None),
+            "n_train": int(train.mask.sum()),
+            "n_eval": int(evaluation.mask.sum()),
+        }
     ignored = [g for g in schema.OBJECT_TYPES if g not in args.types]  # left out by choice, not by lack of data
-    tokenizer = EventTokenizer.from_quantizers(quantizers, args.max_objects, ignored_types=ignored,
-                                               sub_scalers=sub_scalers)
+    tokenizer = EventTokenizer.from_quantizers(
+        quantizers, args.max_objects, ignored_types=ignored, sub_scalers=sub_scalers
+    )
     if accelerator.is_main_process:
         with output_directory(out_dir, PRODUCER, inputs=paths, overwrite=overwrite) as tmp:
             tokenizer.save_pretrained(tmp)

@@ -28,8 +28,15 @@ kinematics (and features) decoded from them; the original continuous kinematics 
 token ids with continuous jet constituents."""
 
 
-def _opt(help: str, *, cli_type: Any = None, choices: tuple | None = None, flag: str | None = None,
-         required: bool = False, default: Any = dataclasses.MISSING) -> Any:
+def _opt(
+    help: str,
+    *,
+    cli_type: Any = None,
+    choices: tuple | None = None,
+    flag: str | None = None,
+    required: bool = False,
+    default: Any = dataclasses.MISSING,
+) -> Any:
     meta = {"help": help, "type": cli_type, "choices": choices, "flag": flag, "required": required}
     return field(default=default, metadata=meta) if default is not dataclasses.MISSING else field(metadata=meta)
 
@@ -43,22 +50,39 @@ class ModelShape:
     heads: int = _opt("attention heads", cli_type=positive_int, default=4)
     intermediate_size: int | None = _opt("MLP width (default 4 x hidden size)", cli_type=positive_int, default=None)
     dropout: float = _opt("dropout of every layer", cli_type=fraction, default=0.1)
-    pair_features: str = _opt("ParT-style attention bias from each pair of objects' kinematics (decoded from the "
-                              "tokens, or the original ones with --inputs continuous)",
-                              choices=("none", "kinematic"), default="none")
-    combinations: int = _opt("learned four-vector combinations (plus type sums) in the pooler (0: none)",
-                             cli_type=nonnegative_int, default=0)
-    inputs: str = _opt("what the model reads: ids (token + type + position embeddings, nothing decoded), "
-                       "ids+decoded (and the kinematics decoded from them, for pair features and combinations), "
-                       "continuous (the original kinematics and features, columns of the data set), hybrid",
-                       choices=INPUTS, default="ids+decoded")
-    input_mode: str = _opt("embedding of the inputs: tokens, flat (one projection of the kinematics) or per_type",
-                           choices=("tokens", "flat", "per_type"), default="tokens")
-    variant: str = _opt("flat, hierarchical (feature-group sub-tokens per object) or constituent",
-                        choices=("flat", "hierarchical", "constituent"), default="flat")
-    experiment_token: bool = _opt("embed the event's experiment context token ([ATLAS], [CMS]) by experiment; "
-                                  "--no-experiment-token embeds every experiment's alike, so the model cannot tell "
-                                  "the detectors apart", flag="--no-experiment-token", default=True)
+    pair_features: str = _opt(
+        "ParT-style attention bias from each pair of objects' kinematics (decoded from the "
+        "tokens, or the original ones with --inputs continuous)",
+        choices=("none", "kinematic"),
+        default="none",
+    )
+    combinations: int = _opt(
+        "learned four-vector combinations (plus type sums) in the pooler (0: none)", cli_type=nonnegative_int, default=0
+    )
+    inputs: str = _opt(
+        "what the model reads: ids (token + type + position embeddings, nothing decoded), "
+        "ids+decoded (and the kinematics decoded from them, for pair features and combinations), "
+        "continuous (the original kinematics and features, columns of the data set), hybrid",
+        choices=INPUTS,
+        default="ids+decoded",
+    )
+    input_mode: str = _opt(
+        "embedding of the inputs: tokens, flat (one projection of the kinematics) or per_type",
+        choices=("tokens", "flat", "per_type"),
+        default="tokens",
+    )
+    variant: str = _opt(
+        "flat, hierarchical (feature-group sub-tokens per object) or constituent",
+        choices=("flat", "hierarchical", "constituent"),
+        default="flat",
+    )
+    experiment_token: bool = _opt(
+        "embed the event's experiment context token ([ATLAS], [CMS]) by experiment; "
+        "--no-experiment-token embeds every experiment's alike, so the model cannot tell "
+        "the detectors apart",
+        flag="--no-experiment-token",
+        default=True,
+    )
 
 
 @dataclass
@@ -95,41 +119,59 @@ class PretrainArguments(TrainingRun):
     mask_rate: float = _opt("fraction of objects selected", cli_type=fraction, default=0.15)
     mask_fraction: float = _opt("selected objects set to [MASK]", cli_type=fraction, default=0.8)
     random_fraction: float = _opt("selected objects set to random ids", cli_type=fraction, default=0.1)
-    save_steps: int = _opt("write a checkpoint (safetensors + JSON) every N steps", cli_type=nonnegative_int,
-                           default=500)
+    save_steps: int = _opt(
+        "write a checkpoint (safetensors + JSON) every N steps", cli_type=nonnegative_int, default=500
+    )
     resume: bool = _opt("continue from the latest checkpoint in OUT/checkpoints", default=False)
-    stop_at_step: int | None = _opt("stop (after a checkpoint) at this step although --max-steps is larger: for jobs "
-                                    "with a time limit, continued later with --resume", cli_type=positive_int,
-                                    default=None)
+    stop_at_step: int | None = _opt(
+        "stop (after a checkpoint) at this step although --max-steps is larger: for jobs "
+        "with a time limit, continued later with --resume",
+        cli_type=positive_int,
+        default=None,
+    )
     split: str = _opt("split to train on", default="train")
-    objective: str = _opt("what is predicted of each masked object: codes (its token ids, cross-entropy), "
-                          "continuous (its kinematics log(1+pT), eta, phi, log(1+E), log(1+m), q before masking, "
-                          "MSE: masked particle modelling with continuous targets, MPMv2; the data set's "
-                          "kinematics column where it has one, treasure tokenize --with-continuous, else decoded "
-                          "from the unmasked ids) or codes+continuous (both losses summed)",
-                          choices=MASKED_OBJECTIVES, default="codes")
+    objective: str = _opt(
+        "what is predicted of each masked object: codes (its token ids, cross-entropy), "
+        "continuous (its kinematics log(1+pT), eta, phi, log(1+E), log(1+m), q before masking, "
+        "MSE: masked particle modelling with continuous targets, MPMv2; the data set's "
+        "kinematics column where it has one, treasure tokenize --with-continuous, else decoded "
+        "from the unmasked ids) or codes+continuous (both losses summed)",
+        choices=MASKED_OBJECTIVES,
+        default="codes",
+    )
 
 
 @dataclass
 class FinetuneArguments(TrainingRun):
     """Event classification with the transformers Trainer (``treasure finetune``)."""
 
-    encoder_lr: float | None = _opt("learning rate of the weights loaded from --model (default: --lr); the new "
-                                    "classification head always trains at --lr", cli_type=positive_float, default=None)
-    epochs: float | None = _opt("train for this many epochs instead of --max-steps", cli_type=positive_float,
-                                default=None)
-    eval_steps: int | None = _opt("evaluate and checkpoint every N steps (default: every epoch)",
-                                  cli_type=positive_int, default=None)
-    early_stopping_patience: int = _opt("evaluations without a better validation metric before stopping (0: never)",
-                                        cli_type=nonnegative_int, default=3)
-    metric: str = _opt("validation metric that picks the best model", choices=("roc_auc", "accuracy", "loss"),
-                       default="roc_auc")
+    encoder_lr: float | None = _opt(
+        "learning rate of the weights loaded from --model (default: --lr); the new "
+        "classification head always trains at --lr",
+        cli_type=positive_float,
+        default=None,
+    )
+    epochs: float | None = _opt(
+        "train for this many epochs instead of --max-steps", cli_type=positive_float, default=None
+    )
+    eval_steps: int | None = _opt(
+        "evaluate and checkpoint every N steps (default: every epoch)", cli_type=positive_int, default=None
+    )
+    early_stopping_patience: int = _opt(
+        "evaluations without a better validation metric before stopping (0: never)", cli_type=nonnegative_int, default=3
+    )
+    metric: str = _opt(
+        "validation metric that picks the best model", choices=("roc_auc", "accuracy", "loss"), default="roc_auc"
+    )
     train_split: str = _opt("split to train on", default="train")
     eval_split: str = _opt("split that picks the best model and stops training", default="validation")
     test_split: str = _opt("split of the reported test metrics ('' for none)", default="test")
     save_model: bool = _opt("save the best model to OUT", flag="--no-save-model", default=True)
-    freeze_encoder: bool = _opt("train the classification layer alone on the frozen loaded model (a linear probe "
-                                "of the --model encoder; its pooler keeps its initial weights)", default=False)
+    freeze_encoder: bool = _opt(
+        "train the classification layer alone on the frozen loaded model (a linear probe "
+        "of the --model encoder; its pooler keeps its initial weights)",
+        default=False,
+    )
 
 
 def _fields(cls: type) -> list[tuple[dataclasses.Field, Any]]:
@@ -160,8 +202,10 @@ def _add(parser: Any, f: dataclasses.Field, hint: Any) -> None:
         action = "store_false" if default else "store_true"
         parser.add_argument(flag, dest=f.name, action=action, help=meta["help"])
         return
-    kwargs: dict[str, Any] = {"dest": f.name, "help": meta["help"] + ("" if default in (None, "") else
-                                                                      " (default %(default)s)")}
+    kwargs: dict[str, Any] = {
+        "dest": f.name,
+        "help": meta["help"] + ("" if default in (None, "") else " (default %(default)s)"),
+    }
     if meta.get("choices"):
         kwargs["choices"] = meta["choices"]
     if meta.get("type") is not None:
@@ -195,13 +239,15 @@ def script_main(cls: type[T], train: Any, description: str, argv: list[str] | No
     directory; bad input gets the CLI's one-line error."""
     import logging
 
-    parser = add_arguments(argparse.ArgumentParser(description=description,
-                                                   formatter_class=argparse.RawDescriptionHelpFormatter), cls)
+    parser = add_arguments(
+        argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter), cls
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     args.progress = not args.quiet
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
     from ..cli import run_reported
 
     return run_reported(lambda: print(train(from_namespace(cls, args)).out))

@@ -53,12 +53,23 @@ def _inner(obj: Any, attribute: str) -> Any:
 def _check_supported(accelerator: Any) -> None:
     kind = str(getattr(accelerator, "distributed_type", ""))
     if "DEEPSPEED" in kind or "FSDP" in kind:
-        raise ValueError(f"pretraining checkpoints support single-device and data-parallel (DDP) runs, not {kind}: "
-                         "DeepSpeed and FSDP shard the optimizer state across processes")
+        raise ValueError(
+            f"pretraining checkpoints support single-device and data-parallel (DDP) runs, not {kind}: "
+            "DeepSpeed and FSDP shard the optimizer state across processes"
+        )
 
 
-def save_checkpoint(accelerator: Any, out: Path, step: int, *, model: Any, optimizer: Any, scheduler: Any,
-                    micro_batches: int, limit: int = 0) -> Path:
+def save_checkpoint(
+    accelerator: Any,
+    out: Path,
+    step: int,
+    *,
+    model: Any,
+    optimizer: Any,
+    scheduler: Any,
+    micro_batches: int,
+    limit: int = 0,
+) -> Path:
     """Write ``OUT/checkpoints/step-STEP`` (see the module docstring) and keep the newest ``limit``
     checkpoints (0: all). Every process must call it; returns the folder."""
     from safetensors.torch import save_model
@@ -77,9 +88,15 @@ def save_checkpoint(accelerator: Any, out: Path, step: int, *, model: Any, optim
         write_json(tmp / "scheduler.json", _inner(scheduler, "scheduler").state_dict(), "scheduler state")
         if getattr(accelerator, "scaler", None) is not None:
             write_json(tmp / "scaler.json", accelerator.scaler.state_dict(), "grad scaler state")
-        write_json(tmp / "state.json", {"step": step, "micro_batches": micro_batches,
-                                        "accumulation_counter": accelerator.step,
-                                        "num_processes": accelerator.num_processes})
+        write_json(
+            tmp / "state.json",
+            {
+                "step": step,
+                "micro_batches": micro_batches,
+                "accumulation_counter": accelerator.step,
+                "num_processes": accelerator.num_processes,
+            },
+        )
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         (tmp / COMPLETE).write_text(str(step))
@@ -110,10 +127,18 @@ def load_checkpoint(accelerator: Any, path: Path, *, model: Any, optimizer: Any,
     if (path / f"{rng}.safetensors").exists():
         load_rng(path, rng)
     else:
-        logger.warning("%s holds no %s.safetensors (saved with %s processes): random generators not restored",
-                       path, rng, state.get("num_processes"))
+        logger.warning(
+            "%s holds no %s.safetensors (saved with %s processes): random generators not restored",
+            path,
+            rng,
+            state.get("num_processes"),
+        )
     if state.get("num_processes", accelerator.num_processes) != accelerator.num_processes:
-        logger.warning("%s was saved with %d processes, resumed with %d: the data order differs from an "
-                       "uninterrupted run", path, state["num_processes"], accelerator.num_processes)
+        logger.warning(
+            "%s was saved with %d processes, resumed with %d: the data order differs from an uninterrupted run",
+            path,
+            state["num_processes"],
+            accelerator.num_processes,
+        )
     accelerator.step = int(state.get("accumulation_counter", 0))
     return state

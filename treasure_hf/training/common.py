@@ -72,7 +72,9 @@ def check_compatible(model: Any, tokenizer: Any, model_path: str, tokenizer_path
     """Refuse a model made for other token ids than ``tokenizer``'s, showing both ranges."""
     problem = model.config.tokenizer_mismatch(tokenizer.layout())
     if problem:
-        raise CompatibilityError(model_path, None, f"does not read the ids of the tokenizer {tokenizer_path}: {problem}")
+        raise CompatibilityError(
+            model_path, None, f"does not read the ids of the tokenizer {tokenizer_path}: {problem}"
+        )
 
 
 def new_config(tokenizer: Any, args: Any, **kwargs: Any):
@@ -84,22 +86,40 @@ def new_config(tokenizer: Any, args: Any, **kwargs: Any):
 
     shape = args.shape
     if shape.inputs == "ids" and (shape.pair_features != "none" or shape.combinations):
-        raise ArgumentError("--inputs", "a model of token ids alone reads no kinematics: it takes neither "
-                                        "--pair-features nor --combinations (use --inputs ids+decoded)")
-    if shape.inputs == "continuous" and shape.input_mode == "tokens" and not (shape.pair_features != "none"
-                                                                              or shape.combinations):
+        raise ArgumentError(
+            "--inputs",
+            "a model of token ids alone reads no kinematics: it takes neither "
+            "--pair-features nor --combinations (use --inputs ids+decoded)",
+        )
+    if (
+        shape.inputs == "continuous"
+        and shape.input_mode == "tokens"
+        and not (shape.pair_features != "none" or shape.combinations)
+    ):
         raise ArgumentError("--inputs", "continuous inputs need --input-mode flat or per_type (or pair features)")
     length = max(int(tokenizer.model_max_length), int(getattr(args, "max_length", None) or 0))
     return EventTransformerConfig(
-        **config_kwargs_from_tokenizer(tokenizer), hidden_size=shape.hidden_size, num_hidden_layers=shape.layers,
-        num_attention_heads=shape.heads, intermediate_size=shape.intermediate_size or 4 * shape.hidden_size,
-        hidden_dropout_prob=shape.dropout, attention_probs_dropout_prob=shape.dropout, max_position_embeddings=length,
-        pair_features=shape.pair_features, kinematic_combinations=shape.combinations, input_mode=shape.input_mode,
-        variant=shape.variant, input_kind=shape.inputs, experiment_conditioning=shape.experiment_token, **kwargs)
+        **config_kwargs_from_tokenizer(tokenizer),
+        hidden_size=shape.hidden_size,
+        num_hidden_layers=shape.layers,
+        num_attention_heads=shape.heads,
+        intermediate_size=shape.intermediate_size or 4 * shape.hidden_size,
+        hidden_dropout_prob=shape.dropout,
+        attention_probs_dropout_prob=shape.dropout,
+        max_position_embeddings=length,
+        pair_features=shape.pair_features,
+        kinematic_combinations=shape.combinations,
+        input_mode=shape.input_mode,
+        variant=shape.variant,
+        input_kind=shape.inputs,
+        experiment_conditioning=shape.experiment_token,
+        **kwargs,
+    )
 
 
-def model_collator(tokenizer: Any, config: Any, inputs: str, *, max_length: int | None = None,
-                   keep: tuple[str, ...] = ("labels",)):
+def model_collator(
+    tokenizer: Any, config: Any, inputs: str, *, max_length: int | None = None, keep: tuple[str, ...] = ("labels",)
+):
     """The collator of a model reading ``inputs`` (:data:`~.arguments.INPUTS`): token ids; plus
     kinematics (and, for a hierarchical model, features) decoded from them; or the data set's
     own continuous columns; for a constituent/hit model, the data set's sub-object columns
@@ -114,13 +134,20 @@ def model_collator(tokenizer: Any, config: Any, inputs: str, *, max_length: int 
             continuous["features"] = config.feature_size
     subs = {}
     if config.variant == "constituent":
-        subs = {name: size for name, size in (("constituents", config.constituent_feature_size),
-                                              ("hits", config.hit_feature_size)) if size}
+        subs = {
+            name: size
+            for name, size in (("constituents", config.constituent_feature_size), ("hits", config.hit_feature_size))
+            if size
+        }
     return EventPaddingCollator(
-        config.token_id_ranges, max_length=max_length, keep=keep, sequence_columns=continuous,
+        config.token_id_ranges,
+        max_length=max_length,
+        keep=keep,
+        sequence_columns=continuous,
         sub_object_columns=subs,
         kinematics_decoder=tokenizer.decode_kinematics if decoded and config.uses_kinematics else None,
-        features_decoder=tokenizer.decode_features if decoded and config.variant == "hierarchical" else None)
+        features_decoder=tokenizer.decode_features if decoded and config.variant == "hierarchical" else None,
+    )
 
 
 def data_columns(split: Any, collator: Any, data: str) -> list[str]:
@@ -128,9 +155,13 @@ def data_columns(split: Any, collator: Any, data: str) -> list[str]:
     writes a missing one (``--with-continuous``, ``--with-sub-objects``)."""
     from ..errors import InputError
 
-    wanted = {"input_ids": None, "token_type_ids": None, "labels": None,
-              **{name: "--with-continuous" for name in collator.sequence_columns},
-              **{c: "--with-sub-objects" for name in collator.sub_object_columns for c in (name, f"{name}_mask")}}
+    wanted = {
+        "input_ids": None,
+        "token_type_ids": None,
+        "labels": None,
+        **{name: "--with-continuous" for name in collator.sequence_columns},
+        **{c: "--with-sub-objects" for name in collator.sub_object_columns for c in (name, f"{name}_mask")},
+    }
     for column, option in wanted.items():
         if column not in split.column_names:
             how = f": tokenize with {option}" if option else ""
@@ -143,9 +174,14 @@ def dataset_description(data: str, ds: Any) -> dict[str, Any]:
     what the data set's inputs lacked (its ``inputs.json``: missing collections, collision data)."""
     first = next(iter(ds.values()))
     labels, sources = first.features.get("labels"), first.features.get("source")
-    return {"path": os.fspath(data), "repo_id": None if os.path.exists(data) else data,
-            "splits": {k: len(v) for k, v in ds.items()}, "label_names": list(getattr(labels, "names", []) or []),
-            "sources": list(getattr(sources, "names", []) or []), "inputs": _dataset_inputs(data)}
+    return {
+        "path": os.fspath(data),
+        "repo_id": None if os.path.exists(data) else data,
+        "splits": {k: len(v) for k, v in ds.items()},
+        "label_names": list(getattr(labels, "names", []) or []),
+        "sources": list(getattr(sources, "names", []) or []),
+        "inputs": _dataset_inputs(data),
+    }
 
 
 def _dataset_inputs(data: str) -> dict[str, Any] | None:
@@ -164,6 +200,10 @@ def _dataset_inputs(data: str) -> dict[str, Any] | None:
 
         return json.loads(Path(hf_hub_download(data, INPUTS_FILE, repo_type="dataset")).read_text())
     except Exception as exc:
-        logger.info("%s: %s not read (%s): the model card cannot say which collections its inputs lacked",
-                    data, INPUTS_FILE, exc)
+        logger.info(
+            "%s: %s not read (%s): the model card cannot say which collections its inputs lacked",
+            data,
+            INPUTS_FILE,
+            exc,
+        )
         return None

@@ -97,8 +97,11 @@ def _log_callback():
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             if logs and state.is_world_process_zero:
-                logger.info("step %d: %s", state.global_step,
-                            {k: round(v, 4) if isinstance(v, float) else v for k, v in logs.items()})
+                logger.info(
+                    "step %d: %s",
+                    state.global_step,
+                    {k: round(v, 4) if isinstance(v, float) else v for k, v in logs.items()},
+                )
             return control
 
     return LogMetrics()
@@ -134,8 +137,10 @@ def _optimizer(model: Any, args: FinetuneArguments, loaded: set[str], total_step
 
     encoder_lr = args.encoder_lr or args.lr
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    groups = [{"params": [p for n, p in named if n in loaded], "lr": encoder_lr},
-              {"params": [p for n, p in named if n not in loaded], "lr": args.lr}]
+    groups = [
+        {"params": [p for n, p in named if n in loaded], "lr": encoder_lr},
+        {"params": [p for n, p in named if n not in loaded], "lr": args.lr},
+    ]
     opt = torch.optim.AdamW([g for g in groups if g["params"]], weight_decay=args.weight_decay)
     return opt, get_scheduler("linear", opt, num_warmup_steps=args.warmup_steps, num_training_steps=total_steps)
 
@@ -162,13 +167,13 @@ def finetune(args: FinetuneArguments, *, data: Any = None, tokenizer: Any = None
         if split and split not in ds:
             raise ValueError(f"{args.data} has no split {split!r} (it has {sorted(ds)})")
     label_feature = ds[args.train_split].features["labels"]
-    names = list(getattr(label_feature, "names", None) or
-                 [str(c) for c in sorted(set(ds[args.train_split]["labels"]))])
+    names = list(getattr(label_feature, "names", None) or [str(c) for c in sorted(set(ds[args.train_split]["labels"]))])
     id2label, label2id = dict(enumerate(names)), {n: i for i, n in enumerate(names)}
     loaded: set[str] = set()
     if args.model:
         model, info = EventTransformerForSequenceClassification.from_pretrained(
-            args.model, num_labels=len(names), id2label=id2label, label2id=label2id, output_loading_info=True)
+            args.model, num_labels=len(names), id2label=id2label, label2id=label2id, output_loading_info=True
+        )
         check_compatible(model, tokenizer, args.model, tokenizer_path)
         fresh = set(info["missing_keys"]) | set(info.get("mismatched_keys", []))
         loaded = {n for n, _ in model.named_parameters() if n not in fresh}
@@ -179,7 +184,8 @@ def finetune(args: FinetuneArguments, *, data: Any = None, tokenizer: Any = None
     else:
         torch.manual_seed(args.seed)
         model = EventTransformerForSequenceClassification(
-            new_config(tokenizer, args, num_labels=len(names), id2label=id2label, label2id=label2id))
+            new_config(tokenizer, args, num_labels=len(names), id2label=id2label, label2id=label2id)
+        )
     inputs = model.config.input_kind
     collator = model_collator(tokenizer, model.config, inputs, max_length=args.max_length)
     columns = data_columns(ds[args.train_split], collator, args.data or "the data set")
@@ -189,23 +195,45 @@ def finetune(args: FinetuneArguments, *, data: Any = None, tokenizer: Any = None
     by_epoch = args.eval_steps is None
     greater = args.metric != "loss"
     targs = TrainingArguments(
-        output_dir=str(out), max_steps=total, per_device_train_batch_size=args.batch_size,
-        per_device_eval_batch_size=max(args.batch_size, 256), gradient_accumulation_steps=args.gradient_accumulation_steps,
-        eval_strategy="epoch" if by_epoch else "steps", eval_steps=None if by_epoch else args.eval_steps,
-        save_strategy="epoch" if by_epoch else "steps", save_steps=None if by_epoch else args.eval_steps,
-        save_total_limit=max(args.save_total_limit, 1), save_only_model=True, load_best_model_at_end=True,
-        metric_for_best_model=args.metric, greater_is_better=greater, logging_steps=args.logging_steps,
-        seed=args.seed, data_seed=args.seed,
-        bf16=args.mixed_precision == "bf16", fp16=args.mixed_precision == "fp16", use_cpu=args.cpu,
-        report_to=available_trackers(args.report_to) or "none", remove_unused_columns=False,
-        label_names=["labels"], dataloader_num_workers=args.num_workers,
-        dataloader_pin_memory=torch.cuda.is_available() and not args.cpu, disable_tqdm=not args.progress)
+        output_dir=str(out),
+        max_steps=total,
+        per_device_train_batch_size=args.batch_size,
+        per_device_eval_batch_size=max(args.batch_size, 256),
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        eval_strategy="epoch" if by_epoch else "steps",
+        eval_steps=None if by_epoch else args.eval_steps,
+        save_strategy="epoch" if by_epoch else "steps",
+        save_steps=None if by_epoch else args.eval_steps,
+        save_total_limit=max(args.save_total_limit, 1),
+        save_only_model=True,
+        load_best_model_at_end=True,
+        metric_for_best_model=args.metric,
+        greater_is_better=greater,
+        logging_steps=args.logging_steps,
+        seed=args.seed,
+        data_seed=args.seed,
+        bf16=args.mixed_precision == "bf16",
+        fp16=args.mixed_precision == "fp16",
+        use_cpu=args.cpu,
+        report_to=available_trackers(args.report_to) or "none",
+        remove_unused_columns=False,
+        label_names=["labels"],
+        dataloader_num_workers=args.num_workers,
+        dataloader_pin_memory=torch.cuda.is_available() and not args.cpu,
+        disable_tqdm=not args.progress,
+    )
     callbacks = [EarlyStoppingCallback(args.early_stopping_patience)] if args.early_stopping_patience else []
-    trainer = Trainer(model=model, args=targs, train_dataset=train,
-                      eval_dataset=ds[args.eval_split].select_columns(columns), data_collator=collator,
-                      processing_class=tokenizer, compute_metrics=compute_metrics,
-                      optimizers=_optimizer(model, args, loaded, total),
-                      callbacks=callbacks + [_json_arguments_callback(), _log_callback()])
+    trainer = Trainer(
+        model=model,
+        args=targs,
+        train_dataset=train,
+        eval_dataset=ds[args.eval_split].select_columns(columns),
+        data_collator=collator,
+        processing_class=tokenizer,
+        compute_metrics=compute_metrics,
+        optimizers=_optimizer(model, args, loaded, total),
+        callbacks=callbacks + [_json_arguments_callback(), _log_callback()],
+    )
     trainer.remove_callback(PrinterCallback)  # metrics go to the log, not to stdout
     if trainer.is_world_process_zero():
         claim_output(out, "finetune")
@@ -223,28 +251,60 @@ def finetune(args: FinetuneArguments, *, data: Any = None, tokenizer: Any = None
         test_scores, test_labels = class_scores(logits), np.asarray(prediction.label_ids)
         summary_metrics["test"] = test
         data_name = Path(args.data).name if args.data and Path(args.data).exists() else (args.data or "in memory")
-        results = [{"dataset_name": data_name, "dataset_type": data_name, "dataset_split": args.test_split,
-                    "metric_name": name, "metric_value": test[f"test_{key}"]}
-                   for key, name in (("roc_auc", "ROC AUC"), ("accuracy", "accuracy")) if f"test_{key}" in test]
+        results = [
+            {
+                "dataset_name": data_name,
+                "dataset_type": data_name,
+                "dataset_split": args.test_split,
+                "metric_name": name,
+                "metric_value": test[f"test_{key}"],
+            }
+            for key, name in (("roc_auc", "ROC AUC"), ("accuracy", "accuracy"))
+            if f"test_{key}" in test
+        ]
     if args.save_model and trainer.is_world_process_zero():
         trainer.save_model(str(out))  # the best model (load_best_model_at_end) and the tokenizer
         add_remote_code(out)  # loads with trust_remote_code where treasure_hf is not installed
         json_training_arguments(out, targs)
-        write_json(out / "training_summary.json", default=str, obj={
-            "task": "event classification", "data": dataset_description(args.data, ds), "tokenizer": tokenizer_path,
-            "classes": names, "metrics": summary_metrics, "eval_results": results, "base_model": args.model,
-            "best_checkpoint": trainer.state.best_model_checkpoint, "steps": trainer.state.global_step,
-            "args": {k: v for k, v in dataclasses.asdict(args).items() if not isinstance(v, dict)},
-            "model_shape": dataclasses.asdict(args.shape),
-            "procedure_text": (f"Fine-tuned with the transformers Trainer for up to {total} steps of "
-                               f"{args.batch_size} events (stopped at step {trainer.state.global_step}), AdamW lr "
-                               f"{args.lr}" + (f" (loaded weights {args.encoder_lr})" if args.encoder_lr else "")
-                               + (", the loaded encoder frozen (linear probe: the classification layer alone "
-                                  "trained)" if args.freeze_encoder else "")
-                               + f", best of the evaluations by validation {args.metric}"
-                               + (f" from `{args.model}`." if args.model else " from scratch."))})
+        write_json(
+            out / "training_summary.json",
+            default=str,
+            obj={
+                "task": "event classification",
+                "data": dataset_description(args.data, ds),
+                "tokenizer": tokenizer_path,
+                "classes": names,
+                "metrics": summary_metrics,
+                "eval_results": results,
+                "base_model": args.model,
+                "best_checkpoint": trainer.state.best_model_checkpoint,
+                "steps": trainer.state.global_step,
+                "args": {k: v for k, v in dataclasses.asdict(args).items() if not isinstance(v, dict)},
+                "model_shape": dataclasses.asdict(args.shape),
+                "procedure_text": (
+                    f"Fine-tuned with the transformers Trainer for up to {total} steps of "
+                    f"{args.batch_size} events (stopped at step {trainer.state.global_step}), AdamW lr "
+                    f"{args.lr}"
+                    + (f" (loaded weights {args.encoder_lr})" if args.encoder_lr else "")
+                    + (
+                        ", the loaded encoder frozen (linear probe: the classification layer alone trained)"
+                        if args.freeze_encoder
+                        else ""
+                    )
+                    + f", best of the evaluations by validation {args.metric}"
+                    + (f" from `{args.model}`." if args.model else " from scratch.")
+                ),
+            },
+        )
         (out / "README.md").write_text(str(model_card_for(out, str(out))))
         follow_umask(out)  # safetensors writes its files readable by their owner alone
     model = trainer.model.eval()
-    return FinetuneResult(out, model, summary_metrics, test_scores, test_labels, trainer.state.global_step,
-                          trainer.state.best_model_checkpoint)
+    return FinetuneResult(
+        out,
+        model,
+        summary_metrics,
+        test_scores,
+        test_labels,
+        trainer.state.global_step,
+        trainer.state.best_model_checkpoint,
+    )

@@ -39,9 +39,11 @@ from .common import (
 
 logger = logging.getLogger(__name__)
 
-OBJECTIVE_TEXT = {"codes": "the masked objects' token ids predicted, cross-entropy",
-                  "continuous": "the masked objects' kinematics regressed, MSE (continuous targets, MPMv2)",
-                  "codes+continuous": "token ids (cross-entropy) and kinematics (MSE) of the masked objects"}
+OBJECTIVE_TEXT = {
+    "codes": "the masked objects' token ids predicted, cross-entropy",
+    "continuous": "the masked objects' kinematics regressed, MSE (continuous targets, MPMv2)",
+    "codes+continuous": "token ids (cross-entropy) and kinematics (MSE) of the masked objects",
+}
 """How the card and ``training_summary.json`` describe each ``--objective``."""
 
 
@@ -73,10 +75,14 @@ def pretrain(args: PretrainArguments, *, data: Any = None, tokenizer: Any = None
     out = Path(args.out)
     check_output(out, "pretrain", args)
     trackers = available_trackers(args.report_to)
-    accelerator = Accelerator(mixed_precision=args.mixed_precision,
-                              gradient_accumulation_steps=args.gradient_accumulation_steps, cpu=args.cpu,
-                              log_with=trackers or None, project_dir=str(out),
-                              dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=args.seed))
+    accelerator = Accelerator(
+        mixed_precision=args.mixed_precision,
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        cpu=args.cpu,
+        log_with=trackers or None,
+        project_dir=str(out),
+        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=args.seed),
+    )
     set_seed(args.seed)
     tokenizer_path = args.tokenizer or "(given)"
     if tokenizer is None:
@@ -90,31 +96,49 @@ def pretrain(args: PretrainArguments, *, data: Any = None, tokenizer: Any = None
         model = EventTransformerForMaskedEventModeling.from_pretrained(args.model)
         check_compatible(model, tokenizer, args.model, tokenizer_path)
         if model.config.masked_objective != args.objective:
-            raise ArgumentError("--objective", f"{args.model} was pretrained with the objective "
-                                               f"{model.config.masked_objective}, not {args.objective}")
+            raise ArgumentError(
+                "--objective",
+                f"{args.model} was pretrained with the objective {model.config.masked_objective}, not {args.objective}",
+            )
     else:
         model = EventTransformerForMaskedEventModeling(new_config(tokenizer, args, masked_objective=args.objective))
     continuous = args.objective != "codes"
     original_kinematics = continuous and "kinematics" in train.column_names
     decoded = model.config.input_kind == "ids+decoded"
     masker = MaskedEventCollator.from_config(
-        model.config, mask_rate=args.mask_rate, mask_fraction=args.mask_fraction, random_fraction=args.random_fraction,
+        model.config,
+        mask_rate=args.mask_rate,
+        mask_fraction=args.mask_fraction,
+        random_fraction=args.random_fraction,
         kinematics_decoder=tokenizer.decode_kinematics if decoded and model.config.uses_kinematics else None,
-        features_decoder=tokenizer.decode_features if decoded and model.config.variant == "hierarchical" else None)
-    padder = EventPaddingCollator(model.config.token_id_ranges, max_length=args.max_length, keep=(),
-                                  sequence_columns={"kinematics": len(model.config.kinematics_names)}
-                                  if original_kinematics else {})
+        features_decoder=tokenizer.decode_features if decoded and model.config.variant == "hierarchical" else None,
+    )
+    padder = EventPaddingCollator(
+        model.config.token_id_ranges,
+        max_length=args.max_length,
+        keep=(),
+        sequence_columns={"kinematics": len(model.config.kinematics_names)} if original_kinematics else {},
+    )
     # one Arrow table per batch into the collator's vectorised path (see benchmarks/dataloader.py)
     batches = ArrowBatches(train, ("input_ids", "token_type_ids", *(("kinematics",) if original_kinematics else ())))
-    loader = DataLoader(batches, batch_size=args.batch_size, shuffle=True, collate_fn=padder,
-                        num_workers=args.num_workers, drop_last=len(train) >= args.batch_size)
+    loader = DataLoader(
+        batches,
+        batch_size=args.batch_size,
+        shuffle=True,
+        collate_fn=padder,
+        num_workers=args.num_workers,
+        drop_last=len(train) >= args.batch_size,
+    )
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    scheduler = get_scheduler("linear", optimizer, num_warmup_steps=args.warmup_steps,
-                              num_training_steps=args.max_steps)
+    scheduler = get_scheduler(
+        "linear", optimizer, num_warmup_steps=args.warmup_steps, num_training_steps=args.max_steps
+    )
     model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
     if trackers:
-        accelerator.init_trackers("pretrain", config={k: v for k, v in dataclasses.asdict(args).items()
-                                                      if isinstance(v, (int, float, str, bool))})
+        accelerator.init_trackers(
+            "pretrain",
+            config={k: v for k, v in dataclasses.asdict(args).items() if isinstance(v, (int, float, str, bool))},
+        )
 
     step = micro = 0  # optimizer steps done, batches consumed
     if args.resume:
@@ -134,8 +158,13 @@ def pretrain(args: PretrainArguments, *, data: Any = None, tokenizer: Any = None
         claim_output(out, "pretrain")
     model.train()
     history: list[dict[str, float]] = []
-    bar = tqdm(total=stop, initial=step, desc="pretrain", unit="step", disable=not accelerator.is_local_main_process
-               or not getattr(args, "progress", True))
+    bar = tqdm(
+        total=stop,
+        initial=step,
+        desc="pretrain",
+        unit="step",
+        disable=not accelerator.is_local_main_process or not getattr(args, "progress", True),
+    )
     t0, events, running = time.perf_counter(), 0, []
     while step < stop:
         epoch, skip = divmod(micro, batches_per_epoch)
@@ -145,9 +174,13 @@ def pretrain(args: PretrainArguments, *, data: Any = None, tokenizer: Any = None
             # masks and dropout depend on (seed, batch number, process) only: a resumed run repeats them
             torch.manual_seed(args.seed * 1_000_003 + micro * accelerator.num_processes + accelerator.process_index)
             if continuous:  # the targets: the objects' kinematics before masking
-                batch["target_kinematics"] = (batch.pop("kinematics") if original_kinematics else torch.as_tensor(
-                    tokenizer.decode_kinematics(batch["input_ids"].cpu()), dtype=torch.float32).to(
-                        batch["input_ids"].device))
+                batch["target_kinematics"] = (
+                    batch.pop("kinematics")
+                    if original_kinematics
+                    else torch.as_tensor(tokenizer.decode_kinematics(batch["input_ids"].cpu()), dtype=torch.float32).to(
+                        batch["input_ids"].device
+                    )
+                )
             batch = masker.mask(batch)
             with accelerator.accumulate(model):
                 loss = model(**batch).loss
@@ -166,15 +199,27 @@ def pretrain(args: PretrainArguments, *, data: Any = None, tokenizer: Any = None
             bar.update(1)
             if step % args.logging_steps == 0 or step == stop:
                 mean = accelerator.gather(torch.stack(running).mean()[None]).mean().item()
-                record = {"step": step, "loss": mean, "lr": scheduler.get_last_lr()[0],
-                          "events_per_s": events * accelerator.num_processes / (time.perf_counter() - t0)}
+                record = {
+                    "step": step,
+                    "loss": mean,
+                    "lr": scheduler.get_last_lr()[0],
+                    "events_per_s": events * accelerator.num_processes / (time.perf_counter() - t0),
+                }
                 history.append(record)
                 accelerator.log(record, step=step)
                 logger.info("step %d: loss %.4f", step, mean)
                 running = []
             if (args.save_steps and step % args.save_steps == 0) or step == stop:
-                save_checkpoint(accelerator, out, step, model=model, optimizer=optimizer, scheduler=scheduler,
-                                micro_batches=micro, limit=args.save_total_limit)
+                save_checkpoint(
+                    accelerator,
+                    out,
+                    step,
+                    model=model,
+                    optimizer=optimizer,
+                    scheduler=scheduler,
+                    micro_batches=micro,
+                    limit=args.save_total_limit,
+                )
             if step >= stop:
                 break
     bar.close()
@@ -183,19 +228,30 @@ def pretrain(args: PretrainArguments, *, data: Any = None, tokenizer: Any = None
         unwrapped.save_pretrained(out, safe_serialization=True)
         tokenizer.save_pretrained(out)
         add_remote_code(out)  # loads with trust_remote_code where treasure_hf is not installed
-        write_json(out / "training_summary.json", default=str, obj={
-            "task": "masked event modeling", "data": dataset_description(args.data, ds), "tokenizer": tokenizer_path,
-            "args": {k: v for k, v in dataclasses.asdict(args).items() if not isinstance(v, dict)},
-            "model_shape": dataclasses.asdict(args.shape),
-            "history": history, "eval_results": [], "num_processes": accelerator.num_processes,
-            "objective": args.objective,
-            "procedure_text": (f"Masked event modeling ({OBJECTIVE_TEXT[args.objective]}"
-                               f"{', original continuous kinematics' if original_kinematics else ''}): "
-                               f"{args.mask_rate:.0%} of the objects of each event selected, "
-                               f"{args.mask_fraction:.0%} of them set to [MASK], {args.random_fraction:.0%} to random "
-                               f"ids; {args.max_steps} steps of {args.batch_size} events x "
-                               f"{args.gradient_accumulation_steps} accumulation x {accelerator.num_processes} "
-                               f"processes, AdamW lr {args.lr}, {args.mixed_precision} precision.")})
+        write_json(
+            out / "training_summary.json",
+            default=str,
+            obj={
+                "task": "masked event modeling",
+                "data": dataset_description(args.data, ds),
+                "tokenizer": tokenizer_path,
+                "args": {k: v for k, v in dataclasses.asdict(args).items() if not isinstance(v, dict)},
+                "model_shape": dataclasses.asdict(args.shape),
+                "history": history,
+                "eval_results": [],
+                "num_processes": accelerator.num_processes,
+                "objective": args.objective,
+                "procedure_text": (
+                    f"Masked event modeling ({OBJECTIVE_TEXT[args.objective]}"
+                    f"{', original continuous kinematics' if original_kinematics else ''}): "
+                    f"{args.mask_rate:.0%} of the objects of each event selected, "
+                    f"{args.mask_fraction:.0%} of them set to [MASK], {args.random_fraction:.0%} to random "
+                    f"ids; {args.max_steps} steps of {args.batch_size} events x "
+                    f"{args.gradient_accumulation_steps} accumulation x {accelerator.num_processes} "
+                    f"processes, AdamW lr {args.lr}, {args.mixed_precision} precision."
+                ),
+            },
+        )
         follow_umask(out)  # safetensors writes its files readable by their owner alone
     accelerator.wait_for_everyone()
     model = accelerator.unwrap_model(model).eval()

@@ -57,12 +57,14 @@ class FlavourTagger:
             sel = flavour == lab
             x[sel] += m
         prior = {5: self.f_b, 4: self.f_c, 0: 1.0 - self.f_b - self.f_c}
-        logl = {lab: np.log(prior[lab]) - 0.5 * ((x[:, 0] - m[0]) ** 2 + (x[:, 1] - m[1]) ** 2)
-                for lab, m in means.items()}
+        logl = {
+            lab: np.log(prior[lab]) - 0.5 * ((x[:, 0] - m[0]) ** 2 + (x[:, 1] - m[1]) ** 2) for lab, m in means.items()
+        }
         top = np.maximum.reduce(list(logl.values()))
         w = {lab: np.exp(v - top) for lab, v in logl.items()}
         total = w[5] + w[4] + w[0]
         return {"pb": w[5] / total, "pc": w[4] / total, "pu": w[0] / total}
+
 
 @dataclass(frozen=True)
 class BinnedEfficiency:
@@ -159,8 +161,12 @@ def _brem_calibration(brem: Bremsstrahlung, pt: np.ndarray, eta: np.ndarray) -> 
     i = np.clip(np.searchsorted(lx, x) - 1, 0, len(lx) - 2)
     j = np.clip(np.searchsorted(ly, y) - 1, 0, len(ly) - 2)
     fx, fy = (x - lx[i]) / (lx[i + 1] - lx[i]), (y - ly[j]) / (ly[j + 1] - ly[j])
-    return ((1 - fx) * (1 - fy) * table[i, j] + fx * (1 - fy) * table[i + 1, j]
-            + (1 - fx) * fy * table[i, j + 1] + fx * fy * table[i + 1, j + 1])
+    return (
+        (1 - fx) * (1 - fy) * table[i, j]
+        + fx * (1 - fy) * table[i + 1, j]
+        + (1 - fx) * fy * table[i, j + 1]
+        + fx * fy * table[i + 1, j + 1]
+    )
 
 
 @dataclass(frozen=True)
@@ -287,16 +293,16 @@ class Detector:
             a = np.abs(eta)
             # Delphes CMS card ECal eta shapes: (1 + 0.64 eta^2) in the barrel, (2.16 + 5.6 (|eta| - 2)^2)
             # in the endcaps (from CMS arXiv:1306.2016)
-            sigma = sigma * np.where(a <= 1.5, 1.0 + 0.64 * eta ** 2, 2.16 + 5.6 * (a - 2.0) ** 2)
+            sigma = sigma * np.where(a <= 1.5, 1.0 + 0.64 * eta**2, 2.16 + 5.6 * (a - 2.0) ** 2)
         return sigma / np.maximum(energy, 1e-9)
 
-    def electron_energy_response(self, energy: np.ndarray, eta: np.ndarray,
-                                 rng: np.random.Generator) -> np.ndarray:
+    def electron_energy_response(self, energy: np.ndarray, eta: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Measured over true energy of electrons: the bremsstrahlung response (:class:`Bremsstrahlung`)
         times the Gaussian calorimeter resolution."""
         pt = energy / np.cosh(eta)
-        return self.brem.response(pt, eta, rng) * (1.0 + rng.normal(size=np.shape(energy))
-                                                   * self.ecal_resolution(energy, eta))
+        return self.brem.response(pt, eta, rng) * (
+            1.0 + rng.normal(size=np.shape(energy)) * self.ecal_resolution(energy, eta)
+        )
 
     def electron_efficiency(self, pt: np.ndarray, eta: np.ndarray) -> np.ndarray:
         return np.where(self.in_electron_acceptance(eta), self.electron_eff(pt, eta), 0.0)
@@ -372,23 +378,28 @@ def _binned_calo(table, energy: np.ndarray, eta: np.ndarray, noise_scale: np.nda
     lower = -1.0
     for upper, c, s, n in table:
         sel = (a > lower) & (a <= upper)
-        out = np.where(sel, np.sqrt((c * energy) ** 2 + s ** 2 * energy + (n * noise_scale) ** 2), out)
+        out = np.where(sel, np.sqrt((c * energy) ** 2 + s**2 * energy + (n * noise_scale) ** 2), out)
         lower = upper
     c, s, n = table[-1][1:]
-    return np.where(np.isnan(out), np.sqrt((c * energy) ** 2 + s ** 2 * energy + (n * noise_scale) ** 2), out)
+    return np.where(np.isnan(out), np.sqrt((c * energy) ** 2 + s**2 * energy + (n * noise_scale) ** 2), out)
 
 
 ATLAS = Detector(
-    name="atlas", experiment="ATLAS", layer="atlas",
+    name="atlas",
+    experiment="ATLAS",
+    layer="atlas",
     # luminous region: ~10-15 um transverse and ~45-50 mm longitudinal (ATLAS primary-vertex paper,
     # Eur. Phys. J. C 77 (2017) 332); the issue asks for ~45 mm
-    beam_spot_xy_mm=0.010, beam_spot_z_mm=45.0,
+    beam_spot_xy_mm=0.010,
+    beam_spot_z_mm=45.0,
     tracker_eta=2.5,  # inner detector coverage (ATLAS, JINST 3 (2008) S08003)
     calo_eta=4.9,  # calorimeter coverage incl. forward calorimeter (JINST 3 (2008) S08003)
     # electrons |eta| < 2.47, crack 1.37-1.52 included: the H -> 4l selection keeps electrons there
     # (ATLAS, Eur. Phys. J. C 80 (2020) 957, arXiv:2004.03447, Sec. 4: "|eta| < 2.47"); photons
     # |eta| < 2.37 without the crack (ATLAS, Eur. Phys. J. C 79 (2019) 639, arXiv:1902.04655)
-    electron_eta=2.47, ecal_crack=(1.37, 1.52), photon_eta=2.37,
+    electron_eta=2.47,
+    ecal_crack=(1.37, 1.52),
+    photon_eta=2.37,
     muon_eta=2.7,  # muon spectrometer coverage (JINST 3 (2008) S08003)
     tau_eta=2.5,  # ATL-PHYS-PUB-2015-045
     jet_eta=4.5,  # as the issue asks (ATLAS jets are used up to |eta| = 4.5)
@@ -398,24 +409,32 @@ ATLAS = Detector(
     track_pt_res=((1.5, 0.015, 3.4e-4), (2.5, 0.033, 4.1e-4)),
     # sigma(d0) = 10 um (1 (+) 14 GeV/pT), sigma(z0 sin theta) = 91 um (1 (+) 2.3 GeV/pT)
     # (JINST 3 (2008) S08003, Table 10.2)
-    d0_res_mm=(0.010, 0.140), z0_res_mm=(0.091, 0.210),
+    d0_res_mm=(0.010, 0.140),
+    z0_res_mm=(0.091, 0.210),
     # EM calorimeter: sigma(E)/E = 10%/sqrt(E) (+) 0.7% (the performance goal of ATLAS, JINST 3 (2008)
     # S08003, Table 1.1, met in the barrel and endcaps: Sec. 5.1) with a noise term of 350 MeV x cosh(eta)
     # (electronic and pile-up noise at <mu> ~ 20; ATLAS, Eur. Phys. J. C 74 (2014) 3071, arXiv:1407.5063,
     # Sec. 2), up to |eta| = 3.2; FCal (3.2-4.9): Delphes ATLAS card ECal sqrt(E^2 0.035^2 + E 0.285^2)
-    ecal_res=((3.2, 0.007, 0.10, 0.35), (4.9, 0.0350, 0.285, 0.0)), ecal_noise_in_et=True,
+    ecal_res=((3.2, 0.007, 0.10, 0.35), (4.9, 0.0350, 0.285, 0.0)),
+    ecal_noise_in_et=True,
     brem=Bremsstrahlung(
         # inner-detector material in front of the calorimeter, X/X0 vs |eta| (ATLAS, JINST 3 (2008) S08003,
         # Sec. 4.9, figure of the material distribution of the inner detector; approximate values (the
         # figure was not at hand when they were entered, check them):
         # ~0.5 X0 at eta = 0 rising to ~2.3 X0 where the services leave the ID near |eta| = 1.8)
-        material_eta=(0.0, 0.5, 1.0, 1.4, 1.8, 2.2, 2.5), material_x0=(0.5, 0.6, 0.9, 1.5, 2.3, 1.7, 1.4),
+        material_eta=(0.0, 0.5, 1.0, 1.4, 1.8, 2.2, 2.5),
+        material_x0=(0.5, 0.6, 0.9, 1.5, 2.3, 1.7, 1.4),
         # 2 T solenoid; EM barrel accordion from r = 1.5 m, EMEC front face at |z| = 3.7 m; ID envelope
         # r < 1.15 m, |z| < 3.512 m (JINST 3 (2008) S08003, Secs. 1, 4 and 5)
-        field_t=2.0, calo_radius_m=1.5, calo_z_m=3.7, tracker_radius_m=1.15, tracker_z_m=3.512,
+        field_t=2.0,
+        calo_radius_m=1.5,
+        calo_z_m=3.7,
+        tracker_radius_m=1.15,
+        tracker_z_m=3.512,
         # electron clusters span 3 x 7 second-layer cells of 0.025 x 0.0245 in the barrel, i.e. +-0.086 in phi
         # (ATLAS, Eur. Phys. J. C 79 (2019) 639, arXiv:1902.04655, Sec. 3)
-        cluster_half_dphi=0.086),
+        cluster_half_dphi=0.086,
+    ),
     # jet pT resolution: (24 +- 1.5)% at 20 GeV and (6 +- 0.5)% at 300 GeV for central jets (ATLAS,
     # Eur. Phys. J. C 81 (2021) 689, arXiv:2007.02645, abstract); N = 1.24 GeV and S = 1.04 sqrt(GeV) go
     # through both points (C = 0); the same is used at all |eta| (forward jets are not measured here)
@@ -434,9 +453,12 @@ ATLAS = Detector(
     electron_eff=BinnedEfficiency(
         pt_edges=(4.5, 7.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 80.0),
         eta_edges=(1.37, 1.52, 2.47),
-        values=((0.75, 0.82, 0.86, 0.88, 0.90, 0.92, 0.94, 0.95, 0.96),
-                (0.65, 0.72, 0.76, 0.79, 0.81, 0.83, 0.85, 0.86, 0.87),
-                (0.72, 0.79, 0.83, 0.86, 0.88, 0.90, 0.92, 0.93, 0.94))),
+        values=(
+            (0.75, 0.82, 0.86, 0.88, 0.90, 0.92, 0.94, 0.95, 0.96),
+            (0.65, 0.72, 0.76, 0.79, 0.81, 0.83, 0.85, 0.86, 0.87),
+            (0.72, 0.79, 0.83, 0.86, 0.88, 0.90, 0.92, 0.93, 0.94),
+        ),
+    ),
     # muons (Loose, the H -> 4l working point): reconstruction efficiency close to 99% for |eta| < 2.5 and
     # 5 < pT < 100 GeV (ATLAS, arXiv:1603.05598, abstract and Sec. 6); 2.5-2.7 (stand-alone muons) the same
     muon_eff=BinnedEfficiency(pt_edges=(5.0,), eta_edges=(2.7,), values=((0.99,),)),
@@ -444,10 +466,12 @@ ATLAS = Detector(
     # (ATLAS, JHEP 03 (2018) 095, arXiv:1712.02304, Sec. 4; electrons need none: their cluster holds it)
     fsr=FsrRecovery(flavours=(13,), min_pt=1.5, max_eta=2.37, max_dr=0.15),
     photon_eff=(0.95, 0.85),  # Delphes ATLAS card PhotonEfficiency (pT > 10 GeV)
-    photon_iso_cone=0.5, photon_iso_ratio=0.12,  # Delphes ATLAS card PhotonIsolation
+    photon_iso_cone=0.5,
+    photon_iso_ratio=0.12,  # Delphes ATLAS card PhotonIsolation
     # Delphes ATLAS card TauTagging (ATL-PHYS-PUB-2015-045, medium): eff 0.70 (1 prong), 0.60 (3 prongs);
     # mistag 0.02 (1 core track), 0.01 (2-3 core tracks)
-    tau_eff=(0.70, 0.60), tau_fake=(0.02, 0.01),
+    tau_eff=(0.70, 0.60),
+    tau_fake=(0.02, 0.01),
     tau_res=0.10,  # ~10% tau energy resolution (ATL-PHYS-PUB-2015-045, energy calibration section)
     taggers={
         # DL1r at the 77% working point: c rejection ~5, light rejection ~170
@@ -461,15 +485,20 @@ ATLAS = Detector(
 )
 
 CMS = Detector(
-    name="cms", experiment="CMS", layer="cms",
+    name="cms",
+    experiment="CMS",
+    layer="cms",
     # luminous region as for ATLAS (same LHC beams)
-    beam_spot_xy_mm=0.010, beam_spot_z_mm=45.0,
+    beam_spot_xy_mm=0.010,
+    beam_spot_z_mm=45.0,
     tracker_eta=2.5,  # CMS tracker (JINST 3 (2008) S08004)
     calo_eta=5.0,  # HF up to |eta| = 5 (JINST 3 (2008) S08004; Delphes CMS card)
     # ECAL |eta| < 2.5 with the barrel-endcap gap 1.4442-1.566 (CMS, JINST 16 (2021) P05014); electrons in the
     # gap are kept, as the H -> 4l selection does (pT > 7 GeV, |eta| < 2.5: CMS, JHEP 11 (2017) 047,
     # arXiv:1706.09936, Sec. 3); photons there are not reconstructed
-    electron_eta=2.5, ecal_crack=(1.4442, 1.566), photon_eta=2.5,
+    electron_eta=2.5,
+    ecal_crack=(1.4442, 1.566),
+    photon_eta=2.5,
     muon_eta=2.4,  # Delphes CMS card MuonEfficiency; CMS JINST 13 (2018) P06015
     tau_eta=2.3,  # CMS DeepTau selections (CMS, JINST 17 (2022) P07023)
     jet_eta=4.7,  # CMS PF jets up to |eta| = 4.7 (CMS, JINST 12 (2017) P02014)
@@ -478,22 +507,30 @@ CMS = Detector(
     track_pt_res=((0.5, 0.010, 1.5e-4), (1.5, 0.015, 2.5e-4), (2.5, 0.025, 5.5e-4)),
     # CMS tracker impact parameters (CMS, JINST 9 (2014) P10009, resolution plots read off for |eta| < 0.9):
     # sigma(d0) ~ 10 um at high pT and ~ 95 um at pT = 1 GeV; sigma(dz) ~ 30 um and ~ 110 um
-    d0_res_mm=(0.010, 0.095), z0_res_mm=(0.030, 0.105),
+    d0_res_mm=(0.010, 0.095),
+    z0_res_mm=(0.030, 0.105),
     # Delphes CMS card ECal: sqrt(E^2 0.008^2 + E 0.11^2 + 0.40^2) (eta shapes in ecal_resolution) up to 2.5,
     # sqrt(E^2 0.107^2 + E 2.08^2) in HF; an in-situ parametrisation (from CMS arXiv:1306.2016: electrons from
     # Z decays better than 2% for |eta| < 0.8, 2-5% elsewhere)
-    ecal_res=((2.5, 0.008, 0.11, 0.40), (5.0, 0.107, 2.08, 0.0)), ecal_noise_in_et=False,
+    ecal_res=((2.5, 0.008, 0.11, 0.40), (5.0, 0.107, 2.08, 0.0)),
+    ecal_noise_in_et=False,
     brem=Bremsstrahlung(
         # tracker material, X/X0 vs |eta| (CMS, JINST 3 (2008) S08004, Sec. 3.1, tracker material budget
         # figure; approximate values, entered without the figure at hand: ~0.4 X0 at eta = 0, ~1.8 X0 at
         # |eta| ~ 1.4, ~1 X0 at |eta| = 2.5)
-        material_eta=(0.0, 0.6, 1.0, 1.2, 1.45, 1.8, 2.0, 2.5), material_x0=(0.4, 0.5, 0.9, 1.3, 1.8, 1.5, 1.2, 0.9),
+        material_eta=(0.0, 0.6, 1.0, 1.2, 1.45, 1.8, 2.0, 2.5),
+        material_x0=(0.4, 0.5, 0.9, 1.3, 1.8, 1.5, 1.2, 0.9),
         # 3.8 T solenoid; ECAL barrel from r = 1.29 m, endcap front at |z| = 3.154 m; tracker r < 1.1 m,
         # |z| < 2.8 m (CMS, JINST 3 (2008) S08004, Secs. 1, 3 and 4)
-        field_t=3.8, calo_radius_m=1.29, calo_z_m=3.154, tracker_radius_m=1.1, tracker_z_m=2.8,
+        field_t=3.8,
+        calo_radius_m=1.29,
+        calo_z_m=3.154,
+        tracker_radius_m=1.1,
+        tracker_z_m=2.8,
         # superclusters collect brem in a road of +-17 crystals (+-0.3 rad) in phi
         # (CMS, JINST 10 (2015) P06005, arXiv:1502.02701, Sec. 3.1)
-        cluster_half_dphi=0.3),
+        cluster_half_dphi=0.3,
+    ),
     # jet pT resolution at central rapidities: 15-20% at 30 GeV, ~10% at 100 GeV, 5% at 1 TeV (CMS, JINST 12
     # (2017) P02014, arXiv:1607.03663, abstract); N = 1.25 GeV, S = 0.90 sqrt(GeV), C = 0.041 go through
     # 17.5%, 10% and 5%; used at all |eta|
@@ -509,22 +546,35 @@ CMS = Detector(
     electron_eff=BinnedEfficiency(
         pt_edges=(5.0, 7.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 80.0),
         eta_edges=(1.4442, 1.566, 2.5),
-        values=((0.60, 0.70, 0.78, 0.84, 0.88, 0.91, 0.93, 0.94, 0.95),
-                (0.50, 0.58, 0.65, 0.71, 0.75, 0.78, 0.80, 0.81, 0.82),
-                (0.55, 0.65, 0.73, 0.80, 0.85, 0.88, 0.90, 0.91, 0.92))),
+        values=(
+            (0.60, 0.70, 0.78, 0.84, 0.88, 0.91, 0.93, 0.94, 0.95),
+            (0.50, 0.58, 0.65, 0.71, 0.75, 0.78, 0.80, 0.81, 0.82),
+            (0.55, 0.65, 0.73, 0.80, 0.85, 0.88, 0.90, 0.91, 0.92),
+        ),
+    ),
     # muons: reconstruction and loose identification, above 95% for pT above a few GeV over |eta| < 2.4
     # (CMS, JINST 7 (2012) P10002, abstract), ~99% for the loose ID in Run 2 (CMS, JINST 13 (2018) P06015, Sec. 6)
     muon_eff=BinnedEfficiency(pt_edges=(5.0,), eta_edges=(2.4,), values=((0.99,),)),
     # FSR recovery for electrons and muons: photons with pT > 2 GeV, |eta| < 2.4, relative PF isolation
     # (dR = 0.3) < 1.8, dR(l, gamma) < 0.5 and dR / ET^2 < 0.012 GeV^-2, attached to the closest lepton; each
     # lepton keeps the one with the smallest dR / ET^2 (CMS, JHEP 11 (2017) 047, arXiv:1706.09936, Sec. 3)
-    fsr=FsrRecovery(flavours=(11, 13), min_pt=2.0, max_eta=2.4, max_dr=0.5, max_dr_over_et2=0.012,
-                    max_rel_iso=1.8, iso_cone=0.3, rank="dr_over_et2"),
+    fsr=FsrRecovery(
+        flavours=(11, 13),
+        min_pt=2.0,
+        max_eta=2.4,
+        max_dr=0.5,
+        max_dr_over_et2=0.012,
+        max_rel_iso=1.8,
+        iso_cone=0.3,
+        rank="dr_over_et2",
+    ),
     photon_eff=(0.95, 0.85),  # Delphes CMS card PhotonEfficiency
-    photon_iso_cone=0.5, photon_iso_ratio=0.12,  # Delphes CMS card PhotonIsolation
+    photon_iso_cone=0.5,
+    photon_iso_ratio=0.12,  # Delphes CMS card PhotonIsolation
     # DeepTau vs jets, Medium: ~0.65 tau efficiency at ~0.5% jet misidentification
     # (CMS, JINST 17 (2022) P07023)
-    tau_eff=(0.65, 0.65), tau_fake=(0.005, 0.005),
+    tau_eff=(0.65, 0.65),
+    tau_fake=(0.005, 0.005),
     tau_res=0.10,  # ~10% (CMS, JINST 17 (2022) P07023)
     taggers={
         # DeepJet medium working point: b efficiency ~0.80 at 1% light and ~13% c misidentification
@@ -534,44 +584,63 @@ CMS = Detector(
     mc_run_number=1,  # CMS simulation is produced as run 1
 )
 
-IDEA_TRACKING_SOURCE = ("fit to the track-state covariances that the IDEA card's TrackCovariance module (its IDEA geometry: "
-             "vertex layers at 13.7-315 mm with 3-7 um resolution, 112 drift-chamber layers 0.36-2.0 m at 100 um, "
-             "silicon wrapper at 2.04/2.06 m, B = 2 T) wrote into the FCC-ee sample p8_ee_WW_ecm240_edm4hep "
-             "(scikit-hep-testdata; 287 tracks, pT 0.7-60 GeV)")
+IDEA_TRACKING_SOURCE = (
+    "fit to the track-state covariances that the IDEA card's TrackCovariance module (its IDEA geometry: "
+    "vertex layers at 13.7-315 mm with 3-7 um resolution, 112 drift-chamber layers 0.36-2.0 m at 100 um, "
+    "silicon wrapper at 2.04/2.06 m, B = 2 T) wrote into the FCC-ee sample p8_ee_WW_ecm240_edm4hep "
+    "(scikit-hep-testdata; 287 tracks, pT 0.7-60 GeV)"
+)
 
 FCCEE_IDEA = Detector(
-    name="idea", experiment="FCC-ee", layer="edm4hep", collider="fcc-ee",
+    name="idea",
+    experiment="FCC-ee",
+    layer="edm4hep",
+    collider="fcc-ee",
     # luminous region at 240 GeV: sigma_x = 9.70 um (13.7 um / sqrt 2), sigma_y = 25.5 nm, sigma_z = 0.64 mm
     # (the FCC-ee Pythia 8 cards, HEP-FCC/FCC-config FCCee/Generator/Pythia8/p8_ee_ZH_ecm240.cmd)
-    beam_spot_xy_mm=9.70e-3, beam_spot_y_mm=25.5e-6, beam_spot_z_mm=0.64,
+    beam_spot_xy_mm=9.70e-3,
+    beam_spot_y_mm=25.5e-6,
+    beam_spot_z_mm=0.64,
     tracker_eta=2.56,  # IDEA card tracking efficiencies: 0 beyond |eta| = 2.56
     calo_eta=3.0,  # IDEA card DualReadoutCalorimeter EtaMax = 3.0 (100 mrad)
     # electrons are tracks matched to the calorimeter (IDEA card ElectronFilter on eflow tracks): the tracker's
     # coverage; muons likewise; photons: the calorimeter's (PhotonEfficiency up to |eta| = 3.0)
-    electron_eta=2.56, ecal_crack=(0.0, 0.0), photon_eta=3.0, muon_eta=2.56,
-    tau_eta=3.0, jet_eta=3.0,  # IDEA card TauTagging TauEtaMax 3.0; jets from eflow within the calorimeter
+    electron_eta=2.56,
+    ecal_crack=(0.0, 0.0),
+    photon_eta=3.0,
+    muon_eta=2.56,
+    tau_eta=3.0,
+    jet_eta=3.0,  # IDEA card TauTagging TauEtaMax 3.0; jets from eflow within the calorimeter
     # sigma(pT)/pT = a (+) b pT: |eta| < 0.9: a = 0.029%, b = 0.0065%/GeV; 0.9-1.6: 0.057%, 0.0076%/GeV;
     # 1.6-2.56: 0.24%, 0.016%/GeV (IDEA_TRACKING_SOURCE: 152, 15 and 9 tracks of those bins)
     track_pt_res=((0.9, 2.9e-4, 6.5e-5), (1.6, 5.7e-4, 7.6e-5), (2.56, 2.4e-3, 1.55e-4)),
     # sigma(d0) = 2.7 um (+) 12.7 um GeV / (pT sin^1/2 theta), sigma(z0 sin theta) = 2.1 um (+) 2.0 um GeV / (...)
     # (IDEA_TRACKING_SOURCE, all |eta|: 188 and 160 tracks); the IDEA concept quotes sigma(d0) ~ 2 um at high momentum
     # (A. Ilg, "The IDEA detector concept for FCC-ee", arXiv:2510.26195)
-    d0_res_mm=(0.0027, 0.0127), z0_res_mm=(0.0021, 0.0020),
+    d0_res_mm=(0.0027, 0.0127),
+    z0_res_mm=(0.0021, 0.0020),
     # crystal ECAL: sigma(E) = sqrt(E^2 0.005^2 + E 0.03^2 + 0.002^2), i.e. 3%/sqrt(E) (+) 0.5% (+) 2 MeV, up to
     # |eta| = 3.0 (IDEA card ECalResolutionFormula, from arXiv:2008.00338; arXiv:2510.26195 quotes 3%/sqrt(E) (+) 0.5%)
-    ecal_res=((3.0, 0.005, 0.03, 0.002),), ecal_noise_in_et=False,
+    ecal_res=((3.0, 0.005, 0.03, 0.002),),
+    ecal_noise_in_et=False,
     brem=Bremsstrahlung(
         # material in front of the calorimeter at eta = 0, summed over the IDEA card's DetectorGeometry (thickness /
         # X0 of each layer): beam pipe 0.0068, five vertex layers 0.0188, drift-chamber walls 0.0128 and gas
         # 0.0029, silicon wrapper 0.0100: 0.051 X0, growing as 1 / sin(theta) to the end of the barrel
         # (|eta| = 0.88), then the chamber's end plate (DCHWALL 0.25 m / 5.55 m = 0.045 X0) on top (approximate:
         # forward tracks cross fewer barrel layers than the 1 / sin(theta) scaling counts)
-        material_eta=(0.0, 0.5, 0.88, 1.0, 2.0, 2.56), material_x0=(0.051, 0.058, 0.072, 0.12, 0.23, 0.35),
+        material_eta=(0.0, 0.5, 0.88, 1.0, 2.0, 2.56),
+        material_x0=(0.051, 0.058, 0.072, 0.12, 0.23, 0.35),
         # 2 T; calorimeter entrance at r = 2.25 m, |z| = 2.5 m; drift chamber r < 2.02 m, |z| < 2.125 m (IDEA card
         # B, R, HL, DCHRMAX, DCHZMAX)
-        field_t=2.0, calo_radius_m=2.25, calo_z_m=2.5, tracker_radius_m=2.02, tracker_z_m=2.125,
+        field_t=2.0,
+        calo_radius_m=2.25,
+        calo_z_m=2.5,
+        tracker_radius_m=2.02,
+        tracker_z_m=2.125,
         # towers of 0.02 x 0.02 in eta x phi (IDEA card EtaPhiRes): a 3 x 3 cluster spans +-0.03 in phi
-        cluster_half_dphi=0.03),
+        cluster_half_dphi=0.03,
+    ),
     jet_res=(),  # particle-flow jets (hcal_res): no overall jet smearing
     muon_res=((0.9, 2.9e-4, 6.5e-5), (1.6, 5.7e-4, 7.6e-5), (2.56, 2.4e-3, 1.55e-4)),  # the tracker's (card: tracks)
     # electrons and muons: 99% for E >= 2 GeV (IDEA card ElectronEfficiency, MuonEfficiency; here in pT, which is
@@ -581,9 +650,11 @@ FCCEE_IDEA = Detector(
     # no FSR recovery: the FCC-ee ZH recoil analyses use the bare leptons, and the card recovers none
     fsr=FsrRecovery(flavours=(), min_pt=2.0, max_eta=3.0, max_dr=0.0),
     photon_eff=(0.99, 0.99),  # IDEA card PhotonEfficiency (E >= 2 GeV)
-    photon_iso_cone=0.5, photon_iso_ratio=9999.0,  # IDEA card PhotonIsolation: DeltaRMax 0.5, PTRatioMax 9999 (none)
+    photon_iso_cone=0.5,
+    photon_iso_ratio=9999.0,  # IDEA card PhotonIsolation: DeltaRMax 0.5, PTRatioMax 9999 (none)
     # IDEA card TauTagging: 85% for hadronic taus, 1% mistag
-    tau_eff=(0.85, 0.85), tau_fake=(0.01, 0.01),
+    tau_eff=(0.85, 0.85),
+    tau_fake=(0.01, 0.01),
     # not in the card (taus are particle-flow jets there); their visible decay products are tracks and photons,
     # measured to 0.03-0.3% and ~1% at 10 GeV above: 2% is an upper bound of that, not a published number
     tau_res=0.02,
@@ -597,8 +668,16 @@ FCCEE_IDEA = Detector(
     # hits: the five vertex barrel layers (r, half-length in mm: 13.7/96.5, 23.7/160.9, 34.0/257, 141/163.1,
     # 315/340), every eighth of the 112 drift-chamber layers (0.36-2.0 m, |z| < 2 m) and the two silicon-wrapper
     # layers (2040, 2060 mm, |z| < 2350 mm), from the IDEA card's DetectorGeometry
-    hit_layers=((13.7, 96.5), (23.7, 160.9), (34.0, 257.0), (141.0, 163.1), (315.0, 340.0),
-                *((360.0 + 14.7748 * k, 2000.0) for k in range(0, 112, 8)), (2040.0, 2350.0), (2060.0, 2350.0)),
+    hit_layers=(
+        (13.7, 96.5),
+        (23.7, 160.9),
+        (34.0, 257.0),
+        (141.0, 163.1),
+        (315.0, 340.0),
+        *((360.0 + 14.7748 * k, 2000.0) for k in range(0, 112, 8)),
+        (2040.0, 2350.0),
+        (2060.0, 2350.0),
+    ),
     bfield_t=2.0,  # IDEA card B = 2.0 T
 )
 
@@ -634,50 +713,50 @@ CMS_PHOTON_CUTBASED = {1: 1.0, 2: 0.80 / 0.90, 3: 0.70 / 0.90}
 
 SIMPLE_MODELS: dict[str, str] = {
     "identification": "working-point flags and categories are drawn with the published relative efficiencies "
-                      "(detector.py), independently of the event; fakes other than jet->tau are not modelled "
-                      "(non-prompt leptons and photons come from hadron decays)",
+    "(detector.py), independently of the event; fakes other than jet->tau are not modelled "
+    "(non-prompt leptons and photons come from hadron decays)",
     "tracks": "straight-line extrapolation from the true production vertex to the beam line for d0/z0 "
-              "(helix curvature neglected), then Gaussian smearing; eta/phi unsmeared; atlas nDoF is 41 "
-              "where the TRT covers (|eta| < 2) and 11 beyond, chiSquared ~ chi2(nDoF); cms fromPV from "
-              "|z0 - pvz|",
+    "(helix curvature neglected), then Gaussian smearing; eta/phi unsmeared; atlas nDoF is 41 "
+    "where the TRT covers (|eta| < 2) and 11 beyond, chiSquared ~ chi2(nDoF); cms fromPV from "
+    "|z0 - pvz|",
     "calorimeter": "jets from particles (not towers) with the published pT resolution (detector.jet_res); "
-                   "electrons dressed with photons within dR < 0.1, their bremsstrahlung in the tracker "
-                   "material from the Bethe-Heitler law and the field geometry (detector.Bremsstrahlung); "
-                   "topoetcone from visible particles (pile-up included) in the cone; cms pfRelIso from "
-                   "visible particles other than electrons, muons and recovered FSR photons (PF isolation "
-                   "sums hadrons and photons only)",
+    "electrons dressed with photons within dR < 0.1, their bremsstrahlung in the tracker "
+    "material from the Bethe-Heitler law and the field geometry (detector.Bremsstrahlung); "
+    "topoetcone from visible particles (pile-up included) in the cone; cms pfRelIso from "
+    "visible particles other than electrons, muons and recovered FSR photons (PF isolation "
+    "sums hadrons and photons only)",
     "fsr": "final-state photons added to the leptons' momenta with the experiment's H -> 4l photon criteria "
-           "(detector.FsrRecovery); ATLAS's conditions on the Z1 mass (66 < mZ1 < 89 GeV, m(ll gamma) < 100 GeV) "
-           "and its far-FSR recovery are not applied",
+    "(detector.FsrRecovery); ATLAS's conditions on the Z1 mass (66 < mZ1 < 89 GeV, m(ll gamma) < 100 GeV) "
+    "and its far-FSR recovery are not applied",
     "btagging": "latent-Gaussian tagger fixed by the published working point (detector.FlavourTagger)",
     "jets": "anti-kt R = 0.4 on visible final-state particles (pile-up included, no pile-up subtraction), "
-            "without neutrinos, muons and the particles of reconstructed electrons and photons; cms jetId = 6 "
-            "(tight + lepton veto) for every jet",
+    "without neutrinos, muons and the particles of reconstructed electrons and photons; cms jetId = 6 "
+    "(tight + lepton veto) for every jet",
     "constituents": "generator particles of the jet (pT, eta, phi unsmeared); d0/z0 are the smeared impact "
-                    "parameters for charged constituents, 0 for neutral ones",
+    "parameters for charged constituents, 0 for neutral ones",
     "pileup": "Poisson(mu) Pythia SoftQCD:inelastic events per hard scatter, each at its own vertex drawn "
-              "from the luminous region; their particles enter tracks, jets, isolation and MET",
+    "from the luminous region; their particles enter tracks, jets, isolation and MET",
     "mix": "processes of a mix are drawn per shard (multinomial on the weights) and interleaved in a seeded "
-           "random order",
+    "random order",
 }
 
 
 EE_SIMPLE_MODELS: dict[str, str] = {
     "beams": "head-on e+e- beams (the 30 mrad crossing angle of FCC-ee, CDR Vol. 2 Sec. 2.2, is not simulated, as in "
-             "the FCC-ee Delphes samples); the beam energy spread and the luminous region of the FCC-ee Pythia cards",
+    "the FCC-ee Delphes samples); the beam energy spread and the luminous region of the FCC-ee Pythia cards",
     "particle_flow": "every visible particle measured by its own detector (charged ones by the tracker, photons by the "
-                     "ECAL, neutral hadrons by the HCAL, with the resolutions of detector.FCCEE_IDEA), without the "
-                     "calorimeter's significance thresholds, tower granularity or confusion between showers; jets "
-                     "(anti-kt R = 0.4) are clustered from them, and the missing four-momentum is the beams' minus "
-                     "their sum",
+    "ECAL, neutral hadrons by the HCAL, with the resolutions of detector.FCCEE_IDEA), without the "
+    "calorimeter's significance thresholds, tower granularity or confusion between showers; jets "
+    "(anti-kt R = 0.4) are clustered from them, and the missing four-momentum is the beams' minus "
+    "their sum",
     "hits": "crossings of each track's true helix (from its production vertex, in the 2 T field) with the IDEA "
-            "barrel layers of detector.FCCEE_IDEA.hit_layers, unsmeared, energy 0 (as the FCC-ee Delphes hits), "
-            "time = path / (beta c); layer = the crossing's rank along the track, as the EDM4hep converter numbers "
-            "them; endcap disks are not modelled (a helix leaving the barrel stops giving hits)",
+    "barrel layers of detector.FCCEE_IDEA.hit_layers, unsmeared, energy 0 (as the FCC-ee Delphes hits), "
+    "time = path / (beta c); layer = the crossing's rank along the track, as the EDM4hep converter numbers "
+    "them; endcap disks are not modelled (a helix leaving the barrel stops giving hits)",
     "identification": SIMPLE_MODELS["identification"],
     "tracks": "straight-line extrapolation from the true production vertex to the beam line for d0/z0, then Gaussian "
-              "smearing with the IDEA resolutions; eta/phi unsmeared",
+    "smearing with the IDEA resolutions; eta/phi unsmeared",
     "isolation": "edm4hep isolation_var as the IDEA card computes it: visible particles with pT > 0.5 GeV in "
-                 "dR < 0.5 over the object's pT",
+    "dR < 0.5 over the object's pT",
 }
 """The simple models of the particle-flow (e+e-) detectors, written to the metadata notes."""

@@ -110,17 +110,22 @@ def generate_shard(task: ShardTask, timings: dict[str, float] | None = None) -> 
         total = int(n_pu.sum())
         if total:
             with clock("init"):
-                pu_run = PythiaRun([*processes.COMMON_SETTINGS, *processes.PILEUP_SETTINGS],
-                                   _seed(task.seed, task.shard, _PILEUP_STREAM))
+                pu_run = PythiaRun(
+                    [*processes.COMMON_SETTINGS, *processes.PILEUP_SETTINGS],
+                    _seed(task.seed, task.shard, _PILEUP_STREAM),
+                )
             with clock("pythia"):
                 pileup = pu_run.generate(total, final_only=True)
             pileup_event = np.repeat(np.arange(n), n_pu)
             pileup_vertex = rng.normal(size=(total, 3)) * beam_spot(det)
     with clock("detector"):
         fs = final_state(hard, pileup, pileup_event, pv, pileup_vertex)
-        info = EventInfo(process_id=process_id,
-                         event_number=task.first_event + np.arange(n, dtype=np.int64),
-                         luminosity_block=task.shard + 1, mu=float(task.pileup))
+        info = EventInfo(
+            process_id=process_id,
+            event_number=task.first_event + np.arange(n, dtype=np.int64),
+            luminosity_block=task.shard + 1,
+            mu=float(task.pileup),
+        )
         return reconstruct(hard, fs, pv, det, rng, info)
 
 
@@ -160,48 +165,76 @@ def generator_settings(process: str, extra: Sequence[str] = ()) -> dict:
         "version": importlib.metadata.version("pythia8mc"),
         "fastjet": importlib.metadata.version("fastjet"),
         "process": process,
-        "components": {n: {"weight": w, "process_id": processes.PROCESSES[n].process_id,
-                           "doc": processes.PROCESSES[n].doc, "settings": processes.settings_for(n, tuple(extra))}
-                       for n, w in comps.items()},
+        "components": {
+            n: {
+                "weight": w,
+                "process_id": processes.PROCESSES[n].process_id,
+                "doc": processes.PROCESSES[n].doc,
+                "settings": processes.settings_for(n, tuple(extra)),
+            }
+            for n, w in comps.items()
+        },
         "pileup_settings": [*processes.COMMON_SETTINGS, *processes.PILEUP_SETTINGS],
         "process_ids": {n: p.process_id for n, p in processes.PROCESSES.items()},
     }
 
 
-def sample_metadata(process: str, n_events: int, seed: int, detector: str, pileup: float,
-                    extra: Sequence[str], shard_size: int) -> dict:
+def sample_metadata(
+    process: str, n_events: int, seed: int, detector: str, pileup: float, extra: Sequence[str], shard_size: int
+) -> dict:
     det = DETECTORS[detector]
-    iso = f"generator tracks: dR < {schema.ISOLATION.cone}, pT > {schema.ISOLATION.pt_floor_gev} GeV, " \
-          f"|z0 sin(theta)| < {schema.ISOLATION.z0sintheta_cut_mm} mm w.r.t. the PV, own track excluded"
+    iso = (
+        f"generator tracks: dR < {schema.ISOLATION.cone}, pT > {schema.ISOLATION.pt_floor_gev} GeV, "
+        f"|z0 sin(theta)| < {schema.ISOLATION.z0sintheta_cut_mm} mm w.r.t. the PV, own track excluded"
+    )
     gen = generator_settings(process, extra)
-    gen.update({"seed": int(seed), "n_events_requested": int(n_events), "shard_size": int(shard_size),
-                "detector": detector, "pileup_mu": float(pileup)})
+    gen.update(
+        {
+            "seed": int(seed),
+            "n_events_requested": int(n_events),
+            "shard_size": int(shard_size),
+            "detector": detector,
+            "pileup_mu": float(pileup),
+        }
+    )
     extra_meta: dict = {}
-    met = ("minus the vector sum of reconstructed electrons, muons, photons and jets (pT > 20 GeV) and of "
-           "primary-vertex tracks not in those objects; sumet is the scalar sum of the same")
+    met = (
+        "minus the vector sum of reconstructed electrons, muons, photons and jets (pT > 20 GeV) and of "
+        "primary-vertex tracks not in those objects; sumet is the scalar sum of the same"
+    )
     models = SIMPLE_MODELS
     if det.hcal_res is not None:
         met = "minus the vector sum of every particle-flow candidate (tracks, ECAL photons, HCAL neutral hadrons)"
         models = EE_SIMPLE_MODELS
     if det.collider == "fcc-ee":
-        sqrt_s = next(float(x.split("=")[1]) for x in processes.COLLIDER_SETTINGS["fcc-ee"] if x.startswith("Beams:eCM"))
+        sqrt_s = next(
+            float(x.split("=")[1]) for x in processes.COLLIDER_SETTINGS["fcc-ee"] if x.startswith("Beams:eCM")
+        )
         extra_meta["initial_state"] = {
-            "beams": "e+ e-", "sqrt_s_gev": sqrt_s, "p4_gev": [0.0, 0.0, 0.0, sqrt_s], "of": "the nominal collision",
+            "beams": "e+ e-",
+            "sqrt_s_gev": sqrt_s,
+            "p4_gev": [0.0, 0.0, 0.0, sqrt_s],
+            "of": "the nominal collision",
             "source": "the generator settings (Beams:eCM); each event's own, with the beam energy spread Pythia "
-                      "drew, is edm4hep/event/sqrt_s, and the missing four-momentum is taken against it"}
+            "drew, is edm4hep/event/sqrt_s, and the missing four-momentum is taken against it",
+        }
         extra_meta["magnetic_field"] = {"tesla": det.bfield_t, "source": f"the {det.name} detector (detector.py)"}
     return make_metadata(
-        det.experiment, f"pythia8mc {gen['version']}: {process} (seed {seed})",
+        det.experiment,
+        f"pythia8mc {gen['version']}: {process} (seed {seed})",
         layers=(det.layer, "truth"),
         met_definition=met,
         common_iso_source={g: iso for g in ("electrons", "muons", "photons")},
         missing_fields=missing_fields(det),
         tracks_source=f"charged final-state particles with pT > 0.5 GeV, |eta| < {det.tracker_eta}, "
-                      f"{det.experiment}-like efficiency and resolution; pile-up tracks flagged in truth/tracks/is_pileup",
+        f"{det.experiment}-like efficiency and resolution; pile-up tracks flagged in truth/tracks/is_pileup",
         generator=gen,
-        notes={"detector": f"parametric {det.experiment}-like response, sources cited in "
-                           f"treasure_hf/data/generate/detector.py", **models,
-               "missing_fields": "listed fields need a full simulation; they are NaN"},
+        notes={
+            "detector": f"parametric {det.experiment}-like response, sources cited in "
+            f"treasure_hf/data/generate/detector.py",
+            **models,
+            "missing_fields": "listed fields need a full simulation; they are NaN",
+        },
         **extra_meta,
     )
 
@@ -223,10 +256,22 @@ def _check_resume(out: Path, meta: dict) -> None:
         shutil.rmtree(partial_dir(out))
 
 
-def generate(process: str, n_events: int, seed: int, out: str | os.PathLike, *, detector: str = "atlas",
-             pileup: float = 0.0, extra: Sequence[str] = (), workers: int = 1, scheduler: str | None = None,
-             shard_size: int = DEFAULT_SHARD_SIZE, h5: str | os.PathLike | None = None,
-             progress: bool = True, overwrite: bool = False) -> Path:
+def generate(
+    process: str,
+    n_events: int,
+    seed: int,
+    out: str | os.PathLike,
+    *,
+    detector: str = "atlas",
+    pileup: float = 0.0,
+    extra: Sequence[str] = (),
+    workers: int = 1,
+    scheduler: str | None = None,
+    shard_size: int = DEFAULT_SHARD_SIZE,
+    h5: str | os.PathLike | None = None,
+    progress: bool = True,
+    overwrite: bool = False,
+) -> Path:
     """Generate ``n_events`` events of ``process`` into the PCDF directory ``out`` (and ``h5``).
     An existing ``out`` (or ``h5``) is replaced only if ``treasure generate`` wrote it, or with
     ``overwrite``."""
@@ -236,9 +281,13 @@ def generate(process: str, n_events: int, seed: int, out: str | os.PathLike, *, 
         raise InputError(None, "detector", f"unknown detector {detector!r}; known: {list(DETECTORS)}")
     if processes.collider_of(process) != DETECTORS[detector].collider:
         fitting = [d for d, det in DETECTORS.items() if det.collider == processes.collider_of(process)]
-        raise InputError(None, "detector", f"{process} is a {processes.collider_of(process)} process and the "
-                                           f"{detector} detector sits at the {DETECTORS[detector].collider}: use "
-                                           f"{' or '.join(fitting)}")
+        raise InputError(
+            None,
+            "detector",
+            f"{process} is a {processes.collider_of(process)} process and the "
+            f"{detector} detector sits at the {DETECTORS[detector].collider}: use "
+            f"{' or '.join(fitting)}",
+        )
     positive("events", n_events)
     positive("shard_size", shard_size)
     if pileup < 0 or not np.isfinite(pileup):
@@ -248,19 +297,43 @@ def generate(process: str, n_events: int, seed: int, out: str | os.PathLike, *, 
         check_destination(h5, "generate", inputs=(out,), overwrite=overwrite)
     meta = sample_metadata(process, n_events, seed, detector, pileup, extra, shard_size)
     _check_resume(out, meta)
-    tasks = [ShardTask(process, k, min(shard_size, n_events - k * shard_size), k * shard_size, int(seed), detector,
-                       float(pileup), tuple(extra))
-             for k in range((n_events + shard_size - 1) // shard_size)]
-    writer = PCDFWriter(out, meta, layout_for(detector), events_per_part=shard_size, rows_per_part=None,
-                        resume=True, producer="generate", overwrite=overwrite)
+    tasks = [
+        ShardTask(
+            process,
+            k,
+            min(shard_size, n_events - k * shard_size),
+            k * shard_size,
+            int(seed),
+            detector,
+            float(pileup),
+            tuple(extra),
+        )
+        for k in range((n_events + shard_size - 1) // shard_size)
+    ]
+    writer = PCDFWriter(
+        out,
+        meta,
+        layout_for(detector),
+        events_per_part=shard_size,
+        rows_per_part=None,
+        resume=True,
+        producer="generate",
+        overwrite=overwrite,
+    )
     try:
         done = len(writer.parts)
         if done:
             logger.info("resuming %s: %d of %d shards already written", out, done, len(tasks))
         # Shards come back in order, at most a few in memory at a time, and are written as they come.
-        for result in iter_tasks(generate_shard, tasks[done:], workers=workers, scheduler=scheduler,
-                                 max_in_flight=2 * max(1, workers) if scheduler is None else 16,
-                                 desc=f"generate {process}", progress=progress):
+        for result in iter_tasks(
+            generate_shard,
+            tasks[done:],
+            workers=workers,
+            scheduler=scheduler,
+            max_in_flight=2 * max(1, workers) if scheduler is None else 16,
+            desc=f"generate {process}",
+            progress=progress,
+        ):
             writer.write(result.value)
     except BaseException:
         writer.abort()

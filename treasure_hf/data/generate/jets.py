@@ -58,9 +58,16 @@ class Jets:
     n_constituents: np.ndarray
 
 
-def cluster(event: np.ndarray, px: np.ndarray, py: np.ndarray, pz: np.ndarray, e: np.ndarray, n_events: int,
-            ghosts: Mapping[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] | None = None,
-            min_pt: float = 10.0) -> Jets:
+def cluster(
+    event: np.ndarray,
+    px: np.ndarray,
+    py: np.ndarray,
+    pz: np.ndarray,
+    e: np.ndarray,
+    n_events: int,
+    ghosts: Mapping[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] | None = None,
+    min_pt: float = 10.0,
+) -> Jets:
     """Cluster input particles (``event`` sorted ascending) with anti-kt R = 0.4 and keep jets with
     pT > ``min_pt`` GeV. ``ghosts`` maps a flavour label to ``(event, px, py, pz, e)`` of its ghosts."""
     import fastjet

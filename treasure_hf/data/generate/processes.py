@@ -76,53 +76,96 @@ class Process:
     """A key of :data:`COLLIDER_SETTINGS`: the beams, and which detectors may see the events."""
 
 
-PROCESSES: dict[str, Process] = {p.name: p for p in (
-    Process("hzz4l", 1, (
-        "HiggsSM:gg2H = on",
-        "HiggsSM:ff2Hff(t:ZZ) = on",  # VBF through ZZ fusion
-        "HiggsSM:ff2Hff(t:WW) = on",  # VBF through WW fusion
-        f"25:m0 = {_H_MASS_GEV}",
-        "25:onMode = off",
-        "25:onIfMatch = 23 23",
-        *_Z_TO_LL,  # both the on-shell Z and the Z* decay to ee or mumu
-    ), "gg -> H and VBF H, mH = 125 GeV, H -> ZZ* -> 4l (l = e, mu)"),
-    Process("zz4l", 2, (
-        "WeakDoubleBoson:ffbar2gmZgmZ = on",
-        *_Z_TO_LL,
-        # mHat is the ZZ*/Z gamma* invariant mass, i.e. m(4l) before radiation: a window around the
-        # 4l selection window 115-135 GeV (plus room for resolution and final-state radiation)
-        "PhaseSpace:mHatMin = 105.",
-        "PhaseSpace:mHatMax = 145.",
-    ), "q qbar -> ZZ*/Z gamma* -> 4l (l = e, mu) with 105 < m4l < 145 GeV: background in the signal window"),
-    Process("ttbar", 3, ("Top:gg2ttbar = on", "Top:qqbar2ttbar = on"), "top pairs, any decay"),
-    Process("zjets", 4, (
-        "WeakSingleBoson:ffbar2gmZ = on",
-        "23:onMode = off",
-        "23:onIfAny = 11 13 15",
-        "PhaseSpace:mHatMin = 60.",
-    ), "Drell-Yan Z/gamma* -> ll (l = e, mu, tau), m(ll) > 60 GeV; jets from the parton shower"),
-    Process("wjets", 5, (
-        "WeakSingleBoson:ffbar2W = on",
-        "24:onMode = off",
-        "24:onIfAny = 11 13 15",
-    ), "W -> l nu (l = e, mu, tau); jets from the parton shower"),
-    Process("dijet", 6, ("HardQCD:all = on", "PhaseSpace:pTHatMin = 30."), "QCD 2 -> 2, pTHat > 30 GeV"),
-    Process("ww", 7, ("WeakDoubleBoson:ffbar2WW = on",), "q qbar -> WW, any decay"),
-    Process("wz", 8, ("WeakDoubleBoson:ffbar2ZW = on",), "q qbar' -> WZ, any decay"),
-    Process("ee_zh", 11, ("HiggsSM:ffbar2HZ = on", f"25:m0 = {_H_MASS_GEV}"),
-            "e+e- -> ZH at 240 GeV, mH = 125 GeV, Z and H decaying as in the SM (Pythia's tables)", "fcc-ee"),
-    Process("ee_ww", 12, ("WeakDoubleBoson:ffbar2WW = on",), "e+e- -> W+W- at 240 GeV, any decay", "fcc-ee"),
-    Process("ee_zz", 13, ("WeakDoubleBoson:ffbar2gmZgmZ = on", "WeakZ0:gmZmode = 2"),
-            "e+e- -> ZZ at 240 GeV (the Z part of Z/gamma* pairs), any decay", "fcc-ee"),
-    Process("ee_qq", 14, ("WeakSingleBoson:ffbar2gmZ = on", "23:onMode = off", "23:onIfAny = 1 2 3 4 5"),
+PROCESSES: dict[str, Process] = {
+    p.name: p
+    for p in (
+        Process(
+            "hzz4l",
+            1,
+            (
+                "HiggsSM:gg2H = on",
+                "HiggsSM:ff2Hff(t:ZZ) = on",  # VBF through ZZ fusion
+                "HiggsSM:ff2Hff(t:WW) = on",  # VBF through WW fusion
+                f"25:m0 = {_H_MASS_GEV}",
+                "25:onMode = off",
+                "25:onIfMatch = 23 23",
+                *_Z_TO_LL,  # both the on-shell Z and the Z* decay to ee or mumu
+            ),
+            "gg -> H and VBF H, mH = 125 GeV, H -> ZZ* -> 4l (l = e, mu)",
+        ),
+        Process(
+            "zz4l",
+            2,
+            (
+                "WeakDoubleBoson:ffbar2gmZgmZ = on",
+                *_Z_TO_LL,
+                # mHat is the ZZ*/Z gamma* invariant mass, i.e. m(4l) before radiation: a window around the
+                # 4l selection window 115-135 GeV (plus room for resolution and final-state radiation)
+                "PhaseSpace:mHatMin = 105.",
+                "PhaseSpace:mHatMax = 145.",
+            ),
+            "q qbar -> ZZ*/Z gamma* -> 4l (l = e, mu) with 105 < m4l < 145 GeV: background in the signal window",
+        ),
+        Process("ttbar", 3, ("Top:gg2ttbar = on", "Top:qqbar2ttbar = on"), "top pairs, any decay"),
+        Process(
+            "zjets",
+            4,
+            (
+                "WeakSingleBoson:ffbar2gmZ = on",
+                "23:onMode = off",
+                "23:onIfAny = 11 13 15",
+                "PhaseSpace:mHatMin = 60.",
+            ),
+            "Drell-Yan Z/gamma* -> ll (l = e, mu, tau), m(ll) > 60 GeV; jets from the parton shower",
+        ),
+        Process(
+            "wjets",
+            5,
+            (
+                "WeakSingleBoson:ffbar2W = on",
+                "24:onMode = off",
+                "24:onIfAny = 11 13 15",
+            ),
+            "W -> l nu (l = e, mu, tau); jets from the parton shower",
+        ),
+        Process("dijet", 6, ("HardQCD:all = on", "PhaseSpace:pTHatMin = 30."), "QCD 2 -> 2, pTHat > 30 GeV"),
+        Process("ww", 7, ("WeakDoubleBoson:ffbar2WW = on",), "q qbar -> WW, any decay"),
+        Process("wz", 8, ("WeakDoubleBoson:ffbar2ZW = on",), "q qbar' -> WZ, any decay"),
+        Process(
+            "ee_zh",
+            11,
+            ("HiggsSM:ffbar2HZ = on", f"25:m0 = {_H_MASS_GEV}"),
+            "e+e- -> ZH at 240 GeV, mH = 125 GeV, Z and H decaying as in the SM (Pythia's tables)",
+            "fcc-ee",
+        ),
+        Process("ee_ww", 12, ("WeakDoubleBoson:ffbar2WW = on",), "e+e- -> W+W- at 240 GeV, any decay", "fcc-ee"),
+        Process(
+            "ee_zz",
+            13,
+            ("WeakDoubleBoson:ffbar2gmZgmZ = on", "WeakZ0:gmZmode = 2"),
+            "e+e- -> ZZ at 240 GeV (the Z part of Z/gamma* pairs), any decay",
+            "fcc-ee",
+        ),
+        Process(
+            "ee_qq",
+            14,
+            ("WeakSingleBoson:ffbar2gmZ = on", "23:onMode = off", "23:onIfAny = 1 2 3 4 5"),
             "e+e- -> Z/gamma* -> q qbar (q = d, u, s, c, b) at 240 GeV, radiative returns to the Z included",
-            "fcc-ee"),
-)}
+            "fcc-ee",
+        ),
+    )
+}
 """The physics presets by name."""
 
 MIX_WEIGHTS: Mapping[str, float] = {
-    "ttbar": 0.20, "zjets": 0.20, "wjets": 0.20, "dijet": 0.20,
-    "ww": 0.05, "wz": 0.05, "zz4l": 0.05, "hzz4l": 0.05,
+    "ttbar": 0.20,
+    "zjets": 0.20,
+    "wjets": 0.20,
+    "dijet": 0.20,
+    "ww": 0.05,
+    "wz": 0.05,
+    "zz4l": 0.05,
+    "hzz4l": 0.05,
 }
 """``mix``: the fraction of events drawn from each preset (each event keeps its own process id)."""
 

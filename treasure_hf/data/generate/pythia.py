@@ -136,13 +136,32 @@ class PythiaRun:
             none = np.full(len(ids), -1, np.int64)
             m1 = m2 = d1 = d2 = none
         else:
-            m1, m2, d1, d2 = (_global(col(getattr(flat, c)).astype(np.int64), base)
-                              for c in ("mother1", "mother2", "daughter1", "daughter2"))
+            m1, m2, d1, d2 = (
+                _global(col(getattr(flat, c)).astype(np.int64), base)
+                for c in ("mother1", "mother2", "daughter1", "daughter2")
+            )
         weights = batch.info.weights
         w = ak.to_numpy(ak.fill_none(ak.firsts(weights), 1.0)).astype(np.float64)
         p = flat.p
-        return Record(len(counts), offsets, ids, col(flat.status).astype(np.int32), m1, m2, d1, d2,
-                      col(p.px), col(p.py), col(p.pz), col(p.e), vx, vy, vz, self.charges(ids), w)
+        return Record(
+            len(counts),
+            offsets,
+            ids,
+            col(flat.status).astype(np.int32),
+            m1,
+            m2,
+            d1,
+            d2,
+            col(p.px),
+            col(p.py),
+            col(p.pz),
+            col(p.e),
+            vx,
+            vy,
+            vz,
+            self.charges(ids),
+            w,
+        )
 
 
 def concat_records(records: Sequence[Record]) -> Record:
@@ -153,15 +172,33 @@ def concat_records(records: Sequence[Record]) -> Record:
     offsets = [records[0].offsets[:1]] + [r.offsets[1:] + s for r, s in zip(records, shifts)]
 
     def link(name: str) -> np.ndarray:
-        return np.concatenate([np.where(getattr(r, name) >= 0, getattr(r, name) + s, -1)
-                               for r, s in zip(records, shifts)])
+        return np.concatenate(
+            [np.where(getattr(r, name) >= 0, getattr(r, name) + s, -1) for r, s in zip(records, shifts)]
+        )
 
-    cat = {name: np.concatenate([getattr(r, name) for r in records])
-           for name in ("id", "status", "px", "py", "pz", "e", "vx", "vy", "vz", "charge", "weight")}
-    return Record(sum(r.n_events for r in records), np.concatenate(offsets), cat["id"], cat["status"],
-                  link("mother1"), link("mother2"), link("daughter1"), link("daughter2"),
-                  cat["px"], cat["py"], cat["pz"], cat["e"], cat["vx"], cat["vy"], cat["vz"],
-                  cat["charge"], cat["weight"])
+    cat = {
+        name: np.concatenate([getattr(r, name) for r in records])
+        for name in ("id", "status", "px", "py", "pz", "e", "vx", "vy", "vz", "charge", "weight")
+    }
+    return Record(
+        sum(r.n_events for r in records),
+        np.concatenate(offsets),
+        cat["id"],
+        cat["status"],
+        link("mother1"),
+        link("mother2"),
+        link("daughter1"),
+        link("daughter2"),
+        cat["px"],
+        cat["py"],
+        cat["pz"],
+        cat["e"],
+        cat["vx"],
+        cat["vy"],
+        cat["vz"],
+        cat["charge"],
+        cat["weight"],
+    )
 
 
 def take_events(rec: Record, order: np.ndarray) -> Record:
@@ -178,6 +215,22 @@ def take_events(rec: Record, order: np.ndarray) -> Record:
         v = values[rows]
         return np.where(v >= 0, new_of_old[np.maximum(v, 0)], -1)
 
-    return Record(len(order), offsets, rec.id[rows], rec.status[rows], link(rec.mother1), link(rec.mother2),
-                  link(rec.daughter1), link(rec.daughter2), rec.px[rows], rec.py[rows], rec.pz[rows], rec.e[rows],
-                  rec.vx[rows], rec.vy[rows], rec.vz[rows], rec.charge[rows], rec.weight[order])
+    return Record(
+        len(order),
+        offsets,
+        rec.id[rows],
+        rec.status[rows],
+        link(rec.mother1),
+        link(rec.mother2),
+        link(rec.daughter1),
+        link(rec.daughter2),
+        rec.px[rows],
+        rec.py[rows],
+        rec.pz[rows],
+        rec.e[rows],
+        rec.vx[rows],
+        rec.vy[rows],
+        rec.vz[rows],
+        rec.charge[rows],
+        rec.weight[order],
+    )

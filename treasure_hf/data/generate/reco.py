@@ -50,6 +50,7 @@ ISO = schema.ISOLATION
 # group helpers
 # ---------------------------------------------------------------------------------------------
 
+
 def _offsets(event: np.ndarray, n_events: int) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(np.bincount(event, minlength=n_events))]).astype(np.int64)
 
@@ -78,8 +79,9 @@ C1_BETA = 0.2
 (ATLAS, Eur. Phys. J. C 74 (2014) 3023: C1 with beta = 0.2 on tracks)."""
 
 
-def _track_c1(jet: np.ndarray, pt: np.ndarray, eta: np.ndarray, phi: np.ndarray, n_jets: int,
-              sum_pt: np.ndarray) -> np.ndarray:
+def _track_c1(
+    jet: np.ndarray, pt: np.ndarray, eta: np.ndarray, phi: np.ndarray, n_jets: int, sum_pt: np.ndarray
+) -> np.ndarray:
     """C1(beta = 0.2) = sum_{i<j} pT_i pT_j dR_ij^beta / (sum_i pT_i)^2 over each jet's tracks
     (``jet`` sorted ascending); -1 for jets without tracks."""
     order = np.argsort(jet, kind="stable")
@@ -93,9 +95,17 @@ def _track_c1(jet: np.ndarray, pt: np.ndarray, eta: np.ndarray, phi: np.ndarray,
     return np.where(sum_pt > 0, total / np.where(sum_pt > 0, sum_pt, 1.0) ** 2, -1.0)
 
 
-def cone_sum(obj_event: np.ndarray, obj_eta: np.ndarray, obj_phi: np.ndarray, cone: np.ndarray | float,
-             cand_offsets: np.ndarray, cand_eta: np.ndarray, cand_phi: np.ndarray, cand_pt: np.ndarray,
-             exclude: np.ndarray | None = None) -> np.ndarray:
+def cone_sum(
+    obj_event: np.ndarray,
+    obj_eta: np.ndarray,
+    obj_phi: np.ndarray,
+    cone: np.ndarray | float,
+    cand_offsets: np.ndarray,
+    cand_eta: np.ndarray,
+    cand_phi: np.ndarray,
+    cand_pt: np.ndarray,
+    exclude: np.ndarray | None = None,
+) -> np.ndarray:
     """Per object, sum pT of the candidates of its event within dR < ``cone`` (candidates sorted by
     event with ``cand_offsets``), leaving out candidate ``exclude[i]`` (-1: none) of object ``i``."""
     ia, ib = _pairs(obj_event, cand_offsets)
@@ -113,9 +123,16 @@ def _first_of_groups(keys: np.ndarray) -> np.ndarray:
     return first
 
 
-def recover_fsr(fsr: FsrRecovery, leptons: dict[int, tuple[np.ndarray, ...]], g_event: np.ndarray,
-                g_pt: np.ndarray, g_eta: np.ndarray, g_phi: np.ndarray, g_rel_iso: np.ndarray,
-                n_events: int) -> tuple[dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]], np.ndarray]:
+def recover_fsr(
+    fsr: FsrRecovery,
+    leptons: dict[int, tuple[np.ndarray, ...]],
+    g_event: np.ndarray,
+    g_pt: np.ndarray,
+    g_eta: np.ndarray,
+    g_phi: np.ndarray,
+    g_rel_iso: np.ndarray,
+    n_events: int,
+) -> tuple[dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]], np.ndarray]:
     """Add final-state photons to leptons with the experiment's criteria (:class:`FsrRecovery`).
 
     ``leptons`` maps a PDG id (11, 13) to ``(event, pt, eta, phi)`` of its reconstructed leptons;
@@ -158,6 +175,7 @@ def recover_fsr(fsr: FsrRecovery, leptons: dict[int, tuple[np.ndarray, ...]], g_
 # the final-state table
 # ---------------------------------------------------------------------------------------------
 
+
 @dataclass
 class FinalState:
     """Final-state particles of hard scatter and pile-up, sorted by event (momenta GeV, vertices mm)."""
@@ -180,23 +198,47 @@ class FinalState:
         self.pt, self.eta, self.phi = _eta_phi(self.px, self.py, self.pz)
 
 
-def final_state(hard: Record, pileup: Record | None, pileup_event: np.ndarray | None, pv: np.ndarray,
-                pileup_vertex: np.ndarray | None) -> FinalState:
+def final_state(
+    hard: Record,
+    pileup: Record | None,
+    pileup_event: np.ndarray | None,
+    pv: np.ndarray,
+    pileup_vertex: np.ndarray | None,
+) -> FinalState:
     """Join the hard scatter (shifted to its vertex ``pv`` (n_events, 3)) and pile-up events
     (``pileup_event[k]``: hard event of pile-up event ``k``, shifted to ``pileup_vertex[k]``)."""
     rows = np.nonzero(hard.status > 0)[0]
     ev = hard.event[rows]
-    cols = {"event": ev, "id": hard.id[rows], "charge": hard.charge[rows],
-            "px": hard.px[rows], "py": hard.py[rows], "pz": hard.pz[rows], "e": hard.e[rows],
-            "vx": hard.vx[rows] + pv[ev, 0], "vy": hard.vy[rows] + pv[ev, 1], "vz": hard.vz[rows] + pv[ev, 2],
-            "is_pileup": np.zeros(len(rows), np.int8), "record_row": rows}
+    cols = {
+        "event": ev,
+        "id": hard.id[rows],
+        "charge": hard.charge[rows],
+        "px": hard.px[rows],
+        "py": hard.py[rows],
+        "pz": hard.pz[rows],
+        "e": hard.e[rows],
+        "vx": hard.vx[rows] + pv[ev, 0],
+        "vy": hard.vy[rows] + pv[ev, 1],
+        "vz": hard.vz[rows] + pv[ev, 2],
+        "is_pileup": np.zeros(len(rows), np.int8),
+        "record_row": rows,
+    }
     if pileup is not None and len(pileup.id):
         k = pileup.event  # pile-up event of each particle
-        parts = {"event": pileup_event[k], "id": pileup.id, "charge": pileup.charge,
-                 "px": pileup.px, "py": pileup.py, "pz": pileup.pz, "e": pileup.e,
-                 "vx": pileup.vx + pileup_vertex[k, 0], "vy": pileup.vy + pileup_vertex[k, 1],
-                 "vz": pileup.vz + pileup_vertex[k, 2], "is_pileup": np.ones(len(k), np.int8),
-                 "record_row": np.full(len(k), -1, np.int64)}
+        parts = {
+            "event": pileup_event[k],
+            "id": pileup.id,
+            "charge": pileup.charge,
+            "px": pileup.px,
+            "py": pileup.py,
+            "pz": pileup.pz,
+            "e": pileup.e,
+            "vx": pileup.vx + pileup_vertex[k, 0],
+            "vy": pileup.vy + pileup_vertex[k, 1],
+            "vz": pileup.vz + pileup_vertex[k, 2],
+            "is_pileup": np.ones(len(k), np.int8),
+            "record_row": np.full(len(k), -1, np.int64),
+        }
         cols = {c: np.concatenate([cols[c], parts[c]]) for c in cols}
         order = np.argsort(cols["event"], kind="stable")
         cols = {c: v[order] for c, v in cols.items()}
@@ -206,6 +248,7 @@ def final_state(hard: Record, pileup: Record | None, pileup_event: np.ndarray | 
 # ---------------------------------------------------------------------------------------------
 # reconstruction
 # ---------------------------------------------------------------------------------------------
+
 
 @dataclass
 class EventInfo:
@@ -311,8 +354,17 @@ class _Shard:
     def calo_cone(self, obj_event, obj_eta, obj_phi, obj_rows, cone, weights=None) -> np.ndarray:
         """Sum of ``weights`` (default ``calo_pt``, GeV) of the particles within ``cone``, the object's own excluded."""
         fs = self.fs
-        return cone_sum(obj_event, obj_eta, obj_phi, cone, fs.offsets, fs.eta, fs.phi,
-                        self.calo_pt if weights is None else weights, np.where(obj_rows >= 0, obj_rows, -1))
+        return cone_sum(
+            obj_event,
+            obj_eta,
+            obj_phi,
+            cone,
+            fs.offsets,
+            fs.eta,
+            fs.phi,
+            self.calo_pt if weights is None else weights,
+            np.where(obj_rows >= 0, obj_rows, -1),
+        )
 
 
 def _impact_parameters(fs: FinalState, det: Detector, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -358,7 +410,7 @@ def _electrons(s: _Shard, photon_rows: np.ndarray) -> _Kinematics:
     if len(rows) and len(photon_rows):
         ia, ib = _pairs(fs.event[rows], _offsets(fs.event[photon_rows], n_events))
         dr2 = _dr2(fs.eta[rows][ia], fs.phi[rows][ia], fs.eta[photon_rows][ib], fs.phi[photon_rows][ib])
-        close = dr2 < ELECTRON_DRESSING_CONE ** 2
+        close = dr2 < ELECTRON_DRESSING_CONE**2
         ia, ib, dr2 = ia[close], ib[close], dr2[close]
         order = np.lexsort((dr2, ib))  # nearest electron per photon
         sel = order[_first_of_groups(ib[order])]
@@ -392,15 +444,27 @@ def _recover_fsr(s: _Shard, photon_rows: np.ndarray, electrons: _Kinematics, muo
     fs, det = s.fs, s.det
     rows = photon_rows[~s.used[photon_rows]]
     eta, phi = fs.eta[rows], fs.phi[rows]
-    pt = np.maximum(fs.e[rows] * (1.0 + s.rng.normal(size=len(rows)) * det.ecal_resolution(fs.e[rows], eta)),
-                    0.0) / np.cosh(eta)
+    pt = np.maximum(
+        fs.e[rows] * (1.0 + s.rng.normal(size=len(rows)) * det.ecal_resolution(fs.e[rows], eta)), 0.0
+    ) / np.cosh(eta)
     ok = det.in_photon_acceptance(eta) & (pt > det.fsr.min_pt) & (np.abs(eta) < det.fsr.max_eta)
     rows, pt, eta, phi = rows[ok], pt[ok], eta[ok], phi[ok]
-    iso = (s.calo_cone(fs.event[rows], eta, phi, rows, det.fsr.iso_cone) / np.maximum(pt, 1e-9)
-           if np.isfinite(det.fsr.max_rel_iso) else np.zeros(len(rows)))
+    iso = (
+        s.calo_cone(fs.event[rows], eta, phi, rows, det.fsr.iso_cone) / np.maximum(pt, 1e-9)
+        if np.isfinite(det.fsr.max_rel_iso)
+        else np.zeros(len(rows))
+    )
     leptons = {11: electrons, 13: muons}
-    recovered, taken = recover_fsr(det.fsr, {k: (v.event, v.pt, v.eta, v.phi) for k, v in leptons.items()},
-                                   fs.event[rows], pt, eta, phi, iso, s.n_events)
+    recovered, taken = recover_fsr(
+        det.fsr,
+        {k: (v.event, v.pt, v.eta, v.phi) for k, v in leptons.items()},
+        fs.event[rows],
+        pt,
+        eta,
+        phi,
+        iso,
+        s.n_events,
+    )
     for k, lep in leptons.items():
         lep.pt, lep.eta, lep.phi = recovered[k]
     s.used[rows[taken]] = True
@@ -427,8 +491,10 @@ def _photons(s: _Shard, photon_rows: np.ndarray) -> _Kinematics:
 def _jet_ghosts(hard: Record, taus: dict[str, np.ndarray]) -> dict[int, tuple[np.ndarray, ...]]:
     """Ghost four-momenta of the b and c hadrons and the hadronic taus, by flavour (5, 4, 15)."""
     heavy = truth.heavy_hadrons(hard)
-    ghosts = {flav: (hard.event[heavy[q]], hard.px[heavy[q]], hard.py[heavy[q]], hard.pz[heavy[q]], hard.e[heavy[q]])
-              for flav, q in ((5, "b"), (4, "c"))}
+    ghosts = {
+        flav: (hard.event[heavy[q]], hard.px[heavy[q]], hard.py[heavy[q]], hard.pz[heavy[q]], hard.e[heavy[q]])
+        for flav, q in ((5, "b"), (4, "c"))
+    }
     tg = np.hypot(taus["px"], taus["py"]) > truth.HEAVY_HADRON_MIN_PT_GEV
     ghosts[15] = (hard.event[taus["rows"]][tg], taus["px"][tg], taus["py"][tg], taus["pz"][tg], taus["e"][tg])
     return ghosts
@@ -443,16 +509,29 @@ def _jets(s: _Shard, taus: dict[str, np.ndarray], pf: dict[str, np.ndarray] | No
     ghosts = _jet_ghosts(s.hard, taus)
     if pf is not None:  # particle-flow jets: each input measured by its own detector, no jet smearing
         j_in = j_in[pf["measured"][j_in]]
-        jc = jetlib.cluster(fs.event[j_in], *(pf[c][j_in] for c in ("px", "py", "pz", "e")), n_events, ghosts,
-                            min_pt=JET_CLUSTER_MIN_PT_GEV)
+        jc = jetlib.cluster(
+            fs.event[j_in],
+            *(pf[c][j_in] for c in ("px", "py", "pz", "e")),
+            n_events,
+            ghosts,
+            min_pt=JET_CLUSTER_MIN_PT_GEV,
+        )
     else:
-        jc = jetlib.cluster(fs.event[j_in], fs.px[j_in], fs.py[j_in], fs.pz[j_in], fs.e[j_in], n_events, ghosts,
-                            min_pt=JET_CLUSTER_MIN_PT_GEV)
+        jc = jetlib.cluster(
+            fs.event[j_in],
+            fs.px[j_in],
+            fs.py[j_in],
+            fs.pz[j_in],
+            fs.e[j_in],
+            n_events,
+            ghosts,
+            min_pt=JET_CLUSTER_MIN_PT_GEV,
+        )
     jpt, jeta, jphi = _eta_phi(jc.px, jc.py, jc.pz)
     scale = np.ones(len(jpt)) if pf is not None else 1.0 + s.rng.normal(size=len(jpt)) * det.jet_resolution(jpt, jeta)
     scale = np.maximum(scale, 0.0)
     jpt_s = jpt * scale
-    jmass = np.sqrt(np.maximum(jc.e ** 2 - jc.px ** 2 - jc.py ** 2 - jc.pz ** 2, 0.0)) * scale
+    jmass = np.sqrt(np.maximum(jc.e**2 - jc.px**2 - jc.py**2 - jc.pz**2, 0.0)) * scale
     j_ok = (jpt_s > schema.GROUPS["jets"].pt_cut_gev) & (np.abs(jeta) < det.jet_eta)
     cons_jet_all = np.repeat(np.arange(len(jpt)), jc.n_constituents)
     cons_rows_all = j_in[jc.constituents]
@@ -473,8 +552,22 @@ def _jets(s: _Shard, taus: dict[str, np.ndarray], pf: dict[str, np.ndarray] | No
     with np.errstate(invalid="ignore", divide="ignore"):
         width = np.where(sum_pt > 0, width / np.where(sum_pt > 0, sum_pt, 1.0), -1.0)
     c1 = _track_c1(cons_jet[has_track], fs.pt[tr], fs.eta[tr], fs.phi[tr], len(idx), sum_pt)
-    return _Jets(np.full(len(idx), -1), jc.event[idx], jpt_s[idx], eta, phi, jmass[idx], jc.flavour[idx], n_trk,
-                 width, c1, cons_jet, cons_rows, has_track, dr_track)
+    return _Jets(
+        np.full(len(idx), -1),
+        jc.event[idx],
+        jpt_s[idx],
+        eta,
+        phi,
+        jmass[idx],
+        jc.flavour[idx],
+        n_trk,
+        width,
+        c1,
+        cons_jet,
+        cons_rows,
+        has_track,
+        dr_track,
+    )
 
 
 def _taus(s: _Shard, taus: dict[str, np.ndarray], jets: _Jets) -> _Objects:
@@ -498,16 +591,24 @@ def _taus(s: _Shard, taus: dict[str, np.ndarray], jets: _Jets) -> _Objects:
     fake_q = np.where(core_q[fake] != 0, np.sign(core_q[fake]), np.where(b.uniform(n_fake) < 0.5, 1, -1))
     n_prong = np.concatenate([nprong[ok], np.where(n_core[fake] == 1, 1, 3)])
     event = np.concatenate([s.hard.event[taus["rows"]][ok], jets.event[fake]])
-    return _Objects(s.rng, event, np.full(len(event), -1), pt=np.concatenate([tpt[ok], jets.pt[fake]]),
-                    eta=np.concatenate([teta[ok], jets.eta[fake]]), phi=np.concatenate([tphi[ok], jets.phi[fake]]),
-                    charge=np.concatenate([taus["charge"][ok], fake_q]).astype(np.int8),
-                    is_1prong=(n_prong == 1).astype(np.int8),
-                    origin=np.concatenate([taus["origin"][ok], np.full(n_fake, schema.TRUTH_ORIGINS["fake"])]),
-                    n_prong=n_prong, n_neutral=np.concatenate([taus["n_neutral"][ok], np.zeros(n_fake, np.int64)]))
+    return _Objects(
+        s.rng,
+        event,
+        np.full(len(event), -1),
+        pt=np.concatenate([tpt[ok], jets.pt[fake]]),
+        eta=np.concatenate([teta[ok], jets.eta[fake]]),
+        phi=np.concatenate([tphi[ok], jets.phi[fake]]),
+        charge=np.concatenate([taus["charge"][ok], fake_q]).astype(np.int8),
+        is_1prong=(n_prong == 1).astype(np.int8),
+        origin=np.concatenate([taus["origin"][ok], np.full(n_fake, schema.TRUTH_ORIGINS["fake"])]),
+        n_prong=n_prong,
+        n_neutral=np.concatenate([taus["n_neutral"][ok], np.zeros(n_fake, np.int64)]),
+    )
 
 
-def _met(s: _Shard, objects: tuple[_Kinematics, ...], jets: _Jets, pf: dict[str, np.ndarray] | None
-         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+def _met(
+    s: _Shard, objects: tuple[_Kinematics, ...], jets: _Jets, pf: dict[str, np.ndarray] | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """Missing transverse momentum (mex, mey, sumet, GeV, (n_events,)): minus the sum of the
     ``objects`` (electrons, muons, photons), the jets and the unclustered primary-vertex tracks;
     at an e+e- collider every measured particle against the beams (plus the missing
@@ -518,8 +619,11 @@ def _met(s: _Shard, objects: tuple[_Kinematics, ...], jets: _Jets, pf: dict[str,
         visible = np.stack([np.bincount(fs.event[m], pf[c][m], minlength=n_events) for c in ("px", "py", "pz", "e")], 1)
         sumet = np.bincount(fs.event[m], np.hypot(pf["px"][m], pf["py"][m]), minlength=n_events)
         initial = beam_four_momenta(s.hard)
-        extra = {**ee.missing_four_momentum(initial, visible), "sqrt_s": ee.signed_mass(initial),
-                 "bz": np.full(n_events, s.det.bfield_t)}
+        extra = {
+            **ee.missing_four_momentum(initial, visible),
+            "sqrt_s": ee.signed_mass(initial),
+            "bz": np.full(n_events, s.det.bfield_t),
+        }
         return -visible[:, 0], -visible[:, 1], sumet, extra
     in_jet = np.zeros(len(fs.id), bool)
     in_jet[jets.cons_rows] = True
@@ -551,16 +655,26 @@ def _put_constituents(s: _Shard, jets: _Jets, jet_order: np.ndarray, layers: tup
     slot = np.arange(len(cj)) - (np.cumsum(per_jet) - per_jet)[cj]
     cap = schema.GROUPS["constituents"].max_objects
     cr = cr[slot < cap]
-    cons = _Objects(s.rng, fs.event[cr], cr, pt=fs.pt[cr], eta=fs.eta[cr], phi=fs.phi[cr], charge=fs.charge[cr],
-                    d0=s.d0[cr], z0=s.z0[cr])
+    cons = _Objects(
+        s.rng,
+        fs.event[cr],
+        cr,
+        pt=fs.pt[cr],
+        eta=fs.eta[cr],
+        phi=fs.phi[cr],
+        charge=fs.charge[cr],
+        d0=s.d0[cr],
+        z0=s.z0[cr],
+    )
     for k, v in _values(cons, "constituents", layers, {}).items():
         b.objects[k] = v.astype(schema.field_of(k).np_dtype)
     b.counts["constituents"] = np.minimum(per_jet, cap).astype(np.int64)
     b.n["constituents"] = per_jet.astype(np.int64)
 
 
-def reconstruct(hard: Record, fs: FinalState, pv: np.ndarray, det: Detector, rng: np.random.Generator,
-                info: EventInfo) -> RaggedEvents:
+def reconstruct(
+    hard: Record, fs: FinalState, pv: np.ndarray, det: Detector, rng: np.random.Generator, info: EventInfo
+) -> RaggedEvents:
     """The detector-level events of one shard in the common schema (common, experiment and truth
     layers, jet constituents, track hits): one function per object type, in a fixed order (each
     takes particles the ones before it left)."""
@@ -578,8 +692,10 @@ def reconstruct(hard: Record, fs: FinalState, pv: np.ndarray, det: Detector, rng
     # isolation: PF isolation sums charged and neutral hadrons and photons, reconstructed electrons are not in it
     pf_pt = s.calo_pt.copy()
     pf_pt[e.rows] = 0.0
-    trk_iso = {k: s.track_cone(o.event, o.eta, o.phi, rows, ISO.cone) / o.pt
-               for k, o, rows in (("e", e, e.rows), ("m", m, m.rows), ("g", g, np.full(len(g.rows), -1)))}
+    trk_iso = {
+        k: s.track_cone(o.event, o.eta, o.phi, rows, ISO.cone) / o.pt
+        for k, o, rows in (("e", e, e.rows), ("m", m, m.rows), ("g", g, np.full(len(g.rows), -1)))
+    }
     mex, mey, sumet, ee_event = _met(s, (e, m, g), jets, pf)
     hits = track_hits(det, fs, t.rows) if det.hit_layers else None
     t_hits = np.bincount(hits["track"], minlength=len(t.rows)) if hits is not None else np.zeros(len(t.rows), np.int64)
@@ -589,24 +705,84 @@ def reconstruct(hard: Record, fs: FinalState, pv: np.ndarray, det: Detector, rng
     # ============================ the groups, named as the registry's fields =====================
     ctx = _Context(det, rng, s.track_cone, s.calo_cone, pv, pf_pt)
     groups = {
-        "event": _Objects(rng, np.arange(n_events), pvx=pv[:, 0], pvy=pv[:, 1], pvz=pv[:, 2],
-                          mu=np.full(n_events, info.mu), experiment_id=np.full(n_events, det.experiment_id),
-                          is_simulation=np.ones(n_events), process_id=info.process_id, weight=hard.weight,
-                          event_number=info.event_number, luminosity_block=info.luminosity_block, **ee_event),
+        "event": _Objects(
+            rng,
+            np.arange(n_events),
+            pvx=pv[:, 0],
+            pvy=pv[:, 1],
+            pvz=pv[:, 2],
+            mu=np.full(n_events, info.mu),
+            experiment_id=np.full(n_events, det.experiment_id),
+            is_simulation=np.ones(n_events),
+            process_id=info.process_id,
+            weight=hard.weight,
+            event_number=info.event_number,
+            luminosity_block=info.luminosity_block,
+            **ee_event,
+        ),
         "met": _Objects(rng, np.arange(n_events), pt=np.hypot(mex, mey), phi=np.arctan2(mey, mex), sumet=sumet),
-        "electrons": _Objects(rng, e.event, e.rows, pt=e.pt, eta=e.eta, phi=e.phi, charge=fs.charge[e.rows],
-                              trk_iso03=trk_iso["e"], origin=truth.origin(hard, hard_row[e.rows])),
-        "muons": _Objects(rng, m.event, m.rows, pt=m.pt, eta=m.eta, phi=m.phi, charge=fs.charge[m.rows],
-                          trk_iso03=trk_iso["m"], origin=truth.origin(hard, hard_row[m.rows])),
+        "electrons": _Objects(
+            rng,
+            e.event,
+            e.rows,
+            pt=e.pt,
+            eta=e.eta,
+            phi=e.phi,
+            charge=fs.charge[e.rows],
+            trk_iso03=trk_iso["e"],
+            origin=truth.origin(hard, hard_row[e.rows]),
+        ),
+        "muons": _Objects(
+            rng,
+            m.event,
+            m.rows,
+            pt=m.pt,
+            eta=m.eta,
+            phi=m.phi,
+            charge=fs.charge[m.rows],
+            trk_iso03=trk_iso["m"],
+            origin=truth.origin(hard, hard_row[m.rows]),
+        ),
         "taus": taus,
-        "photons": _Objects(rng, g.event, g.rows, pt=g.pt, eta=g.eta, phi=g.phi, trk_iso03=trk_iso["g"],
-                            origin=truth.origin(hard, hard_row[g.rows])),
-        "jets": _Objects(rng, jets.event, jets.rows, pt=jets.pt, eta=jets.eta, phi=jets.phi, mass=jets.mass,
-                         n_trk=jets.n_trk, flavour=jets.flavour, width=jets.width, c1=jets.c1, n_particles=j_cons,
-                         jet_charge=j_charge),
-        "tracks": _Objects(rng, t.event, t.rows, pt=t.pt, eta=t.eta, phi=t.phi, d0=t.d0, z0=t.z0,
-                           is_pileup=fs.is_pileup[t.rows], charge=fs.charge[t.rows], pdg=fs.id[t.rows],
-                           n_hits=t_hits),
+        "photons": _Objects(
+            rng,
+            g.event,
+            g.rows,
+            pt=g.pt,
+            eta=g.eta,
+            phi=g.phi,
+            trk_iso03=trk_iso["g"],
+            origin=truth.origin(hard, hard_row[g.rows]),
+        ),
+        "jets": _Objects(
+            rng,
+            jets.event,
+            jets.rows,
+            pt=jets.pt,
+            eta=jets.eta,
+            phi=jets.phi,
+            mass=jets.mass,
+            n_trk=jets.n_trk,
+            flavour=jets.flavour,
+            width=jets.width,
+            c1=jets.c1,
+            n_particles=j_cons,
+            jet_charge=j_charge,
+        ),
+        "tracks": _Objects(
+            rng,
+            t.event,
+            t.rows,
+            pt=t.pt,
+            eta=t.eta,
+            phi=t.phi,
+            d0=t.d0,
+            z0=t.z0,
+            is_pileup=fs.is_pileup[t.rows],
+            charge=fs.charge[t.rows],
+            pdg=fs.id[t.rows],
+            n_hits=t_hits,
+        ),
     }
     layers = ("common", det.layer, "truth")
     providers = _providers(det, ctx)
@@ -653,19 +829,35 @@ def beam_four_momenta(hard: Record) -> np.ndarray:
     initial state, including the beam energy spread Pythia drew."""
     beams = np.abs(hard.status) == truth.BEAM_STATUS
     ev = hard.event[beams]
-    return np.stack([np.bincount(ev, getattr(hard, c)[beams], minlength=hard.n_events)
-                     for c in ("px", "py", "pz", "e")], 1)
+    return np.stack(
+        [np.bincount(ev, getattr(hard, c)[beams], minlength=hard.n_events) for c in ("px", "py", "pz", "e")], 1
+    )
 
 
 def track_hits(det: Detector, fs: FinalState, t_rows: np.ndarray) -> dict[str, np.ndarray]:
     """Crossings of the reconstructed tracks' true helices with ``det.hit_layers`` (see
     :func:`treasure_hf.data.helix.cylinder_crossings`; ``track`` indexes ``t_rows``)."""
-    return cylinder_crossings(fs.pt[t_rows], fs.eta[t_rows], fs.phi[t_rows], fs.charge[t_rows], fs.e[t_rows],
-                              det.bfield_t, det.hit_layers, fs.vz[t_rows], np.hypot(fs.vx[t_rows], fs.vy[t_rows]))
+    return cylinder_crossings(
+        fs.pt[t_rows],
+        fs.eta[t_rows],
+        fs.phi[t_rows],
+        fs.charge[t_rows],
+        fs.e[t_rows],
+        det.bfield_t,
+        det.hit_layers,
+        fs.vz[t_rows],
+        np.hypot(fs.vx[t_rows], fs.vy[t_rows]),
+    )
 
 
-def _put_hits(b: _Builder, hits: dict[str, np.ndarray], n_tracks: int, track_order: np.ndarray,
-              layers: tuple[str, ...], providers: dict) -> None:
+def _put_hits(
+    b: _Builder,
+    hits: dict[str, np.ndarray],
+    n_tracks: int,
+    track_order: np.ndarray,
+    layers: tuple[str, ...],
+    providers: dict,
+) -> None:
     """Store the hits (``track`` indexes the tracks before sorting) grouped by the sorted tracks,
     inside out, at most the registry's ``max_objects`` per track (``n`` keeps the full count)."""
     rank = np.empty(n_tracks, np.int64)
@@ -678,8 +870,18 @@ def _put_hits(b: _Builder, hits: dict[str, np.ndarray], n_tracks: int, track_ord
     keep = order[slot < schema.GROUPS["hits"].max_objects]
     x, y, z = hits["x"][keep], hits["y"][keep], hits["z"][keep]
     r = np.hypot(x, y)
-    obj = _Objects(None, np.zeros(len(keep), np.int64), None, eta=np.arcsinh(z / r), phi=np.arctan2(y, x),
-                   energy=np.zeros(len(keep)), layer=hits["layer"][keep], time=hits["time"][keep], r=r, z=z)
+    obj = _Objects(
+        None,
+        np.zeros(len(keep), np.int64),
+        None,
+        eta=np.arcsinh(z / r),
+        phi=np.arctan2(y, x),
+        energy=np.zeros(len(keep)),
+        layer=hits["layer"][keep],
+        time=hits["time"][keep],
+        r=r,
+        z=z,
+    )
     for k, v in _values(obj, "hits", layers, providers).items():
         b.objects[k] = v.astype(schema.field_of(k).np_dtype)
     b.counts["hits"] = np.minimum(per_track, schema.GROUPS["hits"].max_objects).astype(np.int64)
@@ -689,6 +891,7 @@ def _put_hits(b: _Builder, hits: dict[str, np.ndarray], n_tracks: int, track_ord
 # ---------------------------------------------------------------------------------------------
 # filling the registry's fields
 # ---------------------------------------------------------------------------------------------
+
 
 class _Objects:
     """One group's reconstructed objects: attributes named like the registry's common and truth
@@ -768,51 +971,79 @@ def _flags(table: dict[str, float], tag: str) -> dict:
 def _providers(det: Detector, ctx: _Context | None) -> dict[str, dict]:
     """Experiment-layer field -> function of the group's objects. ``ctx`` may be None when only the
     names are wanted (the functions are not called then)."""
+
     def tags(o: _Objects, tagger: str) -> dict[str, np.ndarray]:
         return o.cached(tagger, lambda: det.taggers[tagger].scores(o.flavour, ctx.rng))
 
     ids = {"event_number": lambda o: o.event_number, "run_number": lambda o: np.full(o.n, det.mc_run_number)}
     if det.layer == "atlas":
-        iso = {"topoetcone20": lambda o: ctx.calo(o, 0.2), "topoetcone40": lambda o: ctx.calo(o, 0.4),
-               "ptvarcone30": lambda o: ctx.trk(o, np.minimum(0.3, PTVARCONE_KT_GEV / o.pt), PTVARCONE_TRACK_PT),
-               "ptcone20": lambda o: ctx.trk(o, 0.2, PTVARCONE_TRACK_PT),
-               "mass": lambda o: np.full(o.n, ELECTRON_MASS_GEV)}
+        iso = {
+            "topoetcone20": lambda o: ctx.calo(o, 0.2),
+            "topoetcone40": lambda o: ctx.calo(o, 0.4),
+            "ptvarcone30": lambda o: ctx.trk(o, np.minimum(0.3, PTVARCONE_KT_GEV / o.pt), PTVARCONE_TRACK_PT),
+            "ptcone20": lambda o: ctx.trk(o, 0.2, PTVARCONE_TRACK_PT),
+            "mass": lambda o: np.full(o.n, ELECTRON_MASS_GEV),
+        }
 
         def ndof(o: _Objects) -> np.ndarray:
             return o.cached("ndof", lambda: np.where(np.abs(o.eta) < ATLAS_TRT_ETA, ATLAS_NDOF_TRT, ATLAS_NDOF_SILICON))
 
-        scores = {f"{name}_{cls}": (lambda o, name=name, cls=cls: tags(o, name)[cls])
-                  for name in det.taggers for cls in ("pb", "pc", "pu")}
+        scores = {
+            f"{name}_{cls}": (lambda o, name=name, cls=cls: tags(o, name)[cls])
+            for name in det.taggers
+            for cls in ("pb", "pc", "pu")
+        }
+
         def in_id(o: _Objects) -> np.ndarray:
             return np.abs(o.eta) < det.tracker_eta
 
         quality = {v: i for i, v in enumerate(("Tight", "Medium", "Loose"))}
         return {
             "electrons": {**iso, **_flags(ATLAS_ELECTRON_ID, "id")},
-            "muons": {**iso,
-                      "quality": lambda o: np.select([o.draw("id") < ATLAS_MUON_QUALITY["Tight"],
-                                                      o.draw("id") < ATLAS_MUON_QUALITY["Medium"]],
-                                                     [quality["Tight"], quality["Medium"]], quality["Loose"]),
-                      "muonType": lambda o: np.where(in_id(o), 0, 1),  # xAOD Combined = 0, MuonStandAlone = 1
-                      "passIDCuts": lambda o: in_id(o).astype(np.float32),
-                      "passPresel": lambda o: np.ones(o.n)},
+            "muons": {
+                **iso,
+                "quality": lambda o: np.select(
+                    [o.draw("id") < ATLAS_MUON_QUALITY["Tight"], o.draw("id") < ATLAS_MUON_QUALITY["Medium"]],
+                    [quality["Tight"], quality["Medium"]],
+                    quality["Loose"],
+                ),
+                "muonType": lambda o: np.where(in_id(o), 0, 1),  # xAOD Combined = 0, MuonStandAlone = 1
+                "passIDCuts": lambda o: in_id(o).astype(np.float32),
+                "passPresel": lambda o: np.ones(o.n),
+            },
             # NNDecayMode: 0 1p0n, 1 1p1n, 2 1pXn, 3 3p0n, 4 3pXn
-            "taus": {"NNDecayMode": lambda o: np.where(o.n_prong == 1, np.minimum(o.n_neutral, 2),
-                                                       3 + np.minimum(o.n_neutral, 1))},
-            "photons": {**iso, "isLoose": lambda o: np.ones(o.n),
-                        "isTight": lambda o: (o.draw("id") < ATLAS_PHOTON_TIGHT).astype(np.float32),
-                        "isCleaning": lambda o: np.ones(o.n),
-                        "author": lambda o: np.full(o.n, 4)},  # xAOD egammaParameters::AuthorPhoton
-            "jets": {**scores, "QG_nTracks": lambda o: o.n_trk, "QG_tracksWidth": lambda o: o.width,
-                     "QG_tracksC1": lambda o: o.c1},
-            "tracks": {"q0verP": lambda o: o.charge / (o.pt * np.cosh(o.eta)), "nDoF": ndof,
-                       "chiSquared": lambda o: ctx.rng.chisquare(ndof(o))},
+            "taus": {
+                "NNDecayMode": lambda o: np.where(
+                    o.n_prong == 1, np.minimum(o.n_neutral, 2), 3 + np.minimum(o.n_neutral, 1)
+                )
+            },
+            "photons": {
+                **iso,
+                "isLoose": lambda o: np.ones(o.n),
+                "isTight": lambda o: (o.draw("id") < ATLAS_PHOTON_TIGHT).astype(np.float32),
+                "isCleaning": lambda o: np.ones(o.n),
+                "author": lambda o: np.full(o.n, 4),
+            },  # xAOD egammaParameters::AuthorPhoton
+            "jets": {
+                **scores,
+                "QG_nTracks": lambda o: o.n_trk,
+                "QG_tracksWidth": lambda o: o.width,
+                "QG_tracksC1": lambda o: o.c1,
+            },
+            "tracks": {
+                "q0verP": lambda o: o.charge / (o.pt * np.cosh(o.eta)),
+                "nDoF": ndof,
+                "chiSquared": lambda o: ctx.rng.chisquare(ndof(o)),
+            },
             "event": {**ids, "mcChannelNumber": lambda o: o.process_id},
         }
     if det.layer == "edm4hep":
         return _edm4hep_providers(det, ctx)
-    rel = {"pfRelIso03_all": lambda o: ctx.pf(o, 0.3) / o.pt, "pfRelIso04_all": lambda o: ctx.pf(o, 0.4) / o.pt,
-           "mass": lambda o: np.full(o.n, ELECTRON_MASS_GEV)}
+    rel = {
+        "pfRelIso03_all": lambda o: ctx.pf(o, 0.3) / o.pt,
+        "pfRelIso04_all": lambda o: ctx.pf(o, 0.4) / o.pt,
+        "mass": lambda o: np.full(o.n, ELECTRON_MASS_GEV),
+    }
 
     def egamma(table: dict[int, float]) -> dict:
         return {"cutBased": lambda o: _levels(o, table, "id")}
@@ -823,20 +1054,30 @@ def _providers(det: Detector, ctx: _Context | None) -> dict[str, dict]:
     mva = {"WP80": lambda o: (o.draw("mva") < 0.80 / 0.90).astype(np.float32), "WP90": lambda o: np.ones(o.n)}
     return {
         "electrons": {**rel, **egamma(CMS_ELECTRON_CUTBASED), **{f"mvaIso_{wp}": fn for wp, fn in mva.items()}},
-        "muons": {**rel, **_flags(CMS_MUON_ID, "id"), "isGlobal": lambda o: np.ones(o.n),
-                  "isTracker": lambda o: (np.abs(o.eta) < det.tracker_eta).astype(np.float32)},
+        "muons": {
+            **rel,
+            **_flags(CMS_MUON_ID, "id"),
+            "isGlobal": lambda o: np.ones(o.n),
+            "isTracker": lambda o: (np.abs(o.eta) < det.tracker_eta).astype(np.float32),
+        },
         # NanoAOD (HPS) decayMode = 5 (prongs - 1) + pi0s: 0, 1, 2 (one prong), 10, 11 (three prongs)
-        "taus": {"decayMode": lambda o: np.where(o.n_prong == 1, np.minimum(o.n_neutral, 2),
-                                                 10 + np.minimum(o.n_neutral, 1))},
+        "taus": {
+            "decayMode": lambda o: np.where(o.n_prong == 1, np.minimum(o.n_neutral, 2), 10 + np.minimum(o.n_neutral, 1))
+        },
         "photons": {**rel, **egamma(CMS_PHOTON_CUTBASED), **{f"mvaID_{wp}": fn for wp, fn in mva.items()}},
-        "jets": {"btagDeepFlavB": lambda o: tagger(o)["pb"],
-                 "btagDeepFlavCvL": lambda o: tagger(o)["pc"] / (tagger(o)["pc"] + tagger(o)["pu"]),
-                 "jetId": lambda o: np.full(o.n, 6)},
-        "tracks": {"charge": lambda o: o.charge,
-                   "fromPV": lambda o: np.select([np.abs(o.z0 - ctx.pv[o.event, 2]) < cut for cut in (0.1, 1.0, 3.0)],
-                                                 [3, 2, 1], 0),
-                   # PF candidate type: electron and muon ids kept, other charged particles as pions
-                   "pdgId": lambda o: np.where(np.isin(np.abs(o.pdg), (11, 13)), o.pdg, 211 * np.sign(o.charge))},
+        "jets": {
+            "btagDeepFlavB": lambda o: tagger(o)["pb"],
+            "btagDeepFlavCvL": lambda o: tagger(o)["pc"] / (tagger(o)["pc"] + tagger(o)["pu"]),
+            "jetId": lambda o: np.full(o.n, 6),
+        },
+        "tracks": {
+            "charge": lambda o: o.charge,
+            "fromPV": lambda o: np.select(
+                [np.abs(o.z0 - ctx.pv[o.event, 2]) < cut for cut in (0.1, 1.0, 3.0)], [3, 2, 1], 0
+            ),
+            # PF candidate type: electron and muon ids kept, other charged particles as pions
+            "pdgId": lambda o: np.where(np.isin(np.abs(o.pdg), (11, 13)), o.pdg, 211 * np.sign(o.charge)),
+        },
         "event": {**ids, "luminosity_block": lambda o: np.full(o.n, o.luminosity_block)},
     }
 
@@ -858,17 +1099,28 @@ def _edm4hep_providers(det: Detector, ctx: _Context | None) -> dict[str, dict]:
         "muons": {"pdg": lambda o: -13 * np.sign(o.charge), **iso},
         "photons": {"pdg": lambda o: np.full(o.n, 22), **iso, **energy},
         "jets": {"n_particles": lambda o: o.n_particles, "charge": lambda o: o.jet_charge},
-        "tracks": {"charge": lambda o: o.charge, "omega": lambda o: omega_from_pt(o.pt, o.charge, det.bfield_t),
-                   "tan_lambda": lambda o: np.sinh(o.eta), "n_hits": lambda o: o.n_hits,
-                   "pt_rel_error": lambda o: det.track_pt_resolution(o.pt, o.eta)},
+        "tracks": {
+            "charge": lambda o: o.charge,
+            "omega": lambda o: omega_from_pt(o.pt, o.charge, det.bfield_t),
+            "tan_lambda": lambda o: np.sinh(o.eta),
+            "n_hits": lambda o: o.n_hits,
+            "pt_rel_error": lambda o: det.track_pt_resolution(o.pt, o.eta),
+        },
         "hits": {"kind": lambda o: np.zeros(o.n), "r": lambda o: o.r, "z": lambda o: o.z},
-        "event": {"event_number": lambda o: o.event_number, "run_number": lambda o: np.full(o.n, det.mc_run_number),
-                  **{name: (lambda o, name=name: getattr(o, name)) for name in event}},
+        "event": {
+            "event_number": lambda o: o.event_number,
+            "run_number": lambda o: np.full(o.n, det.mc_run_number),
+            **{name: (lambda o, name=name: getattr(o, name)) for name in event},
+        },
     }
 
 
 def missing_fields(det: Detector) -> list[str]:
     """Experiment-layer keys that this parametric detector cannot provide (filled with NaN)."""
     providers = _providers(det, None)
-    return [schema.key(det.layer, g, f.name) for g in schema.GROUPS for f in schema.fields(det.layer, g)
-            if f.name not in providers.get(g, {})]
+    return [
+        schema.key(det.layer, g, f.name)
+        for g in schema.GROUPS
+        for f in schema.fields(det.layer, g)
+        if f.name not in providers.get(g, {})
+    ]

@@ -54,8 +54,12 @@ def simulate(process: str, n_events: int, seed: int, detector: str = "atlas", ex
     n = hard.n_events
     pv = rng.normal(size=(n, 3)) * np.array([det.beam_spot_xy_mm, det.beam_spot_xy_mm, det.beam_spot_z_mm])
     fs = final_state(hard, None, None, pv, None)
-    info = EventInfo(process_id=np.full(n, processes.PROCESSES[process].process_id, np.int16),
-                     event_number=np.arange(n, dtype=np.int64), luminosity_block=1, mu=0.0)
+    info = EventInfo(
+        process_id=np.full(n, processes.PROCESSES[process].process_id, np.int16),
+        event_number=np.arange(n, dtype=np.int64),
+        luminosity_block=1,
+        mu=0.0,
+    )
     events = reconstruct(hard, fs, pv, det, rng, info)
     return Simulated(hard, fs, events, events.to_padded(), det)
 
@@ -88,7 +92,7 @@ def truth_leptons(sim: Simulated, group: str) -> Leptons:
         rows, px, py, pz, e = rows[order], px[order], py[order], pz[order], e[order]
         ig, il = _pairs(fs.event[g], _offsets(fs.event[rows], sim.hard.n_events))
         dr2 = _dr2(fs.eta[g][ig], fs.phi[g][ig], fs.eta[rows][il], fs.phi[rows][il])
-        close = dr2 < DRESSING_CONE ** 2
+        close = dr2 < DRESSING_CONE**2
         ig, il, dr2 = ig[close], il[close], dr2[close]
         o = np.lexsort((dr2, ig))
         o = o[_first_of_groups(ig[o])]
@@ -104,7 +108,7 @@ def reco_leptons(sim: Simulated, group: str) -> Leptons:
     o = sim.events.objects
     pt, eta, phi = (np.asarray(o[f"common/{group}/{f}"], np.float64) for f in ("pt", "eta", "phi"))
     mass = 0.000511 if group == "electrons" else 0.10566
-    e = np.sqrt((pt * np.cosh(eta)) ** 2 + mass ** 2)
+    e = np.sqrt((pt * np.cosh(eta)) ** 2 + mass**2)
     return Leptons(ev, pt, eta, phi, e, np.asarray(o[f"common/{group}/charge"], np.float64))
 
 
@@ -118,7 +122,7 @@ def match(true: Leptons, reco: Leptons, n_events: int, cone: float = MATCH_CONE)
     it, ir = _pairs(true.event, _offsets(reco.event[order], n_events))
     ir = order[ir]
     dr2 = _dr2(true.eta[it], true.phi[it], reco.eta[ir], reco.phi[ir])
-    close = dr2 < cone ** 2
+    close = dr2 < cone**2
     it, ir, dr2 = it[close], ir[close], dr2[close]
     taken = np.zeros(len(reco.pt), bool)
     for k in np.argsort(dr2, kind="stable"):  # greedy; a handful of candidates per event
@@ -127,8 +131,9 @@ def match(true: Leptons, reco: Leptons, n_events: int, cone: float = MATCH_CONE)
     return out
 
 
-def efficiency_vs_pt(true: Leptons, matched: np.ndarray, edges: tuple[float, ...], eta_max: float
-                     ) -> list[dict[str, float]]:
+def efficiency_vs_pt(
+    true: Leptons, matched: np.ndarray, edges: tuple[float, ...], eta_max: float
+) -> list[dict[str, float]]:
     """Reconstruction efficiency of truth leptons with |eta| < ``eta_max`` in bins of true pT
     (``edges``; the last bin open): measured fraction and its binomial error per bin."""
     out = []
@@ -138,8 +143,14 @@ def efficiency_vs_pt(true: Leptons, matched: np.ndarray, edges: tuple[float, ...
         n = int(inside.sum())
         k = int((matched[inside] >= 0).sum())
         eff = k / n if n else float("nan")
-        out.append({"pt_gev": [lo, hi if np.isfinite(hi) else None], "n": n, "measured": eff,
-                    "error": float(np.sqrt(max(eff * (1 - eff), 1.0 / max(n, 1)) / n)) if n else float("nan")})
+        out.append(
+            {
+                "pt_gev": [lo, hi if np.isfinite(hi) else None],
+                "n": n,
+                "measured": eff,
+                "error": float(np.sqrt(max(eff * (1 - eff), 1.0 / max(n, 1)) / n)) if n else float("nan"),
+            }
+        )
     return out
 
 
@@ -148,8 +159,13 @@ def response(true: Leptons, reco: Leptons, matched: np.ndarray) -> dict[str, np.
     same: ``pt_ratio``), and the true ``pt``, ``eta``."""
     ok = matched >= 0
     r = matched[ok]
-    return {"e_ratio": reco.e[r] / true.e[ok], "pt_ratio": reco.pt[r] / true.pt[ok], "pt": true.pt[ok],
-            "eta": true.eta[ok], "index": np.nonzero(ok)[0]}
+    return {
+        "e_ratio": reco.e[r] / true.e[ok],
+        "pt_ratio": reco.pt[r] / true.pt[ok],
+        "pt": true.pt[ok],
+        "eta": true.eta[ok],
+        "index": np.nonzero(ok)[0],
+    }
 
 
 def core_sigma(x: np.ndarray) -> float:
@@ -185,10 +201,13 @@ def dilepton_pairs(true: Leptons, reco: Leptons, matched: np.ndarray) -> dict[st
         py = lep.pt[i] * np.sin(lep.phi[i]) + lep.pt[j] * np.sin(lep.phi[j])
         pz = lep.pt[i] * np.sinh(lep.eta[i]) + lep.pt[j] * np.sinh(lep.eta[j])
         e = lep.e[i] + lep.e[j]
-        return np.sqrt(np.maximum(e ** 2 - px ** 2 - py ** 2 - pz ** 2, 0.0))
+        return np.sqrt(np.maximum(e**2 - px**2 - py**2 - pz**2, 0.0))
 
-    return {"m_true": mass(true, a, b), "m_reco": mass(reco, matched[a], matched[b]),
-            "max_abs_eta": np.maximum(np.abs(true.eta[a]), np.abs(true.eta[b]))}
+    return {
+        "m_true": mass(true, a, b),
+        "m_reco": mass(reco, matched[a], matched[b]),
+        "max_abs_eta": np.maximum(np.abs(true.eta[a]), np.abs(true.eta[b])),
+    }
 
 
 PUBLISHED: dict[str, dict[str, dict]] = {
@@ -196,50 +215,67 @@ PUBLISHED: dict[str, dict[str, dict]] = {
         "m4l_sigma_gev": {
             "value": {"4mu": 1.6, "4e": 2.2, "2e2mu": 1.9},
             "source": "ATLAS, Phys. Rev. D 91 (2015) 012006, arXiv:1408.5191, Sec. 4: typical m4l resolution at "
-                      "mH = 125 GeV of about 1.6 GeV (4mu), 1.9 GeV (2e2mu/2mu2e), 2.2 GeV (4e); the figures issue 16 "
-                      "quotes (the paper's text was not at hand in this session: verify)"},
+            "mH = 125 GeV of about 1.6 GeV (4mu), 1.9 GeV (2e2mu/2mu2e), 2.2 GeV (4e); the figures issue 16 "
+            "quotes (the paper's text was not at hand in this session: verify)",
+        },
         "muon_pt_resolution_z": {
             "value": {"central": 0.023, "forward": 0.029},
             "eta": {"central": [0.0, 1.05], "forward": [2.2, 2.7]},
             "source": "ATLAS, Eur. Phys. J. C 76 (2016) 292, arXiv:1603.05598, abstract: 2.3% for muons from Z "
-                      "decays in the central region, 2.9% at |eta| > 2.2"},
+            "decays in the central region, 2.9% at |eta| > 2.2",
+        },
         "muon_efficiency": {
-            "value": 0.99, "pt_gev": [5.0, 100.0], "eta_max": 2.5,
+            "value": 0.99,
+            "pt_gev": [5.0, 100.0],
+            "eta_max": 2.5,
             "source": "ATLAS, arXiv:1603.05598, abstract: reconstruction efficiency close to 99% for |eta| < 2.5 and "
-                      "5 < pT < 100 GeV"},
+            "5 < pT < 100 GeV",
+        },
         "electron_efficiency": {
             "source": "reconstruction x LooseLH vs ET, ATLAS, Eur. Phys. J. C 79 (2019) 639, arXiv:1902.04655, Secs. 5-6 "
-                      "(the table of detector.ATLAS.electron_eff, approximate values of the figures)"},
+            "(the table of detector.ATLAS.electron_eff, approximate values of the figures)"
+        },
         "isolation_efficiency": {
             "value": [0.93, 1.00],
             "source": "per prompt muon, 93-100% depending on the working point and pT (ATLAS, arXiv:1603.05598, "
-                      "abstract); the H -> 4l selection removes the other leptons of the quadruplet from each sum "
-                      "(arXiv:1712.02304, Sec. 4)"},
+            "abstract); the H -> 4l selection removes the other leptons of the quadruplet from each sum "
+            "(arXiv:1712.02304, Sec. 4)",
+        },
     },
     "cms": {
         "m4l_sigma_gev": {
             "value": None,
             "source": "per-channel m4l widths of CMS (arXiv:1706.09936, arXiv:2103.04956) were not at hand in this "
-                      "session; only the ordering is checked"},
+            "session; only the ordering is checked",
+        },
         "electron_energy_resolution_z": {
             "value": {"central": 0.02, "elsewhere": [0.02, 0.05]},
             "eta": {"central": [0.0, 0.8], "elsewhere": [0.8, 2.5]},
             "source": "CMS, JINST 8 (2013) P09009, arXiv:1306.2016, abstract: electrons from Z decays better than 2% "
-                      "for |eta| < 0.8, 2-5% elsewhere (2-5% also in JINST 16 (2021) P05014, arXiv:2012.06888)"},
+            "for |eta| < 0.8, 2-5% elsewhere (2-5% also in JINST 16 (2021) P05014, arXiv:2012.06888)",
+        },
         "muon_pt_resolution_z": {
-            "value": {"all": [0.01, 0.06]}, "eta": {"all": [0.0, 2.4]},
+            "value": {"all": [0.01, 0.06]},
+            "eta": {"all": [0.0, 2.4]},
             "source": "CMS, JINST 7 (2012) P10002, arXiv:1206.4071, abstract: 1% to 6% depending on eta for "
-                      "pT < 100 GeV"},
+            "pT < 100 GeV",
+        },
         "muon_efficiency": {
-            "value": 0.95, "pt_gev": [5.0, 100.0], "eta_max": 2.4, "bound": "lower",
-            "source": "CMS, arXiv:1206.4071, abstract: above 95% over |eta| < 2.4 for pT above a few GeV"},
+            "value": 0.95,
+            "pt_gev": [5.0, 100.0],
+            "eta_max": 2.4,
+            "bound": "lower",
+            "source": "CMS, arXiv:1206.4071, abstract: above 95% over |eta| < 2.4 for pT above a few GeV",
+        },
         "electron_efficiency": {
             "source": "reconstruction x H -> 4l identification vs pT, CMS, JINST 16 (2021) P05014, arXiv:2012.06888 "
-                      "(the table of detector.CMS.electron_eff, approximate values of the figures)"},
+            "(the table of detector.CMS.electron_eff, approximate values of the figures)"
+        },
         "isolation_efficiency": {
             "value": None,
             "source": "CMS H -> 4l isolation (RelPFiso < 0.35, arXiv:1706.09936 Sec. 3): no per-event efficiency "
-                      "figure at hand"},
+            "figure at hand",
+        },
     },
 }
 """Published performance figures that ``benchmarks/detector.py`` measures the detectors against,

@@ -33,8 +33,9 @@ def _reference(experiment: str, group: str, conv: Any) -> tuple[str | None, str 
     return (branch, branch) if conv.source.has(branch) else (None, None)
 
 
-def isolation_agreement(path: str | os.PathLike, experiment: str, step_size: int = 10_000,
-                        tolerance: float = 0.1) -> dict[str, Any]:
+def isolation_agreement(
+    path: str | os.PathLike, experiment: str, step_size: int = 10_000, tolerance: float = 0.1
+) -> dict[str, Any]:
     """``{group: {n, correlation, within, reference}}`` for the leptons of one file; a group
     whose trk_iso03 is the experiment's own value (CMS without PFCands) says so instead."""
     cls = converter_class(experiment)
@@ -54,8 +55,11 @@ def isolation_agreement(path: str | os.PathLike, experiment: str, step_size: int
                 pt = flat(conv.get(schema.key("common", g, "pt"), ctx)).astype(np.float64)
                 keep = pt >= conv.pt_cuts[g]
                 mine = flat(conv.get(schema.key("common", g, "trk_iso03"), ctx)).astype(np.float64)
-                ref = (flat(conv.get(k, ctx)).astype(np.float64) / np.where(pt > 0, pt, np.nan) if k != b
-                       else flat(ak.values_astype(arrays[b], np.float64)))
+                ref = (
+                    flat(conv.get(k, ctx)).astype(np.float64) / np.where(pt > 0, pt, np.nan)
+                    if k != b
+                    else flat(ak.values_astype(arrays[b], np.float64))
+                )
                 ours[g].append(mine[keep])
                 theirs[g].append(ref[keep])
     out: dict[str, Any] = {}

@@ -38,8 +38,13 @@ OWN_TRACK_DR = 0.01
 this dR (NanoAOD stores no link from a lepton to its candidate; other charged candidates this close
 are other particles, e.g. in a collimated jet, and count)."""
 ISO_GROUPS = ("electrons", "muons", "photons")
-COLLECTIONS = {"electrons": ("Electron_",), "muons": ("Muon_",), "taus": ("Tau_",), "photons": ("Photon_",),
-               "jets": ("Jet_",)}
+COLLECTIONS = {
+    "electrons": ("Electron_",),
+    "muons": ("Muon_",),
+    "taus": ("Tau_",),
+    "photons": ("Photon_",),
+    "jets": ("Jet_",),
+}
 """Object type -> the branch prefix of its NanoAOD collection."""
 SIMULATION_PREFIXES = ("genWeight", "Generator_", "Pileup_", "GenPart_")
 """Branches only simulation writes (generator weight and record, pile-up truth): a file with none
@@ -55,17 +60,17 @@ NANOAOD_VERSIONS = ("2015 Open Data", "v9", "v10", "v11", "v12", "v13", "v14", "
 
 SOURCES: dict[str, str] = {
     "autoDoc": "CMS XPOG NanoAOD autoDoc, https://cms-xpog.docs.cern.ch/autoDoc/ (the branch list of every "
-               "NanoAOD version)",
+    "NanoAOD version)",
     "egamma": "CMSSW PhysicsTools/NanoAOD/python/V10/electrons_cff.py and photons_cff.py (v10: the Fall17V2 "
-              "electron MVA as mvaIso_*, photon pfRelIso03_*); electrons_cff.py and photons_cff.py of CMSSW_12_6 "
-              "and 13_0 (v11: RunIIIWinter22V1 as mvaIso_*, Fall17V2 as mvaIso_Fall17V2_*, photon "
-              "pfRelIso03_*_quadratic; v12: Run 3 IDs and isolations only)",
+    "electron MVA as mvaIso_*, photon pfRelIso03_*); electrons_cff.py and photons_cff.py of CMSSW_12_6 "
+    "and 13_0 (v11: RunIIIWinter22V1 as mvaIso_*, Fall17V2 as mvaIso_Fall17V2_*, photon "
+    "pfRelIso03_*_quadratic; v12: Run 3 IDs and isolations only)",
     "tau": "CMSSW PhysicsTools/NanoAOD/python/V10/taus_cff.py (v10: DeepTau 2017v2p1 and 2018v2p5) and "
-           "taus_cff.py of CMSSW_13_0 (v12: 2018v2p5 only); the 2015 Open Data files carry only the "
-           "MVA-based 2015 IDs (branch titles end in '(2015)')",
+    "taus_cff.py of CMSSW_13_0 (v12: 2018v2p5 only); the 2015 Open Data files carry only the "
+    "MVA-based 2015 IDs (branch titles end in '(2015)')",
     "met": "cms-sw/cmssw#44038 and its CMSSW_14_0 backport #44495 (PFMet and PuppiMET branches: MET -> PFMET)",
     "jet": "autoDoc of v11-v15: AK4 jets are PUPPI jets from v11 (no Jet_puId, Jet_qgl; Jet_chMultiplicity "
-           "added), and v15 drops Jet_jetId (recomputed from the JetID recipe)",
+    "added), and v15 drops Jet_jetId (recomputed from the JetID recipe)",
 }
 """The CMS documentation behind :data:`RENAMED` (key -> citation)."""
 
@@ -87,30 +92,62 @@ class Renamed:
 
 
 RENAMED: tuple[Renamed, ...] = (
-    *(Renamed(f"cms/electrons/mvaIso_{wp}",
-              ((f"Electron_mvaIso_{wp}", "v10 (Fall17V2 training), v11-v15 (Run 3 Winter22V1 training: the same name, "
-                                         "another ID)"),
-               (f"Electron_mvaFall17V2Iso_{wp}", "2015 Open Data, v9 (and v6-v8)"),
-               (f"Electron_mvaFall17V1Iso_{wp}", "Run 2 files that predate the Fall17 V2 ID")),
-              "none", "egamma") for wp in ("WP80", "WP90")),
-    *(Renamed(f"cms/taus/idDeepTau{vs}",
-              ((f"Tau_idDeepTau2018v2p5{vs}", "v10-v15"), (f"Tau_idDeepTau2017v2p1{vs}", "v9-v11 (and v6-v8)")),
-              "2015 Open Data (MVA 2015 IDs only): missing", "tau") for vs in ("VSjet", "VSe", "VSmu")),
-    Renamed("common/photons/trk_iso03",
-            (("Photon_pfRelIso03_chg", "2015 Open Data, v9, v10"), ("Photon_pfRelIso03_chg_quadratic", "v11-v15")),
-            "none (recomputed instead where the file has PFCands)", "egamma"),
-    Renamed("cms/photons/pfRelIso03_all",
-            (("Photon_pfRelIso03_all", "2015 Open Data, v9, v10"), ("Photon_pfRelIso03_all_quadratic", "v11-v15")),
-            "none", "egamma"),
-    *(Renamed(f"common/met/{f}", ((f"MET_{b}", "2015 Open Data, v9-v13"), (f"PFMET_{b}", "v14, v15")), "none", "met")
-      for f, b in (("pt", "pt"), ("phi", "phi"), ("sumet", "sumEt"))),
-    Renamed("common/jets/n_trk", (("Jet_chMultiplicity", "v11-v15"),),
-            "2015 Open Data, v9: missing (-1) unless the file has JetPFCands", "jet"),
+    *(
+        Renamed(
+            f"cms/electrons/mvaIso_{wp}",
+            (
+                (
+                    f"Electron_mvaIso_{wp}",
+                    "v10 (Fall17V2 training), v11-v15 (Run 3 Winter22V1 training: the same name, another ID)",
+                ),
+                (f"Electron_mvaFall17V2Iso_{wp}", "2015 Open Data, v9 (and v6-v8)"),
+                (f"Electron_mvaFall17V1Iso_{wp}", "Run 2 files that predate the Fall17 V2 ID"),
+            ),
+            "none",
+            "egamma",
+        )
+        for wp in ("WP80", "WP90")
+    ),
+    *(
+        Renamed(
+            f"cms/taus/idDeepTau{vs}",
+            ((f"Tau_idDeepTau2018v2p5{vs}", "v10-v15"), (f"Tau_idDeepTau2017v2p1{vs}", "v9-v11 (and v6-v8)")),
+            "2015 Open Data (MVA 2015 IDs only): missing",
+            "tau",
+        )
+        for vs in ("VSjet", "VSe", "VSmu")
+    ),
+    Renamed(
+        "common/photons/trk_iso03",
+        (("Photon_pfRelIso03_chg", "2015 Open Data, v9, v10"), ("Photon_pfRelIso03_chg_quadratic", "v11-v15")),
+        "none (recomputed instead where the file has PFCands)",
+        "egamma",
+    ),
+    Renamed(
+        "cms/photons/pfRelIso03_all",
+        (("Photon_pfRelIso03_all", "2015 Open Data, v9, v10"), ("Photon_pfRelIso03_all_quadratic", "v11-v15")),
+        "none",
+        "egamma",
+    ),
+    *(
+        Renamed(f"common/met/{f}", ((f"MET_{b}", "2015 Open Data, v9-v13"), (f"PFMET_{b}", "v14, v15")), "none", "met")
+        for f, b in (("pt", "pt"), ("phi", "phi"), ("sumet", "sumEt"))
+    ),
+    Renamed(
+        "common/jets/n_trk",
+        (("Jet_chMultiplicity", "v11-v15"),),
+        "2015 Open Data, v9: missing (-1) unless the file has JetPFCands",
+        "jet",
+    ),
     Renamed("cms/jets/puId", (("Jet_puId", "2015 Open Data, v9, v10 (CHS jets)"),), "v11-v15: missing", "jet"),
     Renamed("cms/jets/qgl", (("Jet_qgl", "2015 Open Data, v9, v10 (CHS jets)"),), "v11-v15: missing", "jet"),
     Renamed("cms/jets/jetId", (("Jet_jetId", "2015 Open Data, v9-v14"),), "v15: missing", "jet"),
-    Renamed("cms/tracks/charge", (("PFCands_charge", "PFNano"), ("IsoTrack_charge", "v11-v15")),
-            "IsoTrack of 2015 Open Data, v9: missing", "autoDoc"),
+    Renamed(
+        "cms/tracks/charge",
+        (("PFCands_charge", "PFNano"), ("IsoTrack_charge", "v11-v15")),
+        "IsoTrack of 2015 Open Data, v9: missing",
+        "autoDoc",
+    ),
 )
 """Every field of :data:`TABLE` whose branch name depends on the NanoAOD version, with the
 versions of each name; :func:`version_table` renders it for the README."""
@@ -132,13 +169,25 @@ _RENAMED = {r.key: r.branches for r in RENAMED}
 
 TABLE: dict[str, Src] = {
     # common
-    **{schema.key("common", g, f): Src(_b(c, f)) for g, c in
-       (("electrons", "Electron"), ("muons", "Muon"), ("taus", "Tau"), ("photons", "Photon"), ("jets", "Jet"))
-       for f in ("pt", "eta", "phi")},
-    **{schema.key("common", g, "charge"): Src(_b(c, "charge")) for g, c in
-       (("electrons", "Electron"), ("muons", "Muon"), ("taus", "Tau"))},
-    **{schema.key("common", g, "trk_iso03"): Src(_b(c, "pfRelIso03_chg")) for g, c in
-       (("electrons", "Electron"), ("muons", "Muon"))},
+    **{
+        schema.key("common", g, f): Src(_b(c, f))
+        for g, c in (
+            ("electrons", "Electron"),
+            ("muons", "Muon"),
+            ("taus", "Tau"),
+            ("photons", "Photon"),
+            ("jets", "Jet"),
+        )
+        for f in ("pt", "eta", "phi")
+    },
+    **{
+        schema.key("common", g, "charge"): Src(_b(c, "charge"))
+        for g, c in (("electrons", "Electron"), ("muons", "Muon"), ("taus", "Tau"))
+    },
+    **{
+        schema.key("common", g, "trk_iso03"): Src(_b(c, "pfRelIso03_chg"))
+        for g, c in (("electrons", "Electron"), ("muons", "Muon"))
+    },
     "common/taus/is_1prong": Src(_b("Tau", "decayMode"), op="one_prong"),
     "common/jets/mass": Src(_b("Jet", "mass")),
     "common/tracks/pt": Src(_b("PFCands", "pt") + _b("IsoTrack", "pt")),
@@ -187,6 +236,7 @@ alias (in :data:`RENAMED` when it renames a branch)."""
 SCALE = {"mm": 10.0}
 """NanoAOD cm -> mm; energies are already GeV."""
 
+
 class CmsConverter(TableConverter):
     """NanoAOD / PFNano -> common + cms layers, one code path for TTree and RNTuple files."""
 
@@ -209,24 +259,40 @@ class CmsConverter(TableConverter):
     def plan(self) -> None:
         src = self.source
         present = [g for g in schema.OBJECT_TYPES if g not in self.missing_collections]
-        self.derived["common/event/experiment_id"] = \
-            lambda ctx: np.full(ctx["n_events"], schema.EXPERIMENTS["CMS"], np.int8)
+        self.derived["common/event/experiment_id"] = lambda ctx: np.full(
+            ctx["n_events"], schema.EXPERIMENTS["CMS"], np.int8
+        )
         simulation = int(self.is_simulation)
         self.derived["common/event/is_simulation"] = lambda ctx: np.full(ctx["n_events"], simulation, np.int8)
         # tracks: the first collection holding every common track field, else an empty group
-        track_keys = [schema.key(layer, "tracks", f.name) for layer in ("common", self.layer)
-                      for f in schema.fields(layer, "tracks")]
-        self.tracks_from = next((c for c in TRACK_COLLECTIONS if all(
-            src.first(self._only(k, c).branches) for k in track_keys if k.startswith("common/"))), None)
+        track_keys = [
+            schema.key(layer, "tracks", f.name)
+            for layer in ("common", self.layer)
+            for f in schema.fields(layer, "tracks")
+        ]
+        self.tracks_from = next(
+            (
+                c
+                for c in TRACK_COLLECTIONS
+                if all(src.first(self._only(k, c).branches) for k in track_keys if k.startswith("common/"))
+            ),
+            None,
+        )
         if self.tracks_from is None:
             self.missing_collections.append("tracks")
             tracks_source = "none: this file has neither PFCands nor IsoTrack, the tracks group is empty"
         else:
             for k in track_keys:
                 self.table[k] = self._only(k, self.tracks_from)
-            tracks_source = (f"{self.tracks_from}_*" + (" (charged candidates only)" if self.tracks_from == PF else
-                                                         " (isolated tracks only: not a full track list)") +
-                             "; d0/dxy and dz converted cm -> mm")
+            tracks_source = (
+                f"{self.tracks_from}_*"
+                + (
+                    " (charged candidates only)"
+                    if self.tracks_from == PF
+                    else " (isolated tracks only: not a full track list)"
+                )
+                + "; d0/dxy and dz converted cm -> mm"
+            )
             if self.tracks_from == PF:
                 charge = self.require(f"{PF}_charge")
                 self.selection["tracks"] = lambda ctx: ctx["arrays"][charge] != 0
@@ -239,19 +305,30 @@ class CmsConverter(TableConverter):
                 iso_source[g] = "none: the file lacks this collection"
             elif self.pf_iso:
                 self.derived[k] = lambda ctx, g=g: self._iso(g, ctx)
-                iso_source[g] = (f"recomputed from {PF} (charged, pT > {schema.ISOLATION.pt_floor_gev} GeV, "
-                                 f"|dz sin(theta)| < {schema.ISOLATION.z0sintheta_cut_mm} mm"
-                                 + (f", the lepton's own candidate (the closest charged one within dR {OWN_TRACK_DR}) "
-                                    f"excluded)" if g != "photons" else ", nothing excluded)"))
+                iso_source[g] = (
+                    f"recomputed from {PF} (charged, pT > {schema.ISOLATION.pt_floor_gev} GeV, "
+                    f"|dz sin(theta)| < {schema.ISOLATION.z0sintheta_cut_mm} mm"
+                    + (
+                        f", the lepton's own candidate (the closest charged one within dR {OWN_TRACK_DR}) excluded)"
+                        if g != "photons"
+                        else ", nothing excluded)"
+                    )
+                )
             else:
                 iso_source[g] = self.require(*TABLE[k].branches)
         if self.pf_iso:
             for n in ISO_BRANCHES:
                 self.require(f"{PF}_{n}")
         # jet constituents and the jets' track count
-        if "jets" in present and all(src.has(b) for b in CONSTITUENT_LINKS) and all(
-                src.has(b) for f in schema.fields("common", "constituents")
-                for b in TABLE[schema.key("common", "constituents", f.name)].branches):
+        if (
+            "jets" in present
+            and all(src.has(b) for b in CONSTITUENT_LINKS)
+            and all(
+                src.has(b)
+                for f in schema.fields("common", "constituents")
+                for b in TABLE[schema.key("common", "constituents", f.name)].branches
+            )
+        ):
             self.sub_groups = ("constituents",)
             for b in CONSTITUENT_LINKS:
                 self.require(b)
@@ -265,8 +342,9 @@ class CmsConverter(TableConverter):
             n_trk_source = f"{src.first(TABLE[n_trk].branches)} (charged constituents, no pT threshold)"
         else:
             self.missing(n_trk)
-            n_trk_source = (f"missing: the file has neither JetPFCands nor {' / '.join(TABLE[n_trk].branches)}; "
-                            f"filled with -1")
+            n_trk_source = (
+                f"missing: the file has neither JetPFCands nor {' / '.join(TABLE[n_trk].branches)}; filled with -1"
+            )
         met = self.require(*TABLE["common/met/pt"].branches)
         self.extra_metadata = {
             "met_definition": f"stored {met.rsplit('_', 1)[0]} (type-1 corrected PF MET as written in NanoAOD)",
@@ -275,8 +353,10 @@ class CmsConverter(TableConverter):
         }
         self.notes = [f"read as {src.layout_name} {src.tree_name}", f"jets n_trk: {n_trk_source}"]
         if not self.is_simulation:
-            self.notes.append("collision data: common/event/mu (pile-up truth, Pileup_nTrueInt) is missing; "
-                              "cms/event/npvsGood holds the measured number of good primary vertices instead")
+            self.notes.append(
+                "collision data: common/event/mu (pile-up truth, Pileup_nTrueInt) is missing; "
+                "cms/event/npvsGood holds the measured number of good primary vertices instead"
+            )
 
     @staticmethod
     def _only(k: str, collection: str) -> Src:
@@ -299,10 +379,18 @@ class CmsConverter(TableConverter):
     def _iso(self, group: str, ctx: dict[str, Any]) -> ak.Array:
         counts, pt, eta, phi = self.flat_kinematics(group, ctx)
         pf = self._pf(ctx)
-        own = (None if group == "photons" else isolation.own_pairs(isolation.nearest_track(
-            counts, eta, phi, pf["counts"], pf["eta"], pf["phi"], OWN_TRACK_DR, pf["charged"])))
-        iso = isolation.trk_iso03(counts, pt, eta, phi, own, pf["counts"], pf["pt"], pf["eta"], pf["phi"],
-                                  pf["z0sintheta"], pf["charged"])
+        own = (
+            None
+            if group == "photons"
+            else isolation.own_pairs(
+                isolation.nearest_track(
+                    counts, eta, phi, pf["counts"], pf["eta"], pf["phi"], OWN_TRACK_DR, pf["charged"]
+                )
+            )
+        )
+        iso = isolation.trk_iso03(
+            counts, pt, eta, phi, own, pf["counts"], pf["pt"], pf["eta"], pf["phi"], pf["z0sintheta"], pf["charged"]
+        )
         return ak.unflatten(iso, counts)
 
     def _links(self, ctx: dict[str, Any]) -> dict[str, np.ndarray]:
@@ -316,8 +404,10 @@ class CmsConverter(TableConverter):
             n_jets = num(self.get("common/jets/pt", ctx))
             n_pf = self._pf(ctx)["counts"]
             ok = (j >= 0) & (j < n_jets[event]) & (c >= 0) & (c < n_pf[event])
-            ctx["links"] = {"jet_row": (np.cumsum(n_jets) - n_jets)[event][ok] + j[ok],
-                            "cand_row": (np.cumsum(n_pf) - n_pf)[event][ok] + c[ok]}
+            ctx["links"] = {
+                "jet_row": (np.cumsum(n_jets) - n_jets)[event][ok] + j[ok],
+                "cand_row": (np.cumsum(n_pf) - n_pf)[event][ok] + c[ok],
+            }
         return ctx["links"]
 
     def _n_trk_from_constituents(self, ctx: dict[str, Any]) -> ak.Array:

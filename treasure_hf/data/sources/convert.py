@@ -52,7 +52,7 @@ def converter_class(experiment: str) -> type[TableConverter]:
 def output_path(input_file: str | os.PathLike, out_dir: str | os.PathLike, fmt: str) -> Path:
     """``OUT/NAME.h5`` or ``OUT/NAME`` (a PCDF directory) for input ``NAME.root``."""
     name = Path(input_file).name
-    stem = name[:-len(".root")] if name.endswith(".root") else name
+    stem = name[: -len(".root")] if name.endswith(".root") else name
     return Path(out_dir) / (f"{stem}.h5" if fmt == "h5" else stem)
 
 
@@ -62,11 +62,16 @@ def output_paths(inputs: Sequence[str | os.PathLike], out: str | os.PathLike, fm
     out = Path(out)
     if out.suffix == ".h5" and not out.is_dir():
         if len(inputs) != 1:
-            raise InputError(None, "--out", f"{out} ends in .h5 but {len(inputs)} inputs need one output each: "
-                                            f"--out is a directory when converting several files")
+            raise InputError(
+                None,
+                "--out",
+                f"{out} ends in .h5 but {len(inputs)} inputs need one output each: "
+                f"--out is a directory when converting several files",
+            )
         if fmt != "h5":
-            raise InputError(None, "--out", f"{out} ends in .h5 but the format is {fmt}: give a directory for a "
-                                            f"PCDF output")
+            raise InputError(
+                None, "--out", f"{out} ends in .h5 but the format is {fmt}: give a directory for a PCDF output"
+            )
         return [out]
     return [output_path(i, out, fmt) for i in inputs]
 
@@ -119,12 +124,16 @@ def is_complete(task: ConvertTask) -> bool:
     wanted_cuts = {**schema.default_pt_cuts(), **task.pt_cuts}
     wanted_max = {**schema.default_max_objects(), **task.max_objects}
     stored_max = meta.get("max_objects", {})
-    complete = (meta.get("experiment") == experiment and meta.get("input_file") == str(task.input_file)
-                and int(meta.get("n_events", -1)) == n_events and meta.get("pt_cuts") == wanted_cuts
-                and all(stored_max.get(g) == n for g, n in wanted_max.items() if g in stored_max)
-                and bool(meta.get("dropped_invalid") is not None) == task.drop_invalid
-                and not set(task.require) & set(meta.get("missing_collections", []))
-                and meta.get("converter_options", {}) == options_record(task.options))
+    complete = (
+        meta.get("experiment") == experiment
+        and meta.get("input_file") == str(task.input_file)
+        and int(meta.get("n_events", -1)) == n_events
+        and meta.get("pt_cuts") == wanted_cuts
+        and all(stored_max.get(g) == n for g, n in wanted_max.items() if g in stored_max)
+        and bool(meta.get("dropped_invalid") is not None) == task.drop_invalid
+        and not set(task.require) & set(meta.get("missing_collections", []))
+        and meta.get("converter_options", {}) == options_record(task.options)
+    )
     if not complete:
         logger.info("%s exists but was written from another input or with other settings: converting again", out)
     return complete
@@ -151,13 +160,17 @@ def convert_source(source: RootSource, task: ConvertTask) -> int:
     """Stream an opened source into ``task.output`` step by step; returns the events written.
     The output appears only when complete (written under a temporary name, then renamed)."""
     cls = converter_class(task.experiment)
-    conv = cls(source, task.pt_cuts, task.max_objects, task.require, drop_invalid=task.drop_invalid,
-               options=task.options)
+    conv = cls(
+        source, task.pt_cuts, task.max_objects, task.require, drop_invalid=task.drop_invalid, options=task.options
+    )
     layout = conv.layout
     meta = converted_metadata(conv, task.input_file)
     where = {"producer": PRODUCER, "inputs": (task.input_file,), "overwrite": task.overwrite}
-    writer = (H5Writer(task.output, meta, layout, **where) if task.fmt == "h5"
-              else PCDFWriter(task.output, meta, layout, **where))
+    writer = (
+        H5Writer(task.output, meta, layout, **where)
+        if task.fmt == "h5"
+        else PCDFWriter(task.output, meta, layout, **where)
+    )
     try:
         for _, padded in stream_converted(source, conv, task.step_size, progress=task.progress):
             writer.write(padded if task.fmt == "h5" else padded.to_ragged())
@@ -177,10 +190,17 @@ def converted_metadata(conv: TableConverter, input_file: str | os.PathLike) -> d
     extra = conv.metadata()
     if conv.options is not None:
         extra["converter_options"] = options_record(conv.options)
-    return make_metadata(conv.EXPERIMENT, os.fspath(input_file), layers=layout.layers,
-                         max_objects=layout.metadata_max_objects(), pt_cuts=conv.pt_cuts,
-                         missing_fields=conv.missing_fields, notes=conv.notes,
-                         input_fingerprint=file_fingerprint(input_file), **extra)
+    return make_metadata(
+        conv.EXPERIMENT,
+        os.fspath(input_file),
+        layers=layout.layers,
+        max_objects=layout.metadata_max_objects(),
+        pt_cuts=conv.pt_cuts,
+        missing_fields=conv.missing_fields,
+        notes=conv.notes,
+        input_fingerprint=file_fingerprint(input_file),
+        **extra,
+    )
 
 
 def options_record(options: Any) -> dict[str, Any]:
@@ -190,16 +210,19 @@ def options_record(options: Any) -> dict[str, Any]:
     return {k: v for k, v in dataclasses.asdict(options).items() if v is not None}
 
 
-def stream_converted(source: RootSource, conv: TableConverter, step_size: int = DEFAULT_STEP, *,
-                     progress: bool = False) -> Iterator[tuple[int, EventBatch]]:
+def stream_converted(
+    source: RootSource, conv: TableConverter, step_size: int = DEFAULT_STEP, *, progress: bool = False
+) -> Iterator[tuple[int, EventBatch]]:
     """``(first entry, events)`` of an opened experiment file, converted step by step in memory
     and padded to the converter's ``max_objects``. One reader thread keeps the next step's read
     going while this step converts (uproot's decompression releases the GIL): at most two steps
     are in memory."""
     branches = conv.branches()
     steps = list(source.steps(conv.step_size(step_size)))
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="treasure-read") as pool, \
-            tqdm(total=source.n_events, unit="ev", desc=source.path.name, disable=not progress) as bar:
+    with (
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="treasure-read") as pool,
+        tqdm(total=source.n_events, unit="ev", desc=source.path.name, disable=not progress) as bar,
+    ):
         pending = pool.submit(source.read, branches, *steps[0]) if steps else None
         for i, (start, stop) in enumerate(steps):
             arrays = pending.result()
@@ -223,15 +246,29 @@ def experiment_of(path: str | os.PathLike) -> str:
     for name in CONVERTERS:
         if present & set(converter_class(name).TREE_NAMES):
             return name
-    raise InputError(path, None, f"holds none of the event trees of {sorted(CONVERTERS)} (found {sorted(present)[:10]})")
+    raise InputError(
+        path, None, f"holds none of the event trees of {sorted(CONVERTERS)} (found {sorted(present)[:10]})"
+    )
 
 
-def convert_files(experiment: str, inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, *,
-                  fmt: str = "h5", pt_cuts: Mapping[str, float] | None = None,
-                  max_objects: Mapping[str, int] | None = None, step_size: int = DEFAULT_STEP,
-                  workers: int = 1, scheduler: str | None = None, keep_going: bool = False,
-                  progress: bool = True, overwrite: bool = False, drop_invalid: bool = False,
-                  require: Sequence[str] = (), options: Any = None) -> list:
+def convert_files(
+    experiment: str,
+    inputs: Sequence[str | os.PathLike],
+    out_dir: str | os.PathLike,
+    *,
+    fmt: str = "h5",
+    pt_cuts: Mapping[str, float] | None = None,
+    max_objects: Mapping[str, int] | None = None,
+    step_size: int = DEFAULT_STEP,
+    workers: int = 1,
+    scheduler: str | None = None,
+    keep_going: bool = False,
+    progress: bool = True,
+    overwrite: bool = False,
+    drop_invalid: bool = False,
+    require: Sequence[str] = (),
+    options: Any = None,
+) -> list:
     """Convert every input to ``out_dir`` (one output each; see :func:`output_paths` for a single
     ``.h5`` output); returns the :class:`treasure_hf.parallel.TaskResult` list, in input order.
     An existing output is replaced only when ``treasure convert`` wrote it, or with ``overwrite``;
@@ -242,8 +279,9 @@ def convert_files(experiment: str, inputs: Sequence[str | os.PathLike], out_dir:
 
     cls = converter_class(experiment)
     if options is not None and (cls.OPTIONS is None or not isinstance(options, cls.OPTIONS)):
-        raise InputError(None, "options", f"the {experiment} converter takes "
-                                          f"{cls.OPTIONS.__name__ if cls.OPTIONS else 'no'} options")
+        raise InputError(
+            None, "options", f"the {experiment} converter takes {cls.OPTIONS.__name__ if cls.OPTIONS else 'no'} options"
+        )
     positive("step_size", step_size)
     positive("workers", workers)
     for g, width in (max_objects or {}).items():
@@ -257,13 +295,42 @@ def convert_files(experiment: str, inputs: Sequence[str | os.PathLike], out_dir:
             raise OutputError(parent, None, "is a file: --out is the directory that receives one output per input")
         parent.mkdir(parents=True, exist_ok=True)
     serial = scheduler is None and workers <= 1
-    tasks = [ConvertTask(experiment, str(i), str(o), fmt, dict(pt_cuts or {}), dict(max_objects or {}),
-                         step_size, progress and serial and len(inputs) == 1, overwrite, drop_invalid,
-                         tuple(require), options)
-             for i, o in zip(inputs, outputs)]
-    return map_tasks(convert_file, tasks, workers=workers, scheduler=scheduler, keep_going=keep_going,
-                     desc=f"convert {experiment}", progress=progress)
+    tasks = [
+        ConvertTask(
+            experiment,
+            str(i),
+            str(o),
+            fmt,
+            dict(pt_cuts or {}),
+            dict(max_objects or {}),
+            step_size,
+            progress and serial and len(inputs) == 1,
+            overwrite,
+            drop_invalid,
+            tuple(require),
+            options,
+        )
+        for i, o in zip(inputs, outputs)
+    ]
+    return map_tasks(
+        convert_file,
+        tasks,
+        workers=workers,
+        scheduler=scheduler,
+        keep_going=keep_going,
+        desc=f"convert {experiment}",
+        progress=progress,
+    )
 
 
-__all__ = ["ConvertTask", "convert_file", "convert_files", "convert_source", "experiment_of", "is_complete",
-           "output_path", "output_paths", "stream_converted"]
+__all__ = [
+    "ConvertTask",
+    "convert_file",
+    "convert_files",
+    "convert_source",
+    "experiment_of",
+    "is_complete",
+    "output_path",
+    "output_paths",
+    "stream_converted",
+]

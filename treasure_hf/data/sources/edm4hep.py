@@ -61,8 +61,13 @@ SAMPLE_EVENTS = 1000
 """Events read once, before converting, to decide the hit time unit and check the field."""
 
 ROLE_NAMES: dict[str, tuple[str, ...]] = {
-    "particles": ("PandoraPFOs", "TightSelectedPandoraPFOs", "ReconstructedParticles", "ReconstructedParticleCollection",
-                  "PFOs"),
+    "particles": (
+        "PandoraPFOs",
+        "TightSelectedPandoraPFOs",
+        "ReconstructedParticles",
+        "ReconstructedParticleCollection",
+        "PFOs",
+    ),
     "jets": ("Jet", "Jets", "RefinedVertexJets", "JetCollection", "FastJets"),
     "tracks": ("SiTracks_Refitted", "EFlowTrack", "SiTracks", "TrackCollection", "Tracks", "MarlinTrkTracks"),
     "mc": ("MCParticles", "Particle", "MCParticleCollection"),
@@ -71,11 +76,19 @@ ROLE_NAMES: dict[str, tuple[str, ...]] = {
 }
 """Collection names, in order of preference, of the roles a file may hold several collections for
 (key4hep full simulation, FCC-ee Delphes, the EDM4hep example file)."""
-ROLE_TYPES = {"particles": "ReconstructedParticle", "jets": "ReconstructedParticle", "tracks": "Track",
-              "mc": "MCParticle", "vertices": "Vertex", "header": "EventHeader"}
+ROLE_TYPES = {
+    "particles": "ReconstructedParticle",
+    "jets": "ReconstructedParticle",
+    "tracks": "Track",
+    "mc": "MCParticle",
+    "vertices": "Vertex",
+    "header": "EventHeader",
+}
 SELECTIONS: dict[str, tuple[tuple[str, ...], int]] = {
-    "electrons": (("Electron", "Electrons"), 11), "muons": (("Muon", "Muons"), 13),
-    "photons": (("Photon", "Photons"), 22)}
+    "electrons": (("Electron", "Electrons"), 11),
+    "muons": (("Muon", "Muons"), 13),
+    "photons": (("Photon", "Photons"), 22),
+}
 """Per lepton/photon type: subset collections selecting them among the particles, and the |PDG| id
 that selects them where the file has no such collection."""
 FIELD_PARAMETERS = ("magFieldBz", "Bz", "BField", "MagneticField")
@@ -137,9 +150,11 @@ class Edm4hepConverter(TableConverter):
         return found[0] if len(found) == 1 else None
 
     def _looked_for(self) -> str:
-        return "; ".join(f"{role}: a {ROLE_TYPES[role]} collection ({', '.join(ROLE_NAMES[role])}) with "
-                         f"{', '.join(f'.{m}' for m in self._signature(ROLE_TYPES[role]))}"
-                         for role in ("particles", "tracks"))
+        return "; ".join(
+            f"{role}: a {ROLE_TYPES[role]} collection ({', '.join(ROLE_NAMES[role])}) with "
+            f"{', '.join(f'.{m}' for m in self._signature(ROLE_TYPES[role]))}"
+            for role in ("particles", "tracks")
+        )
 
     @staticmethod
     def _signature(datatype: str) -> tuple[str, ...]:
@@ -153,14 +168,21 @@ class Edm4hepConverter(TableConverter):
         jets = self._role("jets")
         self.particles = self._role("particles", exclude=(jets,) if jets else ())
         if self.particles is None and len([c for c in rp if c != jets]) > 1:
-            raise InputError(self.source.path, None, f"holds several reconstructed-particle collections "
-                                                     f"{[c for c in rp if c != jets]} and none of the names "
-                                                     f"{list(ROLE_NAMES['particles'])}: which one is the particle list?")
+            raise InputError(
+                self.source.path,
+                None,
+                f"holds several reconstructed-particle collections "
+                f"{[c for c in rp if c != jets]} and none of the names "
+                f"{list(ROLE_NAMES['particles'])}: which one is the particle list?",
+            )
         self.tracks = self._linked_tracks() or self._role("tracks")
         if self.particles is None and self.tracks is None:
-            raise InputError(self.source.path, self.source.tree_name,
-                             f"is not a supported EDM4hep file: its {self.source.tree_name} tree holds none of the "
-                             f"collections looked for ({self._looked_for()}); it holds {self.source.names()[:10]}")
+            raise InputError(
+                self.source.path,
+                self.source.tree_name,
+                f"is not a supported EDM4hep file: its {self.source.tree_name} tree holds none of the "
+                f"collections looked for ({self._looked_for()}); it holds {self.source.names()[:10]}",
+            )
         self.jets = jets if jets != self.particles else None
         self.mc, self.vertices, self.header = self._role("mc"), self._role("vertices"), self._role("header")
         present = {"electrons", "muons", "photons", "jets", "tracks"}
@@ -170,8 +192,11 @@ class Edm4hepConverter(TableConverter):
             present.discard("jets")
         if self.tracks is None:
             present.discard("tracks")
-        self.missing_collections += [g for g in ("electrons", "muons", "photons", "jets", "tracks")
-                                     if g not in present and g not in self.missing_collections]
+        self.missing_collections += [
+            g
+            for g in ("electrons", "muons", "photons", "jets", "tracks")
+            if g not in present and g not in self.missing_collections
+        ]
         self.missing_collections += [g for g in ("taus",) if g not in self.missing_collections]
         self._plan_branches()
         self.bz_source = self._plan_field()
@@ -187,30 +212,52 @@ class Edm4hepConverter(TableConverter):
         field_check = self._check_field()
         self.extra_metadata = {
             "met_definition": f"minus the vector sum of the reconstructed particles ({self.particles}); sumet is "
-                              "the scalar sum of their pT" if self.particles else "none: the file has no particles",
-            "common_iso_source": {g: (f"recomputed from {self.tracks} (pT > {schema.ISOLATION.pt_floor_gev} GeV, "
-                                      f"|z0 sin(theta)| < {schema.ISOLATION.z0sintheta_cut_mm} mm w.r.t. the primary "
-                                      f"vertex), " + ("the particle's own linked tracks excluded" if g != "photons"
-                                                      else "nothing excluded"))
-                                  if self.tracks else "none: the file has no tracks"
-                                  for g in ("electrons", "muons", "photons")},
-            "tracks_source": (f"{self.tracks}: pT, eta, phi, d0, z0 from the track state at the IP (else the first), "
-                              f"pT = {GEV_PER_TESLA_MM:g} B / |omega| with B from {self.bz_source}"
-                              if self.tracks else "none: the file has no tracks"),
+            "the scalar sum of their pT"
+            if self.particles
+            else "none: the file has no particles",
+            "common_iso_source": {
+                g: (
+                    f"recomputed from {self.tracks} (pT > {schema.ISOLATION.pt_floor_gev} GeV, "
+                    f"|z0 sin(theta)| < {schema.ISOLATION.z0sintheta_cut_mm} mm w.r.t. the primary "
+                    f"vertex), "
+                    + ("the particle's own linked tracks excluded" if g != "photons" else "nothing excluded")
+                )
+                if self.tracks
+                else "none: the file has no tracks"
+                for g in ("electrons", "muons", "photons")
+            },
+            "tracks_source": (
+                f"{self.tracks}: pT, eta, phi, d0, z0 from the track state at the IP (else the first), "
+                f"pT = {GEV_PER_TESLA_MM:g} B / |omega| with B from {self.bz_source}"
+                if self.tracks
+                else "none: the file has no tracks"
+            ),
             "iso_z_reference": self.pv_source,
-            "podio_layout": {**p.describe(), "collections": self._roles_record(),
-                             **({"collection_ids_learnt_from_links": {str(k): v for k, v in self.learnt_ids.items()}}
-                                if self.learnt_ids else {})},
-            "magnetic_field": {"source": self.bz_source, **({"tesla": self.options.bfield_tesla}
-                                                             if self.bz_source.startswith("--bfield") else {})},
+            "podio_layout": {
+                **p.describe(),
+                "collections": self._roles_record(),
+                **(
+                    {"collection_ids_learnt_from_links": {str(k): v for k, v in self.learnt_ids.items()}}
+                    if self.learnt_ids
+                    else {}
+                ),
+            },
+            "magnetic_field": {
+                "source": self.bz_source,
+                **({"tesla": self.options.bfield_tesla} if self.bz_source.startswith("--bfield") else {}),
+            },
             "initial_state": self.initial_record,
         }
-        self.notes = [f"read as {self.source.layout_name} {self.source.tree_name}", time_note, field_check,
-                      f"hits: tracker hits linked to each track ({', '.join(self.tracker_hits) or 'none'}), sorted "
-                      f"from the interaction point outwards, layer = their rank; then the calorimeter hits of the "
-                      f"clusters of the track's particle ({', '.join(self.calo_hits) or 'none'}), layer = "
-                      f"{CALORIMETER_LAYER_BASE} + their rank",
-                      "common/event/mu: 0 (no MCParticle carries the overlay bit) where the file is simulation"]
+        self.notes = [
+            f"read as {self.source.layout_name} {self.source.tree_name}",
+            time_note,
+            field_check,
+            f"hits: tracker hits linked to each track ({', '.join(self.tracker_hits) or 'none'}), sorted "
+            f"from the interaction point outwards, layer = their rank; then the calorimeter hits of the "
+            f"clusters of the track's particle ({', '.join(self.calo_hits) or 'none'}), layer = "
+            f"{CALORIMETER_LAYER_BASE} + their rank",
+            "common/event/mu: 0 (no MCParticle carries the overlay bit) where the file is simulation",
+        ]
         if self.shape_names:
             self.notes.append(f"cluster shape parameters: {self.shape_names}")
 
@@ -219,17 +266,30 @@ class Edm4hepConverter(TableConverter):
         out = []
         if not self.is_simulation:
             out.append("common/event/mu")
-        lacking = {"isolation_var": [g for g in SELECTIONS if g not in self.iso_vars],
-                   "pid_likelihood": list(SELECTIONS) if not self.pid_collections else [],
-                   "cluster_energy": [] if self.clusters else ["electrons", "photons"]}
+        lacking = {
+            "isolation_var": [g for g in SELECTIONS if g not in self.iso_vars],
+            "pid_likelihood": list(SELECTIONS) if not self.pid_collections else [],
+            "cluster_energy": [] if self.clusters else ["electrons", "photons"],
+        }
         for name, groups in lacking.items():
-            names = ("cluster_energy", "cluster_n_hits", "cluster_width", "shape_parameter_0",
-                     "shape_parameter_1") if name == "cluster_energy" else (name,)
-            out += [schema.key(self.layer, g, f) for g in groups for f in names
-                    if g not in self.missing_collections and any(x.name == f for x in schema.fields(self.layer, g))]
+            names = (
+                ("cluster_energy", "cluster_n_hits", "cluster_width", "shape_parameter_0", "shape_parameter_1")
+                if name == "cluster_energy"
+                else (name,)
+            )
+            out += [
+                schema.key(self.layer, g, f)
+                for g in groups
+                for f in names
+                if g not in self.missing_collections and any(x.name == f for x in schema.fields(self.layer, g))
+            ]
         if self.clusters and not any((cl, "shape") in self.rel for cl in self.clusters):
-            out += [schema.key(self.layer, g, f) for g in ("electrons", "photons")
-                    for f in ("shape_parameter_0", "shape_parameter_1") if g not in self.missing_collections]
+            out += [
+                schema.key(self.layer, g, f)
+                for g in ("electrons", "photons")
+                for f in ("shape_parameter_0", "shape_parameter_1")
+                if g not in self.missing_collections
+            ]
         if self.tracks and not (self.dqdx_collections or self.dedx_member):
             out.append(schema.key(self.layer, "tracks", "dqdx"))
         if self.tracks and not self.cov:
@@ -243,19 +303,29 @@ class Edm4hepConverter(TableConverter):
         return list(dict.fromkeys(out))
 
     def _roles_record(self) -> dict[str, Any]:
-        return {"particles": self.particles, "jets": self.jets, "tracks": self.tracks, "mc": self.mc,
-                "selections": {g: b for g, b in self.selection_branches.items()},
-                "tracker_hits": list(self.tracker_hits), "clusters": list(self.clusters),
-                "calorimeter_hits": list(self.calo_hits), "particle_ids": list(self.pid_collections),
-                "dqdx": list(self.dqdx_collections)}
+        return {
+            "particles": self.particles,
+            "jets": self.jets,
+            "tracks": self.tracks,
+            "mc": self.mc,
+            "selections": {g: b for g, b in self.selection_branches.items()},
+            "tracker_hits": list(self.tracker_hits),
+            "clusters": list(self.clusters),
+            "calorimeter_hits": list(self.calo_hits),
+            "particle_ids": list(self.pid_collections),
+            "dqdx": list(self.dqdx_collections),
+        }
 
     def _linked_tracks(self) -> str | None:
         """The track collection the particles' ``tracks`` links reach (read from the first events)."""
         if self.particles is None:
             return None
         tracks = self._targets(self.podio.branch("relation", self.particles, "tracks"), "Track")
-        return sorted(tracks, key=lambda n: ROLE_NAMES["tracks"].index(n) if n in ROLE_NAMES["tracks"] else 99)[0] \
-            if tracks else None
+        return (
+            sorted(tracks, key=lambda n: ROLE_NAMES["tracks"].index(n) if n in ROLE_NAMES["tracks"] else 99)[0]
+            if tracks
+            else None
+        )
 
     def _targets(self, branch: str | None, datatype: str, prefer: str | None = None) -> list[str]:
         """Collections of ``datatype`` that the ObjectID vector ``branch`` points into (first events).
@@ -267,8 +337,11 @@ class Edm4hepConverter(TableConverter):
         a = self._sample([f"{branch}.collectionID", f"{branch}.index"])
         cid, idx = a[f"{branch}.collectionID"], a[f"{branch}.index"]
         for unknown in (int(i) for i in np.unique(flat(cid)) if int(i) not in self.podio.ids):
-            fits = [c for c in self.podio.of_type(datatype) if c not in self.podio.ids.values() or
-                    self.podio.id_source.startswith("MurmurHash3")]
+            fits = [
+                c
+                for c in self.podio.of_type(datatype)
+                if c not in self.podio.ids.values() or self.podio.id_source.startswith("MurmurHash3")
+            ]
             fits = [c for c in fits if self._indices_fit(cid, idx, unknown, c)]
             if prefer in fits:
                 fits = [prefer]
@@ -293,8 +366,11 @@ class Edm4hepConverter(TableConverter):
         b = self.podio.branch("relation", coll, rel)
         if b is None or not self.podio.has_member(coll, f"{rel}_begin"):
             if required:
-                raise InputError(self.source.path, f"{coll}.{rel}", "the relation is missing (looked for "
-                                                                    f"_{coll}_{rel} and {coll}#N)")
+                raise InputError(
+                    self.source.path,
+                    f"{coll}.{rel}",
+                    f"the relation is missing (looked for _{coll}_{rel} and {coll}#N)",
+                )
             return None
         self._need(coll, f"{rel}_begin", f"{rel}_end")
         self.require(f"{b}.index")
@@ -349,13 +425,19 @@ class Edm4hepConverter(TableConverter):
                 if shape is not None and p.has_member(cl, "shapeParameters_begin"):
                     self._need(cl, "shapeParameters_begin", "shapeParameters_end")
                     self.rel[(cl, "shape")] = self.require(shape)
-            self.calo_hits = tuple(dict.fromkeys(h for cl in self.clusters
-                                                 for h in self._targets(self.rel[(cl, "hits")], "CalorimeterHit")))
+            self.calo_hits = tuple(
+                dict.fromkeys(
+                    h for cl in self.clusters for h in self._targets(self.rel[(cl, "hits")], "CalorimeterHit")
+                )
+            )
             for h in self.calo_hits:
                 self._need(h, "energy", "time", "position.x", "position.y", "position.z")
-            self.pid_collections = tuple(c2 for c2 in p.of_type("ParticleID")
-                                         if self.particles in self._targets(p.branch("relation", c2, "particle"),
-                                                                            "ReconstructedParticle", prefer=c))
+            self.pid_collections = tuple(
+                c2
+                for c2 in p.of_type("ParticleID")
+                if self.particles
+                in self._targets(p.branch("relation", c2, "particle"), "ReconstructedParticle", prefer=c)
+            )
             for c2 in self.pid_collections:
                 self._one_to_one_rel(c2, "particle", "likelihood")
         if self.jets:
@@ -368,26 +450,43 @@ class Edm4hepConverter(TableConverter):
             self._need(t, "chi2", "ndf", "trackStates_begin", "trackStates_end")
             states = p.branch("vector", t, "trackStates", fields=TRACK_STATE_FIELDS)
             if states is None:
-                raise InputError(self.source.path, f"{t}.trackStates", "the track states are missing (looked for "
-                                                                       f"_{t}_trackStates and {t}_N with "
-                                                                       f"{', '.join(TRACK_STATE_FIELDS)})")
+                raise InputError(
+                    self.source.path,
+                    f"{t}.trackStates",
+                    "the track states are missing (looked for "
+                    f"_{t}_trackStates and {t}_N with "
+                    f"{', '.join(TRACK_STATE_FIELDS)})",
+                )
             self.states = states
             for f in (*TRACK_STATE_FIELDS, "location", "referencePoint.z"):
                 self.require(f"{states}.{f}")
-            self.cov = self.optional(f"{states}.covMatrix.values[21]", f"{states}.covMatrix[21]",
-                                     f"{states}.covMatrix[15]")
+            self.cov = self.optional(
+                f"{states}.covMatrix.values[21]", f"{states}.covMatrix[21]", f"{states}.covMatrix[15]"
+            )
             self.rel[(t, "trackerHits")] = self._rel(t, "trackerHits")
             self.tracker_hits = tuple(self._targets(self.rel[(t, "trackerHits")], "TrackerHit"))
             for h in self.tracker_hits:
                 self._need(h, "eDep", "time", "position.x", "position.y", "position.z")
-            self.dqdx_collections = tuple(c2 for c2 in p.of_type("RecDqdx")
-                                          if t in self._targets(p.branch("relation", c2, "track"), "Track"))
+            self.dqdx_collections = tuple(
+                c2 for c2 in p.of_type("RecDqdx") if t in self._targets(p.branch("relation", c2, "track"), "Track")
+            )
             for c2 in self.dqdx_collections:
                 self._one_to_one_rel(c2, "track", "dQdx.value")
             self.dedx_member = None if self.dqdx_collections else self.optional(f"{t}.dEdx")
         if self.mc:
-            self._need(self.mc, "PDG", "generatorStatus", "simulatorStatus", "momentum.x", "momentum.y", "momentum.z",
-                       "mass", "vertex.x", "vertex.y", "vertex.z")
+            self._need(
+                self.mc,
+                "PDG",
+                "generatorStatus",
+                "simulatorStatus",
+                "momentum.x",
+                "momentum.y",
+                "momentum.z",
+                "mass",
+                "vertex.x",
+                "vertex.y",
+                "vertex.z",
+            )
         if self.header:
             self._need(self.header, "eventNumber", "runNumber")
 
@@ -414,9 +513,13 @@ class Edm4hepConverter(TableConverter):
             return f"--bfield {self.options.bfield_tesla:g} T (the file records no field)"
         if self.tracks is None:
             return "none needed: the file has no tracks"
-        raise InputError(self.source.path, "magFieldBz", f"the file records no magnetic field (looked for the "
-                                                         f"magFieldBz branch and the parameters {list(FIELD_PARAMETERS)}) "
-                                                         "and its tracks need one: pass --bfield TESLA")
+        raise InputError(
+            self.source.path,
+            "magFieldBz",
+            f"the file records no magnetic field (looked for the "
+            f"magFieldBz branch and the parameters {list(FIELD_PARAMETERS)}) "
+            "and its tracks need one: pass --bfield TESLA",
+        )
 
     def _bz(self, ctx: dict[str, Any]) -> np.ndarray:
         """Field in tesla per event of the step."""
@@ -443,22 +546,36 @@ class Edm4hepConverter(TableConverter):
             self.require(f"{self.gep}.sqrts")
         beams = self._beams(sample, len(next(iter(sample.values()))) if sample else 0) if sample else None
         if beams is not None and np.all(np.isfinite(beams[:, 3])):
-            mode, source = "beams", f"the two beam particles (generatorStatus {BEAM_STATUS}) of {self.mc}, event by event"
+            mode, source = (
+                "beams",
+                f"the two beam particles (generatorStatus {BEAM_STATUS}) of {self.mc}, event by event",
+            )
             p4 = beams
         elif self.gep:
             mode, source = "sqrts", f"{self.gep}.sqrts (head-on collisions), event by event"
             p4 = ee.head_on(self._gep_sqrts(self._sample([f"{self.gep}.sqrts"])))
         elif self.options.sqrt_s_gev is not None:
-            mode, source = "option", f"--sqrt-s {self.options.sqrt_s_gev:g} GeV (head-on; the file records no initial state)"
+            mode, source = (
+                "option",
+                f"--sqrt-s {self.options.sqrt_s_gev:g} GeV (head-on; the file records no initial state)",
+            )
             p4 = ee.head_on(np.array([self.options.sqrt_s_gev]))
         else:
-            raise InputError(self.source.path, "sqrt_s", "the file records no initial state (looked for beam "
-                                                         f"particles with generatorStatus {BEAM_STATUS} and "
-                                                         "GeneratorEventParameters.sqrts): pass --sqrt-s GEV")
+            raise InputError(
+                self.source.path,
+                "sqrt_s",
+                "the file records no initial state (looked for beam "
+                f"particles with generatorStatus {BEAM_STATUS} and "
+                "GeneratorEventParameters.sqrts): pass --sqrt-s GEV",
+            )
         first = p4[0] if len(p4) else np.full(4, np.nan)
-        self.initial_record = {"beams": "e+ e-", "source": source,
-                               "sqrt_s_gev": float(ee.signed_mass(first)),
-                               "p4_gev": [float(x) for x in first], "of": "the first event"}
+        self.initial_record = {
+            "beams": "e+ e-",
+            "source": source,
+            "sqrt_s_gev": float(ee.signed_mass(first)),
+            "p4_gev": [float(x) for x in first],
+            "of": "the first event",
+        }
         return mode, source
 
     @staticmethod
@@ -467,8 +584,21 @@ class Edm4hepConverter(TableConverter):
         return np.asarray(ak.to_numpy(ak.fill_none(ak.firsts(v), np.nan)), np.float64)
 
     def _mc_branches(self) -> list[str]:
-        return [f"{self.mc}.{m}" for m in ("PDG", "generatorStatus", "simulatorStatus", "momentum.x", "momentum.y",
-                                            "momentum.z", "mass", "vertex.x", "vertex.y", "vertex.z")]
+        return [
+            f"{self.mc}.{m}"
+            for m in (
+                "PDG",
+                "generatorStatus",
+                "simulatorStatus",
+                "momentum.x",
+                "momentum.y",
+                "momentum.z",
+                "mass",
+                "vertex.x",
+                "vertex.y",
+                "vertex.z",
+            )
+        ]
 
     def _beams(self, a: dict[str, ak.Array], n_events: int) -> np.ndarray | None:
         """Sum of the beam particles' four-momenta per event (NaN where an event has not exactly two
@@ -483,7 +613,7 @@ class Edm4hepConverter(TableConverter):
             return None
         px, py, pz = (flat(a[f"{c}.momentum.{x}"]).astype(np.float64) for x in "xyz")
         m = flat(a[f"{c}.mass"]).astype(np.float64)
-        e = np.sqrt(px ** 2 + py ** 2 + pz ** 2 + m ** 2)
+        e = np.sqrt(px**2 + py**2 + pz**2 + m**2)
         out = np.stack([np.bincount(event[beam], w[beam], minlength=n_events) for w in (px, py, pz, e)], 1)
         out[np.bincount(event[beam], minlength=n_events) != 2] = np.nan
         return out
@@ -508,8 +638,10 @@ class Edm4hepConverter(TableConverter):
             ratios.append(C_MM_PER_NS * t[ok] / d[ok])
         r = np.concatenate(ratios) if ratios else np.zeros(0)
         if r.size and np.median(r) < 1e-3:
-            return 1e9, (f"hit times converted s -> ns: the file writes seconds (median c t / L = {np.median(r):.2e} "
-                         f"over {r.size} hits more than 100 mm from the IP; EDM4hep specifies ns)")
+            return 1e9, (
+                f"hit times converted s -> ns: the file writes seconds (median c t / L = {np.median(r):.2e} "
+                f"over {r.size} hits more than 100 mm from the IP; EDM4hep specifies ns)"
+            )
         if r.size:
             return 1.0, f"hit times in ns as EDM4hep specifies (median c t / L = {np.median(r):.3g} over {r.size} hits)"
         return 1.0, "hit times taken as ns (EDM4hep's unit; no hit far enough from the IP to check it)"
@@ -518,7 +650,9 @@ class Edm4hepConverter(TableConverter):
         self.vertex_primary = None
         if self.vertices:
             self._need(self.vertices, "position.x", "position.y", "position.z")
-            self.vertex_primary = next((m for m in ("type", "primary") if self.podio.has_member(self.vertices, m)), None)
+            self.vertex_primary = next(
+                (m for m in ("type", "primary") if self.podio.has_member(self.vertices, m)), None
+            )
             if self.vertex_primary:
                 self.require(f"{self.vertices}.{self.vertex_primary}")
             return f"the primary vertex of {self.vertices} (z0 - z_PV)"
@@ -542,11 +676,17 @@ class Edm4hepConverter(TableConverter):
         ratio = np.median(pt_trk[ok] / pt_rp[ok])
         pull = np.abs(pt_trk[ok] - pt_rp[ok]) / (np.where(np.isfinite(rel[ok]), rel[ok], np.nan) * pt_trk[ok])
         within = float(np.nanmean(pull < 5)) if np.isfinite(pull).any() else float("nan")
-        msg = (f"track pT vs the linked particles' pT over {int(ok.sum())} tracks of the first {n} events: median ratio "
-               f"{ratio:.4f}, {within:.1%} within 5 sigma of the track-state covariance")
+        msg = (
+            f"track pT vs the linked particles' pT over {int(ok.sum())} tracks of the first {n} events: median ratio "
+            f"{ratio:.4f}, {within:.1%} within 5 sigma of the track-state covariance"
+        )
         if ok.sum() >= MIN_LINKED_TRACKS and abs(ratio - 1) > FIELD_RATIO_TOLERANCE:
-            raise InputError(self.source.path, "magFieldBz", f"{msg}: the field used ({self.bz_source}) is wrong; the "
-                                                             f"particles' momenta imply {np.nanmedian(s['bz']) / ratio:.3g} T")
+            raise InputError(
+                self.source.path,
+                "magFieldBz",
+                f"{msg}: the field used ({self.bz_source}) is wrong; the "
+                f"particles' momenta imply {np.nanmedian(s['bz']) / ratio:.3g} T",
+            )
         if abs(ratio - 1) > FIELD_RATIO_TOLERANCE:
             logger.warning("%s: %s (too few tracks to call the field wrong)", self.source.path, msg)
         return msg
@@ -568,6 +708,7 @@ class Edm4hepConverter(TableConverter):
             if v is None:
                 v = np.full(int(group.n.sum()), schema.Field(name, dtype.name).missing_value, dtype)
             return ak.unflatten(v, group.n) if kind == "object" else v
+
         return get
 
     def sub_objects(self, g: str, ctx: dict[str, Any]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -576,8 +717,11 @@ class Edm4hepConverter(TableConverter):
         per_track = hits.n
         parent = np.repeat(np.arange(len(per_track)), per_track)
         rows = keep[parent]
-        out = {schema.key(layer, g, f.name): hits.cols[f.name][rows]
-               for layer in ("common", self.layer) for f in schema.fields(layer, g)}
+        out = {
+            schema.key(layer, g, f.name): hits.cols[f.name][rows]
+            for layer in ("common", self.layer)
+            for f in schema.fields(layer, g)
+        }
         return per_track[keep].astype(np.int64), out
 
     def _cols(self, a: dict[str, ak.Array], coll: str, members: tuple[str, ...]) -> _Flat:
@@ -588,11 +732,18 @@ class Edm4hepConverter(TableConverter):
         b = self.rel.get((coll, rel))
         if b is None:
             return None
-        return follow(a[f"{coll}.{rel}_begin"], a[f"{coll}.{rel}_end"], a[f"{b}.index"], a[f"{b}.collectionID"],
-                      targets, self.podio.ids)
+        return follow(
+            a[f"{coll}.{rel}_begin"],
+            a[f"{coll}.{rel}_end"],
+            a[f"{b}.index"],
+            a[f"{b}.collectionID"],
+            targets,
+            self.podio.ids,
+        )
 
-    def _one_to_one(self, a: dict[str, ak.Array], coll: str, rel: str, target: str, target_n: np.ndarray
-                    ) -> tuple[np.ndarray, np.ndarray]:
+    def _one_to_one(
+        self, a: dict[str, ak.Array], coll: str, rel: str, target: str, target_n: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Elements of ``coll`` (flat rows) and the flat ``target`` row each one's OneToOne relation points to."""
         b = self.rel[(coll, rel)]
         n, rows = follow_subset(a[f"{b}.index"], a[f"{b}.collectionID"], target, target_n, self.podio.ids)
@@ -608,8 +759,11 @@ class Edm4hepConverter(TableConverter):
         particles = self._particles(a) if self.particles else None
         tracks = self._tracks(a, bz) if self.tracks else None
         pv = self._primary_vertex(a, n_events)
-        p_tracks = (self._links(a, self.particles, "tracks", {self.tracks: tracks.n})
-                    if particles is not None and tracks is not None else None)
+        p_tracks = (
+            self._links(a, self.particles, "tracks", {self.tracks: tracks.n})
+            if particles is not None and tracks is not None
+            else None
+        )
         clusters = self._clusters(a, particles) if particles is not None and self.clusters else None
         if particles is not None:
             for g, (_, pdg) in SELECTIONS.items():
@@ -628,14 +782,22 @@ class Edm4hepConverter(TableConverter):
 
     def _particles(self, a: dict[str, ak.Array]) -> _Flat:
         c = self.particles
-        p = self._cols(a, c, ("momentum.x", "momentum.y", "momentum.z", "energy", "charge", "mass", "goodnessOfPID",
-                              self.pdg_member))
+        p = self._cols(
+            a,
+            c,
+            ("momentum.x", "momentum.y", "momentum.z", "energy", "charge", "mass", "goodnessOfPID", self.pdg_member),
+        )
         px, py, pz = (p.cols[f"momentum.{x}"].astype(np.float64) for x in "xyz")
         pt = np.hypot(px, py)
         with np.errstate(divide="ignore", invalid="ignore"):
             eta = np.arcsinh(np.where(pt > 0, pz / np.where(pt > 0, pt, 1.0), np.sign(pz) * np.inf))
-        p.cols.update(pt=pt, eta=eta, phi=np.arctan2(py, px), pdg=p.cols[self.pdg_member].astype(np.int64),
-                      goodness_of_pid=p.cols["goodnessOfPID"])
+        p.cols.update(
+            pt=pt,
+            eta=eta,
+            phi=np.arctan2(py, px),
+            pdg=p.cols[self.pdg_member].astype(np.int64),
+            goodness_of_pid=p.cols["goodnessOfPID"],
+        )
         likelihood = np.full(int(p.n.sum()), np.nan)
         for pid in self.pid_collections:
             src, rows = self._one_to_one(a, pid, "particle", c, p.n)
@@ -677,13 +839,25 @@ class Edm4hepConverter(TableConverter):
             if self.cov:
                 cov = ak.to_numpy(ak.flatten(a[self.cov], axis=1)).astype(np.float64)
                 rel = np.where(has_state, np.sqrt(cov[pick, 5]) / np.abs(omega) if len(cov) else np.nan, np.nan)
-        tr.cols.update(pt=pt, eta=np.arcsinh(tan_l), phi=wrap_angle(phi), d0=state("D0"),
-                       z0=state("Z0"), z_ref=state("referencePoint.z"), omega=omega, tan_lambda=tan_l,
-                       charge=np.nan_to_num(np.sign(omega)).astype(np.int8), pt_rel_error=rel)
+        tr.cols.update(
+            pt=pt,
+            eta=np.arcsinh(tan_l),
+            phi=wrap_angle(phi),
+            d0=state("D0"),
+            z0=state("Z0"),
+            z_ref=state("referencePoint.z"),
+            omega=omega,
+            tan_lambda=tan_l,
+            charge=np.nan_to_num(np.sign(omega)).astype(np.int8),
+            pt_rel_error=rel,
+        )
         hit_links = self._links(a, t, "trackerHits", {h: counts(a[f"{h}.time"]) for h in self.tracker_hits})
         n_tracks = len(b)
-        tr.cols["n_hits"] = (np.bincount(hit_links.source[hit_links.target >= 0], minlength=n_tracks)
-                             if hit_links is not None else np.zeros(n_tracks, np.int64))
+        tr.cols["n_hits"] = (
+            np.bincount(hit_links.source[hit_links.target >= 0], minlength=n_tracks)
+            if hit_links is not None
+            else np.zeros(n_tracks, np.int64)
+        )
         tr.cols["hit_links"] = hit_links
         dqdx = np.full(n_tracks, np.nan)
         for c2 in self.dqdx_collections:
@@ -707,14 +881,36 @@ class Edm4hepConverter(TableConverter):
                 rows = np.flatnonzero(prim)
                 np.minimum.at(pos, v.event[prim], rows)
                 first = np.where(pos < np.iinfo(np.int64).max, pos, first)
-            out = np.stack([np.where(has, v.cols[f"position.{x}"][np.minimum(first, max(len(v.event) - 1, 0))]
-                                     if len(v.event) else np.nan, np.nan) for x in "xyz"], 1)
+            out = np.stack(
+                [
+                    np.where(
+                        has,
+                        v.cols[f"position.{x}"][np.minimum(first, max(len(v.event) - 1, 0))]
+                        if len(v.event)
+                        else np.nan,
+                        np.nan,
+                    )
+                    for x in "xyz"
+                ],
+                1,
+            )
             return out.astype(np.float64)
         if self.mc:
             n = counts(a[f"{self.mc}.vertex.x"])
             first = starts(n)
-            return np.stack([np.where(n > 0, flat(a[f"{self.mc}.vertex.{x}"])[np.minimum(first, max(int(n.sum()) - 1, 0))]
-                                      if n.sum() else 0.0, 0.0) for x in "xyz"], 1).astype(np.float64)
+            return np.stack(
+                [
+                    np.where(
+                        n > 0,
+                        flat(a[f"{self.mc}.vertex.{x}"])[np.minimum(first, max(int(n.sum()) - 1, 0))]
+                        if n.sum()
+                        else 0.0,
+                        0.0,
+                    )
+                    for x in "xyz"
+                ],
+                1,
+            ).astype(np.float64)
         return np.zeros((n_events, 3))
 
     def _clusters(self, a: dict[str, ak.Array], particles: _Flat) -> dict[str, np.ndarray]:
@@ -729,7 +925,9 @@ class Edm4hepConverter(TableConverter):
         sum_w = np.zeros(n_p)
         sum_w2 = np.zeros(n_p)
         axis = np.zeros((n_p, 3))
-        hits = {h: self._cols(a, h, ("energy", "time", "position.x", "position.y", "position.z")) for h in self.calo_hits}
+        hits = {
+            h: self._cols(a, h, ("energy", "time", "position.x", "position.y", "position.z")) for h in self.calo_hits
+        }
         first_cluster = np.full(n_p, -1)
         for cl in self.clusters:
             src, rows, order = links.to(cl) if links is not None else (np.zeros(0, int),) * 3
@@ -777,27 +975,49 @@ class Edm4hepConverter(TableConverter):
             total = np.bincount(owner, e_h, minlength=n_p)
             w = np.where(total[owner] > 0, e_h, 1.0)
             np.add.at(sum_w, owner, w)
-            np.add.at(sum_w2, owner, w * ang ** 2)
+            np.add.at(sum_w2, owner, w * ang**2)
             with np.errstate(invalid="ignore", divide="ignore"):
                 width = np.where(sum_w > 0, np.sqrt(sum_w2 / sum_w), np.nan)
         else:
             owner = which = row = np.zeros(0, np.int64)
-        has_cluster = np.bincount(links.source[links.target >= 0], minlength=n_p) > 0 if links is not None \
+        has_cluster = (
+            np.bincount(links.source[links.target >= 0], minlength=n_p) > 0
+            if links is not None
             else np.zeros(n_p, bool)
-        return {"cluster_energy": np.where(has_cluster, energy, np.nan), "cluster_n_hits": n_hits,
-                "cluster_width": width, "shape_parameter_0": shape[:, 0], "shape_parameter_1": shape[:, 1],
-                "hit_owner": owner, "hit_collection": which, "hit_row": row, "hits": hits}
+        )
+        return {
+            "cluster_energy": np.where(has_cluster, energy, np.nan),
+            "cluster_n_hits": n_hits,
+            "cluster_width": width,
+            "shape_parameter_0": shape[:, 0],
+            "shape_parameter_1": shape[:, 1],
+            "hit_owner": owner,
+            "hit_collection": which,
+            "hit_row": row,
+            "hits": hits,
+        }
 
-    def _selected(self, a: dict[str, ak.Array], g: str, pdg: int, particles: _Flat, tracks: _Flat | None,
-                  p_tracks: Links | None, pv: np.ndarray, clusters: dict[str, np.ndarray] | None) -> _Flat:
+    def _selected(
+        self,
+        a: dict[str, ak.Array],
+        g: str,
+        pdg: int,
+        particles: _Flat,
+        tracks: _Flat | None,
+        p_tracks: Links | None,
+        pv: np.ndarray,
+        clusters: dict[str, np.ndarray] | None,
+    ) -> _Flat:
         """Electrons, muons or photons: rows of the particle list, by the file's selection or by PDG id."""
         b = self.selection_branches.get(g)
         if b is not None:
-            n, rows = follow_subset(a[f"{b}.index"], a[f"{b}.collectionID"], self.particles, particles.n,
-                                    self.podio.ids)
+            n, rows = follow_subset(
+                a[f"{b}.index"], a[f"{b}.collectionID"], self.particles, particles.n, self.podio.ids
+            )
             if np.any(rows < 0):
-                raise InputError(self.source.path, b, f"{int(np.sum(rows < 0))} entries do not point into "
-                                                      f"{self.particles}")
+                raise InputError(
+                    self.source.path, b, f"{int(np.sum(rows < 0))} entries do not point into {self.particles}"
+                )
         else:
             rows = np.flatnonzero(np.abs(particles.cols["pdg"]) == pdg)
             n = np.bincount(particles.event[rows], minlength=len(particles.n)).astype(np.int64)
@@ -819,9 +1039,18 @@ class Edm4hepConverter(TableConverter):
                 own = (o[ok], trk[ok] - tracks.start[tracks.event[trk[ok]]])
             z0_pv = tracks.cols["z0"] + tracks.cols["z_ref"] - pv[tracks.event, 2]
             sin_theta = 1.0 / np.cosh(tracks.cols["eta"])
-            cols["trk_iso03"] = isolation.trk_iso03(n, cols["pt"], cols["eta"], cols["phi"], own, tracks.n,
-                                                    np.nan_to_num(tracks.cols["pt"]), tracks.cols["eta"],
-                                                    tracks.cols["phi"], z0_pv * sin_theta)
+            cols["trk_iso03"] = isolation.trk_iso03(
+                n,
+                cols["pt"],
+                cols["eta"],
+                cols["phi"],
+                own,
+                tracks.n,
+                np.nan_to_num(tracks.cols["pt"]),
+                tracks.cols["eta"],
+                tracks.cols["phi"],
+                z0_pv * sin_theta,
+            )
         else:
             cols["trk_iso03"] = np.zeros(len(rows), np.float32)
         return _Flat(n, cols)
@@ -829,11 +1058,16 @@ class Edm4hepConverter(TableConverter):
     def _met(self, particles: _Flat) -> tuple[dict[str, np.ndarray], np.ndarray]:
         ev, n_events = particles.event, len(particles.n)
         px, py, pz = (particles.cols[f"momentum.{x}"].astype(np.float64) for x in "xyz")
-        visible = np.stack([np.bincount(ev, w, minlength=n_events)
-                            for w in (px, py, pz, particles.cols["energy"].astype(np.float64))], 1)
+        visible = np.stack(
+            [np.bincount(ev, w, minlength=n_events) for w in (px, py, pz, particles.cols["energy"].astype(np.float64))],
+            1,
+        )
         sumet = np.bincount(ev, particles.cols["pt"], minlength=n_events)
-        return {"pt": np.hypot(visible[:, 0], visible[:, 1]), "phi": np.arctan2(-visible[:, 1], -visible[:, 0]),
-                "sumet": sumet}, visible
+        return {
+            "pt": np.hypot(visible[:, 0], visible[:, 1]),
+            "phi": np.arctan2(-visible[:, 1], -visible[:, 0]),
+            "sumet": sumet,
+        }, visible
 
     def _jet_group(self, a: dict[str, ak.Array], particles: _Flat | None) -> _Flat:
         j = self._cols(a, self.jets, ("momentum.x", "momentum.y", "momentum.z", "energy", "mass", "charge"))
@@ -848,7 +1082,9 @@ class Edm4hepConverter(TableConverter):
         links = self._links(a, self.jets, "particles", {self.particles: particles.n}) if particles is not None else None
         if links is not None and self.particles:
             src, rows, _ = links.to(self.particles)
-            charged = (np.abs(particles.cols["charge"][rows]) > 0) & (particles.cols["pt"][rows] > schema.ISOLATION.pt_floor_gev)
+            charged = (np.abs(particles.cols["charge"][rows]) > 0) & (
+                particles.cols["pt"][rows] > schema.ISOLATION.pt_floor_gev
+            )
             n_trk = np.bincount(src[charged], minlength=n_jets)
             n_particles = np.bincount(src, minlength=n_jets)
         elif self.tracks and self.rel.get((self.jets, "tracks")):
@@ -857,8 +1093,14 @@ class Edm4hepConverter(TableConverter):
         j.cols.update(n_trk=n_trk, n_particles=n_particles)
         return j
 
-    def _hits(self, a: dict[str, ak.Array], tracks: _Flat, particles: _Flat | None, p_tracks: Links | None,
-              clusters: dict[str, np.ndarray] | None) -> _Flat:
+    def _hits(
+        self,
+        a: dict[str, ak.Array],
+        tracks: _Flat,
+        particles: _Flat | None,
+        p_tracks: Links | None,
+        clusters: dict[str, np.ndarray] | None,
+    ) -> _Flat:
         """Per track: its tracker hits (inside out), then the calorimeter hits of its particle's clusters."""
         n_tracks = int(tracks.n.sum())
         parts = []  # (track, kind, x, y, z, energy, time)
@@ -866,9 +1108,15 @@ class Edm4hepConverter(TableConverter):
         for h in self.tracker_hits:
             src, rows, _ = hl.to(h) if hl is not None else (np.zeros(0, int),) * 3
             hc = self._cols(a, h, ("eDep", "time", "position.x", "position.y", "position.z"))
-            parts.append((src, np.zeros(len(src), np.int8),
-                          *(hc.cols[f"position.{x}"][rows].astype(np.float64) for x in "xyz"),
-                          hc.cols["eDep"][rows].astype(np.float64), hc.cols["time"][rows].astype(np.float64)))
+            parts.append(
+                (
+                    src,
+                    np.zeros(len(src), np.int8),
+                    *(hc.cols[f"position.{x}"][rows].astype(np.float64) for x in "xyz"),
+                    hc.cols["eDep"][rows].astype(np.float64),
+                    hc.cols["time"][rows].astype(np.float64),
+                )
+            )
         if clusters is not None and p_tracks is not None and len(clusters["hit_owner"]):
             src, trk, order = p_tracks.to(self.tracks)
             particle_of_track = np.full(n_tracks, -1)
@@ -884,15 +1132,16 @@ class Edm4hepConverter(TableConverter):
             for i, h in enumerate(self.calo_hits):
                 sel = which == i
                 hc = clusters["hits"][h]
-                pos[sel] = np.stack([hc.cols[c][row[sel]] for c in ("position.x", "position.y", "position.z",
-                                                                    "energy", "time")], 1)
+                pos[sel] = np.stack(
+                    [hc.cols[c][row[sel]] for c in ("position.x", "position.y", "position.z", "energy", "time")], 1
+                )
             parts.append((owner[ok], np.ones(int(ok.sum()), np.int8), *pos.T))
         if parts:
             trk, kind, x, y, z, energy, time = (np.concatenate([p[i] for p in parts]) for i in range(7))
         else:
             trk = kind = np.zeros(0, np.int64)
             x = y = z = energy = time = np.zeros(0)
-        dist = np.sqrt(x ** 2 + y ** 2 + z ** 2)
+        dist = np.sqrt(x**2 + y**2 + z**2)
         order = np.lexsort((dist, kind, trk))
         trk, kind, x, y, z, energy, time, dist = (v[order] for v in (trk, kind, x, y, z, energy, time, dist))
         per = np.bincount(trk, minlength=n_tracks).astype(np.int64)
@@ -905,12 +1154,23 @@ class Edm4hepConverter(TableConverter):
         with np.errstate(divide="ignore", invalid="ignore"):
             eta = np.arcsinh(np.where(r > 0, z / np.where(r > 0, r, 1.0), np.sign(z) * 1e3))
         eta = np.clip(eta, -10.0, 10.0)  # a hit on the beam line (a track's point of closest approach)
-        return _Flat(per, {"eta": eta, "phi": np.arctan2(y, x), "energy": energy, "time": time * self.time_scale,
-                           "layer": np.where(kind == 1, CALORIMETER_LAYER_BASE + rank, rank).astype(np.int16),
-                           "kind": kind.astype(np.int8), "r": r, "z": z})
+        return _Flat(
+            per,
+            {
+                "eta": eta,
+                "phi": np.arctan2(y, x),
+                "energy": energy,
+                "time": time * self.time_scale,
+                "layer": np.where(kind == 1, CALORIMETER_LAYER_BASE + rank, rank).astype(np.int16),
+                "kind": kind.astype(np.int8),
+                "r": r,
+                "z": z,
+            },
+        )
 
-    def _track_check(self, tracks: _Flat, particles: _Flat | None, p_tracks: Links | None
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _track_check(
+        self, tracks: _Flat, particles: _Flat | None, p_tracks: Links | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(track pT, linked particle pT, track sigma(pT)/pT) of every particle-track link."""
         if particles is None or p_tracks is None:
             return np.zeros(0), np.zeros(0), np.zeros(0)
@@ -919,16 +1179,24 @@ class Edm4hepConverter(TableConverter):
         src, trk = src[single], trk[single]
         return tracks.cols["pt"][trk], particles.cols["pt"][src], tracks.cols["pt_rel_error"][trk]
 
-    def _event(self, a: dict[str, ak.Array], n_events: int, pv: np.ndarray, bz: np.ndarray,
-               visible: np.ndarray) -> dict[str, np.ndarray]:
-        out: dict[str, np.ndarray] = {"pvx": pv[:, 0], "pvy": pv[:, 1], "pvz": pv[:, 2],
-                                      "experiment_id": np.full(n_events, schema.EXPERIMENTS[self.EXPERIMENT], np.int8),
-                                      "is_simulation": np.full(n_events, int(self.is_simulation), np.int8), "bz": bz}
+    def _event(
+        self, a: dict[str, ak.Array], n_events: int, pv: np.ndarray, bz: np.ndarray, visible: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {
+            "pvx": pv[:, 0],
+            "pvy": pv[:, 1],
+            "pvz": pv[:, 2],
+            "experiment_id": np.full(n_events, schema.EXPERIMENTS[self.EXPERIMENT], np.int8),
+            "is_simulation": np.full(n_events, int(self.is_simulation), np.int8),
+            "bz": bz,
+        }
         if self.mc:
             status = flat(a[f"{self.mc}.simulatorStatus"]).astype(np.int64)
             n = counts(a[f"{self.mc}.simulatorStatus"])
-            overlay = np.bincount(np.repeat(np.arange(n_events), n)[((status >> OVERLAY_BIT) & 1) == 1],
-                                  minlength=n_events) > 0
+            overlay = (
+                np.bincount(np.repeat(np.arange(n_events), n)[((status >> OVERLAY_BIT) & 1) == 1], minlength=n_events)
+                > 0
+            )
             out["mu"] = np.where(overlay, np.nan, 0.0)
         if self.header:
             for f, m in (("event_number", "eventNumber"), ("run_number", "runNumber")):

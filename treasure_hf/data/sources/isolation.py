@@ -48,15 +48,31 @@ def _blocks(obj_counts: np.ndarray, trk_counts: np.ndarray, limit: int | None = 
         base = pairs[lo - 1] if lo else 0
         hi = max(lo + 1, int(np.searchsorted(pairs, base + limit, side="right")))
         hi = min(hi, n)
-        yield (lo, hi, int(obj_end[lo - 1]) if lo else 0, int(obj_end[hi - 1]),
-               int(trk_end[lo - 1]) if lo else 0, int(trk_end[hi - 1]))
+        yield (
+            lo,
+            hi,
+            int(obj_end[lo - 1]) if lo else 0,
+            int(obj_end[hi - 1]),
+            int(trk_end[lo - 1]) if lo else 0,
+            int(trk_end[hi - 1]),
+        )
         lo = hi
 
 
-def trk_iso03(obj_counts: np.ndarray, obj_pt: np.ndarray, obj_eta: np.ndarray, obj_phi: np.ndarray,
-              excluded: tuple[np.ndarray, np.ndarray] | None, trk_counts: np.ndarray, trk_pt: np.ndarray,
-              trk_eta: np.ndarray, trk_phi: np.ndarray, trk_z0sintheta: np.ndarray,
-              trk_selected: np.ndarray | None = None, definition: IsolationDefinition = ISOLATION) -> np.ndarray:
+def trk_iso03(
+    obj_counts: np.ndarray,
+    obj_pt: np.ndarray,
+    obj_eta: np.ndarray,
+    obj_phi: np.ndarray,
+    excluded: tuple[np.ndarray, np.ndarray] | None,
+    trk_counts: np.ndarray,
+    trk_pt: np.ndarray,
+    trk_eta: np.ndarray,
+    trk_phi: np.ndarray,
+    trk_z0sintheta: np.ndarray,
+    trk_selected: np.ndarray | None = None,
+    definition: IsolationDefinition = ISOLATION,
+) -> np.ndarray:
     """``trk_iso03`` of every object row (float32, dimensionless; 0 for an object with pT <= 0).
 
     pT in GeV, z0 sin(theta) in mm w.r.t. the primary vertex. ``excluded``: the tracks that belong
@@ -84,7 +100,7 @@ def trk_iso03(obj_counts: np.ndarray, obj_pt: np.ndarray, obj_eta: np.ndarray, o
         pair_trk += t0
         deta = obj_eta[pair_obj] - eta[pair_trk]
         dphi = delta_phi(obj_phi[pair_obj], phi[pair_trk])
-        inside = np.flatnonzero(deta * deta + dphi * dphi < definition.cone ** 2)
+        inside = np.flatnonzero(deta * deta + dphi * dphi < definition.cone**2)
         if excluded_keys.size and inside.size:
             keys = pair_obj[inside] * n_trk + kept_rows[pair_trk[inside]]
             inside = inside[~np.isin(keys, excluded_keys)]
@@ -94,8 +110,9 @@ def trk_iso03(obj_counts: np.ndarray, obj_pt: np.ndarray, obj_eta: np.ndarray, o
     return iso.astype(np.float32)
 
 
-def _excluded_keys(obj_counts: np.ndarray, trk_counts: np.ndarray,
-                   excluded: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+def _excluded_keys(
+    obj_counts: np.ndarray, trk_counts: np.ndarray, excluded: tuple[np.ndarray, np.ndarray] | None
+) -> np.ndarray:
     """``object row * n_tracks + track row`` of each valid excluded pair (out-of-range indices,
     thinned-away or invalid links, are dropped)."""
     if excluded is None:
@@ -110,9 +127,16 @@ def _excluded_keys(obj_counts: np.ndarray, trk_counts: np.ndarray,
     return np.unique(rows[ok] * n_trk + _starts(trk_counts)[event[ok]] + local[ok])
 
 
-def nearest_track(obj_counts: np.ndarray, obj_eta: np.ndarray, obj_phi: np.ndarray, trk_counts: np.ndarray,
-                  trk_eta: np.ndarray, trk_phi: np.ndarray, max_dr: float,
-                  trk_selected: np.ndarray | None = None) -> np.ndarray:
+def nearest_track(
+    obj_counts: np.ndarray,
+    obj_eta: np.ndarray,
+    obj_phi: np.ndarray,
+    trk_counts: np.ndarray,
+    trk_eta: np.ndarray,
+    trk_phi: np.ndarray,
+    max_dr: float,
+    trk_selected: np.ndarray | None = None,
+) -> np.ndarray:
     """Index within its event of the (selected) track closest to each object in dR, -1 when none
     is closer than ``max_dr``: the own track of objects whose file carries no link to it."""
     obj_counts = np.asarray(obj_counts, np.int64)
@@ -123,7 +147,7 @@ def nearest_track(obj_counts: np.ndarray, obj_eta: np.ndarray, obj_phi: np.ndarr
         pair_obj += o0
         pair_trk += t0
         dr2 = (obj_eta[pair_obj] - trk_eta[pair_trk]) ** 2 + delta_phi(obj_phi[pair_obj], trk_phi[pair_trk]) ** 2
-        ok = dr2 < max_dr ** 2
+        ok = dr2 < max_dr**2
         if trk_selected is not None:
             ok &= trk_selected[pair_trk]
         if not np.any(ok):
@@ -145,9 +169,15 @@ def own_pairs(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return rows, index[rows]
 
 
-def follow_links(rows: np.ndarray, events: np.ndarray, index: np.ndarray, counts: np.ndarray,
-                 link_counts: np.ndarray, link_index: np.ndarray, link_valid: np.ndarray
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def follow_links(
+    rows: np.ndarray,
+    events: np.ndarray,
+    index: np.ndarray,
+    counts: np.ndarray,
+    link_counts: np.ndarray,
+    link_index: np.ndarray,
+    link_valid: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One step along ElementLinks, vectorised.
 
     ``(rows, events, index)``: for each origin row (an object), the event and the index within

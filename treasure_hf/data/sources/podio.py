@@ -53,23 +53,40 @@ class Datatype:
     vector_members: tuple[str, ...] = ()
 
 
-DATATYPES: dict[str, Datatype] = {d.name: d for d in (
-    Datatype("MCParticle", ("generatorStatus", "simulatorStatus", "charge", "mass", "momentum.x", "vertex.x"),
-             ("parents", "daughters")),
-    Datatype("ReconstructedParticle", ("energy", "momentum.x", "charge", "mass", "goodnessOfPID", "referencePoint.x"),
-             ("clusters", "tracks", "particles", "particleIDs")),
-    Datatype("Track", ("chi2", "ndf", "trackStates_begin", "trackerHits_begin"), ("trackerHits", "tracks"),
-             ("subdetectorHitNumbers", "subdetectorHoleNumbers", "trackStates")),
-    Datatype("TrackerHit", ("cellID", "quality", "time", "eDep", "position.x")),
-    Datatype("CalorimeterHit", ("cellID", "energy", "energyError", "time", "position.x", "type")),
-    Datatype("Cluster", ("energy", "energyError", "position.x", "iTheta", "phi", "hits_begin"), ("clusters", "hits"),
-             ("shapeParameters", "subdetectorEnergies")),
-    Datatype("ParticleID", ("algorithmType", "likelihood", "PDG"), ("particle",)),
-    Datatype("RecDqdx", ("dQdx.value",), ("track",)),
-    Datatype("Vertex", ("chi2", "position.x", "algorithmType")),
-    Datatype("EventHeader", ("eventNumber", "runNumber")),
-    Datatype("GeneratorEventParameters", ("sqrts",)),
-)}
+DATATYPES: dict[str, Datatype] = {
+    d.name: d
+    for d in (
+        Datatype(
+            "MCParticle",
+            ("generatorStatus", "simulatorStatus", "charge", "mass", "momentum.x", "vertex.x"),
+            ("parents", "daughters"),
+        ),
+        Datatype(
+            "ReconstructedParticle",
+            ("energy", "momentum.x", "charge", "mass", "goodnessOfPID", "referencePoint.x"),
+            ("clusters", "tracks", "particles", "particleIDs"),
+        ),
+        Datatype(
+            "Track",
+            ("chi2", "ndf", "trackStates_begin", "trackerHits_begin"),
+            ("trackerHits", "tracks"),
+            ("subdetectorHitNumbers", "subdetectorHoleNumbers", "trackStates"),
+        ),
+        Datatype("TrackerHit", ("cellID", "quality", "time", "eDep", "position.x")),
+        Datatype("CalorimeterHit", ("cellID", "energy", "energyError", "time", "position.x", "type")),
+        Datatype(
+            "Cluster",
+            ("energy", "energyError", "position.x", "iTheta", "phi", "hits_begin"),
+            ("clusters", "hits"),
+            ("shapeParameters", "subdetectorEnergies"),
+        ),
+        Datatype("ParticleID", ("algorithmType", "likelihood", "PDG"), ("particle",)),
+        Datatype("RecDqdx", ("dQdx.value",), ("track",)),
+        Datatype("Vertex", ("chi2", "position.x", "algorithmType")),
+        Datatype("EventHeader", ("eventNumber", "runNumber")),
+        Datatype("GeneratorEventParameters", ("sqrts",)),
+    )
+}
 """The datatypes the EDM4hep converter reads. ReconstructedParticle's relations list the
 EDM4hep 0.10 ``particleIDs`` after the three that every version has (clusters, tracks, particles);
 older Track vector members were ``subdetectorHitNumbers, trackStates, dxQuantities`` (the track
@@ -99,10 +116,10 @@ def murmur3_32(data: bytes, seed: int = 0) -> int:
 
     n = len(data) // 4
     for i in range(n):
-        h ^= mix(int.from_bytes(data[4 * i:4 * i + 4], "little"))
+        h ^= mix(int.from_bytes(data[4 * i : 4 * i + 4], "little"))
         h = ((h << 13) | (h >> 19)) & mask
         h = (h * 5 + 0xE6546B64) & mask
-    tail = data[4 * n:]
+    tail = data[4 * n :]
     if tail:
         h ^= mix(int.from_bytes(tail, "little"))
     h ^= len(data)
@@ -217,13 +234,24 @@ class PodioFile:
         names = self.source.names()
         named = any(n.startswith("_") and n.endswith(".index") for n in names)
         numbered = any("#" in n.split(".")[0] for n in names)
-        form = ("_Collection_relation" if named and not numbered else "Collection#N" if numbered and not named
-                else "both" if named else "no relations")
-        return {"versions": dict(self.versions) or "not recorded in the file", "relation_branches": form,
-                "collection_ids": self.id_source}
+        form = (
+            "_Collection_relation"
+            if named and not numbered
+            else "Collection#N"
+            if numbered and not named
+            else "both"
+            if named
+            else "no relations"
+        )
+        return {
+            "versions": dict(self.versions) or "not recorded in the file",
+            "relation_branches": form,
+            "collection_ids": self.id_source,
+        }
 
 
 # --- vectorised links ------------------------------------------------------------------------------
+
 
 def flat(a: Any) -> np.ndarray:
     """Flat numpy values of a one-level jagged (per event) array."""
@@ -257,8 +285,14 @@ class Links:
         return self.source[sel], self.target[sel], self.order[sel]
 
 
-def follow(begin: Any, end: Any, index: Any, collection_id: Any, target_counts: Mapping[str, np.ndarray],
-           ids: Mapping[int, str]) -> Links:
+def follow(
+    begin: Any,
+    end: Any,
+    index: Any,
+    collection_id: Any,
+    target_counts: Mapping[str, np.ndarray],
+    ids: Mapping[int, str],
+) -> Links:
     """The links of a one-to-many relation: ``begin``/``end`` (per event, per source element) delimit
     each element's entries of the ObjectID vector (``index``, ``collection_id`` per event);
     ``target_counts[name]`` are the elements per event of each possible target collection. Links to
@@ -290,8 +324,9 @@ def follow(begin: Any, end: Any, index: Any, collection_id: Any, target_counts: 
     return Links(src, target, names, within)
 
 
-def follow_subset(index: Any, collection_id: Any, target: str, target_counts: np.ndarray,
-                  ids: Mapping[int, str]) -> tuple[np.ndarray, np.ndarray]:
+def follow_subset(
+    index: Any, collection_id: Any, target: str, target_counts: np.ndarray, ids: Mapping[int, str]
+) -> tuple[np.ndarray, np.ndarray]:
     """A subset collection (``C_objIdx``/``C#0``) pointing into ``target``: ``(counts per event,
     flat target rows)``; an entry pointing elsewhere or out of range is an :class:`InputError`'s
     business of the caller (returned as -1)."""

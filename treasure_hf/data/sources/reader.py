@@ -45,8 +45,11 @@ class RootSource:
             name = next((n for n in tree_names if n in present), None)
             if name is None:
                 what = f"is not a supported {format_name} file: it" if format_name else "it"
-                raise InputError(self.path, None, f"{what} holds none of the event trees {list(tree_names)} "
-                                                  f"(found {sorted(present)[:10]})")
+                raise InputError(
+                    self.path,
+                    None,
+                    f"{what} holds none of the event trees {list(tree_names)} (found {sorted(present)[:10]})",
+                )
             self._tree = self._file[name]
             self.n_events = int(self._tree.num_entries)
             self.is_rntuple = "RNTuple" in type(self._tree).__name__
@@ -54,8 +57,9 @@ class RootSource:
         except FormatError:
             raise
         except Exception as exc:
-            raise FormatError(self.path, None, f"cannot be read as a ROOT file (truncated or corrupt): "
-                                               f"{_one_line(exc)}") from None
+            raise FormatError(
+                self.path, None, f"cannot be read as a ROOT file (truncated or corrupt): {_one_line(exc)}"
+            ) from None
         self.tree_name = name
         self._fields: dict[str, Any] = {}
         self._index: dict[str, str] = {}
@@ -125,8 +129,9 @@ class RootSource:
         except FormatError:
             raise
         except Exception as exc:
-            raise FormatError(self.path, None, f"entries {start}-{stop} cannot be read (corrupt or truncated): "
-                                               f"{_one_line(exc)}") from None
+            raise FormatError(
+                self.path, None, f"entries {start}-{stop} cannot be read (corrupt or truncated): {_one_line(exc)}"
+            ) from None
         out = {}
         for n, (k, member) in targets.items():
             arr = raw[k]
@@ -189,6 +194,7 @@ def _one_line(exc: BaseException) -> str:
 
 # --- alias tables ---------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Src:
     """Where a field comes from: the first present of ``branches`` (aliases across releases or
@@ -221,7 +227,9 @@ def _at_pv(x: ak.Array, ctx: Mapping[str, Any]) -> ak.Array:
 
 
 OPS: dict[str, Callable[[ak.Array, Mapping[str, Any]], ak.Array]] = {
-    "low2bits": _low2bits, "one_prong": _one_prong, "at_pv": _at_pv,
+    "low2bits": _low2bits,
+    "one_prong": _one_prong,
+    "at_pv": _at_pv,
 }
 
 
@@ -282,12 +290,21 @@ class TableConverter:
                 step = min(step, max(100, int(self.ROWS_PER_STEP / per_event)))
         return step
 
-    def __init__(self, source: RootSource, pt_cuts: Mapping[str, float] | None = None,
-                 max_objects: Mapping[str, int] | None = None, require: Sequence[str] = (), *,
-                 drop_invalid: bool = False, options: Any = None):
+    def __init__(
+        self,
+        source: RootSource,
+        pt_cuts: Mapping[str, float] | None = None,
+        max_objects: Mapping[str, int] | None = None,
+        require: Sequence[str] = (),
+        *,
+        drop_invalid: bool = False,
+        options: Any = None,
+    ):
         if options is not None and (self.OPTIONS is None or not isinstance(options, self.OPTIONS)):
-            raise SchemaError(f"{type(self).__name__} takes {self.OPTIONS.__name__ if self.OPTIONS else 'no'} "
-                              f"options, not {type(options).__name__}")
+            raise SchemaError(
+                f"{type(self).__name__} takes {self.OPTIONS.__name__ if self.OPTIONS else 'no'} "
+                f"options, not {type(options).__name__}"
+            )
         self.options = options if options is not None else (self.OPTIONS() if self.OPTIONS else None)
         self.source = source
         self.drop_invalid = drop_invalid
@@ -306,21 +323,29 @@ class TableConverter:
         self.selection: dict[str, Callable[[dict[str, Any]], ak.Array]] = {}
         self.absent: set[str] = set()
         self.is_simulation, self.simulation_evidence = self.detect_simulation()
-        self.missing_collections: list[str] = [g for g, prefixes in self.COLLECTIONS.items()
-                                               if not any(source.has_prefix(p) for p in prefixes)]
+        self.missing_collections: list[str] = [
+            g for g, prefixes in self.COLLECTIONS.items() if not any(source.has_prefix(p) for p in prefixes)
+        ]
         if self.COLLECTIONS and len(self.missing_collections) == len(self.COLLECTIONS):
             sought = ", ".join(f"{g} ({'/'.join(p + '*' for p in ps)})" for g, ps in self.COLLECTIONS.items())
-            raise InputError(source.path, source.tree_name,
-                             f"is not a supported {self.FORMAT_NAME} file: its {source.tree_name} tree holds none "
-                             f"of the collections {sought}")
+            raise InputError(
+                source.path,
+                source.tree_name,
+                f"is not a supported {self.FORMAT_NAME} file: its {source.tree_name} tree holds none "
+                f"of the collections {sought}",
+            )
         self.plan()
         unknown = [g for g in require if g not in schema.OBJECT_TYPES]
         if unknown:
-            raise SchemaError(f"--require names {unknown}, not object types of the registry {list(schema.OBJECT_TYPES)}")
+            raise SchemaError(
+                f"--require names {unknown}, not object types of the registry {list(schema.OBJECT_TYPES)}"
+            )
         lacking = [g for g in require if g in self.missing_collections]
         if lacking:
-            names = " and ".join(f"{g} ({'/'.join(p + '*' for p in self.COLLECTIONS[g])})" if g in self.COLLECTIONS
-                                 else g for g in lacking)
+            names = " and ".join(
+                f"{g} ({'/'.join(p + '*' for p in self.COLLECTIONS[g])})" if g in self.COLLECTIONS else g
+                for g in lacking
+            )
             raise InputError(source.path, None, f"lacks the collection of {names}, required by --require")
         for g in self.missing_collections:
             for layer in ("common", self.layer):
@@ -353,9 +378,13 @@ class TableConverter:
     def metadata(self) -> dict[str, Any]:
         """The metadata attributes this conversion adds to the registry's defaults."""
         order = {g: i for i, g in enumerate(schema.OBJECT_TYPES)}
-        return {"is_simulation": int(self.is_simulation), "simulation_evidence": self.simulation_evidence,
-                "missing_collections": sorted(self.missing_collections, key=order.__getitem__),
-                "source_branches": dict(sorted(self.resolved.items())), **self.extra_metadata}
+        return {
+            "is_simulation": int(self.is_simulation),
+            "simulation_evidence": self.simulation_evidence,
+            "missing_collections": sorted(self.missing_collections, key=order.__getitem__),
+            "source_branches": dict(sorted(self.resolved.items())),
+            **self.extra_metadata,
+        }
 
     def require(self, *names: str) -> str:
         """The first present of the alias ``names``; InputError naming them when none is."""
@@ -401,8 +430,13 @@ class TableConverter:
             if src.via is not None:
                 self.needed.add(src.via)
         if self.missing_fields:
-            logger.info("%s lacks %d %s fields (filled with NaN/-1): %s", self.source.path, len(self.missing_fields),
-                        self.layer, self.missing_fields)
+            logger.info(
+                "%s lacks %d %s fields (filled with NaN/-1): %s",
+                self.source.path,
+                len(self.missing_fields),
+                self.layer,
+                self.missing_fields,
+            )
 
     @property
     def layout(self) -> Layout:
@@ -426,8 +460,7 @@ class TableConverter:
             arr = arr * factor
         return arr
 
-    def flat_kinematics(self, group: str, ctx: dict[str, Any]
-                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def flat_kinematics(self, group: str, ctx: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Objects per event, then flat pT (GeV), eta and phi (float64) of a group's objects."""
         pt = self.get(schema.key("common", group, "pt"), ctx)
         counts = num(pt)
@@ -466,10 +499,13 @@ class TableConverter:
             wrong = ~np.isfinite(v) | (v < 0) if name == "pt" else ~np.isfinite(v)
             if not self.drop_invalid and ak.any(wrong):
                 entry = first_entry + int(np.argmax(ak.to_numpy(ak.any(wrong, axis=1))))
-                raise InputError(self.source.path, self.branch_of(k),
-                                 f"entry {entry}: a {g[:-1] if g.endswith('s') else g} with {name} = "
-                                 f"{ak.to_list(ak.flatten(v[wrong]))[0]} (pass --drop-invalid to drop such objects "
-                                 "and count them in the metadata)")
+                raise InputError(
+                    self.source.path,
+                    self.branch_of(k),
+                    f"entry {entry}: a {g[:-1] if g.endswith('s') else g} with {name} = "
+                    f"{ak.to_list(ak.flatten(v[wrong]))[0]} (pass --drop-invalid to drop such objects "
+                    "and count them in the metadata)",
+                )
             bad = wrong if bad is None else bad | wrong
         if bad is not None and self.drop_invalid:
             n_bad = int(ak.sum(bad))
@@ -493,8 +529,9 @@ class TableConverter:
                     for f in schema.fields(layer, g):
                         k = schema.key(layer, g, f.name)
                         v = self.get(k, ctx)
-                        event[k] = (np.full(n_events, f.missing_value, f.np_dtype) if v is None
-                                    else _numpy(v, f.np_dtype, k))
+                        event[k] = (
+                            np.full(n_events, f.missing_value, f.np_dtype) if v is None else _numpy(v, f.np_dtype, k)
+                        )
             elif spec.kind == "object":
                 pt = self.get(schema.key("common", g, "pt"), ctx)
                 keep = pt >= self.pt_cuts.get(g, 0.0)
@@ -511,16 +548,22 @@ class TableConverter:
                     for f in schema.fields(layer, g):
                         k = schema.key(layer, g, f.name)
                         v = self.get(k, ctx)
-                        objects[k] = (np.full(total, f.missing_value, f.np_dtype) if v is None
-                                      else _numpy(ak.flatten(v[keep]), f.np_dtype, k))
+                        objects[k] = (
+                            np.full(total, f.missing_value, f.np_dtype)
+                            if v is None
+                            else _numpy(ak.flatten(v[keep]), f.np_dtype, k)
+                        )
             elif g in self.sub_groups:
                 sub_counts, rows = self.sub_objects(g, ctx)
                 counts[g] = sub_counts
                 for layer in ("common", self.layer):
                     for f in schema.fields(layer, g):
                         k = schema.key(layer, g, f.name)
-                        objects[k] = (np.full(int(sub_counts.sum()), f.missing_value, f.np_dtype)
-                                      if rows.get(k) is None else np.asarray(rows[k]).astype(f.np_dtype))
+                        objects[k] = (
+                            np.full(int(sub_counts.sum()), f.missing_value, f.np_dtype)
+                            if rows.get(k) is None
+                            else np.asarray(rows[k]).astype(f.np_dtype)
+                        )
         ragged = RaggedEvents(n_events, event, objects, counts)
         ragged.check(str(self.source.path))
         return ragged
