@@ -51,7 +51,7 @@ import numpy as np
 import torch
 
 from .. import metrics
-from ..data.atomic import atomic_output
+from ..data.atomic import atomic_output, write_json
 from ..data.events import EventBatch
 from ..data.generate import processes
 from ..errors import InputError
@@ -432,8 +432,7 @@ class Study:
             objective=objective,
         )
         if not clock.exists():
-            with atomic_output(clock) as tmp:
-                tmp.write_text(json.dumps({"seconds": round(time.perf_counter() - t0, 1)}))
+            write_json(clock, {"seconds": round(time.perf_counter() - t0, 1)})
         enc.seconds = float(json.loads(clock.read_text())["seconds"])
         self.encoders[key] = enc
         return enc
@@ -714,8 +713,7 @@ def write_report(report: dict, out: Path) -> None:
     from .report import _default, _finite
 
     def dump(name: str, obj: Any) -> None:
-        with atomic_output(out / name) as tmp:
-            tmp.write_text(json.dumps(_finite(obj), indent=1, default=_default, allow_nan=False))
+        write_json(out / name, _finite(obj), sort_keys=False, default=_default, allow_nan=False)
 
     dump("results.json", report)
     curves: dict[str, dict[str, dict[str, list[float]]]] = {}

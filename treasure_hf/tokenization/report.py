@@ -13,7 +13,6 @@ sub-object quantizer's own resolution.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Sequence
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..data import schema
+from ..data.atomic import write_json
 from ..data.events import EventBatch
 from ..data.io import open_events
 from ..data.outputs import output_directory
@@ -267,5 +267,5 @@ def _report(
         report["types"][t] = {"n_objects": int(len(next(iter(values.values()))[0])), "fields": fields, **usage[t]}
         if plots:
             _plot(t, values, fields, out_dir / f"{t}.png")
-    (out_dir / "report.json").write_text(json.dumps(report, indent=1))
+    write_json(out_dir / "report.json", report, sort_keys=False)
     return report

@@ -35,7 +35,7 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from ..data import schema
-from ..data.atomic import atomic_output, remove
+from ..data.atomic import atomic_output, remove, write_json
 from ..data.io import open_events
 from ..data.outputs import check_destination, output_directory, partial_dir
 from .configuration_quantizer import ObjectQuantizerConfig
@@ -664,7 +664,7 @@ def train_tokenizer(
     if accelerator.is_main_process:
         with output_directory(out_dir, PRODUCER, inputs=paths, overwrite=overwrite) as tmp:
             tokenizer.save_pretrained(tmp)
-            (tmp / "training_log.json").write_text(json.dumps(log, indent=1, default=float))
+            write_json(tmp / "training_log.json", log, sort_keys=False, default=float)
             if (work / "checkpoints").is_dir():
                 os.replace(work / "checkpoints", tmp / "checkpoints")
         remove(work)
