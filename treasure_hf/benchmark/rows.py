@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,7 +135,8 @@ def finetune_row(
     probe of the frozen ``model``."""
     from ..training.finetune import finetune
 
-    out = work / "trainer"
+    work.mkdir(parents=True, exist_ok=True)
+    out = Path(tempfile.mkdtemp(prefix="trainer-", dir=work))  # one per call: runs of other rows may share ``work``
     args = FinetuneArguments(
         data="",
         out=str(out),
@@ -155,8 +157,10 @@ def finetune_row(
         progress=progress,
         shape=shape,
     )
-    result = finetune(args, data=data, tokenizer=tokenizer)
-    shutil.rmtree(out, ignore_errors=True)  # the Trainer's checkpoints: the scores are what is kept
+    try:
+        result = finetune(args, data=data, tokenizer=tokenizer)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)  # the Trainer's checkpoints: the scores are what is kept
     val = result.metrics["validation"]
     return SeedResult(
         result.test_scores[:, 1],

@@ -39,7 +39,7 @@ from ..data.events import EventBatch
 from ..errors import InputError
 from . import samples as sample_mod
 from .bdt import bdt_scores, train_bdt
-from .config import ENCODER_CHOICE_BITS, ENCODERS, BenchmarkArguments, Budget, budget
+from .config import BIT_BUDGETS, ENCODER_CHOICE_BITS, ENCODERS, BenchmarkArguments, Budget, budget
 from .observables import FEATURES, feature_matrix, four_lepton_observables, peak_width
 from .rows import (
     SeedResult,
@@ -190,17 +190,16 @@ class Tokenizers:
 
     def encoder(self, method: str) -> str:
         """The method's encoder, chosen on the validation events: the candidate whose decoded m4l
-        width of the validation signal is closest to the original's (seed 0, at the run's largest
-        budget up to :data:`ENCODER_CHOICE_BITS` bits)."""
+        width of the validation signal is closest to the original's (seed 0, at the method's largest
+        budget of :data:`BIT_BUDGETS` up to :data:`ENCODER_CHOICE_BITS` bits, whatever ``--bits``
+        this piece of the run was given)."""
         if method in self.encoders:
             return self.encoders[method]
         candidates = ENCODERS[method]
         if len(candidates) == 1:
             self.encoders[method] = candidates[0]
             return candidates[0]
-        runs = [b for b in self.args.bits if budget(method, b) is not None]
-        if not runs:
-            raise InputError(None, "bits", f"no budget of {list(self.args.bits)} can be run with {method}")
+        runs = [b for b in BIT_BUDGETS if budget(method, b) is not None]  # not --bits: a run in pieces chooses once
         bits = max((b for b in runs if b <= ENCODER_CHOICE_BITS), default=min(runs))
         b = budget(method, bits)
         original = peak_width(four_lepton_observables(chosen_p4(*self._signal(self.p.validation)))["m4l"])["sigma_core"]
