@@ -18,23 +18,10 @@ import numpy as np
 import torch
 
 from ..errors import CompatibilityError
+from ..modeling.token_ranges import lookup_tables, type_spans
 
 PAD_ID = 0  # the tokenizer's [PAD]; token_type_ids pad with 0 too
 PASS_THROUGH = ("labels", "weight", "process_id")
-
-
-def _lookup_tables(ranges: Mapping[str, Sequence[int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per token id: inside an object (bool), opens an object (stage 0, bool), its token type (-1
-    outside every range)."""
-    size = max((int(hi) for _, hi in ranges.values()), default=0)
-    inside, start = np.zeros(size + 1, bool), np.zeros(size + 1, bool)
-    type_of = np.full(size + 1, -1, np.int64)
-    for key, (lo, hi) in ranges.items():
-        inside[lo:hi] = True
-        type_of[lo:hi] = int(key.split(":")[0])
-        if key.endswith(":0"):
-            start[lo:hi] = True
-    return inside, start, type_of
 
 
 def check_token_types(
@@ -48,7 +35,7 @@ def check_token_types(
     ``ids``, ``types``: real tokens (any shape, the same)."""
     if not ranges:
         return
-    type_of = (tables or _lookup_tables(ranges))[2]
+    type_of = (tables or lookup_tables(ranges))[2]
     ids = np.asarray(ids, np.int64)
     types = np.asarray(types, np.int64)
     expected = np.where((ids >= 0) & (ids < len(type_of)), type_of[np.clip(ids, 0, len(type_of) - 1)], -1)
@@ -56,10 +43,7 @@ def check_token_types(
     bad = (expected != types) & ((expected >= 0) | np.isin(types, object_types))
     if np.any(bad):
         i = int(np.flatnonzero(bad.reshape(-1))[0])
-        spans: dict[int, list[int]] = {}
-        for key, (lo, hi) in ranges.items():
-            t = int(key.split(":")[0])
-            spans[t] = [min(spans.get(t, [lo])[0], int(lo)), max(spans.get(t, [0, hi])[1], int(hi))]
+        spans = type_spans(ranges)
         token, kind = int(ids.reshape(-1)[i]), int(types.reshape(-1)[i])
         where = f"a token of type {int(expected.reshape(-1)[i])}" if expected.reshape(-1)[i] >= 0 else "no token"
         raise CompatibilityError(
@@ -75,7 +59,7 @@ def object_index_numpy(
     input_ids: np.ndarray, ranges: Mapping[str, Sequence[int]], tables: tuple[np.ndarray, np.ndarray] | None = None
 ) -> np.ndarray:
     """:func:`object_index` on numpy arrays (two table lookups and a cumulative sum)."""
-    inside, start = (tables or _lookup_tables(ranges))[:2]
+    inside, start = (tables or lookup_tables(ranges))[:2]
     ids = np.clip(input_ids, 0, len(inside) - 1)
     in_object = inside[ids]
     return np.where(in_object, np.cumsum(start[ids], 1) - 1, -1)
@@ -84,7 +68,7 @@ def object_index_numpy(
 def object_index(input_ids: torch.Tensor, ranges: Mapping[str, Sequence[int]]) -> torch.Tensor:
     """(B, L) long: number of each token's object in sequence order from 0, -1 for specials,
     context and padding. ``ranges``: ``{"TYPE_ID:STAGE": [start, stop)}``."""
-    inside, start = (torch.from_numpy(t).to(input_ids.device) for t in _lookup_tables(ranges)[:2])
+    inside, start = (torch.from_numpy(t).to(input_ids.device) for t in lookup_tables(ranges)[:2])
     ids = input_ids.clamp(0, len(inside) - 1)
     return torch.where(inside[ids], start[ids].long().cumsum(1) - 1, torch.full_like(input_ids, -1))
 
@@ -172,7 +156,7 @@ class EventPaddingCollator:
 
     def _lookup(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if getattr(self, "_tables", None) is None:
-            self._tables = _lookup_tables(self.token_id_ranges)
+            self._tables = lookup_tables(self.token_id_ranges)
         return self._tables
 
     def _object_index(self, ids: np.ndarray) -> torch.Tensor:

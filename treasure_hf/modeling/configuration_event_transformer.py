@@ -14,6 +14,8 @@ from typing import Any
 
 from transformers import PretrainedConfig
 
+from .token_ranges import type_spans
+
 INPUT_MODES = ("tokens", "flat", "per_type")
 VARIANTS = ("flat", "hierarchical", "constituent")
 POSITION_EMBEDDING_TYPES = ("absolute", "none")
@@ -271,7 +273,7 @@ class EventTransformerConfig(PretrainedConfig):
         if theirs is None:  # a tokenizer saved before the per-stage ranges were recorded: whole types
             by_name = {t: r for t, r in layout.get("id_ranges", {}).items() if t in layout.get("sequence_types", ())}
             theirs = {str(self.token_type_names.get(t, t)): [int(lo), int(hi)] for t, (lo, hi) in by_name.items()}
-            ours = _type_spans(self.token_id_ranges)
+            ours = type_spans(self.token_id_ranges)
         else:
             theirs = {str(k): [int(v[0]), int(v[1])] for k, v in theirs.items()}
             ours = dict(self.token_id_ranges)
@@ -293,12 +295,3 @@ class EventTransformerConfig(PretrainedConfig):
     def num_context_tokens(self) -> int:
         """Ids below this are specials or experiment context tokens: `[PAD] [CLS] [SEP] [MASK] [UNK] [ATLAS] [CMS]`."""
         return self.num_special_tokens + self.num_experiments
-
-
-def _type_spans(ranges: dict[str, list[int]]) -> dict[str, list[int]]:
-    """``{"TYPE_ID:STAGE": [lo, hi)}`` -> ``{"TYPE_ID": [lowest lo, highest hi)}``."""
-    spans: dict[str, list[int]] = {}
-    for key, (lo, hi) in ranges.items():
-        t = key.split(":")[0]
-        spans[t] = [min(spans[t][0], lo), max(spans[t][1], hi)] if t in spans else [lo, hi]
-    return spans

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 
 import torch
 
+from .token_ranges import range_key
+
 IGNORE_INDEX = -100
 
 
@@ -122,7 +124,7 @@ def _random_ids(
         types = token_type_ids[where].tolist()
         lo_hi = []
         for t, s, original in zip(types, stage, input_ids[where].tolist()):
-            r = token_id_ranges.get(f"{t}:{s}")
+            r = token_id_ranges.get(range_key(t, s))
             lo_hi.append(r if r is not None else [original, original + 1])
         lo, hi = torch.tensor(lo_hi, device=input_ids.device).unbind(1)
     else:

@@ -38,6 +38,7 @@ from transformers.modeling_outputs import BaseModelOutputWithPooling, MaskedLMOu
 
 from .configuration_event_transformer import EventTransformerConfig
 from .masking import IGNORE_INDEX
+from .token_ranges import stage_table, type_ids
 
 TOKENIZER_LAYOUT_FILE = "event_tokenizer.json"
 """The saved tokenizer's description (``EventTokenizer.layout()``), read to check a folder's model
@@ -676,7 +677,7 @@ def object_type_sets(config: EventTransformerConfig) -> list[tuple[int, ...]]:
     """Token type ids of every object type in the sequence (those of ``token_id_ranges`` when
     given, else every registry type but specials and context), alone and in pairs."""
     if config.token_id_ranges:
-        types = sorted({int(key.split(":")[0]) for key in config.token_id_ranges})
+        types = type_ids(config.token_id_ranges)
     else:
         types = sorted(v for k, v in config.token_type_names.items() if k not in ("special", "event"))
     return [(t,) for t in types] + [(a, b) for i, a in enumerate(types) for b in types[i + 1 :]]
@@ -1044,23 +1045,18 @@ class EventTransformerForMaskedEventModeling(EventTransformerPreTrainedModel):
             if not config.kinematics_names:
                 raise ValueError("masked_objective with continuous targets needs config.kinematics_names")
             self.kinematics_decoder = nn.Linear(h, len(config.kinematics_names))
-        table = torch.full((config.type_vocab_size, config.max_stages, 2), -1, dtype=torch.long)
-        for key, (lo, hi) in config.token_id_ranges.items():
-            t, s = (int(v) for v in key.split(":"))
-            if t < config.type_vocab_size and s < config.max_stages:
-                table[t, s] = torch.tensor([lo, hi])
-        self.register_buffer("id_ranges", table, persistent=False)
+        self.register_buffer("id_ranges", self._id_range_table(), persistent=False)
         self.post_init()
+
+    def _id_range_table(self) -> torch.Tensor:
+        """(type_vocab_size, max_stages, 2) ``[start, stop)`` of every (token type, stage); -1 where none."""
+        c = self.config
+        return torch.from_numpy(stage_table(c.token_id_ranges, c.type_vocab_size, c.max_stages))
 
     def _init_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)
         if module is self:
-            table = torch.full_like(self.id_ranges, -1)
-            for key, (lo, hi) in self.config.token_id_ranges.items():
-                t, s = (int(v) for v in key.split(":"))
-                if t < table.shape[0] and s < table.shape[1]:
-                    table[t, s] = torch.tensor([lo, hi])
-            init.copy_(self.id_ranges, table)
+            init.copy_(self.id_ranges, self._id_range_table())
 
     def forward(
         self,

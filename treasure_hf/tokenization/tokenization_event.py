@@ -44,6 +44,7 @@ from transformers import BatchEncoding, PreTrainedTokenizer
 from ..data import schema
 from ..data.events import EventBatch
 from ..errors import FormatError, InputError
+from ..modeling.token_ranges import range_key
 from .configuration_quantizer import ObjectQuantizerConfig
 from .features import (
     FeatureScaler,
@@ -214,7 +215,7 @@ class EventTokenizer(PreTrainedTokenizer):
         """``{"TYPE_ID:STAGE": [start, stop)}`` of the sequence types: what a model's
         ``EventTransformerConfig.token_id_ranges`` must equal to read this tokenizer's ids."""
         return {
-            f"{schema.TOKEN_TYPE_IDS[t]}:{s}": [self.id_range(t, s).start, self.id_range(t, s).stop]
+            range_key(schema.TOKEN_TYPE_IDS[t], s): [self.id_range(t, s).start, self.id_range(t, s).stop]
             for t, q in self.quantizers.items()
             for s in range(q.config.num_stages)
         }
