@@ -61,6 +61,7 @@ def build(root: Path, n_events: int) -> Path:
     args = TokenizerTrainingArguments(
         method="rvq",
         codebook_size=64,
+        objects_per_code=0,  # the stated codebook, whatever the data
         num_stages=3,
         latent_dim=8,
         hidden_size=16,

@@ -95,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     tok_args = TokenizerTrainingArguments(
         method="rvq",
         codebook_size=256,
+        objects_per_code=0,  # the stated codebook, whatever the data
         num_stages=4,
         encoder_type="identity",
         pt_loss_weight=3.0,

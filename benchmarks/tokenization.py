@@ -143,6 +143,7 @@ def tokenizer_speed(n_events: int, quick: bool) -> dict:
         args = TokenizerTrainingArguments(
             method="rvq",
             codebook_size=1024,
+            objects_per_code=0,  # the stated codebook, whatever the data
             num_stages=3,
             steps=steps,
             batch_size=2048,

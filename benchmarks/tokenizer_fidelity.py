@@ -70,6 +70,7 @@ def main() -> None:
         targs = TokenizerTrainingArguments(
             method=args.method,
             codebook_size=args.codebook_size,
+            objects_per_code=0,  # the stated codebook, whatever the data
             num_stages=args.stages,
             types=tuple(args.types.split(",")),
             steps=args.steps,

@@ -272,6 +272,7 @@ def train_budget_tokenizer(
     targs = TokenizerTrainingArguments(
         method=b.method,
         codebook_size=b.codebook_size,
+        objects_per_code=0,  # the budget's codebook, whatever the data
         num_stages=b.stages,
         fsq_levels=b.fsq_levels,
         types=types,

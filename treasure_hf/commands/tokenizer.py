@@ -52,6 +52,7 @@ def _train(args: argparse.Namespace) -> int:
         cooldown=args.cooldown,
         kmeans_tolerance=args.kmeans_tolerance,
         cpu_threads=args.cpu_threads,
+        objects_per_code=args.objects_per_code,
     )
     train_tokenizer(args.data, args.out, targs, resume=args.resume, progress=args.progress, overwrite=args.overwrite)
     log = json.loads((Path(args.out) / "training_log.json").read_text())
@@ -93,7 +94,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--data", nargs="+", required=True, metavar="PATH", help="common-format HDF5 files or PCDF dirs")
     p.add_argument("--method", choices=("vq", "fsq", "rvq", "pq"), default="rvq")
-    p.add_argument("--codebook-size", type=positive_int, default=1024, help="codes per stage (default %(default)s)")
+    p.add_argument(
+        "--codebook-size", type=positive_int, default=1024, help="codes per stage, at most (default %(default)s)"
+    )
+    p.add_argument(
+        "--objects-per-code",
+        type=float,
+        default=4.0,
+        help="VQ, RVQ, PQ: a type with fewer training objects than this many per code gets a smaller "
+        "power-of-two codebook (at least 16; logged), so that a stage does not memorise its objects; "
+        "0: --codebook-size for every type (default %(default)s)",
+    )
     p.add_argument(
         "--stages", type=positive_int, default=3, help="RVQ stages, PQ groups or FSQ codebooks (default %(default)s)"
     )
