@@ -168,8 +168,10 @@ def m4l_from_tokens(tokenizer: Any, split: Split) -> np.ndarray:
 
 
 class Tokenizers:
-    """Every tokenizer of a run: one per (budget, encoder, seed), trained on the training split
-    (and the unlabelled sample, without labels), kept under ``WORK/tokenizers``."""
+    """Every tokenizer of a run: one per (budget, encoder, seed), trained on the events of the
+    training split (without their labels), kept under ``WORK/tokenizers``. The same events
+    whichever rows a run (or a piece of it) asks for: the unlabelled sample, generated only for
+    the foundation rows, feeds their pretraining alone."""
 
     def __init__(self, p: Prepared, args: BenchmarkArguments, work: Path, progress: bool):
         self.p, self.args, self.work, self.progress = p, args, work, progress
@@ -184,9 +186,7 @@ class Tokenizers:
     def get(self, b: Budget, seed: int, encoder: str | None = None) -> Any:
         encoder = encoder or self.encoder(b.method)
         out = self.work / "tokenizers" / f"{b.key}-{encoder}" / f"seed-{seed}"
-        return train_budget_tokenizer(
-            b, encoder, seed, [self.train_file, *self.p.unlabelled], out, self.args, TOKEN_TYPES, self.progress
-        )
+        return train_budget_tokenizer(b, encoder, seed, [self.train_file], out, self.args, TOKEN_TYPES, self.progress)
 
     def encoder(self, method: str) -> str:
         """The method's encoder, chosen on the validation events: the candidate whose decoded m4l
