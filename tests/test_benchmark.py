@@ -414,6 +414,9 @@ def test_benchmark_runs_every_row_end_to_end(tiny_run):
         assert method_bits in ("rvq8", "fsq8", "rvq32"), folder  # rvq32: the encoder is chosen at 32 bits
         assert tokenizer_budget(EventTokenizer.from_pretrained(folder)) == pytest.approx(bits), folder
     assert content["test_seeds"] == [args.test_seed, args.test_seed + 1]
+    chosen = content["choices_on_validation"]["tokenizer_of_later_rows"]
+    for key in ("hierarchical", "foundation_ft_40", "foundation_scratch_40"):  # kept under the chosen tokenizer
+        assert (out / "rows" / key / chosen / "seed-1" / "result.json").exists(), key
     for f in ("report.md", "roc.png", "auc_vs_bits.png", "m4l_vs_bits.png", "label_efficiency.png"):
         assert (out / f).stat().st_size > 0
     assert "paired bootstrap 95% intervals" in (out / "report.md").read_text()

@@ -224,11 +224,19 @@ class Tokenizers:
 
 
 # --- rows -------------------------------------------------------------------------------------------
-def _seeds(row: Row, args: BenchmarkArguments, rows_dir: Path, train: Callable[[int], SeedResult]) -> Row:
+def _seeds(
+    row: Row, args: BenchmarkArguments, rows_dir: Path, train: Callable[[int], SeedResult], on: Budget | None = None
+) -> Row:
+    """Train (or read back) every seed of ``row``; a row ``on`` a tokenizer the validation events
+    chose is kept under that budget's key too, so that a later choice is never read from another's."""
     for s in range(args.seeds):
-        row.seeds.append(cached(rows_dir / row.key / f"seed-{s}", lambda s=s: train(s)))
+        row.seeds.append(cached(_row_dir(rows_dir, row, on) / f"seed-{s}", lambda s=s: train(s)))
         logger.info("%s seed %d: validation AUC %.4f", row.key, s, row.seeds[-1].val_auc)
     return row
+
+
+def _row_dir(rows_dir: Path, row: Row, on: Budget | None = None) -> Path:
+    return rows_dir / row.key / on.key if on is not None else rows_dir / row.key
 
 
 def _parts(p: Prepared) -> dict[str, tuple[EventBatch, np.ndarray]]:
@@ -347,6 +355,7 @@ def hierarchical_row(
         args,
         rows_dir,
         train,
+        on=b,
     )
 
 
@@ -402,7 +411,7 @@ def foundation_rows(
                         data, tokenizer, shape, args.model, s, rows_dir / "work", str(pretrained[s]), progress
                     )
 
-                row.seeds.append(cached(rows_dir / row.key / f"seed-{s}", train))
+                row.seeds.append(cached(_row_dir(rows_dir, row, b) / f"seed-{s}", train))
             if mode == "fine-tuned":
                 chosen_lrs[n] = [s.info.get("encoder_lr") for s in row.seeds]
             rows.append(row)
