@@ -279,6 +279,12 @@ def test_bit_budgets_are_what_the_report_says():
             assert b.bits_per_object == pytest.approx(bits)
             stages, size = (1, 2**bits) if m == "vq" else (bits // 8, 256)
             assert (b.stages, b.codebook_size) == (stages, size)
+    from treasure_hf.benchmark.config import medium_arguments
+
+    medium = medium_arguments()  # no codebook above 256 codes: VQ at 8 bits only
+    assert [b.key for b in medium.budgets() if b.method == "vq"] == ["vq8"]
+    assert {(s["method"], s["bits"]) for s in medium.skipped_budgets()} == {("vq", 16), ("vq", 32), ("vq", 64)}
+    assert all(b.codebook_size <= 256 and b.bits_per_object == b.bits for b in medium.budgets())
 
 
 def test_paired_bootstrap_sees_a_real_difference_and_not_a_fake_one():

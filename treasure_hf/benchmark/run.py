@@ -199,9 +199,10 @@ class Tokenizers:
         if len(candidates) == 1:
             self.encoders[method] = candidates[0]
             return candidates[0]
-        runs = [b for b in BIT_BUDGETS if budget(method, b) is not None]  # not --bits: a run in pieces chooses once
+        cap = self.args.max_codebook
+        runs = [b for b in BIT_BUDGETS if budget(method, b, cap) is not None]  # not --bits: pieces choose once
         bits = max((b for b in runs if b <= ENCODER_CHOICE_BITS), default=min(runs))
-        b = budget(method, bits)
+        b = budget(method, bits, cap)
         original = peak_width(four_lepton_observables(chosen_p4(*self._signal(self.p.validation)))["m4l"])["sigma_core"]
         widths = {
             e: peak_width(m4l_from_tokens(self.get(b, 0, e), self.p.validation))["sigma_core"] for e in candidates
@@ -515,7 +516,7 @@ def run_benchmark(
     return report
 
 
-RESUMABLE_CHANGES = ("rows", "methods", "bits", "labels", "workers", "threads", "bootstrap")
+RESUMABLE_CHANGES = ("rows", "methods", "bits", "max_codebook", "labels", "workers", "threads", "bootstrap")
 """Settings a later run with the same ``--out`` may change: it adds rows, budgets or label counts,
 or runs faster; everything else a finished row depends on."""
 
