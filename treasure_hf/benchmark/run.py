@@ -201,6 +201,8 @@ class Tokenizers:
             return candidates[0]
         cap = self.args.max_codebook
         runs = [b for b in BIT_BUDGETS if budget(method, b, cap) is not None]  # not --bits: pieces choose once
+        if not runs:
+            raise InputError(None, "max_codebook", f"no budget of {method} fits a codebook of {cap} codes")
         bits = max((b for b in runs if b <= ENCODER_CHOICE_BITS), default=min(runs))
         b = budget(method, bits, cap)
         original = peak_width(four_lepton_observables(chosen_p4(*self._signal(self.p.validation)))["m4l"])["sigma_core"]
