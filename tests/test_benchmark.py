@@ -299,6 +299,21 @@ def test_paired_bootstrap_sees_a_real_difference_and_not_a_fake_one():
     assert better["low"] > 0 and better["difference"] > 0.03
 
 
+def test_bootstrap_auc_of_a_resample_is_the_auc_of_the_resampled_events():
+    """The paired bootstrap scores each resample from event counts over one sort; a resample's AUC
+    is exactly the AUC of the drawn events (duplicates and tied scores included)."""
+    from treasure_hf import metrics
+
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 2, 3000)
+    scores = np.round(y * 0.4 + rng.normal(size=3000), 1)  # ~60 distinct values: many ties
+    draws = [rng.integers(0, 3000, 3000) for _ in range(5)]
+    counts = np.stack([np.bincount(i, minlength=3000) for i in draws]).astype(float)
+    got = metrics._CountAuc(y, scores)(counts)
+    want = [metrics.fast_auc(y[i], scores[i]) for i in draws]
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+
+
 def test_pairing_shares_the_test_sets_fluctuations():
     """Two classifiers on one test set: the paired interval of their difference is narrower than
     the two separate intervals combined, and identical scores differ by exactly nothing."""

@@ -173,10 +173,16 @@ def paired_bootstrap(
         raise ValueError("paired_bootstrap needs scores of at least one seed for both rows")
     point = float(np.mean([fast_auc(y, a[s]) - fast_auc(y, b[s]) for s in range(n_seeds)]))
     seed_rng = np.random.default_rng([seed, 1])
-    values = []
-    for events in _resamples(y, n_bootstrap, seed):
-        seeds = seed_rng.integers(0, n_seeds, n_seeds)
-        values.append(np.mean([fast_auc(y[events], a[s][events]) - fast_auc(y[events], b[s][events]) for s in seeds]))
+    rankers = [_CountAuc(y, s) for s in (*a[:n_seeds], *b[:n_seeds])]
+    values: list[float] = []
+    resamples = _resamples(y, n_bootstrap, seed)
+    while len(values) < n_bootstrap:
+        block = [i for _, i in zip(range(_BOOTSTRAP_BLOCK), resamples)]
+        counts = np.stack([np.bincount(i, minlength=len(y)) for i in block]).astype(np.float64)
+        aucs = np.stack([r(counts) for r in rankers])  # (2 n_seeds, block)
+        for k in range(len(block)):
+            seeds = seed_rng.integers(0, n_seeds, n_seeds)
+            values.append(float(np.mean(aucs[seeds, k] - aucs[n_seeds + seeds, k])))
     low, high = np.quantile(values, [(1 - confidence) / 2, (1 + confidence) / 2])
     return {
         "difference": point,
@@ -186,3 +192,29 @@ def paired_bootstrap(
         "seeds": n_seeds,
         "bootstrap": n_bootstrap,
     }
+
+
+_BOOTSTRAP_BLOCK = 64
+"""Bootstrap replicates evaluated together (memory: block x n_events float64 counts)."""
+
+
+class _CountAuc:
+    """Unweighted ROC AUC of one score vector on resampled events, given as counts: the events
+    sorted once, each resample costs one pass. ``self(counts)`` with ``counts`` (B, n) (how many
+    times each event was drawn) gives (B,) AUCs equal to :func:`fast_auc` on the resampled
+    arrays (ties count one half)."""
+
+    def __init__(self, labels: np.ndarray, scores: np.ndarray) -> None:
+        order = np.argsort(np.asarray(scores, np.float64), kind="stable")
+        s = np.asarray(scores, np.float64)[order]
+        self.order = order
+        self.signal = np.asarray(labels).astype(bool)[order]
+        self.starts = np.r_[0, np.nonzero(np.diff(s))[0] + 1]  # first event of each distinct score
+
+    def __call__(self, counts: np.ndarray) -> np.ndarray:
+        c = counts[:, self.order]
+        sig = np.add.reduceat(np.where(self.signal, c, 0.0), self.starts, axis=1)
+        bkg = np.add.reduceat(np.where(self.signal, 0.0, c), self.starts, axis=1)
+        below = np.cumsum(bkg, axis=1) - bkg
+        n1, n0 = sig.sum(1), bkg.sum(1)
+        return (sig * (below + 0.5 * bkg)).sum(1) / (n1 * n0)

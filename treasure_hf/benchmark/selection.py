@@ -255,10 +255,16 @@ def _pair_dr(eta: np.ndarray, phi: np.ndarray) -> np.ndarray:
 def quadruplet_isolation(lep: dict[str, np.ndarray], q: np.ndarray, cuts: Selection4l) -> np.ndarray:
     """(n, Q) bool: every lepton of quadruplet ``q`` (Q, 4) isolated once the other three are removed
     from its sums (``lep`` as :func:`_leptons` returns, n events)."""
+    return lepton_isolation(lep, q, cuts).all(-1)
+
+
+def lepton_isolation(lep: dict[str, np.ndarray], q: np.ndarray, cuts: Selection4l) -> np.ndarray:
+    """(n, Q, 4) bool: each lepton of quadruplet ``q`` (Q, 4) isolated once the other three are
+    removed from its sums (:func:`quadruplet_isolation`, lepton by lepton)."""
     pt, is_e = lep["pt"], lep["flavour"] == 0
     dr = _pair_dr(lep["eta"], lep["phi"])
     own = np.eye(pt.shape[1], dtype=bool)[None]
-    ok = np.ones((len(pt), len(q)), bool)
+    ok = np.ones((len(pt), len(q), q.shape[1]), bool)
 
     def removed(cone: np.ndarray, from_electrons_only: bool = False) -> np.ndarray:
         """(n, Q, 4): pT of the quadruplet's other leptons inside each lepton's cone."""
@@ -270,12 +276,14 @@ def quadruplet_isolation(lep: dict[str, np.ndarray], q: np.ndarray, cuts: Select
 
     def passes(total: np.ndarray, cone: np.ndarray, limit: np.ndarray, electrons_only: bool = False) -> np.ndarray:
         left = np.maximum(total[:, q] - removed(cone, electrons_only), 0.0)
-        return (~np.isfinite(limit[:, q]) | (left < limit[:, q] * pt[:, q])).all(-1)
+        lim = limit[:, q]
+        finite = np.isfinite(lim)
+        return ~finite | (left < np.where(finite, lim, 0.0) * pt[:, q])
 
     use_pf = np.isfinite(cuts.pf_isolation) and "pf" in lep
     if use_pf:  # PF sums hold no leptons: nothing to remove
         rel = np.where(np.isfinite(lep["pf"]), lep["pf"], lep["iso"])
-        ok &= (rel[:, q] < cuts.pf_isolation).all(-1)
+        ok &= rel[:, q] < cuts.pf_isolation
     else:
         if cuts.variable_cone and "trk_var" in lep:
             var = np.isfinite(lep["trk_var"])
