@@ -246,3 +246,45 @@ def test_a_rerun_may_add_seeds_labels_and_tasks_but_not_change_the_model(tmp_pat
     (tmp_path / "rows").mkdir()
     _claim_settings(tmp_path, dataclasses.replace(args, model=ModelSettings()), True, derived, RESUMABLE_CHANGES)
     assert kept.is_dir() and not (tmp_path / "rows").exists()  # afresh, but the samples stay
+
+
+def test_each_seed_trains_its_own_tokenizer_and_encoders_unless_shared(tmp_path, monkeypatch):
+    """Seed s's rows read seed s's tokenizer and seed s's pretrained encoder, so the paired intervals
+    over seeds cover every trained part; ``seeded`` without them shares seed 0's."""
+    import dataclasses
+
+    from treasure_hf.benchmark import foundation as fd
+
+    calls = {"tokenizer": [], "pretraining": []}
+
+    def fake_tokenizer(b, encoder, seed, paths, out, *rest):
+        calls["tokenizer"].append((seed, out.name))
+        return f"tokenizer-{seed}"
+
+    def fake_pretrain(corpus, tokenizer, shape, model, seed, out, progress, objective):
+        calls["pretraining"].append((seed, tokenizer, corpus, out.parent.name, out.name))
+        out.mkdir(parents=True, exist_ok=True)
+        return out
+
+    monkeypatch.setattr(fd, "train_budget_tokenizer", fake_tokenizer)
+    monkeypatch.setattr(fd, "pretrain_encoder", fake_pretrain)
+    monkeypatch.setattr(fd.Study, "corpus", lambda self, detectors, continuous, seed: f"corpus-{self.tokenizer(seed)}")
+    spec = fd.EncoderSpec("codes", ("atlas", "cms"))
+
+    study = fd.Study(fd.quick_arguments(seeds=3), tmp_path / "own", progress=False)
+    study.corpus_paths = {"atlas": "a.h5", "cms": "c.h5"}
+    encoders = [study.encoder(spec, s) for s in range(3)]
+    assert [e.seed for e in encoders] == [0, 1, 2] and len({e.path for e in encoders}) == 3
+    assert calls["tokenizer"] == [(0, "seed-0"), (1, "seed-1"), (2, "seed-2")]
+    assert [c[:3] for c in calls["pretraining"]] == [(s, f"tokenizer-{s}", f"corpus-tokenizer-{s}") for s in range(3)]
+    assert study.encoder(spec, 1) is encoders[1] and len(calls["pretraining"]) == 3  # pretrained once
+
+    calls["tokenizer"].clear(), calls["pretraining"].clear()
+    shared = fd.Study(
+        dataclasses.replace(fd.quick_arguments(seeds=3), seeded=("fine-tuning",)), tmp_path / "shared", progress=False
+    )
+    shared.corpus_paths = study.corpus_paths
+    assert {shared.encoder(spec, s).seed for s in range(3)} == {0}
+    assert calls["tokenizer"] == [(0, "seed-0")] and len(calls["pretraining"]) == 1
+    with pytest.raises(fd.InputError, match="seeded"):
+        fd.run_foundation(dataclasses.replace(fd.quick_arguments(), seeded=("tokenizer",)), tmp_path / "bad")

@@ -5,8 +5,13 @@ transfer between the ATLAS-like and CMS-like detectors.
 H -> ZZ* -> 4l; :data:`~treasure_hf.data.generate.processes.MIX_WEIGHTS`) from each detector,
 generated once per (settings, seed) under ``OUT/work/samples/DETECTOR`` and resumed where a run
 stopped, with seeds of their own: never a labelled event. Nothing of the generator's truth
-(process ids included) reaches pretraining. One tokenizer (:attr:`FoundationArguments.method`,
-``bits``) is trained on the corpus of both detectors and read by every model.
+(process ids included) reaches pretraining. The tokenizer (:attr:`FoundationArguments.method`,
+``bits``) is trained on the corpus of both detectors and read by every model of its seed.
+
+**Seeds.** Each seed s trains every part anew (:attr:`FoundationArguments.seeded`): its tokenizer,
+its pretrained encoders (their initialisation, masking and batch order) and its fine-tunings; seed
+s's fine-tuned models read seed s's tokenizer and encoders, so the paired intervals over seeds
+cover every trained part.
 
 **Objectives.** Each of :attr:`FoundationArguments.objectives` pretrains the same architecture on
 the same corpus for the same steps and batch (the same compute): ``codes`` (masked-code
@@ -136,6 +141,10 @@ class TaskSizes:
     test_background: int
 
 
+SEEDED_PARTS = ("tokenizer", "pretraining", "fine-tuning")
+"""The trained parts of a row: the tokenizer, the pretrained encoder, the fine-tuning."""
+
+
 @dataclass(frozen=True)
 class FoundationArguments:
     """Everything a run depends on (written into ``results.json``)."""
@@ -170,6 +179,9 @@ class FoundationArguments:
     bootstrap: int = 1000
     tokenizer: TokenizerSettings = field(default_factory=TokenizerSettings)
     model: ModelSettings = field(default_factory=lambda: ModelSettings(pretrain_steps=50_000))
+    seeded: tuple[str, ...] = SEEDED_PARTS
+    """What each seed trains anew (a subset of :data:`SEEDED_PARTS`, ``fine-tuning`` always): parts
+    left out are seed 0's, shared by every seed (cheaper, and the intervals no longer cover them)."""
 
 
 def quick_arguments(**overrides: Any) -> FoundationArguments:
@@ -316,26 +328,39 @@ def select_task(args: FoundationArguments, task: Task, detector: str, work: Path
 
 
 # --- models -----------------------------------------------------------------------------------------
-@dataclass
-class Encoder:
-    """One pretrained encoder: its objective, corpus detectors and experiment token."""
+@dataclass(frozen=True)
+class EncoderSpec:
+    """What an encoder is pretrained with: its objective, corpus detectors and experiment token
+    (each seed pretrains its own, :meth:`Study.encoder`)."""
 
-    key: str
     objective: str
     detectors: tuple[str, ...]
-    experiment_token: bool
-    path: Path | None = None
-    seconds: float = 0.0
+    experiment_token: bool = True
+
+    @property
+    def key(self) -> str:
+        return f"{self.objective}-{'+'.join(self.detectors)}-{'token' if self.experiment_token else 'no_token'}"
+
+
+@dataclass
+class Encoder:
+    """One pretrained encoder: its spec, the seed it was pretrained with, its folder and wall time."""
+
+    spec: EncoderSpec
+    seed: int
+    path: Path
+    seconds: float
 
 
 class Study:
-    """The run's shared state: tokenizer, tokenized corpus and task splits, encoders, rows."""
+    """The run's shared state: tokenizers, tokenized corpus and task splits, encoders, rows."""
 
     def __init__(self, args: FoundationArguments, out: Path, progress: bool):
         self.args, self.out, self.progress = args, out, progress
         self.work, self.rows_dir = out / "work", out / "rows"
         self.shape = shape_for(args.model, "ids+decoded")
-        self.encoders: dict[str, Encoder] = {}
+        self.encoders: dict[tuple[str, int], Encoder] = {}
+        self.tokenizers: dict[int, Any] = {}
         self.timings: dict[str, float] = {}
         self._corpus = None
         self._encoded: dict[tuple, Any] = {}
@@ -345,17 +370,7 @@ class Study:
         self.corpus_paths, self.samples = generate_all(self.args, self.work, self.progress)
         self.timings["samples"] = round(time.perf_counter() - t0, 1)
         t0 = time.perf_counter()
-        b = budget(self.args.method, self.args.bits)
-        self.tokenizer = train_budget_tokenizer(
-            b,
-            self.args.encoder,
-            0,
-            [self.corpus_paths[d] for d in self.args.detectors],
-            self.work / "tokenizer",
-            self.args,
-            TOKEN_TYPES,
-            self.progress,
-        )
+        self.tokenizer(0)
         self.timings["tokenizer"] = round(time.perf_counter() - t0, 1)
         t0 = time.perf_counter()
         self.data = {
@@ -365,42 +380,66 @@ class Study:
         }
         self.timings["selection"] = round(time.perf_counter() - t0, 1)
 
-    # tokenized data sets, encoded once and then selected from
-    def _dataset(self, key: tuple, events: EventBatch, labels: np.ndarray, continuous: bool = False) -> Any:
-        if key not in self._encoded:
-            self._encoded[key] = encode_dataset(self.tokenizer, events, labels, continuous=continuous)
-        return self._encoded[key]
+    def _seed_of(self, part: str, seed: int) -> int:
+        """The seed ``part`` is trained with for the rows of ``seed``: its own, or seed 0's when
+        :attr:`FoundationArguments.seeded` shares it."""
+        return seed if part in self.args.seeded else 0
 
-    def test_split(self, task: str) -> tuple[Any, dict[str, slice], np.ndarray]:
-        """Every detector's test events of ``task`` in one split (detector order), where each
-        detector's events lie in it, and their labels."""
+    def tokenizer(self, seed: int) -> Any:
+        """The tokenizer of ``seed``'s rows, trained on the corpus of both detectors (kept under
+        ``WORK/tokenizer/seed-S``)."""
+        s = self._seed_of("tokenizer", seed)
+        if s not in self.tokenizers:
+            self.tokenizers[s] = train_budget_tokenizer(
+                budget(self.args.method, self.args.bits),
+                self.args.encoder,
+                s,
+                [self.corpus_paths[d] for d in self.args.detectors],
+                self.work / "tokenizer" / f"seed-{s}",
+                self.args,
+                TOKEN_TYPES,
+                self.progress,
+            )
+        return self.tokenizers[s]
+
+    # tokenized data sets, encoded once per tokenizer and then selected from
+    def _dataset(self, key: tuple, seed: int, events: EventBatch, labels: np.ndarray, continuous: bool = False) -> Any:
+        s = self._seed_of("tokenizer", seed)
+        if (s, *key) not in self._encoded:
+            self._encoded[(s, *key)] = encode_dataset(self.tokenizer(s), events, labels, continuous=continuous)
+        return self._encoded[(s, *key)]
+
+    def test_split(self, task: str, seed: int = 0) -> tuple[Any, dict[str, slice], np.ndarray]:
+        """Every detector's test events of ``task`` in one split (detector order) tokenized by
+        ``seed``'s tokenizer, where each detector's events lie in it, and their labels."""
         parts = [self.data[(task, d)].test for d in self.args.detectors]
         where, lo = {}, 0
         for d, (ev, _) in zip(self.args.detectors, parts):
             where[d] = slice(lo, lo + ev.n_events)
             lo += ev.n_events
         y = np.concatenate([p[1] for p in parts])
-        ds = self._dataset(("test", task), sample_mod.concat_common([p[0] for p in parts]), y)
+        ds = self._dataset(("test", task), seed, sample_mod.concat_common([p[0] for p in parts]), y)
         return ds, where, y
 
     def labelled(self, task: str, detector: str, n: int, seed: int) -> Any:
         """The ``DatasetDict`` of ``n`` training labels of ``detector`` drawn with ``seed`` (nested in n),
-        validation events capped at max(100, n / 3), and every detector's test events."""
+        validation events capped at max(100, n / 3), and every detector's test events, tokenized by
+        ``seed``'s tokenizer."""
         import datasets
 
         td = self.data[(task, detector)]
-        train = self._dataset(("train", task, detector), *td.train)
-        val = self._dataset(("validation", task, detector), *td.validation)
+        train = self._dataset(("train", task, detector), seed, *td.train)
+        val = self._dataset(("validation", task, detector), seed, *td.validation)
         rng = np.random.default_rng([self.args.seed, 17, seed, TASKS[task].seed_offset, DETECTOR_SEED_OFFSET[detector]])
         tr = np.sort(rng.permutation(len(train))[:n])
         va = np.sort(rng.permutation(len(val))[: max(100, n // 3)])
         return datasets.DatasetDict(
-            {"train": train.select(tr), "validation": val.select(va), "test": self.test_split(task)[0]}
+            {"train": train.select(tr), "validation": val.select(va), "test": self.test_split(task, seed)[0]}
         )
 
-    def corpus(self, detectors: tuple[str, ...], continuous: bool) -> Any:
-        """The tokenized corpus of ``detectors`` (``train`` split; with ``continuous``, the original
-        kinematics as the continuous objectives' targets)."""
+    def corpus(self, detectors: tuple[str, ...], continuous: bool, seed: int) -> Any:
+        """The corpus of ``detectors`` tokenized by ``seed``'s tokenizer (``train`` split; with
+        ``continuous``, the original kinematics as the continuous objectives' targets)."""
         import datasets
 
         from ..data.io import read_events
@@ -408,33 +447,34 @@ class Study:
         if self._corpus is None:
             self._corpus = {d: read_events(self.corpus_paths[d]) for d in self.args.detectors}
         events = sample_mod.concat_common([self._corpus[d] for d in detectors])
-        ds = self._dataset(("corpus", detectors, continuous), events, np.zeros(events.n_events, np.int64), continuous)
+        ds = self._dataset(
+            ("corpus", detectors, continuous), seed, events, np.zeros(events.n_events, np.int64), continuous
+        )
         return datasets.DatasetDict({"train": ds})
 
-    def encoder(self, objective: str, detectors: tuple[str, ...], token: bool = True) -> Encoder:
-        """The pretrained encoder (trained once, kept under ``WORK/encoders``, resumed if interrupted)."""
-        key = f"{objective}-{'+'.join(detectors)}-{'token' if token else 'no_token'}"
-        if key in self.encoders:
-            return self.encoders[key]
-        enc = Encoder(key, objective, detectors, token)
-        out = self.work / "encoders" / key
-        clock = out.parent / f"{key}.seconds.json"  # the wall time of the pretraining that made it
+    def encoder(self, spec: EncoderSpec, seed: int) -> Encoder:
+        """The encoder of ``spec`` for ``seed``'s rows: pretrained with its seed on the corpus tokenized
+        by its tokenizer (once, kept under ``WORK/encoders/KEY/seed-S``, resumed if interrupted)."""
+        s = self._seed_of("pretraining", seed)
+        if (spec.key, s) in self.encoders:
+            return self.encoders[(spec.key, s)]
+        out = self.work / "encoders" / spec.key / f"seed-{s}"
+        clock = out.parent / f"seed-{s}.seconds.json"  # the wall time of the pretraining that made it
         t0 = time.perf_counter()
-        shape = replace(self.shape, experiment_token=token)
-        enc.path = pretrain_encoder(
-            self.corpus(detectors, objective != "codes"),
-            self.tokenizer,
-            shape,
+        path = pretrain_encoder(
+            self.corpus(spec.detectors, spec.objective != "codes", seed),
+            self.tokenizer(seed),
+            replace(self.shape, experiment_token=spec.experiment_token),
             self.args.model,
-            0,
+            s,
             out,
             self.progress,
-            objective=objective,
+            objective=spec.objective,
         )
         if not clock.exists():
             write_json(clock, {"seconds": round(time.perf_counter() - t0, 1)})
-        enc.seconds = float(json.loads(clock.read_text())["seconds"])
-        self.encoders[key] = enc
+        enc = Encoder(spec, s, path, float(json.loads(clock.read_text())["seconds"]))
+        self.encoders[(spec.key, s)] = enc
         return enc
 
     def row(self, key: str, train: Callable[[int], SeedResult]) -> list[SeedResult]:
@@ -445,21 +485,23 @@ class Study:
         return results
 
     def finetuned(
-        self, task: str, detector: str, n: int, mode: str, enc: Encoder | None, token: bool = True
+        self, task: str, detector: str, n: int, mode: str, spec: EncoderSpec | None, token: bool = True
     ) -> list[SeedResult]:
-        """Seeds of one fine-tuning: ``mode`` ``scratch``, ``fine-tuned`` or ``probe``."""
-        key = f"{task}/{detector}-{n}/{mode}" + (f"-{enc.key}" if enc else ("" if token else "-no_token"))
-        shape = replace(self.shape, experiment_token=token if enc is None else enc.experiment_token)
+        """Seeds of one fine-tuning: ``mode`` ``scratch``, ``fine-tuned`` or ``probe`` (of the
+        encoder of ``spec`` of each seed)."""
+        key = f"{task}/{detector}-{n}/{mode}" + (f"-{spec.key}" if spec else ("" if token else "-no_token"))
+        shape = replace(self.shape, experiment_token=token if spec is None else spec.experiment_token)
 
         def train(s: int) -> SeedResult:
-            data = self.labelled(task, detector, n, s)
+            data, tokenizer = self.labelled(task, detector, n, s), self.tokenizer(s)
             work = self.rows_dir / "work"
             if mode == "scratch":
-                return finetune_row(data, self.tokenizer, shape, self.args.model, s, work, progress=self.progress)
+                return finetune_row(data, tokenizer, shape, self.args.model, s, work, progress=self.progress)
+            enc = self.encoder(spec, s)
             if mode == "probe":
                 return finetune_row(
                     data,
-                    self.tokenizer,
+                    tokenizer,
                     shape,
                     self.args.model,
                     s,
@@ -468,9 +510,7 @@ class Study:
                     freeze=True,
                     progress=self.progress,
                 )
-            return finetune_pretrained(
-                data, self.tokenizer, shape, self.args.model, s, work, str(enc.path), self.progress
-            )
+            return finetune_pretrained(data, tokenizer, shape, self.args.model, s, work, str(enc.path), self.progress)
 
         return self.row(key, train)
 
@@ -507,9 +547,9 @@ def ladder(study: Study, task: str) -> tuple[list[dict], dict[str, list[float]]]
         scratch = study.finetuned(task, args.home, n, "scratch", None)
         rows = {"scratch": scratch}
         for o in args.objectives:
-            enc = study.encoder(o, tuple(args.detectors))
-            rows[f"fine-tuned ({o})"] = study.finetuned(task, args.home, n, "fine-tuned", enc)
-            rows[f"probe ({o})"] = study.finetuned(task, args.home, n, "probe", enc)
+            spec = EncoderSpec(o, tuple(args.detectors))
+            rows[f"fine-tuned ({o})"] = study.finetuned(task, args.home, n, "fine-tuned", spec)
+            rows[f"probe ({o})"] = study.finetuned(task, args.home, n, "probe", spec)
             val[o] += [r.val_auc for r in rows[f"fine-tuned ({o})"]]
         for name, res in rows.items():
             aucs = _auc(y, res, home)
@@ -543,12 +583,12 @@ def transfer(study: Study, task: str, best: str) -> list[dict]:
                 if dst == src:
                     continue
                 if setting == "scratch":
-                    enc, mode = None, "scratch"
+                    spec, mode = None, "scratch"
                 else:
-                    enc = study.encoder(best, (src,) if setting == "token_one" else both, setting != "no_token_both")
+                    spec = EncoderSpec(best, (src,) if setting == "token_one" else both, setting != "no_token_both")
                     mode = "fine-tuned"
-                moved = study.finetuned(task, src, n, mode, enc)
-                own = study.finetuned(task, dst, n, mode, enc)
+                moved = study.finetuned(task, src, n, mode, spec)
+                own = study.finetuned(task, dst, n, mode, spec)
                 gap = _pair(y, moved, own, where[dst], args.bootstrap, len(out))
                 out.append(
                     {
@@ -558,7 +598,7 @@ def transfer(study: Study, task: str, best: str) -> list[dict]:
                         "source": src,
                         "target": dst,
                         "labels": n,
-                        "encoder": enc.key if enc else None,
+                        "encoder": spec.key if spec else None,
                         "auc_transferred": float(np.mean(_auc(y, moved, where[dst]))),
                         "auc_own": float(np.mean(_auc(y, own, where[dst]))),
                         "auc_source_on_source": float(np.mean(_auc(y, moved, where[src]))),
@@ -636,6 +676,10 @@ def run_foundation(
             f"tasks from {list(TASKS)}, two detectors from {list(DETECTOR_SEED_OFFSET)} "
             f"with the home detector among them; got {bad or list(args.detectors)}",
         )
+    if not set(args.seeded) <= set(SEEDED_PARTS) or "fine-tuning" not in args.seeded:
+        raise InputError(
+            None, "seeded", f"a subset of {list(SEEDED_PARTS)} holding 'fine-tuning'; got {list(args.seeded)}"
+        )
     out = Path(out)
     check_destination(out, PRODUCER, overwrite=overwrite)
     out.mkdir(parents=True, exist_ok=True)
@@ -677,21 +721,24 @@ def run_foundation(
             "bits": args.bits,
             "encoder": args.encoder,
             "trained_on": "the unlabelled corpus of both detectors",
+            "seeds": sorted(study.tokenizers),
         },
+        "seeded": list(args.seeded),
         "objective_choice_on_validation": {
             "mean_validation_auc": {o: float(np.mean(v)) if v else None for o, v in val.items()},
             "chosen": best,
         },
         "encoders": {
-            k: {
-                "objective": e.objective,
-                "detectors": list(e.detectors),
-                "experiment_token": e.experiment_token,
+            f"{k}/seed-{s}": {
+                "objective": e.spec.objective,
+                "detectors": list(e.spec.detectors),
+                "experiment_token": e.spec.experiment_token,
+                "seed": s,
                 "pretrain_seconds": e.seconds,
                 "steps": args.model.pretrain_steps,
                 "batch_size": args.model.pretrain_batch_size,
             }
-            for k, e in study.encoders.items()
+            for (k, s), e in sorted(study.encoders.items())
         },
         "ladder": ladder_recs,
         "transfer": transfer_recs,
@@ -795,7 +842,7 @@ def card_summary(
     return {
         **summary,
         "tokenizer": f"{args.method.upper()} {args.bits} bits per object, trained on the corpus "
-        "(`work/tokenizer` of the run)",
+        "(`work/tokenizer/seed-0` of the run)",
         "training_data_text": (
             f"Unlabelled simulated pp events at 13 TeV (Pythia 8 + the parametric detectors), {args.corpus_events:,} "
             f"per detector from the ATLAS-like and the CMS-like response ({', '.join(args.detectors)}; "
@@ -807,8 +854,9 @@ def card_summary(
             f"events among {list(args.objectives)}; {m.pretrain_steps} steps of {m.pretrain_batch_size} events "
             f"({m.pretrain_steps * m.pretrain_batch_size:,} events seen), {seconds:.0f} s on "
             f"{report['torch_threads']} CPU thread(s) ({report['device']}). Tokenizer {args.method.upper()} "
-            f"{args.bits} bits per object trained on the corpus. Results below: test ROC AUC of this encoder "
-            f"fine-tuned on {args.home}-like labels, the mean of {args.seeds} seeds (`treasure benchmark foundation`)."
+            f"{args.bits} bits per object trained on the corpus. This is seed 0's encoder; results below: test ROC "
+            f"AUC of the encoders of {args.seeds} seeds (each with its own tokenizer and pretraining), fine-tuned on "
+            f"{args.home}-like labels, their mean (`treasure benchmark foundation`)."
         ),
         "eval_results": [
             {
@@ -829,7 +877,7 @@ def publishable(study: Study, best: str, report: Mapping[str, Any], folder: Path
     :func:`card_summary`; push it with ``treasure push FOLDER --repo-id ...``."""
     from ..data.atomic import commit, temporary_directory
 
-    enc = study.encoder(best, tuple(study.args.detectors))
+    enc = study.encoder(EncoderSpec(best, tuple(study.args.detectors)), 0)
     summary = json.loads((enc.path / "training_summary.json").read_text())
     tmp = temporary_directory(folder)
     shutil.copytree(enc.path, tmp, ignore=shutil.ignore_patterns("checkpoints", ".*"), dirs_exist_ok=True)
