@@ -217,7 +217,7 @@ def quick_arguments(**overrides: Any) -> FoundationArguments:
 def medium_arguments(**overrides: Any) -> FoundationArguments:
     """``--medium``: 100,000 corpus events per detector (200,000 in all), the whole label ladder,
     three seeds; for 2 cores, in pieces (every piece is cached). About 860,000 generated events and
-    five encoders of 1,500 steps x 128 events: several hours on 2 free cores (docs/benchmark.md)."""
+    five encoders of 1,500 steps x 128 events per seed: several hours on 2 free cores (docs/benchmark.md)."""
     base = FoundationArguments(
         configuration="medium",
         corpus_events=100_000,
