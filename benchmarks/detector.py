@@ -148,17 +148,10 @@ def z1_resolution(det, p4: np.ndarray, flavour: np.ndarray) -> np.ndarray:
 
 def _binned_pass(passed: np.ndarray, pt: np.ndarray, flavour: np.ndarray) -> dict:
     """Pass fraction and binomial error per lepton flavour in bins of reconstructed pT (GeV)."""
-    out = {}
-    for f, name in enumerate(FLAVOURS):
-        rows = []
-        for lo, hi in zip(ISOLATION_PT_EDGES, (*ISOLATION_PT_EDGES[1:], np.inf)):
-            inside = (flavour == f) & (pt >= lo) & (pt < hi)
-            n = int(inside.sum())
-            eff = float(passed[inside].mean()) if n else float("nan")
-            err = float(np.sqrt(max(eff * (1 - eff), 1.0 / n) / n)) if n else float("nan")
-            rows.append({"pt_gev": [lo, hi if np.isfinite(hi) else None], "leptons": n, "measured": eff, "error": err})
-        out[name] = rows
-    return out
+    return {
+        name: v.binned_fraction(passed[flavour == f], pt[flavour == f], ISOLATION_PT_EDGES)
+        for f, name in enumerate(FLAVOURS)
+    }
 
 
 def signal_lepton_isolation(sim: v.Simulated, cuts) -> dict:

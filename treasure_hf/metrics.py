@@ -202,7 +202,8 @@ class _CountAuc:
     """Unweighted ROC AUC of one score vector on resampled events, given as counts: the events
     sorted once, each resample costs one pass. ``self(counts)`` with ``counts`` (B, n) (how many
     times each event was drawn) gives (B,) AUCs equal to :func:`fast_auc` on the resampled
-    arrays (ties count one half)."""
+    arrays, i.e. :func:`roc_auc` with the counts as weights (ties count one half), without a sort
+    per resample."""
 
     def __init__(self, labels: np.ndarray, scores: np.ndarray) -> None:
         order = np.argsort(np.asarray(scores, np.float64), kind="stable")

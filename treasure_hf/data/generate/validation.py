@@ -131,18 +131,14 @@ def match(true: Leptons, reco: Leptons, n_events: int, cone: float = MATCH_CONE)
     return out
 
 
-def efficiency_vs_pt(
-    true: Leptons, matched: np.ndarray, edges: tuple[float, ...], eta_max: float
-) -> list[dict[str, float]]:
-    """Reconstruction efficiency of truth leptons with |eta| < ``eta_max`` in bins of true pT
-    (``edges``; the last bin open): measured fraction and its binomial error per bin."""
+def binned_fraction(passed: np.ndarray, pt: np.ndarray, edges: tuple[float, ...]) -> list[dict[str, float]]:
+    """Fraction of ``passed`` in bins of ``pt`` (GeV; ``edges``, the last bin open) with its
+    binomial error (at least the error of one event in the bin)."""
     out = []
-    sel = np.abs(true.eta) < eta_max
     for lo, hi in zip(edges, (*edges[1:], np.inf)):
-        inside = sel & (true.pt >= lo) & (true.pt < hi)
+        inside = (pt >= lo) & (pt < hi)
         n = int(inside.sum())
-        k = int((matched[inside] >= 0).sum())
-        eff = k / n if n else float("nan")
+        eff = float(passed[inside].mean()) if n else float("nan")
         out.append(
             {
                 "pt_gev": [lo, hi if np.isfinite(hi) else None],
@@ -152,6 +148,15 @@ def efficiency_vs_pt(
             }
         )
     return out
+
+
+def efficiency_vs_pt(
+    true: Leptons, matched: np.ndarray, edges: tuple[float, ...], eta_max: float
+) -> list[dict[str, float]]:
+    """Reconstruction efficiency of truth leptons with |eta| < ``eta_max`` in bins of true pT
+    (``edges``; the last bin open): measured fraction and its binomial error per bin."""
+    sel = np.abs(true.eta) < eta_max
+    return binned_fraction(matched[sel] >= 0, true.pt[sel], edges)
 
 
 def response(true: Leptons, reco: Leptons, matched: np.ndarray) -> dict[str, np.ndarray]:
