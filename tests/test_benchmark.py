@@ -389,7 +389,7 @@ def tiny_run(tmp_path_factory):
         bits=(8,),
         methods=("rvq", "fsq"),
         bootstrap=50,
-        workers=1,
+        workers=2,  # the rows train on two worker processes, read back by the main one
         tokenizer=TokenizerSettings(steps=10, batch_size=256, hidden_size=16),
         model=ModelSettings(
             hidden_size=16,
@@ -481,29 +481,91 @@ def test_a_rerun_skips_what_is_done_and_refuses_other_settings(tiny_run, capsys)
         run_benchmark(dataclasses.replace(args, seed=5), out, progress=False)
 
 
-def test_a_model_of_ids_alone_refuses_decoded_inputs():
-    import torch
+def _small_config(**kwargs):
+    from treasure_hf.modeling import EventTransformerConfig
 
-    from treasure_hf.modeling import EventTransformerConfig, EventTransformerForSequenceClassification
-
-    config = EventTransformerConfig(
+    return EventTransformerConfig(
         vocab_size=64,
         hidden_size=16,
         num_hidden_layers=1,
         num_attention_heads=2,
         intermediate_size=32,
-        input_kind="ids",
         num_labels=2,
+        **kwargs,
     )
-    model = EventTransformerForSequenceClassification(config).eval()
+
+
+def test_a_model_of_ids_alone_refuses_decoded_inputs():
+    import torch
+
+    from treasure_hf.modeling import EventTransformerConfig, EventTransformerForSequenceClassification
+
+    model = EventTransformerForSequenceClassification(_small_config(input_kind="ids")).eval()
     ids = torch.randint(7, 64, (2, 5))
     model(input_ids=ids)
     with pytest.raises(ValueError, match="reads token ids alone"):
         model(input_ids=ids, kinematics=torch.zeros(2, 5, 6))
+    with pytest.raises(ValueError, match="reads token ids alone"):  # nor observables computed from anything
+        model(input_ids=ids, event_features=torch.zeros(2, 10))
+    with pytest.raises(ValueError, match="no event features"):
+        EventTransformerConfig(
+            vocab_size=64, hidden_size=16, num_attention_heads=2, input_kind="ids", event_feature_size=3
+        )
     with pytest.raises(ValueError, match="input_kind='ids'"):
         EventTransformerConfig(
             vocab_size=64, hidden_size=16, num_attention_heads=2, input_kind="ids", pair_features="kinematic"
         )
+
+
+def test_a_model_reads_the_events_observables_standardised_as_on_its_training_events(tmp_path):
+    """The observables enter at [CLS]: changing them changes the output; the standardisation
+    fitted on the training events is saved in the config and read back; a model given none, or
+    the wrong number, refuses to run."""
+    import torch
+
+    from treasure_hf.modeling import EventTransformerForSequenceClassification
+
+    config = _small_config(
+        event_feature_size=2,
+        event_feature_names=["m4l", "mZ1"],
+        event_feature_mean=[125.0, 91.0],
+        event_feature_scale=[10.0, 5.0],
+    )
+    torch.manual_seed(0)
+    model = EventTransformerForSequenceClassification(config).eval()
+    ids = torch.randint(7, 64, (2, 5))
+    near = torch.tensor([[125.0, 91.0], [120.0, 85.0]])
+    a = model(input_ids=ids, event_features=near).logits
+    b = model(input_ids=ids, event_features=near + torch.tensor([40.0, 0.0])).logits
+    assert not torch.allclose(a, b)
+    model.save_pretrained(tmp_path)
+    again = EventTransformerForSequenceClassification.from_pretrained(tmp_path).eval()
+    assert again.config.event_feature_names == ["m4l", "mZ1"]
+    assert again.transformer.event_embedding.mean.tolist() == [125.0, 91.0]
+    assert torch.allclose(again(input_ids=ids, event_features=near).logits, a)
+    with pytest.raises(ValueError, match="reads `event_features`"):
+        model(input_ids=ids)
+    with pytest.raises(ValueError, match="shape"):
+        model(input_ids=ids, event_features=torch.zeros(2, 3))
+
+
+def test_decoded_rows_read_the_observables_of_the_decoded_kinematics(tiny_run):
+    """The ids+decoded rows' observables come from the kinematics decoded from the token ids (the same
+    m4l whose width the report quotes), the continuous rows' from the original ones."""
+    from treasure_hf.benchmark.observables import FEATURES
+    from treasure_hf.benchmark.run import m4l_from_tokens, observables_read, prepare
+    from treasure_hf.tokenization import EventTokenizer
+
+    args, out, _ = tiny_run
+    p = prepare(args, out / "work", progress=False)
+    assert observables_read(p.test) is p.test.features
+    tokenizer = EventTokenizer.from_pretrained(next((out / "work" / "tokenizers").glob("rvq8-*/seed-0")))
+    decoded = observables_read(p.test, tokenizer)
+    m4l = FEATURES.index("m4l")
+    assert decoded.shape == p.test.features.shape
+    assert np.median(np.abs(decoded[:, m4l] - p.test.features[:, m4l])) > 0.1  # not the original values
+    signal = p.test.labels == 1  # the m4l the report's decoded widths are taken of
+    assert np.allclose(decoded[signal, m4l], m4l_from_tokens(tokenizer, p.test), equal_nan=True)
 
 
 def test_cli_rejects_unknown_rows(capsys):

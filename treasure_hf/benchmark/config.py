@@ -136,6 +136,11 @@ class BenchmarkArguments:
     workers: int = 1
     threads: int = 0
     bootstrap: int = 1000
+    event_observables: bool = True
+    """The learned rows that read kinematics also read the BDT's observables (m4l, mZ1, mZ2, pT4l,
+    y4l, five angles) of the selected quadruplet, computed from the kinematics they read: the
+    original ones (``continuous``) or those decoded from the token ids (``ids+decoded``). Rows of
+    ids alone read none."""
     tokenizer: TokenizerSettings = field(default_factory=TokenizerSettings)
     model: ModelSettings = field(default_factory=ModelSettings)
     selection: Selection4l | None = None
@@ -219,9 +224,9 @@ def medium_arguments(**overrides: Any) -> BenchmarkArguments:
             layers=2,
             heads=4,
             intermediate_size=128,
-            epochs=30,
+            epochs=12,
             batch_size=128,
-            patience=5,
+            patience=3,
             pretrain_steps=1500,
             pretrain_batch_size=128,
             finetune_lrs=(1e-3, 1e-4),

@@ -11,7 +11,7 @@ import json
 import logging
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ import numpy as np
 from ..data.atomic import write_json
 from ..data.events import EventBatch
 from ..training.arguments import FinetuneArguments, ModelShape, PretrainArguments
+from ..training.common import EVENT_FEATURES
 from .config import BenchmarkArguments, Budget, ModelSettings
 
 logger = logging.getLogger(__name__)
@@ -55,11 +56,18 @@ def cached(directory: Path, train: Callable[[], SeedResult]) -> SeedResult:
 
 
 def encode_dataset(
-    tokenizer: Any, events: EventBatch, labels: np.ndarray, *, continuous: bool = False, sub_objects: bool = False
+    tokenizer: Any,
+    events: EventBatch,
+    labels: np.ndarray,
+    *,
+    continuous: bool = False,
+    sub_objects: bool = False,
+    event_features: np.ndarray | None = None,
 ):
     """A ``datasets.Dataset`` of the events in the layout of ``treasure tokenize`` (plus the
     original kinematics and features with ``continuous``, the jets' constituents and the tracks'
-    hits with ``sub_objects``), tokenized ``ENCODE_STEP`` at a time."""
+    hits with ``sub_objects``, and ``event_features`` (n_events, F) as its list column of that
+    name), tokenized ``ENCODE_STEP`` at a time."""
     import datasets
     import pyarrow as pa
 
@@ -74,6 +82,12 @@ def encode_dataset(
             encoded_rows(batch, enc, labels[lo : lo + ENCODE_STEP], 0, lo, continuous=continuous, sub_objects=subs)
         )
     table = pa.concat_tables(tables)
+    if event_features is not None:
+        values = np.asarray(event_features, np.float32)
+        if values.shape[0] != events.n_events:
+            raise ValueError(f"event_features has {values.shape[0]} rows for {events.n_events} events")
+        offsets = pa.array(np.arange(len(values) + 1, dtype=np.int32) * values.shape[1])
+        table = table.append_column(EVENT_FEATURES, pa.ListArray.from_arrays(offsets, pa.array(values.reshape(-1))))
     features = datasets.Features.from_arrow_schema(table.schema)
     features["labels"] = datasets.ClassLabel(names=list(CLASSES))
     return datasets.Dataset(
@@ -83,25 +97,36 @@ def encode_dataset(
 
 def splits(
     tokenizer: Any,
-    parts: Mapping[str, tuple[EventBatch, np.ndarray]],
+    parts: Mapping[str, tuple[EventBatch, np.ndarray] | tuple[EventBatch, np.ndarray, np.ndarray]],
     *,
     continuous: bool = False,
     sub_objects: bool = False,
 ):
-    """``DatasetDict`` of ``{split: (events, labels)}``."""
+    """``DatasetDict`` of ``{split: (events, labels)}`` or ``{split: (events, labels,
+    event_features)}``."""
     import datasets
 
     return datasets.DatasetDict(
         {
-            name: encode_dataset(tokenizer, ev, y, continuous=continuous, sub_objects=sub_objects)
-            for name, (ev, y) in parts.items()
+            name: encode_dataset(
+                tokenizer,
+                part[0],
+                part[1],
+                continuous=continuous,
+                sub_objects=sub_objects,
+                event_features=part[2] if len(part) > 2 else None,
+            )
+            for name, part in parts.items()
         }
     )
 
 
-def shape_for(settings: ModelSettings, inputs: str, *, input_mode: str = "tokens", variant: str = "flat") -> ModelShape:
-    """The model of a row reading ``inputs``: a model of ids alone has neither pair features nor
-    combinations, since it reads nothing decoded."""
+def shape_for(
+    settings: ModelSettings, inputs: str, *, input_mode: str = "tokens", variant: str = "flat", event_features: int = 0
+) -> ModelShape:
+    """The model of a row reading ``inputs`` (and ``event_features`` values per event): a model
+    of ids alone has neither pair features, nor combinations, nor event features, since it reads
+    nothing decoded."""
     reads_kinematics = inputs != "ids"
     return ModelShape(
         hidden_size=settings.hidden_size,
@@ -114,6 +139,7 @@ def shape_for(settings: ModelSettings, inputs: str, *, input_mode: str = "tokens
         inputs=inputs,
         input_mode=input_mode,
         variant=variant,
+        event_features=event_features if reads_kinematics else 0,
     )
 
 
@@ -129,6 +155,7 @@ def finetune_row(
     encoder_lr: float | None = None,
     freeze: bool = False,
     progress: bool = False,
+    event_feature_names: Sequence[str] = (),
 ) -> SeedResult:
     """Train one seed of a row with the shipped fine-tuning (model initialisation and batch order
     from ``seed``; the best epoch by validation AUC; early stopping on it); ``freeze``: a linear
@@ -155,6 +182,7 @@ def finetune_row(
         logging_steps=10_000,
         overwrite=True,
         progress=progress,
+        event_feature_names=",".join(event_feature_names) or None,
         shape=shape,
     )
     try:
@@ -182,11 +210,23 @@ def finetune_pretrained(
     work: Path,
     model: str,
     progress: bool = False,
+    event_feature_names: Sequence[str] = (),
 ) -> SeedResult:
     """The pretrained ``model`` fine-tuned at each encoder rate of ``settings.finetune_lrs``; the
     one with the best validation AUC is kept (its rate and every rate's validation AUC in ``info``)."""
     tries = {
-        lr: finetune_row(data, tokenizer, shape, settings, seed, work, model=model, encoder_lr=lr, progress=progress)
+        lr: finetune_row(
+            data,
+            tokenizer,
+            shape,
+            settings,
+            seed,
+            work,
+            model=model,
+            encoder_lr=lr,
+            progress=progress,
+            event_feature_names=event_feature_names,
+        )
         for lr in settings.finetune_lrs
     }
     lr = max(tries, key=lambda k: tries[k].val_auc)

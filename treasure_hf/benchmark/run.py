@@ -21,12 +21,13 @@ skips every (row, seed) already done.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -199,12 +200,8 @@ class Tokenizers:
         if len(candidates) == 1:
             self.encoders[method] = candidates[0]
             return candidates[0]
-        cap = self.args.max_codebook
-        runs = [b for b in BIT_BUDGETS if budget(method, b, cap) is not None]  # not --bits: pieces choose once
-        if not runs:
-            raise InputError(None, "max_codebook", f"no budget of {method} fits a codebook of {cap} codes")
-        bits = max((b for b in runs if b <= ENCODER_CHOICE_BITS), default=min(runs))
-        b = budget(method, bits, cap)
+        b = self.choice_budget(method)
+        bits = b.bits
         original = peak_width(four_lepton_observables(chosen_p4(*self._signal(self.p.validation)))["m4l"])["sigma_core"]
         widths = {
             e: peak_width(m4l_from_tokens(self.get(b, 0, e), self.p.validation))["sigma_core"] for e in candidates
@@ -220,6 +217,16 @@ class Tokenizers:
         logger.info("%s: encoder %s chosen on the validation events (%s)", method, best, widths)
         return best
 
+    def choice_budget(self, method: str) -> Budget:
+        """The budget the method's encoder is chosen at: its largest of :data:`BIT_BUDGETS` up to
+        :data:`ENCODER_CHOICE_BITS` bits that fits ``max_codebook`` (not ``--bits``: pieces of a run
+        choose once)."""
+        cap = self.args.max_codebook
+        runs = [b for b in BIT_BUDGETS if budget(method, b, cap) is not None]
+        if not runs:
+            raise InputError(None, "max_codebook", f"no budget of {method} fits a codebook of {cap} codes")
+        return budget(method, max((b for b in runs if b <= ENCODER_CHOICE_BITS), default=min(runs)), cap)
+
     @staticmethod
     def _signal(split: Split) -> tuple[EventBatch, FourLeptons]:
         part = split.take(np.nonzero(split.labels == 1)[0])
@@ -228,26 +235,53 @@ class Tokenizers:
 
 # --- rows -------------------------------------------------------------------------------------------
 def _seeds(
-    row: Row, args: BenchmarkArguments, rows_dir: Path, train: Callable[[int], SeedResult], on: Budget | None = None
+    row: Row,
+    args: BenchmarkArguments,
+    rows_dir: Path,
+    train: Callable[[int], SeedResult],
+    on: Budget | None = None,
+    seeds: Sequence[int] | None = None,
 ) -> Row:
-    """Train (or read back) every seed of ``row``; a row ``on`` a tokenizer the validation events
-    chose is kept under that budget's key too, so that a later choice is never read from another's."""
-    for s in range(args.seeds):
+    """Train (or read back) every seed of ``row`` (or those of ``seeds``); a row ``on`` a tokenizer
+    the validation events chose is kept under that budget's key too, so that a later choice is
+    never read from another's."""
+    for s in _seed_list(args, seeds):
         row.seeds.append(cached(_row_dir(rows_dir, row, on) / f"seed-{s}", lambda s=s: train(s)))
         logger.info("%s seed %d: validation AUC %.4f", row.key, s, row.seeds[-1].val_auc)
     return row
+
+
+def _seed_list(args: BenchmarkArguments, seeds: Sequence[int] | None) -> Sequence[int]:
+    return range(args.seeds) if seeds is None else seeds
 
 
 def _row_dir(rows_dir: Path, row: Row, on: Budget | None = None) -> Path:
     return rows_dir / row.key / on.key if on is not None else rows_dir / row.key
 
 
-def _parts(p: Prepared) -> dict[str, tuple[EventBatch, np.ndarray]]:
+def observables_read(split: Split, tokenizer: Any = None) -> np.ndarray:
+    """(n, len(FEATURES)) engineered observables of the selected quadruplet, computed from the
+    original kinematics, or with ``tokenizer`` from the kinematics decoded from its token ids
+    (the leptons the selection chose on the event)."""
+    if tokenizer is None:
+        return split.features
+    ids = np.asarray(tokenizer(split.events, padding="longest")["input_ids"])
+    return feature_matrix(four_lepton_observables(chosen_p4(tokenizer.decode_events(ids), split.chosen)))
+
+
+def _parts(p: Prepared, args: BenchmarkArguments, tokenizer: Any = None) -> dict[str, tuple]:
+    """``{split: (events, labels[, observables])}``: the observables (original, or decoded with
+    ``tokenizer``) when the run's rows read them."""
     return {
-        "train": (p.train.events, p.train.labels),
-        "validation": (p.validation.events, p.validation.labels),
-        "test": (p.test.events, p.test.labels),
+        name: (s.events, s.labels, *((observables_read(s, tokenizer),) if args.event_observables else ()))
+        for name, s in (("train", p.train), ("validation", p.validation), ("test", p.test))
     }
+
+
+def _shape(args: BenchmarkArguments, inputs: str, **kwargs: Any):
+    """The model of a row reading ``inputs`` (:func:`~.rows.shape_for`), with the observables
+    when the run's rows read them (never for ids alone)."""
+    return shape_for(args.model, inputs, event_features=len(FEATURES) if args.event_observables else 0, **kwargs)
 
 
 def bdt_row(p: Prepared, args: BenchmarkArguments, rows_dir: Path) -> Row:
@@ -265,10 +299,16 @@ def bdt_row(p: Prepared, args: BenchmarkArguments, rows_dir: Path) -> Row:
 
 
 def continuous_rows(
-    p: Prepared, tok: Tokenizers, first: Budget, args: BenchmarkArguments, rows_dir: Path, progress: bool
+    p: Prepared,
+    tok: Tokenizers,
+    first: Budget,
+    args: BenchmarkArguments,
+    rows_dir: Path,
+    progress: bool,
+    seeds: Sequence[int] | None = None,
 ) -> list[Row]:
     """``flat`` and ``per_type``: transformers of the original kinematics and features (the
-    tokenizer only lays out the sequence; nothing of its codes is read)."""
+    tokenizer of ``first`` only lays out the sequence; nothing of its codes is read)."""
     rows = []
     for key, mode, name in (
         ("flat", "flat", "flat continuous (one projection of the kinematics + one-hot type)"),
@@ -277,23 +317,30 @@ def continuous_rows(
 
         def train(s: int, mode: str = mode) -> SeedResult:
             tokenizer = tok.get(first, s)
-            data = splits(tokenizer, _parts(p), continuous=True)
+            data = splits(tokenizer, _parts(p, args), continuous=True)
             return finetune_row(
                 data,
                 tokenizer,
-                shape_for(args.model, "continuous", input_mode=mode),
+                _shape(args, "continuous", input_mode=mode),
                 args.model,
                 s,
                 rows_dir / "work",
                 progress=progress,
+                event_feature_names=FEATURES,
             )
 
-        rows.append(_seeds(Row(key, name, "continuous", "continuous"), args, rows_dir, train))
+        rows.append(_seeds(Row(key, name, "continuous", "continuous"), args, rows_dir, train, seeds=seeds))
     return rows
 
 
 def token_rows(
-    p: Prepared, tok: Tokenizers, b: Budget, args: BenchmarkArguments, rows_dir: Path, progress: bool
+    p: Prepared,
+    tok: Tokenizers,
+    b: Budget,
+    args: BenchmarkArguments,
+    rows_dir: Path,
+    progress: bool,
+    seeds: Sequence[int] | None = None,
 ) -> tuple[list[Row], dict]:
     """Both token families of budget ``b`` (and the decoded m4l width of the test signal, per seed)."""
     widths, val_widths = [], []
@@ -307,7 +354,7 @@ def token_rows(
         )
         for inputs in ("ids", "ids+decoded")
     }
-    for s in range(args.seeds):
+    for s in _seed_list(args, seeds):
         tokenizer = tok.get(b, s)
         widths.append(peak_width(m4l_from_tokens(tokenizer, p.test))["sigma_core"])
         val_widths.append(peak_width(m4l_from_tokens(tokenizer, p.validation))["sigma_core"])
@@ -316,9 +363,16 @@ def token_rows(
 
             def train(s: int = s, inputs: str = inputs) -> SeedResult:
                 nonlocal data
-                data = data if data is not None else splits(tokenizer, _parts(p))
+                data = data if data is not None else splits(tokenizer, _parts(p, args, tokenizer))
                 return finetune_row(
-                    data, tokenizer, shape_for(args.model, inputs), args.model, s, rows_dir / "work", progress=progress
+                    data,
+                    tokenizer,
+                    _shape(args, inputs),
+                    args.model,
+                    s,
+                    rows_dir / "work",
+                    progress=progress,
+                    event_feature_names=FEATURES,
                 )
 
             row.seeds.append(cached(rows_dir / row.key / f"seed-{s}", train))
@@ -333,18 +387,25 @@ def token_rows(
 
 
 def hierarchical_row(
-    p: Prepared, tok: Tokenizers, b: Budget, args: BenchmarkArguments, rows_dir: Path, progress: bool
+    p: Prepared,
+    tok: Tokenizers,
+    b: Budget,
+    args: BenchmarkArguments,
+    rows_dir: Path,
+    progress: bool,
+    seeds: Sequence[int] | None = None,
 ) -> Row:
     def train(s: int) -> SeedResult:
         tokenizer = tok.get(b, s)
         return finetune_row(
-            splits(tokenizer, _parts(p)),
+            splits(tokenizer, _parts(p, args, tokenizer)),
             tokenizer,
-            shape_for(args.model, "ids+decoded", variant="hierarchical"),
+            _shape(args, "ids+decoded", variant="hierarchical"),
             args.model,
             s,
             rows_dir / "work",
             progress=progress,
+            event_feature_names=FEATURES,
         )
 
     return _seeds(
@@ -359,11 +420,19 @@ def hierarchical_row(
         rows_dir,
         train,
         on=b,
+        seeds=seeds,
     )
 
 
 def foundation_rows(
-    p: Prepared, tok: Tokenizers, b: Budget, args: BenchmarkArguments, rows_dir: Path, work: Path, progress: bool
+    p: Prepared,
+    tok: Tokenizers,
+    b: Budget,
+    args: BenchmarkArguments,
+    rows_dir: Path,
+    work: Path,
+    progress: bool,
+    seeds: Sequence[int] | None = None,
 ) -> tuple[list[Row], dict]:
     """Pretraining on the unlabelled sample, then at each label count the pretrained encoder
     fine-tuned (at the rate the validation events pick among ``finetune_lrs``) against the same
@@ -373,7 +442,8 @@ def foundation_rows(
 
     if not p.unlabelled:
         raise InputError(None, "unlabelled", "the foundation rows need the unlabelled sample (mix)")
-    shape = shape_for(args.model, "ids+decoded")
+    shape = _shape(args, "ids+decoded")
+    pretrain_shape = replace(shape, event_features=0)  # the unlabelled events get no observables
     unlabelled = EventBatch.concat([read_events(u) for u in p.unlabelled])
     pretrained, rows, chosen_lrs = {}, [], {}
     rng = np.random.default_rng(args.seed + 17)
@@ -383,11 +453,7 @@ def foundation_rows(
             logger.warning("skipping %d labels: only %d training events", n, len(train_perm))
             continue
         tr, va = np.sort(train_perm[:n]), np.sort(val_perm[: max(100, n // 3)])
-        parts = {
-            "train": (p.train.events.select(tr), p.train.labels[tr]),
-            "validation": (p.validation.events.select(va), p.validation.labels[va]),
-            "test": (p.test.events, p.test.labels),
-        }
+        fewer = Prepared(p.train.take(tr), p.validation.take(va), p.test, p.unlabelled, p.samples, p.cutflow)
         for mode in ("fine-tuned", "scratch"):
             row = Row(
                 f"foundation_{'ft' if mode == 'fine-tuned' else 'scratch'}_{n}",
@@ -398,20 +464,43 @@ def foundation_rows(
                 b.bits_per_object,
                 extra={"labels": n, "mode": mode, "validation_events": int(len(va))},
             )
-            for s in range(args.seeds):
+            for s in _seed_list(args, seeds):
 
                 def train(s: int = s, mode: str = mode) -> SeedResult:
                     tokenizer = tok.get(b, s)
-                    data = splits(tokenizer, parts)
+                    data = splits(tokenizer, _parts(fewer, args, tokenizer))
                     if mode == "scratch":
-                        return finetune_row(data, tokenizer, shape, args.model, s, rows_dir / "work", progress=progress)
+                        return finetune_row(
+                            data,
+                            tokenizer,
+                            shape,
+                            args.model,
+                            s,
+                            rows_dir / "work",
+                            progress=progress,
+                            event_feature_names=FEATURES,
+                        )
                     if s not in pretrained:
                         mix = splits(tokenizer, {"train": (unlabelled, np.zeros(unlabelled.n_events, np.int64))})
                         pretrained[s] = pretrain_encoder(
-                            mix, tokenizer, shape, args.model, s, work / "pretrained" / b.key / f"seed-{s}", progress
+                            mix,
+                            tokenizer,
+                            pretrain_shape,
+                            args.model,
+                            s,
+                            work / "pretrained" / b.key / f"seed-{s}",
+                            progress,
                         )
                     return finetune_pretrained(
-                        data, tokenizer, shape, args.model, s, rows_dir / "work", str(pretrained[s]), progress
+                        data,
+                        tokenizer,
+                        shape,
+                        args.model,
+                        s,
+                        rows_dir / "work",
+                        str(pretrained[s]),
+                        progress,
+                        event_feature_names=FEATURES,
                     )
 
                 row.seeds.append(cached(_row_dir(rows_dir, row, b) / f"seed-{s}", train))
@@ -426,6 +515,87 @@ def foundation_rows(
     }
 
 
+# --- rows on several processes ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class RowJob:
+    """One piece of a run that a worker process trains into the run's caches (``OUT/rows``,
+    ``OUT/work/tokenizers``, ``OUT/work/pretrained``), from which the main process reads every row
+    back: ``kind`` ``encoder`` (``key`` METHOD:ENCODER, the seed-0 tokenizer the encoder choice
+    reads), ``tokens`` (``key`` a budget: its tokenizer and both token families), ``continuous``,
+    ``hierarchical`` or ``foundation`` (``key`` the budget they read), for one ``seed``."""
+
+    args: BenchmarkArguments
+    out: str
+    kind: str
+    key: str
+    seed: int = 0
+
+
+_PREPARED: dict[str, tuple[Prepared, Tokenizers]] = {}
+"""A worker process's samples and tokenizers, prepared once per run (``OUT``)."""
+
+
+def budget_of(key: str, args: BenchmarkArguments) -> Budget:
+    """The budget of a key such as ``rvq32``."""
+    method = key.rstrip("0123456789")
+    b = budget(method, int(key[len(method) :]), args.max_codebook)
+    if b is None:
+        raise InputError(None, "bits", f"{key} needs a codebook above max_codebook={args.max_codebook}")
+    return b
+
+
+def run_row_job(job: RowJob) -> str:
+    """Train one :class:`RowJob` (a rerun finds it done and returns at once)."""
+    args, out = job.args, Path(job.out)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    if job.out not in _PREPARED:
+        p = prepare(args, out / "work", False)
+        _PREPARED[job.out] = (p, Tokenizers(p, args, out / "work", False))
+    p, tok = _PREPARED[job.out]
+    rows_dir, seeds = out / "rows", [job.seed]
+    if job.kind == "encoder":
+        method, encoder = job.key.split(":")
+        tok.get(tok.choice_budget(method), 0, encoder)
+    elif job.kind == "tokens":
+        token_rows(p, tok, budget_of(job.key, args), args, rows_dir, False, seeds)
+    elif job.kind == "continuous":
+        continuous_rows(p, tok, budget_of(job.key, args), args, rows_dir, False, seeds)
+    elif job.kind == "hierarchical":
+        hierarchical_row(p, tok, budget_of(job.key, args), args, rows_dir, False, seeds)
+    elif job.kind == "foundation":
+        foundation_rows(p, tok, budget_of(job.key, args), args, rows_dir, out / "work", False, seeds)
+    else:
+        raise ValueError(f"unknown row job {job.kind!r}")
+    return f"{job.kind} {job.key} seed {job.seed}"
+
+
+class RowWorkers:
+    """With ``args.workers`` > 1, a Dask LocalCluster of that many processes (one torch thread
+    each, ``args.threads``) that trains the run's rows side by side, phase by phase (each phase's
+    jobs need the last one's caches); with 1, nothing: the rows train in the main process."""
+
+    def __init__(self, args: BenchmarkArguments, out: Path, progress: bool):
+        self.args, self.out, self.progress = args, out, progress
+        self._stack = contextlib.ExitStack()
+        self.address = None
+        if args.workers > 1:
+            from ..parallel import dask_client
+
+            self.address = self._stack.enter_context(dask_client(args.workers, None)).scheduler.address
+
+    def run(self, kind: str, keys: Sequence[str], seeds: Sequence[int] = (0,)) -> None:
+        if self.address is None or not keys:
+            return
+        from ..parallel import map_tasks
+
+        jobs = [RowJob(self.args, str(self.out), kind, k, s) for k in keys for s in seeds]
+        map_tasks(run_row_job, jobs, scheduler=self.address, progress=self.progress, desc=f"{kind} rows")
+
+    def close(self) -> None:
+        self._stack.close()
+
+
 # --- the whole benchmark ------------------------------------------------------------------------
 def run_benchmark(
     args: BenchmarkArguments, out: str | os.PathLike, progress: bool = True, overwrite: bool = False
@@ -433,7 +603,6 @@ def run_benchmark(
     """Run every requested row (skipping those a previous run of the same ``out`` finished) and
     write the report to ``out``; returns the report dict."""
     from ..data.outputs import check_destination, write_marker
-    from .report import write_report
 
     unknown = [r for r in args.rows if r not in FAMILIES]
     if unknown:
@@ -451,6 +620,29 @@ def run_benchmark(
     p = prepare(args, work, progress)
     timings["samples_and_selection"] = round(time.perf_counter() - t0, 1)
     tok = Tokenizers(p, args, work, progress)
+    workers = RowWorkers(args, out, progress)
+    try:
+        return _run_rows(args, out, p, tok, workers, timings, t_start, progress)
+    finally:
+        workers.close()
+
+
+def _run_rows(
+    args: BenchmarkArguments,
+    out: Path,
+    p: Prepared,
+    tok: Tokenizers,
+    workers: RowWorkers,
+    timings: dict[str, float],
+    t_start: float,
+    progress: bool,
+) -> dict:
+    """The rows (trained by ``workers`` phase by phase, then read back here; or trained here) and
+    the report."""
+    from .report import write_report
+
+    work, rows_dir = out / "work", out / "rows"
+    seeds = range(args.seeds)
     rows: list[Row] = []
     budgets = args.budgets()
     if "bdt" in args.rows:
@@ -458,25 +650,32 @@ def run_benchmark(
     t0 = time.perf_counter()
     decoded_widths = []
     if "tokens" in args.rows:
+        methods = sorted({b.method for b in budgets})
+        workers.run("encoder", [f"{m}:{e}" for m in methods if len(ENCODERS[m]) > 1 for e in ENCODERS[m]])
+        workers.run("tokens", [b.key for b in budgets], seeds)
         for b in budgets:
             made, width = token_rows(p, tok, b, args, rows_dir, progress)
             rows += made
             decoded_widths.append(width)
     timings["token_rows"] = round(time.perf_counter() - t0, 1)
     if "continuous" in args.rows:
-        rows += continuous_rows(p, tok, budgets[-1], args, rows_dir, progress)
+        layout = min(budgets, key=lambda b: (b.stages, b.bits))  # one token per object: the shortest sequences
+        workers.run("continuous", [layout.key], seeds)
+        rows += continuous_rows(p, tok, layout, args, rows_dir, progress)
     decoded = [r for r in rows if r.inputs == "ids+decoded" and r.key.endswith("_decoded")]
     best_budget = None
     if decoded:  # chosen on the validation events: the best token row with decoded kinematics
         best = max(decoded, key=lambda r: r.val_auc)
-        best_budget = budget(best.method, int(best.key[len(best.method) :].split("_")[0]))
+        best_budget = budget_of(best.key.split("_")[0], args)
     elif any(r in args.rows for r in ("hierarchical", "foundation")):
         best_budget = budget("rvq", 32)
     if "hierarchical" in args.rows:
+        workers.run("hierarchical", [best_budget.key], seeds)
         rows.append(hierarchical_row(p, tok, best_budget, args, rows_dir, progress))
     pretraining = None
     if "foundation" in args.rows:
         t0 = time.perf_counter()
+        workers.run("foundation", [best_budget.key], seeds)
         found, pretraining = foundation_rows(p, tok, best_budget, args, rows_dir, work, progress)
         rows += found
         timings["foundation"] = round(time.perf_counter() - t0, 1)

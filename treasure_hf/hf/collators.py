@@ -97,6 +97,9 @@ class EventPaddingCollator:
     (``kinematics``, ``features``, ``constituents``: the original continuous values, flattened to
     ``length x width``), padded to ``(B, L, width)`` float32 alongside the ids.
 
+    ``event_columns`` ``{name: width}``: per-event float vectors (``event_features``: an
+    analysis's observables), stacked to ``(B, width)`` float32.
+
     ``sub_object_columns`` ``{name: F}``: sub-objects the rows carry (``constituents``, ``hits``:
     ``length x N x F`` values and ``NAME_mask`` ``length x N``, ``N`` per row), padded to
     ``(B, L, N_max, F)`` float32 and ``(B, L, N_max)`` bool; skipped where the rows lack them."""
@@ -110,6 +113,15 @@ class EventPaddingCollator:
     features_decoder: Callable[[Any], np.ndarray] | None = None
     sequence_columns: Mapping[str, int] = field(default_factory=dict)
     sub_object_columns: Mapping[str, int] = field(default_factory=dict)
+    event_columns: Mapping[str, int] = field(default_factory=dict)
+
+    def _event_values(self, name: str, values: np.ndarray, n: int) -> torch.Tensor:
+        """One ``event_columns`` entry: ``n`` rows' values -> (n, width) float32."""
+        width = self.event_columns[name]
+        values = np.asarray(values, np.float32)
+        if values.size != n * width:
+            raise ValueError(f"`{name}` holds {values.size} values for {n} events; the model reads {width} per event")
+        return torch.from_numpy(values.reshape(n, width).copy())
 
     def _add_kinematics(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         ids = batch["input_ids"]
@@ -199,6 +211,9 @@ class EventPaddingCollator:
         for name in self.sequence_columns:
             flat = np.concatenate([np.asarray(r[name], np.float32).reshape(-1) for r in rows]) if rows else np.zeros(0)
             batch[name] = self._sequence_values(name, flat, lengths, full, width)
+        for name in self.event_columns:
+            flat = np.concatenate([np.asarray(r[name], np.float32).reshape(-1) for r in rows]) if rows else np.zeros(0)
+            batch[name] = self._event_values(name, flat, len(rows))
         for name in self.sub_object_columns:
             if rows and name in rows[0]:
                 batch[name], batch[f"{name}_mask"] = self._sub_objects(
@@ -258,6 +273,11 @@ class EventPaddingCollator:
             o = col.offsets.to_numpy()
             values = col.values.to_numpy(zero_copy_only=False)[o[0] : o[-1]].astype(np.float32)
             batch[name] = self._sequence_values(name, values, lengths, full, width)
+        for name in self.event_columns:
+            chunked = table.column(name)
+            col = chunked.chunk(0) if chunked.num_chunks == 1 else chunked.combine_chunks()
+            o = col.offsets.to_numpy()
+            batch[name] = self._event_values(name, col.values.to_numpy(zero_copy_only=False)[o[0] : o[-1]], n)
         subs = [name for name in self.sub_object_columns if name in names]
         for name in subs:
             per_row = [_row_arrays(table.column(column)) for column in (name, f"{name}_mask")]
@@ -272,6 +292,7 @@ class EventPaddingCollator:
                     "object_index",
                     *self.keep,
                     *self.sequence_columns,
+                    *self.event_columns,
                     *subs,
                     *(f"{n}_mask" for n in subs),
                 )

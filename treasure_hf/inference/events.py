@@ -103,8 +103,17 @@ def model_inputs(tokenizer: Any, config: Any, events: Any, max_length: int | Non
     :class:`EventBatch` or a mapping of ``layer/group/field`` arrays), collated exactly as in
     training (:func:`~treasure_hf.training.common.model_collator`): token ids, and what the model's
     ``input_kind`` adds (kinematics decoded from the ids, or the events' own continuous values)."""
+    from ..errors import CompatibilityError
     from ..training.common import model_collator
 
+    if getattr(config, "event_feature_size", 0):
+        raise CompatibilityError(
+            None,
+            "event_features",
+            f"the model also reads per-event values ({', '.join(config.event_feature_names)}) that the "
+            "events do not carry: compute them as in its training and call the model on a data set with "
+            "an event_features column",
+        )
     limit = max_length or config.max_position_embeddings
     collate = model_collator(tokenizer, config, config.input_kind, max_length=limit, keep=())
     enc = tokenizer(

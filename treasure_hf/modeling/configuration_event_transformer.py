@@ -78,6 +78,12 @@ class EventTransformerConfig(PretrainedConfig):
             a linear map of object i's final state, objects counted once), whose mass, pT and
             rapidity enter the pooled vector; the exact four-vector algebra lets the classifier
             see e.g. m(4l) without learning it. Needs ``kinematics``. 0 disables it.
+        event_feature_size: F > 0: the model also reads ``event_features`` (B, F), per-event values
+            such as an analysis's engineered observables (GeV, rad, as the data set holds them),
+            standardised with ``event_feature_mean`` / ``event_feature_scale`` (fitted on the
+            training events) and embedded by a two-layer MLP added to the [CLS] token's input (every
+            layer attends to them) and to the pooled vector. ``event_feature_names`` says what they are. A model
+            of ids alone takes none. 0 disables it.
 
     Registry data (filled from :mod:`treasure_hf.data.schema` when omitted):
         token_type_names: {type name: token type id}.
@@ -127,6 +133,10 @@ class EventTransformerConfig(PretrainedConfig):
         pair_embedding_size: int = 64,
         kinematic_combinations: int = 0,
         input_kind: str = "ids+decoded",
+        event_feature_size: int = 0,
+        event_feature_names: list[str] | None = None,
+        event_feature_mean: list[float] | None = None,
+        event_feature_scale: list[float] | None = None,
         inner_num_hidden_layers: int = 1,
         max_stages: int = 8,
         token_type_names: dict[str, int] | None = None,
@@ -222,6 +232,30 @@ class EventTransformerConfig(PretrainedConfig):
                 "combinations or hierarchical feature groups"
             )
         self.input_kind = input_kind
+        self.event_feature_size = int(event_feature_size)
+        if self.event_feature_size < 0:
+            raise ValueError(f"event_feature_size must be >= 0, not {event_feature_size}")
+        if self.event_feature_size and input_kind == "ids":
+            raise ValueError(
+                "input_kind='ids' reads token ids alone: it takes no event features (event_feature_size=0)"
+            )
+        k = self.event_feature_size
+        self.event_feature_names = [str(n) for n in (event_feature_names or [f"event_feature_{i}" for i in range(k)])]
+        self.event_feature_mean = [
+            float(v) for v in (event_feature_mean if event_feature_mean is not None else [0.0] * k)
+        ]
+        self.event_feature_scale = [
+            float(v) for v in (event_feature_scale if event_feature_scale is not None else [1.0] * k)
+        ]
+        for name, values in (
+            ("event_feature_names", self.event_feature_names),
+            ("event_feature_mean", self.event_feature_mean),
+            ("event_feature_scale", self.event_feature_scale),
+        ):
+            if len(values) != k:
+                raise ValueError(f"{name} has {len(values)} entries; event_feature_size is {k}")
+        if any(not v > 0 for v in self.event_feature_scale):
+            raise ValueError("event_feature_scale must be positive")
         self.inner_num_hidden_layers = int(inner_num_hidden_layers)
         self.max_stages = int(max_stages)
         self.token_type_names = {str(k): int(v) for k, v in pick(token_type_names, "token_type_names", {}).items()}

@@ -14,7 +14,8 @@ Inputs (all (batch, length) unless stated; see the team's model-input contract):
 (B, L, feature_size) standardised per-type columns; ``kinematics`` (B, L, 6) pT [GeV], eta,
 phi [rad], E [GeV], mass [GeV], charge; ``object_index`` (object number, -1 for specials and
 padding, shared by the stage tokens of one object); ``constituents`` (B, L, Nc, Fc) +
-``constituents_mask`` (B, L, Nc) for jet tokens; ``hits`` (B, L, Nh, Fh) + ``hits_mask``.
+``constituents_mask`` (B, L, Nc) for jet tokens; ``hits`` (B, L, Nh, Fh) + ``hits_mask``;
+``event_features`` (B, event_feature_size) per-event values (engineered observables).
 
 This file imports nothing from treasure_hf outside its folder: ``register_for_auto_class``
 copies it with the configuration into a saved folder that loads with ``trust_remote_code``.
@@ -399,12 +400,12 @@ class TokenContent(nn.Module):
             x = self.flat_projection(torch.cat([kin, onehot], -1))
         else:
             x = self.token_type_embeddings(token_type_ids)
-            proj = torch.zeros_like(x)
-            for t, projection in enumerate(self.type_projections):
-                sel = (is_object & (token_type_ids == t)).nonzero(as_tuple=True)
-                if sel[0].numel():
-                    proj = proj.index_put(sel, projection(features[sel]).to(proj.dtype))
-            x = x + proj
+            sel = is_object.nonzero(as_tuple=True)  # every object token through its type's layer at once
+            weight = torch.stack([p.weight for p in self.type_projections])  # (T, H, F)
+            bias = torch.stack([p.bias for p in self.type_projections])  # (T, H)
+            t = token_type_ids[sel]
+            projected = torch.einsum("nf,nhf->nh", features[sel].to(weight.dtype), weight[t]) + bias[t]
+            x = x + torch.zeros_like(x).index_put(sel, projected.to(x.dtype))
         if masked_positions is not None:  # their inputs are zeroed by the caller; the type stays known
             x = x + self.mask_embedding.to(x.dtype) * masked_positions[..., None].to(x.dtype)
         if input_ids is not None:
@@ -609,6 +610,26 @@ class EventEmbeddings(nn.Module):
         return self.dropout(self.norm(x))
 
 
+class EventFeatureEmbedding(nn.Module):
+    """``event_features`` (B, F) -> (B, H): standardised by the config's mean and scale (fitted on
+    the training events; buffers rebuilt from the config, not saved), then Linear -> GELU ->
+    Linear. Added to the [CLS] token's input vector and to the pooled vector."""
+
+    def __init__(self, config: EventTransformerConfig):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(config.event_feature_mean), persistent=False)
+        self.register_buffer("scale", torch.tensor(config.event_feature_scale), persistent=False)
+        self.mlp = nn.Sequential(
+            nn.Linear(config.event_feature_size, config.hidden_size),
+            nn.GELU(),
+            nn.Linear(config.hidden_size, config.hidden_size),
+        )
+
+    def forward(self, event_features: torch.Tensor) -> torch.Tensor:
+        x = (event_features.float() - self.mean) / self.scale
+        return self.mlp(torch.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0).to(self.mlp[0].weight.dtype))
+
+
 # ---------------------------------------------------------------------------------------------
 # Models
 # ---------------------------------------------------------------------------------------------
@@ -661,6 +682,9 @@ class EventTransformerPreTrainedModel(PreTrainedModel):
         elif isinstance(module, SubObjectEncoder):
             init.normal_(module.query, mean=0.0, std=std)
             init.zeros_(module.gate.bias)  # sigmoid(0): the sub-objects start at half weight
+        elif isinstance(module, EventFeatureEmbedding):  # buffers not saved: rebuilt from the config
+            init.copy_(module.mean, torch.tensor(self.config.event_feature_mean))
+            init.copy_(module.scale, torch.tensor(self.config.event_feature_scale))
         elif isinstance(module, FourVectorCombinations):  # a buffer not saved: rebuilt on loading
             init.copy_(module.type_sets, type_set_membership(self.config))
         elif isinstance(module, PairFeatureBias):  # PyTorch's own init, as ParT: std 0.02 in three
@@ -756,7 +780,7 @@ class FourVectorCombinations(nn.Module):
 
 class EventTransformerPooler(nn.Module):
     """[CLS] state -> dense, plus the four-vector combinations (``config.kinematic_combinations``
-    > 0) -> tanh: (B, H)."""
+    > 0) and the embedded event features -> tanh: (B, H)."""
 
     def __init__(self, config: EventTransformerConfig):
         super().__init__()
@@ -769,10 +793,15 @@ class EventTransformerPooler(nn.Module):
         kinematics: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
         counted: torch.Tensor | None = None,
+        event_vector: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``hidden_states`` (B, L, H); ``kinematics`` (B, L, 6), ``token_type_ids`` and ``counted``
-        (B, L) bool (one token per real object) for the combinations."""
+        (B, L) bool (one token per real object) for the combinations; ``event_vector`` (B, H), the
+        embedded event features, added straight to the pooled vector (a wide path beside the
+        encoder's)."""
         x = self.dense(hidden_states[:, 0])
+        if event_vector is not None:
+            x = x + event_vector
         if self.combinations is not None:
             x = x + self.combinations(hidden_states, kinematics, token_type_ids, counted).to(x.dtype)
         return torch.tanh(x)
@@ -785,6 +814,7 @@ class EventTransformerModel(EventTransformerPreTrainedModel):
     def __init__(self, config: EventTransformerConfig, add_pooling_layer: bool = True):
         super().__init__(config)
         self.embeddings = EventEmbeddings(config)
+        self.event_embedding = EventFeatureEmbedding(config) if config.event_feature_size > 0 else None
         self.pair_bias = PairFeatureBias(config) if config.pair_features != "none" else None
         self.layers = nn.ModuleList(EventTransformerLayer(config) for _ in range(config.num_hidden_layers))
         self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
@@ -799,6 +829,7 @@ class EventTransformerModel(EventTransformerPreTrainedModel):
         features: torch.Tensor | None,
         kinematics: torch.Tensor | None,
         object_index: torch.Tensor | None,
+        event_features: torch.Tensor | None = None,
     ) -> tuple[int, int]:
         """(batch, length), after checking that the inputs the config needs are there."""
         c = self.config
@@ -832,11 +863,24 @@ class EventTransformerModel(EventTransformerPreTrainedModel):
         if c.variant == "hierarchical" and object_index is None:
             raise ValueError("variant='hierarchical' needs `object_index` to find the objects")
         if c.input_kind == "ids":
-            given = [n for n, v in (("kinematics", kinematics), ("features", features)) if v is not None]
+            given = [
+                n
+                for n, v in (("kinematics", kinematics), ("features", features), ("event_features", event_features))
+                if v is not None
+            ]
             if given:
                 raise ValueError(
                     f"this model reads token ids alone (config.input_kind='ids'): it takes no "
                     f"`{given[0]}`, decoded or continuous"
+                )
+        if c.event_feature_size and event_features is None:
+            raise ValueError(f"this model reads `event_features` (B, {c.event_feature_size}): {c.event_feature_names}")
+        if event_features is not None:
+            if not c.event_feature_size:
+                raise ValueError("this model reads no `event_features` (config.event_feature_size=0)")
+            if tuple(event_features.shape[1:]) != (c.event_feature_size,):
+                raise ValueError(
+                    f"`event_features` has shape {tuple(event_features.shape)}; the model reads (B, {c.event_feature_size})"
                 )
         uses_features = c.input_mode == "per_type" or c.variant == "hierarchical"
         if uses_features and features is not None and features.shape[-1] != c.feature_size:
@@ -857,6 +901,7 @@ class EventTransformerModel(EventTransformerPreTrainedModel):
         hits_mask: torch.Tensor | None = None,
         masked_positions: torch.Tensor | None = None,
         position_ids: torch.Tensor | None = None,
+        event_features: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
     ) -> BaseModelOutputWithPooling:
@@ -864,7 +909,7 @@ class EventTransformerModel(EventTransformerPreTrainedModel):
         features, kinematics, constituents and hits of masked objects (and, in the continuous
         modes, adds a learned mask vector to their content); hidden kinematics enter no pair
         feature and no four-vector combination."""
-        b, length = self._check_inputs(input_ids, token_type_ids, features, kinematics, object_index)
+        b, length = self._check_inputs(input_ids, token_type_ids, features, kinematics, object_index, event_features)
         device = self.embeddings.norm.weight.device
         if token_type_ids is None:
             token_type_ids = torch.zeros((b, length), dtype=torch.long, device=device)
@@ -890,6 +935,10 @@ class EventTransformerModel(EventTransformerPreTrainedModel):
             masked_positions,
             position_ids,
         )
+        event_vector = None
+        if self.event_embedding is not None:  # the event's own values enter at [CLS] and the pooler
+            event_vector = self.event_embedding(event_features).to(x.dtype)
+            x = torch.cat([x[:, :1] + event_vector[:, None], x[:, 1:]], 1)
         real = attention_mask.bool()
         if self.config.variant == "hierarchical":  # one vector per object, at its first token
             real = real & ~(layout.in_object & ~layout.is_start)
@@ -909,7 +958,7 @@ class EventTransformerModel(EventTransformerPreTrainedModel):
             if self.config.kinematic_combinations > 0:  # one token per real object
                 pt = kinematics[..., kinematic_columns(self.config)["pt"]]
                 counted = attention_mask.bool() & layout.is_start & layout.in_object & (pt > 0)
-            pooled = self.pooler(x, kinematics, token_type_ids, counted)
+            pooled = self.pooler(x, kinematics, token_type_ids, counted, event_vector)
         out = BaseModelOutputWithPooling(
             last_hidden_state=x,
             pooler_output=pooled,
@@ -946,6 +995,7 @@ class EventTransformerForSequenceClassification(EventTransformerPreTrainedModel)
         constituents_mask: torch.Tensor | None = None,
         hits: torch.Tensor | None = None,
         hits_mask: torch.Tensor | None = None,
+        event_features: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
@@ -961,6 +1011,7 @@ class EventTransformerForSequenceClassification(EventTransformerPreTrainedModel)
             constituents_mask=constituents_mask,
             hits=hits,
             hits_mask=hits_mask,
+            event_features=event_features,
             output_hidden_states=output_hidden_states,
         )
         logits = self.classifier(self.dropout(out.pooler_output))

@@ -76,6 +76,12 @@ class ModelShape:
         choices=("flat", "hierarchical", "constituent"),
         default="flat",
     )
+    event_features: int = _opt(
+        "per-event values the model also reads (the data set's event_features column, e.g. an "
+        "analysis's engineered observables), embedded at [CLS]; 0: none. Not for --inputs ids",
+        cli_type=nonnegative_int,
+        default=0,
+    )
     experiment_token: bool = _opt(
         "embed the event's experiment context token ([ATLAS], [CMS]) by experiment; "
         "--no-experiment-token embeds every experiment's alike, so the model cannot tell "
@@ -171,6 +177,9 @@ class FinetuneArguments(TrainingRun):
         "train the classification layer alone on the frozen loaded model (a linear probe "
         "of the --model encoder; its pooler keeps its initial weights)",
         default=False,
+    )
+    event_feature_names: str | None = _opt(
+        "comma-separated names of the --event-features values, recorded in the model's config", default=None
     )
 
 

@@ -10,11 +10,15 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..errors import CompatibilityError, FormatError
 
 logger = logging.getLogger(__name__)
 
 TRACKERS = ("tensorboard", "trackio")
+EVENT_FEATURES = "event_features"
+"""The data set's column of per-event values (a list of ``--event-features`` floats per event)."""
 
 
 def available_trackers(report_to: str) -> list[str]:
@@ -91,6 +95,8 @@ def new_config(tokenizer: Any, args: Any, **kwargs: Any):
             "a model of token ids alone reads no kinematics: it takes neither "
             "--pair-features nor --combinations (use --inputs ids+decoded)",
         )
+    if shape.inputs == "ids" and shape.event_features:
+        raise ArgumentError("--event-features", "a model of token ids alone reads nothing but ids: no event features")
     if (
         shape.inputs == "continuous"
         and shape.input_mode == "tokens"
@@ -113,8 +119,34 @@ def new_config(tokenizer: Any, args: Any, **kwargs: Any):
         variant=shape.variant,
         input_kind=shape.inputs,
         experiment_conditioning=shape.experiment_token,
+        event_feature_size=shape.event_features,
         **kwargs,
     )
+
+
+def event_feature_scaling(split: Any, size: int, names: list[str] | None = None) -> dict[str, Any]:
+    """The config's ``event_feature_*`` entries for a model reading ``size`` values per event:
+    the mean and standard deviation of the split's ``event_features`` column (its training
+    events), non-finite values left out."""
+    from ..errors import InputError
+
+    if EVENT_FEATURES not in split.column_names:
+        raise InputError(None, EVENT_FEATURES, f"is not a column of the data set, and the model reads {size} per event")
+    col = split.data.column(EVENT_FEATURES)
+    col = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+    values = np.asarray(col.flatten().to_numpy(zero_copy_only=False), np.float64)
+    if values.size != len(split) * size:
+        raise InputError(None, EVENT_FEATURES, f"holds {values.size} values for {len(split)} events, not {size} each")
+    values = values.reshape(len(split), size)
+    finite = np.where(np.isfinite(values), values, np.nan)
+    mean = np.nan_to_num(np.nanmean(finite, 0))
+    scale = np.nan_to_num(np.nanstd(finite, 0), nan=1.0)
+    scale = np.where(scale > 0, scale, 1.0)
+    return {
+        "event_feature_mean": mean.tolist(),
+        "event_feature_scale": scale.tolist(),
+        **({"event_feature_names": list(names)} if names else {}),
+    }
 
 
 def model_collator(
@@ -145,6 +177,7 @@ def model_collator(
         keep=keep,
         sequence_columns=continuous,
         sub_object_columns=subs,
+        event_columns={EVENT_FEATURES: config.event_feature_size} if getattr(config, "event_feature_size", 0) else {},
         kinematics_decoder=tokenizer.decode_kinematics if decoded and config.uses_kinematics else None,
         features_decoder=tokenizer.decode_features if decoded and config.variant == "hierarchical" else None,
     )
@@ -161,10 +194,13 @@ def data_columns(split: Any, collator: Any, data: str) -> list[str]:
         "labels": None,
         **{name: "--with-continuous" for name in collator.sequence_columns},
         **{c: "--with-sub-objects" for name in collator.sub_object_columns for c in (name, f"{name}_mask")},
+        **{name: "EVENT_FEATURES" for name in collator.event_columns},
     }
     for column, option in wanted.items():
         if column not in split.column_names:
-            how = f": tokenize with {option}" if option else ""
+            how = f": tokenize with {option}" if option and option.startswith("--") else ""
+            if option == "EVENT_FEATURES":
+                how = ": add a list column of each event's values (--event-features gives their number)"
             raise InputError(data, column, f"is not a column of the data set, and the model reads it{how}")
     return list(wanted)
 

@@ -36,6 +36,7 @@ from .common import (
     claim_output,
     data_columns,
     dataset_description,
+    event_feature_scaling,
     load_tokenized,
     load_tokenizer,
     model_collator,
@@ -170,9 +171,18 @@ def finetune(args: FinetuneArguments, *, data: Any = None, tokenizer: Any = None
     names = list(getattr(label_feature, "names", None) or [str(c) for c in sorted(set(ds[args.train_split]["labels"]))])
     id2label, label2id = dict(enumerate(names)), {n: i for i, n in enumerate(names)}
     loaded: set[str] = set()
+    k = args.shape.event_features
+    scaling = (
+        event_feature_scaling(
+            ds[args.train_split], k, (args.event_feature_names or "").split(",") if args.event_feature_names else None
+        )
+        if k
+        else {}
+    )
     if args.model:
+        extra = {"event_feature_size": k, **scaling} if k else {}  # a new input of the loaded encoder
         model, info = EventTransformerForSequenceClassification.from_pretrained(
-            args.model, num_labels=len(names), id2label=id2label, label2id=label2id, output_loading_info=True
+            args.model, num_labels=len(names), id2label=id2label, label2id=label2id, output_loading_info=True, **extra
         )
         check_compatible(model, tokenizer, args.model, tokenizer_path)
         fresh = set(info["missing_keys"]) | set(info.get("mismatched_keys", []))
@@ -184,7 +194,7 @@ def finetune(args: FinetuneArguments, *, data: Any = None, tokenizer: Any = None
     else:
         torch.manual_seed(args.seed)
         model = EventTransformerForSequenceClassification(
-            new_config(tokenizer, args, num_labels=len(names), id2label=id2label, label2id=label2id)
+            new_config(tokenizer, args, num_labels=len(names), id2label=id2label, label2id=label2id, **scaling)
         )
     inputs = model.config.input_kind
     collator = model_collator(tokenizer, model.config, inputs, max_length=args.max_length)
