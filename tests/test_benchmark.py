@@ -440,6 +440,10 @@ def test_benchmark_runs_every_row_end_to_end(tiny_run):
         assert (out / "rows" / key / chosen / "seed-1" / "result.json").exists(), key
     for f in ("report.md", "roc.png", "auc_vs_bits.png", "m4l_vs_bits.png", "label_efficiency.png"):
         assert (out / f).stat().st_size > 0
+    curves = json.loads((out / "auc_vs_bits.json").read_text())["curves"]  # each figure's data, as JSON
+    assert curves["RVQ ids"]["bits"] == [8.0] and curves["RVQ ids"]["auc"] == [by_key["rvq8_ids"]["auc"]]
+    widths = json.loads((out / "m4l_vs_bits.json").read_text())
+    assert widths["curves"]["FSQ decoded"]["bits"] == [8.0] and widths["original_sigma_core_gev"] > 0
     assert "paired bootstrap 95% intervals" in (out / "report.md").read_text()
 
 

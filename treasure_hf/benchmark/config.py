@@ -208,6 +208,7 @@ def medium_arguments(**overrides: Any) -> BenchmarkArguments:
     47 minutes (34 CPU minutes on a shared core)."""
     base = BenchmarkArguments(
         configuration="medium",
+        rows=("bdt", "continuous", "tokens", "hierarchical"),
         events=12_000,
         background_events=48_000,
         test_events=24_000,

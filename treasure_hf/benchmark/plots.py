@@ -45,34 +45,61 @@ def plot_roc(curves: Mapping[str, tuple[np.ndarray, np.ndarray, float]], path: s
     plt.close(fig)
 
 
-def plot_bits(
-    token_records: Sequence[Mapping],
-    m4l: Mapping,
-    auc_path: str | Path,
-    m4l_path: str | Path,
-    reference: Mapping[str, float] | None = None,
-) -> None:
-    """The study's answer: test AUC against bits per object, one line per method and family
-    (ids: dashed, ids+decoded: solid; the continuous rows and the BDT as horizontal lines); and
-    the m4l core width from decoded tokens against bits, with the original's width."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 5))
-    methods = sorted({r["method"] for r in token_records})
-    colours = {m: f"C{i}" for i, m in enumerate(methods)}
-    for m in methods:
-        for family, style in (("ids", "--"), ("ids+decoded", "-")):
+def bits_curves(
+    token_records: Sequence[Mapping], m4l: Mapping, reference: Mapping[str, float] | None = None
+) -> dict[str, dict]:
+    """The study's answer as data: ``auc`` (test AUC against bits per object, one curve per method
+    and family, with the BDT's and continuous rows' AUCs as ``reference``) and ``m4l`` (the m4l
+    core width [GeV] of the test signal decoded from the tokens against bits, mean and standard
+    deviation over seeds, beside the original leptons' width). What the PNGs draw; written as
+    ``auc_vs_bits.json`` and ``m4l_vs_bits.json``."""
+    auc: dict[str, dict] = {}
+    width: dict[str, dict] = {}
+    for m in sorted({r["method"] for r in token_records}):
+        for family in ("ids", "ids+decoded"):
             pts = sorted(
                 (r["bits_per_object"], r["auc"], r["auc_std"])
                 for r in token_records
                 if r["method"] == m and r["inputs"] == family
             )
             if pts:
-                x, y, e = map(np.asarray, zip(*pts))
-                ax.errorbar(
-                    x, y, yerr=e, marker="o", ls=style, color=colours[m], capsize=3, label=f"{m.upper()} {family}"
-                )
-    for i, (name, auc) in enumerate((reference or {}).items()):
-        ax.axhline(auc, color="grey", ls=(":", "-.", "--")[i % 3], lw=1, label=name)
+                x, y, e = zip(*pts)
+                auc[f"{m.upper()} {family}"] = {"method": m, "inputs": family, "bits": x, "auc": y, "auc_std": e}
+        pts = sorted(
+            (d["bits_per_object"], float(np.mean(w)), float(np.std(w)))
+            for d in m4l["decoded"]
+            if d["method"] == m and len(w := [v for v in d["m4l_sigma_core_per_seed"] if np.isfinite(v)])
+        )
+        if pts:
+            x, y, e = zip(*pts)
+            width[f"{m.upper()} decoded"] = {"method": m, "bits": x, "sigma_core_gev": y, "sigma_core_std_gev": e}
+    return {
+        "auc": {"curves": auc, "reference_auc": dict(reference or {})},
+        "m4l": {"curves": width, "original_sigma_core_gev": m4l["original"]["sigma_core"]},
+    }
+
+
+def plot_bits(curves: Mapping[str, Mapping], auc_path: str | Path, m4l_path: str | Path) -> None:
+    """:func:`bits_curves` drawn: test AUC against bits per object, one line per method and family
+    (ids: dashed, ids+decoded: solid; the continuous rows and the BDT as horizontal lines); and
+    the m4l core width from decoded tokens against bits, with the original's width."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 5))
+    methods = sorted({c["method"] for part in ("auc", "m4l") for c in curves[part]["curves"].values()})
+    colours = {m: f"C{i}" for i, m in enumerate(methods)}
+    for label, c in curves["auc"]["curves"].items():
+        ax.errorbar(
+            c["bits"],
+            c["auc"],
+            yerr=c["auc_std"],
+            marker="o",
+            ls="--" if c["inputs"] == "ids" else "-",
+            color=colours[c["method"]],
+            capsize=3,
+            label=label,
+        )
+    for i, (name, value) in enumerate(curves["auc"]["reference_auc"].items()):
+        ax.axhline(value, color="grey", ls=(":", "-.", "--")[i % 3], lw=1, label=name)
     ax.set_xscale("log", base=2)
     ax.set_xlabel("bits per object")
     ax.set_ylabel("test AUC (H -> ZZ* -> 4l against ZZ*)")
@@ -83,16 +110,17 @@ def plot_bits(
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(7, 5))
-    for m in methods:
-        pts = sorted(
-            (d["bits_per_object"], np.mean(w), np.std(w))
-            for d in m4l["decoded"]
-            if d["method"] == m and len(w := [v for v in d["m4l_sigma_core_per_seed"] if np.isfinite(v)])
+    for label, c in curves["m4l"]["curves"].items():
+        ax.errorbar(
+            c["bits"],
+            c["sigma_core_gev"],
+            yerr=c["sigma_core_std_gev"],
+            marker="o",
+            color=colours[c["method"]],
+            capsize=3,
+            label=label,
         )
-        if pts:
-            x, y, e = map(np.asarray, zip(*pts))
-            ax.errorbar(x, y, yerr=e, marker="o", color=colours[m], capsize=3, label=f"{m.upper()} decoded")
-    orig = m4l["original"]["sigma_core"]
+    orig = curves["m4l"]["original_sigma_core_gev"]
     if np.isfinite(orig):
         ax.axhline(orig, color="k", lw=1, label=f"original leptons ({orig:.2f} GeV)")
         ax.axhspan(orig * 0.95, orig * 1.05, color="k", alpha=0.08, label="within 5%")

@@ -1,7 +1,7 @@
 """The benchmark's report: ``results.json`` (one record per row, every figure readable without
 parsing prose; the settings, seeds, choices and goals at the top level), ``report.md`` (the same
-as Markdown tables) and the figures ``auc_vs_bits.png``, ``m4l_vs_bits.png``, ``roc.png`` and
-``label_efficiency.png``.
+as Markdown tables) and the figures ``auc_vs_bits.png``, ``m4l_vs_bits.png`` (with their data,
+``auc_vs_bits.json`` and ``m4l_vs_bits.json``), ``roc.png`` and ``label_efficiency.png``.
 
 A row's record: ``name``, ``key``, ``method`` (``bdt``, ``continuous``, ``vq``, ``fsq``, ``rvq``,
 ``pq``), ``bits_per_object``, ``inputs`` (``continuous``, ``ids``, ``ids+decoded``, ``hybrid``),
@@ -22,7 +22,7 @@ import numpy as np
 
 from .. import metrics
 from ..data.atomic import atomic_output, write_json
-from .plots import plot_bits, plot_label_efficiency, plot_roc
+from .plots import bits_curves, plot_bits, plot_label_efficiency, plot_roc
 
 GOAL_IDS = 0.01
 GOAL_DECODED = 0.005
@@ -233,13 +233,14 @@ def write_report(
         tmp.write_text(markdown(report, recs, goals))
     token = [r for r in recs if r["key"].endswith(("_ids", "_decoded"))]
     if token:
-        plot_bits(
+        curves = bits_curves(
             token,
             report["m4l_peak"],
-            out / "auc_vs_bits.png",
-            out / "m4l_vs_bits.png",
             reference={r["name"]: r["auc"] for r in recs if r["method"] in ("bdt", "continuous")},
         )
+        for name in ("auc", "m4l"):
+            write_json(out / f"{name}_vs_bits.json", _finite(curves[name]), sort_keys=False, default=_default)
+        plot_bits(curves, out / "auc_vs_bits.png", out / "m4l_vs_bits.png")
     by_key = {r.key: r for r in rows}
     named = [r for r in recs if r["method"] in ("bdt", "continuous")]
     for family in ("ids", "ids+decoded"):

@@ -173,7 +173,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     h.add_argument("--seed", type=nonnegative_int, help="seed of the development samples and their split")
     h.add_argument("--test-seed", type=nonnegative_int, help="seed of the test samples (and +1)")
     h.add_argument("--detector", choices=("atlas", "cms"), help="detector response of the generated samples")
-    h.add_argument("--workers", type=positive_int, help="generation processes (a Dask LocalCluster when > 1)")
+    h.add_argument(
+        "--workers",
+        type=positive_int,
+        help="processes that generate the samples and train the rows side by side (a Dask LocalCluster when > 1)",
+    )
     h.add_argument("--threads", type=positive_int, help="torch threads for training")
     h.add_argument("--epochs", type=positive_int, help="maximum epochs of each classifier training")
     h.add_argument("--pretrain-steps", type=positive_int, help="masked-modeling pretraining steps")

@@ -78,7 +78,8 @@ class ModelShape:
     )
     event_features: int = _opt(
         "per-event values the model also reads (the data set's event_features column, e.g. an "
-        "analysis's engineered observables), embedded at [CLS]; 0: none. Not for --inputs ids",
+        "analysis's engineered observables), embedded at [CLS] and in the pooler; 0: none; with "
+        "--model too, as a new input of the loaded encoder. Not for --inputs ids",
         cli_type=nonnegative_int,
         default=0,
     )
