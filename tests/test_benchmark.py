@@ -443,7 +443,13 @@ def test_benchmark_runs_every_row_end_to_end(tiny_run):
     curves = json.loads((out / "auc_vs_bits.json").read_text())["curves"]  # each figure's data, as JSON
     assert curves["RVQ ids"]["bits"] == [8.0] and curves["RVQ ids"]["auc"] == [by_key["rvq8_ids"]["auc"]]
     widths = json.loads((out / "m4l_vs_bits.json").read_text())
-    assert widths["curves"]["FSQ decoded"]["bits"] == [8.0] and widths["original_sigma_core_gev"] > 0
+    assert widths["original_sigma_core_gev"] == pytest.approx(content["m4l_peak"]["original"]["sigma_core"])
+    for d in content["m4l_peak"]["decoded"]:  # a method whose decoded widths are all undefined draws no line
+        finite = [v for v in d["m4l_sigma_core_per_seed"] if v is not None and np.isfinite(v)]
+        curve = widths["curves"].get(f"{d['method'].upper()} decoded")
+        assert (curve is None) == (not finite)
+        if curve:
+            assert curve["bits"] == [8.0] and curve["sigma_core_gev"] == [pytest.approx(np.mean(finite))]
     assert "paired bootstrap 95% intervals" in (out / "report.md").read_text()
 
 
