@@ -584,3 +584,18 @@ def test_cli_rejects_unknown_rows(capsys):
     assert main(["benchmark", "hzz4l", "--out", "x", "--rows", "bdt,nonsense"]) == 2
     assert "nonsense" in capsys.readouterr().err
     assert main(["benchmark", "hzz4l", "--out", "x", "--bits", "12"]) == 2
+
+
+def test_event_feature_scaling_reads_the_rows_of_the_split_it_is_given():
+    """Mean and scale come from the split's own events (a selection of a larger table too), and
+    a column with the wrong number of values per event is refused."""
+    import datasets
+
+    from treasure_hf.errors import InputError
+    from treasure_hf.training.common import event_feature_scaling
+
+    table = datasets.Dataset.from_dict({"event_features": [[1.0, 10.0], [3.0, 10.0], [100.0, 50.0]]})
+    scaling = event_feature_scaling(table.select([0, 1]), 2)
+    assert scaling["event_feature_mean"] == [2.0, 10.0] and scaling["event_feature_scale"] == [1.0, 1.0]
+    with pytest.raises(InputError, match="not 3 each"):
+        event_feature_scaling(table, 3)

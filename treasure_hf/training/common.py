@@ -132,7 +132,7 @@ def event_feature_scaling(split: Any, size: int, names: list[str] | None = None)
 
     if EVENT_FEATURES not in split.column_names:
         raise InputError(None, EVENT_FEATURES, f"is not a column of the data set, and the model reads {size} per event")
-    col = split.data.column(EVENT_FEATURES)
+    col = split.select_columns([EVENT_FEATURES]).with_format("arrow")[:].column(EVENT_FEATURES)  # its rows only
     col = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
     values = np.asarray(col.flatten().to_numpy(zero_copy_only=False), np.float64)
     if values.size != len(split) * size:
@@ -192,16 +192,20 @@ def data_columns(split: Any, collator: Any, data: str) -> list[str]:
         "input_ids": None,
         "token_type_ids": None,
         "labels": None,
-        **{name: "--with-continuous" for name in collator.sequence_columns},
-        **{c: "--with-sub-objects" for name in collator.sub_object_columns for c in (name, f"{name}_mask")},
-        **{name: "EVENT_FEATURES" for name in collator.event_columns},
+        **{name: ": tokenize with --with-continuous" for name in collator.sequence_columns},
+        **{
+            c: ": tokenize with --with-sub-objects"
+            for name in collator.sub_object_columns
+            for c in (name, f"{name}_mask")
+        },
+        **{
+            name: ": add a list column of each event's values (--event-features says how many)"
+            for name in collator.event_columns
+        },
     }
-    for column, option in wanted.items():
+    for column, how in wanted.items():
         if column not in split.column_names:
-            how = f": tokenize with {option}" if option and option.startswith("--") else ""
-            if option == "EVENT_FEATURES":
-                how = ": add a list column of each event's values (--event-features gives their number)"
-            raise InputError(data, column, f"is not a column of the data set, and the model reads it{how}")
+            raise InputError(data, column, f"is not a column of the data set, and the model reads it{how or ''}")
     return list(wanted)
 
 
