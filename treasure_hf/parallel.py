@@ -28,14 +28,33 @@ class TaskResult(Generic[T]):
         return self.error is None
 
 
+def local_worker_environment() -> dict[str, Any]:
+    """The environment Dask sets in a LocalCluster's worker processes before they start, less
+    ``MALLOC_TRIM_THRESHOLD_``.
+
+    Dask sets that variable to 64 KiB. Setting it also turns off glibc's adaptive mmap threshold,
+    so every array above 128 KiB is mapped afresh and faulted in page by page. One fine-tuning of
+    the H -> 4l study then took 88 s instead of 49 s (``sys`` time 62 s instead of 11 s). The
+    workers here are short-lived, so glibc's own defaults are the better trade.
+    """
+    import dask
+
+    env = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
+    env.pop("MALLOC_TRIM_THRESHOLD_", None)
+    return env
+
+
 @contextlib.contextmanager
 def dask_client(workers: int, scheduler: str | None):
-    """A client of the scheduler at ``scheduler``, or of a LocalCluster of ``workers`` processes."""
+    """A client of the scheduler at ``scheduler``, or of a LocalCluster of ``workers`` processes
+    (one thread each, environment :func:`local_worker_environment`)."""
+    import dask
     from dask.distributed import Client, LocalCluster
 
     cluster = None
     if scheduler is None:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": local_worker_environment()}):
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
         client = Client(cluster)
     else:
         client = Client(scheduler)

@@ -211,7 +211,7 @@ def medium_arguments(**overrides: Any) -> BenchmarkArguments:
         rows=("bdt", "continuous", "tokens", "hierarchical"),
         events=12_000,
         background_events=48_000,
-        test_events=24_000,
+        test_events=20_000,
         unlabelled_events=20_000,
         labels=(100, 300, 1000, 3000),
         seeds=3,
