@@ -47,6 +47,9 @@ VARIANTS = {
     "hierarchical": dict(input_mode="tokens", variant="hierarchical"),
     "constituent": dict(input_mode="tokens", variant="constituent"),
     "pairs": dict(input_mode="tokens", variant="flat", pair_features="kinematic", kinematic_combinations=3),
+    "pooled": dict(
+        input_mode="tokens", variant="flat", stage_pooling="sum", pair_features="kinematic", kinematic_combinations=3
+    ),
 }
 
 
@@ -255,7 +258,47 @@ def permute_jets(batch: dict[str, torch.Tensor], event: int) -> dict[str, torch.
     return out
 
 
-@pytest.mark.parametrize("name", ["tokens", "per_type", "hierarchical", "pairs"])
+@pytest.mark.parametrize("name", ["hierarchical", "pooled"])
+def test_one_position_per_object_gives_what_masking_the_other_tokens_gives(name, monkeypatch):
+    """The encoder runs over the objects' first tokens alone (compacted); traced for ONNX it masks
+    the other tokens out as keys instead. Both give the same states."""
+    torch.manual_seed(0)
+    model = EventTransformerForSequenceClassification(tiny_config(name)).eval()
+    batch = pad_more(make_events(6, stages=3, seed=4), 3)
+    with torch.no_grad():
+        compacted = model(**batch, output_hidden_states=True)
+        monkeypatch.setattr(torch.jit, "is_tracing", lambda: True)
+        masked = model(**batch, output_hidden_states=True)
+    assert torch.allclose(compacted.logits, masked.logits, atol=1e-5)
+    real = batch["attention_mask"].bool()
+    starts = real & (batch["object_index"] >= 0)
+    starts &= batch["object_index"] != torch.nn.functional.pad(batch["object_index"][:, :-1], (1, 0), value=-2)
+    specials = real & (batch["object_index"] < 0)
+    for a, b in zip(compacted.hidden_states[1:], masked.hidden_states[1:]):  # states at the positions attended to
+        assert torch.allclose(a[starts | specials], b[starts | specials], atol=1e-5)
+
+
+def test_stage_pooling_sums_an_objects_stages_and_is_the_flat_model_for_one_token_objects():
+    torch.manual_seed(0)
+    pooled = EventTransformerModel(tiny_config("pooled")).eval()
+    flat = EventTransformerModel(tiny_config("pairs")).eval()
+    flat.load_state_dict(pooled.state_dict())
+    one = make_events(5, stages=1, seed=6)
+    with torch.no_grad():
+        assert torch.allclose(pooled(**one).pooler_output, flat(**one).pooler_output, atol=1e-5)
+        three = make_events(5, stages=3, seed=6)
+        out = pooled(**three).last_hidden_state
+    obj = three["object_index"]
+    for b, o in ((0, 0), (1, 2), (3, 1)):  # every stage token of an object carries the object's state
+        states = out[b][obj[b] == o]
+        assert len(states) == 3 and torch.allclose(states, states[:1].expand_as(states))
+    with pytest.raises(ValueError, match="object_index"):
+        pooled(**{k: v for k, v in three.items() if k != "object_index"})
+    with pytest.raises(ValueError, match="hierarchical variant pools"):
+        tiny_config("hierarchical", stage_pooling="sum")
+
+
+@pytest.mark.parametrize("name", ["tokens", "per_type", "hierarchical", "pairs", "pooled"])
 def test_jet_order_does_not_matter_when_jet_positions_are_disabled(name):
     torch.manual_seed(0)
     batch = make_events(8, seed=3)

@@ -19,6 +19,7 @@ from .token_ranges import type_spans
 INPUT_MODES = ("tokens", "flat", "per_type")
 VARIANTS = ("flat", "hierarchical", "constituent")
 POSITION_EMBEDDING_TYPES = ("absolute", "none")
+STAGE_POOLINGS = ("none", "sum")
 REMOVED_OPTIONS = {"pooling": "cls", "pair_readout": False, "gate_bias_init": 0.0}
 """Options of earlier versions and the value that matches today's model."""
 PAIR_FEATURES = ("none", "kinematic")
@@ -60,6 +61,13 @@ class EventTransformerConfig(PretrainedConfig):
             embeddings, by an inner transformer of ``inner_num_hidden_layers`` layers, mean
             pooled to one vector per object) or ``constituent`` (jets enriched by their
             constituents, tracks by their hits, through a gated residual).
+        stage_pooling: ``none`` (every token is a position of the encoder) or ``sum`` (the tokens of
+            one object, its RVQ stages, PQ groups or FSQ codebooks, enter as one vector: the sum
+            of their content vectors, at the object's first position, as multi-codebook language
+            models embed a frame). The encoder then runs over one position per object, so that
+            attention costs (objects)^2 whatever the tokens per object; every token of an object
+            gets its object's final state. Needs ``object_index``; not with ``hierarchical``,
+            which encodes an object's tokens with its own inner transformer.
         input_kind: what the model reads (:data:`INPUT_KINDS`): ``ids`` (token + type + position
             embeddings; a forward pass given kinematics or features fails), ``ids+decoded``
             (kinematics and features decoded from the ids), ``continuous`` or ``hybrid``.
@@ -127,6 +135,7 @@ class EventTransformerConfig(PretrainedConfig):
         initializer_range: float = 0.02,
         input_mode: str = "tokens",
         variant: str = "flat",
+        stage_pooling: str = "none",
         position_embedding_type: str = "absolute",
         unordered_token_types: list[int] | None = None,
         pair_features: str = "none",
@@ -165,6 +174,10 @@ class EventTransformerConfig(PretrainedConfig):
             raise ValueError(f"input_mode must be one of {INPUT_MODES}, not {input_mode!r}")
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}, not {variant!r}")
+        if stage_pooling not in STAGE_POOLINGS:
+            raise ValueError(f"stage_pooling must be one of {STAGE_POOLINGS}, not {stage_pooling!r}")
+        if stage_pooling != "none" and variant == "hierarchical":
+            raise ValueError("stage_pooling: the hierarchical variant pools an object's tokens itself")
         if position_embedding_type not in POSITION_EMBEDDING_TYPES:
             raise ValueError(
                 f"position_embedding_type must be one of {POSITION_EMBEDDING_TYPES}, not {position_embedding_type!r}"
@@ -217,6 +230,7 @@ class EventTransformerConfig(PretrainedConfig):
         self.initializer_range = float(initializer_range)
         self.input_mode = input_mode
         self.variant = variant
+        self.stage_pooling = stage_pooling
         self.position_embedding_type = position_embedding_type
         self.unordered_token_types = [int(t) for t in (unordered_token_types or [])]
         self.pair_features = pair_features
@@ -324,6 +338,11 @@ class EventTransformerConfig(PretrainedConfig):
     def uses_kinematics(self) -> bool:
         """Whether the model reads ``kinematics`` (flat inputs, pair features or combinations)."""
         return self.input_mode == "flat" or self.pair_features != "none" or self.kinematic_combinations > 0
+
+    @property
+    def one_position_per_object(self) -> bool:
+        """Whether the encoder runs over one position per object (hierarchical, or stage pooling)."""
+        return self.variant == "hierarchical" or self.stage_pooling != "none"
 
     @property
     def num_context_tokens(self) -> int:

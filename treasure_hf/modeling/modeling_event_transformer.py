@@ -101,6 +101,60 @@ class ObjectLayout:
         return x.gather(1, index)
 
 
+def sum_over_objects(x: torch.Tensor, layout: ObjectLayout) -> torch.Tensor:
+    """(B, L, H) -> the same with each object's first token holding the sum of the vectors of all
+    the object's tokens (its stages); every other token unchanged."""
+    summed = torch.zeros_like(x).scatter_add(
+        1, layout.start[..., None].expand_as(x), x * layout.in_object[..., None].to(x.dtype)
+    )
+    return torch.where((layout.in_object & layout.is_start)[..., None], summed, x)
+
+
+@dataclass
+class Compaction:
+    """The positions an encoder attends over, moved to the front: ``index`` (B, L') their
+    positions in the full sequence, ``kept`` (B, L') which entries are real (a row with fewer
+    kept positions is padded). Attention then costs L'^2 instead of L^2; the result is that of
+    masking the other positions out as keys (their own states are discarded)."""
+
+    index: torch.Tensor
+    kept: torch.Tensor
+
+    @classmethod
+    def of(cls, keep: torch.Tensor) -> Compaction:
+        """``keep`` (B, L) bool -> the kept positions in order, without sorting: position
+        ``cumsum - 1`` of each kept token, the others sent to a spare column that is dropped."""
+        b, length = keep.shape
+        counts = keep.sum(1)
+        n = max(int(counts.max()), 1) if b else 1
+        pos = torch.arange(length, device=keep.device).expand(b, length)
+        dest = torch.where(keep, keep.long().cumsum(1) - 1, torch.full_like(pos, n))
+        index = torch.zeros(b, n + 1, dtype=torch.long, device=keep.device).scatter(1, dest, pos)[:, :n]
+        kept = torch.arange(n, device=keep.device)[None, :] < counts[:, None]
+        return cls(index, kept)
+
+    @staticmethod
+    def _expand(index: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return index.view(*index.shape, *([1] * (x.dim() - 2))).expand(-1, -1, *x.shape[2:])
+
+    def gather(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, L, ...) -> (B, L', ...) (a padded entry holds position 0's values)."""
+        return x.gather(1, self._expand(self.index, x))
+
+    def scatter(self, x: torch.Tensor, length: int) -> torch.Tensor:
+        """(B, L', ...) -> (B, length, ...), zeros at the positions not kept (padded entries go to
+        a spare position that is dropped)."""
+        index = torch.where(self.kept, self.index, torch.full_like(self.index, length))
+        out = x.new_zeros(x.shape[0], length + 1, *x.shape[2:]).scatter(1, self._expand(index, x), x)
+        return out[:, :length]
+
+    def layout(self, in_object: torch.Tensor) -> ObjectLayout:
+        """The layout of the compacted sequence: each kept object token is a whole object."""
+        obj = self.gather(in_object) & self.kept
+        pos = torch.arange(obj.shape[1], device=obj.device).expand_as(obj)
+        return ObjectLayout(obj, obj, pos, torch.zeros_like(pos), obj.long())
+
+
 def position_ids_for(token_type_ids: torch.Tensor, layout: ObjectLayout, unordered_types: list[int]) -> torch.Tensor:
     """Sequence positions; tokens of an unordered type group get the group's first position plus
     their stage within the object, so the order of objects within the group does not matter."""
@@ -584,6 +638,8 @@ class EventEmbeddings(nn.Module):
             layout.in_object,
             None if c.input_mode == "tokens" else masked_positions,
         )
+        if c.stage_pooling == "sum":
+            x = sum_over_objects(x, layout)
         if self.hierarchical is not None:
             x = self.hierarchical(x, features, token_type_ids, layout)
         if c.variant == "constituent":
@@ -808,8 +864,9 @@ class EventTransformerPooler(nn.Module):
 
 
 class EventTransformerModel(EventTransformerPreTrainedModel):
-    """The encoder: ``last_hidden_state`` (B, L, H) (in the hierarchical variant, every token of
-    an object carries its object's state) and ``pooler_output`` (B, H)."""
+    """The encoder: ``last_hidden_state`` (B, L, H) (in the hierarchical variant and with stage
+    pooling, every token of an object carries its object's state: the encoder runs over one
+    position per object, :class:`Compaction`) and ``pooler_output`` (B, H)."""
 
     def __init__(self, config: EventTransformerConfig, add_pooling_layer: bool = True):
         super().__init__(config)
@@ -862,6 +919,8 @@ class EventTransformerModel(EventTransformerPreTrainedModel):
                 )
         if c.variant == "hierarchical" and object_index is None:
             raise ValueError("variant='hierarchical' needs `object_index` to find the objects")
+        if c.stage_pooling != "none" and object_index is None:
+            raise ValueError(f"stage_pooling={c.stage_pooling!r} needs `object_index` to find the objects")
         if c.input_kind == "ids":
             given = [
                 n
@@ -940,17 +999,34 @@ class EventTransformerModel(EventTransformerPreTrainedModel):
             event_vector = self.event_embedding(event_features).to(x.dtype)
             x = torch.cat([x[:, :1] + event_vector[:, None], x[:, 1:]], 1)
         real = attention_mask.bool()
-        if self.config.variant == "hierarchical":  # one vector per object, at its first token
+        compaction = None
+        if self.config.one_position_per_object:  # one vector per object, at its first token
             real = real & ~(layout.in_object & ~layout.is_start)
-        key_mask = _safe_key_mask(real)
-        bias = self.pair_bias(kinematics, token_type_ids, layout) if self.pair_bias is not None else None
+            if not (torch.onnx.is_in_onnx_export() or torch.jit.is_tracing()):  # shapes fixed there: mask
+                compaction = Compaction.of(real)
+        bias = None
+        if compaction is not None:  # the encoder runs over the kept positions alone
+            x, key_mask = compaction.gather(x), _safe_key_mask(compaction.kept)
+            if self.pair_bias is not None:
+                bias = self.pair_bias(
+                    compaction.gather(kinematics),
+                    compaction.gather(token_type_ids),
+                    compaction.layout(layout.in_object),
+                )
+        else:
+            key_mask = _safe_key_mask(real)
+            if self.pair_bias is not None:
+                bias = self.pair_bias(kinematics, token_type_ids, layout)
         all_hidden = [x] if output_hidden_states else None
         for layer in self.layers:
             x = layer(x, key_mask, bias)
             if all_hidden is not None:
                 all_hidden.append(x)
         x = self.norm(x)
-        if self.config.variant == "hierarchical":
+        if compaction is not None:
+            x = compaction.scatter(x, length)
+            all_hidden = None if all_hidden is None else [compaction.scatter(h, length) for h in all_hidden]
+        if self.config.one_position_per_object:
             x = layout.broadcast(x)
         pooled = None
         if self.pooler is not None:

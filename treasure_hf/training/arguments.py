@@ -76,6 +76,13 @@ class ModelShape:
         choices=("flat", "hierarchical", "constituent"),
         default="flat",
     )
+    stage_pooling: str = _opt(
+        "none, or sum: an object's tokens (RVQ stages, PQ groups, FSQ codebooks) enter as the sum "
+        "of their embeddings at one position, so that attention costs objects^2 whatever the "
+        "tokens per object (not with --variant hierarchical)",
+        choices=("none", "sum"),
+        default="none",
+    )
     event_features: int = _opt(
         "per-event values the model also reads (the data set's event_features column, e.g. an "
         "analysis's engineered observables), embedded at [CLS] and in the pooler; 0: none; with "

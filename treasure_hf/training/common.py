@@ -8,11 +8,14 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import CompatibilityError, FormatError
+
+if TYPE_CHECKING:
+    from .arguments import TrainingRun
 
 logger = logging.getLogger(__name__)
 
@@ -54,13 +57,13 @@ def load_tokenizer(data: str, tokenizer: str | None):
     return EventTokenizer.from_pretrained(path), path
 
 
-def check_output(out: Path, producer: str, args: Any) -> None:
+def check_output(out: Path, producer: str, args: TrainingRun) -> None:
     """Refuse an ``--out`` that is the data, holds it, or was not written by ``producer`` (unless
     ``--overwrite``), before any work."""
     from ..data.outputs import check_destination
 
-    inputs = [p for p in (args.data, args.tokenizer, getattr(args, "model", None)) if p and os.path.exists(p)]
-    check_destination(out, producer, inputs=inputs, overwrite=getattr(args, "overwrite", False))
+    inputs = [p for p in (args.data, args.tokenizer, args.model) if p and os.path.exists(p)]
+    check_destination(out, producer, inputs=inputs, overwrite=args.overwrite)
 
 
 def claim_output(out: Path, producer: str) -> None:
@@ -81,7 +84,7 @@ def check_compatible(model: Any, tokenizer: Any, model_path: str, tokenizer_path
         )
 
 
-def new_config(tokenizer: Any, args: Any, **kwargs: Any):
+def new_config(tokenizer: Any, args: TrainingRun, **kwargs: Any):
     """An :class:`EventTransformerConfig` sized from the tokenizer and ``args.shape``
     (:class:`~.arguments.ModelShape`); a model of token ids alone gets no pair features and no
     combinations (it reads nothing decoded)."""
@@ -95,6 +98,8 @@ def new_config(tokenizer: Any, args: Any, **kwargs: Any):
             "a model of token ids alone reads no kinematics: it takes neither "
             "--pair-features nor --combinations (use --inputs ids+decoded)",
         )
+    if shape.stage_pooling != "none" and shape.variant == "hierarchical":
+        raise ArgumentError("--stage-pooling", "the hierarchical variant pools an object's tokens itself")
     if shape.inputs == "ids" and shape.event_features:
         raise ArgumentError("--event-features", "a model of token ids alone reads nothing but ids: no event features")
     if (
@@ -103,7 +108,7 @@ def new_config(tokenizer: Any, args: Any, **kwargs: Any):
         and not (shape.pair_features != "none" or shape.combinations)
     ):
         raise ArgumentError("--inputs", "continuous inputs need --input-mode flat or per_type (or pair features)")
-    length = max(int(tokenizer.model_max_length), int(getattr(args, "max_length", None) or 0))
+    length = max(int(tokenizer.model_max_length), int(args.max_length or 0))
     return EventTransformerConfig(
         **config_kwargs_from_tokenizer(tokenizer),
         hidden_size=shape.hidden_size,
@@ -117,6 +122,7 @@ def new_config(tokenizer: Any, args: Any, **kwargs: Any):
         kinematic_combinations=shape.combinations,
         input_mode=shape.input_mode,
         variant=shape.variant,
+        stage_pooling=shape.stage_pooling,
         input_kind=shape.inputs,
         experiment_conditioning=shape.experiment_token,
         event_feature_size=shape.event_features,
@@ -177,7 +183,7 @@ def model_collator(
         keep=keep,
         sequence_columns=continuous,
         sub_object_columns=subs,
-        event_columns={EVENT_FEATURES: config.event_feature_size} if getattr(config, "event_feature_size", 0) else {},
+        event_columns={EVENT_FEATURES: config.event_feature_size} if config.event_feature_size else {},
         kinematics_decoder=tokenizer.decode_kinematics if decoded and config.uses_kinematics else None,
         features_decoder=tokenizer.decode_features if decoded and config.variant == "hierarchical" else None,
     )

@@ -163,7 +163,7 @@ def pretrain(args: PretrainArguments, *, data: Any = None, tokenizer: Any = None
         initial=step,
         desc="pretrain",
         unit="step",
-        disable=not accelerator.is_local_main_process or not getattr(args, "progress", True),
+        disable=not accelerator.is_local_main_process or not args.progress,
     )
     t0, events, running = time.perf_counter(), 0, []
     while step < stop:
