@@ -516,7 +516,7 @@ def test_mask_objects_masks_whole_objects_80_10_10():
         assert ((out["input_ids"][first] >= lo) & (out["input_ids"][first] < hi)).all()
 
 
-@pytest.mark.parametrize("name", ["hierarchical", "constituent", "pairs"])
+@pytest.mark.parametrize("name", ["hierarchical", "constituent", "pairs", "pooled"])
 def test_a_randomly_replaced_object_shows_nothing_of_the_original(name):
     """BERT's random replacement changes an object's ids; its features, constituents and
     kinematics must go too, or the model reads the answer from them."""
@@ -549,7 +549,7 @@ def test_a_randomly_replaced_object_shows_nothing_of_the_original(name):
     assert not torch.allclose(a, leak, atol=1e-3)  # without them, the original shows through
 
 
-@pytest.mark.parametrize("name", ["tokens", "hierarchical", "constituent"])
+@pytest.mark.parametrize("name", ["tokens", "hierarchical", "constituent", "pooled"])
 def test_masked_event_modeling_learns_the_masked_codes(name, tmp_path):
     torch.manual_seed(0)
     batch = make_events(8, seed=13)
