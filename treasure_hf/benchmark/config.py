@@ -201,11 +201,11 @@ def medium_arguments(**overrides: Any) -> BenchmarkArguments:
     """``--medium``: the README's numbers; every budget but VQ at 16 bits, three seeds, a test
     sample of more than 10,000 selected events; resumable (a rerun with the same ``--out`` skips
     what is done; ``--rows``, ``--methods`` and ``--bits`` take pieces). On 2 cores (two worker
-    processes): samples and selection 40 minutes, the 42 tokenizers about 32, the rows 1 h 47 min
-    (the 78 token fine-tunings 85 minutes): about 3 hours. No codebook holds more than 256 codes,
-    as in every other method: VQ's one codebook of 65,536 codes at 16 bits (the library's EMA
-    update builds a batch x 65,536 one-hot each step) had not finished its first tokenizer after
-    47 minutes (34 CPU minutes on a shared core)."""
+    processes): 1 h 30 min from nothing (samples and selection 13 minutes, the 42 tokenizers and
+    78 token fine-tunings 58, the continuous and hierarchical rows 17, the report 2). No codebook
+    holds more than 256 codes, as in every other method: VQ's one codebook of 65,536 codes at 16
+    bits (the library's EMA update builds a batch x 65,536 one-hot each step) had not finished its
+    first tokenizer after 47 minutes (34 CPU minutes on a shared core)."""
     base = BenchmarkArguments(
         configuration="medium",
         rows=("bdt", "continuous", "tokens", "hierarchical"),
