@@ -6,9 +6,10 @@
    where the folder is absent, as in a user's clone).
 2. ``treasure benchmark hzz4l --quick --out OUT/hzz4l``: hzz4l, zz4l and mix samples generated
    with Pythia 8 and the ATLAS-like detector, the four-lepton selection, and every row of the
-   benchmark (BDT, continuous, VQ/FSQ/RVQ/PQ tokens, hierarchical, constituent, foundation model
-   against scratch), with progress bars; the table, the goals and the plots land in
-   ``OUT/hzz4l/`` (report.md, results.json, roc.png, m4l.png, label_efficiency.png).
+   benchmark (BDT, continuous, VQ/FSQ/RVQ/PQ tokens of ids alone and of ids + decoded kinematics,
+   hierarchical, foundation model against scratch), with progress bars; the table, the goals and
+   the plots land in ``OUT/hzz4l/`` (report.md, results.json, auc_vs_bits.png, m4l_vs_bits.png,
+   roc.png, label_efficiency.png).
 
 Prints one JSON summary (also written to ``OUT/summary.json``).
 """
