@@ -99,11 +99,12 @@ def test_continuous_objective_is_the_mse_of_the_masked_objects_kinematics():
         _tiny_model("flow")
 
 
-def test_the_objectives_share_one_list():
-    from treasure_hf.modeling.configuration_event_transformer import MASKED_OBJECTIVES as config_side
-    from treasure_hf.training.arguments import MASKED_OBJECTIVES
+def test_the_cli_and_the_config_share_their_lists_of_choices():
+    from treasure_hf.modeling import configuration_event_transformer as config_side
+    from treasure_hf.training.arguments import MASKED_OBJECTIVES, STAGE_POOLINGS
 
-    assert MASKED_OBJECTIVES == config_side
+    assert MASKED_OBJECTIVES == config_side.MASKED_OBJECTIVES
+    assert STAGE_POOLINGS == config_side.STAGE_POOLINGS
 
 
 @pytest.mark.parametrize("data", ["continuous", "plain"])

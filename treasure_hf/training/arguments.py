@@ -26,6 +26,9 @@ from here: it travels with saved models)."""
 """What a model reads: token ids alone (token + type + position embeddings); token ids plus the
 kinematics (and features) decoded from them; the original continuous kinematics and features;
 token ids with continuous jet constituents."""
+STAGE_POOLINGS = ("none", "sum")
+"""How an object's tokens enter the encoder (``--stage-pooling``): the model config's
+``stage_pooling`` (``configuration_event_transformer.STAGE_POOLINGS``)."""
 
 
 def _opt(
@@ -80,7 +83,7 @@ class ModelShape:
         "none, or sum: an object's tokens (RVQ stages, PQ groups, FSQ codebooks) enter as the sum "
         "of their embeddings at one position, so that attention costs objects^2 whatever the "
         "tokens per object (not with --variant hierarchical)",
-        choices=("none", "sum"),
+        choices=STAGE_POOLINGS,
         default="none",
     )
     event_features: int = _opt(
